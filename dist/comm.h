@@ -1,0 +1,49 @@
+// comm.h — the communicator interface (DESIGN §2). Counts are ELEMENTS of a dtype, never bytes.
+//
+// Implementations: "self" (one process, no MPI calls), "mpi" (host memory), "nccl" (device memory,
+// GPU issue). All collectives are blocking unless named i*; buffers for allgather/reduce_scatter are
+// laid out in rank order, so with contiguous rank slices the global order is preserved.
+#pragma once
+#include "../src/core/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { APT_SUM = 0, APT_MAX, APT_MIN } AptRedOp;
+typedef struct { void *impl; } AptCommReq;
+
+typedef struct AptComm AptComm;
+struct AptComm {
+    int rank, world;           // in MPI_COMM_WORLD
+    int local_rank, local_world; // within this node (device index on GPU nodes)
+    const char *name;          // "self" | "mpi" | "nccl"
+    void (*allreduce)(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op);
+    // send: count_per_rank elements; recv: world * count_per_rank elements in rank order.
+    void (*allgather)(AptComm *c, const void *send, void *recv, size_t count_per_rank, AptDType dt);
+    // send: world * count_per_rank elements; recv: this rank's count_per_rank-element block of the sum.
+    void (*reduce_scatter)(AptComm *c, const void *send, void *recv, size_t count_per_rank, AptDType dt,
+                           AptRedOp op);
+    AptCommReq (*iallreduce)(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op);
+    void (*wait)(AptComm *c, AptCommReq req);
+    void (*bcast)(AptComm *c, void *buf, size_t count, AptDType dt, int root);
+    void (*barrier)(AptComm *c);
+    void (*abort)(AptComm *c, int code); // does not return
+    void (*destroy)(AptComm *c);
+    void *impl;
+};
+
+// Bootstrap. apt_comm_init_mpi calls MPI_Init_thread (works as a singleton without mpirun), installs
+// MPI_ERRORS_RETURN, finds the node-local rank and registers the abort hook so apt_fatal anywhere
+// takes every rank down. apt_comm_create_self never touches MPI (unit tests, tools).
+AptComm *apt_comm_init_mpi(int *argc, char ***argv);
+AptComm *apt_comm_create_self(void);
+void apt_comm_finalize(AptComm *c); // destroys c; MPI_Finalize when MPI was initialised
+
+// Host scalars always go through the host communicator.
+double apt_comm_sum_host(AptComm *c, double v);
+double apt_comm_max_host(AptComm *c, double v);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,52 @@
+// check.h — the one error idiom of aptrain.
+//
+// Internal errors (a failed invariant, a failed library call) go through apt_fatal: it prints
+// "[rank R host] file:line: message", runs the abort hook that dist/ installs (MPI_Abort, so no rank
+// hangs in a collective) and exits. User errors (bad config, bad file) go through apt_user_error: one
+// line naming the file/key/row, no internals. Neither is ever compiled out.
+#pragma once
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Exit statuses (documented in README.md).
+enum {
+    APT_EXIT_OK = 0,
+    APT_EXIT_USER = 1,      // bad config, bad input file, bad command line
+    APT_EXIT_USAGE = 2,     // unknown subcommand or option
+    APT_EXIT_INTERNAL = 3,  // failed invariant or library call
+    APT_EXIT_NUMERIC = 4,   // NaN/Inf loss or gradient
+    APT_EXIT_REQUEUE = 75,  // pre-empted: checkpoint written, batch script should requeue (EX_TEMPFAIL)
+};
+
+typedef void (*AptAbortHook)(int exit_code);
+
+// Set once at start-up by dist/ (process identity, not mutable program state).
+void apt_set_abort_hook(AptAbortHook hook);
+void apt_set_identity(int rank, int world);
+
+_Noreturn void apt_fatal(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+_Noreturn void apt_user_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void apt_exit(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void apt_vexit(int code, const char *prefix, const char *fmt, va_list ap);
+
+#define APT_CHECK(cond, ...)                                                                                 \
+    do {                                                                                                     \
+        if (!(cond)) apt_fatal(__FILE__, __LINE__, __VA_ARGS__);                                             \
+    } while (0)
+
+// Allocation that cannot fail silently. Only at set-up time.
+void *apt_malloc_(size_t bytes, const char *file, int line);
+void *apt_calloc_(size_t n, size_t size, const char *file, int line);
+void *apt_aligned_alloc_(size_t bytes, const char *file, int line); // 64-byte aligned, free() it
+#define apt_malloc(bytes) apt_malloc_((bytes), __FILE__, __LINE__)
+#define apt_calloc(n, size) apt_calloc_((n), (size), __FILE__, __LINE__)
+#define apt_aligned_alloc(bytes) apt_aligned_alloc_((bytes), __FILE__, __LINE__)
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,23 @@
+// log.h — levelled logging. Only rank 0 prints unless `logging.all_ranks` is set; an optional
+// mirror file (the run directory's log.txt) receives every line rank 0 prints.
+#pragma once
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { APT_LOG_ERROR = 0, APT_LOG_WARN, APT_LOG_INFO, APT_LOG_DEBUG } AptLogLevel;
+
+void apt_log_init(int rank, AptLogLevel level, int all_ranks);
+void apt_log_set_mirror(FILE *f); // not owned; NULL to stop mirroring
+AptLogLevel apt_log_level_parse(const char *s, int *ok);
+
+void apt_log(AptLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define apt_info(...) apt_log(APT_LOG_INFO, __VA_ARGS__)
+#define apt_warn(...) apt_log(APT_LOG_WARN, __VA_ARGS__)
+#define apt_debug(...) apt_log(APT_LOG_DEBUG, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,32 @@
+// main.c — the `aptrain` command line: dispatch to a subcommand; nothing else.
+#include "core/check.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: aptrain CONFIG.yaml [key=value ...]        train (1 process or under mpirun/srun)\n"
+            "       aptrain eval CONFIG.yaml --checkpoint FILE  evaluate a checkpoint\n"
+            "       aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5\n"
+            "       aptrain --help | --help-config | --version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return APT_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("aptrain %s\n", APT_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "aptrain: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return APT_EXIT_USAGE;
+}

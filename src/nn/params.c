@@ -1,0 +1,78 @@
+// params.c — the flat parameter registry.
+#include "params.h"
+
+#include "core/check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t round_up(size_t n) { return (n + APT_PARAM_ALIGN - 1) / APT_PARAM_ALIGN * APT_PARAM_ALIGN; }
+
+void apt_params_init(AptParamStore *s) { memset(s, 0, sizeof *s); }
+
+int apt_params_add(AptParamStore *s, const char *name, int ndim, const int *shape, bool is_buffer) {
+    APT_CHECK(!s->finalized, "parameter %s registered after finalize", name);
+    APT_CHECK(ndim >= 1 && ndim <= 4, "parameter %s: ndim %d", name, ndim);
+    APT_CHECK(strlen(name) < sizeof s->p[0].name, "parameter name too long: %s", name);
+    APT_CHECK(apt_params_find(s, name) < 0, "parameter %s registered twice", name);
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->p = realloc(s->p, (size_t)s->cap * sizeof *s->p);
+        APT_CHECK(s->p, "out of memory");
+    }
+    AptParam *p = &s->p[s->n];
+    memset(p, 0, sizeof *p);
+    strcpy(p->name, name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->shape[i] = shape[i];
+        p->numel *= (size_t)shape[i];
+    }
+    p->is_buffer = is_buffer;
+    p->trainable = !is_buffer;
+    p->decay = !is_buffer;
+    size_t *total = is_buffer ? &s->buffers_numel : &s->numel;
+    p->offset = *total;
+    *total += round_up(p->numel);
+    return s->n++;
+}
+
+void apt_params_finalize(AptParamStore *s) {
+    APT_CHECK(!s->finalized, "finalize twice");
+    s->w = apt_aligned_alloc(s->numel * sizeof(float));
+    s->g = apt_aligned_alloc(s->numel * sizeof(float));
+    memset(s->w, 0, s->numel * sizeof(float));
+    memset(s->g, 0, s->numel * sizeof(float));
+    s->buffers = apt_aligned_alloc((s->buffers_numel ? s->buffers_numel : 1) * sizeof(float));
+    memset(s->buffers, 0, s->buffers_numel * sizeof(float));
+    s->finalized = true;
+}
+
+float *apt_params_w(AptParamStore *s, int idx) {
+    APT_CHECK(s->finalized && idx >= 0 && idx < s->n, "bad parameter index %d", idx);
+    return (s->p[idx].is_buffer ? s->buffers : s->w) + s->p[idx].offset;
+}
+
+float *apt_params_g(AptParamStore *s, int idx) {
+    APT_CHECK(s->finalized && idx >= 0 && idx < s->n, "bad parameter index %d", idx);
+    return s->p[idx].is_buffer ? NULL : s->g + s->p[idx].offset;
+}
+
+int apt_params_find(const AptParamStore *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->p[i].name, name) == 0) return i;
+    return -1;
+}
+
+void apt_params_zero_grad(AptParamStore *s) { memset(s->g, 0, s->numel * sizeof(float)); }
+
+void apt_params_free(AptParamStore *s) {
+    free(s->w);
+    free(s->g);
+    free(s->m);
+    free(s->v);
+    free(s->buffers);
+    free(s->p);
+    memset(s, 0, sizeof *s);
+}
