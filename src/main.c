@@ -1,5 +1,6 @@
 // main.c — the `aptrain` command line: dispatch to a subcommand; nothing else.
 #include "core/check.h"
+#include "loss/loss.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,7 @@ int main(int argc, char **argv) {
         printf("aptrain %s\n", APT_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
     fprintf(stderr, "aptrain: unknown command '%s'\n", cmd);
     usage(stderr);
     return APT_EXIT_USAGE;
