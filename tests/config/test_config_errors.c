@@ -6,6 +6,7 @@
 #include "config_test_util.h"
 #include "harness.h"
 
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
@@ -110,7 +111,78 @@ static void expect_error(int status, const char *out, const char *want, int pref
     if (status == 1 && ok) printf("ok   %s\n", label);
 }
 
+// Robustness: 400 deterministic mutations of a valid file (YAML-significant bytes inserted or replaced,
+// spans deleted, lines duplicated, truncation). Every outcome must be a clean load (status 0, silent)
+// or one error line "aptrain: error: PATH:L:C: ..." with L within the file - never a crash or a hang.
+static void child_load_quiet(const void *arg) {
+    AptConfig cfg;
+    apt_config_defaults(&cfg);
+    apt_config_load(&cfg, (const char *)arg);
+}
+
+static void test_mutations(void) {
+    char src[1024];
+    source_path(src, sizeof src, "tests/config/data/all_changed.yaml");
+    FILE *f = fopen(src, "rb");
+    static char base[8192], text[16384], out[4096];
+    size_t n = f ? fread(base, 1, sizeof base - 1, f) : 0;
+    if (f) fclose(f);
+    TEST_CHECK(n > 100, "read %s", src);
+    char tmpl[] = "/tmp/apt_test_mut_XXXXXX";
+    int fd = mkstemp(tmpl);
+    TEST_CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    static const char sig[] = ":-[]{}#\"'\t \n&*!|>%@`,?a0.~";
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int clean = 0, errors = 0, bad = 0;
+    for (int it = 0; it < 400; it++) {
+        size_t len = n;
+        memcpy(text, base, n);
+        int edits = 1 + it % 3;
+        for (int e = 0; e < edits && len > 2; e++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(x >> 33) % len;
+            int op = (int)((x >> 20) % 5);
+            char c = sig[(x >> 8) % (sizeof sig - 1)];
+            if (op == 0) text[pos] = c;                                        // replace
+            else if (op == 1) { memmove(text + pos + 1, text + pos, len - pos); text[pos] = c; len++; } // insert
+            else if (op == 2) { size_t k = 1 + (x >> 40) % 12; if (pos + k > len) k = len - pos;     // delete
+                                memmove(text + pos, text + pos + k, len - pos - k); len -= k; }
+            else if (op == 3) len = pos;                                       // truncate
+            else { size_t a = pos; while (a > 0 && text[a - 1] != '\n') a--;  // duplicate a line
+                   size_t b = pos; while (b < len && text[b] != '\n') b++;
+                   if (b < len) b++;
+                   if (len + (b - a) < sizeof text) { memmove(text + b + (b - a), text + b, len - b);
+                                                      memcpy(text + b, text + a, b - a); len += b - a; } }
+        }
+        FILE *w = fopen(tmpl, "wb");
+        if (!w) break;
+        fwrite(text, 1, len, w);
+        fclose(w);
+        int lines = 1;
+        for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+        int st = run_child(child_load_quiet, tmpl, 2, out, sizeof out);
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "aptrain: error: %s:", tmpl);
+        int line = 0, col = 0;
+        if (st == 0 && !out[0]) {
+            clean++;
+        } else if (st == 1 && !strncmp(out, prefix, strlen(prefix)) &&
+                   sscanf(out + strlen(prefix), "%d:%d:", &line, &col) == 2 && line >= 1 && line <= lines + 1 &&
+                   col >= 1 && strchr(out, '\n') == out + strlen(out) - 1) {
+            errors++;
+        } else {
+            if (bad++ < 3) TEST_CHECK(0, "mutation %d: status %d, output '%s'", it, st, out);
+        }
+    }
+    unlink(tmpl);
+    TEST_CHECK(bad == 0, "%d of 400 mutations ended badly", bad);
+    if (!bad) printf("ok   400 mutated files: %d loaded, %d one-line located errors, 0 crashes\n", clean, errors);
+}
+
 int main(void) {
+    test_mutations();
     char out[4096], want[2048];
     int n = (int)(sizeof k_cases / sizeof k_cases[0]);
     for (int i = 0; i < n; i++) {
