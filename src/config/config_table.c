@@ -186,11 +186,17 @@ static int parse_int(const AptCfgKey *k, const char *text, int *out, char *err, 
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (end == text || *end) return type_error(k, text, err, cap);
+    double dv = errno == ERANGE ? (v < 0 ? -INFINITY : INFINITY) : (double)v;
+    if (end == text || *end) {
+        // Integral values in number form are integers too: max_steps: 1e5, epochs: 90.0 (not 12.5).
+        double d = strtod(text, &end);
+        if (end == text || *end || !isfinite(d) || d != trunc(d)) return type_error(k, text, err, cap);
+        dv = d;
+        v = fabs(d) < 9e18 ? (long long)d : 0; // out-of-int values fail the range check below
+    }
     AptCfgRange r = k->range;
     if (r.lo < INT_MIN) r.lo = INT_MIN, r.lo_open = false;
     if (r.hi > INT_MAX) r.hi = INT_MAX, r.hi_open = false;
-    double dv = errno == ERANGE ? (v < 0 ? -INFINITY : INFINITY) : (double)v;
     if (range_check(&r, dv, text, err, cap)) return 1;
     *out = (int)v;
     return 0;

@@ -78,6 +78,9 @@ static const ErrCase k_cases[] = {
      "override 'eval.recall_k=[1,2': expected a list of integers such as [1, 2], "
      "got '[1,2'",
      0},
+    {NULL, "schedule.max_steps=3e9", "override 'schedule.max_steps=3e9': must be <= 2147483647, got 3e9", 0},
+    {NULL, "schedule.max_steps=1e400",
+     "override 'schedule.max_steps=1e400': expected an integer, got '1e400'", 0},
     {NULL, "data.std=0.5,0", "override 'data.std=0.5,0': item 2: must be > 0, got 0", 0},
     {NULL, "optim", "override 'optim': expected key=value", 0},
     {NULL, "optim=1",

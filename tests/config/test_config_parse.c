@@ -43,6 +43,8 @@ static void test_overrides(void) {
     apt_config_override(&c, "data.mean=0.485, 0.456,0.406"); // float list
     apt_config_override(&c, "data.std=[0.229,0.224,0.225]");
     apt_config_override(&c, " optim.momentum = 0.5 "); // blanks around key and number
+    apt_config_override(&c, "schedule.max_steps=1e5"); // integral number form for an int
+    apt_config_override(&c, "schedule.epochs=90.0");
     TEST_CHECK(c.data.batch_size == 256, "int override");
     TEST_CHECK(c.seed == UINT64_MAX, "uint64 override");
     TEST_CHECK(c.optim.lr == 3e-5, "double override: %.17g", c.optim.lr);
@@ -57,6 +59,7 @@ static void test_overrides(void) {
     TEST_CHECK(c.data.n_mean == 3 && c.data.mean[1] == 0.456f && c.data.n_std == 3 && c.data.std[2] == 0.225f,
                "float list overrides");
     TEST_CHECK(c.optim.momentum == 0.5, "blanks trimmed");
+    TEST_CHECK(c.schedule.max_steps == 100000 && c.schedule.epochs == 90, "1e5 and 90.0 as integers");
     // A shorter list replaces the longer one entirely (no stale tail: configs compare with memcmp).
     apt_config_override(&c, "eval.recall_k=5");
     TEST_CHECK(c.eval.n_recall_k == 1 && c.eval.recall_k[0] == 5 && c.eval.recall_k[1] == 0, "list replaced");
