@@ -3,3 +3,5 @@ apt_test(NAME test_knn_ref SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_ref.c LABE
 apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c LABELS eval)
 apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c NP 2 LABELS eval)
 apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c NP 4 LABELS eval)
+apt_test(NAME test_leaderboard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_leaderboard.c LABELS eval)
+apt_test(NAME test_eval_io SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_io.c LABELS eval PYTHON)
