@@ -49,11 +49,13 @@ void apt_comm_finalize(AptComm *c) {
 }
 
 double apt_comm_sum_host(AptComm *c, double v) {
-    c->allreduce(c, &v, 1, APT_F64, APT_SUM);
+    AptComm *h = c->host ? c->host : c;
+    h->allreduce(h, &v, 1, APT_F64, APT_SUM);
     return v;
 }
 
 double apt_comm_max_host(AptComm *c, double v) {
-    c->allreduce(c, &v, 1, APT_F64, APT_MAX);
+    AptComm *h = c->host ? c->host : c;
+    h->allreduce(h, &v, 1, APT_F64, APT_MAX);
     return v;
 }

@@ -30,6 +30,7 @@ struct AptComm {
     void (*barrier)(AptComm *c);
     void (*abort)(AptComm *c, int code); // does not return
     void (*destroy)(AptComm *c);
+    AptComm *host;             // communicator for host-memory buffers (itself for self/mpi; MPI under nccl)
     void *impl;
 };
 

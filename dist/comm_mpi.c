@@ -95,6 +95,7 @@ AptComm *apt_comm_mpi_create(int rank, int world, int local_rank, int local_worl
     c->bcast = mpi_bcast;
     c->barrier = mpi_barrier;
     c->abort = mpi_abort;
+    c->host = c;
     c->destroy = mpi_destroy;
     return c;
 }

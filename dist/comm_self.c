@@ -48,6 +48,7 @@ AptComm *apt_comm_create_self(void) {
     c->bcast = self_bcast;
     c->barrier = self_barrier;
     c->abort = self_abort;
+    c->host = c;
     c->destroy = self_destroy;
     return c;
 }

@@ -1,5 +1,7 @@
 // main.c — the `aptrain` command line: dispatch to a subcommand; nothing else.
+#include "config/config.h"
 #include "core/check.h"
+#include "loss/loss.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,10 +24,15 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "--help-config")) {
+        apt_config_print_help();
+        return 0;
+    }
     if (!strcmp(cmd, "--version")) {
         printf("aptrain %s\n", APT_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
     fprintf(stderr, "aptrain: unknown command '%s'\n", cmd);
     usage(stderr);
     return APT_EXIT_USAGE;

@@ -1,0 +1,146 @@
+// comm_nccl.c — NCCL communicator: device buffers, compute stream + communication stream.
+#include "comm_nccl.h"
+
+#include "mpi_check.h"
+#include "nccl_check.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    ncclComm_t nccl;
+    cudaStream_t compute, comm_stream;
+    cudaEvent_t ready; // compute stream position an async collective must follow
+    AptComm *host;
+} NcclImpl;
+
+typedef struct {
+    cudaEvent_t done;
+} NcclReq;
+
+int apt_cuda_device_count(void) {
+    int n = 0; // cudaGetDeviceCount leaves n untouched on error (e.g. 35, no driver): treat any error as none
+    if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
+    return n;
+}
+
+static ncclDataType_t nccl_type(AptDType dt) {
+    switch (dt) {
+    case APT_F32: return ncclFloat32;
+    case APT_F64: return ncclFloat64;
+    case APT_I32: return ncclInt32;
+    case APT_I64: return ncclInt64;
+    case APT_U8: return ncclUint8;
+    case APT_BF16: return ncclBfloat16;
+    }
+    apt_fatal(__FILE__, __LINE__, "bad dtype %d", (int)dt);
+}
+
+static ncclRedOp_t nccl_op(AptRedOp op) { return op == APT_MAX ? ncclMax : op == APT_MIN ? ncclMin : ncclSum; }
+
+static NcclImpl *impl(AptComm *c) { return (NcclImpl *)c->impl; }
+
+// Surface asynchronous NCCL failures (a peer died, a network error) instead of hanging forever.
+static void check_async(AptComm *c) {
+    ncclResult_t async = ncclSuccess;
+    NCCL_CHECK(ncclCommGetAsyncError(impl(c)->nccl, &async));
+    if (async != ncclSuccess)
+        apt_fatal(__FILE__, __LINE__, "NCCL asynchronous error on rank %d: %s", c->rank, ncclGetErrorString(async));
+}
+
+static void nccl_allreduce(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op) {
+    NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dt), nccl_op(op), impl(c)->nccl, impl(c)->compute));
+}
+
+static void nccl_allgather(AptComm *c, const void *send, void *recv, size_t n, AptDType dt) {
+    NCCL_CHECK(ncclAllGather(send, recv, n, nccl_type(dt), impl(c)->nccl, impl(c)->compute));
+}
+
+static void nccl_reduce_scatter(AptComm *c, const void *send, void *recv, size_t n, AptDType dt, AptRedOp op) {
+    NCCL_CHECK(ncclReduceScatter(send, recv, n, nccl_type(dt), nccl_op(op), impl(c)->nccl, impl(c)->compute));
+}
+
+static AptCommReq nccl_iallreduce(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op) {
+    NcclImpl *m = impl(c);
+    NcclReq *r = malloc(sizeof *r);
+    APT_CHECK(r, "out of memory");
+    CUDART_CHECK(cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming));
+    // The bucket's gradients are final at this point of the compute stream.
+    CUDART_CHECK(cudaEventRecord(m->ready, m->compute));
+    CUDART_CHECK(cudaStreamWaitEvent(m->comm_stream, m->ready, 0));
+    NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dt), nccl_op(op), m->nccl, m->comm_stream));
+    CUDART_CHECK(cudaEventRecord(r->done, m->comm_stream));
+    AptCommReq req = {r};
+    return req;
+}
+
+static void nccl_wait(AptComm *c, AptCommReq req) {
+    NcclReq *r = req.impl;
+    if (!r) return;
+    CUDART_CHECK(cudaStreamWaitEvent(impl(c)->compute, r->done, 0)); // device-side dependency, no host sync
+    CUDART_CHECK(cudaEventDestroy(r->done));
+    free(r);
+    check_async(c);
+}
+
+static void nccl_bcast(AptComm *c, void *buf, size_t count, AptDType dt, int root) {
+    NCCL_CHECK(ncclBroadcast(buf, buf, count, nccl_type(dt), root, impl(c)->nccl, impl(c)->compute));
+}
+
+static void nccl_barrier(AptComm *c) {
+    CUDART_CHECK(cudaStreamSynchronize(impl(c)->compute));
+    check_async(c);
+    impl(c)->host->barrier(impl(c)->host);
+}
+
+static void nccl_abort(AptComm *c, int code) {
+    ncclCommAbort(impl(c)->nccl);
+    impl(c)->host->abort(impl(c)->host, code);
+    exit(code);
+}
+
+static void nccl_destroy(AptComm *c) {
+    NcclImpl *m = impl(c);
+    cudaStreamSynchronize(m->compute);
+    ncclCommDestroy(m->nccl);
+    cudaStreamDestroy(m->comm_stream);
+    cudaEventDestroy(m->ready);
+    free(m);
+    free(c);
+}
+
+AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
+    int ndev = apt_cuda_device_count();
+    if (ndev == 0) apt_exit(APT_EXIT_USER, "dist.backend nccl: no CUDA device visible on rank %d", host->rank);
+    if (host->local_rank >= ndev)
+        apt_exit(APT_EXIT_USER, "rank %d: local rank %d but only %d CUDA devices on this node", host->rank,
+                 host->local_rank, ndev);
+    CUDART_CHECK(cudaSetDevice(host->local_rank));
+    ncclUniqueId id;
+    if (host->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
+    host->bcast(host, &id, sizeof id, APT_U8, 0); // the id is opaque bytes: count in uint8 elements
+    NcclImpl *m = apt_calloc(1, sizeof *m);
+    m->host = host;
+    m->compute = stream;
+    CUDART_CHECK(cudaStreamCreateWithFlags(&m->comm_stream, cudaStreamNonBlocking));
+    CUDART_CHECK(cudaEventCreateWithFlags(&m->ready, cudaEventDisableTiming));
+    NCCL_CHECK(ncclCommInitRank(&m->nccl, host->world, id, host->rank));
+
+    AptComm *c = apt_calloc(1, sizeof *c);
+    c->rank = host->rank;
+    c->world = host->world;
+    c->local_rank = host->local_rank;
+    c->local_world = host->local_world;
+    c->name = "nccl";
+    c->allreduce = nccl_allreduce;
+    c->allgather = nccl_allgather;
+    c->reduce_scatter = nccl_reduce_scatter;
+    c->iallreduce = nccl_iallreduce;
+    c->wait = nccl_wait;
+    c->bcast = nccl_bcast;
+    c->barrier = nccl_barrier;
+    c->abort = nccl_abort;
+    c->destroy = nccl_destroy;
+    c->host = host;
+    c->impl = m;
+    return c;
+}

@@ -1,0 +1,61 @@
+// optim.h — optimizers over the flat parameter store (DESIGN §1, last stage of the step).
+//
+// SGD (momentum, Nesterov), Adam with COUPLED L2 weight decay (the gradient gets + wd * w, exactly as
+// torch.optim.Adam(weight_decay=...), the official Smooth-AP setting) and AdamW (decoupled: w *= 1 - lr*wd).
+// Parameter groups come from the AptParam flags, so no group lists are kept:
+//   is_head    -> learning rate x fc_lr_mul (official code: 2 for the embedding head)
+//   decay      -> weight decay applies (false: wd = 0 for that tensor)
+//   trainable  -> false: never updated; its m/v stay zero
+// State: m (SGD momentum buffer / Adam first moment) and v (Adam second moment) are allocated in the
+// store with the same layout as w (apt_optim_init), so a checkpoint saves them as named views.
+// The elementwise kernels are plain functions over float ranges so a backend op table can adopt them.
+// Not thread-safe; one AptOptim per process, called by every rank with identical gradients.
+#pragma once
+#include "config/config.h"
+#include "nn/params.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    AptOptimConfig cfg;
+    AptParamStore *ps; // not owned
+    long t;            // optimizer steps taken (Adam bias correction uses t after increment)
+} AptOptim;
+
+// Allocates (zeroed) ps->m, and ps->v for Adam/AdamW, unless already present. ps must be finalized.
+void apt_optim_init(AptOptim *o, const AptOptimConfig *cfg, AptParamStore *ps);
+// One update of every trainable tensor with base learning rate lr (head tensors: lr * fc_lr_mul).
+// Gradients in ps->g are read, not modified (coupled weight decay is applied on the fly).
+void apt_optim_step(AptOptim *o, double lr);
+// Learning rate that a tensor receives for base rate lr.
+double apt_optim_param_lr(const AptOptim *o, const AptParam *p, double lr);
+const char *apt_optim_name(AptOptimName n);
+
+// ---- elementwise kernels over [0, n) ----
+// torch.optim.SGD (dampening 0): d = g + wd*w; buf = mu*buf + d; d = nesterov ? d + mu*buf : buf; w -= lr*d.
+// With mu = 0 the buffer is untouched. A zero buffer at step 1 equals torch's "buf = d" initialisation.
+void apt_optim_sgd_update(float *w, const float *g, float *buf, size_t n, float lr, float wd, float mu,
+                          bool nesterov);
+// torch.optim.Adam (decoupled = false: d = g + wd*w) / AdamW (decoupled: w *= 1 - lr*wd first).
+// m = b1*m + (1-b1)*d; v = b2*v + (1-b2)*d^2; w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+// t >= 1 is the step count after this update.
+void apt_optim_adam_update(float *w, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
+                           float eps, float wd, bool decoupled, long t);
+
+// ---- learning-rate schedule (schedule.c): a pure function of the step ----
+// step: optimizer steps completed before this update (0-based). total_steps: length of the run.
+// Warmup (any schedule): for step < warmup_steps, lr = sched(step) * (step + 1) / warmup_steps.
+//   constant: lr
+//   step:     lr * gamma^(number of milestones e with step >= e * steps_per_epoch)
+//   cosine:   min_lr + (lr - min_lr) * (1 + cos(pi * p)) / 2, p = (step - warmup) / (total - warmup) in [0, 1]
+double apt_schedule_lr(const AptScheduleConfig *s, double base_lr, long step, long steps_per_epoch,
+                       long total_steps);
+
+// ---- gradient clipping (clip.c) ----
+// Global L2 norm of the trainable gradients: per tensor in registration order, float64 accumulation
+// in a fixed blocking, so the value is identical run to run and on every rank.
+double apt_grad_norm(const AptParamStore *ps);
+// torch.nn.utils.clip_grad_norm_: if norm > max_norm, g *= max_norm / (norm + 1e-6). Returns the norm
+// before clipping. max_norm <= 0: only measures.
+double apt_grad_clip(AptParamStore *ps, double max_norm);

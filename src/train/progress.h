@@ -1,0 +1,31 @@
+// progress.h — the rank-0 progress line and metrics.jsonl (DESIGN §5).
+//   progress line: "epoch 3 step 120/900 loss 0.41230 lr 1.000e-03 1234 img/s ETA 5m12s"
+//   metrics.jsonl: one JSON object per logged step ({"type":"train",...}) and per evaluation
+//                  ({"type":"eval",...}); appended, flushed per line (a killed run keeps what it logged).
+// Non-zero ranks keep an inert AptProgress (every call is a no-op), so callers need no rank tests.
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct {
+    FILE *metrics;      // NULL on ranks other than 0
+    FILE *out;          // where the progress line goes (stdout), NULL on other ranks
+    long total_steps;
+    double t_start;     // wall time of open
+    double t_last;      // wall time of the previous apt_progress_step
+    long step_last;     // step of the previous call
+    double steps_per_s; // EMA over logging intervals, for the ETA
+    double images_per_s;
+} AptProgress;
+
+// Opens RUN_DIR/metrics.jsonl for appending (rank 0). start_step: the step the run (or resume) starts at.
+void apt_progress_open(AptProgress *p, const char *run_dir, int rank, long total_steps, long start_step);
+// Called at a logging interval, after `step` steps are complete: images = images processed (all ranks)
+// since the previous call. Writes one metrics line; prints the progress line when print is true.
+void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double lr, long images, bool print);
+// One evaluation: n named values ("recall@1", "map", ...).
+void apt_progress_eval(AptProgress *p, int epoch, long step, int n, const char *const *names,
+                       const double *values);
+void apt_progress_close(AptProgress *p);
+// "5m12s", "1h02m", "37s" — for the ETA and logs.
+void apt_format_duration(char *out, size_t cap, double seconds);

@@ -1,0 +1,10 @@
+// signals.h — pre-emption: SIGTERM / SIGUSR1 set a flag that the trainer polls at step boundaries; it then
+// writes a checkpoint and exits with APT_EXIT_REQUEUE (75) so the batch script requeues the job.
+// Slurm: `#SBATCH --signal=USR1@120` (USR1 is also what mpirun forwards to its ranks; a SIGTERM to mpirun
+// itself tears the job down). The flag is the one piece of process-global state: a signal handler can
+// reach nothing else. A second signal of the same kind restores the default action (kill at once).
+#pragma once
+
+void apt_signals_install(void);  // idempotent
+int apt_signals_pending(void);   // signal number received since install / clear, 0 if none
+void apt_signals_clear(void);
