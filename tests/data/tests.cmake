@@ -4,3 +4,4 @@ apt_test(NAME test_sampler SOURCES ${APT_DATA_TEST_DIR}/test_sampler.c LABELS da
 apt_test(NAME test_loader SOURCES ${APT_DATA_TEST_DIR}/test_loader.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c LABELS data)
 apt_test(NAME test_image SOURCES ${APT_DATA_TEST_DIR}/test_image.c LABELS data PYTHON)
 apt_test(NAME test_aprep SOURCES ${APT_DATA_TEST_DIR}/test_aprep.c LABELS data)
+apt_test(NAME test_bad_input SOURCES ${APT_DATA_TEST_DIR}/test_bad_input.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c LABELS data)
