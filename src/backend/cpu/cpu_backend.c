@@ -38,7 +38,7 @@ AptBackend *apt_backend_cpu_create(void) {
     be->impl = impl;
 #ifdef APT_HAVE_DNNL
     impl->dnnl = apt_dnnl_create();
-    impl->conv_route = APT_CONV_DNNL;
+    impl->conv_route = APT_CONV_DNNL_BLOCKED; // fastest on every shape family measured (RESULTS.md)
 #else
     impl->conv_route = APT_CONV_IM2COL;
 #endif
