@@ -15,7 +15,6 @@
 // Work is O(nb * m * B) sigmoid evaluations twice (steps 2 and 4 re-evaluate instead of storing G'),
 // memory O(rows * B). Every sum has a fixed order: results are bitwise reproducible.
 #include "loss/loss_cuda.h"
-#include "loss/loss_impl.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +22,10 @@
 #include <string.h>
 
 #include "cuda_common.cuh"
+
+extern "C" { // loss_impl.h is a C header without its own guards (math.h is already included above)
+#include "loss/loss_impl.h"
+}
 
 #define APT_LOSS_THREADS 256
 // Default S block: at most 1 GiB of similarities per block of queries.
