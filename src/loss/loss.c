@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/timer.h"
 #include "loss_impl.h"
 
 // Similarity block: at least 512 rows (efficient GEMMs), more while the block stays under 64M
@@ -87,6 +88,7 @@ void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
 
 struct AptLossWorkspace {
     int b_max, B_max, D_max, rows, rows_alloc, nthreads;
+    double t_gemm, t_rows; // seconds spent in the last call (benchmarks)
     AptDType dtype;
     void *S;          // [rows, B_max] float or double: similarity rows, then their gradient in place
     double *scratch;  // [nthreads][APT_LOSS_SCRATCH][B_max]: s, gs, tmp, tmp2, same of one query
@@ -143,6 +145,11 @@ void apt_loss_workspace_set_block_rows(AptLossWorkspace *ws, int rows) {
     ws->rows = rows;
 }
 
+void apt_loss_workspace_timing(const AptLossWorkspace *ws, double *gemm_s, double *rows_s) {
+    *gemm_s = ws->t_gemm;
+    *rows_s = ws->t_rows;
+}
+
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -172,7 +179,7 @@ static int group_labels(AptLossWorkspace *ws, const int *labels, int B) {
 #define APT_DEFINE_SYM(NAME, T)                                                                             \
     static void NAME(T *S, int B, int add) {                                                                \
         const int nt = (B + APT_SYM_TILE - 1) / APT_SYM_TILE;                                               \
-        _Pragma("omp parallel for schedule(dynamic, 1)") for (int bi = 0; bi < nt; bi++) {                  \
+        _Pragma("omp parallel for schedule(dynamic, 1) if (B >= 512)") for (int bi = 0; bi < nt; bi++) {   \
             for (int bj = bi; bj < nt; bj++) {                                                              \
                 int i1 = (bi + 1) * APT_SYM_TILE < B ? (bi + 1) * APT_SYM_TILE : B;                         \
                 int j1 = (bj + 1) * APT_SYM_TILE < B ? (bj + 1) * APT_SYM_TILE : B;                         \
@@ -198,7 +205,9 @@ static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLo
     const bool f64 = ws->dtype == APT_F64;
     int nt = omp_get_max_threads();
     if (nt > ws->nthreads) nt = ws->nthreads;
-#pragma omp parallel for schedule(static) num_threads(nt)
+    // Small blocks stay on one thread: waking a team costs more than the work (and far more on a
+    // loaded machine). The partition is fixed either way, so the result is the same.
+#pragma omp parallel for schedule(static) num_threads(nt) if ((long long)nb * B >= 65536)
     for (int t = 0; t < nb; t++) {
         double *s = ws->scratch + (size_t)omp_get_thread_num() * APT_LOSS_SCRATCH * (size_t)ws->B_max;
         double *gs = s + ws->B_max, *tmp = gs + ws->B_max, *tmp2 = tmp + ws->B_max, *same = tmp2 + ws->B_max;
@@ -251,19 +260,25 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
     }
     // One process, whole batch in one block: S = E E^T is symmetric (syrk: half the flops) and
     // dE = G^T E + G E = (G + G^T) E is one GEMM: 3 B^2 D flops instead of 6 B^2 D.
+    const double t0 = apt_time_now();
+    ws->t_rows = 0.0;
     const bool whole = in->q_begin == 0 && in->q_end == B && B <= ws->rows;
     if (whole) {
         if (f64) {
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, D, 1.0, in->E64, D, 0.0, ws->S, B);
             sym_f64(ws->S, B, 0);
+            ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, 0, B, w);
+            ws->t_rows += apt_time_now();
             sym_f64(ws->S, B, 1);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, B, 1.0, ws->S, B, in->E64, D, 0.0, out->dE64,
                         D);
         } else {
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, D, 1.0f, in->E, D, 0.0f, ws->S, B);
             sym_f32(ws->S, B, 0);
+            ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, 0, B, w);
+            ws->t_rows += apt_time_now();
             sym_f32(ws->S, B, 1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, B, 1.0f, ws->S, B, in->E, D, 0.0f, out->dE, D);
         }
@@ -277,7 +292,9 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
             double *S = ws->S, *dE = out->dE64;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0, E + (size_t)r0 * D, D, E, D, 0.0, S,
                         B);
+            ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, r0, nb, w);
+            ws->t_rows += apt_time_now();
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0, S, B, E + (size_t)r0 * D, D, beta,
                         dE, D);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0, S, B, E, D, 1.0,
@@ -287,7 +304,9 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
             float *S = ws->S, *dE = out->dE;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0f, E + (size_t)r0 * D, D, E, D, 0.0f, S,
                         B);
+            ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, r0, nb, w);
+            ws->t_rows += apt_time_now();
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0f, S, B, E + (size_t)r0 * D, D,
                         (float)beta, dE, D);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0f, S, B, E, D, 1.0f,
@@ -296,4 +315,5 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
         for (int t = 0; t < nb; t++) loss += ws->loss_q[t];
     }
     out->loss_part = loss;
+    ws->t_gemm = apt_time_now() - t0 - ws->t_rows; // GEMMs, symmetrisation and label grouping
 }

@@ -52,8 +52,8 @@ int main(int argc, char **argv) {
     const char *blas = getenv("OPENBLAS_NUM_THREADS");
     printf("# loss %s, D=%d, m=%d, %s, OMP threads %d, OpenBLAS threads %s, median of %d\n", name, D, m,
            f64 ? "float64" : "float32", omp_get_max_threads(), blas ? blas : "default", reps);
-    printf("# %8s %8s %10s %10s %12s %12s %10s\n", "B", "queries", "time_ms", "gemm_GF", "sigmoids", "workspace_MB",
-           "peakRSS_MB");
+    printf("# %8s %8s %10s %9s %9s %9s %10s %12s %10s\n", "B", "queries", "time_ms", "gemm_ms", "rows_ms", "gemm_GF",
+           "sigmoids", "workspace_MB", "peakRSS_MB");
     for (int k = 0; k < nB; k++) {
         const int B = Bs[k], b = slice > 0 && slice < B ? slice : B;
         size_t n = (size_t)B * D, es = f64 ? sizeof(double) : sizeof(float);
@@ -83,16 +83,25 @@ int main(int argc, char **argv) {
         AptLossOut out = {0};
         if (f64) in.E64 = E, out.dE64 = dE;
         else in.E = E, out.dE = dE;
-        double t[64];
+        double t[64], tg[64], tr[64];
         for (int r = -1; r < reps; r++) {
             double t0 = apt_time_now();
             apt_loss_compute(ws, &p, &in, &out);
-            if (r >= 0) t[r] = apt_time_now() - t0;
+            if (r >= 0) {
+                t[r] = apt_time_now() - t0;
+                apt_loss_workspace_timing(ws, &tg[r], &tr[r]);
+            }
         }
         qsort(t, (size_t)reps, sizeof(double), cmp_d);
-        double gflop = 3.0 * 2.0 * b * (double)B * D / 1e9;
-        printf("  %8d %8d %10.1f %10.1f %12.3g %12.1f %10.1f   loss %.6f\n", B, b, t[reps / 2] * 1e3, gflop,
-               (double)b * m * B, apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(), out.loss_part);
+        qsort(tg, (size_t)reps, sizeof(double), cmp_d);
+        qsort(tr, (size_t)reps, sizeof(double), cmp_d);
+        // One process with the whole batch in one block: syrk + one GEMM (3 B^2 D flop); otherwise
+        // 3 GEMMs of 2 b B D flop (see src/loss/loss.c).
+        int whole = b == B && (long long)B * B <= (64ll << 20);
+        double gflop = (whole ? 3.0 * B * (double)B * D : 6.0 * b * (double)B * D) / 1e9;
+        printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b, t[reps / 2] * 1e3,
+               tg[reps / 2] * 1e3, tr[reps / 2] * 1e3, gflop, (double)b * m * B,
+               apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(), out.loss_part);
         fflush(stdout);
         apt_loss_workspace_free(ws);
         free(E), free(dE), free(lab);
