@@ -1,4 +1,5 @@
 // main.c — the `aptrain` command line: dispatch to a subcommand; nothing else.
+#include "config/config.h"
 #include "core/check.h"
 
 #include <stdio.h>
@@ -20,6 +21,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help-config")) {
+        apt_config_print_help();
         return 0;
     }
     if (!strcmp(cmd, "--version")) {

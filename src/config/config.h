@@ -5,7 +5,9 @@
 // (one X-macro table read by the parser, the overrides, the dumper and `aptrain --help-config`).
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define APT_STR 512     // capacity of string settings (paths, names)
 #define APT_LIST_MAX 16 // capacity of list settings
@@ -129,5 +131,20 @@ void apt_config_load(AptConfig *cfg, const char *path);
 void apt_config_override(AptConfig *cfg, const char *assignment);
 // Write the resolved config as YAML that apt_config_load reads back to the same struct. Returns 0 on success.
 int apt_config_dump(const AptConfig *cfg, const char *path, const char *header_comment);
+// Same YAML to an open stream (e.g. stdout); header lines are written as "# " comments.
+void apt_config_write(const AptConfig *cfg, FILE *f, const char *header_comment);
 // Print every key, type, default and help line (aptrain --help-config).
 void apt_config_print_help(void);
+
+// Cross-field rules, checked after the YAML and the overrides are applied (apt_config_load does not
+// call it, so an override can repair a value the file set):
+//   data.batch_size is a multiple of data.samples_per_class and holds >= 2 classes;
+//   world_size > 0: data.batch_size is a multiple of world_size (each rank takes B/W rows of the
+//   global plan; a rank's slice need not hold whole classes);
+//   data.mean and data.std have the same count (>= 1); eval.recall_k non-empty and increasing;
+//   schedule.name step: milestones non-empty and increasing; data.crop <= data.resize when both set;
+//   precision bf16 and dist.backend nccl exclude device cpu.
+// apt_config_check returns 0, or 1 with a one-line message naming the keys in err.
+int apt_config_check(const AptConfig *cfg, int world_size, char *err, size_t cap);
+// apt_config_check, exiting through apt_user_error ("config: <message>") on failure.
+void apt_config_validate(const AptConfig *cfg, int world_size);
