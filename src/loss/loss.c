@@ -1,0 +1,242 @@
+// loss.c — the loss registry and the driver shared by every loss (DESIGN §3).
+//
+// For a block of at most `rows` local queries [r0, r0 + nb):
+//   S[nb, B]  = E[r0:r0+nb] E^T                    (GEMM)
+//   per query: row function -> d loss / d S[q, .]  (OpenMP over queries, float64 arithmetic)
+//   dE        = (dE +) S^T E[r0:r0+nb]             (GEMM: gradient through e_j of s_qj)
+//   dE[r0:..] += S E                               (GEMM: gradient through e_q of s_qj)
+// S is overwritten in place by its gradient, so the workspace holds one block of similarity rows.
+// Per-query losses go to an array summed in query order afterwards: the result does not depend on
+// the OpenMP thread count.
+#include "loss.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "loss_impl.h"
+
+// Largest similarity block: 512 rows keep the GEMMs efficient while bounding memory to 512 x B.
+#define APT_LOSS_BLOCK_ROWS 512
+
+static const AptLossImpl apt_losses[] = {
+    {"smoothap", apt_loss_smoothap_row, 0, apt_loss_smoothap_counts},
+    {"pnp-o", apt_loss_pnp_row, APT_PNP_O, NULL},
+    {"pnp-ds", apt_loss_pnp_row, APT_PNP_DS, NULL},
+    {"pnp-dq", apt_loss_pnp_row, APT_PNP_DQ, NULL},
+    {"pnp-iu", apt_loss_pnp_row, APT_PNP_IU, NULL},
+    {"pnp-ib", apt_loss_pnp_row, APT_PNP_IB, NULL},
+    {"contrastive", apt_loss_contrastive_row, 0, NULL},
+    {"triplet", apt_loss_triplet_row, 0, apt_loss_triplet_counts},
+    {"multisim", apt_loss_multisim_row, 0, NULL},
+};
+#define APT_NLOSSES ((int)(sizeof apt_losses / sizeof apt_losses[0]))
+
+const AptLossImpl *apt_loss_find(const char *name) {
+    for (int i = 0; i < APT_NLOSSES; i++)
+        if (!strcmp(apt_losses[i].name, name)) return &apt_losses[i];
+    return NULL;
+}
+
+const char *apt_loss_name(const AptLossImpl *impl) { return impl ? impl->name : "?"; }
+
+const char *apt_loss_names(void) {
+    return "smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, pnp-ib, contrastive, triplet, multisim";
+}
+
+int apt_loss_params_default(AptLossParams *p, const char *name) {
+    memset(p, 0, sizeof *p);
+    p->impl = apt_loss_find(name);
+    p->tau = 0.01;          // Smooth-AP and PNP official codes
+    p->include_self = true; // official Smooth-AP code
+    p->alpha = 4.0;         // best published PNP-D_q run
+    p->b = 2.0;             // PNP-I_b
+    p->margin = !strcmp(name, "triplet") ? 0.1 : 0.5;
+    p->semihard = false;
+    // Multi-similarity official code (MS_loss): scale_pos 2, scale_neg 40, thresh 0.5, margin 0.1.
+    p->ms_alpha = 2.0;
+    p->ms_beta = 40.0;
+    p->ms_lambda = 0.5;
+    p->ms_margin = 0.1;
+    return p->impl != NULL;
+}
+
+void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
+    if (!apt_loss_params_default(p, c->name))
+        apt_user_error("loss.name: unknown loss '%s' (expected one of: %s)", c->name, apt_loss_names());
+    p->tau = c->tau;
+    p->include_self = c->smoothap.include_self;
+    p->alpha = c->pnp.alpha;
+    p->b = c->pnp.b;
+    p->margin = c->margin;
+    p->semihard = !strcmp(c->triplet_mining, "semihard");
+    if (strcmp(c->triplet_mining, "semihard") && strcmp(c->triplet_mining, "all") && c->triplet_mining[0])
+        apt_user_error("loss.triplet_mining: '%s' (expected all or semihard)", c->triplet_mining);
+    p->ms_alpha = c->ms.alpha;
+    p->ms_beta = c->ms.beta;
+    p->ms_lambda = c->ms.lambda;
+    p->ms_margin = c->ms.margin;
+    if (!(p->tau > 0)) apt_user_error("loss.tau: must be > 0 (got %g)", p->tau);
+}
+
+struct AptLossWorkspace {
+    int b_max, B_max, D_max, rows, nthreads;
+    AptDType dtype;
+    void *S;          // [rows, B_max] float or double: similarity rows, then their gradient in place
+    double *scratch;  // [nthreads][3][B_max]: s, gs, tmp of one query
+    double *loss_q;   // [rows] per-query loss, summed in order after the parallel loop
+    uint64_t *keys;   // [B_max] (label, row) sort keys
+    int *perm;        // [B_max] rows sorted by (label, row)
+    int *grp_start;   // [B_max + 1] start of each class in perm
+    int *grp_of;      // [B_max] class of each row
+};
+
+AptLossWorkspace *apt_loss_workspace_create(int b_max, int B_max, int D_max, AptDType dtype) {
+    APT_CHECK(b_max > 0 && B_max >= b_max && D_max > 0, "loss workspace: b_max %d B_max %d D_max %d", b_max,
+              B_max, D_max);
+    APT_CHECK(dtype == APT_F32 || dtype == APT_F64, "loss workspace: dtype %s", apt_dtype_name(dtype));
+    AptLossWorkspace *ws = apt_calloc(1, sizeof *ws);
+    ws->b_max = b_max;
+    ws->B_max = B_max;
+    ws->D_max = D_max;
+    ws->dtype = dtype;
+    ws->rows = b_max < APT_LOSS_BLOCK_ROWS ? b_max : APT_LOSS_BLOCK_ROWS;
+    ws->nthreads = omp_get_max_threads();
+    ws->S = apt_aligned_alloc((size_t)ws->rows * (size_t)B_max * apt_dtype_size(dtype));
+    ws->scratch = apt_aligned_alloc((size_t)ws->nthreads * 3 * (size_t)B_max * sizeof(double));
+    ws->loss_q = apt_malloc((size_t)ws->rows * sizeof(double));
+    ws->keys = apt_malloc((size_t)B_max * sizeof(uint64_t));
+    ws->perm = apt_malloc((size_t)B_max * sizeof(int));
+    ws->grp_start = apt_malloc(((size_t)B_max + 1) * sizeof(int));
+    ws->grp_of = apt_malloc((size_t)B_max * sizeof(int));
+    return ws;
+}
+
+void apt_loss_workspace_free(AptLossWorkspace *ws) {
+    if (!ws) return;
+    free(ws->S);
+    free(ws->scratch);
+    free(ws->loss_q);
+    free(ws->keys);
+    free(ws->perm);
+    free(ws->grp_start);
+    free(ws->grp_of);
+    free(ws);
+}
+
+size_t apt_loss_workspace_bytes(const AptLossWorkspace *ws) {
+    return (size_t)ws->rows * (size_t)ws->B_max * apt_dtype_size(ws->dtype) +
+           (size_t)ws->nthreads * 3 * (size_t)ws->B_max * sizeof(double) + (size_t)ws->rows * sizeof(double) +
+           (size_t)ws->B_max * (sizeof(uint64_t) + 3 * sizeof(int)) + sizeof(int);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+// Group rows by label without assuming sorted batches: sort (label, row) keys; the rows of each
+// class end up contiguous in perm, in ascending row order. Returns the number of classes.
+static int group_labels(AptLossWorkspace *ws, const int *labels, int B) {
+    for (int j = 0; j < B; j++)
+        ws->keys[j] = ((uint64_t)((uint32_t)labels[j] ^ 0x80000000u) << 32) | (uint32_t)j;
+    qsort(ws->keys, (size_t)B, sizeof(uint64_t), cmp_u64);
+    int ng = 0;
+    for (int k = 0; k < B; k++) {
+        int j = (int)(uint32_t)ws->keys[k];
+        ws->perm[k] = j;
+        if (k == 0 || (ws->keys[k] >> 32) != (ws->keys[k - 1] >> 32)) ws->grp_start[ng++] = k;
+        ws->grp_of[j] = ng - 1;
+    }
+    ws->grp_start[ng] = B;
+    return ng;
+}
+
+// One block of queries [r0, r0 + nb): gradient of the similarity rows in place, per-query losses.
+static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, int r0, int nb,
+                       double w) {
+    const int B = in->B;
+    const bool f64 = ws->dtype == APT_F64;
+    int nt = omp_get_max_threads();
+    if (nt > ws->nthreads) nt = ws->nthreads;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nb; t++) {
+        double *s = ws->scratch + (size_t)omp_get_thread_num() * 3 * (size_t)ws->B_max;
+        double *gs = s + ws->B_max, *tmp = gs + ws->B_max;
+        if (f64) {
+            memcpy(s, (double *)ws->S + (size_t)t * B, (size_t)B * sizeof(double));
+        } else {
+            const float *Sf = (float *)ws->S + (size_t)t * B;
+            for (int j = 0; j < B; j++) s[j] = Sf[j];
+        }
+        memset(gs, 0, (size_t)B * sizeof(double));
+        int q = r0 + t, g = ws->grp_of[q];
+        AptLossRow row = {.s = s, .gs = gs, .tmp = tmp, .labels = in->labels, .pos = ws->perm + ws->grp_start[g],
+                          .npos = ws->grp_start[g + 1] - ws->grp_start[g], .B = B, .q = q, .w = w};
+        ws->loss_q[t] = p->impl->row(p, &row);
+        if (f64) {
+            memcpy((double *)ws->S + (size_t)t * B, gs, (size_t)B * sizeof(double));
+        } else {
+            float *Sf = (float *)ws->S + (size_t)t * B;
+            for (int j = 0; j < B; j++) Sf[j] = (float)gs[j];
+        }
+    }
+}
+
+void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, AptLossOut *out) {
+    const int B = in->B, D = in->D;
+    const bool f64 = ws->dtype == APT_F64;
+    APT_CHECK(p->impl && p->impl->row, "loss: params without a loss implementation");
+    APT_CHECK(B > 0 && B <= ws->B_max && D > 0 && D <= ws->D_max, "loss: B %d D %d exceed workspace (%d, %d)", B,
+              D, ws->B_max, ws->D_max);
+    APT_CHECK(0 <= in->q_begin && in->q_begin <= in->q_end && in->q_end <= B, "loss: query range [%d, %d) of %d",
+              in->q_begin, in->q_end, B);
+    APT_CHECK(f64 ? (in->E64 && out->dE64) : (in->E && out->dE), "loss: inputs do not match the %s workspace",
+              apt_dtype_name(ws->dtype));
+    APT_CHECK(in->labels, "loss: labels missing");
+
+    // Global normaliser from the labels every rank holds: the same on every rank.
+    int ng = group_labels(ws, in->labels, B);
+    long long nvalid = 0;
+    for (int g = 0; g < ng; g++) {
+        int npos = ws->grp_start[g + 1] - ws->grp_start[g];
+        if (!p->impl->counts || p->impl->counts(p, npos, B)) nvalid += npos;
+    }
+    const double w = nvalid > 0 ? 1.0 / (double)nvalid : 0.0;
+
+    double loss = 0.0;
+    if (in->q_end == in->q_begin) {
+        if (f64) memset(out->dE64, 0, (size_t)B * D * sizeof(double));
+        else memset(out->dE, 0, (size_t)B * D * sizeof(float));
+    }
+    for (int r0 = in->q_begin; r0 < in->q_end; r0 += ws->rows) {
+        int nb = in->q_end - r0 < ws->rows ? in->q_end - r0 : ws->rows;
+        double beta = r0 == in->q_begin ? 0.0 : 1.0;
+        if (f64) {
+            const double *E = in->E64;
+            double *S = ws->S, *dE = out->dE64;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0, E + (size_t)r0 * D, D, E, D, 0.0, S,
+                        B);
+            block_rows(ws, p, in, r0, nb, w);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0, S, B, E + (size_t)r0 * D, D, beta,
+                        dE, D);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0, S, B, E, D, 1.0,
+                        dE + (size_t)r0 * D, D);
+        } else {
+            const float *E = in->E;
+            float *S = ws->S, *dE = out->dE;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0f, E + (size_t)r0 * D, D, E, D, 0.0f, S,
+                        B);
+            block_rows(ws, p, in, r0, nb, w);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0f, S, B, E + (size_t)r0 * D, D,
+                        (float)beta, dE, D);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0f, S, B, E, D, 1.0f,
+                        dE + (size_t)r0 * D, D);
+        }
+        for (int t = 0; t < nb; t++) loss += ws->loss_q[t];
+    }
+    out->loss_part = loss;
+}

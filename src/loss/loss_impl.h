@@ -1,0 +1,54 @@
+// loss_impl.h — what a loss file implements: the per-query row function the driver in loss.c calls.
+//
+// The driver computes the similarity row s_q. = <e_q, e_.> of one query in float64, hands it to the
+// row function, and turns the returned d loss / d s_q. (gs) into dE with two GEMMs. A row function
+// therefore only knows one query: its similarities, the labels, and the rows of its class.
+#pragma once
+#include <math.h>
+#include <stdbool.h>
+
+#include "loss.h"
+
+typedef struct {
+    const double *s;   // [B] s_qj = <e_q, e_j>, j over the global batch (j = q included)
+    double *gs;        // [B] out, zeroed by the caller: d loss_part / d s_qj
+    double *tmp;       // [B] scratch owned by the calling thread
+    const int *labels; // [B]
+    const int *pos;    // [npos] rows of q's class in ascending order, q included
+    int npos, B, q;
+    double w;          // 1 / global query normaliser
+} AptLossRow;
+
+// Returns this query's contribution to loss_part (already multiplied by w).
+typedef double (*AptLossRowFn)(const AptLossParams *p, const AptLossRow *r);
+
+struct AptLossImpl {
+    const char *name;
+    AptLossRowFn row;
+    int variant; // pnp: which f(N); others: 0
+    // Whether a query whose class has npos rows (itself included) in a batch of B counts in the
+    // global normaliser. NULL: every query counts (the normaliser is B).
+    bool (*counts)(const AptLossParams *p, int npos, int B);
+};
+
+enum { APT_PNP_O = 0, APT_PNP_DS, APT_PNP_DQ, APT_PNP_IU, APT_PNP_IB };
+
+// The sigmoid of DESIGN §3: G(d) = 1 / (1 + exp(e)), e = -d / tau clamped to [-50, 50].
+// *dg = dG/dd = exp(e) G^2 / tau (this form stays accurate at both ends of the clamp), and 0 where the
+// clamp is active: the gradient torch.clamp gives in the official PyTorch code (it passes the gradient
+// only for min <= e <= max). inv_tau = 1 / tau.
+static inline double apt_loss_sigmoid(double d, double inv_tau, double *dg) {
+    double e = -d * inv_tau;
+    double ec = e > 50.0 ? 50.0 : (e < -50.0 ? -50.0 : e);
+    double ex = exp(ec), g = 1.0 / (1.0 + ex);
+    *dg = (e > 50.0 || e < -50.0) ? 0.0 : ex * g * g * inv_tau;
+    return g;
+}
+
+double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r);
+bool apt_loss_smoothap_counts(const AptLossParams *p, int npos, int B);
+double apt_loss_pnp_row(const AptLossParams *p, const AptLossRow *r);
+double apt_loss_contrastive_row(const AptLossParams *p, const AptLossRow *r);
+double apt_loss_triplet_row(const AptLossParams *p, const AptLossRow *r);
+bool apt_loss_triplet_counts(const AptLossParams *p, int npos, int B);
+double apt_loss_multisim_row(const AptLossParams *p, const AptLossRow *r);
