@@ -174,7 +174,7 @@ static int parse_double(const AptCfgKey *k, const char *text, double *out, bool 
         snprintf(err, cap, "expected a finite number, got '%s'", text);
         return 1;
     }
-    if (as_float && fabs(v) > FLT_MAX) {
+    if (as_float && isinf((float)v)) { // the shortest text of FLT_MAX exceeds it as a double: round first
         snprintf(err, cap, "must be within +-%g (float), got %s", (double)FLT_MAX, text);
         return 1;
     }

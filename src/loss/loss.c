@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,39 +48,37 @@ const char *apt_loss_names(void) {
     return "smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, pnp-ib, contrastive, triplet, multisim";
 }
 
+// Defaults come from the config table (config_keys.def), the single source of truth for settings.
 int apt_loss_params_default(AptLossParams *p, const char *name) {
     memset(p, 0, sizeof *p);
-    p->impl = apt_loss_find(name);
-    p->tau = 0.01;          // Smooth-AP and PNP official codes
-    p->include_self = true; // official Smooth-AP code
-    p->alpha = 4.0;         // best published PNP-D_q run
-    p->b = 2.0;             // PNP-I_b
-    p->margin = !strcmp(name, "triplet") ? 0.1 : 0.5;
-    p->semihard = false;
-    // Multi-similarity official code (MS_loss): scale_pos 2, scale_neg 40, thresh 0.5, margin 0.1.
-    p->ms_alpha = 2.0;
-    p->ms_beta = 40.0;
-    p->ms_lambda = 0.5;
-    p->ms_margin = 0.1;
-    return p->impl != NULL;
+    AptConfig *cfg = apt_malloc(sizeof *cfg);
+    apt_config_defaults(cfg);
+    int known = apt_loss_find(name) != NULL;
+    if (known) {
+        snprintf(cfg->loss.name, sizeof cfg->loss.name, "%s", name);
+        apt_loss_params_from_config(p, &cfg->loss);
+    }
+    free(cfg);
+    return known;
 }
 
 void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
-    if (!apt_loss_params_default(p, c->name))
-        apt_user_error("loss.name: unknown loss '%s' (expected one of: %s)", c->name, apt_loss_names());
+    memset(p, 0, sizeof *p);
+    p->impl = apt_loss_find(c->name);
+    if (!p->impl) apt_user_error("loss.name: unknown loss '%s' (expected one of: %s)", c->name, apt_loss_names());
+    if (!(c->tau > 0)) apt_user_error("loss.tau: must be > 0 (got %g)", c->tau);
+    if (strcmp(c->triplet_mining, "semihard") && strcmp(c->triplet_mining, "all"))
+        apt_user_error("loss.triplet_mining: '%s' (expected all or semihard)", c->triplet_mining);
     p->tau = c->tau;
     p->include_self = c->smoothap.include_self;
     p->alpha = c->pnp.alpha;
     p->b = c->pnp.b;
     p->margin = c->margin;
     p->semihard = !strcmp(c->triplet_mining, "semihard");
-    if (strcmp(c->triplet_mining, "semihard") && strcmp(c->triplet_mining, "all") && c->triplet_mining[0])
-        apt_user_error("loss.triplet_mining: '%s' (expected all or semihard)", c->triplet_mining);
     p->ms_alpha = c->ms.alpha;
     p->ms_beta = c->ms.beta;
     p->ms_lambda = c->ms.lambda;
     p->ms_margin = c->ms.margin;
-    if (!(p->tau > 0)) apt_user_error("loss.tau: must be > 0 (got %g)", p->tau);
 }
 
 struct AptLossWorkspace {

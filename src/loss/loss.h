@@ -61,7 +61,7 @@ const AptLossImpl *apt_loss_find(const char *name);
 const char *apt_loss_name(const AptLossImpl *impl);
 const char *apt_loss_names(void);
 
-// Defaults of the papers/official codes for `name` (tau 0.01, include_self, alpha 4, b 2, ...).
+// Defaults of config_keys.def for `name` (tau 0.01, include_self, alpha 4, b 2, ...).
 // Returns 0 if the name is unknown.
 int apt_loss_params_default(AptLossParams *p, const char *name);
 // From the typed config (loss.name, loss.tau, ...). User error naming `loss.name` if unknown.
