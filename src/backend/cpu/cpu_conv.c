@@ -1,0 +1,189 @@
+// cpu_conv.c — convolution as im2col + one OpenBLAS SGEMM per chunk of images (the fallback route, and
+// the only one when oneDNN is absent).
+//
+// A chunk of nb images is unfolded into col[C·R·S, nb·P·Q] (im2col, OpenMP over (image, channel)), so
+// each pass is a single large GEMM whatever the spatial size: late ResNet stages have P·Q = 16, where a
+// per-image GEMM would be too thin to use the cores. The GEMM output is [K, nb·P·Q]; a transpose writes
+// NCHW. nb is chosen at prepare time so the workspace stays under APT_CONV_WS_FLOATS.
+#include "cpu_ops.h"
+
+#include "core/check.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define APT_CONV_WS_FLOATS ((size_t)24 << 20) // 96 MiB cap on columns + transposed output
+
+typedef struct {
+    int nb; // images per GEMM
+} ConvPlan;
+
+static size_t crs(const AptConvDesc *d) { return (size_t)d->C * d->R * d->S; }
+static size_t pq(const AptConvDesc *d) { return (size_t)d->P * d->Q; }
+
+void apt_cpu_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
+    AptCpuImpl *impl = be->impl;
+    ConvPlan *plan = apt_calloc(1, sizeof *plan);
+    size_t per_image = (crs(d) + (size_t)d->K) * pq(d);
+    size_t nb = (impl->ws_cap ? impl->ws_cap : APT_CONV_WS_FLOATS) / per_image;
+    if (nb < 1) nb = 1;
+    if (nb > (size_t)d->N) nb = (size_t)d->N;
+    plan->nb = (int)nb;
+    d->plan = plan;
+    size_t need = nb * per_image;
+    if (need > impl->ws_floats) { // set-up time only
+        free(impl->ws);
+        impl->ws = apt_aligned_alloc(need * sizeof(float));
+        impl->ws_floats = need;
+    }
+}
+
+void apt_cpu_conv2d_release(AptBackend *be, AptConvDesc *d) {
+    (void)be;
+    free(d->plan);
+    d->plan = NULL;
+}
+
+// col[(c·R + r)·S + s][i·PQ + p·Q + q] = x[i, c, p·sh − ph + r, q·sw − pw + s] (0 outside)
+static void im2col(const AptConvDesc *d, int nb, const float *x, float *col) {
+    const int C = d->C, H = d->H, W = d->W, R = d->R, S = d->S, P = d->P, Q = d->Q;
+    const size_t ld = (size_t)nb * P * Q;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < nb; i++)
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + ((size_t)i * C + c) * H * W;
+            for (int r = 0; r < R; r++)
+                for (int s = 0; s < S; s++) {
+                    float *row = col + ((size_t)(c * R + r) * S + s) * ld + (size_t)i * P * Q;
+                    for (int p = 0; p < P; p++) {
+                        int h = p * d->stride_h - d->pad_h + r;
+                        float *out = row + (size_t)p * Q;
+                        if (h < 0 || h >= H) {
+                            memset(out, 0, (size_t)Q * sizeof(float));
+                            continue;
+                        }
+                        const float *xr = xc + (size_t)h * W;
+                        for (int q = 0; q < Q; q++) {
+                            int w = q * d->stride_w - d->pad_w + s;
+                            out[q] = (w >= 0 && w < W) ? xr[w] : 0.0f;
+                        }
+                    }
+                }
+        }
+}
+
+// dx[i, c, h, w] = Σ of the col entries that im2col copied from it. One thread owns each (i, c) plane,
+// and the (r, s, p, q) order is fixed, so the sum order never changes.
+static void col2im(const AptConvDesc *d, int nb, const float *col, float *dx) {
+    const int C = d->C, H = d->H, W = d->W, R = d->R, S = d->S, P = d->P, Q = d->Q;
+    const size_t ld = (size_t)nb * P * Q;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < nb; i++)
+        for (int c = 0; c < C; c++) {
+            float *xc = dx + ((size_t)i * C + c) * H * W;
+            memset(xc, 0, (size_t)H * W * sizeof(float));
+            for (int r = 0; r < R; r++)
+                for (int s = 0; s < S; s++) {
+                    const float *row = col + ((size_t)(c * R + r) * S + s) * ld + (size_t)i * P * Q;
+                    for (int p = 0; p < P; p++) {
+                        int h = p * d->stride_h - d->pad_h + r;
+                        if (h < 0 || h >= H) continue;
+                        float *xr = xc + (size_t)h * W;
+                        const float *in = row + (size_t)p * Q;
+                        for (int q = 0; q < Q; q++) {
+                            int w = q * d->stride_w - d->pad_w + s;
+                            if (w >= 0 && w < W) xr[w] += in[q];
+                        }
+                    }
+                }
+        }
+}
+
+// [nb, K, PQ] <-> [K, nb·PQ]
+static void nchw_to_knpq(int nb, int K, size_t PQ, const float *src, float *dst) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < K; k++)
+            memcpy(dst + (size_t)k * nb * PQ + (size_t)i * PQ, src + ((size_t)i * K + k) * PQ, PQ * sizeof(float));
+}
+static void knpq_to_nchw(int nb, int K, size_t PQ, const float *src, const float *bias, float *dst) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < K; k++) {
+            const float *s = src + (size_t)k * nb * PQ + (size_t)i * PQ;
+            float *o = dst + ((size_t)i * K + k) * PQ;
+            float b = bias ? bias[k] : 0.0f;
+            for (size_t j = 0; j < PQ; j++) o[j] = s[j] + b;
+        }
+}
+
+static int chunk(const AptConvDesc *d) {
+    APT_CHECK(d->plan, "conv2d used before conv2d_prepare");
+    return ((const ConvPlan *)d->plan)->nb;
+}
+
+void apt_cpu_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
+                            const float *bias, float *y) {
+    AptCpuImpl *impl = be->impl;
+    APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
+    const int nbmax = chunk(d);
+    const size_t CRS = crs(d), PQ = pq(d), K = (size_t)d->K;
+    for (int i0 = 0; i0 < n; i0 += nbmax) {
+        int nb = n - i0 < nbmax ? n - i0 : nbmax;
+        float *col = impl->ws, *yt = impl->ws + CRS * nb * PQ;
+        im2col(d, nb, x + (size_t)i0 * d->C * d->H * d->W, col);
+        // yt[K, nb·PQ] = w[K, CRS] · col[CRS, nb·PQ]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)(nb * PQ), (int)CRS, 1.0f, w, (int)CRS,
+                    col, (int)(nb * PQ), 0.0f, yt, (int)(nb * PQ));
+        knpq_to_nchw(nb, (int)K, PQ, yt, bias, y + (size_t)i0 * K * PQ);
+    }
+}
+
+void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy, const float *w,
+                                  float *dx) {
+    AptCpuImpl *impl = be->impl;
+    if (!dx) return;
+    APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
+    const int nbmax = chunk(d);
+    const size_t CRS = crs(d), PQ = pq(d), K = (size_t)d->K;
+    for (int i0 = 0; i0 < n; i0 += nbmax) {
+        int nb = n - i0 < nbmax ? n - i0 : nbmax;
+        float *col = impl->ws, *dyt = impl->ws + CRS * nb * PQ;
+        nchw_to_knpq(nb, (int)K, PQ, dy + (size_t)i0 * K * PQ, dyt);
+        // col[CRS, nb·PQ] = wᵀ[CRS, K] · dyt[K, nb·PQ]
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)CRS, (int)(nb * PQ), (int)K, 1.0f, w, (int)CRS,
+                    dyt, (int)(nb * PQ), 0.0f, col, (int)(nb * PQ));
+        col2im(d, nb, col, dx + (size_t)i0 * d->C * d->H * d->W);
+    }
+}
+
+void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x,
+                                     const float *dy, float *dw, float *db) {
+    AptCpuImpl *impl = be->impl;
+    APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
+    const int nbmax = chunk(d);
+    const size_t CRS = crs(d), PQ = pq(d), K = (size_t)d->K;
+    if (dw) {
+        for (int i0 = 0; i0 < n; i0 += nbmax) {
+            int nb = n - i0 < nbmax ? n - i0 : nbmax;
+            float *col = impl->ws, *dyt = impl->ws + CRS * nb * PQ;
+            im2col(d, nb, x + (size_t)i0 * d->C * d->H * d->W, col);
+            nchw_to_knpq(nb, (int)K, PQ, dy + (size_t)i0 * K * PQ, dyt);
+            // dw[K, CRS] += dyt[K, nb·PQ] · colᵀ[nb·PQ, CRS]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)CRS, (int)(nb * PQ), 1.0f, dyt,
+                        (int)(nb * PQ), col, (int)(nb * PQ), 1.0f, dw, (int)CRS);
+        }
+    }
+    if (db) {
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < (int)K; k++) {
+            double s = 0;
+            for (int i = 0; i < n; i++) {
+                const float *p = dy + ((size_t)i * K + k) * PQ;
+                for (size_t j = 0; j < PQ; j++) s += p[j];
+            }
+            db[k] += (float)s;
+        }
+    }
+}

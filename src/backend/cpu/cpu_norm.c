@@ -1,0 +1,147 @@
+// cpu_norm.c — batch normalisation (inference/frozen and train, split so sync BN can all-reduce the
+// per-channel sums between the steps) and row L2 normalisation. Per-channel sums are float64, one
+// thread per channel, in (n, hw) order.
+#include "cpu_ops.h"
+
+#include <math.h>
+
+void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
+                        float eps, const float *gamma, const float *beta, float *y) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float invstd = 1.0f / sqrtf(var[c] + eps);
+        float a = gamma[c] * invstd, b = beta[c] - mean[c] * a;
+        for (int n = 0; n < N; n++) {
+            const float *xp = x + ((size_t)n * C + c) * HW;
+            float *yp = y + ((size_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) yp[i] = xp[i] * a + b;
+        }
+    }
+}
+
+void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                const float *mean, const float *var, float eps, const float *gamma, float *dx,
+                                float *dgamma, float *dbeta) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float invstd = 1.0f / sqrtf(var[c] + eps);
+        float a = gamma[c] * invstd;
+        double sdy = 0, sdyx = 0;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                sdy += dy[o + i];
+                sdyx += (double)dy[o + i] * ((x[o + i] - mean[c]) * invstd);
+            }
+            if (dx)
+                for (int i = 0; i < HW; i++) dx[o + i] = dy[o + i] * a;
+        }
+        if (dgamma) dgamma[c] += (float)sdyx;
+        if (dbeta) dbeta[c] += (float)sdy;
+    }
+}
+
+void apt_cpu_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double s = 0, s2 = 0;
+        for (int n = 0; n < N; n++) {
+            const float *xp = x + ((size_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                s += xp[i];
+                s2 += (double)xp[i] * xp[i];
+            }
+        }
+        sums[c] = s;
+        sums[C + c] = s2;
+    }
+}
+
+// Σx² − (Σx)²/M in float64 loses nothing that matters at BatchNorm scales (|mean|/std ≲ 1e3 keeps
+// ≥ 10 significant digits), and it needs a single all-reduce for sync BN.
+void apt_cpu_bn_finalize(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
+                         float *var, float *running_mean, float *running_var) {
+    (void)be;
+    for (int c = 0; c < C; c++) {
+        double m = sums[c] / count;
+        double v = sums[C + c] / count - m * m;
+        if (v < 0) v = 0;
+        mean[c] = (float)m;
+        var[c] = (float)v;
+        if (running_mean) {
+            double unbiased = count > 1 ? v * count / (count - 1) : v; // torch updates with the unbiased var
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+        }
+    }
+}
+
+void apt_cpu_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                               const float *mean, const float *var, float eps, double *sums) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double invstd = 1.0 / sqrt((double)var[c] + eps), m = mean[c];
+        double sdy = 0, sdyx = 0;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                sdy += dy[o + i];
+                sdyx += dy[o + i] * ((x[o + i] - m) * invstd);
+            }
+        }
+        sums[c] = sdy;
+        sums[C + c] = sdyx;
+    }
+}
+
+void apt_cpu_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                              const float *mean, const float *var, float eps, const float *gamma,
+                              const double *sums, double count, float *dx) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float invstd = (float)(1.0 / sqrt((double)var[c] + eps));
+        float a = gamma[c] * invstd, m = mean[c];
+        float mdy = (float)(sums[c] / count), mdyx = (float)(sums[C + c] / count);
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * HW;
+            for (int i = 0; i < HW; i++) dx[o + i] = a * (dy[o + i] - mdy - (x[o + i] - m) * invstd * mdyx);
+        }
+    }
+}
+
+void apt_cpu_l2norm_forward(AptBackend *be, int N, int D, const float *x, float *y) {
+    (void)be;
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D;
+        double s = 0;
+        for (int j = 0; j < D; j++) s += (double)xr[j] * xr[j];
+        double nrm = sqrt(s);
+        float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
+        for (int j = 0; j < D; j++) y[(size_t)n * D + j] = xr[j] * inv;
+    }
+}
+
+void apt_cpu_l2norm_backward(AptBackend *be, int N, int D, const float *x, const float *y, const float *dy,
+                             float *dx) {
+    (void)be;
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * D, *yr = y + (size_t)n * D, *g = dy + (size_t)n * D;
+        double s = 0, yd = 0;
+        for (int j = 0; j < D; j++) {
+            s += (double)xr[j] * xr[j];
+            yd += (double)yr[j] * g[j];
+        }
+        double nrm = sqrt(s);
+        if (nrm > 1e-12) {
+            float inv = (float)(1.0 / nrm), ydf = (float)yd;
+            for (int j = 0; j < D; j++) dx[(size_t)n * D + j] = (g[j] - yr[j] * ydf) * inv;
+        } else { // y = x / eps: a linear map
+            for (int j = 0; j < D; j++) dx[(size_t)n * D + j] = g[j] * 1e12f;
+        }
+    }
+}

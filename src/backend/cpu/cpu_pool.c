@@ -1,0 +1,125 @@
+// cpu_pool.c — max, average and global average pooling. One thread owns each (n, c) plane.
+#include "cpu_ops.h"
+
+#include <float.h>
+#include <string.h>
+
+void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx) {
+    (void)be;
+    const int H = d->H, W = d->W, P = d->P, Q = d->Q;
+#pragma omp parallel for schedule(static)
+    for (long plane = 0; plane < (long)n * d->C; plane++) {
+        const float *xp = x + (size_t)plane * H * W;
+        float *yp = y + (size_t)plane * P * Q;
+        int *ip = idx + (size_t)plane * P * Q;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                int h0 = p * d->stride_h - d->pad_h, w0 = q * d->stride_w - d->pad_w;
+                float best = -FLT_MAX;
+                int bi = -1;
+                for (int r = 0; r < d->kh; r++) {
+                    int h = h0 + r;
+                    if (h < 0 || h >= H) continue;
+                    for (int s = 0; s < d->kw; s++) {
+                        int w = w0 + s;
+                        if (w < 0 || w >= W) continue;
+                        float v = xp[h * W + w];
+                        if (bi < 0 || v > best || v != v) { // first maximum wins; NaN propagates (torch)
+                            best = v;
+                            bi = h * W + w;
+                            if (v != v) goto done;
+                        }
+                    }
+                }
+            done:
+                yp[p * Q + q] = best;
+                ip[p * Q + q] = bi;
+            }
+    }
+}
+
+void apt_cpu_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
+                              float *dx) {
+    (void)be;
+    const int HW = d->H * d->W, PQ = d->P * d->Q;
+#pragma omp parallel for schedule(static)
+    for (long plane = 0; plane < (long)n * d->C; plane++) {
+        float *xp = dx + (size_t)plane * HW;
+        memset(xp, 0, (size_t)HW * sizeof(float));
+        const float *g = dy + (size_t)plane * PQ;
+        const int *ip = idx + (size_t)plane * PQ;
+        for (int j = 0; j < PQ; j++) xp[ip[j]] += g[j];
+    }
+}
+
+void apt_cpu_avgpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y) {
+    (void)be;
+    const int H = d->H, W = d->W, P = d->P, Q = d->Q;
+    const float inv = 1.0f / (float)(d->kh * d->kw); // count_include_pad=True
+#pragma omp parallel for schedule(static)
+    for (long plane = 0; plane < (long)n * d->C; plane++) {
+        const float *xp = x + (size_t)plane * H * W;
+        float *yp = y + (size_t)plane * P * Q;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                int h0 = p * d->stride_h - d->pad_h, w0 = q * d->stride_w - d->pad_w;
+                float s = 0;
+                for (int r = 0; r < d->kh; r++) {
+                    int h = h0 + r;
+                    if (h < 0 || h >= H) continue;
+                    for (int t = 0; t < d->kw; t++) {
+                        int w = w0 + t;
+                        if (w >= 0 && w < W) s += xp[h * W + w];
+                    }
+                }
+                yp[p * Q + q] = s * inv;
+            }
+    }
+}
+
+void apt_cpu_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, float *dx) {
+    (void)be;
+    const int H = d->H, W = d->W, P = d->P, Q = d->Q;
+    const float inv = 1.0f / (float)(d->kh * d->kw);
+#pragma omp parallel for schedule(static)
+    for (long plane = 0; plane < (long)n * d->C; plane++) {
+        float *xp = dx + (size_t)plane * H * W;
+        memset(xp, 0, (size_t)H * W * sizeof(float));
+        const float *g = dy + (size_t)plane * P * Q;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                int h0 = p * d->stride_h - d->pad_h, w0 = q * d->stride_w - d->pad_w;
+                float v = g[p * Q + q] * inv;
+                for (int r = 0; r < d->kh; r++) {
+                    int h = h0 + r;
+                    if (h < 0 || h >= H) continue;
+                    for (int t = 0; t < d->kw; t++) {
+                        int w = w0 + t;
+                        if (w >= 0 && w < W) xp[h * W + w] += v;
+                    }
+                }
+            }
+    }
+}
+
+void apt_cpu_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (long plane = 0; plane < (long)N * C; plane++) {
+        const float *xp = x + (size_t)plane * HW;
+        double s = 0;
+        for (int i = 0; i < HW; i++) s += xp[i];
+        y[plane] = (float)(s / HW);
+    }
+}
+
+void apt_cpu_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
+    (void)be;
+    const float inv = 1.0f / (float)HW;
+#pragma omp parallel for schedule(static)
+    for (long plane = 0; plane < (long)N * C; plane++) {
+        float v = dy[plane] * inv;
+        float *xp = dx + (size_t)plane * HW;
+        for (int i = 0; i < HW; i++) xp[i] = v;
+    }
+}

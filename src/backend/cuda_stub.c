@@ -1,0 +1,9 @@
+// cuda_stub.c — built when the CUDA toolkit is absent: the CUDA backend does not exist.
+#include "backend.h"
+
+#include <stddef.h>
+
+AptBackend *apt_backend_cuda_create(const char **why) {
+    if (why) *why = "aptrain was built without CUDA";
+    return NULL;
+}

@@ -1,0 +1,24 @@
+// acts.h — activation plan: layers declare their buffers (outputs, gradients, indices) while the model is
+// built; one backend allocation then backs all of them, so forward/backward never allocate.
+#pragma once
+#include "backend/backend.h"
+
+typedef struct {
+    void **slot;   // where the pointer goes (a field of a layer struct that does not move)
+    size_t bytes;
+} AptActReq;
+
+typedef struct {
+    AptBackend *be;
+    AptActReq *req;
+    int n, cap;
+    size_t total;  // bytes, each request rounded up to 64
+    void *block;   // the single allocation
+} AptActs;
+
+void apt_acts_init(AptActs *a, AptBackend *be);
+// Declare a buffer of `bytes` whose address is written to *slot by apt_acts_alloc.
+void apt_acts_request(AptActs *a, void *slot, size_t bytes);
+#define apt_acts_floats(a, slot, n) apt_acts_request((a), (slot), (size_t)(n) * sizeof(float))
+void apt_acts_alloc(AptActs *a);
+void apt_acts_free(AptActs *a);

@@ -1,0 +1,123 @@
+// layers.h — the layers models are built from (internal to src/nn/). Each layer keeps indices into the
+// flat parameter store and owns its output y and output gradient dy (arena buffers sized for b_max).
+// Convention: forward(x) writes y; backward(dy already filled) writes dx (NULL: not needed) and
+// accumulates parameter gradients into the store.
+#pragma once
+#include "acts.h"
+#include "backend/backend.h"
+#include "config/config.h"
+#include "dist/comm.h"
+#include "params.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { APT_INIT_ZERO = 0, APT_INIT_ONE, APT_INIT_KAIMING_OUT, APT_INIT_UNIFORM_FAN_IN, APT_INIT_NORMAL } AptInitKind;
+
+typedef struct {
+    int idx;
+    AptInitKind kind;
+    double arg; // fan (kaiming, uniform) or std (normal)
+} AptInitSpec;
+
+// Build-time context shared by the layers of one model.
+typedef struct {
+    AptBackend *be;
+    AptParamStore *ps;
+    AptActs acts;
+    AptComm *comm;         // sync BatchNorm only
+    AptBNMode bn_mode;
+    int b_max;
+    uint64_t seed;
+    AptInitSpec *init;     // one entry per registered tensor
+    int n_init, cap_init;
+    size_t scratch_floats; // largest scratch any layer asked for
+    float *scratch;
+    double bn_count_scale; // per forward: global samples / local samples (sync BN), else 1
+    char prefix[64];       // prepended to registered names ("" or "layer2.1.")
+} AptNet;
+
+void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm, AptBNMode bn, int b_max,
+                  uint64_t seed);
+// Register prefix+name with its initialiser; returns the parameter index.
+int apt_net_param(AptNet *net, const char *name, int ndim, const int *shape, bool is_buffer, AptInitKind kind,
+                  double arg);
+void apt_net_need_scratch(AptNet *net, size_t floats);
+// Finalize the store, allocate the arena and draw every initial value from rng(seed, APT_RNG_INIT, index).
+void apt_net_finalize(AptNet *net);
+void apt_net_free(AptNet *net);
+static inline float *apt_net_w(AptNet *net, int idx) { return idx < 0 ? NULL : apt_params_w(net->ps, idx); }
+// Gradient pointer, or NULL for a frozen (non-trainable) tensor.
+static inline float *apt_net_g(AptNet *net, int idx) {
+    return (idx < 0 || !net->ps->p[idx].trainable) ? NULL : apt_params_g(net->ps, idx);
+}
+
+// ---- conv2d.c ----
+typedef struct {
+    AptConvDesc d;
+    int w, b; // parameter indices (b = -1: no bias)
+    float *y, *dy;
+} AptConv;
+void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride, int pad,
+                   bool bias);
+void apt_conv_forward(AptConv *l, AptNet *net, int n, const float *x);
+void apt_conv_backward(AptConv *l, AptNet *net, int n, const float *x, float *dx);
+void apt_conv_release(AptConv *l, AptNet *net);
+
+// ---- batchnorm.c ----
+typedef struct {
+    int C, HW;
+    int gamma, beta, rmean, rvar;
+    AptBNMode mode;
+    float eps, momentum;
+    bool batch_stats; // the last forward normalised with batch statistics (train mode, local/sync)
+    float *mean, *var; // statistics of the last train forward [C]
+    double *sums;      // [2C] partial / reduced sums
+    float *y, *dy;
+} AptBatchNorm;
+void apt_bn_init(AptBatchNorm *l, AptNet *net, const char *name, int C, int HW);
+void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, const float *x, bool train);
+void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, const float *x, float *dx);
+
+// conv → BN → optional ReLU (in place on the BN output); y/dy of the unit are the BN's.
+typedef struct {
+    AptConv conv;
+    AptBatchNorm bn;
+    bool relu;
+} AptConvBN;
+void apt_convbn_init(AptConvBN *u, AptNet *net, const char *conv_name, const char *bn_name, int C, int H, int W,
+                     int K, int k, int stride, int pad, bool relu);
+void apt_convbn_forward(AptConvBN *u, AptNet *net, int n, const float *x, bool train);
+void apt_convbn_backward(AptConvBN *u, AptNet *net, int n, const float *x, float *dx); // uses u->bn.dy
+
+// ---- linear.c ----
+typedef struct {
+    int in, out;
+    int w, b;
+    float *y, *dy;
+} AptLinear;
+// init: APT_INIT_UNIFORM_FAN_IN (torch default) or APT_INIT_NORMAL with std (bias zero).
+void apt_linear_init(AptLinear *l, AptNet *net, const char *name, int in, int out, AptInitKind init, double std);
+void apt_linear_forward(AptLinear *l, AptNet *net, int n, const float *x);
+void apt_linear_backward(AptLinear *l, AptNet *net, int n, const float *x, float *dx);
+
+// ---- pool.c ----
+typedef struct {
+    AptPoolDesc d;
+    float *y, *dy;
+    int *idx;
+} AptMaxPool;
+void apt_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W, int k, int stride, int pad);
+void apt_maxpool_forward(AptMaxPool *l, AptNet *net, int n, const float *x);
+void apt_maxpool_backward(AptMaxPool *l, AptNet *net, int n, float *dx);
+
+// ---- head.c: [global average pool] → linear (`fc`, to D) → L2 normalise ----
+typedef struct {
+    int C, HW, D;
+    AptLinear fc;
+    float *pooled, *dpooled; // [b, C] (aliases of the input when HW == 1)
+    float *e, *de;           // [b, D] normalised embeddings and their gradient
+} AptHead;
+void apt_head_init(AptHead *h, AptNet *net, int C, int HW, int D, double init_std);
+void apt_head_forward(AptHead *h, AptNet *net, int n, const float *x);
+void apt_head_backward(AptHead *h, AptNet *net, int n, const float *x, float *dx); // reads h->de

@@ -1,0 +1,85 @@
+// model.c — the AptModel façade: build backbone + head in one parameter store and one activation arena,
+// load pretrained weights, run forward/backward.
+#include "model.h"
+
+#include "backbone.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "safetensors.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct AptModel {
+    AptParamStore ps;
+    AptNet net;
+    AptBackbone *bb;
+    AptHead head;
+    int b_max, C, H, W, D;
+    float *x; // [b_max, C, H, W] input in backend memory
+    int last_n;
+    bool last_train;
+};
+
+AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H, int W,
+                           uint64_t seed) {
+    if (mc->embed_dim < 1) apt_user_error("model.embed_dim: must be >= 1, got %d", mc->embed_dim);
+    APT_CHECK(b_max >= 1 && C >= 1 && H >= 1 && W >= 1, "model input %dx%dx%dx%d", b_max, C, H, W);
+    AptModel *m = apt_calloc(1, sizeof *m);
+    m->b_max = b_max, m->C = C, m->H = H, m->W = W, m->D = mc->embed_dim;
+    apt_params_init(&m->ps);
+    apt_net_init(&m->net, be, &m->ps, comm, mc->bn, b_max, seed);
+    const char *a = mc->arch;
+    if (!strcmp(a, "smallcnn")) m->bb = apt_smallcnn_create(&m->net, C, H, W, mc->width);
+    else if (!strcmp(a, "mlp")) m->bb = apt_mlp_create(&m->net, C, H, W, mc->hidden);
+    else if (!strcmp(a, "resnet18")) m->bb = apt_resnet_create(&m->net, 18, C, H, W);
+    else if (!strcmp(a, "resnet34")) m->bb = apt_resnet_create(&m->net, 34, C, H, W);
+    else if (!strcmp(a, "resnet50")) m->bb = apt_resnet_create(&m->net, 50, C, H, W);
+    else if (!strcmp(a, "resnet101")) m->bb = apt_resnet_create(&m->net, 101, C, H, W);
+    else apt_user_error("model.arch: unknown '%s' (smallcnn, mlp, resnet18, resnet34, resnet50, resnet101)", a);
+    int head_first = m->ps.n;
+    double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;
+    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std);
+    for (int i = head_first; i < m->ps.n; i++) m->ps.p[i].is_head = true;
+    apt_acts_floats(&m->net.acts, &m->x, (size_t)b_max * C * H * W);
+    apt_net_finalize(&m->net);
+    if (mc->pretrained[0]) {
+        int n = apt_safetensors_load(&m->ps, mc->pretrained);
+        apt_info("model: loaded %d tensors from %s", n, mc->pretrained);
+    }
+    return m;
+}
+
+void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train) {
+    APT_CHECK(b >= 1 && b <= m->b_max, "model forward: batch %d outside [1, %d]", b, m->b_max);
+    AptBackend *be = m->net.be;
+    be->copy(be, m->x, x, (size_t)b * m->C * m->H * m->W * sizeof(float), APT_COPY_H2D);
+    m->net.bn_count_scale = 1.0;
+    if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm && m->net.comm->world > 1)
+        m->net.bn_count_scale = apt_comm_sum_host(m->net.comm, (double)b) / b; // global / local samples
+    m->bb->forward(m->bb, &m->net, b, m->x, train);
+    apt_head_forward(&m->head, &m->net, b, *m->bb->feat);
+    be->copy(be, E, m->head.e, (size_t)b * m->D * sizeof(float), APT_COPY_D2H);
+    m->last_n = b;
+    m->last_train = train;
+}
+
+void apt_model_backward(AptModel *m, const float *dE) {
+    APT_CHECK(m->last_n > 0 && m->last_train, "model backward without a preceding train forward");
+    AptBackend *be = m->net.be;
+    int b = m->last_n;
+    be->copy(be, m->head.de, dE, (size_t)b * m->D * sizeof(float), APT_COPY_H2D);
+    apt_head_backward(&m->head, &m->net, b, *m->bb->feat, m->bb->dfeat ? *m->bb->dfeat : NULL);
+    if (m->bb->dfeat) m->bb->backward(m->bb, &m->net, b, m->x);
+}
+
+AptParamStore *apt_model_params(AptModel *m) { return &m->ps; }
+int apt_model_embed_dim(const AptModel *m) { return m->D; }
+
+void apt_model_destroy(AptModel *m) {
+    if (!m) return;
+    m->bb->destroy(m->bb, &m->net);
+    apt_net_free(&m->net);
+    apt_params_free(&m->ps);
+    free(m);
+}

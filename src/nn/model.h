@@ -1,0 +1,31 @@
+// model.h — the model façade the trainer and the evaluator call: backbone (model.arch) + embedding head
+// (global pool → fc → L2 normalise, DESIGN §1), parameters in one flat AptParamStore.
+//
+// Buffers are planned for b_max samples at creation; forward/backward never allocate. x, E and dE are
+// host arrays (copied to/from the backend's memory). Not thread-safe: one model per thread.
+#pragma once
+#include "backend/backend.h"
+#include "config/config.h"
+#include "dist/comm.h"
+#include "params.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct AptModel AptModel;
+
+// mc->arch: smallcnn | mlp | resnet18 | resnet34 | resnet50 | resnet101; mc->bn: BatchNorm mode;
+// mc->pretrained: safetensors file loaded after the deterministic init ("" = none);
+// comm: used by `sync` BatchNorm only (may be NULL otherwise). Input: [b, C, H, W] float32.
+// Bad settings (unknown arch, embed_dim < 1, unreadable or mismatched weights) are user errors.
+AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H, int W,
+                           uint64_t seed);
+// x: [b, C, H, W] -> E: [b, D] L2-normalised. b <= b_max. train: BatchNorm `local`/`sync` use batch
+// statistics (and update the running ones); train = false is evaluation mode.
+void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train);
+// dE: [b, D] gradient of the loss w.r.t. the last forward's E (same b; forward must have had train = true).
+// ACCUMULATES into the parameter store's gradients (zero them with apt_params_zero_grad).
+void apt_model_backward(AptModel *m, const float *dE);
+AptParamStore *apt_model_params(AptModel *m);
+int apt_model_embed_dim(const AptModel *m);
+void apt_model_destroy(AptModel *m);
