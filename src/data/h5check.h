@@ -1,0 +1,25 @@
+// h5check.h — HDF5 error checking and the process-wide HDF5 lock.
+//
+// Debian's HDF5 1.10 (parallel flavour) is built WITHOUT --enable-threadsafe: two threads inside the
+// library at once corrupt its global state, even on different files. aptrain therefore serialises every
+// HDF5 call in the process with one mutex (apt_h5_lock/apt_h5_unlock). It is process-wide on purpose —
+// the library's state is process-wide — and it is the one piece of global mutable state in src/data.
+// Rule: code that calls HDF5 while a loader may be running in another thread (checkpoints, eval output)
+// must hold the lock around its HDF5 calls. The lock is not recursive.
+//
+// apt_h5_init() turns off HDF5's automatic error-stack printing, so users see our one-line message and
+// not a dozen lines of library internals. Call it once before the first HDF5 call (idempotent).
+#pragma once
+#include <hdf5.h>
+
+#include "core/check.h"
+
+void apt_h5_init(void);
+void apt_h5_lock(void);
+void apt_h5_unlock(void);
+
+// Internal invariant on an HDF5 call (a negative return is a failure): file:line plus the statement.
+#define H5_CHECK(call)                                                                                       \
+    do {                                                                                                     \
+        if ((call) < 0) apt_fatal(__FILE__, __LINE__, "HDF5 call failed: %s", #call);                        \
+    } while (0)

@@ -1,0 +1,19 @@
+// h5util.c — the process-wide HDF5 lock and error-stack silencing (see h5check.h for why).
+#include "data/h5check.h"
+
+#include <pthread.h>
+
+static pthread_mutex_t g_h5_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_h5_once = PTHREAD_ONCE_INIT;
+
+static void h5_init_once(void) {
+    H5open();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name file and row; the stack only adds noise
+}
+
+void apt_h5_init(void) { pthread_once(&g_h5_once, h5_init_once); }
+void apt_h5_lock(void) {
+    apt_h5_init();
+    pthread_mutex_lock(&g_h5_mutex);
+}
+void apt_h5_unlock(void) { pthread_mutex_unlock(&g_h5_mutex); }

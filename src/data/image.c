@@ -1,0 +1,239 @@
+// image.c — decode (libpng, libjpeg-turbo's TurboJPEG API), Pillow-style antialiased bilinear resize,
+// random-resized-crop parameters. See image.h.
+#include "data/image.h"
+
+#include "core/check.h"
+#include "core/rng.h"
+
+#include <math.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+// ---- decode ----
+
+static int decode_jpeg(const uint8_t *data, size_t n, int want_c, uint8_t **pix, int *h, int *w, char *err,
+                       size_t cap) {
+    tjhandle tj = tjInitDecompress();
+    if (!tj) {
+        snprintf(err, cap, "cannot initialise libjpeg-turbo");
+        return -1;
+    }
+    int width, height, subsamp, colorspace;
+    if (tjDecompressHeader3(tj, data, (unsigned long)n, &width, &height, &subsamp, &colorspace) != 0) {
+        snprintf(err, cap, "JPEG header: %s", tjGetErrorStr2(tj));
+        tjDestroy(tj);
+        return -1;
+    }
+    uint8_t *out = malloc((size_t)width * height * want_c);
+    if (!out || tjDecompress2(tj, data, (unsigned long)n, out, width, 0, height, want_c == 1 ? TJPF_GRAY : TJPF_RGB,
+                              TJFLAG_ACCURATEDCT) != 0) {
+        snprintf(err, cap, "JPEG decode: %s", tjGetErrorStr2(tj));
+        free(out);
+        tjDestroy(tj);
+        return -1;
+    }
+    tjDestroy(tj);
+    *pix = out;
+    *h = height;
+    *w = width;
+    return 0;
+}
+
+static int decode_png(const uint8_t *data, size_t n, int want_c, uint8_t **pix, int *h, int *w, char *err,
+                      size_t cap) {
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&im, data, n)) {
+        snprintf(err, cap, "PNG: %s", im.message);
+        return -1;
+    }
+    im.format = want_c == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB; // alpha composited away by libpng
+    uint8_t *out = malloc(PNG_IMAGE_SIZE(im));
+    if (!out || !png_image_finish_read(&im, NULL, out, 0, NULL)) {
+        snprintf(err, cap, "PNG: %s", im.message);
+        free(out);
+        png_image_free(&im);
+        return -1;
+    }
+    *pix = out;
+    *h = (int)im.height;
+    *w = (int)im.width;
+    return 0;
+}
+
+int apt_image_decode(const uint8_t *data, size_t n, int want_c, uint8_t **pixels, int *h, int *w, char *err,
+                     size_t errcap) {
+    APT_CHECK(want_c == 1 || want_c == 3, "channels must be 1 or 3, got %d", want_c);
+    *pixels = NULL;
+    if (n >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
+        return decode_jpeg(data, n, want_c, pixels, h, w, err, errcap);
+    if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, n, want_c, pixels, h, w, err, errcap);
+    snprintf(err, errcap, "not a PNG or JPEG file");
+    return -1;
+}
+
+// ---- resize (Pillow ImagingResample with the bilinear/triangle filter) ----
+
+void apt_resize_work_init(AptResizeWork *w, int max_sh, int max_sw, int max_dh, int max_dw, int C) {
+    memset(w, 0, sizeof *w);
+    w->cap_sh = max_sh;
+    w->cap_sw = max_sw;
+    w->cap_dh = max_dh;
+    w->cap_dw = max_dw;
+    w->C = C;
+    // Taps are clipped to the source extent, so a source dimension bounds them for any scale.
+    w->kcap_x = max_sw + 1;
+    w->kcap_y = max_sh + 1;
+    w->tmp = apt_malloc((size_t)max_sh * max_dw * C);
+    w->kx = apt_malloc((size_t)max_dw * w->kcap_x * sizeof(float));
+    w->ky = apt_malloc((size_t)max_dh * w->kcap_y * sizeof(float));
+    w->bx = apt_malloc((size_t)max_dw * sizeof(int));
+    w->nx = apt_malloc((size_t)max_dw * sizeof(int));
+    w->by = apt_malloc((size_t)max_dh * sizeof(int));
+    w->ny = apt_malloc((size_t)max_dh * sizeof(int));
+}
+
+void apt_resize_work_free(AptResizeWork *w) {
+    free(w->tmp);
+    free(w->kx);
+    free(w->ky);
+    free(w->bx);
+    free(w->nx);
+    free(w->by);
+    free(w->ny);
+    memset(w, 0, sizeof *w);
+}
+
+static float tri(float x) {
+    x = fabsf(x);
+    return x < 1.0f ? 1.0f - x : 0.0f;
+}
+
+// Pillow's precompute_coeffs for box [0, in), in doubles like Pillow.
+static void coeffs(int in, int out, int kcap, float *k, int *b, int *nk) {
+    double scale = (double)in / out;
+    double filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 1.0 * filterscale;
+    for (int o = 0; o < out; o++) {
+        double center = (o + 0.5) * scale;
+        double ss = 1.0 / filterscale;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in) xmax = in;
+        xmax -= xmin;
+        APT_CHECK(xmax <= kcap, "resize filter needs %d taps, workspace holds %d", xmax, kcap);
+        float *kk = k + (size_t)o * kcap;
+        double ww = 0;
+        for (int x = 0; x < xmax; x++) {
+            double v = tri((float)((x + xmin - center + 0.5) * ss));
+            kk[x] = (float)v;
+            ww += v;
+        }
+        for (int x = 0; x < xmax; x++) kk[x] = ww != 0 ? (float)(kk[x] / ww) : 0.0f;
+        b[o] = xmin;
+        nk[o] = xmax;
+    }
+}
+
+static inline uint8_t clamp_u8(float v) {
+    v = v + 0.5f;
+    return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+}
+
+void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, uint8_t *dst, int dh,
+                      int dw) {
+    const int C = w->C;
+    APT_CHECK(sh <= w->cap_sh && sw <= w->cap_sw && dh <= w->cap_dh && dw <= w->cap_dw && sh > 0 && sw > 0 &&
+                  dh > 0 && dw > 0,
+              "resize %dx%d -> %dx%d outside the workspace %dx%d -> %dx%d", sh, sw, dh, dw, w->cap_sh, w->cap_sw,
+              w->cap_dh, w->cap_dw);
+    // Horizontal pass (skipped when the width is unchanged, as Pillow does) into tmp [sh, dw, C].
+    const uint8_t *h_src = src;
+    int h_stride = src_stride;
+    if (dw != sw) {
+        coeffs(sw, dw, w->kcap_x, w->kx, w->bx, w->nx);
+        for (int y = 0; y < sh; y++) {
+            const uint8_t *row = src + (size_t)y * src_stride;
+            uint8_t *o = w->tmp + (size_t)y * dw * C;
+            for (int x = 0; x < dw; x++) {
+                const float *k = w->kx + (size_t)x * w->kcap_x;
+                const uint8_t *p = row + (size_t)w->bx[x] * C;
+                for (int c = 0; c < C; c++) {
+                    float acc = 0;
+                    for (int t = 0; t < w->nx[x]; t++) acc += k[t] * p[t * C + c];
+                    o[x * C + c] = clamp_u8(acc);
+                }
+            }
+        }
+        h_src = w->tmp;
+        h_stride = dw * C;
+    }
+    if (dh == sh) {
+        for (int y = 0; y < dh; y++) memcpy(dst + (size_t)y * dw * C, h_src + (size_t)y * h_stride, (size_t)dw * C);
+        return;
+    }
+    coeffs(sh, dh, w->kcap_y, w->ky, w->by, w->ny);
+    for (int y = 0; y < dh; y++) {
+        const float *k = w->ky + (size_t)y * w->kcap_y;
+        uint8_t *o = dst + (size_t)y * dw * C;
+        for (int x = 0; x < dw * C; x++) {
+            float acc = 0;
+            const uint8_t *p = h_src + (size_t)w->by[y] * h_stride + x;
+            for (int t = 0; t < w->ny[y]; t++) acc += k[t] * p[(size_t)t * h_stride];
+            o[x] = clamp_u8(acc);
+        }
+    }
+}
+
+void apt_image_short_side(int h, int w, int s, int *oh, int *ow) {
+    if (h <= w) {
+        *oh = s;
+        *ow = (int)floor((double)w * s / h + 0.5);
+    } else {
+        *ow = s;
+        *oh = (int)floor((double)h * s / w + 0.5);
+    }
+    if (*oh < 1) *oh = 1;
+    if (*ow < 1) *ow = 1;
+}
+
+// ---- random resized crop (torchvision semantics, our RNG) ----
+
+AptCropBox apt_image_random_crop(uint64_t seed, int epoch, int step, int sample, int H, int W) {
+    AptRngStream r = apt_rng_stream(seed, APT_RNG_AUGMENT, (uint32_t)epoch, (uint32_t)step, (uint32_t)sample);
+    AptCropBox b = {0, 0, H, W, 0};
+    const double area = (double)H * W, lr0 = log(3.0 / 4.0), lr1 = log(4.0 / 3.0);
+    int found = 0;
+    for (int attempt = 0; attempt < 10 && !found; attempt++) {
+        double target = area * (0.08 + 0.92 * apt_rng_next_double(&r));
+        double aspect = exp(lr0 + (lr1 - lr0) * apt_rng_next_double(&r));
+        int w = (int)floor(sqrt(target * aspect) + 0.5), h = (int)floor(sqrt(target / aspect) + 0.5);
+        if (w > 0 && w <= W && h > 0 && h <= H) {
+            b.y0 = (int)apt_rng_next_below(&r, (uint32_t)(H - h + 1));
+            b.x0 = (int)apt_rng_next_below(&r, (uint32_t)(W - w + 1));
+            b.h = h;
+            b.w = w;
+            found = 1;
+        }
+    }
+    if (!found) { // central crop at the nearest allowed aspect ratio
+        double ratio = (double)W / H;
+        if (ratio < 3.0 / 4.0) {
+            b.w = W;
+            b.h = (int)floor(W / (3.0 / 4.0) + 0.5);
+        } else if (ratio > 4.0 / 3.0) {
+            b.h = H;
+            b.w = (int)floor(H * (4.0 / 3.0) + 0.5);
+        }
+        if (b.h > H) b.h = H;
+        if (b.w > W) b.w = W;
+        b.y0 = (H - b.h) / 2;
+        b.x0 = (W - b.w) / 2;
+    }
+    b.flip = (int)(apt_rng_next_u32(&r) >> 31);
+    return b;
+}

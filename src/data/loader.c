@@ -1,0 +1,363 @@
+// loader.c — worker threads filling whole batches into a ring of prefetch slots (see loader.h).
+//
+// Batch sequence number k lives in slot k % P. Workers claim k in increasing order under the mutex, and
+// only once the consumer has released batch k - P, so a slot is never overwritten while in use. Which
+// samples batch k holds (and their augmentation) depends on k alone, never on the worker that fills it.
+#include "data/loader.h"
+
+#include "core/check.h"
+#include "core/log.h"
+#include "data/image.h"
+#include "data/sampler.h"
+#include "data/shard_reader.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    AptBatch batch;
+    int64_t seq;
+    int ready;
+} Slot;
+
+typedef struct {
+    struct AptLoader *l;
+    pthread_t tid;
+    uint8_t *raw;     // [H, W, C] as stored
+    uint8_t *resized; // [rh, rw, C]
+    uint8_t *cropped; // [oh, ow, C] (augmentation output)
+    AptResizeWork rw;
+} Worker;
+
+struct AptLoader {
+    AptLoaderOptions o;
+    AptManifest *m;
+    AptShardReader *reader;
+    AptSampler *sampler;
+    int C, H, W;    // stored sample
+    int rh, rw;     // after the short-side resize (= H, W without one)
+    int oh, ow;     // output
+    int b, B;
+    int64_t eval_begin, eval_end, eval_batches;
+    float lut[4][256]; // pixel value -> normalised float per channel
+    Slot *slots;
+    int P;
+    Worker *workers;
+    int T;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_ready;
+    int64_t next_claim, consumed, released;
+    int holding; // the consumer holds batch consumed-1
+    int cur_epoch, cur_step;
+    int bpe_epoch[8], bpe_count[8]; // small cache of batches per epoch
+    int stop;
+};
+
+void apt_loader_options_default(AptLoaderOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->split = "train";
+    o->world = 1;
+    o->threads = 1;
+    o->samples_per_class = 1;
+    for (int c = 0; c < 4; c++) o->std[c] = 1.0f;
+}
+
+void apt_loader_options_from_config(AptLoaderOptions *o, const AptConfig *cfg, AptLoaderMode mode, int rank,
+                                    int world) {
+    apt_loader_options_default(o);
+    const AptDataConfig *d = &cfg->data;
+    o->dir = d->root;
+    o->mode = mode;
+    o->split = mode == APT_LOADER_TRAIN ? d->train_split : d->test_split;
+    o->sampler = d->sampler;
+    o->batch_size = mode == APT_LOADER_TRAIN ? d->batch_size : cfg->eval.batch_size;
+    o->samples_per_class = d->samples_per_class;
+    o->seed = cfg->seed;
+    o->rank = rank;
+    o->world = world;
+    o->threads = d->threads > 0 ? d->threads : 1;
+    o->prefetch = d->prefetch;
+    o->resize = d->resize;
+    o->crop = d->crop;
+    o->augment = mode == APT_LOADER_TRAIN && d->augment;
+    for (int c = 0; c < 4; c++) {
+        o->mean[c] = d->n_mean == 0 ? 0.0f : d->mean[d->n_mean == 1 ? 0 : (c < d->n_mean ? c : 0)];
+        o->std[c] = d->n_std == 0 ? 1.0f : d->std[d->n_std == 1 ? 0 : (c < d->n_std ? c : 0)];
+    }
+}
+
+void apt_loader_eval_range(int64_t N, int rank, int world, int64_t *begin, int64_t *end) {
+    int64_t q = N / world, r = N % world;
+    *begin = rank * q + (rank < r ? rank : r);
+    *end = *begin + q + (rank < r ? 1 : 0);
+}
+
+static int bpe_locked(AptLoader *l, int epoch) {
+    for (int i = 0; i < 8; i++)
+        if (l->bpe_epoch[i] == epoch) return l->bpe_count[i];
+    int n = apt_sampler_batches_per_epoch(l->sampler, epoch);
+    int slot = epoch & 7;
+    l->bpe_epoch[slot] = epoch;
+    l->bpe_count[slot] = n;
+    return n;
+}
+
+// One sample: raw row -> (resize) -> (random resized crop + flip | center crop) -> out [C, oh, ow].
+static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gpos) {
+    AptLoader *l = w->l;
+    const int C = l->C, oh = l->oh, ow = l->ow;
+    apt_shard_reader_read(l->reader, id, w->raw);
+    const uint8_t *src = w->raw;
+    int sh = l->H, sw = l->W, stride = l->W * C, flip = 0;
+    if (l->o.augment) {
+        AptCropBox box = apt_image_random_crop(l->o.seed, bt->epoch, bt->step, gpos, sh, sw);
+        apt_image_resize(&w->rw, src + (size_t)box.y0 * stride + (size_t)box.x0 * C, stride, box.h, box.w,
+                         w->cropped, oh, ow);
+        src = w->cropped;
+        stride = ow * C;
+        flip = box.flip;
+    } else {
+        if (l->rh != sh || l->rw != sw) {
+            apt_image_resize(&w->rw, src, stride, sh, sw, w->resized, l->rh, l->rw);
+            src = w->resized;
+            sh = l->rh;
+            sw = l->rw;
+            stride = sw * C;
+        }
+        // torchvision center_crop: offsets round((size - crop) / 2), half to even
+        int y0 = (int)rint((sh - oh) / 2.0), x0 = (int)rint((sw - ow) / 2.0);
+        src += (size_t)y0 * stride + (size_t)x0 * C;
+    }
+    const size_t plane = (size_t)oh * ow;
+    for (int c = 0; c < C; c++) {
+        for (int y = 0; y < oh; y++) {
+            const uint8_t *row = src + (size_t)y * stride + c;
+            size_t o = (size_t)j * C * plane + c * plane + (size_t)y * ow;
+            if (bt->x) {
+                const float *lut = l->lut[c];
+                for (int x = 0; x < ow; x++) bt->x[o + x] = lut[row[(size_t)(flip ? ow - 1 - x : x) * C]];
+            } else {
+                for (int x = 0; x < ow; x++) bt->x_u8[o + x] = row[(size_t)(flip ? ow - 1 - x : x) * C];
+            }
+        }
+    }
+}
+
+static void *worker_main(void *arg) {
+    Worker *w = arg;
+    AptLoader *l = w->l;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        for (;;) {
+            if (l->stop) break;
+            if (l->o.mode == APT_LOADER_EVAL && l->next_claim >= l->eval_batches) break;
+            if (l->next_claim < l->released + l->P) break;
+            pthread_cond_wait(&l->cv_work, &l->mu);
+        }
+        if (l->stop || (l->o.mode == APT_LOADER_EVAL && l->next_claim >= l->eval_batches)) {
+            pthread_mutex_unlock(&l->mu);
+            return NULL;
+        }
+        int64_t k = l->next_claim++;
+        Slot *s = &l->slots[k % l->P];
+        AptBatch *bt = &s->batch;
+        s->seq = k;
+        s->ready = 0;
+        if (l->o.mode == APT_LOADER_TRAIN) {
+            bt->epoch = l->cur_epoch;
+            bt->step = l->cur_step;
+            apt_sampler_batch(l->sampler, bt->epoch, bt->step, bt->ids_global); // sampler is not thread-safe
+            if (++l->cur_step >= bpe_locked(l, l->cur_epoch)) {
+                l->cur_epoch++;
+                l->cur_step = 0;
+            }
+        } else {
+            bt->epoch = 0;
+            bt->step = (int)k;
+        }
+        pthread_mutex_unlock(&l->mu);
+
+        if (l->o.mode == APT_LOADER_TRAIN) {
+            for (int j = 0; j < l->B; j++) bt->labels_global[j] = l->m->labels[bt->ids_global[j]];
+            bt->b = l->b;
+            for (int j = 0; j < l->b; j++) {
+                bt->ids[j] = bt->ids_global[bt->offset + j];
+                bt->labels[j] = bt->labels_global[bt->offset + j];
+            }
+        } else {
+            int64_t first = l->eval_begin + k * l->b;
+            int64_t n = l->eval_end - first < l->b ? l->eval_end - first : l->b;
+            bt->b = (int)n;
+            for (int j = 0; j < bt->b; j++) {
+                bt->ids[j] = first + j;
+                bt->labels[j] = l->m->labels[first + j];
+            }
+        }
+        for (int j = 0; j < bt->b; j++) fill_sample(w, j, bt->ids[j], bt, bt->offset + j);
+
+        pthread_mutex_lock(&l->mu);
+        s->ready = 1;
+        pthread_cond_broadcast(&l->cv_ready);
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
+AptLoader *apt_loader_create(const AptLoaderOptions *o) {
+    AptLoader *l = apt_calloc(1, sizeof *l);
+    l->o = *o;
+    if (!o->dir || !o->dir[0]) apt_user_error("data.root is empty: set it to a directory prepared with aprep");
+    if (o->threads < 1) apt_user_error("data.threads = %d, must be >= 1", o->threads);
+    if (o->world < 1 || o->rank < 0 || o->rank >= o->world) apt_user_error("bad rank %d of %d", o->rank, o->world);
+    l->m = apt_manifest_load(o->dir, o->split);
+    const AptManifest *m = l->m;
+    if (m->storage != APT_STORAGE_RAW) apt_user_error("%s: jpeg storage is not supported by this loader yet", m->path);
+    l->C = m->channels;
+    l->H = m->height;
+    l->W = m->width;
+    l->rh = l->H;
+    l->rw = l->W;
+    if (o->resize > 0 && !o->augment) apt_image_short_side(l->H, l->W, o->resize, &l->rh, &l->rw);
+    if (o->crop > 0) {
+        l->oh = l->ow = o->crop;
+        if (!o->augment && (o->crop > l->rh || o->crop > l->rw))
+            apt_user_error("%s: crop %d larger than the image (%dx%d after resize)", m->path, o->crop, l->rh, l->rw);
+    } else {
+        l->oh = l->rh;
+        l->ow = l->rw;
+    }
+    for (int c = 0; c < 4; c++) {
+        float mean = o->std[c] == 0.0f ? 0.0f : o->mean[c], sd = o->std[c] == 0.0f ? 1.0f : o->std[c];
+        for (int v = 0; v < 256; v++) l->lut[c][v] = ((float)v / 255.0f - mean) / sd;
+    }
+    if (o->batch_size < 1) apt_user_error("batch size %d must be >= 1", o->batch_size);
+    if (o->mode == APT_LOADER_TRAIN) {
+        int m_ = o->samples_per_class;
+        if (m_ < 1 || o->batch_size % m_ != 0)
+            apt_user_error("data.batch_size = %d is not a multiple of data.samples_per_class = %d", o->batch_size, m_);
+        if (o->batch_size % o->world != 0)
+            apt_user_error("data.batch_size = %d is not divisible by the world size %d", o->batch_size, o->world);
+        l->sampler = apt_sampler_create(m->labels, m->num_samples, m->num_classes, o->batch_size / m_, m_, o->sampler,
+                                        o->seed, m->path);
+        l->B = o->batch_size;
+        l->b = l->B / o->world;
+        for (int i = 0; i < 8; i++) l->bpe_epoch[i] = -1;
+        l->cur_epoch = o->start_epoch;
+        l->cur_step = o->start_step;
+        while (l->cur_step >= bpe_locked(l, l->cur_epoch)) {
+            l->cur_step -= bpe_locked(l, l->cur_epoch);
+            l->cur_epoch++;
+        }
+    } else {
+        l->b = o->batch_size;
+        apt_loader_eval_range(m->num_samples, o->rank, o->world, &l->eval_begin, &l->eval_end);
+        l->eval_batches = (l->eval_end - l->eval_begin + l->b - 1) / l->b;
+    }
+    l->reader = apt_shard_reader_create(m);
+
+    l->T = o->threads;
+    l->P = o->prefetch > 0 ? o->prefetch : 2 * l->T;
+    l->slots = apt_calloc((size_t)l->P, sizeof(Slot));
+    const size_t per = (size_t)l->C * l->oh * l->ow;
+    for (int i = 0; i < l->P; i++) {
+        AptBatch *bt = &l->slots[i].batch;
+        l->slots[i].seq = -1;
+        bt->C = l->C;
+        bt->H = l->oh;
+        bt->W = l->ow;
+        if (o->output == APT_LOADER_FLOAT)
+            bt->x = apt_aligned_alloc((size_t)l->b * per * sizeof(float));
+        else
+            bt->x_u8 = apt_aligned_alloc((size_t)l->b * per);
+        bt->labels = apt_malloc((size_t)l->b * sizeof(int32_t));
+        bt->ids = apt_malloc((size_t)l->b * sizeof(int64_t));
+        if (o->mode == APT_LOADER_TRAIN) {
+            bt->B = l->B;
+            bt->offset = apt_sampler_local_begin(l->B, o->world, o->rank);
+            bt->labels_global = apt_malloc((size_t)l->B * sizeof(int32_t));
+            bt->ids_global = apt_malloc((size_t)l->B * sizeof(int64_t));
+        }
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv_work, NULL);
+    pthread_cond_init(&l->cv_ready, NULL);
+    l->workers = apt_calloc((size_t)l->T, sizeof(Worker));
+    for (int t = 0; t < l->T; t++) {
+        Worker *w = &l->workers[t];
+        w->l = l;
+        w->raw = apt_malloc((size_t)l->H * l->W * l->C);
+        w->resized = apt_malloc((size_t)l->rh * l->rw * l->C);
+        w->cropped = apt_malloc((size_t)l->oh * l->ow * l->C);
+        int mh = l->H > l->rh ? l->H : l->rh, mw = l->W > l->rw ? l->W : l->rw;
+        int dh = l->rh > l->oh ? l->rh : l->oh, dw = l->rw > l->ow ? l->rw : l->ow;
+        apt_resize_work_init(&w->rw, mh, mw, dh, dw, l->C);
+    }
+    for (int t = 0; t < l->T; t++)
+        APT_CHECK(pthread_create(&l->workers[t].tid, NULL, worker_main, &l->workers[t]) == 0, "pthread_create");
+    return l;
+}
+
+const AptBatch *apt_loader_next(AptLoader *l) {
+    pthread_mutex_lock(&l->mu);
+    if (l->holding) {
+        l->released++;
+        l->holding = 0;
+        pthread_cond_broadcast(&l->cv_work);
+    }
+    if (l->o.mode == APT_LOADER_EVAL && l->consumed >= l->eval_batches) {
+        pthread_mutex_unlock(&l->mu);
+        return NULL;
+    }
+    Slot *s = &l->slots[l->consumed % l->P];
+    while (!(s->ready && s->seq == l->consumed)) pthread_cond_wait(&l->cv_ready, &l->mu);
+    l->consumed++;
+    l->holding = 1;
+    pthread_mutex_unlock(&l->mu);
+    return &s->batch;
+}
+
+void apt_loader_destroy(AptLoader *l) {
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_mutex_unlock(&l->mu);
+    for (int t = 0; t < l->T; t++) pthread_join(l->workers[t].tid, NULL);
+    for (int t = 0; t < l->T; t++) {
+        free(l->workers[t].raw);
+        free(l->workers[t].resized);
+        free(l->workers[t].cropped);
+        apt_resize_work_free(&l->workers[t].rw);
+    }
+    for (int i = 0; i < l->P; i++) {
+        AptBatch *bt = &l->slots[i].batch;
+        free(bt->x);
+        free(bt->x_u8);
+        free(bt->labels);
+        free(bt->ids);
+        free(bt->labels_global);
+        free(bt->ids_global);
+    }
+    free(l->slots);
+    free(l->workers);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv_work);
+    pthread_cond_destroy(&l->cv_ready);
+    apt_shard_reader_destroy(l->reader);
+    apt_sampler_destroy(l->sampler);
+    apt_manifest_free(l->m);
+    free(l);
+}
+
+const AptManifest *apt_loader_manifest(const AptLoader *l) { return l->m; }
+
+int apt_loader_batches_per_epoch(AptLoader *l, int epoch) {
+    APT_CHECK(l->sampler, "batches per epoch asked of an eval loader");
+    pthread_mutex_lock(&l->mu);
+    int n = bpe_locked(l, epoch);
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+int64_t apt_loader_eval_batches(const AptLoader *l) { return l->eval_batches; }

@@ -1,0 +1,80 @@
+// loader.h — prefetching batch loader over a prepared split (DESIGN §1, §4).
+//
+//   AptLoaderOptions o;
+//   apt_loader_options_from_config(&o, cfg, APT_LOADER_TRAIN, comm->rank, comm->world);
+//   AptLoader *l = apt_loader_create(&o);
+//   const AptBatch *bt = apt_loader_next(l);   // bt->x: [b, C, H, W] float, bt->labels_global: [B]
+//   ...
+//   apt_loader_destroy(l);
+//
+// Train mode: batches follow the global sampler plan (sampler.h) from (start_epoch, start_step) on,
+// across epochs without end; this rank gets its contiguous slice [rank*b, (rank+1)*b) of each global
+// batch, plus the labels and ids of the whole global batch (the loss needs them for the gallery).
+// Eval mode: the split in order, no augmentation; rank r reads its contiguous share
+// apt_loader_eval_range() in batches of b (the last one may be shorter); apt_loader_next returns NULL
+// after the last batch.
+//
+// Content is a pure function of the options and (epoch, step, position): the thread count changes
+// speed only. Threads fill whole batches into `prefetch` slots allocated at creation; nothing is
+// allocated per step. The returned batch stays valid until the next apt_loader_next/destroy call.
+// One consumer thread only.
+#pragma once
+#include <stdint.h>
+
+#include "config/config.h"
+#include "data/manifest.h"
+
+typedef enum { APT_LOADER_TRAIN = 0, APT_LOADER_EVAL = 1 } AptLoaderMode;
+typedef enum { APT_LOADER_FLOAT = 0, APT_LOADER_UINT8 = 1 } AptLoaderOutput;
+
+typedef struct {
+    const char *dir;         // dataset directory (aprep output)
+    const char *split;       // "train", "test"
+    AptLoaderMode mode;
+    AptSamplerMode sampler;  // train: epoch | random
+    int batch_size;          // train: global B (= C * m, divisible by world); eval: per-rank batch b
+    int samples_per_class;   // train: m
+    uint64_t seed;
+    int rank, world;
+    int threads;             // worker threads (>= 1)
+    int prefetch;            // batch slots (0 = 2 * threads); more slots = more batches in flight
+    AptLoaderOutput output;  // float: ((v / 255) - mean[c]) / std[c]; uint8: raw pixel values
+    int resize;              // short side after decoding (0 = keep), bilinear antialiased
+    int crop;                // square output side: center crop (eval/no augment) or RandomResizedCrop size
+    int augment;             // train: RandomResizedCrop(crop or stored size) + horizontal flip p = 0.5
+    float mean[4], std[4];   // per channel; std 0 means mean 0 / std 1
+    int start_epoch, start_step; // train: where to start (resume)
+} AptLoaderOptions;
+
+typedef struct {
+    int b;                   // samples in this batch on this rank
+    int C, H, W;             // output sample shape
+    float *x;                // [b, C, H, W] (float output) or NULL
+    uint8_t *x_u8;           // [b, C, H, W] (uint8 output) or NULL
+    int32_t *labels;         // [b]
+    int64_t *ids;            // [b] global sample indices
+    int B;                   // train: global batch size; eval: 0
+    int32_t *labels_global;  // train: [B] labels of the whole global batch (this rank's at offset) or NULL
+    int64_t *ids_global;     // train: [B]
+    int offset;              // train: rank * b, position of this slice in the global batch; eval: 0
+    int epoch, step;         // train: plan position; eval: epoch 0, step = batch number on this rank
+} AptBatch;
+
+typedef struct AptLoader AptLoader;
+
+void apt_loader_options_default(AptLoaderOptions *o); // threads 1, float output, mean 0 / std 1
+// Data section of the config: root, split, sampler, batch size (train: data.batch_size, eval:
+// eval.batch_size), m, threads, prefetch, resize, crop, augment (train only), mean/std, seed.
+void apt_loader_options_from_config(AptLoaderOptions *o, const AptConfig *cfg, AptLoaderMode mode, int rank,
+                                    int world);
+
+AptLoader *apt_loader_create(const AptLoaderOptions *o); // user errors exit with a one-line message
+const AptBatch *apt_loader_next(AptLoader *l);            // NULL at the end of an eval pass
+void apt_loader_destroy(AptLoader *l);
+
+const AptManifest *apt_loader_manifest(const AptLoader *l);
+int apt_loader_batches_per_epoch(AptLoader *l, int epoch); // train mode: global batches in that epoch
+int64_t apt_loader_eval_batches(const AptLoader *l);       // eval mode: batches on this rank
+
+// Contiguous share of N samples for rank r of W: sizes differ by at most one, lower ranks larger.
+void apt_loader_eval_range(int64_t N, int rank, int world, int64_t *begin, int64_t *end);

@@ -1,0 +1,27 @@
+// shard_reader.h — read images of a prepared split by global sample index (DESIGN §4 shards).
+//
+// Shards are opened lazily, on first use, and stay open until destroy. Thread safety:
+// apt_shard_reader_read may be called from any number of threads at once; every HDF5 call it makes holds
+// the process-wide HDF5 lock (h5check.h: HDF5 1.10 here is not thread-safe), and only the row copy
+// itself (~4 us for 28x28) is serialised. Every error names the shard file and the row.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/manifest.h"
+
+typedef struct AptShardReader AptShardReader;
+
+AptShardReader *apt_shard_reader_create(const AptManifest *m); // m must outlive the reader; opens nothing
+void apt_shard_reader_destroy(AptShardReader *r);
+
+size_t apt_shard_reader_row_bytes(const AptShardReader *r); // H*W*C for raw storage
+
+// Copy global sample i, uint8 [H, W, C], into out. Exits via apt_user_error naming shard and row on a
+// short read, an unreadable shard or a shard whose layout does not match the manifest.
+void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out);
+// n samples: out is [n, H, W, C].
+void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, uint8_t *out);
+
+// Path of shard s (for messages): DIR/<file>.
+const char *apt_shard_reader_path(const AptShardReader *r, int s);
