@@ -1,0 +1,343 @@
+// knn.c — exact retrieval scoring: blocked sgemm similarities, a streaming top-k per query and the
+// rank of every positive in the full ranking (tie rule and determinism: see knn.h).
+//
+// Per query q the score row s[0, N) is complete in memory (block x N buffer), so:
+//   1. the positives' scores are read from the row and sorted into rank order (score desc, index asc);
+//   2. one pass over the row (j != q) updates the top-k heap, a 4096-bin histogram of scores and, for
+//      the few items that fall into a bin holding a positive, an exact comparison with that positive;
+//   3. rank(p) = 1 + (items in bins above p's bin) + (items in p's bin that precede p in the order).
+// Bins come from floor(s * 2048): the product by a power of two is exact, so the bin of a value is the
+// same wherever it is computed (no FMA contraction can move it), and the map is monotone — an item in
+// a higher bin has a strictly higher score. The work per score is O(1) next to the D-long dot product.
+#include "eval/knn.h"
+
+#include "core/check.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KNN_BINS 4096     // histogram bins over [-1, 1]; width 2^-11
+#define KNN_TILE_COLS 4096 // gallery columns per sgemm call (fixed, so scores do not depend on threads)
+
+static inline int score_bin(float v) {
+    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^11
+    t = fminf(fmaxf(t, -(float)(KNN_BINS / 2)), (float)(KNN_BINS / 2 - 1)); // also maps NaN to the bottom
+    return (int)t + KNN_BINS / 2;
+}
+
+// (s, i) precedes (t, j) in the ranking.
+static inline int ranks_before(float s, int64_t i, float t, int64_t j) { return s > t || (s == t && i < j); }
+
+typedef struct {
+    int32_t *class_of; // [N] dense class id
+    int64_t *start;    // [C + 1] offsets into members
+    int64_t *members;  // [N] gallery indices grouped by class, ascending within a class
+    int64_t C, max_size;
+} ClassIndex;
+
+typedef struct { int32_t label; int64_t idx; } LabelIdx;
+
+static int cmp_label_idx(const void *a, const void *b) {
+    const LabelIdx *x = a, *y = b;
+    if (x->label != y->label) return x->label < y->label ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static void class_index_build(ClassIndex *ci, const int32_t *labels, int64_t N) {
+    LabelIdx *li = apt_malloc((size_t)N * sizeof *li);
+    for (int64_t i = 0; i < N; i++) li[i] = (LabelIdx){labels[i], i};
+    qsort(li, (size_t)N, sizeof *li, cmp_label_idx);
+    ci->class_of = apt_malloc((size_t)N * sizeof *ci->class_of);
+    ci->members = apt_malloc((size_t)N * sizeof *ci->members);
+    ci->start = apt_malloc((size_t)(N + 1) * sizeof *ci->start);
+    int64_t C = 0;
+    ci->max_size = 0;
+    for (int64_t i = 0; i < N; i++) {
+        if (i == 0 || li[i].label != li[i - 1].label) ci->start[C++] = i;
+        ci->members[i] = li[i].idx;
+        ci->class_of[li[i].idx] = (int32_t)(C - 1);
+    }
+    ci->start[C] = N;
+    ci->C = C;
+    for (int64_t c = 0; c < C; c++)
+        if (ci->start[c + 1] - ci->start[c] > ci->max_size) ci->max_size = ci->start[c + 1] - ci->start[c];
+    free(li);
+}
+
+static void class_index_free(ClassIndex *ci) {
+    free(ci->class_of);
+    free(ci->members);
+    free(ci->start);
+}
+
+// Per-thread scratch.
+typedef struct {
+    float *heap_s;   // [k] top-k min-heap on the ranking order: root = the worst kept item
+    int64_t *heap_i; // [k]
+    float *pos_s;    // [P] positives' scores, sorted into rank order
+    int64_t *pos_i;  // [P]
+    int32_t *pos_b;  // [P] their bins (non-increasing)
+    int64_t *cnt;    // [P] items in the same bin that precede the positive
+    int32_t *bin_first; // [KNN_BINS] first positive in the bin, -1 if none
+    uint32_t *hist;  // [KNN_BINS]
+} Scratch;
+
+// Heap order: a is "worse" than b when b precedes a in the ranking; the root is the worst kept item.
+static inline int heap_worse(const float *s, const int64_t *ix, int a, int b) {
+    return ranks_before(s[b], ix[b], s[a], ix[a]);
+}
+
+static void heap_sift_down(float *s, int64_t *ix, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && heap_worse(s, ix, l, w)) w = l;
+        if (r < n && heap_worse(s, ix, r, w)) w = r;
+        if (w == i) return;
+        float ts = s[i]; s[i] = s[w]; s[w] = ts;
+        int64_t ti = ix[i]; ix[i] = ix[w]; ix[w] = ti;
+        i = w;
+    }
+}
+
+static void heap_sift_up(float *s, int64_t *ix, int i) {
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!heap_worse(s, ix, i, p)) return;
+        float ts = s[i]; s[i] = s[p]; s[p] = ts;
+        int64_t ti = ix[i]; ix[i] = ix[p]; ix[p] = ti;
+        i = p;
+    }
+}
+
+// Sort (s, i) pairs into rank order (insertion sort for short runs, else a simple heap sort on pairs).
+static void sort_rank_order(float *s, int64_t *ix, int64_t n) {
+    if (n <= 32) {
+        for (int64_t a = 1; a < n; a++) {
+            float vs = s[a];
+            int64_t vi = ix[a];
+            int64_t b = a - 1;
+            while (b >= 0 && ranks_before(vs, vi, s[b], ix[b])) {
+                s[b + 1] = s[b];
+                ix[b + 1] = ix[b];
+                b--;
+            }
+            s[b + 1] = vs;
+            ix[b + 1] = vi;
+        }
+        return;
+    }
+    // heap sort: build a heap whose root is the worst, pop the worst to the end.
+    for (int64_t i = 1; i < n; i++) heap_sift_up(s, ix, (int)i);
+    for (int64_t end = n - 1; end > 0; end--) {
+        float ts = s[0]; s[0] = s[end]; s[end] = ts;
+        int64_t ti = ix[0]; ix[0] = ix[end]; ix[end] = ti;
+        heap_sift_down(s, ix, (int)end, 0);
+    }
+    // popping the worst to the back leaves the array best-first.
+}
+
+// Score one query from its full row. Writes out->ap[q] etc.
+static void score_query(const float *row, int64_t q, int64_t N, const ClassIndex *ci, int kk, Scratch *w,
+                        AptKnnResult *out) {
+    // 1. positives in rank order.
+    int32_t c = ci->class_of[q];
+    int64_t P = 0;
+    for (int64_t m = ci->start[c]; m < ci->start[c + 1]; m++) {
+        int64_t j = ci->members[m];
+        if (j == q) continue;
+        w->pos_s[P] = row[j];
+        w->pos_i[P] = j;
+        P++;
+    }
+    sort_rank_order(w->pos_s, w->pos_i, P);
+    for (int64_t i = 0; i < P; i++) {
+        w->pos_b[i] = score_bin(w->pos_s[i]);
+        w->cnt[i] = 0;
+        if (i == 0 || w->pos_b[i] != w->pos_b[i - 1]) w->bin_first[w->pos_b[i]] = (int32_t)i;
+    }
+
+    // 2. one pass over the gallery.
+    memset(w->hist, 0, KNN_BINS * sizeof *w->hist);
+    int nh = 0;
+    float *hs = w->heap_s;
+    int64_t *hi = w->heap_i;
+    for (int64_t j = 0; j < N; j++) {
+        if (j == q) continue;
+        float v = row[j];
+        if (nh < kk) {
+            hs[nh] = v;
+            hi[nh] = j;
+            heap_sift_up(hs, hi, nh++);
+        } else if (kk > 0 && ranks_before(v, j, hs[0], hi[0])) {
+            hs[0] = v;
+            hi[0] = j;
+            heap_sift_down(hs, hi, kk, 0);
+        }
+        int b = score_bin(v);
+        w->hist[b]++;
+        int32_t f = w->bin_first[b];
+        if (f >= 0) {
+            for (int64_t i = f; i < P && w->pos_b[i] == b; i++)
+                if (j != w->pos_i[i] && ranks_before(v, j, w->pos_s[i], w->pos_i[i])) w->cnt[i]++;
+        }
+    }
+
+    // 3. ranks: walk the bins from the top, positives are in non-increasing bin order.
+    double ap = 0, apr = 0;
+    int64_t above = 0, prev_rank = 0;
+    int b = KNN_BINS - 1;
+    for (int64_t i = 0; i < P; i++) {
+        for (; b > w->pos_b[i]; b--) above += w->hist[b];
+        int64_t rank = 1 + above + w->cnt[i];
+        APT_CHECK(rank > prev_rank && rank <= N - 1, "query %lld: positive rank %lld after %lld (N=%lld)",
+                  (long long)q, (long long)rank, (long long)prev_rank, (long long)N);
+        if (i == 0) out->first_rank[q] = rank;
+        double prec = (double)(i + 1) / (double)rank;
+        ap += prec;
+        if (rank <= P) apr += prec;
+        prev_rank = rank;
+    }
+    for (int64_t i = 0; i < P; i++) w->bin_first[w->pos_b[i]] = -1;
+    out->n_pos[q] = P;
+    out->ap[q] = P ? ap / (double)P : 0.0;
+    out->ap_r[q] = P ? apr / (double)P : 0.0;
+    if (!P) out->first_rank[q] = 0;
+
+    // top-k best first; it must agree with the positive ranks (same total order).
+    sort_rank_order(hs, hi, nh);
+    int64_t first_in_topk = 0;
+    for (int i = 0; i < nh && !first_in_topk; i++)
+        if (ci->class_of[hi[i]] == c) first_in_topk = i + 1;
+    APT_CHECK(first_in_topk == (out->first_rank[q] <= nh ? out->first_rank[q] : 0),
+              "query %lld: top-k first positive %lld != rank %lld", (long long)q, (long long)first_in_topk,
+              (long long)out->first_rank[q]);
+    if (out->topk) memcpy(out->topk + q * (int64_t)out->k, hi, (size_t)nh * sizeof *hi);
+}
+
+void apt_knn_result_alloc(AptKnnResult *r, int64_t N, int k, bool keep_topk) {
+    memset(r, 0, sizeof *r);
+    r->N = N;
+    r->k = (int)(k < N - 1 ? k : (N > 0 ? N - 1 : 0));
+    size_t n = N > 0 ? (size_t)N : 1;
+    r->ap = apt_calloc(n, sizeof *r->ap);
+    r->ap_r = apt_calloc(n, sizeof *r->ap_r);
+    r->first_rank = apt_calloc(n, sizeof *r->first_rank);
+    r->n_pos = apt_calloc(n, sizeof *r->n_pos);
+    if (keep_topk) r->topk = apt_calloc(n * (size_t)(r->k > 0 ? r->k : 1), sizeof *r->topk);
+}
+
+void apt_knn_result_free(AptKnnResult *r) {
+    free(r->ap);
+    free(r->ap_r);
+    free(r->first_rank);
+    free(r->n_pos);
+    free(r->topk);
+    memset(r, 0, sizeof *r);
+}
+
+static int knn_block(const AptKnnParams *p) { return p->block > 0 ? p->block : 128; }
+
+void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D, const AptKnnParams *p,
+                         int64_t q_begin, int64_t q_end, AptKnnResult *out) {
+    const int64_t QB = knn_block(p);
+    APT_CHECK(N >= 2 && D >= 1, "knn: need at least 2 items and D >= 1 (N=%lld D=%d)", (long long)N, D);
+    APT_CHECK(q_begin % QB == 0 && 0 <= q_begin && q_begin <= q_end && q_end <= N,
+              "knn: query range [%lld, %lld) not block-aligned in [0, %lld)", (long long)q_begin, (long long)q_end,
+              (long long)N);
+    APT_CHECK(out->N == N, "knn: result sized for %lld, not %lld", (long long)out->N, (long long)N);
+    for (int64_t i = 0; i < N * (int64_t)D; i++)
+        APT_CHECK(isfinite(E[i]), "knn: embedding %lld has a non-finite component", (long long)(i / D));
+    if (q_begin == q_end) return;
+
+    ClassIndex ci;
+    class_index_build(&ci, labels, N);
+    const int kk = out->k;
+    float *S = apt_aligned_alloc((size_t)QB * (size_t)N * sizeof(float));
+    const int64_t ntiles = (N + KNN_TILE_COLS - 1) / KNN_TILE_COLS;
+
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1); // one tile = one single-threaded call: scores independent of threads
+#pragma omp parallel
+    {
+        Scratch w;
+        size_t P = (size_t)(ci.max_size > 0 ? ci.max_size : 1);
+        w.heap_s = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(float));
+        w.heap_i = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(int64_t));
+        w.pos_s = apt_malloc(P * sizeof(float));
+        w.pos_i = apt_malloc(P * sizeof(int64_t));
+        w.pos_b = apt_malloc(P * sizeof(int32_t));
+        w.cnt = apt_malloc(P * sizeof(int64_t));
+        w.hist = apt_malloc(KNN_BINS * sizeof(uint32_t));
+        w.bin_first = apt_malloc(KNN_BINS * sizeof(int32_t));
+        for (int b = 0; b < KNN_BINS; b++) w.bin_first[b] = -1;
+
+        for (int64_t q0 = q_begin; q0 < q_end; q0 += QB) {
+            const int64_t nq = q0 + QB <= N ? QB : N - q0; // fixed by the global block grid, not by q_end
+            APT_CHECK(q0 + nq <= q_end || q_end == N, "knn: range end %lld splits a block", (long long)q_end);
+            // S[i, j] = <E[q0 + i], E[j]>, tile by tile.
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < ntiles; t++) {
+                int64_t j0 = t * KNN_TILE_COLS, nj = j0 + KNN_TILE_COLS <= N ? KNN_TILE_COLS : N - j0;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nj, D, 1.0f, E + q0 * D, D,
+                            E + j0 * D, D, 0.0f, S + j0, (int)N);
+            }
+            // implicit barrier: the block's rows are complete
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t i = 0; i < nq; i++) score_query(S + i * N, q0 + i, N, &ci, kk, &w, out);
+        }
+        free(w.heap_s);
+        free(w.heap_i);
+        free(w.pos_s);
+        free(w.pos_i);
+        free(w.pos_b);
+        free(w.cnt);
+        free(w.hist);
+        free(w.bin_first);
+    }
+    openblas_set_num_threads(blas_threads);
+    free(S);
+    class_index_free(&ci);
+}
+
+// Gather per-query arrays: rank r owns [qb[r], qb[r+1]); every rank contributes a padded slice.
+static void gather_rows(AptComm *c, void *arr, size_t elem, int64_t row_elems, const int64_t *qb, int64_t pad_rows,
+                        AptDType dt) {
+    int W = c->world, r = c->rank;
+    size_t row_bytes = elem * (size_t)row_elems;
+    char *send = apt_calloc((size_t)pad_rows * row_bytes + 1, 1);
+    char *recv = apt_calloc((size_t)W * (size_t)pad_rows * row_bytes + 1, 1);
+    memcpy(send, (char *)arr + (size_t)qb[r] * row_bytes, (size_t)(qb[r + 1] - qb[r]) * row_bytes);
+    c->allgather(c, send, recv, (size_t)(pad_rows * row_elems), dt);
+    for (int s = 0; s < W; s++)
+        memcpy((char *)arr + (size_t)qb[s] * row_bytes, recv + (size_t)s * (size_t)pad_rows * row_bytes,
+               (size_t)(qb[s + 1] - qb[s]) * row_bytes);
+    free(send);
+    free(recv);
+}
+
+void apt_knn_score(AptComm *c, const float *E, const int32_t *labels, int64_t N, int D, const AptKnnParams *p,
+                   AptKnnResult *out) {
+    const int W = c->world;
+    const int64_t QB = knn_block(p), nblocks = (N + QB - 1) / QB;
+    // Contiguous whole blocks per rank, in rank order (rank order = query order).
+    int64_t *qb = apt_malloc((size_t)(W + 1) * sizeof *qb);
+    int64_t pad_rows = 0;
+    for (int r = 0; r <= W; r++) {
+        int64_t b = nblocks * r / W;
+        qb[r] = b * QB < N ? b * QB : N;
+    }
+    for (int r = 0; r < W; r++)
+        if (qb[r + 1] - qb[r] > pad_rows) pad_rows = qb[r + 1] - qb[r];
+    apt_knn_score_range(E, labels, N, D, p, qb[c->rank], qb[c->rank + 1], out);
+    if (W > 1) {
+        gather_rows(c, out->ap, sizeof(double), 1, qb, pad_rows, APT_F64);
+        gather_rows(c, out->ap_r, sizeof(double), 1, qb, pad_rows, APT_F64);
+        gather_rows(c, out->first_rank, sizeof(int64_t), 1, qb, pad_rows, APT_I64);
+        gather_rows(c, out->n_pos, sizeof(int64_t), 1, qb, pad_rows, APT_I64);
+        if (out->topk && out->k > 0) gather_rows(c, out->topk, sizeof(int64_t), out->k, qb, pad_rows, APT_I64);
+    }
+    free(qb);
+}

@@ -1,0 +1,7 @@
+apt_test(NAME test_metrics_hand SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_metrics_hand.c LABELS eval)
+apt_test(NAME test_knn_ref SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_ref.c LABELS eval)
+apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c LABELS eval)
+apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c NP 2 LABELS eval)
+apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c NP 4 LABELS eval)
+apt_test(NAME test_leaderboard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_leaderboard.c LABELS eval)
+apt_test(NAME test_eval_io SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_io.c LABELS eval PYTHON)
