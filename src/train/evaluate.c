@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "eval/knn.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void apt_train_evaluate(AptTrainer *t, AptMetrics *m) {

@@ -11,6 +11,7 @@
 #include "dist/exchange.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm) {
