@@ -21,10 +21,12 @@ static void constraint(const AptCfgKey *k, char *out, size_t cap) {
         return;
     }
     const AptCfgRange *r = &k->range;
-    if (k->type != APT_CFG_INT && k->type != APT_CFG_DOUBLE && k->type != APT_CFG_ILIST && k->type != APT_CFG_FLIST)
+    if (k->type != APT_CFG_INT && k->type != APT_CFG_DOUBLE && k->type != APT_CFG_ILIST &&
+        k->type != APT_CFG_FLIST)
         return;
     if (isfinite(r->lo) && isfinite(r->hi))
-        snprintf(out, cap, " (in %c%.10g, %.10g%c)", r->lo_open ? '(' : '[', r->lo, r->hi, r->hi_open ? ')' : ']');
+        snprintf(out, cap, " (in %c%.10g, %.10g%c)", r->lo_open ? '(' : '[', r->lo, r->hi,
+                 r->hi_open ? ')' : ']');
     else if (isfinite(r->lo))
         snprintf(out, cap, " (%s %.10g)", r->lo_open ? ">" : ">=", r->lo);
     else if (isfinite(r->hi))
@@ -43,6 +45,7 @@ void apt_config_print_help(void) {
         char value[1024], cons[512];
         apt_cfg_format(&def, &keys[i], value, sizeof value);
         constraint(&keys[i], cons, sizeof cons);
-        printf("%-28s %-8s %-20s %s%s\n", keys[i].key, apt_cfg_type_name(&keys[i]), value, keys[i].help, cons);
+        printf("%-28s %-8s %-20s %s%s\n", keys[i].key, apt_cfg_type_name(&keys[i]), value, keys[i].help,
+               cons);
     }
 }

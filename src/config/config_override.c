@@ -16,8 +16,10 @@ void apt_config_override(AptConfig *cfg, const char *arg) {
     if (!eq) apt_user_error("override '%s': expected key=value", arg);
     char key[256];
     const char *b = arg, *e = eq;
-    while (b < e && isspace((unsigned char)*b)) b++;
-    while (e > b && isspace((unsigned char)e[-1])) e--;
+    while (b < e && isspace((unsigned char)*b))
+        b++;
+    while (e > b && isspace((unsigned char)e[-1]))
+        e--;
     if ((size_t)(e - b) >= sizeof key) apt_user_error("override '%.60s...': key too long", arg);
     memcpy(key, b, (size_t)(e - b));
     key[e - b] = 0;
@@ -25,7 +27,8 @@ void apt_config_override(AptConfig *cfg, const char *arg) {
     const AptCfgKey *k = apt_cfg_find(key);
     if (!k) {
         if (apt_cfg_is_section(key))
-            apt_user_error("override '%s': '%s' is a section; name one of its keys (aptrain --help-config)", arg, key);
+            apt_user_error("override '%s': '%s' is a section; name one of its keys (aptrain --help-config)",
+                           arg, key);
         char hint[160];
         apt_cfg_suggest(key, hint, sizeof hint);
         if (hint[0]) apt_user_error("override '%s': unknown key (did you mean '%s'?)", arg, hint);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 // ---- the table ----
+// clang-format off
 #define ANY {-INFINITY, INFINITY, false, false}
 #define GE(x) {(x), INFINITY, false, false}
 #define GT(x) {(x), INFINITY, true, false}
@@ -50,6 +51,8 @@ static const AptCfgKey k_keys[] = {
 #include "config_keys.def"
 #undef APT_KEY
 
+// clang-format on
+
 enum { APT_CFG_NKEYS = (int)(sizeof k_keys / sizeof k_keys[0]) };
 
 const AptCfgKey *apt_cfg_keys(int *n) {
@@ -63,7 +66,9 @@ const AptCfgKey *apt_cfg_find(const char *key) {
     return NULL;
 }
 
-int apt_cfg_index(const AptCfgKey *k) { return (int)(k - k_keys); }
+int apt_cfg_index(const AptCfgKey *k) {
+    return (int)(k - k_keys);
+}
 
 bool apt_cfg_is_section(const char *path) {
     size_t n = strlen(path);
@@ -72,48 +77,74 @@ bool apt_cfg_is_section(const char *path) {
     return false;
 }
 
-bool apt_cfg_is_list(const AptCfgKey *k) { return k->type == APT_CFG_ILIST || k->type == APT_CFG_FLIST; }
+bool apt_cfg_is_list(const AptCfgKey *k) {
+    return k->type == APT_CFG_ILIST || k->type == APT_CFG_FLIST;
+}
 
 const char *apt_cfg_type_name(const AptCfgKey *k) {
     switch (k->type) {
-    case APT_CFG_INT: return "int";
-    case APT_CFG_U64: return "uint64";
-    case APT_CFG_DOUBLE: return "number";
-    case APT_CFG_BOOL: return "bool";
-    case APT_CFG_STR: return k->allowed ? "name" : "string";
-    case APT_CFG_ENUM: return "name";
-    case APT_CFG_ILIST: return "int list";
-    case APT_CFG_FLIST: return "list";
+    case APT_CFG_INT:
+        return "int";
+    case APT_CFG_U64:
+        return "uint64";
+    case APT_CFG_DOUBLE:
+        return "number";
+    case APT_CFG_BOOL:
+        return "bool";
+    case APT_CFG_STR:
+        return k->allowed ? "name" : "string";
+    case APT_CFG_ENUM:
+        return "name";
+    case APT_CFG_ILIST:
+        return "int list";
+    case APT_CFG_FLIST:
+        return "list";
     }
     return "?";
 }
 
 const char *apt_cfg_expected(const AptCfgKey *k) {
     switch (k->type) {
-    case APT_CFG_INT: return "an integer";
-    case APT_CFG_U64: return "a non-negative integer";
-    case APT_CFG_DOUBLE: return "a number";
-    case APT_CFG_BOOL: return "true or false";
-    case APT_CFG_STR: return "a string";
-    case APT_CFG_ENUM: return "a name";
-    case APT_CFG_ILIST: return "a list of integers";
-    case APT_CFG_FLIST: return "a list of numbers";
+    case APT_CFG_INT:
+        return "an integer";
+    case APT_CFG_U64:
+        return "a non-negative integer";
+    case APT_CFG_DOUBLE:
+        return "a number";
+    case APT_CFG_BOOL:
+        return "true or false";
+    case APT_CFG_STR:
+        return "a string";
+    case APT_CFG_ENUM:
+        return "a name";
+    case APT_CFG_ILIST:
+        return "a list of integers";
+    case APT_CFG_FLIST:
+        return "a list of numbers";
     }
     return "?";
 }
 
 // ---- parsing helpers ----
-static void *field_ptr(AptConfig *cfg, const AptCfgKey *k) { return (char *)cfg + k->off; }
-static const void *field_cptr(const AptConfig *cfg, const AptCfgKey *k) { return (const char *)cfg + k->off; }
-static int *count_ptr(AptConfig *cfg, const AptCfgKey *k) { return (int *)((char *)cfg + k->count_off); }
+static void *field_ptr(AptConfig *cfg, const AptCfgKey *k) {
+    return (char *)cfg + k->off;
+}
+static const void *field_cptr(const AptConfig *cfg, const AptCfgKey *k) {
+    return (const char *)cfg + k->off;
+}
+static int *count_ptr(AptConfig *cfg, const AptCfgKey *k) {
+    return (int *)((char *)cfg + k->count_off);
+}
 static int count_of(const AptConfig *cfg, const AptCfgKey *k) {
     return *(const int *)((const char *)cfg + k->count_off);
 }
 
 // Copy `text` without surrounding blanks into out (truncated to cap).
 static void trim_copy(char *out, size_t cap, const char *text, size_t len) {
-    while (len && isspace((unsigned char)*text)) text++, len--;
-    while (len && isspace((unsigned char)text[len - 1])) len--;
+    while (len && isspace((unsigned char)*text))
+        text++, len--;
+    while (len && isspace((unsigned char)text[len - 1]))
+        len--;
     if (len >= cap) len = cap - 1;
     memcpy(out, text, len);
     out[len] = 0;
@@ -129,8 +160,9 @@ static const char *shown(const char *text, char *buf, size_t cap) {
 
 static int type_error(const AptCfgKey *k, const char *text, char *err, size_t cap) {
     char b[80];
-    const char *what = k->type == APT_CFG_ILIST ? "an integer" : k->type == APT_CFG_FLIST ? "a number"
-                                                                                           : apt_cfg_expected(k);
+    const char *what = k->type == APT_CFG_ILIST   ? "an integer"
+                       : k->type == APT_CFG_FLIST ? "a number"
+                                                  : apt_cfg_expected(k);
     snprintf(err, cap, "expected %s, got '%s'", what, shown(text, b, sizeof b));
     return 1;
 }
@@ -154,11 +186,17 @@ static int parse_int(const AptCfgKey *k, const char *text, int *out, char *err, 
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (end == text || *end) return type_error(k, text, err, cap);
+    double dv = errno == ERANGE ? (v < 0 ? -INFINITY : INFINITY) : (double)v;
+    if (end == text || *end) {
+        // Integral values in number form are integers too: max_steps: 1e5, epochs: 90.0 (not 12.5).
+        double d = strtod(text, &end);
+        if (end == text || *end || !isfinite(d) || d != trunc(d)) return type_error(k, text, err, cap);
+        dv = d;
+        v = fabs(d) < 9e18 ? (long long)d : 0; // out-of-int values fail the range check below
+    }
     AptCfgRange r = k->range;
     if (r.lo < INT_MIN) r.lo = INT_MIN, r.lo_open = false;
     if (r.hi > INT_MAX) r.hi = INT_MAX, r.hi_open = false;
-    double dv = errno == ERANGE ? (v < 0 ? -INFINITY : INFINITY) : (double)v;
     if (range_check(&r, dv, text, err, cap)) return 1;
     *out = (int)v;
     return 0;
@@ -271,7 +309,8 @@ int apt_cfg_set_scalar(AptConfig *cfg, const AptCfgKey *k, const char *raw, char
         *(int *)field_ptr(cfg, k) = idx;
         return 0;
     }
-    default: break;
+    default:
+        break;
     }
     apt_fatal(__FILE__, __LINE__, "unhandled config type for %s", k->key);
 }
@@ -316,7 +355,8 @@ int apt_cfg_set_list_text(AptConfig *cfg, const AptCfgKey *k, const char *raw, c
         p++;
     }
     apt_cfg_list_clear(cfg, k);
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     if (!*p) return 0; // "[]" or "": empty list
     char msg[256];
     for (int item = 1;; item++) {
@@ -384,10 +424,18 @@ static void format_string(char *out, size_t cap, const char *s) {
 void apt_cfg_format(const AptConfig *cfg, const AptCfgKey *k, char *out, size_t cap) {
     const void *p = field_cptr(cfg, k);
     switch (k->type) {
-    case APT_CFG_INT: snprintf(out, cap, "%d", *(const int *)p); return;
-    case APT_CFG_U64: snprintf(out, cap, "%" PRIu64, *(const uint64_t *)p); return;
-    case APT_CFG_DOUBLE: format_double(out, cap, *(const double *)p); return;
-    case APT_CFG_BOOL: snprintf(out, cap, "%s", *(const bool *)p ? "true" : "false"); return;
+    case APT_CFG_INT:
+        snprintf(out, cap, "%d", *(const int *)p);
+        return;
+    case APT_CFG_U64:
+        snprintf(out, cap, "%" PRIu64, *(const uint64_t *)p);
+        return;
+    case APT_CFG_DOUBLE:
+        format_double(out, cap, *(const double *)p);
+        return;
+    case APT_CFG_BOOL:
+        snprintf(out, cap, "%s", *(const bool *)p ? "true" : "false");
+        return;
     case APT_CFG_STR: // names from an allowed list are plain YAML words; anything else is quoted
         if (k->allowed)
             snprintf(out, cap, "%s", (const char *)p);
@@ -397,7 +445,8 @@ void apt_cfg_format(const AptConfig *cfg, const AptCfgKey *k, char *out, size_t 
     case APT_CFG_ENUM: {
         int idx = *(const int *)p, i = 0;
         const char *s = k->allowed;
-        while (i < idx && (s = strchr(s, '|'))) s++, i++;
+        while (i < idx && (s = strchr(s, '|')))
+            s++, i++;
         APT_CHECK(s, "%s holds %d, outside its names %s", k->key, idx, k->allowed);
         size_t len = strcspn(s, "|");
         snprintf(out, cap, "%.*s", (int)len, s);
@@ -444,7 +493,8 @@ static int edit_distance(const char *a, const char *b) {
     int n = (int)strlen(a), m = (int)strlen(b);
     if (n > 127 || m > 127) return 1 << 20;
     int d[3][128]; // rows i-2, i-1, i (mod 3)
-    for (int j = 0; j <= m; j++) d[0][j] = j;
+    for (int j = 0; j <= m; j++)
+        d[0][j] = j;
     for (int i = 1; i <= n; i++) {
         int *cur = d[i % 3], *prev = d[(i - 1) % 3], *prev2 = d[(i - 2 + 3) % 3];
         cur[0] = i;

@@ -11,8 +11,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { APT_CFG_INT, APT_CFG_U64, APT_CFG_DOUBLE, APT_CFG_BOOL, APT_CFG_STR, APT_CFG_ENUM,
-               APT_CFG_ILIST, APT_CFG_FLIST } AptCfgType;
+typedef enum {
+    APT_CFG_INT,
+    APT_CFG_U64,
+    APT_CFG_DOUBLE,
+    APT_CFG_BOOL,
+    APT_CFG_STR,
+    APT_CFG_ENUM,
+    APT_CFG_ILIST,
+    APT_CFG_FLIST
+} AptCfgType;
 
 typedef struct {
     double lo, hi;
@@ -21,23 +29,23 @@ typedef struct {
 
 typedef struct {
     AptCfgType type;
-    const char *key;       // dotted: "loss.smoothap.include_self"
-    size_t off;            // offsetof(AptConfig, field)
-    size_t size;           // sizeof the field (string capacity, list capacity in bytes)
-    size_t count_off;      // lists: offsetof the int count
-    const char *def;       // default, as text
+    const char *key;  // dotted: "loss.smoothap.include_self"
+    size_t off;       // offsetof(AptConfig, field)
+    size_t size;      // sizeof the field (string capacity, list capacity in bytes)
+    size_t count_off; // lists: offsetof the int count
+    const char *def;  // default, as text
     AptCfgRange range;
-    const char *allowed;   // "a|b|c" or NULL
+    const char *allowed; // "a|b|c" or NULL
     const char *help;
 } AptCfgKey;
 
 const AptCfgKey *apt_cfg_keys(int *n);
-const AptCfgKey *apt_cfg_find(const char *key);        // NULL when `key` is not a key
-int apt_cfg_index(const AptCfgKey *k);                  // position in the table
-bool apt_cfg_is_section(const char *path);             // "loss", "loss.pnp", ...: a strict prefix of keys
+const AptCfgKey *apt_cfg_find(const char *key); // NULL when `key` is not a key
+int apt_cfg_index(const AptCfgKey *k);          // position in the table
+bool apt_cfg_is_section(const char *path);      // "loss", "loss.pnp", ...: a strict prefix of keys
 bool apt_cfg_is_list(const AptCfgKey *k);
-const char *apt_cfg_type_name(const AptCfgKey *k);     // "int", "number", "bool", ... (help)
-const char *apt_cfg_expected(const AptCfgKey *k);      // "a number", "true or false", ... (errors)
+const char *apt_cfg_type_name(const AptCfgKey *k); // "int", "number", "bool", ... (help)
+const char *apt_cfg_expected(const AptCfgKey *k);  // "a number", "true or false", ... (errors)
 // Closest key or section to an unknown dotted path (edit distance, then same last component);
 // writes "" when nothing is close.
 void apt_cfg_suggest(const char *path, char *out, size_t cap);

@@ -16,24 +16,31 @@ int apt_config_check(const AptConfig *c, int world_size, char *err, size_t cap) 
     const AptDataConfig *d = &c->data;
     if (d->batch_size % d->samples_per_class)
         return snprintf(err, cap, "data.batch_size (%d) must be a multiple of data.samples_per_class (%d)",
-                        d->batch_size, d->samples_per_class), 1;
+                        d->batch_size, d->samples_per_class),
+               1;
     if (d->batch_size / d->samples_per_class < 2)
-        return snprintf(err, cap, "data.batch_size (%d) / data.samples_per_class (%d) gives %d class per batch; "
-                        "ranking losses need at least 2", d->batch_size, d->samples_per_class,
-                        d->batch_size / d->samples_per_class), 1;
+        return snprintf(err, cap,
+                        "data.batch_size (%d) / data.samples_per_class (%d) gives %d class per batch; "
+                        "ranking losses need at least 2",
+                        d->batch_size, d->samples_per_class, d->batch_size / d->samples_per_class),
+               1;
     if (world_size > 0 && d->batch_size % world_size)
         return snprintf(err, cap, "data.batch_size (%d) must be a multiple of the number of processes (%d)",
-                        d->batch_size, world_size), 1;
+                        d->batch_size, world_size),
+               1;
     if (d->n_mean < 1 || d->n_mean != d->n_std)
         return snprintf(err, cap, "data.mean has %d values and data.std %d; give the same number (>= 1)",
-                        d->n_mean, d->n_std), 1;
+                        d->n_mean, d->n_std),
+               1;
     if (d->crop > 0 && d->resize > 0 && d->crop > d->resize)
         return snprintf(err, cap, "data.crop (%d) must be <= data.resize (%d)", d->crop, d->resize), 1;
     if (c->eval.n_recall_k < 1 || !increasing(c->eval.recall_k, c->eval.n_recall_k))
         return snprintf(err, cap, "eval.recall_k must be a non-empty increasing list"), 1;
     if (c->schedule.name == APT_SCHED_STEP &&
         (c->schedule.n_milestones < 1 || !increasing(c->schedule.milestones, c->schedule.n_milestones)))
-        return snprintf(err, cap, "schedule.name step needs schedule.milestones, a non-empty increasing list"), 1;
+        return snprintf(err, cap,
+                        "schedule.name step needs schedule.milestones, a non-empty increasing list"),
+               1;
     if (c->device == APT_DEVICE_CPU && c->precision == APT_PREC_BF16)
         return snprintf(err, cap, "precision bf16 needs device cuda (or auto on a GPU host), not cpu"), 1;
     if (c->device == APT_DEVICE_CPU && !strcmp(c->dist.backend, "nccl"))

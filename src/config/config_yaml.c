@@ -17,14 +17,14 @@
 #include <yaml.h>
 
 typedef struct {
-    const char *path;      // file name as given, for messages
+    const char *path; // file name as given, for messages
     yaml_document_t *doc;
     AptConfig *cfg;
-    int *seen_line;        // per table key: line where it was set (0 = not yet)
+    int *seen_line; // per table key: line where it was set (0 = not yet)
 } AptYamlLoad;
 
-__attribute__((format(printf, 3, 4))) _Noreturn static void
-yaml_error(const AptYamlLoad *L, yaml_mark_t mark, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) _Noreturn static void yaml_error(const AptYamlLoad *L, yaml_mark_t mark,
+                                                                       const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -35,13 +35,18 @@ yaml_error(const AptYamlLoad *L, yaml_mark_t mark, const char *fmt, ...) {
 
 static const char *node_kind(const yaml_node_t *n) {
     switch (n->type) {
-    case YAML_MAPPING_NODE: return "a mapping";
-    case YAML_SEQUENCE_NODE: return "a list";
-    default: return "a scalar";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    default:
+        return "a scalar";
     }
 }
 
-static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static const char *scalar(const yaml_node_t *n) {
+    return (const char *)n->data.scalar.value;
+}
 
 // A plain (unquoted) empty, "~" or "null" scalar: YAML's null.
 static bool is_null(const yaml_node_t *n) {
@@ -62,10 +67,12 @@ static void set_value(AptYamlLoad *L, const AptCfgKey *k, const yaml_node_t *v) 
         }
         apt_cfg_list_clear(L->cfg, k);
         int item = 1;
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++, item++) {
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++, item++) {
             const yaml_node_t *e = yaml_document_get_node(L->doc, *it);
             if (e->type != YAML_SCALAR_NODE)
-                yaml_error(L, e->start_mark, "%s item %d: expected a number, got %s", k->key, item, node_kind(e));
+                yaml_error(L, e->start_mark, "%s item %d: expected a number, got %s", k->key, item,
+                           node_kind(e));
             if (apt_cfg_list_append(L->cfg, k, scalar(e), err, sizeof err))
                 yaml_error(L, e->start_mark, "%s item %d: %s", k->key, item, err);
         }
@@ -74,7 +81,8 @@ static void set_value(AptYamlLoad *L, const AptCfgKey *k, const yaml_node_t *v) 
     if (v->type != YAML_SCALAR_NODE)
         yaml_error(L, v->start_mark, "%s: expected %s, got %s", k->key, apt_cfg_expected(k), node_kind(v));
     const char *text = (k->type == APT_CFG_STR && is_null(v)) ? "" : scalar(v);
-    if (apt_cfg_set_scalar(L->cfg, k, text, err, sizeof err)) yaml_error(L, v->start_mark, "%s: %s", k->key, err);
+    if (apt_cfg_set_scalar(L->cfg, k, text, err, sizeof err))
+        yaml_error(L, v->start_mark, "%s: %s", k->key, err);
 }
 
 // Walk one mapping whose keys extend `prefix` ("" at the top).
@@ -99,21 +107,22 @@ static void load_mapping(AptYamlLoad *L, const yaml_node_t *map, const char *pre
         if (k) {
             int idx = apt_cfg_index(k);
             if (L->seen_line[idx])
-                yaml_error(L, kn->start_mark, "duplicate key '%s' (first set at line %d)", path, L->seen_line[idx]);
+                yaml_error(L, kn->start_mark, "duplicate key '%s' (first set at line %d)", path,
+                           L->seen_line[idx]);
             L->seen_line[idx] = (int)kn->start_mark.line + 1;
             set_value(L, k, vn);
         } else if (apt_cfg_is_section(path)) {
             if (vn->type == YAML_MAPPING_NODE)
                 load_mapping(L, vn, path);
             else if (!is_null(vn)) // "optim:" with nothing under it is an empty section
-                yaml_error(L, vn->start_mark, "'%s' is a section: expected a mapping of its keys, got %s%s%s%s",
-                           path, node_kind(vn), vn->type == YAML_SCALAR_NODE ? " '" : "",
-                           vn->type == YAML_SCALAR_NODE ? scalar(vn) : "", vn->type == YAML_SCALAR_NODE ? "'" : "");
+                yaml_error(
+                    L, vn->start_mark, "'%s' is a section: expected a mapping of its keys, got %s%s%s%s",
+                    path, node_kind(vn), vn->type == YAML_SCALAR_NODE ? " '" : "",
+                    vn->type == YAML_SCALAR_NODE ? scalar(vn) : "", vn->type == YAML_SCALAR_NODE ? "'" : "");
         } else {
             char hint[160];
             apt_cfg_suggest(path, hint, sizeof hint);
-            if (hint[0])
-                yaml_error(L, kn->start_mark, "unknown key '%s' (did you mean '%s'?)", path, hint);
+            if (hint[0]) yaml_error(L, kn->start_mark, "unknown key '%s' (did you mean '%s'?)", path, hint);
             yaml_error(L, kn->start_mark, "unknown key '%s' (aptrain --help-config lists every key)", path);
         }
     }
@@ -133,7 +142,8 @@ void apt_config_load(AptConfig *cfg, const char *path) {
         if (parser.context)
             snprintf(ctx, sizeof ctx, " (%s at line %zu)", parser.context, parser.context_mark.line + 1);
         apt_user_error("%s:%zu:%zu: YAML syntax error: %s%s", path, parser.problem_mark.line + 1,
-                       parser.problem_mark.column + 1, parser.problem ? parser.problem : "unreadable input", ctx);
+                       parser.problem_mark.column + 1, parser.problem ? parser.problem : "unreadable input",
+                       ctx);
     }
     int nkeys;
     apt_cfg_keys(&nkeys);
@@ -141,7 +151,8 @@ void apt_config_load(AptConfig *cfg, const char *path) {
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && !is_null(root)) { // an empty file keeps every default
         if (root->type != YAML_MAPPING_NODE)
-            yaml_error(&L, root->start_mark, "expected a mapping of keys at the top level, got %s", node_kind(root));
+            yaml_error(&L, root->start_mark, "expected a mapping of keys at the top level, got %s",
+                       node_kind(root));
         load_mapping(&L, root, "");
     }
     // A second document ("---") would be silently ignored: refuse it.

@@ -6,13 +6,15 @@
 #include "config_test_util.h"
 #include "harness.h"
 
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
-    const char *file;   // fixture under tests/config/data/, or NULL for an override case
-    const char *arg;    // override argument
-    const char *expect; // message after "aptrain: error: PATH:" (files) or after "aptrain: error: " (overrides)
-    int prefix_only;    // 1: libyaml's own wording follows; compare only up to the end of `expect`
+    const char *file; // fixture under tests/config/data/, or NULL for an override case
+    const char *arg;  // override argument
+    const char
+        *expect;     // message after "aptrain: error: PATH:" (files) or after "aptrain: error: " (overrides)
+    int prefix_only; // 1: libyaml's own wording follows; compare only up to the end of `expect`
 } ErrCase;
 
 // Expected positions were counted by hand from the fixture text (1-based line:column).
@@ -38,10 +40,12 @@ static const ErrCase k_cases[] = {
     {"enum.yaml", NULL, "2:9: optim.name: must be one of adam, adamw, sgd; got 'adagrad'", 0},
     {"enum_str.yaml", NULL,
      "2:9: loss.name: must be one of smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, pnp-ib, contrastive, triplet, "
-     "multisim; got 'smoothAP'", 0},
+     "multisim; got 'smoothAP'",
+     0},
     // shapes
     {"mapping_for_scalar.yaml", NULL, "3:5: optim.lr: expected a number, got a mapping", 0},
-    {"scalar_for_mapping.yaml", NULL, "2:8: 'optim' is a section: expected a mapping of its keys, got a scalar '0.1'", 0},
+    {"scalar_for_mapping.yaml", NULL,
+     "2:8: 'optim' is a section: expected a mapping of its keys, got a scalar '0.1'", 0},
     {"list_for_scalar.yaml", NULL, "1:7: seed: expected a non-negative integer, got a list", 0},
     {"mapping_for_list.yaml", NULL, "2:9: data.mean: expected a list of numbers, got a mapping", 0},
     {"list_item.yaml", NULL, "2:17: eval.recall_k item 2: expected an integer, got 'two'", 0},
@@ -62,16 +66,25 @@ static const ErrCase k_cases[] = {
     {NULL, "optim.lr=fast", "override 'optim.lr=fast': expected a number, got 'fast'", 0},
     {NULL, "data.batch_size=0", "override 'data.batch_size=0': must be >= 1, got 0", 0},
     {NULL, "data.augment=maybe", "override 'data.augment=maybe': expected true or false, got 'maybe'", 0},
-    {NULL, "optim.name=adagrad", "override 'optim.name=adagrad': must be one of adam, adamw, sgd; got 'adagrad'", 0},
+    {NULL, "optim.name=adagrad",
+     "override 'optim.name=adagrad': must be one of adam, adamw, sgd; got 'adagrad'", 0},
     {NULL, "seed=-1", "override 'seed=-1': expected a non-negative integer, got '-1'", 0},
-    {NULL, "seed=18446744073709551616", "override 'seed=18446744073709551616': must be <= 18446744073709551615, "
-                                        "got 18446744073709551616", 0},
+    {NULL, "seed=18446744073709551616",
+     "override 'seed=18446744073709551616': must be <= 18446744073709551615, "
+     "got 18446744073709551616",
+     0},
     {NULL, "eval.recall_k=[1,x]", "override 'eval.recall_k=[1,x]': item 2: expected an integer, got 'x'", 0},
-    {NULL, "eval.recall_k=[1,2", "override 'eval.recall_k=[1,2': expected a list of integers such as [1, 2], "
-                                 "got '[1,2'", 0},
+    {NULL, "eval.recall_k=[1,2",
+     "override 'eval.recall_k=[1,2': expected a list of integers such as [1, 2], "
+     "got '[1,2'",
+     0},
+    {NULL, "schedule.max_steps=3e9", "override 'schedule.max_steps=3e9': must be <= 2147483647, got 3e9", 0},
+    {NULL, "schedule.max_steps=1e400",
+     "override 'schedule.max_steps=1e400': expected an integer, got '1e400'", 0},
     {NULL, "data.std=0.5,0", "override 'data.std=0.5,0': item 2: must be > 0, got 0", 0},
     {NULL, "optim", "override 'optim': expected key=value", 0},
-    {NULL, "optim=1", "override 'optim=1': 'optim' is a section; name one of its keys (aptrain --help-config)", 0},
+    {NULL, "optim=1",
+     "override 'optim=1': 'optim' is a section; name one of its keys (aptrain --help-config)", 0},
 };
 
 static const ErrCase *g_case;
@@ -110,7 +123,98 @@ static void expect_error(int status, const char *out, const char *want, int pref
     if (status == 1 && ok) printf("ok   %s\n", label);
 }
 
+// Robustness: 400 deterministic mutations of a valid file (YAML-significant bytes inserted or replaced,
+// spans deleted, lines duplicated, truncation). Every outcome must be a clean load (status 0, silent)
+// or one error line "aptrain: error: PATH:L:C: ..." with L within the file - never a crash or a hang.
+static void child_load_quiet(const void *arg) {
+    AptConfig cfg;
+    apt_config_defaults(&cfg);
+    apt_config_load(&cfg, (const char *)arg);
+}
+
+static void test_mutations(void) {
+    char src[1024];
+    source_path(src, sizeof src, "tests/config/data/all_changed.yaml");
+    FILE *f = fopen(src, "rb");
+    static char base[8192], text[16384], out[4096];
+    size_t n = f ? fread(base, 1, sizeof base - 1, f) : 0;
+    if (f) fclose(f);
+    TEST_CHECK(n > 100, "read %s", src);
+    char tmpl[] = "/tmp/apt_test_mut_XXXXXX";
+    int fd = mkstemp(tmpl);
+    TEST_CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    static const char sig[] = ":-[]{}#\"'\t \n&*!|>%@`,?a0.~";
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int clean = 0, errors = 0, bad = 0;
+    for (int it = 0; it < 400; it++) {
+        size_t len = n;
+        memcpy(text, base, n);
+        int edits = 1 + it % 3;
+        for (int e = 0; e < edits && len > 2; e++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(x >> 33) % len;
+            int op = (int)((x >> 20) % 5);
+            char c = sig[(x >> 8) % (sizeof sig - 1)];
+            if (op == 0)
+                text[pos] = c; // replace
+            else if (op == 1) {
+                memmove(text + pos + 1, text + pos, len - pos);
+                text[pos] = c;
+                len++;
+            } // insert
+            else if (op == 2) {
+                size_t k = 1 + (x >> 40) % 12;
+                if (pos + k > len) k = len - pos; // delete
+                memmove(text + pos, text + pos + k, len - pos - k);
+                len -= k;
+            } else if (op == 3)
+                len = pos; // truncate
+            else {
+                size_t a = pos;
+                while (a > 0 && text[a - 1] != '\n')
+                    a--; // duplicate a line
+                size_t b = pos;
+                while (b < len && text[b] != '\n')
+                    b++;
+                if (b < len) b++;
+                if (len + (b - a) < sizeof text) {
+                    memmove(text + b + (b - a), text + b, len - b);
+                    memcpy(text + b, text + a, b - a);
+                    len += b - a;
+                }
+            }
+        }
+        FILE *w = fopen(tmpl, "wb");
+        if (!w) break;
+        fwrite(text, 1, len, w);
+        fclose(w);
+        int lines = 1;
+        for (size_t i = 0; i < len; i++)
+            lines += text[i] == '\n';
+        int st = run_child(child_load_quiet, tmpl, 2, out, sizeof out);
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "aptrain: error: %s:", tmpl);
+        int line = 0, col = 0;
+        if (st == 0 && !out[0]) {
+            clean++;
+        } else if (st == 1 && !strncmp(out, prefix, strlen(prefix)) &&
+                   sscanf(out + strlen(prefix), "%d:%d:", &line, &col) == 2 && line >= 1 &&
+                   line <= lines + 1 && col >= 1 && strchr(out, '\n') == out + strlen(out) - 1) {
+            errors++;
+        } else {
+            if (bad++ < 3) TEST_CHECK(0, "mutation %d: status %d, output '%s'", it, st, out);
+        }
+    }
+    unlink(tmpl);
+    TEST_CHECK(bad == 0, "%d of 400 mutations ended badly", bad);
+    if (!bad)
+        printf("ok   400 mutated files: %d loaded, %d one-line located errors, 0 crashes\n", clean, errors);
+}
+
 int main(void) {
+    test_mutations();
     char out[4096], want[2048];
     int n = (int)(sizeof k_cases / sizeof k_cases[0]);
     for (int i = 0; i < n; i++) {
@@ -131,7 +235,8 @@ int main(void) {
     char path[1024];
     source_path(path, sizeof path, "tests/config/data/does-not-exist.yaml");
     int st = run_child(child_load_path, path, 2, out, sizeof out);
-    snprintf(want, sizeof want, "aptrain: error: cannot open config file '%s': No such file or directory", path);
+    snprintf(want, sizeof want, "aptrain: error: cannot open config file '%s': No such file or directory",
+             path);
     expect_error(st, out, want, 0, "missing file");
     source_path(path, sizeof path, "tests/config/data");
     st = run_child(child_load_path, path, 2, out, sizeof out);
@@ -140,8 +245,9 @@ int main(void) {
 
     // Cross-field validation through apt_config_validate: exit 1, one line naming the keys.
     st = run_child(child_validate, "data.batch_size=130", 2, out, sizeof out);
-    expect_error(st, out,
-                 "aptrain: error: config: data.batch_size (130) must be a multiple of data.samples_per_class (4)", 0,
-                 "validate batch % m");
+    expect_error(
+        st, out,
+        "aptrain: error: config: data.batch_size (130) must be a multiple of data.samples_per_class (4)", 0,
+        "validate batch % m");
     return apt_test_finish("test_config_errors");
 }

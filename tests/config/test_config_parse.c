@@ -29,20 +29,22 @@ static void load_text(AptConfig *cfg, const char *name, const char *text) {
 static void test_overrides(void) {
     AptConfig c;
     apt_config_defaults(&c);
-    apt_config_override(&c, "data.batch_size=256");                 // int
-    apt_config_override(&c, "seed=18446744073709551615");           // uint64, the largest
-    apt_config_override(&c, "optim.lr=3e-5");                       // double
-    apt_config_override(&c, "data.augment=true");                   // bool
-    apt_config_override(&c, "optim.nesterov=YES");                  // bool, YAML 1.1 word, any case
-    apt_config_override(&c, "run_name=my run");                     // string, blanks kept
-    apt_config_override(&c, "loss.name=pnp-dq");                    // string from an allowed list
-    apt_config_override(&c, "optim.name=sgd");                      // enum
-    apt_config_override(&c, "model.bn=frozen_affine");              // enum, last-but-one value
-    apt_config_override(&c, "eval.recall_k=[1, 4,16 ,32]");         // int list, brackets
-    apt_config_override(&c, "schedule.milestones=40,70");           // int list, bare
-    apt_config_override(&c, "data.mean=0.485, 0.456,0.406");        // float list
+    apt_config_override(&c, "data.batch_size=256");          // int
+    apt_config_override(&c, "seed=18446744073709551615");    // uint64, the largest
+    apt_config_override(&c, "optim.lr=3e-5");                // double
+    apt_config_override(&c, "data.augment=true");            // bool
+    apt_config_override(&c, "optim.nesterov=YES");           // bool, YAML 1.1 word, any case
+    apt_config_override(&c, "run_name=my run");              // string, blanks kept
+    apt_config_override(&c, "loss.name=pnp-dq");             // string from an allowed list
+    apt_config_override(&c, "optim.name=sgd");               // enum
+    apt_config_override(&c, "model.bn=frozen_affine");       // enum, last-but-one value
+    apt_config_override(&c, "eval.recall_k=[1, 4,16 ,32]");  // int list, brackets
+    apt_config_override(&c, "schedule.milestones=40,70");    // int list, bare
+    apt_config_override(&c, "data.mean=0.485, 0.456,0.406"); // float list
     apt_config_override(&c, "data.std=[0.229,0.224,0.225]");
-    apt_config_override(&c, " optim.momentum = 0.5 ");              // blanks around key and number
+    apt_config_override(&c, " optim.momentum = 0.5 "); // blanks around key and number
+    apt_config_override(&c, "schedule.max_steps=1e5"); // integral number form for an int
+    apt_config_override(&c, "schedule.epochs=90.0");
     TEST_CHECK(c.data.batch_size == 256, "int override");
     TEST_CHECK(c.seed == UINT64_MAX, "uint64 override");
     TEST_CHECK(c.optim.lr == 3e-5, "double override: %.17g", c.optim.lr);
@@ -51,11 +53,13 @@ static void test_overrides(void) {
     TEST_CHECK(c.optim.name == APT_OPT_SGD && c.model.bn == APT_BN_FROZEN_AFFINE, "enum overrides");
     int k[] = {1, 4, 16, 32};
     TEST_CHECK(c.eval.n_recall_k == 4 && !memcmp(c.eval.recall_k, k, sizeof k), "int list override");
-    TEST_CHECK(c.schedule.n_milestones == 2 && c.schedule.milestones[0] == 40 && c.schedule.milestones[1] == 70,
+    TEST_CHECK(c.schedule.n_milestones == 2 && c.schedule.milestones[0] == 40 &&
+                   c.schedule.milestones[1] == 70,
                "bare int list override");
     TEST_CHECK(c.data.n_mean == 3 && c.data.mean[1] == 0.456f && c.data.n_std == 3 && c.data.std[2] == 0.225f,
                "float list overrides");
     TEST_CHECK(c.optim.momentum == 0.5, "blanks trimmed");
+    TEST_CHECK(c.schedule.max_steps == 100000 && c.schedule.epochs == 90, "1e5 and 90.0 as integers");
     // A shorter list replaces the longer one entirely (no stale tail: configs compare with memcmp).
     apt_config_override(&c, "eval.recall_k=5");
     TEST_CHECK(c.eval.n_recall_k == 1 && c.eval.recall_k[0] == 5 && c.eval.recall_k[1] == 0, "list replaced");
@@ -75,15 +79,21 @@ static void test_overrides(void) {
 // Nested, dotted, flow and mixed spellings of the same settings give identical structs.
 static void test_yaml_forms(void) {
     AptConfig a, b, c, d;
-    load_text(&a, "nested", "optim:\n  lr: 0.002\n  name: sgd\nloss:\n  smoothap:\n    include_self: false\n"
-                            "eval:\n  recall_k:\n    - 1\n    - 10\n");
-    load_text(&b, "dotted", "optim.lr: 0.002\noptim.name: sgd\nloss.smoothap.include_self: false\n"
-                            "eval.recall_k: [1, 10]\n");
-    load_text(&c, "flow", "{optim: {lr: 2e-3, name: sgd}, loss: {smoothap.include_self: no}, eval: {recall_k: '1,10'}}\n");
-    load_text(&d, "mixed", "# comment\noptim:\n  lr: \"0.002\"   # a quoted number is accepted\nloss.smoothap:\n"
-                           "  include_self: False\noptim.name: sgd\neval: {recall_k: \"1, 10\"}\n");
+    load_text(&a, "nested",
+              "optim:\n  lr: 0.002\n  name: sgd\nloss:\n  smoothap:\n    include_self: false\n"
+              "eval:\n  recall_k:\n    - 1\n    - 10\n");
+    load_text(&b, "dotted",
+              "optim.lr: 0.002\noptim.name: sgd\nloss.smoothap.include_self: false\n"
+              "eval.recall_k: [1, 10]\n");
+    load_text(
+        &c, "flow",
+        "{optim: {lr: 2e-3, name: sgd}, loss: {smoothap.include_self: no}, eval: {recall_k: '1,10'}}\n");
+    load_text(&d, "mixed",
+              "# comment\noptim:\n  lr: \"0.002\"   # a quoted number is accepted\nloss.smoothap:\n"
+              "  include_self: False\noptim.name: sgd\neval: {recall_k: \"1, 10\"}\n");
     TEST_CHECK(a.optim.lr == 0.002 && a.optim.name == APT_OPT_SGD && !a.loss.smoothap.include_self &&
-               a.eval.n_recall_k == 2 && a.eval.recall_k[1] == 10, "nested values");
+                   a.eval.n_recall_k == 2 && a.eval.recall_k[1] == 10,
+               "nested values");
     TEST_CHECK(!memcmp(&a, &b, sizeof a), "dotted == nested");
     TEST_CHECK(!memcmp(&a, &c, sizeof a), "flow == nested");
     TEST_CHECK(!memcmp(&a, &d, sizeof a), "mixed == nested");
@@ -93,7 +103,8 @@ static void test_yaml_forms(void) {
     load_text(&e1, "empty", "");
     load_text(&e2, "comments", "# nothing here\n\n");
     load_text(&e3, "nullsec", "optim:\nmodel: ~\n");
-    TEST_CHECK(!memcmp(&def, &e1, sizeof def) && !memcmp(&def, &e2, sizeof def) && !memcmp(&def, &e3, sizeof def),
+    TEST_CHECK(!memcmp(&def, &e1, sizeof def) && !memcmp(&def, &e2, sizeof def) &&
+                   !memcmp(&def, &e3, sizeof def),
                "empty inputs keep defaults");
     // A null string value is the empty string.
     AptConfig s;
@@ -110,18 +121,19 @@ static void test_suggest(void) {
         {"loss.smoothap.includeself", "loss.smoothap.include_self"},
         {"model.embed_dims", "model.embed_dim"},
         {"eval.recal_k", "eval.recall_k"},
-        {"sede", "seed"},                  // transposition counts as one edit
-        {"optm", "optim"},                 // sections are candidates too
-        {"optim.tau", "loss.tau"},         // right name, wrong section
+        {"sede", "seed"},          // transposition counts as one edit
+        {"optm", "optim"},         // sections are candidates too
+        {"optim.tau", "loss.tau"}, // right name, wrong section
         {"schedule.milestone", "schedule.milestones"},
         {"logging.every_step", "logging.every_steps"},
         {"checkpoint.every_epoch", "checkpoint.every_epochs"},
-        {"qqqqqqqqq", ""},                 // nothing close
+        {"qqqqqqqqq", ""}, // nothing close
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char got[160];
         apt_cfg_suggest(cases[i][0], got, sizeof got);
-        TEST_CHECK(!strcmp(got, cases[i][1]), "suggest('%s') = '%s', want '%s'", cases[i][0], got, cases[i][1]);
+        TEST_CHECK(!strcmp(got, cases[i][1]), "suggest('%s') = '%s', want '%s'", cases[i][0], got,
+                   cases[i][1]);
     }
     printf("ok   did-you-mean on %zu cases\n", sizeof cases / sizeof cases[0]);
 }
@@ -133,16 +145,22 @@ static void test_validate(void) {
         int world;
         const char *want; // substring of the message
     } cases[] = {
-        {{"data.batch_size=130", NULL}, 1, "data.batch_size (130) must be a multiple of data.samples_per_class (4)"},
+        {{"data.batch_size=130", NULL},
+         1,
+         "data.batch_size (130) must be a multiple of data.samples_per_class (4)"},
         {{"data.batch_size=4", NULL}, 1, "gives 1 class per batch"},
-        {{"data.batch_size=132", NULL}, 8, "data.batch_size (132) must be a multiple of the number of processes (8)"},
+        {{"data.batch_size=132", NULL},
+         8,
+         "data.batch_size (132) must be a multiple of the number of processes (8)"},
         {{"data.mean=0.4,0.5,0.6", NULL}, 1, "data.mean has 3 values and data.std 1"},
         {{"data.mean=[]", "data.std=[]"}, 1, "data.mean has 0 values"},
         {{"data.crop=256", "data.resize=224"}, 1, "data.crop (256) must be <= data.resize (224)"},
         {{"eval.recall_k=[4,2]", NULL}, 1, "eval.recall_k must be a non-empty increasing list"},
         {{"eval.recall_k=[]", NULL}, 1, "eval.recall_k must be a non-empty increasing list"},
         {{"schedule.name=step", NULL}, 1, "schedule.name step needs schedule.milestones"},
-        {{"schedule.name=step", "schedule.milestones=70,40"}, 1, "schedule.name step needs schedule.milestones"},
+        {{"schedule.name=step", "schedule.milestones=70,40"},
+         1,
+         "schedule.name step needs schedule.milestones"},
         {{"precision=bf16", "device=cpu"}, 1, "precision bf16 needs device cuda"},
         {{"dist.backend=nccl", "device=cpu"}, 1, "dist.backend nccl needs device cuda"},
     };
@@ -150,11 +168,12 @@ static void test_validate(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         AptConfig c;
         apt_config_defaults(&c);
-        for (int j = 0; j < 2 && cases[i].ov[j]; j++) apt_config_override(&c, cases[i].ov[j]);
+        for (int j = 0; j < 2 && cases[i].ov[j]; j++)
+            apt_config_override(&c, cases[i].ov[j]);
         err[0] = 0;
         int rc = apt_config_check(&c, cases[i].world, err, sizeof err);
-        TEST_CHECK(rc == 1 && strstr(err, cases[i].want), "validate case %zu: rc %d, '%s', want '%s'", i, rc, err,
-                   cases[i].want);
+        TEST_CHECK(rc == 1 && strstr(err, cases[i].want), "validate case %zu: rc %d, '%s', want '%s'", i, rc,
+                   err, cases[i].want);
     }
     // The passing side of the same rules.
     AptConfig c;

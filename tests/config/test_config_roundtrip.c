@@ -61,7 +61,8 @@ static void test_defaults(void) {
                "loss defaults");
     TEST_CHECK(def.loss.pnp.alpha == 4 && def.loss.pnp.b == 2, "pnp defaults");
     TEST_CHECK(def.optim.name == APT_OPT_ADAM && def.optim.lr == 1e-4, "optim defaults");
-    TEST_CHECK(def.eval.n_recall_k == 4 && def.eval.recall_k[0] == 1 && def.eval.recall_k[3] == 8, "recall_k");
+    TEST_CHECK(def.eval.n_recall_k == 4 && def.eval.recall_k[0] == 1 && def.eval.recall_k[3] == 8,
+               "recall_k");
     TEST_CHECK(def.data.n_mean == 1 && def.data.mean[0] == 0.5f && def.data.n_std == 1, "mean/std");
     TEST_CHECK(def.device == APT_DEVICE_AUTO && def.precision == APT_PREC_FP32 && !strcmp(def.resume, "auto"),
                "run defaults");
@@ -93,11 +94,13 @@ static void test_all_changed(void) {
     TEST_CHECK(!strcmp(cfg.model.pretrained, "weights/r101 'imagenet'.safetensors"), "single-quoted string");
     TEST_CHECK(cfg.seed == UINT64_MAX, "seed %llu", (unsigned long long)cfg.seed);
     TEST_CHECK(cfg.optim.lr == 3.0e-5 && cfg.optim.nesterov && cfg.logging.all_ranks, "lr / yes / on");
-    TEST_CHECK(cfg.loss.ms.lambda == 0.25 && !strcmp(cfg.loss.name, "pnp-ib") && !cfg.loss.smoothap.include_self,
+    TEST_CHECK(cfg.loss.ms.lambda == 0.25 && !strcmp(cfg.loss.name, "pnp-ib") &&
+                   !cfg.loss.smoothap.include_self,
                "flow mapping and dotted keys");
     TEST_CHECK(cfg.schedule.n_milestones == 2 && cfg.schedule.milestones[1] == 70, "scalar list '40, 70'");
     TEST_CHECK(cfg.data.n_mean == 3 && cfg.data.mean[2] == 0.406f, "block sequence");
-    TEST_CHECK(!strcmp(cfg.data.train_split, "yes") && !strcmp(cfg.resume, "123"), "YAML words kept as strings");
+    TEST_CHECK(!strcmp(cfg.data.train_split, "yes") && !strcmp(cfg.resume, "123"),
+               "YAML words kept as strings");
     dump_and_reload(&cfg, &back, "all_changed");
     expect_same(&cfg, &back, "all_changed");
 }
@@ -108,7 +111,7 @@ static void test_awkward(void) {
     cfg.optim.lr = 1.0 / 3.0;
     cfg.schedule.min_lr = 4.9406564584124654e-324; // smallest denormal
     cfg.optim.clip_grad_norm = DBL_MAX;
-    cfg.optim.weight_decay = 0.1 + 0.2;            // 0.30000000000000004
+    cfg.optim.weight_decay = 0.1 + 0.2; // 0.30000000000000004
     cfg.loss.ms.lambda = -0.0;
     cfg.model.head_init_std = 1e-300;
     cfg.data.n_mean = cfg.data.n_std = 3;
@@ -125,9 +128,11 @@ static void test_awkward(void) {
     apt_config_override(&cfg, "schedule.milestones=[]");
     dump_and_reload(&cfg, &back, "awkward");
     expect_same(&cfg, &back, "awkward");
-    TEST_CHECK(back.optim.lr == 1.0 / 3.0 && back.schedule.min_lr == 4.9406564584124654e-324, "doubles exact");
+    TEST_CHECK(back.optim.lr == 1.0 / 3.0 && back.schedule.min_lr == 4.9406564584124654e-324,
+               "doubles exact");
     TEST_CHECK(signbit(back.loss.ms.lambda) && signbit(back.data.mean[2]), "negative zeros kept");
-    TEST_CHECK(!strcmp(back.out_dir, "  leading and trailing  ") && !strcmp(back.resume, "no"), "strings verbatim");
+    TEST_CHECK(!strcmp(back.out_dir, "  leading and trailing  ") && !strcmp(back.resume, "no"),
+               "strings verbatim");
 }
 
 // The header becomes comment lines; the file starts with them and still loads (checked above).
@@ -139,39 +144,48 @@ static void test_header(void) {
     TEST_CHECK(apt_config_dump(&def, path, "aptrain 0.1.0\nworld_size: 2\nseed: 0") == 0, "dump");
     FILE *f = fopen(path, "r");
     char line[256] = "", l2[256] = "", l3[256] = "";
-    TEST_CHECK(f && fgets(line, sizeof line, f) && fgets(l2, sizeof l2, f) && fgets(l3, sizeof l3, f), "read");
+    TEST_CHECK(f && fgets(line, sizeof line, f) && fgets(l2, sizeof l2, f) && fgets(l3, sizeof l3, f),
+               "read");
     if (f) fclose(f);
-    TEST_CHECK(!strcmp(line, "# aptrain 0.1.0\n") && !strcmp(l2, "# world_size: 2\n") && !strcmp(l3, "# seed: 0\n"),
+    TEST_CHECK(!strcmp(line, "# aptrain 0.1.0\n") && !strcmp(l2, "# world_size: 2\n") &&
+                   !strcmp(l3, "# seed: 0\n"),
                "header lines: '%s' '%s' '%s'", line, l2, l3);
-    TEST_CHECK(apt_config_dump(&def, "/nonexistent-dir/x.yaml", NULL) != 0, "dump to a bad path returns nonzero");
+    TEST_CHECK(apt_config_dump(&def, "/nonexistent-dir/x.yaml", NULL) != 0,
+               "dump to a bad path returns nonzero");
 }
 
 // Values the paper-settings issue prescribes (ResNet-50 frozen BN, 512-d, Adam coupled L2 4e-4, lr 1e-5,
 // fc_lr_mul 2, B = 384 = 96 x 4, tau 0.01, PNP-D_q alpha 4, 224 crops; iNaturalist 90 epochs, step 40/70
 // gamma 0.3, R@1,4,16,32; VGGFace2 R@1,5,10).
 static void check_paper(const AptConfig *c, const char *name) {
-    TEST_CHECK(!strcmp(c->model.arch, "resnet50") && c->model.embed_dim == 512 && c->model.bn == APT_BN_FROZEN,
+    TEST_CHECK(!strcmp(c->model.arch, "resnet50") && c->model.embed_dim == 512 &&
+                   c->model.bn == APT_BN_FROZEN,
                "%s: model", name);
     TEST_CHECK(c->optim.name == APT_OPT_ADAM && c->optim.lr == 1e-5 && c->optim.weight_decay == 4e-4 &&
-               c->optim.fc_lr_mul == 2, "%s: optim", name);
+                   c->optim.fc_lr_mul == 2,
+               "%s: optim", name);
     TEST_CHECK(c->data.batch_size == 384 && c->data.samples_per_class == 4 && c->data.crop == 224 &&
-               c->data.augment && c->data.n_mean == 3, "%s: data", name);
+                   c->data.augment && c->data.n_mean == 3,
+               "%s: data", name);
     TEST_CHECK(c->loss.tau == 0.01, "%s: tau", name);
     if (strstr(name, "pnp"))
         TEST_CHECK(!strcmp(c->loss.name, "pnp-dq") && c->loss.pnp.alpha == 4, "%s: pnp-dq alpha 4", name);
     else
         TEST_CHECK(!strcmp(c->loss.name, "smoothap") && c->loss.smoothap.include_self, "%s: smoothap", name);
     if (strstr(name, "inaturalist")) {
-        TEST_CHECK(c->schedule.name == APT_SCHED_STEP && c->schedule.epochs == 90 && c->schedule.n_milestones == 2 &&
-                   c->schedule.milestones[0] == 40 && c->schedule.milestones[1] == 70 && c->schedule.gamma == 0.3,
+        TEST_CHECK(c->schedule.name == APT_SCHED_STEP && c->schedule.epochs == 90 &&
+                       c->schedule.n_milestones == 2 && c->schedule.milestones[0] == 40 &&
+                       c->schedule.milestones[1] == 70 && c->schedule.gamma == 0.3,
                    "%s: schedule", name);
         int k[] = {1, 4, 16, 32};
         TEST_CHECK(c->eval.n_recall_k == 4 && !memcmp(c->eval.recall_k, k, sizeof k) &&
-                   !strcmp(c->eval.protocol, "inaturalist"), "%s: eval", name);
+                       !strcmp(c->eval.protocol, "inaturalist"),
+                   "%s: eval", name);
     } else {
         int k[] = {1, 5, 10};
         TEST_CHECK(c->eval.n_recall_k == 3 && !memcmp(c->eval.recall_k, k, sizeof k) &&
-                   !strcmp(c->eval.protocol, "vggface2"), "%s: eval", name);
+                       !strcmp(c->eval.protocol, "vggface2"),
+                   "%s: eval", name);
     }
 }
 
@@ -192,15 +206,18 @@ static void test_shipped(void) {
         apt_config_load(&c, path);
         char err[512];
         for (int w = 1; w <= 8; w *= 2) // every shipped config runs on 1, 2, 4 and 8 processes
-            TEST_CHECK(apt_config_check(&c, w, err, sizeof err) == 0, "%s at world %d: %s", e->d_name, w, err);
+            TEST_CHECK(apt_config_check(&c, w, err, sizeof err) == 0, "%s at world %d: %s", e->d_name, w,
+                       err);
         dump_and_reload(&c, &back, "shipped");
         expect_same(&c, &back, e->d_name);
         if (!strcmp(e->d_name, "quickstart.yaml")) {
             TEST_CHECK(!strcmp(c.data.root, "data/fashion-mnist") && !strcmp(c.model.arch, "smallcnn") &&
-                       !strcmp(c.loss.name, "smoothap") && c.model.embed_dim == 128 && c.device == APT_DEVICE_CPU,
+                           !strcmp(c.loss.name, "smoothap") && c.model.embed_dim == 128 &&
+                           c.device == APT_DEVICE_CPU,
                        "quickstart: Fashion-MNIST, smallcnn, Smooth-AP, 128-d, CPU");
             // Fashion-MNIST has 10 classes: a batch must hold at most 10 distinct ones.
-            TEST_CHECK(c.data.batch_size / c.data.samples_per_class <= 10, "quickstart: <= 10 classes per batch");
+            TEST_CHECK(c.data.batch_size / c.data.samples_per_class <= 10,
+                       "quickstart: <= 10 classes per batch");
         } else if (strstr(e->d_name, "inaturalist_") || strstr(e->d_name, "vggface2_")) {
             check_paper(&c, e->d_name);
             paper++;
