@@ -4,12 +4,39 @@
 #include "trainer_impl.h"
 
 #include "core/check.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "data/h5check.h"
+#include "eval/eval_io.h"
 #include "eval/knn.h"
+#include "eval/leaderboard.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void apt_train_evaluate(AptTrainer *t, AptMetrics *m) {
+// Rank 0, after the final evaluation: leaderboard.md/json beside the published figures, and the optional
+// embedding / per-query files. HDF5 calls hold the process-wide HDF5 lock (loader threads may be live).
+static void write_outputs(AptTrainer *t, const float *E, const int32_t *labels, int64_t N, const AptKnnResult *res,
+                          const AptMetrics *m) {
+    const AptEvalConfig *e = &t->cfg.eval;
+    const char *pub_path = e->published[0] ? e->published : "configs/published.yaml";
+    AptPublished pub;
+    bool have_pub = apt_path_exists(pub_path) && apt_published_load(pub_path, e->protocol, &pub) == 0;
+    if (!have_pub) apt_warn("leaderboard: no published results for protocol '%s' in %s", e->protocol, pub_path);
+    AptLeaderboard lb = {.protocol = e->protocol, .dataset = t->cfg.data.root, .split = t->cfg.data.test_split,
+                         .checkpoint = "", .step = t->step, .world = t->comm->world, .m = m,
+                         .pub = have_pub ? &pub : NULL};
+    if (apt_leaderboard_write(t->run_dir, &lb) != 0) apt_warn("leaderboard: cannot write into %s", t->run_dir);
+    apt_h5_lock();
+    if (e->save_embeddings &&
+        apt_eval_save_embeddings(t->run_dir, t->cfg.data.test_split, E, labels, NULL, N, t->D) != 0)
+        apt_warn("cannot write the test embeddings into %s", t->run_dir);
+    if (e->save_per_query && apt_eval_save_per_query(t->run_dir, t->cfg.data.test_split, res, labels) != 0)
+        apt_warn("cannot write the per-query results into %s", t->run_dir);
+    apt_h5_unlock();
+}
+
+void apt_train_evaluate(AptTrainer *t, AptMetrics *m, bool final) {
     AptComm *c = t->comm;
     AptLoaderOptions o;
     apt_loader_options_from_config(&o, &t->cfg, APT_LOADER_EVAL, c->rank, c->world);
@@ -49,8 +76,11 @@ void apt_train_evaluate(AptTrainer *t, AptMetrics *m) {
     AptKnnParams kp = {.block = t->cfg.eval.block, .k = t->cfg.eval.recall_k[t->cfg.eval.n_recall_k - 1],
                        .keep_topk = false};
     AptKnnResult res;
+    apt_knn_result_alloc(&res, N, kp.k < N - 1 ? kp.k : (int)(N - 1), t->cfg.eval.save_per_query);
+    kp.keep_topk = t->cfg.eval.save_per_query;
     apt_knn_score(c, E, man->labels, N, D, &kp, &res);
     apt_metrics_compute(&res, t->cfg.eval.recall_k, t->cfg.eval.n_recall_k, m);
+    if (final && c->rank == 0) write_outputs(t, E, man->labels, N, &res, m);
     apt_knn_result_free(&res);
     free(E);
     free(padded);

@@ -186,11 +186,11 @@ static void save_checkpoint(AptTrainer *t) {
     t->comm->barrier(t->comm); // nobody runs ahead (or exits) before the file is in place
 }
 
-static void evaluate(AptTrainer *t, int epoch) {
+static void evaluate(AptTrainer *t, int epoch, bool final) {
     if (t->opts.no_eval) return;
     double t0 = apt_time_now();
     AptMetrics m;
-    apt_train_evaluate(t, &m);
+    apt_train_evaluate(t, &m, final);
     const AptEvalConfig *e = &t->cfg.eval;
     char line[512], names_buf[APT_LIST_MAX][24];
     const char *names[APT_LIST_MAX + 2];
@@ -255,10 +255,10 @@ int apt_trainer_run(AptTrainer *t) {
                   (epoch_done && cfg->checkpoint.every_epochs && (epoch + 1) % cfg->checkpoint.every_epochs == 0);
         bool ev = (cfg->eval.every_steps && t->step % cfg->eval.every_steps == 0) ||
                   (epoch_done && cfg->eval.every_epochs && (epoch + 1) % cfg->eval.every_epochs == 0);
-        if (ev) evaluate(t, epoch);
+        if (ev) evaluate(t, epoch, false);
         if (ck) save_checkpoint(t);
     }
-    evaluate(t, t->step_in_epoch == 0 ? t->epoch - 1 : t->epoch);
+    evaluate(t, t->step_in_epoch == 0 ? t->epoch - 1 : t->epoch, true);
     save_checkpoint(t);
     return APT_EXIT_OK;
 }

@@ -46,4 +46,5 @@ struct AptTrainer {
 // *grad_norm receives the global gradient norm (before clipping).
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
 // evaluate.c: embed the test split on every rank, score all-vs-all, fill m (identical on every rank).
-void apt_train_evaluate(AptTrainer *t, AptMetrics *m);
+// final: rank 0 also writes the leaderboard (and the embedding / per-query files when configured).
+void apt_train_evaluate(AptTrainer *t, AptMetrics *m, bool final);
