@@ -15,17 +15,59 @@
 
 #include <cblas.h>
 #include <math.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KNN_BINS 4096     // histogram bins over [-1, 1]; width 2^-11
 #define KNN_TILE_COLS 4096 // gallery columns per sgemm call (fixed, so scores do not depend on threads)
+#define KNN_FLAG 0x80000000u // hist bit marking a bin that holds a positive
+#define KNN_CHUNK 256      // gallery items per vectorised step of the row pass
 
 static inline int score_bin(float v) {
     float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^11
-    t = fminf(fmaxf(t, -(float)(KNN_BINS / 2)), (float)(KNN_BINS / 2 - 1)); // also maps NaN to the bottom
+    // clamp with compares (minss/maxss): fminf/fmaxf would be libm calls; inputs are finite (checked)
+    t = t < -(float)(KNN_BINS / 2) ? -(float)(KNN_BINS / 2) : t;
+    t = t > (float)(KNN_BINS / 2 - 1) ? (float)(KNN_BINS / 2 - 1) : t;
     return (int)t + KNN_BINS / 2;
+}
+
+// bins[i] = score_bin(v[i]) for a chunk; returns max(v) and sets *any when some bin is >= bmin. The AVX2 path computes exactly the same bins
+// (floor of an exact product, the same clamps), so scalar and vector code never disagree on a bin.
+static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int *any) {
+    float mx = -INFINITY;
+    int i = 0, hit = 0;
+#ifdef __AVX2__
+    const __m256 scale = _mm256_set1_ps((float)(KNN_BINS / 2)), lo = _mm256_set1_ps(-(float)(KNN_BINS / 2)),
+                 hi = _mm256_set1_ps((float)(KNN_BINS / 2 - 1));
+    const __m256i off = _mm256_set1_epi32(KNN_BINS / 2);
+    const __m256i below = _mm256_set1_epi32(bmin - 1);
+    __m256i vhit = _mm256_setzero_si256();
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i);
+        vmx = _mm256_max_ps(vmx, x);
+        __m256 t = _mm256_floor_ps(_mm256_mul_ps(x, scale));
+        t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
+        __m256i b = _mm256_add_epi32(_mm256_cvttps_epi32(t), off);
+        vhit = _mm256_or_si256(vhit, _mm256_cmpgt_epi32(b, below));
+        _mm256_storeu_si256((__m256i *)(bins + i), b);
+    }
+    hit = !_mm256_testz_si256(vhit, vhit);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmx);
+    for (int l = 0; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
+#endif
+    for (; i < n; i++) {
+        bins[i] = score_bin(v[i]);
+        hit |= bins[i] >= bmin;
+        mx = v[i] > mx ? v[i] : mx;
+    }
+    *any = hit;
+    return mx;
 }
 
 // (s, i) precedes (t, j) in the ranking.
@@ -83,6 +125,10 @@ typedef struct {
     int64_t *cnt;    // [P] items in the same bin that precede the positive
     int32_t *bin_first; // [KNN_BINS] first positive in the bin, -1 if none
     uint32_t *hist;  // [KNN_BINS]
+    int32_t *bins;   // [KNN_CHUNK]
+    float *cmax;     // [N / KNN_CHUNK] chunk maxima of the row
+    float *ch_s;     // [k] heap of the k largest chunk maxima
+    int64_t *ch_i;   // [k]
 } Scratch;
 
 // Heap order: a is "worse" than b when b precedes a in the ranking; the root is the worst kept item.
@@ -140,7 +186,7 @@ static void sort_rank_order(float *s, int64_t *ix, int64_t n) {
 }
 
 // Score one query from its full row. Writes out->ap[q] etc.
-static void score_query(const float *row, int64_t q, int64_t N, const ClassIndex *ci, int kk, Scratch *w,
+static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, int kk, Scratch *w,
                         AptKnnResult *out) {
     // 1. positives in rank order.
     int32_t c = ci->class_of[q];
@@ -159,38 +205,84 @@ static void score_query(const float *row, int64_t q, int64_t N, const ClassIndex
         if (i == 0 || w->pos_b[i] != w->pos_b[i - 1]) w->bin_first[w->pos_b[i]] = (int32_t)i;
     }
 
-    // 2. one pass over the gallery.
-    memset(w->hist, 0, KNN_BINS * sizeof *w->hist);
+    // 2. the pass over the gallery, in chunks of KNN_CHUNK: bins and chunk maxima vectorise. Bins below
+    //    the lowest positive's bin are never summed in step 3, so items there cost nothing more; the
+    //    exact comparisons happen only for items in a bin that holds a positive.
+    row[q] = -INFINITY; // self leaves its own gallery: below every real score (bin 0, removed below)
+    const int32_t bmin = P ? w->pos_b[P - 1] : KNN_BINS, qbin = score_bin(-INFINITY);
+    if (bmin < KNN_BINS) memset(w->hist + bmin, 0, (size_t)(KNN_BINS - bmin) * sizeof *w->hist);
+    for (int64_t i = 0; i < P; i++) w->hist[w->pos_b[i]] = KNN_FLAG; // bins holding a positive
+    const int64_t nchunks = (N + KNN_CHUNK - 1) / KNN_CHUNK;
+    int32_t *bins = w->bins;
+    for (int64_t cix = 0; cix < nchunks; cix++) {
+        const int64_t base = cix * KNN_CHUNK;
+        const int n = (int)(N - base < KNN_CHUNK ? N - base : KNN_CHUNK);
+        const float *v = row + base;
+        int any = 0;
+        w->cmax[cix] = chunk_bins(v, n, bins, bmin, &any);
+        if (!any) continue;
+        for (int i = 0; i < n; i++) {
+            // one load-increment-store per item; bins below bmin collect counts nobody reads
+            const uint32_t h = ++w->hist[bins[i]];
+            if (!(h & KNN_FLAG)) continue;
+            const int64_t j = base + i;
+            if (j == q) continue;
+            const int32_t b = bins[i];
+            for (int64_t a = w->bin_first[b]; a < P && w->pos_b[a] == b; a++)
+                if (j != w->pos_i[a] && ranks_before(v[i], j, w->pos_s[a], w->pos_i[a])) w->cnt[a]++;
+        }
+    }
+    if (qbin >= bmin) w->hist[qbin]--; // (the flag bit is above any count: N < 2^31)
+
+    // 2b. top-k. The kk-th largest chunk maximum t0 bounds the kk-th best score from below (those maxima
+    //     are kk distinct gallery items), so only chunks whose maximum reaches t0, and within them only
+    //     items scoring >= t0, can enter the list: typically about kk chunks of the N / KNN_CHUNK.
     int nh = 0;
     float *hs = w->heap_s;
     int64_t *hi = w->heap_i;
-    for (int64_t j = 0; j < N; j++) {
-        if (j == q) continue;
-        float v = row[j];
-        if (nh < kk) {
-            hs[nh] = v;
-            hi[nh] = j;
-            heap_sift_up(hs, hi, nh++);
-        } else if (kk > 0 && ranks_before(v, j, hs[0], hi[0])) {
-            hs[0] = v;
-            hi[0] = j;
-            heap_sift_down(hs, hi, kk, 0);
+    float t0 = -INFINITY;
+    if (kk > 0 && nchunks >= kk) {
+        int nc = 0;
+        for (int64_t cix = 0; cix < nchunks; cix++) {
+            if (nc < kk) {
+                w->ch_s[nc] = w->cmax[cix];
+                w->ch_i[nc] = cix;
+                heap_sift_up(w->ch_s, w->ch_i, nc++);
+            } else if (w->cmax[cix] > w->ch_s[0]) {
+                w->ch_s[0] = w->cmax[cix];
+                w->ch_i[0] = cix;
+                heap_sift_down(w->ch_s, w->ch_i, kk, 0);
+            }
         }
-        int b = score_bin(v);
-        w->hist[b]++;
-        int32_t f = w->bin_first[b];
-        if (f >= 0) {
-            for (int64_t i = f; i < P && w->pos_b[i] == b; i++)
-                if (j != w->pos_i[i] && ranks_before(v, j, w->pos_s[i], w->pos_i[i])) w->cnt[i]++;
+        t0 = w->ch_s[0];
+    }
+    for (int64_t cix = 0; kk > 0 && cix < nchunks; cix++) {
+        if (w->cmax[cix] < t0) continue;
+        const int64_t base = cix * KNN_CHUNK;
+        const int n = (int)(N - base < KNN_CHUNK ? N - base : KNN_CHUNK);
+        for (int i = 0; i < n; i++) {
+            const float v = row[base + i];
+            const int64_t j = base + i;
+            if (v < t0 || j == q) continue;
+            if (nh < kk) {
+                hs[nh] = v;
+                hi[nh] = j;
+                heap_sift_up(hs, hi, nh++);
+            } else if (ranks_before(v, j, hs[0], hi[0])) {
+                hs[0] = v;
+                hi[0] = j;
+                heap_sift_down(hs, hi, kk, 0);
+            }
         }
     }
+    APT_CHECK(nh == kk, "query %lld: %d neighbours kept, want %d", (long long)q, nh, kk);
 
     // 3. ranks: walk the bins from the top, positives are in non-increasing bin order.
     double ap = 0, apr = 0;
     int64_t above = 0, prev_rank = 0;
     int b = KNN_BINS - 1;
     for (int64_t i = 0; i < P; i++) {
-        for (; b > w->pos_b[i]; b--) above += w->hist[b];
+        for (; b > w->pos_b[i]; b--) above += w->hist[b] & ~KNN_FLAG;
         int64_t rank = 1 + above + w->cnt[i];
         APT_CHECK(rank > prev_rank && rank <= N - 1, "query %lld: positive rank %lld after %lld (N=%lld)",
                   (long long)q, (long long)rank, (long long)prev_rank, (long long)N);
@@ -243,7 +335,7 @@ static int knn_block(const AptKnnParams *p) { return p->block > 0 ? p->block : 1
 void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D, const AptKnnParams *p,
                          int64_t q_begin, int64_t q_end, AptKnnResult *out) {
     const int64_t QB = knn_block(p);
-    APT_CHECK(N >= 2 && D >= 1, "knn: need at least 2 items and D >= 1 (N=%lld D=%d)", (long long)N, D);
+    APT_CHECK(N >= 2 && N < INT32_MAX && D >= 1, "knn: need 2 <= N < 2^31 and D >= 1 (N=%lld D=%d)", (long long)N, D);
     APT_CHECK(q_begin % QB == 0 && 0 <= q_begin && q_begin <= q_end && q_end <= N,
               "knn: query range [%lld, %lld) not block-aligned in [0, %lld)", (long long)q_begin, (long long)q_end,
               (long long)N);
@@ -271,6 +363,10 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         w.pos_b = apt_malloc(P * sizeof(int32_t));
         w.cnt = apt_malloc(P * sizeof(int64_t));
         w.hist = apt_malloc(KNN_BINS * sizeof(uint32_t));
+        w.bins = apt_malloc(KNN_CHUNK * sizeof(int32_t));
+        w.cmax = apt_malloc((size_t)(ntiles * KNN_TILE_COLS / KNN_CHUNK + 1) * sizeof(float));
+        w.ch_s = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(float));
+        w.ch_i = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(int64_t));
         w.bin_first = apt_malloc(KNN_BINS * sizeof(int32_t));
         for (int b = 0; b < KNN_BINS; b++) w.bin_first[b] = -1;
 
@@ -295,6 +391,10 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         free(w.pos_b);
         free(w.cnt);
         free(w.hist);
+        free(w.bins);
+        free(w.cmax);
+        free(w.ch_s);
+        free(w.ch_i);
         free(w.bin_first);
     }
     openblas_set_num_threads(blas_threads);

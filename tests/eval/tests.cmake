@@ -5,3 +5,6 @@ apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c NP
 apt_test(NAME test_knn_dist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_knn_dist.c NP 4 LABELS eval)
 apt_test(NAME test_leaderboard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_leaderboard.c LABELS eval)
 apt_test(NAME test_eval_io SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_io.c LABELS eval PYTHON)
+# benchmark (not a test): tests/bench/bench_eval.c, figures in tests/bench/RESULTS.md
+add_executable(bench_eval ${CMAKE_SOURCE_DIR}/tests/bench/bench_eval.c)
+target_link_libraries(bench_eval PRIVATE apt)
