@@ -9,6 +9,10 @@
 #include <stddef.h>
 
 #ifdef __cplusplus
+// CUDA sources (.cu, compiled as C++) include this header: C11's _Noreturn is C++11's [[noreturn]].
+#ifndef _Noreturn
+#define _Noreturn [[noreturn]]
+#endif
 extern "C" {
 #endif
 
