@@ -41,7 +41,9 @@ typedef struct {
     AptLoaderOutput output;  // float: ((v / 255) - mean[c]) / std[c]; uint8: raw pixel values
     int resize;              // short side after decoding (0 = keep), bilinear antialiased
     int crop;                // square output side: center crop (eval/no augment) or RandomResizedCrop size
-    int augment;             // train: RandomResizedCrop(crop or stored size) + horizontal flip p = 0.5
+    int augment;             // train: RandomResizedCrop(crop or stored size) + horizontal flip p = 0.5, taken
+                             // from the stored image (resize is not applied), parameters keyed by
+                             // (seed, epoch, step, position in the global batch, APT_RNG_AUGMENT)
     float mean[4], std[4];   // per channel; std 0 means mean 0 / std 1
     int start_epoch, start_step; // train: where to start (resume)
 } AptLoaderOptions;
