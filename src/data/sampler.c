@@ -28,7 +28,8 @@ struct AptSampler {
     int plan_epoch, plan_batches;
     int64_t *plan;   // [max_batches * B]
     int64_t *work;   // [N] shuffled members, same CSR layout as by_class
-    int *order;      // [K] class order; later the alive list
+    int *order;      // [K] class order, then the classes with >= m samples in that order
+    int *win;        // [C] the first C classes that still have m unused samples
     int64_t *used;   // [K] samples consumed per class
     int *batch_perm; // [max_batches]
     // random mode scratch
@@ -84,6 +85,7 @@ AptSampler *apt_sampler_create(const int32_t *labels, int64_t N, int K, int C, i
         s->order = apt_malloc((size_t)K * sizeof(int));
         s->used = apt_malloc((size_t)K * sizeof(int64_t));
         s->batch_perm = apt_malloc((size_t)max_batches * sizeof(int));
+        s->win = apt_malloc((size_t)C * sizeof(int));
     } else {
         s->eligible = nonempty;
         s->skipped = 0;
@@ -109,6 +111,7 @@ void apt_sampler_destroy(AptSampler *s) {
     free(s->order);
     free(s->used);
     free(s->batch_perm);
+    free(s->win);
     free(s->mark);
     free(s->pick);
     free(s->nonempty);
@@ -127,48 +130,60 @@ static void shuffle_i64(AptRngStream *r, int64_t *a, int64_t n) {
     }
 }
 
+// The batch-forming loop of the Smooth-AP reshuffle() for `epoch`: classes in shuffled order, each batch
+// = the first C classes that still have >= m unused samples. Those are a window: the surviving window
+// classes (in order) followed by the next untouched classes of the order, so each batch costs O(C), not
+// a rescan of all K classes. With plan != NULL the samples are written (s->work holds each class's
+// shuffled members); without, only the number of batches is computed (no sample shuffles: O(K + nb*C)).
+static int form_batches(AptSampler *s, int epoch, int64_t *plan) {
+    const int K = s->K, C = s->C, m = s->m;
+    for (int k = 0; k < K; k++) s->order[k] = k;
+    AptRngStream rc = apt_rng_stream(s->seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 0, 0);
+    apt_rng_shuffle_int(&rc, s->order, K);
+    int eligible = 0; // classes with >= m samples, in shuffled order
+    for (int k = 0; k < K; k++) {
+        int c = s->order[k];
+        if (s->class_start[c + 1] - s->class_start[c] >= m) s->order[eligible++] = c;
+    }
+    memset(s->used, 0, (size_t)K * sizeof(int64_t));
+    int nw = 0, next = 0, nb = 0;
+    for (;;) {
+        while (nw < C && next < eligible) s->win[nw++] = s->order[next++];
+        if (nw < C) break; // fewer than C classes have m samples left: the epoch ends
+        for (int j = 0; j < C; j++) {
+            int c = s->win[j];
+            if (plan)
+                memcpy(plan + (size_t)nb * s->B + (size_t)j * m, s->work + s->class_start[c] + s->used[c],
+                       (size_t)m * sizeof(int64_t));
+            s->used[c] += m;
+        }
+        nb++;
+        int w = 0;
+        for (int j = 0; j < C; j++) {
+            int c = s->win[j];
+            if (s->class_start[c + 1] - s->class_start[c] - s->used[c] >= m) s->win[w++] = c;
+        }
+        nw = w;
+    }
+    return nb;
+}
+
 // Build the epoch-mode plan of `epoch` into s->plan (the Smooth-AP reshuffle(), see sampler.h).
 static void plan_epoch(AptSampler *s, int epoch) {
     if (s->plan_epoch == epoch) return;
-    const int K = s->K, C = s->C, m = s->m, B = s->B;
+    const int K = s->K, B = s->B;
     memcpy(s->work, s->by_class, (size_t)s->N * sizeof(int64_t));
     for (int k = 0; k < K; k++) {
         AptRngStream r = apt_rng_stream(s->seed, APT_RNG_SAMPLER_ITEM, (uint32_t)epoch, 0, (uint32_t)k);
         shuffle_i64(&r, s->work + s->class_start[k], s->class_start[k + 1] - s->class_start[k]);
     }
-    for (int k = 0; k < K; k++) s->order[k] = k;
-    AptRngStream rc = apt_rng_stream(s->seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 0, 0);
-    apt_rng_shuffle_int(&rc, s->order, K);
-    // Alive list: classes (in shuffled order) that still have >= m unused samples. Each batch takes the
-    // first C alive classes, exactly as the reference loop that rescans the class list per batch.
-    int alive = 0;
-    for (int k = 0; k < K; k++) {
-        int c = s->order[k];
-        if (s->class_start[c + 1] - s->class_start[c] >= m) s->order[alive++] = c;
-    }
-    memset(s->used, 0, (size_t)K * sizeof(int64_t));
-    int nb = 0;
-    while (alive >= C) {
-        int64_t *dst = s->plan + (size_t)nb * B;
-        for (int j = 0; j < C; j++) {
-            int c = s->order[j];
-            memcpy(dst + (size_t)j * m, s->work + s->class_start[c] + s->used[c], (size_t)m * sizeof(int64_t));
-            s->used[c] += m;
-        }
-        nb++;
-        int w = 0; // drop exhausted classes among the first C, keeping the order
-        for (int j = 0; j < alive; j++) {
-            int c = s->order[j];
-            if (j >= C || s->class_start[c + 1] - s->class_start[c] - s->used[c] >= m) s->order[w++] = c;
-        }
-        alive = w;
-    }
+    int nb = form_batches(s, epoch, s->plan);
     APT_CHECK(nb >= 1, "empty epoch plan despite %d eligible classes", s->eligible);
     // Shuffle the batch order, then lay the plan out in that order.
     for (int i = 0; i < nb; i++) s->batch_perm[i] = i;
     AptRngStream rb = apt_rng_stream(s->seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 1, 0);
     apt_rng_shuffle_int(&rb, s->batch_perm, nb);
-    // Permute in place via work (N >= nb*B entries).
+    // Permute via work (N >= nb*B entries; the members are no longer needed).
     for (int i = 0; i < nb; i++)
         memcpy(s->work + (size_t)i * B, s->plan + (size_t)s->batch_perm[i] * B, (size_t)B * sizeof(int64_t));
     memcpy(s->plan, s->work, (size_t)nb * B * sizeof(int64_t));
@@ -178,8 +193,8 @@ static void plan_epoch(AptSampler *s, int epoch) {
 
 int apt_sampler_batches_per_epoch(AptSampler *s, int epoch) {
     if (s->mode == APT_SAMPLER_RANDOM) return (int)(s->N / s->B);
-    plan_epoch(s, epoch);
-    return s->plan_batches;
+    if (s->plan_epoch == epoch) return s->plan_batches;
+    return form_batches(s, epoch, NULL); // the count needs only the class order: the cached plan stays
 }
 
 static void random_batch(AptSampler *s, int epoch, int step, int64_t *out) {

@@ -121,6 +121,17 @@ int main(void) {
     apt_sampler_batch(fresh, 2, 3, other);
     TEST_CHECK(!memcmp(batch, other, sizeof(int64_t) * B), "batch depends on call history");
     apt_sampler_destroy(fresh);
+    // Batches per epoch without building the plan (class order only) == the built plan's count.
+    int counts_ok = 1;
+    AptSampler *cnt = apt_sampler_create(labels, N, K, C, m, APT_SAMPLER_EPOCH, seed, "test");
+    for (int epoch = 0; epoch < 50; epoch++) {
+        int counted = apt_sampler_batches_per_epoch(cnt, epoch); // never builds a plan
+        apt_sampler_batch(s2, epoch, 0, batch);                  // builds and caches epoch's plan
+        counts_ok &= counted == apt_sampler_batches_per_epoch(s2, epoch) &&
+                     counted == ref_plan(labels, N, C, m, seed, epoch, ref);
+    }
+    apt_sampler_destroy(cnt);
+    TEST_CHECK(counts_ok, "batches per epoch from the class order differ from the built plans");
 
     // ---- rank slices ----
     for (int W = 1; W <= 4; W *= 2) {
