@@ -66,6 +66,7 @@ static int parse_int(const char *opt, const char *v, int lo, int hi) {
 }
 
 int main(int argc, char **argv) {
+    apt_set_program_name("aprep");
     apt_log_init(0, APT_LOG_INFO, 0);
     apt_h5_init();
     AprepOptions o = {0, 0, 0, APT_STORAGE_RAW, APREP_DEFAULT_SHARD_SIZE, 2, 3};
