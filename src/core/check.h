@@ -31,6 +31,7 @@ typedef void (*AptAbortHook)(int exit_code);
 // Set once at start-up by dist/ (process identity, not mutable program state).
 void apt_set_abort_hook(AptAbortHook hook);
 void apt_set_identity(int rank, int world);
+void apt_set_program_name(const char *name); // message prefix, "aptrain" by default (static string)
 
 _Noreturn void apt_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
