@@ -28,9 +28,11 @@ int main(void) {
         AptCropBox b = apt_image_random_crop(3, 1, i / 100, i % 100, H, W);
         inside &= b.y0 >= 0 && b.x0 >= 0 && b.h >= 1 && b.w >= 1 && b.y0 + b.h <= H && b.x0 + b.w <= W;
         flips += b.flip;
-        int fallback = b.h == H && b.w == W && b.y0 == 0 && b.x0 == 0; // (ratio 0.75 is allowed: no reshaping)
+        int fallback =
+            b.h == H && b.w == W && b.y0 == 0 && b.x0 == 0; // (ratio 0.75 is allowed: no reshaping)
         if (!fallback) {
-            double a_lo = (double)(b.w - 0.5) * (b.h - 0.5) / (H * W), a_hi = (double)(b.w + 0.5) * (b.h + 0.5) / (H * W);
+            double a_lo = (double)(b.w - 0.5) * (b.h - 0.5) / (H * W),
+                   a_hi = (double)(b.w + 0.5) * (b.h + 0.5) / (H * W);
             double r_lo = (b.w - 0.5) / (b.h + 0.5), r_hi = (b.w + 0.5) / (b.h - 0.5);
             in_range &= a_hi >= 0.08 && a_lo <= 1.0 && r_hi >= 0.75 && r_lo <= 4.0 / 3.0;
             accepted++;
@@ -45,9 +47,10 @@ int main(void) {
         all_area += (double)b.w * b.h / (H * W);
     }
     all_area /= 20000;
-    TEST_CHECK(accepted > 19000 && fabs(all_area - 0.4410) <= 0.01, "accepted %d, mean area %.4f (torchvision 0.4410)",
-               accepted, all_area);
-    printf("ok   random crop: %d/20000 from the sampling loop, mean area %.4f (torchvision 0.4410), flip rate %.4f\n",
+    TEST_CHECK(accepted > 19000 && fabs(all_area - 0.4410) <= 0.01,
+               "accepted %d, mean area %.4f (torchvision 0.4410)", accepted, all_area);
+    printf("ok   random crop: %d/20000 from the sampling loop, mean area %.4f (torchvision 0.4410), flip "
+           "rate %.4f\n",
            accepted, all_area, flips / 20000.0);
 
     // ---- 2. loader augmentation assembled correctly ----
@@ -55,7 +58,8 @@ int main(void) {
     TEST_CHECK(mkdtemp(root) != NULL, "mkdtemp");
     enum { N = 48, SH = 9, SW = 7, C = 3, K = 4, OUT = 5 };
     int32_t labels[N];
-    for (int i = 0; i < N; i++) labels[i] = i % K;
+    for (int i = 0; i < N; i++)
+        labels[i] = i % K;
     synth_write(root, "train", N, SH, SW, C, K, labels, 20);
     const float mean[3] = {0.1f, 0.2f, 0.3f}, sd[3] = {0.9f, 0.8f, 0.7f};
     AptManifest *m = apt_manifest_load(root, "train");
@@ -86,7 +90,8 @@ int main(void) {
                 apt_shard_reader_read(r, b->ids[j], raw);
                 AptCropBox box = apt_image_random_crop(11, b->epoch, b->step, b->offset + j, SH, SW);
                 flipped += box.flip;
-                apt_image_resize(&rw, raw + ((size_t)box.y0 * SW + box.x0) * C, SW * C, box.h, box.w, crop, OUT, OUT);
+                apt_image_resize(&rw, raw + ((size_t)box.y0 * SW + box.x0) * C, SW * C, box.h, box.w, crop,
+                                 OUT, OUT);
                 for (int c = 0; c < C; c++)
                     for (int y = 0; y < OUT; y++)
                         for (int x = 0; x < OUT; x++) {
@@ -97,9 +102,10 @@ int main(void) {
                         }
             }
         }
-        TEST_CHECK(md <= 1e-6 && flipped > 0 && flipped < 80, "threads %d: augmented batch max |diff| %.3g (flips %d/80)",
-                   threads, md, flipped);
-        printf("ok   augmented batches vs crop+resize+flip of the raw rows, %d thread(s): max |diff| %.3g\n", threads, md);
+        TEST_CHECK(md <= 1e-6 && flipped > 0 && flipped < 80,
+                   "threads %d: augmented batch max |diff| %.3g (flips %d/80)", threads, md, flipped);
+        printf("ok   augmented batches vs crop+resize+flip of the raw rows, %d thread(s): max |diff| %.3g\n",
+               threads, md);
         apt_loader_destroy(l);
     }
     apt_resize_work_free(&rw);
@@ -124,7 +130,8 @@ int main(void) {
         int ok = 1;
         for (int t = 0; t < 9; t++) { // 9 > 6 batches: crosses an epoch
             const AptBatch *a = apt_loader_next(one), *b0 = apt_loader_next(r0), *b1 = apt_loader_next(r1);
-            ok &= !memcmp(b0->ids, a->ids, 4 * sizeof(int64_t)) && !memcmp(b1->ids, a->ids + 4, 4 * sizeof(int64_t));
+            ok &= !memcmp(b0->ids, a->ids, 4 * sizeof(int64_t)) &&
+                  !memcmp(b1->ids, a->ids + 4, 4 * sizeof(int64_t));
             ok &= !memcmp(b0->x, a->x, 4 * sizeof(float) * C * SH * SW) &&
                   !memcmp(b1->x, a->x + 4 * C * SH * SW, 4 * sizeof(float) * C * SH * SW);
             ok &= a->epoch == t / 6 && a->step == t % 6;

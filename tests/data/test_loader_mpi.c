@@ -19,7 +19,8 @@ int main(int argc, char **argv) {
     enum { N = 120, H = 6, W_ = 5, C = 3, K = 10, B = 16 };
     if (r == 0) {
         int32_t labels[N];
-        for (int i = 0; i < N; i++) labels[i] = (i * 3 + i / 11) % K;
+        for (int i = 0; i < N; i++)
+            labels[i] = (i * 3 + i / 11) % K;
         synth_write(root, "train", N, H, W_, C, K, labels, 25);
     }
     c->barrier(c);
@@ -31,7 +32,8 @@ int main(int argc, char **argv) {
     o.samples_per_class = 4;
     o.seed = 2024;
     o.threads = 2;
-    for (int k = 0; k < 3; k++) o.mean[k] = o.std[k] = 0.5f;
+    for (int k = 0; k < 3; k++)
+        o.mean[k] = o.std[k] = 0.5f;
     AptLoader *one = apt_loader_create(&o);
     o.rank = r;
     o.world = W;
