@@ -1,10 +1,12 @@
 // bench_loss.c — forward+backward time and memory of our CPU loss (apt_loss_compute).
 //
-//   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] B [B ...]
+//   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] B [B ...]
 // For each global batch B: random L2-normalised float32 embeddings, B/m classes of m in shuffled
 // order, queries [0, b) with b = --slice (default: all B, one process). Prints one table row per B:
 // median wall time of `reps` runs after one warm-up, the GEMM share of the work (3 GEMMs of
 // 2 b B D flop), sigmoid terms (b m B for Smooth-AP/PNP), workspace bytes and the process peak RSS.
+// --check: also run the float64 path on the same (float32-rounded) inputs and print the float32
+// path's error: |loss32 - loss64| / loss64 and max |dE32 - dE64| / max |dE64|.
 // Threads: OMP_NUM_THREADS (our per-query loop) and OPENBLAS_NUM_THREADS (GEMMs).
 #include <math.h>
 #include <omp.h>
@@ -29,7 +31,7 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *name = "smoothap";
-    int D = 512, m = 4, reps = 3, slice = 0, f64 = 0;
+    int D = 512, m = 4, reps = 3, slice = 0, f64 = 0, check = 0;
     int Bs[32], nB = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--loss") && i + 1 < argc) name = argv[++i];
@@ -38,6 +40,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--slice") && i + 1 < argc) slice = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f64")) f64 = 1;
+        else if (!strcmp(argv[i], "--check")) check = 1;
         else if (nB < 32) Bs[nB++] = atoi(argv[i]);
     }
     if (!nB || reps < 1 || reps > 64) {
@@ -103,6 +106,23 @@ int main(int argc, char **argv) {
                tg[reps / 2] * 1e3, tr[reps / 2] * 1e3, gflop, (double)b * m * B,
                apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(), out.loss_part);
         fflush(stdout);
+        if (check && !f64) {
+            double *E64 = malloc(n * sizeof(double)), *dE64 = malloc(n * sizeof(double));
+            for (size_t i = 0; i < n; i++) E64[i] = ((float *)E)[i];
+            AptLossWorkspace *w64 = apt_loss_workspace_create(b, B, D, APT_F64);
+            AptLossOut o64 = {.dE64 = dE64};
+            apt_loss_compute(w64, &p, &(AptLossIn){.E64 = E64, .labels = lab, .B = B, .D = D, .q_begin = 0, .q_end = b},
+                             &o64);
+            double gmax = 0, emax = 0;
+            for (size_t i = 0; i < n; i++) {
+                gmax = fmax(gmax, fabs(dE64[i]));
+                emax = fmax(emax, fabs(((float *)dE)[i] - dE64[i]));
+            }
+            printf("  %8d float32 path vs float64: loss rel err %.2e, grad max err / max|grad| %.2e\n", B,
+                   fabs(out.loss_part - o64.loss_part) / fabs(o64.loss_part), emax / gmax);
+            apt_loss_workspace_free(w64);
+            free(E64), free(dE64);
+        }
         apt_loss_workspace_free(ws);
         free(E), free(dE), free(lab);
     }
