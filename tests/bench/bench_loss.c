@@ -34,17 +34,27 @@ int main(int argc, char **argv) {
     int D = 512, m = 4, reps = 3, slice = 0, f64 = 0, check = 0;
     int Bs[32], nB = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--loss") && i + 1 < argc) name = argv[++i];
-        else if (!strcmp(argv[i], "--D") && i + 1 < argc) D = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--m") && i + 1 < argc) m = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--slice") && i + 1 < argc) slice = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--f64")) f64 = 1;
-        else if (!strcmp(argv[i], "--check")) check = 1;
-        else if (nB < 32) Bs[nB++] = atoi(argv[i]);
+        if (!strcmp(argv[i], "--loss") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp(argv[i], "--D") && i + 1 < argc)
+            D = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--m") && i + 1 < argc)
+            m = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--slice") && i + 1 < argc)
+            slice = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--f64"))
+            f64 = 1;
+        else if (!strcmp(argv[i], "--check"))
+            check = 1;
+        else if (nB < 32)
+            Bs[nB++] = atoi(argv[i]);
     }
     if (!nB || reps < 1 || reps > 64) {
-        fprintf(stderr, "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] B [B ...]\n");
+        fprintf(
+            stderr,
+            "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] B [B ...]\n");
         return 2;
     }
     AptLossParams p;
@@ -55,15 +65,16 @@ int main(int argc, char **argv) {
     const char *blas = getenv("OPENBLAS_NUM_THREADS");
     printf("# loss %s, D=%d, m=%d, %s, OMP threads %d, OpenBLAS threads %s, median of %d\n", name, D, m,
            f64 ? "float64" : "float32", omp_get_max_threads(), blas ? blas : "default", reps);
-    printf("# %8s %8s %10s %9s %9s %9s %10s %12s %10s\n", "B", "queries", "time_ms", "gemm_ms", "rows_ms", "gemm_GF",
-           "sigmoids", "workspace_MB", "peakRSS_MB");
+    printf("# %8s %8s %10s %9s %9s %9s %10s %12s %10s\n", "B", "queries", "time_ms", "gemm_ms", "rows_ms",
+           "gemm_GF", "sigmoids", "workspace_MB", "peakRSS_MB");
     for (int k = 0; k < nB; k++) {
         const int B = Bs[k], b = slice > 0 && slice < B ? slice : B;
         size_t n = (size_t)B * D, es = f64 ? sizeof(double) : sizeof(float);
         void *E = malloc(n * es), *dE = malloc(n * es);
         int *lab = malloc(sizeof(int) * B);
         unsigned long long st = 12345 + B;
-        for (int i = 0; i < B; i++) lab[i] = i / m;
+        for (int i = 0; i < B; i++)
+            lab[i] = i / m;
         for (int i = B - 1; i > 0; i--) {
             st = st * 6364136223846793005ull + 1442695040888963407ull;
             int j = (int)((st >> 33) % (unsigned long long)(i + 1)), t = lab[i];
@@ -77,15 +88,19 @@ int main(int argc, char **argv) {
                 nn += v[d] * v[d];
             }
             for (int d = 0; d < D; d++) {
-                if (f64) ((double *)E)[(size_t)i * D + d] = v[d] / sqrt(nn);
-                else ((float *)E)[(size_t)i * D + d] = (float)(v[d] / sqrt(nn));
+                if (f64)
+                    ((double *)E)[(size_t)i * D + d] = v[d] / sqrt(nn);
+                else
+                    ((float *)E)[(size_t)i * D + d] = (float)(v[d] / sqrt(nn));
             }
         }
         AptLossWorkspace *ws = apt_loss_workspace_create(b, B, D, f64 ? APT_F64 : APT_F32);
         AptLossIn in = {.labels = lab, .B = B, .D = D, .q_begin = 0, .q_end = b};
         AptLossOut out = {0};
-        if (f64) in.E64 = E, out.dE64 = dE;
-        else in.E = E, out.dE = dE;
+        if (f64)
+            in.E64 = E, out.dE64 = dE;
+        else
+            in.E = E, out.dE = dE;
         double t[64], tg[64], tr[64];
         for (int r = -1; r < reps; r++) {
             double t0 = apt_time_now();
@@ -102,17 +117,19 @@ int main(int argc, char **argv) {
         // 3 GEMMs of 2 b B D flop (see src/loss/loss.c).
         int whole = b == B && (long long)B * B <= (64ll << 20);
         double gflop = (whole ? 3.0 * B * (double)B * D : 6.0 * b * (double)B * D) / 1e9;
-        printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b, t[reps / 2] * 1e3,
-               tg[reps / 2] * 1e3, tr[reps / 2] * 1e3, gflop, (double)b * m * B,
+        printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b,
+               t[reps / 2] * 1e3, tg[reps / 2] * 1e3, tr[reps / 2] * 1e3, gflop, (double)b * m * B,
                apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(), out.loss_part);
         fflush(stdout);
         if (check && !f64) {
             double *E64 = malloc(n * sizeof(double)), *dE64 = malloc(n * sizeof(double));
-            for (size_t i = 0; i < n; i++) E64[i] = ((float *)E)[i];
+            for (size_t i = 0; i < n; i++)
+                E64[i] = ((float *)E)[i];
             AptLossWorkspace *w64 = apt_loss_workspace_create(b, B, D, APT_F64);
             AptLossOut o64 = {.dE64 = dE64};
-            apt_loss_compute(w64, &p, &(AptLossIn){.E64 = E64, .labels = lab, .B = B, .D = D, .q_begin = 0, .q_end = b},
-                             &o64);
+            apt_loss_compute(
+                w64, &p, &(AptLossIn){.E64 = E64, .labels = lab, .B = B, .D = D, .q_begin = 0, .q_end = b},
+                &o64);
             double gmax = 0, emax = 0;
             for (size_t i = 0; i < n; i++) {
                 gmax = fmax(gmax, fabs(dE64[i]));
