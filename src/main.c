@@ -2,6 +2,7 @@
 #include "config/config.h"
 #include "core/check.h"
 #include "loss/loss.h"
+#include "train/trainer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
+    size_t n = strlen(cmd);
+    if ((n > 5 && !strcmp(cmd + n - 5, ".yaml")) || (n > 4 && !strcmp(cmd + n - 4, ".yml")))
+        return apt_train_cmd(argc - 1, argv + 1);
     fprintf(stderr, "aptrain: unknown command '%s'\n", cmd);
     usage(stderr);
     return APT_EXIT_USAGE;
