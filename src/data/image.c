@@ -88,8 +88,8 @@ void apt_resize_work_init(AptResizeWork *w, int max_sh, int max_sw, int max_dh, 
     w->kcap_x = max_sw + 1;
     w->kcap_y = max_sh + 1;
     w->tmp = apt_malloc((size_t)max_sh * max_dw * C);
-    w->kx = apt_malloc((size_t)max_dw * w->kcap_x * sizeof(float));
-    w->ky = apt_malloc((size_t)max_dh * w->kcap_y * sizeof(float));
+    w->kx = apt_malloc((size_t)max_dw * w->kcap_x * sizeof(int32_t));
+    w->ky = apt_malloc((size_t)max_dh * w->kcap_y * sizeof(int32_t));
     w->bx = apt_malloc((size_t)max_dw * sizeof(int));
     w->nx = apt_malloc((size_t)max_dw * sizeof(int));
     w->by = apt_malloc((size_t)max_dh * sizeof(int));
@@ -107,13 +107,15 @@ void apt_resize_work_free(AptResizeWork *w) {
     memset(w, 0, sizeof *w);
 }
 
-static float tri(float x) {
-    x = fabsf(x);
-    return x < 1.0f ? 1.0f - x : 0.0f;
+static double tri(double x) {
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Pillow's precompute_coeffs for box [0, in), in doubles like Pillow.
-static void coeffs(int in, int out, int kcap, float *k, int *b, int *nk) {
+// Pillow's precompute_coeffs for the box [0, in) in double, then normalize_coeffs_8bpc: weights in fixed
+// point with PREC fraction bits, so that the passes below reproduce Pillow's integers exactly.
+#define PREC 22
+static void coeffs(int in, int out, int kcap, int32_t *k, int *b, int *nk) {
     double scale = (double)in / out;
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 1.0 * filterscale;
@@ -126,22 +128,22 @@ static void coeffs(int in, int out, int kcap, float *k, int *b, int *nk) {
         if (xmax > in) xmax = in;
         xmax -= xmin;
         APT_CHECK(xmax <= kcap, "resize filter needs %d taps, workspace holds %d", xmax, kcap);
-        float *kk = k + (size_t)o * kcap;
         double ww = 0;
+        for (int x = 0; x < xmax; x++) ww += tri((x + xmin - center + 0.5) * ss);
+        int32_t *kk = k + (size_t)o * kcap;
         for (int x = 0; x < xmax; x++) {
-            double v = tri((float)((x + xmin - center + 0.5) * ss));
-            kk[x] = (float)v;
-            ww += v;
+            double kx = tri((x + xmin - center + 0.5) * ss);
+            double v = ww != 0.0 ? kx / ww : 0.0;
+            kk[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PREC)) : (int32_t)(0.5 + v * (1 << PREC));
         }
-        for (int x = 0; x < xmax; x++) kk[x] = ww != 0 ? (float)(kk[x] / ww) : 0.0f;
         b[o] = xmin;
         nk[o] = xmax;
     }
 }
 
-static inline uint8_t clamp_u8(float v) {
-    v = v + 0.5f;
-    return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+static inline uint8_t clip8(int64_t acc) {
+    acc >>= PREC;
+    return acc <= 0 ? 0 : acc >= 255 ? 255 : (uint8_t)acc;
 }
 
 void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, uint8_t *dst, int dh,
@@ -160,12 +162,12 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
             const uint8_t *row = src + (size_t)y * src_stride;
             uint8_t *o = w->tmp + (size_t)y * dw * C;
             for (int x = 0; x < dw; x++) {
-                const float *k = w->kx + (size_t)x * w->kcap_x;
+                const int32_t *k = w->kx + (size_t)x * w->kcap_x;
                 const uint8_t *p = row + (size_t)w->bx[x] * C;
                 for (int c = 0; c < C; c++) {
-                    float acc = 0;
-                    for (int t = 0; t < w->nx[x]; t++) acc += k[t] * p[t * C + c];
-                    o[x * C + c] = clamp_u8(acc);
+                    int64_t acc = 1 << (PREC - 1);
+                    for (int t = 0; t < w->nx[x]; t++) acc += (int64_t)k[t] * p[t * C + c];
+                    o[x * C + c] = clip8(acc);
                 }
             }
         }
@@ -178,13 +180,13 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
     }
     coeffs(sh, dh, w->kcap_y, w->ky, w->by, w->ny);
     for (int y = 0; y < dh; y++) {
-        const float *k = w->ky + (size_t)y * w->kcap_y;
+        const int32_t *k = w->ky + (size_t)y * w->kcap_y;
         uint8_t *o = dst + (size_t)y * dw * C;
         for (int x = 0; x < dw * C; x++) {
-            float acc = 0;
+            int64_t acc = 1 << (PREC - 1);
             const uint8_t *p = h_src + (size_t)w->by[y] * h_stride + x;
-            for (int t = 0; t < w->ny[y]; t++) acc += k[t] * p[(size_t)t * h_stride];
-            o[x] = clamp_u8(acc);
+            for (int t = 0; t < w->ny[y]; t++) acc += (int64_t)k[t] * p[(size_t)t * h_stride];
+            o[x] = clip8(acc);
         }
     }
 }

@@ -16,7 +16,7 @@ int apt_image_decode(const uint8_t *data, size_t n, int want_c, uint8_t **pixels
 typedef struct {
     int cap_sh, cap_sw, cap_dh, cap_dw, C;
     uint8_t *tmp; // [cap_sh, cap_dw, C] horizontal pass
-    float *kx, *ky; // filter weights
+    int32_t *kx, *ky; // filter weights, fixed point (Pillow's 22 fraction bits)
     int *bx, *nx, *by, *ny; // first source index and tap count per output column/row
     int kcap_x, kcap_y;      // taps per output column/row the weight arrays hold
 } AptResizeWork;
@@ -25,7 +25,8 @@ void apt_resize_work_init(AptResizeWork *w, int max_sh, int max_sw, int max_dh, 
 void apt_resize_work_free(AptResizeWork *w);
 
 // Resize src [sh, sw, C] (row stride src_stride bytes) to dst [dh, dw, C] (contiguous). Horizontal pass
-// first, rounded to uint8, then vertical — the order and rounding of Pillow's ImagingResample.
+// first, rounded to uint8, then vertical, in Pillow's fixed-point arithmetic: the result equals
+// PIL.Image.resize(BILINEAR) (what torchvision's Resize does to PIL images) bit for bit.
 void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, uint8_t *dst, int dh,
                       int dw);
 

@@ -72,8 +72,9 @@ AptSampler *apt_sampler_create(const int32_t *labels, int64_t N, int K, int C, i
         s->eligible = ge_m;
         s->skipped = K - ge_m;
         if (ge_m < C)
-            apt_user_error("%s: epoch sampler: only %d of %d classes have >= m=%d samples, a batch needs C=%d",
-                           what, ge_m, K, m, C);
+            apt_user_error("%s: epoch sampler: a batch needs C=%d distinct classes (batch size / m) with >= m=%d "
+                           "samples each, but only %d of %d classes qualify",
+                           what, C, m, ge_m, K);
         if (s->skipped)
             apt_warn("%s: %d of %d classes have fewer than m=%d samples and are never sampled (epoch mode)", what,
                      s->skipped, K, m);

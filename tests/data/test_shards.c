@@ -1,5 +1,7 @@
 // test_shards.c — shard writer -> manifest + shard reader round trip, bit-exact, across shard boundaries
-// (including a shard size that does not divide N), read in order, in random order and as row lists.
+// (including a shard size that does not divide N), read in order, in random order and as row lists; both
+// read paths: direct chunk reads (aprep's one-image chunks) and hyperslab reads (a contiguous shard).
+#include "data/h5check.h"
 #include "data/manifest.h"
 #include "data/shard_reader.h"
 #include "harness.h"
@@ -54,6 +56,29 @@ int main(void) {
         for (size_t b = 0; b < bytes; b++) mism += buf[k * bytes + b] != synth_pixel(idx[k], b);
     TEST_CHECK(mism == 0, "%lld bytes differ (row list)", (long long)mism);
     printf("ok   round trip: %lld samples x %zu bytes bit-exact over %d shards\n", (long long)N, bytes, m->num_shards);
+    apt_shard_reader_destroy(r);
+
+    // A shard written by another tool with a contiguous (not chunked) /images takes the hyperslab path.
+    char sp[4096];
+    apt_path_join(sp, sizeof sp, root, "train-00000.h5");
+    hid_t f = H5Fcreate(sp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[4] = {10, H, W, C};
+    hid_t space = H5Screate_simple(4, dims, NULL);
+    hid_t d = H5Dcreate2(f, "images", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (int64_t i = 0; i < 10; i++)
+        for (size_t b = 0; b < bytes; b++) buf[i * bytes + b] = synth_pixel(i, b);
+    TEST_CHECK(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0, "write contiguous shard");
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+    memset(buf, 0, bytes * N);
+    r = apt_shard_reader_create(m);
+    mism = 0;
+    for (int64_t i = 9; i >= 0; i--) {
+        apt_shard_reader_read(r, i, buf);
+        for (size_t b = 0; b < bytes; b++) mism += buf[b] != synth_pixel(i, b);
+    }
+    TEST_CHECK(mism == 0, "%lld bytes differ (contiguous shard, hyperslab reads)", (long long)mism);
     free(buf);
     apt_shard_reader_destroy(r);
     apt_manifest_free(m);

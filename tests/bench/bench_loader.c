@@ -1,0 +1,80 @@
+// bench_loader.c — loader throughput (images/s) on a prepared dataset, e.g. Fashion-MNIST from
+// `aprep fashion-mnist /tmp/fm`. Not a ctest; figures go to tests/bench/RESULTS.md.
+//
+//   bench_loader [--dir /tmp/fm] [--batch 128] [--m 16] [--images 200000] [--threads 1,2] [--resize S --crop S]
+//
+// For each thread count: train mode (epoch sampler, global batch B = --batch, m = --m (Fashion-MNIST has 10 classes: C = 8), float output
+// normalised with mean 0.5 / std 0.5) and eval mode (the test split in order, batch --batch), both
+// timed over --images images after one warm-up batch. A consumer that does no work is the worst case for
+// the loader: it must produce as fast as it can.
+#include "core/timer.h"
+#include "data/loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double run(const AptLoaderOptions *o, long images, double *checksum) {
+    AptLoader *l = apt_loader_create(o);
+    const AptBatch *b = apt_loader_next(l); // warm-up: threads started, first shards opened
+    long done = 0;
+    double sum = 0, t0 = apt_time_now();
+    while (done < images) {
+        b = apt_loader_next(l);
+        if (!b) { // eval pass over: start again
+            apt_loader_destroy(l);
+            l = apt_loader_create(o);
+            continue;
+        }
+        sum += b->x[0] + b->x[(size_t)b->b * b->C * b->H * b->W - 1]; // touch the batch
+        done += b->b;
+    }
+    double dt = apt_time_now() - t0;
+    apt_loader_destroy(l);
+    *checksum = sum;
+    return done / dt;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "/tmp/fm", *threads = "1,2";
+    int batch = 128, m = 16, resize = 0, crop = 0;
+    long images = 200000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--m")) m = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--images")) images = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--resize")) resize = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--crop")) crop = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    printf("bench_loader: %s, batch %d, %ld images per run, float output%s\n", dir, batch, images,
+           resize ? " with resize+crop" : "");
+    printf("%-8s %-6s %14s\n", "threads", "mode", "images/s");
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", threads);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        for (int mode = 0; mode < 2; mode++) {
+            AptLoaderOptions o;
+            apt_loader_options_default(&o);
+            o.dir = dir;
+            o.mode = mode ? APT_LOADER_EVAL : APT_LOADER_TRAIN;
+            o.split = mode ? "test" : "train";
+            o.batch_size = batch;
+            o.samples_per_class = m;
+            o.seed = 1;
+            o.threads = atoi(t);
+            o.resize = resize;
+            o.crop = crop;
+            for (int c = 0; c < 4; c++) o.mean[c] = o.std[c] = 0.5f;
+            double cs;
+            double ips = run(&o, images, &cs);
+            printf("%-8s %-6s %14.0f\n", t, mode ? "eval" : "train", ips);
+        }
+    }
+    return 0;
+}
