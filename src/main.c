@@ -1,6 +1,7 @@
 // main.c — the `aptrain` command line: dispatch to a subcommand; nothing else.
 #include "config/config.h"
 #include "core/check.h"
+#include "eval/eval.h"
 #include "loss/loss.h"
 
 #include <stdio.h>
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return apt_eval_cmd(argc - 1, argv + 1);
     fprintf(stderr, "aptrain: unknown command '%s'\n", cmd);
     usage(stderr);
     return APT_EXIT_USAGE;
