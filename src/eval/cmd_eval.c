@@ -61,7 +61,8 @@ int apt_eval_cmd(int argc, char **argv) {
              comm->world);
 
     AptEvalContext *ev = apt_eval_create(&cfg, comm, run_dir, fwd_max);
-    AptEvalResult r = apt_eval_run(ev, model, meta.step, ckpt);
+    AptEvalResult r;
+    apt_eval_run(ev, model, meta.step, ckpt, &r);
     if (comm->rank == 0) {
         printf("eval:");
         for (int i = 0; i < r.n; i++) printf(" %s %.4f", r.names[i], r.values[i]);

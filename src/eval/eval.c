@@ -94,11 +94,11 @@ static void result_values(AptEvalResult *r) {
     for (int i = 0; i < r->n; i++) r->names[i] = r->name_buf[i];
 }
 
-AptEvalResult apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint) {
+void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint, AptEvalResult *out) {
     const AptConfig *cfg = &ctx->cfg;
     AptComm *c = ctx->comm;
-    AptEvalResult res;
-    memset(&res, 0, sizeof res);
+    AptEvalResult *r = out;
+    memset(r, 0, sizeof *r);
 
     double t0 = wall();
     AptEmbeddings emb;
@@ -111,17 +111,17 @@ AptEvalResult apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, c
     AptKnnResult kr;
     apt_knn_result_alloc(&kr, emb.N, kp.k, kp.keep_topk);
     apt_knn_score(c, emb.E, emb.labels, emb.N, emb.D, &kp, &kr);
-    apt_metrics_compute(&kr, cfg->eval.recall_k, cfg->eval.n_recall_k, &res.m);
+    apt_metrics_compute(&kr, cfg->eval.recall_k, cfg->eval.n_recall_k, &r->m);
     double t2 = wall();
-    res.seconds_embed = t1 - t0;
-    res.seconds_score = t2 - t1;
-    result_values(&res);
+    r->seconds_embed = t1 - t0;
+    r->seconds_score = t2 - t1;
+    result_values(r);
 
     if (c->rank == 0) {
         const char *split = cfg->data.test_split;
         AptLeaderboard lb = {.protocol = cfg->eval.protocol, .dataset = cfg->data.root, .split = split,
                              .checkpoint = checkpoint ? checkpoint : "", .step = step, .world = c->world,
-                             .m = &res.m, .pub = ctx->have_pub ? &ctx->pub : NULL};
+                             .m = &r->m, .pub = ctx->have_pub ? &ctx->pub : NULL};
         if (apt_leaderboard_write(ctx->run_dir, &lb) != 0)
             apt_user_error("%s: cannot write leaderboard.md/leaderboard.json", ctx->run_dir);
         if (cfg->eval.save_embeddings &&
@@ -131,15 +131,14 @@ AptEvalResult apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, c
             apt_user_error("%s: cannot write per_query_%s.h5", ctx->run_dir, split);
         char line[1024];
         int n = snprintf(line, sizeof line, "eval step %lld:", (long long)step);
-        for (int i = 0; i < res.m.n_k && n < (int)sizeof line; i++)
-            n += snprintf(line + n, sizeof line - n, " R@%d %.2f", res.m.K[i], 100 * res.m.recall[i]);
+        for (int i = 0; i < r->m.n_k && n < (int)sizeof line; i++)
+            n += snprintf(line + n, sizeof line - n, " R@%d %.2f", r->m.K[i], 100 * r->m.recall[i]);
         if (n < (int)sizeof line)
             snprintf(line + n, sizeof line - n, " mAP %.2f mAP@R %.2f (%lld queries, %lld without positives) embed %.1fs score %.1fs",
-                     100 * res.m.map, 100 * res.m.map_at_r, (long long)res.m.n_valid, (long long)res.m.n_single,
-                     res.seconds_embed, res.seconds_score);
+                     100 * r->m.map, 100 * r->m.map_at_r, (long long)r->m.n_valid, (long long)r->m.n_single,
+                     r->seconds_embed, r->seconds_score);
         apt_info("%s", line);
     }
     apt_knn_result_free(&kr);
     apt_embeddings_free(&emb);
-    return res;
 }

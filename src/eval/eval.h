@@ -4,7 +4,8 @@
 // Periodic evaluation from the trainer:
 //   AptEvalContext *ev = apt_eval_create(cfg, comm, run_dir, b_max);    // set-up (loads published.yaml)
 //   ...
-//   AptEvalResult r = apt_eval_run(ev, model, step, NULL);              // collective over comm
+//   AptEvalResult r;
+//   apt_eval_run(ev, model, step, NULL, &r);                            // collective over comm
 //   apt_progress_eval(&progress, epoch, step, r.n, r.names, r.values);  // metrics.jsonl line
 //   ...
 //   apt_eval_destroy(ev);
@@ -57,7 +58,8 @@ AptEvalContext *apt_eval_create(const AptConfig *cfg, AptComm *comm, const char 
 // Embed the test split, score it, compute the metrics (returned on every rank) and, on rank 0, write the
 // leaderboard (and the HDF5 outputs when eval.save_embeddings / eval.save_per_query). step and checkpoint
 // (NULL = the live model) are provenance for the leaderboard. Collective over the context's comm.
-AptEvalResult apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint);
+// r->names point into r itself: do not copy the struct and use the copy's names.
+void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint, AptEvalResult *r);
 void apt_eval_destroy(AptEvalContext *ctx);
 
 // `aptrain eval CONFIG.yaml --checkpoint FILE [key=value ...]`; argv[0] = "eval". Returns the exit status.

@@ -17,3 +17,5 @@ foreach(np 0 2 4)
   apt_test(NAME test_embed SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_embed.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
            ${np_arg} LABELS eval)
 endforeach()
+apt_test(NAME test_eval_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_cli.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
+         LABELS eval mpi)
