@@ -117,10 +117,7 @@ static void open_shard(AprepWriter *w, int s) {
     w->shard_sizes[s] = rows;
     apt_h5_lock();
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (w->file < 0) {
-        apt_h5_unlock();
-        apt_user_error("%s: cannot create shard file", path);
-    }
+    if (w->file < 0) apt_user_error("%s: cannot create shard file", path); // exits holding the lock
     hsize_t dims[4] = {(hsize_t)rows, (hsize_t)w->H, (hsize_t)w->W, (hsize_t)w->C};
     hsize_t chunk[4] = {1, (hsize_t)w->H, (hsize_t)w->W, (hsize_t)w->C};
     hid_t sp = H5Screate_simple(4, dims, NULL);

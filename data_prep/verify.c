@@ -52,7 +52,6 @@ static void verify_shard_meta(const AptManifest *m, const AptShardReader *r, int
     apt_h5_lock();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
-        apt_h5_unlock();
         apt_user_error("%s: cannot open shard as HDF5 (truncated or not an HDF5 file)", path);
     }
     int32_t *lab = apt_malloc((size_t)(rows ? rows : 1) * sizeof(int32_t));

@@ -14,6 +14,7 @@ PKGS=(
   libcjson-dev                             # safetensors headers
   dataset-fashion-mnist                    # quickstart data
   python3-torch python3-numpy python3-h5py # test-time references only (never at run time)
+  python3-pil                              # test-time reference for image resize/decode
 )
 
 missing=()

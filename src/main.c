@@ -3,6 +3,7 @@
 #include "core/check.h"
 #include "eval/eval.h"
 #include "loss/loss.h"
+#include "train/trainer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return apt_eval_cmd(argc - 1, argv + 1);
+    size_t n = strlen(cmd);
+    if ((n > 5 && !strcmp(cmd + n - 5, ".yaml")) || (n > 4 && !strcmp(cmd + n - 4, ".yml")))
+        return apt_train_cmd(argc - 1, argv + 1);
     fprintf(stderr, "aptrain: unknown command '%s'\n", cmd);
     usage(stderr);
     return APT_EXIT_USAGE;

@@ -5,7 +5,9 @@
 // HDF5 call in the process with one mutex (apt_h5_lock/apt_h5_unlock). It is process-wide on purpose —
 // the library's state is process-wide — and it is the one piece of global mutable state in src/data.
 // Rule: code that calls HDF5 while a loader may be running in another thread (checkpoints, eval output)
-// must hold the lock around its HDF5 calls. The lock is not recursive.
+// must hold the lock around its HDF5 calls. The lock is not recursive. A user error found while holding
+// the lock exits WITHOUT releasing it: no other thread can then be inside HDF5 while the library's
+// exit-time cleanup (an atexit handler) runs in the exiting thread.
 //
 // apt_h5_init() turns off HDF5's automatic error-stack printing, so users see our one-line message and
 // not a dozen lines of library internals. Call it once before the first HDF5 call (idempotent).

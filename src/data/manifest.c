@@ -15,24 +15,17 @@ const char *apt_storage_name(AptStorage s) { return s == APT_STORAGE_JPEG ? "jpe
 static int64_t attr_int(hid_t f, const char *path, const char *name, int64_t lo, int64_t hi) {
     int64_t v = 0;
     if (apt_h5_attr_read_i64(f, name, &v) != 0) {
-        apt_h5_unlock();
         apt_user_error("%s: missing or non-integer attribute '%s' (not an aprep manifest?)", path, name);
     }
     if (v < lo || v > hi) {
-        apt_h5_unlock();
         apt_user_error("%s: attribute '%s' = %lld out of range [%lld, %lld]", path, name, (long long)v,
                        (long long)lo, (long long)hi);
     }
     return v;
 }
 
-// Unlock before exiting so an abort hook that flushes other HDF5 state cannot deadlock.
-#define MANIFEST_FAIL(...)                                                                                   \
-    do {                                                                                                     \
-        H5Fclose(f);                                                                                         \
-        apt_h5_unlock();                                                                                     \
-        apt_user_error(__VA_ARGS__);                                                                         \
-    } while (0)
+// User errors exit holding the HDF5 lock (see h5check.h).
+#define MANIFEST_FAIL(...) apt_user_error(__VA_ARGS__)
 
 AptManifest *apt_manifest_load(const char *dir, const char *split) {
     AptManifest *m = apt_calloc(1, sizeof *m);
@@ -48,7 +41,6 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
     apt_h5_lock();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
-        apt_h5_unlock();
         apt_user_error("%s: cannot open as HDF5 (truncated or not an HDF5 file)", path);
     }
     m->format_version = (int)attr_int(f, path, "format_version", 1, APT_DATA_FORMAT_VERSION);

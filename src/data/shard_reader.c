@@ -71,12 +71,9 @@ void apt_shard_reader_destroy(AptShardReader *r) {
 size_t apt_shard_reader_row_bytes(const AptShardReader *r) { return r->row_bytes; }
 const char *apt_shard_reader_path(const AptShardReader *r, int s) { return r->shards[s].path; }
 
-#define OPEN_FAIL(...)                                                                                       \
-    do {                                                                                                     \
-        apt_h5_unlock();                                                                                     \
-        pthread_mutex_unlock(&r->open_mutex);                                                                \
-        apt_user_error(__VA_ARGS__);                                                                         \
-    } while (0)
+// User errors exit while still holding the HDF5 lock (h5check.h: no other thread is then inside HDF5
+// when the library's exit-time cleanup runs).
+#define OPEN_FAIL(...) apt_user_error(__VA_ARGS__)
 
 // Called with open_mutex and the HDF5 lock held: open the file and check /images against the manifest.
 static void shard_open_locked(AptShardReader *r, int s) {
@@ -136,10 +133,9 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
     apt_h5_lock();
     if (sh->direct) { // the chunk's bytes are the row: no dataspace selection, no type conversion
         uint32_t filters = 0;
-        int ok = H5Dread_chunk(sh->images, H5P_DEFAULT, start, &filters, out) >= 0;
-        apt_h5_unlock();
-        if (!ok)
+        if (H5Dread_chunk(sh->images, H5P_DEFAULT, start, &filters, out) < 0) // exits holding the lock
             apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path, (long long)row);
+        apt_h5_unlock();
         return;
     }
     hid_t fs = H5Dget_space(sh->images);
@@ -148,8 +144,8 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
              H5Dread(sh->images, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, out) >= 0;
     H5Sclose(ms);
     H5Sclose(fs);
-    apt_h5_unlock();
     if (!ok) apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path, (long long)row);
+    apt_h5_unlock();
 }
 
 void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, uint8_t *out) {

@@ -18,10 +18,15 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/timer.h"
 #include "loss_impl.h"
 
-// Largest similarity block: 512 rows keep the GEMMs efficient while bounding memory to 512 x B.
+// Similarity block: at least 512 rows (efficient GEMMs), more while the block stays under 64M
+// elements (256 MB in float32), so a one-process batch up to B = 8192 is a single block and takes
+// the symmetric path below.
 #define APT_LOSS_BLOCK_ROWS 512
+#define APT_LOSS_BLOCK_ELEMS (64ll << 20)
+#define APT_LOSS_SCRATCH 5 // B_max-length double rows per thread
 
 static const AptLossImpl apt_losses[] = {
     {"smoothap", apt_loss_smoothap_row, 0, apt_loss_smoothap_counts},
@@ -82,10 +87,11 @@ void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
 }
 
 struct AptLossWorkspace {
-    int b_max, B_max, D_max, rows, nthreads;
+    int b_max, B_max, D_max, rows, rows_alloc, nthreads;
+    double t_gemm, t_rows; // seconds spent in the last call (benchmarks)
     AptDType dtype;
     void *S;          // [rows, B_max] float or double: similarity rows, then their gradient in place
-    double *scratch;  // [nthreads][3][B_max]: s, gs, tmp of one query
+    double *scratch;  // [nthreads][APT_LOSS_SCRATCH][B_max]: s, gs, tmp, tmp2, same of one query
     double *loss_q;   // [rows] per-query loss, summed in order after the parallel loop
     uint64_t *keys;   // [B_max] (label, row) sort keys
     int *perm;        // [B_max] rows sorted by (label, row)
@@ -102,10 +108,12 @@ AptLossWorkspace *apt_loss_workspace_create(int b_max, int B_max, int D_max, Apt
     ws->B_max = B_max;
     ws->D_max = D_max;
     ws->dtype = dtype;
-    ws->rows = b_max < APT_LOSS_BLOCK_ROWS ? b_max : APT_LOSS_BLOCK_ROWS;
+    long long rows = APT_LOSS_BLOCK_ELEMS / B_max;
+    if (rows < APT_LOSS_BLOCK_ROWS) rows = APT_LOSS_BLOCK_ROWS;
+    ws->rows = ws->rows_alloc = b_max < rows ? b_max : (int)rows;
     ws->nthreads = omp_get_max_threads();
     ws->S = apt_aligned_alloc((size_t)ws->rows * (size_t)B_max * apt_dtype_size(dtype));
-    ws->scratch = apt_aligned_alloc((size_t)ws->nthreads * 3 * (size_t)B_max * sizeof(double));
+    ws->scratch = apt_aligned_alloc((size_t)ws->nthreads * APT_LOSS_SCRATCH * (size_t)B_max * sizeof(double));
     ws->loss_q = apt_malloc((size_t)ws->rows * sizeof(double));
     ws->keys = apt_malloc((size_t)B_max * sizeof(uint64_t));
     ws->perm = apt_malloc((size_t)B_max * sizeof(int));
@@ -127,9 +135,19 @@ void apt_loss_workspace_free(AptLossWorkspace *ws) {
 }
 
 size_t apt_loss_workspace_bytes(const AptLossWorkspace *ws) {
-    return (size_t)ws->rows * (size_t)ws->B_max * apt_dtype_size(ws->dtype) +
-           (size_t)ws->nthreads * 3 * (size_t)ws->B_max * sizeof(double) + (size_t)ws->rows * sizeof(double) +
+    return (size_t)ws->rows_alloc * (size_t)ws->B_max * apt_dtype_size(ws->dtype) +
+           (size_t)ws->nthreads * APT_LOSS_SCRATCH * (size_t)ws->B_max * sizeof(double) + (size_t)ws->rows_alloc * sizeof(double) +
            (size_t)ws->B_max * (sizeof(uint64_t) + 3 * sizeof(int)) + sizeof(int);
+}
+
+void apt_loss_workspace_set_block_rows(AptLossWorkspace *ws, int rows) {
+    APT_CHECK(rows >= 1 && rows <= ws->rows_alloc, "loss workspace: block rows %d not in [1, %d]", rows, ws->rows_alloc);
+    ws->rows = rows;
+}
+
+void apt_loss_workspace_timing(const AptLossWorkspace *ws, double *gemm_s, double *rows_s) {
+    *gemm_s = ws->t_gemm;
+    *rows_s = ws->t_rows;
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -154,6 +172,32 @@ static int group_labels(AptLossWorkspace *ws, const int *labels, int B) {
     return ng;
 }
 
+// S [B, B] in place: mirror the upper triangle into the lower (add = 0, after syrk), or replace S by
+// S + S^T (add = 1). 64 x 64 tiles keep the transposed reads in cache; each tile pair belongs to one
+// thread, so the result does not depend on the thread count.
+#define APT_SYM_TILE 64
+#define APT_DEFINE_SYM(NAME, T)                                                                             \
+    static void NAME(T *S, int B, int add) {                                                                \
+        const int nt = (B + APT_SYM_TILE - 1) / APT_SYM_TILE;                                               \
+        _Pragma("omp parallel for schedule(dynamic, 1) if (B >= 512)") for (int bi = 0; bi < nt; bi++) {   \
+            for (int bj = bi; bj < nt; bj++) {                                                              \
+                int i1 = (bi + 1) * APT_SYM_TILE < B ? (bi + 1) * APT_SYM_TILE : B;                         \
+                int j1 = (bj + 1) * APT_SYM_TILE < B ? (bj + 1) * APT_SYM_TILE : B;                         \
+                for (int i = bi * APT_SYM_TILE; i < i1; i++) {                                              \
+                    int j0 = bj == bi ? i + 1 : bj * APT_SYM_TILE;                                          \
+                    if (add && bj == bi) S[(size_t)i * B + i] *= 2;                                         \
+                    for (int j = j0; j < j1; j++) {                                                         \
+                        T v = add ? S[(size_t)i * B + j] + S[(size_t)j * B + i] : S[(size_t)i * B + j];     \
+                        S[(size_t)i * B + j] = v;                                                           \
+                        S[(size_t)j * B + i] = v;                                                           \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+APT_DEFINE_SYM(sym_f32, float)
+APT_DEFINE_SYM(sym_f64, double)
+
 // One block of queries [r0, r0 + nb): gradient of the similarity rows in place, per-query losses.
 static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, int r0, int nb,
                        double w) {
@@ -161,10 +205,12 @@ static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLo
     const bool f64 = ws->dtype == APT_F64;
     int nt = omp_get_max_threads();
     if (nt > ws->nthreads) nt = ws->nthreads;
-#pragma omp parallel for schedule(static) num_threads(nt)
+    // Small blocks stay on one thread: waking a team costs more than the work (and far more on a
+    // loaded machine). The partition is fixed either way, so the result is the same.
+#pragma omp parallel for schedule(static) num_threads(nt) if ((long long)nb * B >= 65536)
     for (int t = 0; t < nb; t++) {
-        double *s = ws->scratch + (size_t)omp_get_thread_num() * 3 * (size_t)ws->B_max;
-        double *gs = s + ws->B_max, *tmp = gs + ws->B_max;
+        double *s = ws->scratch + (size_t)omp_get_thread_num() * APT_LOSS_SCRATCH * (size_t)ws->B_max;
+        double *gs = s + ws->B_max, *tmp = gs + ws->B_max, *tmp2 = tmp + ws->B_max, *same = tmp2 + ws->B_max;
         if (f64) {
             memcpy(s, (double *)ws->S + (size_t)t * B, (size_t)B * sizeof(double));
         } else {
@@ -172,8 +218,9 @@ static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLo
             for (int j = 0; j < B; j++) s[j] = Sf[j];
         }
         memset(gs, 0, (size_t)B * sizeof(double));
-        int q = r0 + t, g = ws->grp_of[q];
-        AptLossRow row = {.s = s, .gs = gs, .tmp = tmp, .labels = in->labels, .pos = ws->perm + ws->grp_start[g],
+        int q = r0 + t, g = ws->grp_of[q], lq = in->labels[q];
+        for (int j = 0; j < B; j++) same[j] = in->labels[j] == lq ? 1.0 : 0.0;
+        AptLossRow row = {.s = s, .gs = gs, .tmp = tmp, .tmp2 = tmp2, .same = same, .labels = in->labels, .pos = ws->perm + ws->grp_start[g],
                           .npos = ws->grp_start[g + 1] - ws->grp_start[g], .B = B, .q = q, .w = w};
         ws->loss_q[t] = p->impl->row(p, &row);
         if (f64) {
@@ -211,7 +258,33 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
         if (f64) memset(out->dE64, 0, (size_t)B * D * sizeof(double));
         else memset(out->dE, 0, (size_t)B * D * sizeof(float));
     }
-    for (int r0 = in->q_begin; r0 < in->q_end; r0 += ws->rows) {
+    // One process, whole batch in one block: S = E E^T is symmetric (syrk: half the flops) and
+    // dE = G^T E + G E = (G + G^T) E is one GEMM: 3 B^2 D flops instead of 6 B^2 D.
+    const double t0 = apt_time_now();
+    ws->t_rows = 0.0;
+    const bool whole = in->q_begin == 0 && in->q_end == B && B <= ws->rows;
+    if (whole) {
+        if (f64) {
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, D, 1.0, in->E64, D, 0.0, ws->S, B);
+            sym_f64(ws->S, B, 0);
+            ws->t_rows -= apt_time_now();
+            block_rows(ws, p, in, 0, B, w);
+            ws->t_rows += apt_time_now();
+            sym_f64(ws->S, B, 1);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, B, 1.0, ws->S, B, in->E64, D, 0.0, out->dE64,
+                        D);
+        } else {
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, D, 1.0f, in->E, D, 0.0f, ws->S, B);
+            sym_f32(ws->S, B, 0);
+            ws->t_rows -= apt_time_now();
+            block_rows(ws, p, in, 0, B, w);
+            ws->t_rows += apt_time_now();
+            sym_f32(ws->S, B, 1);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, B, 1.0f, ws->S, B, in->E, D, 0.0f, out->dE, D);
+        }
+        for (int t = 0; t < B; t++) loss += ws->loss_q[t];
+    }
+    for (int r0 = in->q_begin; !whole && r0 < in->q_end; r0 += ws->rows) {
         int nb = in->q_end - r0 < ws->rows ? in->q_end - r0 : ws->rows;
         double beta = r0 == in->q_begin ? 0.0 : 1.0;
         if (f64) {
@@ -219,7 +292,9 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
             double *S = ws->S, *dE = out->dE64;
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0, E + (size_t)r0 * D, D, E, D, 0.0, S,
                         B);
+            ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, r0, nb, w);
+            ws->t_rows += apt_time_now();
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0, S, B, E + (size_t)r0 * D, D, beta,
                         dE, D);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0, S, B, E, D, 1.0,
@@ -229,7 +304,9 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
             float *S = ws->S, *dE = out->dE;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0f, E + (size_t)r0 * D, D, E, D, 0.0f, S,
                         B);
+            ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, r0, nb, w);
+            ws->t_rows += apt_time_now();
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0f, S, B, E + (size_t)r0 * D, D,
                         (float)beta, dE, D);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0f, S, B, E, D, 1.0f,
@@ -238,4 +315,5 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
         for (int t = 0; t < nb; t++) loss += ws->loss_q[t];
     }
     out->loss_part = loss;
+    ws->t_gemm = apt_time_now() - t0 - ws->t_rows; // GEMMs, symmetrisation and label grouping
 }

@@ -72,6 +72,11 @@ void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c);
 AptLossWorkspace *apt_loss_workspace_create(int b_max, int B_max, int D_max, AptDType dtype);
 void apt_loss_workspace_free(AptLossWorkspace *ws);
 size_t apt_loss_workspace_bytes(const AptLossWorkspace *ws);
+// Tuning/testing knob: process at most `rows` queries per similarity block (1 <= rows <= the
+// allocated block). Smaller blocks force the general 3-GEMM path that W > 1 ranks take.
+void apt_loss_workspace_set_block_rows(AptLossWorkspace *ws, int rows);
+// Wall time of the last apt_loss_compute: GEMMs (S and dE) and the per-query rows (sigmoid sums).
+void apt_loss_workspace_timing(const AptLossWorkspace *ws, double *gemm_s, double *rows_s);
 
 // Forward + backward for the local queries. Never allocates. Fatal if sizes exceed the workspace.
 void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, AptLossOut *out);

@@ -15,23 +15,17 @@
 #include "loss_impl.h"
 
 double apt_loss_pnp_row(const AptLossParams *p, const AptLossRow *r) {
-    const double *s = r->s;
-    const int *lab = r->labels;
-    double *gs = r->gs, *dg = r->tmp;
-    const int B = r->B, lq = lab[r->q], variant = p->impl->variant;
+    const double *s = r->s, *same = r->same;
+    double *gs = r->gs, *g = r->tmp, *dg = r->tmp2;
+    const int B = r->B, variant = p->impl->variant;
     const double inv_tau = 1.0 / p->tau, wq = r->w / r->npos;
     double sum_f = 0.0;
     for (int k = 0; k < r->npos; k++) {
         const int i = r->pos[k];
-        const double si = s[i];
+        apt_loss_sigmoid_row(s, s[i], inv_tau, B, g, dg);
         double n = 0.0;
-        for (int j = 0; j < B; j++) {
-            if (lab[j] == lq) {
-                dg[j] = 0.0;
-                continue;
-            }
-            n += apt_loss_sigmoid(s[j] - si, inv_tau, &dg[j]);
-        }
+#pragma omp simd reduction(+ : n)
+        for (int j = 0; j < B; j++) n += g[j] * (1.0 - same[j]); // negatives only
         double f, fp;
         switch (variant) {
         case APT_PNP_DS: f = log1p(n); fp = 1.0 / (1.0 + n); break;
@@ -46,8 +40,9 @@ double apt_loss_pnp_row(const AptLossParams *p, const AptLossRow *r) {
         sum_f += f;
         const double c0 = wq * fp;
         double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
         for (int j = 0; j < B; j++) {
-            double c = c0 * dg[j];
+            double c = c0 * dg[j] * (1.0 - same[j]);
             gs[j] += c;
             acc += c;
         }

@@ -20,10 +20,9 @@ bool apt_loss_smoothap_counts(const AptLossParams *p, int npos, int B) {
 }
 
 double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r) {
-    const double *s = r->s;
-    const int *lab = r->labels;
-    double *gs = r->gs, *dg = r->tmp;
-    const int B = r->B, q = r->q, lq = lab[q];
+    const double *s = r->s, *same = r->same;
+    double *gs = r->gs, *g = r->tmp, *dg = r->tmp2;
+    const int B = r->B, q = r->q;
     const bool self = p->include_self;
     const int np = self ? r->npos : r->npos - 1;
     if (np <= 0) return 0.0;
@@ -32,22 +31,21 @@ double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r) {
     for (int k = 0; k < r->npos; k++) {
         const int i = r->pos[k];
         if (!self && i == q) continue;
-        const double si = s[i];
+        apt_loss_sigmoid_row(s, s[i], inv_tau, B, g, dg);
+        g[i] = dg[i] = 0.0; // j != i
+        if (!self) g[q] = dg[q] = 0.0; // q is not in the gallery
         double ra = 1.0, rp = 1.0;
+#pragma omp simd reduction(+ : ra, rp)
         for (int j = 0; j < B; j++) {
-            if (j == i || (!self && j == q)) {
-                dg[j] = 0.0;
-                continue;
-            }
-            double g = apt_loss_sigmoid(s[j] - si, inv_tau, &dg[j]);
-            ra += g;
-            if (lab[j] == lq) rp += g;
+            ra += g[j];
+            rp += g[j] * same[j];
         }
         ap += rp / ra;
         const double ca = wq * rp / (ra * ra), cp = -wq / ra;
         double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
         for (int j = 0; j < B; j++) {
-            double c = (lab[j] == lq ? ca + cp : ca) * dg[j];
+            double c = (ca + cp * same[j]) * dg[j];
             gs[j] += c;
             acc += c;
         }

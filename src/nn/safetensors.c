@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +17,18 @@
 typedef struct {
     char text[1536];
     int count;
+    bool truncated;
 } Problems;
 
 static void problem(Problems *p, const char *fmt, const char *name, const char *detail) {
     p->count++;
     size_t len = strlen(p->text);
-    if (len > sizeof p->text - 200) return;
+    if (p->truncated) return;
+    if (len > sizeof p->text - 200) {
+        strcat(p->text, ", ...");
+        p->truncated = true;
+        return;
+    }
     snprintf(p->text + len, sizeof p->text - len, fmt, len ? ", " : "", name, detail);
 }
 
@@ -105,7 +112,7 @@ int apt_safetensors_load(AptParamStore *s, const char *path) {
     if (!root || !cJSON_IsObject(root)) apt_user_error("%s: the header is not a JSON object", path);
     const uint64_t data0 = 8 + hlen, data_size = (uint64_t)fsize - data0;
 
-    Problems missing = {{0}, 0}, mismatched = {{0}, 0}, extra = {{0}, 0};
+    Problems missing = {{0}, 0, false}, mismatched = {{0}, 0, false}, extra = {{0}, 0, false};
     int loaded = 0;
     unsigned char *raw = NULL;
     size_t raw_cap = 0;

@@ -43,14 +43,14 @@ void apt_optim_sgd_update(float *w, const float *g, float *buf, size_t n, float 
 void apt_optim_adam_update(float *w, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
                            float eps, float wd, bool decoupled, long t);
 
-// ---- learning-rate schedule (schedule.c): a pure function of the step ----
-// step: optimizer steps completed before this update (0-based). total_steps: length of the run.
+// ---- learning-rate schedule (schedule.c): a pure function of the position in the run ----
+// step: optimizer steps completed before this update (0-based); epoch: the epoch this step belongs to
+// (epochs may differ in length under the epoch sampler, so the trainer passes both); total_steps: run length.
 // Warmup (any schedule): for step < warmup_steps, lr = sched(step) * (step + 1) / warmup_steps.
 //   constant: lr
-//   step:     lr * gamma^(number of milestones e with step >= e * steps_per_epoch)
+//   step:     lr * gamma^(number of milestones e with epoch >= e)   (torch MultiStepLR stepped per epoch)
 //   cosine:   min_lr + (lr - min_lr) * (1 + cos(pi * p)) / 2, p = (step - warmup) / (total - warmup) in [0, 1]
-double apt_schedule_lr(const AptScheduleConfig *s, double base_lr, long step, long steps_per_epoch,
-                       long total_steps);
+double apt_schedule_lr(const AptScheduleConfig *s, double base_lr, long step, int epoch, long total_steps);
 
 // ---- gradient clipping (clip.c) ----
 // Global L2 norm of the trainable gradients: per tensor in registration order, float64 accumulation

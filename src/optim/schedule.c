@@ -5,8 +5,7 @@
 
 #include <math.h>
 
-double apt_schedule_lr(const AptScheduleConfig *s, double base_lr, long step, long steps_per_epoch,
-                       long total_steps) {
+double apt_schedule_lr(const AptScheduleConfig *s, double base_lr, long step, int epoch, long total_steps) {
     APT_CHECK(step >= 0, "schedule: negative step %ld", step);
     double lr = base_lr;
     switch (s->name) {
@@ -14,7 +13,7 @@ double apt_schedule_lr(const AptScheduleConfig *s, double base_lr, long step, lo
     case APT_SCHED_STEP:
         // Milestones are epochs (as torch's MultiStepLR stepped once per epoch in the official code).
         for (int i = 0; i < s->n_milestones; i++)
-            if (step >= (long)s->milestones[i] * steps_per_epoch) lr *= s->gamma;
+            if (epoch >= s->milestones[i]) lr *= s->gamma;
         break;
     case APT_SCHED_COSINE: {
         long span = total_steps - s->warmup_steps;

@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "core/fsutil.h"
+#include "core/log.h"
 #include "core/timer.h"
 
 #include <errno.h>
@@ -74,9 +75,9 @@ void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double
     if (print) {
         char e[32];
         apt_format_duration(e, sizeof e, eta);
-        fprintf(p->out, "epoch %d step %ld/%ld loss %.5f lr %.3e %.0f img/s ETA %s\n", epoch, step, p->total_steps,
-                loss, lr, p->images_per_s, e);
-        fflush(p->out);
+        // Through the logger: the same line lands in the run directory's log.txt.
+        apt_info("epoch %d step %ld/%ld loss %.5f lr %.3e %.0f img/s ETA %s", epoch, step, p->total_steps, loss, lr,
+                 p->images_per_s, e);
     }
 }
 

@@ -13,9 +13,10 @@ void apt_signals_install(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    // SA_RESETHAND: the first signal asks for a checkpoint, a second one kills (an impatient operator).
+    // No SA_RESETHAND: batch scripts may forward the same pre-emption signal more than once (the batch
+    // shell's trap plus Slurm's own delivery); a repeat must not kill the rank before its checkpoint.
     // SA_RESTART: blocking reads and MPI progress continue instead of failing with EINTR.
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
 }

@@ -2,7 +2,7 @@
 // writes a checkpoint and exits with APT_EXIT_REQUEUE (75) so the batch script requeues the job.
 // Slurm: `#SBATCH --signal=USR1@120` (USR1 is also what mpirun forwards to its ranks; a SIGTERM to mpirun
 // itself tears the job down). The flag is the one piece of process-global state: a signal handler can
-// reach nothing else. A second signal of the same kind restores the default action (kill at once).
+// reach nothing else. Repeated signals are harmless (the flag stays set); SIGKILL remains the hard stop.
 #pragma once
 
 void apt_signals_install(void);  // idempotent

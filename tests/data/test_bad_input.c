@@ -37,7 +37,7 @@ static void run_aprep(const char *what, const char *args, const char *n1, const 
     check_err(what, st, n1, n2);
 }
 
-typedef enum { OP_MANIFEST, OP_READ, OP_LOADER_EPOCH } Op;
+typedef enum { OP_MANIFEST, OP_READ, OP_LOADER_EPOCH, OP_LOADER_THREADS } Op;
 
 // Run one library call in a child with stderr captured.
 static void run_child(const char *what, Op op, const char *dir, int64_t row, const char *n1, const char *n2) {
@@ -58,6 +58,16 @@ static void run_child(const char *what, Op op, const char *dir, int64_t row, con
             o.batch_size = 8;
             o.samples_per_class = 4; // every class has 3 samples: the epoch plan is empty
             apt_loader_create(&o);
+        } else if (op == OP_LOADER_THREADS) { // the error surfaces in a worker thread
+            AptLoaderOptions o;
+            apt_loader_options_default(&o);
+            o.dir = dir;
+            o.mode = APT_LOADER_EVAL;
+            o.batch_size = 4;
+            o.threads = 2;
+            AptLoader *l = apt_loader_create(&o);
+            while (apt_loader_next(l)) {
+            }
         }
         _exit(0);
     }
@@ -144,6 +154,7 @@ int main(void) {
     TEST_CHECK(truncate(p, stt.st_size / 2) == 0, "truncate");
     run_aprep("verify: truncated shard", q, "train-00001.h5", "truncated");
     run_child("read: truncated shard", OP_READ, bad, 15, "train-00001.h5", NULL);
+    run_child("loader threads: truncated shard", OP_LOADER_THREADS, bad, 0, "train-00001.h5", NULL);
 
     // Label out of range in the manifest (row 5 := 99); shard label disagreeing with the manifest.
     copy_dataset(good, bad);

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "loss/loss.h"
+#include "loss/loss_impl.h"
 #include "loss_ref.h"
 
 typedef struct {
@@ -44,10 +45,13 @@ static void make_params(const Case *c, double tau, AptLossParams *p, RefParams *
 }
 
 // Our loss on rows [q0, q1); grad [B, D] in double whatever the path.
+static int block_rows = 0; // 0: the workspace's default (the symmetric path for a whole batch)
+
 static double ours(const AptLossParams *p, const double *E, const int *lab, int B, int D, int q0, int q1, int f32,
                    double *grad) {
     double loss;
     AptLossWorkspace *ws = apt_loss_workspace_create(q1 > q0 ? q1 - q0 : 1, B, D, f32 ? APT_F32 : APT_F64);
+    if (block_rows && block_rows < q1 - q0) apt_loss_workspace_set_block_rows(ws, block_rows);
     if (f32) {
         float *Ef = malloc(sizeof(float) * B * D), *dEf = malloc(sizeof(float) * B * D);
         for (int i = 0; i < B * D; i++) Ef[i] = (float)E[i];
@@ -155,7 +159,8 @@ static void test_finite_differences(void) {
     }
 }
 
-// Query ranges (what W ranks compute) and query blocks (B > 512 rows) sum to the full result.
+// Query ranges (what W ranks compute) and query blocks (the 3-GEMM path in blocks of 256 rows) give
+// the full result of the symmetric one-block path.
 static void test_partitions(void) {
     enum { C = 275, m = 4, B = C * m, D = 8 };
     double *E = malloc(sizeof(double) * B * D), *g = malloc(sizeof(double) * B * D);
@@ -167,14 +172,21 @@ static void test_partitions(void) {
     for (int k = 0; k < 3; k++) {
         AptLossParams p;
         apt_loss_params_default(&p, names[k]);
-        double full = ours(&p, E, lab, B, D, 0, B, 0, g); // 3 blocks of <= 512 rows
+        double full = ours(&p, E, lab, B, D, 0, B, 0, g); // symmetric path: syrk + one GEMM
+        block_rows = 256;                                 // 5 blocks, 3 GEMMs each
+        double blocked = ours(&p, E, lab, B, D, 0, B, 0, part);
+        block_rows = 0;
+        char what[96];
+        snprintf(what, sizeof what, "%s blocks of 256 loss", names[k]);
+        expect_close_d(&blocked, &full, 1, 1e-12, 0, what);
+        snprintf(what, sizeof what, "%s blocks of 256 grad", names[k]);
+        expect_close_d(part, g, B * D, 1e-12, 1e-12 * max_abs(g, B * D), what);
         double sum = 0;
         memset(acc, 0, sizeof(double) * B * D);
         for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]); c++) {
             sum += ours(&p, E, lab, B, D, cuts[c], cuts[c + 1], 0, part);
             for (int i = 0; i < B * D; i++) acc[i] += part[i];
         }
-        char what[96];
         snprintf(what, sizeof what, "%s ranges sum loss", names[k]);
         expect_close_d(&sum, &full, 1, 1e-12, 0, what);
         snprintf(what, sizeof what, "%s ranges sum grad", names[k]);
@@ -253,6 +265,33 @@ static void test_all_singletons(void) {
     TEST_CHECK(l > 0 && l < 1, "include-self singletons: loss %g in (0, 1)", l);
 }
 
+// The vectorised exp and sigmoid row kernel against libm and the scalar definition, including the
+// clamp: at |e| = 50 exactly the gradient passes (torch.clamp is inclusive), beyond it is 0.
+static void test_kernel(void) {
+    double worst = 0;
+    for (int k = -200000; k <= 200000; k++) {
+        double x = 50.0 * k / 200000.0, want = exp(x);
+        worst = fmax(worst, fabs(apt_loss_exp(x) - want) / want);
+    }
+    printf("     exp kernel on [-50, 50]: max relative error %.2e\n", worst);
+    TEST_CHECK(worst < 1e-15, "exp kernel relative error %g", worst); // ~2 ulp budget
+    enum { n = 1003 };
+    double s[n], g[n], dg[n];
+    for (int j = 0; j < n; j++) s[j] = -0.6 + 1.2 * j / (n - 1); // e = (0 - s) / 0.01 spans [-60, 60]
+    s[0] = -0.5, s[1] = 0.5, s[2] = -0.5000001, s[3] = 0.5000001;
+    apt_loss_sigmoid_row(s, 0.0, 100.0, n, g, dg);
+    double wg = 0, wdg = 0;
+    for (int j = 0; j < n; j++) {
+        double dref, gref = apt_loss_sigmoid(s[j], 100.0, &dref);
+        wg = fmax(wg, fabs(g[j] - gref) / gref);
+        wdg = fmax(wdg, dref > 0 ? fabs(dg[j] - dref) / dref : fabs(dg[j]));
+    }
+    TEST_CHECK(wg < 1e-14 && wdg < 1e-14, "row kernel vs scalar sigmoid: G %g G' %g", wg, wdg);
+    TEST_CHECK(dg[0] > 0 && dg[1] > 0 && dg[2] == 0 && dg[3] == 0, "clamp gradient at/after |e| = 50: %g %g %g %g",
+               dg[0], dg[1], dg[2], dg[3]);
+    TEST_CHECK(g[2] == 1.0 / (1.0 + exp(50.0)) || fabs(g[2] - 1.0 / (1.0 + exp(50.0))) < 1e-30, "clamped value");
+}
+
 static void test_registry(void) {
     TEST_CHECK(apt_loss_find("nope") == NULL, "unknown loss name");
     AptLossParams p;
@@ -263,6 +302,7 @@ static void test_registry(void) {
 
 int main(void) {
     test_registry();
+    test_kernel();
     test_random_batches();
     test_finite_differences();
     test_partitions();

@@ -4,3 +4,6 @@ apt_test(NAME test_loss_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_mpi.c NP
 apt_test(NAME test_loss_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_mpi.c NP 4 LABELS loss)
 apt_cmd_test(NAME loss_vs_torch PYTHON LABELS loss
   COMMAND ${APT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/ref_torch_loss.py $<TARGET_FILE:aptrain> ${CMAKE_BINARY_DIR}/tmp/loss_vs_torch)
+# benchmark (not a test): tests/bench/bench_loss.c (+ bench_loss_torch.py), figures in tests/bench/RESULTS.md
+add_executable(bench_loss ${CMAKE_SOURCE_DIR}/tests/bench/bench_loss.c)
+target_link_libraries(bench_loss PRIVATE apt)

@@ -1,2 +1,6 @@
 apt_test(NAME test_checkpoint SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.c LABELS train)
 apt_test(NAME test_progress SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_progress.c LABELS train)
+apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c LABELS train TIMEOUT 240)
+apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 2 LABELS train TIMEOUT 240)
+apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 4 LABELS train TIMEOUT 240)
+apt_test(NAME test_stop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stop.c LABELS train TIMEOUT 120)

@@ -1,0 +1,289 @@
+// trainer.c — set-up of a training run from its config, the loop over steps with logging, evaluation,
+// checkpoints, resume and pre-emption (DESIGN §1, §5). One step is step.c; evaluation is evaluate.c.
+#include "trainer_impl.h"
+
+#include "checkpoint.h"
+#include "core/check.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "data/h5check.h"
+#include "signals.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = apt_malloc((size_t)(n > 0 ? n : 0) + 1);
+    size_t got = fread(s, 1, (size_t)(n > 0 ? n : 0), f);
+    s[got] = 0;
+    fclose(f);
+    return s;
+}
+
+// Rank 0 decides, everyone follows: the path to resume from, or "" for a fresh start.
+static void resume_source(AptTrainer *t, char *out, size_t cap) {
+    out[0] = 0;
+    const char *r = t->cfg.resume;
+    if (t->comm->rank == 0) {
+        char latest[4096];
+        apt_path_join(latest, sizeof latest, t->ckpt_dir, "latest.h5");
+        if (!strcmp(r, "auto")) {
+            if (apt_path_exists(latest)) snprintf(out, cap, "%s", latest);
+        } else if (strcmp(r, "never") != 0) {
+            if (!apt_path_exists(r)) apt_user_error("resume: checkpoint %s does not exist", r);
+            snprintf(out, cap, "%s", r);
+        } else if (apt_path_exists(latest)) {
+            apt_warn("resume: never: starting afresh; %s will be overwritten", latest);
+        }
+    }
+    t->comm->bcast(t->comm, out, cap, APT_U8, 0);
+}
+
+// Model input shape from the stored images and the resize/crop settings (DESIGN §4, loader.h).
+static void input_shape(AptTrainer *t, const AptManifest *man) {
+    const AptDataConfig *d = &t->cfg.data;
+    t->C = man->channels;
+    if (d->crop > 0) {
+        t->H = t->W = d->crop;
+    } else if (d->resize > 0) {
+        if (man->height != man->width)
+            apt_user_error("data.resize: %s holds %dx%d images; resizing without data.crop gives varying shapes",
+                           man->path, man->height, man->width);
+        t->H = t->W = d->resize;
+    } else {
+        t->H = man->height;
+        t->W = man->width;
+    }
+}
+
+// Cumulative step counts at the end of each epoch until total_steps is covered.
+static void plan_epochs(AptTrainer *t) {
+    const AptScheduleConfig *s = &t->cfg.schedule;
+    int cap = s->epochs + 1;
+    t->epoch_end = apt_malloc((size_t)cap * sizeof *t->epoch_end);
+    long acc = 0;
+    int e = 0;
+    for (;; e++) {
+        bool need = s->max_steps > 0 ? acc < s->max_steps : e < s->epochs;
+        if (!need) break;
+        if (e == cap) {
+            cap *= 2;
+            t->epoch_end = realloc(t->epoch_end, (size_t)cap * sizeof *t->epoch_end);
+            APT_CHECK(t->epoch_end, "out of memory");
+        }
+        acc += apt_loader_batches_per_epoch(t->loader, e);
+        t->epoch_end[e] = acc;
+    }
+    t->n_epochs = e;
+    t->total_steps = s->max_steps > 0 ? s->max_steps : acc;
+}
+
+static long epoch_length(const AptTrainer *t, int e) {
+    APT_CHECK(e >= 0 && e < t->n_epochs, "epoch %d outside the plan of %d epochs", e, t->n_epochs);
+    return t->epoch_end[e] - (e ? t->epoch_end[e - 1] : 0);
+}
+
+AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTrainerOptions *opts) {
+    AptTrainer *t = apt_calloc(1, sizeof *t);
+    t->cfg = *cfg;
+    if (opts) t->opts = *opts;
+    t->comm = comm;
+    for (int i = 0; i < APT_LIST_MAX; i++) t->last_recall[i] = NAN;
+    apt_config_validate(&t->cfg, comm->world);
+    apt_h5_init();
+
+    // ---- run directory, log, resolved config (rank 0)
+    apt_path_join(t->run_dir, sizeof t->run_dir, cfg->out_dir, cfg->run_name);
+    apt_path_join(t->ckpt_dir, sizeof t->ckpt_dir, t->run_dir, "checkpoints");
+    if (comm->rank == 0) {
+        if (apt_mkdir_p(t->run_dir) != 0)
+            apt_user_error("out_dir: cannot create run directory %s: %s", t->run_dir, strerror(errno));
+        char p[4096];
+        apt_path_join(p, sizeof p, t->run_dir, "log.txt");
+        t->log_file = fopen(p, "a");
+        if (!t->log_file) apt_user_error("cannot open %s: %s", p, strerror(errno));
+        apt_log_set_mirror(t->log_file);
+    }
+    char resume[4096];
+    resume_source(t, resume, sizeof resume);
+    AptCkptMeta meta = {0};
+    if (resume[0] && apt_checkpoint_peek(resume, &meta) != 0)
+        apt_user_error("resume: %s is not a readable aptrain checkpoint", resume);
+    t->step = meta.step;
+    t->epoch = meta.epoch;
+    t->step_in_epoch = meta.step_in_epoch;
+    if (comm->rank == 0) {
+        char p[4096], header[256];
+        apt_path_join(p, sizeof p, t->run_dir, "config.yaml");
+        snprintf(header, sizeof header, "aptrain %s, world size %d, seed %llu (resolved configuration)", APT_VERSION,
+                 comm->world, (unsigned long long)cfg->seed);
+        if (apt_config_dump(&t->cfg, p, header) != 0) apt_user_error("cannot write %s", p);
+        t->config_text = read_text(p);
+    }
+
+    // ---- data, model, loss, optimizer
+    const char *dev = cfg->device == APT_DEVICE_CPU ? "cpu" : cfg->device == APT_DEVICE_CUDA ? "cuda" : "auto";
+    t->be = apt_backend_create(dev);
+    t->B = cfg->data.batch_size;
+    t->b = t->B / comm->world;
+    AptLoaderOptions lo;
+    apt_loader_options_from_config(&lo, &t->cfg, APT_LOADER_TRAIN, comm->rank, comm->world);
+    lo.start_epoch = t->epoch;
+    lo.start_step = (int)t->step_in_epoch;
+    t->loader = apt_loader_create(&lo);
+    input_shape(t, apt_loader_manifest(t->loader));
+    plan_epochs(t);
+    t->model = apt_model_create(&t->cfg.model, t->be, comm, t->b, t->C, t->H, t->W, cfg->seed);
+    t->ps = apt_model_params(t->model);
+    t->D = apt_model_embed_dim(t->model);
+    apt_loss_params_from_config(&t->loss_params, &t->cfg.loss);
+    t->loss_ws = apt_loss_workspace_create(t->b, t->B, t->D, APT_F32);
+    t->E_local = apt_calloc((size_t)t->b * t->D, sizeof(float));
+    t->dE_local = apt_calloc((size_t)t->b * t->D, sizeof(float));
+    t->E = apt_calloc((size_t)t->B * t->D, sizeof(float));
+    t->dE = apt_calloc((size_t)t->B * t->D, sizeof(float));
+    apt_optim_init(&t->optim, &t->cfg.optim, t->ps);
+    if (resume[0]) {
+        apt_h5_lock();
+        apt_checkpoint_load(resume, t->ps, &meta, NULL);
+        apt_h5_unlock();
+        t->optim.t = meta.optim_t;
+        apt_info("resumed from %s at step %ld (epoch %d, step %ld of it; written by world size %d)", resume,
+                 meta.step, meta.epoch, meta.step_in_epoch, meta.world_size);
+        if (meta.seed != cfg->seed)
+            apt_warn("resume: checkpoint seed %llu differs from seed %llu", (unsigned long long)meta.seed,
+                     (unsigned long long)cfg->seed);
+    }
+    size_t trainable = 0;
+    for (int i = 0; i < t->ps->n; i++)
+        if (!t->ps->p[i].is_buffer && t->ps->p[i].trainable) trainable += t->ps->p[i].numel;
+    apt_info("run %s: %s %dx%dx%d -> %d-d, %zu trainable parameters, %s lr %g, loss %s, B %d = %d ranks x %d, "
+             "%ld steps over %d epochs",
+             t->run_dir, cfg->model.arch, t->C, t->H, t->W, t->D, trainable, apt_optim_name(cfg->optim.name),
+             cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs);
+    apt_progress_open(&t->progress, t->run_dir, t->opts.quiet ? -1 : comm->rank, t->total_steps, t->step);
+    return t;
+}
+
+static void save_checkpoint(AptTrainer *t) {
+    if (t->comm->rank == 0) {
+        AptCkptMeta meta = {.step = t->step, .epoch = t->epoch, .step_in_epoch = t->step_in_epoch,
+                            .optim_t = t->optim.t, .seed = t->cfg.seed, .world_size = t->comm->world};
+        apt_h5_lock(); // loader threads may be inside HDF5 (HDF5 is not thread-safe here)
+        apt_checkpoint_save_run(t->ckpt_dir, t->ps, &meta, t->config_text, t->cfg.checkpoint.keep);
+        apt_h5_unlock();
+        apt_debug("checkpoint at step %ld written to %s", t->step, t->ckpt_dir);
+    }
+    t->comm->barrier(t->comm); // nobody runs ahead (or exits) before the file is in place
+}
+
+static void evaluate(AptTrainer *t, int epoch, bool final) {
+    if (t->opts.no_eval) return;
+    double t0 = apt_time_now();
+    AptMetrics m;
+    apt_train_evaluate(t, &m, final);
+    const AptEvalConfig *e = &t->cfg.eval;
+    char line[512], names_buf[APT_LIST_MAX][24];
+    const char *names[APT_LIST_MAX + 2];
+    double vals[APT_LIST_MAX + 2];
+    int n = 0, k = 0;
+    for (int i = 0; i < e->n_recall_k; i++) {
+        t->last_recall[i] = m.recall[i];
+        snprintf(names_buf[i], sizeof names_buf[i], "recall@%d", e->recall_k[i]);
+        names[n] = names_buf[i];
+        vals[n++] = m.recall[i];
+        k += snprintf(line + k, sizeof line - (size_t)k, "R@%d %.4f ", e->recall_k[i], m.recall[i]);
+    }
+    names[n] = "map", vals[n++] = m.map;
+    names[n] = "map@r", vals[n++] = m.map_at_r;
+    t->evaluated = true;
+    apt_info("eval epoch %d step %ld: %smAP %.4f mAP@R %.4f (%lld queries, %.1f s)", epoch, t->step, line, m.map,
+             m.map_at_r, (long long)m.n_valid, apt_time_now() - t0);
+    apt_progress_eval(&t->progress, epoch, t->step, n, names, vals);
+}
+
+int apt_trainer_run(AptTrainer *t) {
+    AptComm *c = t->comm;
+    const AptConfig *cfg = &t->cfg;
+    apt_signals_install();
+    double loss_sum = 0;
+    int loss_n = 0;
+    long logged_at = t->step;
+    if (t->step >= t->total_steps) apt_info("nothing to do: step %ld of %ld already done", t->step, t->total_steps);
+    while (t->step < t->total_steps) {
+        // Pre-emption is decided collectively at the step boundary, so every rank stops at the same step.
+        int sig = apt_signals_pending();
+        if (t->opts.preempt_at_step > 0 && t->step == t->opts.preempt_at_step) sig = SIGUSR1;
+        if (c->world > 1) sig = (int)apt_comm_max_host(c, (double)sig);
+        if (sig) {
+            apt_info("signal %d: writing a checkpoint at step %ld and exiting for requeue (status %d)", sig, t->step,
+                     APT_EXIT_REQUEUE);
+            save_checkpoint(t);
+            apt_signals_clear();
+            return APT_EXIT_REQUEUE;
+        }
+        const AptBatch *bt = apt_loader_next(t->loader);
+        APT_CHECK(bt && bt->epoch == t->epoch && bt->step == t->step_in_epoch,
+                  "loader at epoch %d step %d, trainer at epoch %d step %ld", bt ? bt->epoch : -1,
+                  bt ? bt->step : -1, t->epoch, t->step_in_epoch);
+        double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
+        double gnorm;
+        loss_sum += apt_train_step(t, bt, lr, &gnorm);
+        loss_n++;
+        t->step++;
+        t->step_in_epoch++;
+        int epoch = t->epoch;
+        bool epoch_done = t->epoch < t->n_epochs && t->step_in_epoch == epoch_length(t, t->epoch);
+        bool last = t->step == t->total_steps;
+        if (t->step % cfg->logging.every_steps == 0 || last) {
+            apt_progress_step(&t->progress, epoch, t->step, loss_sum / loss_n, lr, (long)t->B * (t->step - logged_at),
+                              !t->opts.quiet);
+            loss_sum = 0, loss_n = 0, logged_at = t->step;
+        }
+        if (epoch_done) t->epoch++, t->step_in_epoch = 0;
+        if (last) break;
+        bool ck = (cfg->checkpoint.every_steps && t->step % cfg->checkpoint.every_steps == 0) ||
+                  (epoch_done && cfg->checkpoint.every_epochs && (epoch + 1) % cfg->checkpoint.every_epochs == 0);
+        bool ev = (cfg->eval.every_steps && t->step % cfg->eval.every_steps == 0) ||
+                  (epoch_done && cfg->eval.every_epochs && (epoch + 1) % cfg->eval.every_epochs == 0);
+        if (ev) evaluate(t, epoch, false);
+        if (ck) save_checkpoint(t);
+    }
+    evaluate(t, t->step_in_epoch == 0 ? t->epoch - 1 : t->epoch, true);
+    save_checkpoint(t);
+    return APT_EXIT_OK;
+}
+
+AptParamStore *apt_trainer_params(AptTrainer *t) { return t->ps; }
+long apt_trainer_steps_done(const AptTrainer *t) { return t->step; }
+long apt_trainer_total_steps(const AptTrainer *t) { return t->total_steps; }
+const char *apt_trainer_run_dir(const AptTrainer *t) { return t->run_dir; }
+double apt_trainer_last_recall(const AptTrainer *t, int i) {
+    return i >= 0 && i < APT_LIST_MAX ? t->last_recall[i] : NAN;
+}
+
+void apt_trainer_destroy(AptTrainer *t) {
+    if (!t) return;
+    apt_progress_close(&t->progress);
+    apt_loader_destroy(t->loader);
+    apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
+    apt_loss_workspace_free(t->loss_ws);
+    apt_backend_destroy(t->be);
+    free(t->E_local), free(t->dE_local), free(t->E), free(t->dE);
+    free(t->epoch_end);
+    free(t->config_text);
+    if (t->log_file) {
+        apt_log_set_mirror(NULL);
+        fclose(t->log_file);
+    }
+    free(t);
+}

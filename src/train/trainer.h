@@ -1,0 +1,41 @@
+// trainer.h — the training run of DESIGN §1/§5: set-up from an AptConfig, the epoch loop of steps,
+// periodic evaluation, checkpoints, resume, pre-emption.
+//
+//   AptTrainer *t = apt_trainer_create(&cfg, comm, &opts);   // collective; resumes per cfg.resume
+//   int rc = apt_trainer_run(t);                               // APT_EXIT_OK | APT_EXIT_REQUEUE
+//   apt_trainer_destroy(t);
+//
+// Run directory (rank 0 writes): <out_dir>/<run_name>/{config.yaml, log.txt, metrics.jsonl, checkpoints/}.
+// A NaN/Inf loss or gradient ends every rank with APT_EXIT_NUMERIC and a one-line message naming the step
+// and a rank whose loss part was not finite; latest.h5 is left as it was.
+#pragma once
+#include "config/config.h"
+#include "dist/comm.h"
+#include "nn/params.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    bool quiet;           // no progress lines (tests)
+    bool no_eval;         // skip evaluations (tests of the step loop)
+    long preempt_at_step; // > 0: act as if SIGUSR1 arrived before this step (resume tests)
+} AptTrainerOptions;
+
+typedef struct AptTrainer AptTrainer;
+
+// Collective over comm (which the trainer does not own). opts may be NULL.
+AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTrainerOptions *opts);
+// Trains until the configured end. Returns APT_EXIT_OK, or APT_EXIT_REQUEUE after writing a checkpoint on
+// a pre-emption signal. Exits the process with APT_EXIT_NUMERIC on a non-finite loss or gradient.
+int apt_trainer_run(AptTrainer *t);
+AptParamStore *apt_trainer_params(AptTrainer *t);
+long apt_trainer_steps_done(const AptTrainer *t);
+long apt_trainer_total_steps(const AptTrainer *t);
+const char *apt_trainer_run_dir(const AptTrainer *t);
+// Last evaluation's Recall@K (index into eval.recall_k); NAN before any evaluation.
+double apt_trainer_last_recall(const AptTrainer *t, int i);
+void apt_trainer_destroy(AptTrainer *t);
+
+// `aptrain CONFIG.yaml [key=value ...]` (DESIGN §5); argv[0] is the config path. Initialises MPI (works
+// without mpirun as a single process), runs, finalizes. Returns the exit status.
+int apt_train_cmd(int argc, char **argv);

@@ -1,0 +1,50 @@
+// trainer_impl.h — the trainer's state, shared by trainer.c (set-up, loop), step.c (one step) and
+// evaluate.c (test-split evaluation). Internal to src/train/.
+#pragma once
+#include "trainer.h"
+
+#include "backend/backend.h"
+#include "data/loader.h"
+#include "eval/metrics.h"
+#include "loss/loss.h"
+#include "nn/model.h"
+#include "optim/optim.h"
+#include "progress.h"
+
+struct AptTrainer {
+    AptConfig cfg;
+    AptTrainerOptions opts;
+    AptComm *comm;
+    AptBackend *be;
+    AptModel *model;
+    AptParamStore *ps;     // the model's
+    AptLoader *loader;     // train split, this rank's slices of the global plan
+    AptLossParams loss_params;
+    AptLossWorkspace *loss_ws;
+    AptOptim optim;
+    AptProgress progress;
+    int B, b, D;           // global batch, local batch, embedding size
+    int C, H, W;           // input sample shape
+    float *E_local;        // [b, D]
+    float *E;              // [B, D] all-gathered
+    float *dE;             // [B, D] partial gradient of this rank's loss part
+    float *dE_local;       // [b, D] reduced
+    long step;             // optimizer steps completed
+    int epoch;             // epoch of the next step
+    long step_in_epoch;    // steps of `epoch` completed
+    long total_steps;
+    int n_epochs;          // epochs covered by total_steps
+    long *epoch_end;       // [n_epochs] cumulative steps at the end of each epoch
+    char run_dir[4096], ckpt_dir[4096];
+    char *config_text;     // resolved config (rank 0), stored in checkpoints
+    FILE *log_file;        // run_dir/log.txt (rank 0)
+    double last_recall[APT_LIST_MAX];
+    bool evaluated;
+};
+
+// step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;
+// *grad_norm receives the global gradient norm (before clipping).
+double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
+// evaluate.c: embed the test split on every rank, score all-vs-all, fill m (identical on every rank).
+// final: rank 0 also writes the leaderboard (and the embedding / per-query files when configured).
+void apt_train_evaluate(AptTrainer *t, AptMetrics *m, bool final);
