@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "data/h5check.h"
 #include "eval/eval_io.h"
 #include "eval/leaderboard.h"
 
@@ -124,11 +125,13 @@ void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char
                              .m = &r->m, .pub = ctx->have_pub ? &ctx->pub : NULL};
         if (apt_leaderboard_write(ctx->run_dir, &lb) != 0)
             apt_user_error("%s: cannot write leaderboard.md/leaderboard.json", ctx->run_dir);
-        if (cfg->eval.save_embeddings &&
-            apt_eval_save_embeddings(ctx->run_dir, split, emb.E, emb.labels, emb.ids, emb.N, emb.D) != 0)
-            apt_user_error("%s: cannot write embeddings_%s.h5", ctx->run_dir, split);
-        if (cfg->eval.save_per_query && apt_eval_save_per_query(ctx->run_dir, split, &kr, emb.labels) != 0)
-            apt_user_error("%s: cannot write per_query_%s.h5", ctx->run_dir, split);
+        apt_h5_lock(); // a training loader's threads may be reading shards
+        int bad_e = cfg->eval.save_embeddings &&
+                    apt_eval_save_embeddings(ctx->run_dir, split, emb.E, emb.labels, emb.ids, emb.N, emb.D) != 0;
+        int bad_q = cfg->eval.save_per_query && apt_eval_save_per_query(ctx->run_dir, split, &kr, emb.labels) != 0;
+        apt_h5_unlock();
+        if (bad_e) apt_user_error("%s: cannot write embeddings_%s.h5", ctx->run_dir, split);
+        if (bad_q) apt_user_error("%s: cannot write per_query_%s.h5", ctx->run_dir, split);
         char line[1024];
         int n = snprintf(line, sizeof line, "eval step %lld:", (long long)step);
         for (int i = 0; i < r->m.n_k && n < (int)sizeof line; i++)
