@@ -14,16 +14,21 @@
 
 static const char *usage =
     "usage: aprep COMMAND [options] ARGS\n"
-    "  fashion-mnist OUT            Fashion-MNIST from /usr/share/datasets/fashion-mnist (train 60000, test 10000)\n"
-    "  folder ROOT OUT              ImageFolder: ROOT/<split>/<class>/<image> for split dirs train, test, val\n"
+    "  fashion-mnist OUT            Fashion-MNIST from /usr/share/datasets/fashion-mnist (train 60000, test "
+    "10000)\n"
+    "  folder ROOT OUT              ImageFolder: ROOT/<split>/<class>/<image> for split dirs train, test, "
+    "val\n"
     "                               (if ROOT has none of them: ROOT/<class>/<image> becomes split train)\n"
     "  list ROOT LIST OUT           lines 'path label' (path relative to ROOT) -> split train\n"
-    "  inaturalist ROOT OUT         Smooth-AP splits ROOT/Inat_dataset_splits/Inaturalist_{train,test}_set1.txt\n"
-    "  vggface2 ROOT OUT            ROOT/train_list.txt, ROOT/test_list.txt (id/file.jpg) under ROOT/train, ROOT/test\n"
+    "  inaturalist ROOT OUT         Smooth-AP splits "
+    "ROOT/Inat_dataset_splits/Inaturalist_{train,test}_set1.txt\n"
+    "  vggface2 ROOT OUT            ROOT/train_list.txt, ROOT/test_list.txt (id/file.jpg) under ROOT/train, "
+    "ROOT/test\n"
     "  verify DIR                   re-read every shard: counts, labels, layout\n"
     "  info DIR                     print the splits, sizes and classes\n"
     "options:\n"
-    "  --size S | HxW   resize: short side S then center crop S x S, or exactly H x W (bilinear, antialiased)\n"
+    "  --size S | HxW   resize: short side S then center crop S x S, or exactly H x W (bilinear, "
+    "antialiased)\n"
     "  --storage raw|jpeg   (raw only for now)\n"
     "  --shard-size N   samples per shard (default 10000)\n"
     "  --threads N      decode threads (default 2)\n"
@@ -46,7 +51,8 @@ void aprep_out_abort_on_exit(const char *tmp) {
 }
 
 void aprep_out_begin(const char *out, char *tmp, size_t cap) {
-    if (apt_path_exists(out)) apt_user_error("%s: already exists; remove it first (aprep never overwrites a dataset)", out);
+    if (apt_path_exists(out))
+        apt_user_error("%s: already exists; remove it first (aprep never overwrites a dataset)", out);
     apt_temp_name(tmp, cap, out);
     apt_rm_rf(tmp);
     if (apt_mkdir_p(tmp) != 0) apt_user_error("%s: cannot create directory", tmp);
@@ -61,11 +67,13 @@ void aprep_out_commit(const char *tmp, const char *out) {
 static int parse_int(const char *opt, const char *v, int lo, int hi) {
     char *end;
     long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) apt_exit(APT_EXIT_USAGE, "%s %s: expected an integer in [%d, %d]", opt, v, lo, hi);
+    if (!*v || *end || x < lo || x > hi)
+        apt_exit(APT_EXIT_USAGE, "%s %s: expected an integer in [%d, %d]", opt, v, lo, hi);
     return (int)x;
 }
 
 int main(int argc, char **argv) {
+    apt_set_program_name("aprep");
     apt_log_init(0, APT_LOG_INFO, 0);
     apt_h5_init();
     AprepOptions o = {0, 0, 0, APT_STORAGE_RAW, APREP_DEFAULT_SHARD_SIZE, 2, 3};

@@ -21,12 +21,13 @@ int aprep_info(const char *dir) {
             empty += m->class_count[c] == 0;
         }
         printf("%s  name=%s format_version=%d\n", m->path, m->name, m->format_version);
-        printf("  samples %lld  classes %d (per class min %lld max %lld, empty %d)\n", (long long)m->num_samples,
-               m->num_classes, (long long)lo, (long long)hi, empty);
+        printf("  samples %lld  classes %d (per class min %lld max %lld, empty %d)\n",
+               (long long)m->num_samples, m->num_classes, (long long)lo, (long long)hi, empty);
         printf("  images %dx%dx%d (HxWxC)  storage %s  shards %d\n", m->height, m->width, m->channels,
                apt_storage_name(m->storage), m->num_shards);
         printf("  classes:");
-        for (int c = 0; c < m->num_classes && c < 10; c++) printf(" %s%s", m->class_names[c], c + 1 < m->num_classes ? "," : "");
+        for (int c = 0; c < m->num_classes && c < 10; c++)
+            printf(" %s%s", m->class_names[c], c + 1 < m->num_classes ? "," : "");
         if (m->num_classes > 10) printf(" ... (%d more)", m->num_classes - 10);
         printf("\n");
         apt_manifest_free(m);

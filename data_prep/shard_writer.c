@@ -20,21 +20,21 @@ struct AprepWriter {
     int H, W, C, shard_size, num_classes, num_shards;
     AptStorage storage;
     char **class_names;
-    int32_t *labels;  // [n] global
+    int32_t *labels; // [n] global
     char **shard_files;
     int64_t *shard_sizes;
     // current shard
-    int cur;           // index of the open shard, -1 before the first
+    int cur; // index of the open shard, -1 before the first
     hid_t file, images;
     int64_t rows, row; // rows of the open shard, rows appended so far
     uint8_t *block;    // [WRITE_BLOCK, H, W, C]
     int in_block;
     int64_t block_row0;
-    char **paths;      // [rows] of the open shard
+    char **paths; // [rows] of the open shard
 };
 
-AprepWriter *aprep_writer_create(const char *dir, const char *name, const char *split, int64_t n, int H, int W,
-                                 int C, AptStorage storage, int shard_size, int num_classes,
+AprepWriter *aprep_writer_create(const char *dir, const char *name, const char *split, int64_t n, int H,
+                                 int W, int C, AptStorage storage, int shard_size, int num_classes,
                                  char *const *class_names) {
     if (storage != APT_STORAGE_RAW) apt_user_error("--storage jpeg is not implemented yet (use raw)");
     APT_CHECK(H > 0 && W > 0 && C > 0 && shard_size > 0 && n >= 0, "bad writer geometry");
@@ -50,7 +50,8 @@ AprepWriter *aprep_writer_create(const char *dir, const char *name, const char *
     w->shard_size = shard_size;
     w->num_classes = num_classes;
     w->class_names = apt_calloc((size_t)num_classes, sizeof(char *));
-    for (int k = 0; k < num_classes; k++) w->class_names[k] = strdup(class_names[k]);
+    for (int k = 0; k < num_classes; k++)
+        w->class_names[k] = strdup(class_names[k]);
     w->labels = apt_malloc((size_t)(n ? n : 1) * sizeof(int32_t));
     w->num_shards = n == 0 ? 1 : (int)((n + shard_size - 1) / shard_size);
     w->shard_files = apt_calloc((size_t)w->num_shards, sizeof(char *));
@@ -178,15 +179,18 @@ void aprep_writer_finish(AprepWriter *w) {
         H5Sclose(sp);
         sp = H5Screate_simple(1, dn, NULL);
         d = H5Dcreate2(f, "labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        ok = ok && d >= 0 && (w->n == 0 || H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->labels) >= 0);
+        ok = ok && d >= 0 &&
+             (w->n == 0 || H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->labels) >= 0);
         if (d >= 0) H5Dclose(d);
         H5Sclose(sp);
     }
     if (f >= 0) ok = H5Fclose(f) >= 0 && ok;
     apt_h5_unlock();
     if (!ok) apt_user_error("%s: writing the manifest failed (disk full?)", path);
-    for (int k = 0; k < w->num_classes; k++) free(w->class_names[k]);
-    for (int s = 0; s < w->num_shards; s++) free(w->shard_files[s]);
+    for (int k = 0; k < w->num_classes; k++)
+        free(w->class_names[k]);
+    for (int s = 0; s < w->num_shards; s++)
+        free(w->shard_files[s]);
     free(w->class_names);
     free(w->shard_files);
     free(w->shard_sizes);

@@ -15,7 +15,9 @@
 static char *const k_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 // Read a whole IDX .gz file; checks the magic and returns the payload after the header.
 static uint8_t *read_idx(const char *path, uint32_t magic, int ndims, uint32_t *dims, size_t *payload) {
@@ -63,8 +65,8 @@ static void write_split(const char *tmp, const char *src_dir, const char *prefix
     } else if (o->short_side) {
         H = W = o->short_side;
     }
-    AprepWriter *w = aprep_writer_create(tmp, "fashion-mnist", split, di[0], H, W, 1, o->storage, o->shard_size, 10,
-                                         k_classes);
+    AprepWriter *w = aprep_writer_create(tmp, "fashion-mnist", split, di[0], H, W, 1, o->storage,
+                                         o->shard_size, 10, k_classes);
     AptResizeWork rw;
     uint8_t *out = apt_malloc((size_t)H * W);
     if (H != sh || W != sw) apt_resize_work_init(&rw, sh, sw, H, W, 1);

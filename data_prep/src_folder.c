@@ -102,7 +102,8 @@ static void *decode_worker(void *arg) {
     const size_t bytes = (size_t)j->H * j->W * j->C;
     for (int64_t i = j->tid; i < j->count; i += j->T) {
         j->errs[i][0] = 0;
-        if (load_fit(j->s->paths[j->first + i], j->o, j->H, j->W, j->C, j->images + i * bytes, j->errs[i], 256) != 0 &&
+        if (load_fit(j->s->paths[j->first + i], j->o, j->H, j->W, j->C, j->images + i * bytes, j->errs[i],
+                     256) != 0 &&
             !j->errs[i][0])
             snprintf(j->errs[i], 256, "cannot decode");
     }
@@ -123,7 +124,8 @@ static void write_split(const char *tmp, const char *name, const AprepSplit *s, 
         size_t n = 0;
         char err[256];
         if (read_file(s->paths[0], &data, &n) != 0) apt_user_error("%s: cannot read file", s->paths[0]);
-        if (apt_image_decode(data, n, C, &px, &H, &W, err, sizeof err) != 0) apt_user_error("%s: %s", s->paths[0], err);
+        if (apt_image_decode(data, n, C, &px, &H, &W, err, sizeof err) != 0)
+            apt_user_error("%s: %s", s->paths[0], err);
         free(data);
         free(px);
     }
@@ -142,10 +144,12 @@ static void write_split(const char *tmp, const char *name, const AprepSplit *s, 
             jobs[t] = (Job){s, o, H, W, C, first, count, images, errs, t, T};
             APT_CHECK(pthread_create(&tids[t], NULL, decode_worker, &jobs[t]) == 0, "pthread_create");
         }
-        for (int t = 0; t < T; t++) pthread_join(tids[t], NULL);
+        for (int t = 0; t < T; t++)
+            pthread_join(tids[t], NULL);
         for (int64_t i = 0; i < count; i++) {
-            if (errs[i][0]) apt_user_error("%s: %s (split %s, row %lld)", s->paths[first + i], errs[i], s->split,
-                                           (long long)(first + i));
+            if (errs[i][0])
+                apt_user_error("%s: %s (split %s, row %lld)", s->paths[first + i], errs[i], s->split,
+                               (long long)(first + i));
             aprep_writer_add(w, images + i * bytes, s->labels[first + i], s->paths[first + i]);
         }
     }
@@ -154,21 +158,26 @@ static void write_split(const char *tmp, const char *name, const AprepSplit *s, 
     free(errs);
     free(jobs);
     free(tids);
-    apt_info("aprep: %s: %lld samples, %dx%dx%d, %d classes", s->split, (long long)s->n, H, W, C, s->num_classes);
+    apt_info("aprep: %s: %lld samples, %dx%dx%d, %d classes", s->split, (long long)s->n, H, W, C,
+             s->num_classes);
 }
 
-void aprep_write_decoded(const char *out, const char *name, AprepSplit *splits, int nsplits, const AprepOptions *o) {
+void aprep_write_decoded(const char *out, const char *name, AprepSplit *splits, int nsplits,
+                         const AprepOptions *o) {
     double t0 = apt_time_now();
     char tmp[4096];
     aprep_out_begin(out, tmp, sizeof tmp);
-    for (int k = 0; k < nsplits; k++) write_split(tmp, name, &splits[k], o);
+    for (int k = 0; k < nsplits; k++)
+        write_split(tmp, name, &splits[k], o);
     aprep_out_commit(tmp, out);
     apt_info("aprep: wrote %s in %.1f s", out, apt_time_now() - t0);
 }
 
 void aprep_split_free(AprepSplit *s) {
-    for (int64_t i = 0; i < s->n; i++) free(s->paths[i]);
-    for (int k = 0; k < s->num_classes; k++) free(s->class_names[k]);
+    for (int64_t i = 0; i < s->n; i++)
+        free(s->paths[i]);
+    for (int k = 0; k < s->num_classes; k++)
+        free(s->class_names[k]);
     free(s->paths);
     free(s->labels);
     free(s->class_names);
@@ -182,7 +191,9 @@ static int is_image(const char *n) {
     return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 // Sorted entry names of dir; dirs_only picks subdirectories, otherwise image files.
 static char **list_dir(const char *dir, int dirs_only, int *count) {
@@ -255,6 +266,7 @@ int aprep_folder(const char *root, const char *out, const AprepOptions *o) {
     }
     if (ns == 0) scan_split(root, "train", &splits[ns++]);
     aprep_write_decoded(out, "folder", splits, ns, o);
-    for (int k = 0; k < ns; k++) aprep_split_free(&splits[k]);
+    for (int k = 0; k < ns; k++)
+        aprep_split_free(&splits[k]);
     return 0;
 }

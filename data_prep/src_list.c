@@ -56,10 +56,13 @@ void aprep_read_list(const char *root, const char *list, const char *split, Apre
     while (getline(&line, &lcap, f) >= 0) {
         lineno++;
         char *p = line;
-        while (isspace((unsigned char)*p)) p++;
+        while (isspace((unsigned char)*p))
+            p++;
         if (!*p || *p == '#') continue;
         char *tok1 = strtok(p, " \t\r\n"), *tok2 = strtok(NULL, " \t\r\n"), *tok3 = strtok(NULL, " \t\r\n");
-        if (tok3) apt_user_error("%s:%lld: expected 'path label' or 'path', got more fields", list, (long long)lineno);
+        if (tok3)
+            apt_user_error("%s:%lld: expected 'path label' or 'path', got more fields", list,
+                           (long long)lineno);
         char label[4096];
         if (tok2) {
             snprintf(label, sizeof label, "%s", tok2);
@@ -67,7 +70,8 @@ void aprep_read_list(const char *root, const char *list, const char *split, Apre
             snprintf(path, sizeof path, "%s", tok1);
             char *slash = strrchr(path, '/');
             if (!slash || slash == path)
-                apt_user_error("%s:%lld: no label and no parent directory to take the class from", list, (long long)lineno);
+                apt_user_error("%s:%lld: no label and no parent directory to take the class from", list,
+                               (long long)lineno);
             *slash = 0;
             char *parent = strrchr(path, '/');
             snprintf(label, sizeof label, "%s", parent ? parent + 1 : path);
@@ -89,9 +93,11 @@ void aprep_read_list(const char *root, const char *list, const char *split, Apre
     s->n = n;
     // Map label strings to dense ids in sorted order.
     int numeric = 1;
-    for (int64_t i = 0; i < n && numeric; i++) numeric = is_int(names[i]);
+    for (int64_t i = 0; i < n && numeric; i++)
+        numeric = is_int(names[i]);
     int64_t *idx = apt_malloc((size_t)n * sizeof(int64_t));
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
     g_sort.names = names;
     g_sort.numeric = numeric;
     qsort(idx, (size_t)n, sizeof *idx, cmp_idx);
@@ -100,11 +106,13 @@ void aprep_read_list(const char *root, const char *list, const char *split, Apre
     int K = 0;
     for (int64_t r = 0; r < n; r++) {
         int64_t i = idx[r];
-        if (r == 0 || cmp_label(names[idx[r - 1]], names[i], numeric) != 0) s->class_names[K++] = strdup(names[i]);
+        if (r == 0 || cmp_label(names[idx[r - 1]], names[i], numeric) != 0)
+            s->class_names[K++] = strdup(names[i]);
         s->labels[i] = K - 1;
     }
     s->num_classes = K;
-    for (int64_t i = 0; i < n; i++) free(names[i]);
+    for (int64_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     free(idx);
 }

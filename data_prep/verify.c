@@ -24,7 +24,9 @@ static int is_shard_name(const char *n, size_t len) { // "<split>-NNNNN.h5"
     return 1;
 }
 
-static int cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+static int cmp_name(const void *a, const void *b) {
+    return strcmp((const char *)a, (const char *)b);
+}
 
 int aprep_list_splits(const char *dir, char names[][64], int cap) {
     DIR *d = opendir(dir);
@@ -33,7 +35,8 @@ int aprep_list_splits(const char *dir, char names[][64], int cap) {
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
-        if (len < 4 || len - 3 >= 64 || strcmp(e->d_name + len - 3, ".h5") || is_shard_name(e->d_name, len)) continue;
+        if (len < 4 || len - 3 >= 64 || strcmp(e->d_name + len - 3, ".h5") || is_shard_name(e->d_name, len))
+            continue;
         if (n < cap) {
             memcpy(names[n], e->d_name, len - 3);
             names[n][len - 3] = 0;
@@ -84,14 +87,17 @@ int aprep_verify(const char *dir) {
             verify_shard_meta(m, r, s);
             for (int64_t i = m->shard_start[s]; i < m->shard_start[s + 1]; i++) {
                 apt_shard_reader_read(r, i, row);
-                for (size_t j = 0; j < rb; j++) checksum = (checksum ^ row[j]) * 1099511628211ull;
+                for (size_t j = 0; j < rb; j++)
+                    checksum = (checksum ^ row[j]) * 1099511628211ull;
             }
         }
         int empty = 0;
-        for (int c = 0; c < m->num_classes; c++) empty += m->class_count[c] == 0;
+        for (int c = 0; c < m->num_classes; c++)
+            empty += m->class_count[c] == 0;
         printf("%s: ok: %lld samples, %d classes%s, %dx%dx%d %s, %d shards, pixel fnv1a %016llx\n", m->path,
                (long long)m->num_samples, m->num_classes, empty ? " (some without samples)" : "", m->height,
-               m->width, m->channels, apt_storage_name(m->storage), m->num_shards, (unsigned long long)checksum);
+               m->width, m->channels, apt_storage_name(m->storage), m->num_shards,
+               (unsigned long long)checksum);
         free(row);
         apt_shard_reader_destroy(r);
         apt_manifest_free(m);

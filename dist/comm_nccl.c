@@ -1,4 +1,9 @@
 // comm_nccl.c — NCCL communicator: device buffers, compute stream + communication stream.
+//
+// Asynchronous all-reduces (gradient buckets) run on a high-priority communication stream so NCCL's
+// kernels are scheduled as soon as a bucket is final instead of queueing behind backward's kernels.
+// Requests are slots of a fixed ring created at set-up (an event each): no allocation, no event creation
+// inside the step.
 #include "comm_nccl.h"
 
 #include "mpi_check.h"
@@ -6,16 +11,21 @@
 
 #include <stdlib.h>
 
+#define APT_NCCL_MAX_INFLIGHT 256 // outstanding iallreduce requests (buckets per step)
+
+typedef struct {
+    cudaEvent_t done;
+    int busy;
+} NcclReq;
+
 typedef struct {
     ncclComm_t nccl;
     cudaStream_t compute, comm_stream;
     cudaEvent_t ready; // compute stream position an async collective must follow
     AptComm *host;
+    NcclReq req[APT_NCCL_MAX_INFLIGHT];
+    int next_req;
 } NcclImpl;
-
-typedef struct {
-    cudaEvent_t done;
-} NcclReq;
 
 int apt_cuda_device_count(void) {
     int n = 0; // cudaGetDeviceCount leaves n untouched on error (e.g. 35, no driver): treat any error as none
@@ -61,9 +71,10 @@ static void nccl_reduce_scatter(AptComm *c, const void *send, void *recv, size_t
 
 static AptCommReq nccl_iallreduce(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op) {
     NcclImpl *m = impl(c);
-    NcclReq *r = malloc(sizeof *r);
-    APT_CHECK(r, "out of memory");
-    CUDART_CHECK(cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming));
+    NcclReq *r = &m->req[m->next_req];
+    APT_CHECK(!r->busy, "nccl: more than %d all-reduces in flight (wait for them)", APT_NCCL_MAX_INFLIGHT);
+    r->busy = 1;
+    m->next_req = (m->next_req + 1) % APT_NCCL_MAX_INFLIGHT;
     // The bucket's gradients are final at this point of the compute stream.
     CUDART_CHECK(cudaEventRecord(m->ready, m->compute));
     CUDART_CHECK(cudaStreamWaitEvent(m->comm_stream, m->ready, 0));
@@ -77,8 +88,7 @@ static void nccl_wait(AptComm *c, AptCommReq req) {
     NcclReq *r = req.impl;
     if (!r) return;
     CUDART_CHECK(cudaStreamWaitEvent(impl(c)->compute, r->done, 0)); // device-side dependency, no host sync
-    CUDART_CHECK(cudaEventDestroy(r->done));
-    free(r);
+    r->busy = 0; // the event may be re-recorded: the wait above already captured this recording
     check_async(c);
 }
 
@@ -101,7 +111,9 @@ static void nccl_abort(AptComm *c, int code) {
 static void nccl_destroy(AptComm *c) {
     NcclImpl *m = impl(c);
     cudaStreamSynchronize(m->compute);
+    cudaStreamSynchronize(m->comm_stream);
     ncclCommDestroy(m->nccl);
+    for (int i = 0; i < APT_NCCL_MAX_INFLIGHT; i++) cudaEventDestroy(m->req[i].done);
     cudaStreamDestroy(m->comm_stream);
     cudaEventDestroy(m->ready);
     free(m);
@@ -111,18 +123,26 @@ static void nccl_destroy(AptComm *c) {
 AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
     int ndev = apt_cuda_device_count();
     if (ndev == 0) apt_exit(APT_EXIT_USER, "dist.backend nccl: no CUDA device visible on rank %d", host->rank);
-    if (host->local_rank >= ndev)
-        apt_exit(APT_EXIT_USER, "rank %d: local rank %d but only %d CUDA devices on this node", host->rank,
+    // Device = local rank when every local rank sees all the node's GPUs; when the launcher binds one GPU
+    // per task (srun --gpus-per-task=1, CUDA_VISIBLE_DEVICES per rank) each rank sees exactly one: use it.
+    int dev = host->local_rank;
+    if (ndev == 1) dev = 0;
+    else if (host->local_rank >= ndev)
+        apt_exit(APT_EXIT_USER, "rank %d: local rank %d but only %d CUDA devices visible on this node", host->rank,
                  host->local_rank, ndev);
-    CUDART_CHECK(cudaSetDevice(host->local_rank));
+    CUDART_CHECK(cudaSetDevice(dev));
     ncclUniqueId id;
     if (host->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
     host->bcast(host, &id, sizeof id, APT_U8, 0); // the id is opaque bytes: count in uint8 elements
     NcclImpl *m = apt_calloc(1, sizeof *m);
     m->host = host;
     m->compute = stream;
-    CUDART_CHECK(cudaStreamCreateWithFlags(&m->comm_stream, cudaStreamNonBlocking));
+    int prio_low = 0, prio_high = 0; // numerically lower is higher priority
+    CUDART_CHECK(cudaDeviceGetStreamPriorityRange(&prio_low, &prio_high));
+    CUDART_CHECK(cudaStreamCreateWithPriority(&m->comm_stream, cudaStreamNonBlocking, prio_high));
     CUDART_CHECK(cudaEventCreateWithFlags(&m->ready, cudaEventDisableTiming));
+    for (int i = 0; i < APT_NCCL_MAX_INFLIGHT; i++)
+        CUDART_CHECK(cudaEventCreateWithFlags(&m->req[i].done, cudaEventDisableTiming));
     NCCL_CHECK(ncclCommInitRank(&m->nccl, host->world, id, host->rank));
 
     AptComm *c = apt_calloc(1, sizeof *c);

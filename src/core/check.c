@@ -9,6 +9,9 @@
 // Process identity, set once at start-up; read by every error path.
 static AptAbortHook g_abort_hook;
 static int g_rank = 0, g_world = 1;
+static const char *g_prog = "aptrain";
+
+void apt_set_program_name(const char *name) { g_prog = name; }
 
 void apt_set_abort_hook(AptAbortHook hook) { g_abort_hook = hook; }
 void apt_set_identity(int rank, int world) {
@@ -22,9 +25,9 @@ _Noreturn void apt_vexit(int code, const char *prefix, const char *fmt, va_list 
     char host[64] = "?";
     gethostname(host, sizeof host - 1);
     if (g_world > 1)
-        fprintf(stderr, "aptrain: %s[rank %d %s] %s\n", prefix, g_rank, host, msg);
+        fprintf(stderr, "%s: %s[rank %d %s] %s\n", g_prog, prefix, g_rank, host, msg);
     else
-        fprintf(stderr, "aptrain: %s%s\n", prefix, msg);
+        fprintf(stderr, "%s: %s%s\n", g_prog, prefix, msg);
     fflush(stderr);
     fflush(stdout);
     if (g_abort_hook) g_abort_hook(code); // takes every rank down; may not return

@@ -9,6 +9,10 @@
 #include <stddef.h>
 
 #ifdef __cplusplus
+// CUDA sources (.cu, compiled as C++) include this header: C11's _Noreturn is C++11's [[noreturn]].
+#ifndef _Noreturn
+#define _Noreturn [[noreturn]]
+#endif
 extern "C" {
 #endif
 
@@ -27,6 +31,7 @@ typedef void (*AptAbortHook)(int exit_code);
 // Set once at start-up by dist/ (process identity, not mutable program state).
 void apt_set_abort_hook(AptAbortHook hook);
 void apt_set_identity(int rank, int world);
+void apt_set_program_name(const char *name); // message prefix, "aptrain" by default (static string)
 
 _Noreturn void apt_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -39,7 +39,8 @@ int apt_h5_read_strings(hid_t file, const char *name, int64_t n, char ***out) {
             H5Tset_size(mt, H5T_VARIABLE);
             char **tmp = apt_calloc((size_t)(n ? n : 1), sizeof *tmp);
             if (n == 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) >= 0) {
-                for (int64_t i = 0; i < n; i++) s[i] = strdup(tmp[i] ? tmp[i] : "");
+                for (int64_t i = 0; i < n; i++)
+                    s[i] = strdup(tmp[i] ? tmp[i] : "");
                 if (n) {
                     hid_t sp = H5Dget_space(d);
                     H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, tmp);
@@ -57,7 +58,8 @@ int apt_h5_read_strings(hid_t file, const char *name, int64_t n, char ***out) {
             H5Tset_strpad(mt, H5T_STR_NULLTERM);
             char *buf = apt_calloc((size_t)(n ? n : 1), len + 1);
             if (n == 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
-                for (int64_t i = 0; i < n; i++) s[i] = strndup(buf + i * (len + 1), len);
+                for (int64_t i = 0; i < n; i++)
+                    s[i] = strndup(buf + i * (len + 1), len);
                 rc = 0;
             }
             free(buf);
@@ -76,7 +78,8 @@ int apt_h5_read_strings(hid_t file, const char *name, int64_t n, char ***out) {
 
 void apt_h5_free_strings(char **s, int64_t n) {
     if (!s) return;
-    for (int64_t i = 0; i < n; i++) free(s[i]);
+    for (int64_t i = 0; i < n; i++)
+        free(s[i]);
     free(s);
 }
 
@@ -115,7 +118,7 @@ int apt_h5_attr_read_str(hid_t obj, const char *name, char *buf, size_t cap) {
     int rc = -1;
     if (H5Tget_class(ft) == H5T_STRING) {
         hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_cset(mt, H5Tget_cset(ft)); // HDF5 does not convert between ASCII and UTF-8
+        H5Tset_cset(mt, H5Tget_cset(ft)); // HDF5 does not convert between ASCII and UTF-8
         if (H5Tis_variable_str(ft) > 0) {
             H5Tset_size(mt, H5T_VARIABLE);
             char *s = NULL;

@@ -11,9 +11,13 @@ static void h5_init_once(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name file and row; the stack only adds noise
 }
 
-void apt_h5_init(void) { pthread_once(&g_h5_once, h5_init_once); }
+void apt_h5_init(void) {
+    pthread_once(&g_h5_once, h5_init_once);
+}
 void apt_h5_lock(void) {
     apt_h5_init();
     pthread_mutex_lock(&g_h5_mutex);
 }
-void apt_h5_unlock(void) { pthread_mutex_unlock(&g_h5_mutex); }
+void apt_h5_unlock(void) {
+    pthread_mutex_unlock(&g_h5_mutex);
+}

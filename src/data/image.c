@@ -27,8 +27,8 @@ static int decode_jpeg(const uint8_t *data, size_t n, int want_c, uint8_t **pix,
         return -1;
     }
     uint8_t *out = malloc((size_t)width * height * want_c);
-    if (!out || tjDecompress2(tj, data, (unsigned long)n, out, width, 0, height, want_c == 1 ? TJPF_GRAY : TJPF_RGB,
-                              TJFLAG_ACCURATEDCT) != 0) {
+    if (!out || tjDecompress2(tj, data, (unsigned long)n, out, width, 0, height,
+                              want_c == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
         snprintf(err, cap, "JPEG decode: %s", tjGetErrorStr2(tj));
         free(out);
         tjDestroy(tj);
@@ -70,7 +70,8 @@ int apt_image_decode(const uint8_t *data, size_t n, int want_c, uint8_t **pixels
     *pixels = NULL;
     if (n >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
         return decode_jpeg(data, n, want_c, pixels, h, w, err, errcap);
-    if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, n, want_c, pixels, h, w, err, errcap);
+    if (n >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8))
+        return decode_png(data, n, want_c, pixels, h, w, err, errcap);
     snprintf(err, errcap, "not a PNG or JPEG file");
     return -1;
 }
@@ -129,7 +130,8 @@ static void coeffs(int in, int out, int kcap, int32_t *k, int *b, int *nk) {
         xmax -= xmin;
         APT_CHECK(xmax <= kcap, "resize filter needs %d taps, workspace holds %d", xmax, kcap);
         double ww = 0;
-        for (int x = 0; x < xmax; x++) ww += tri((x + xmin - center + 0.5) * ss);
+        for (int x = 0; x < xmax; x++)
+            ww += tri((x + xmin - center + 0.5) * ss);
         int32_t *kk = k + (size_t)o * kcap;
         for (int x = 0; x < xmax; x++) {
             double kx = tri((x + xmin - center + 0.5) * ss);
@@ -146,13 +148,13 @@ static inline uint8_t clip8(int64_t acc) {
     return acc <= 0 ? 0 : acc >= 255 ? 255 : (uint8_t)acc;
 }
 
-void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, uint8_t *dst, int dh,
-                      int dw) {
+void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, uint8_t *dst,
+                      int dh, int dw) {
     const int C = w->C;
     APT_CHECK(sh <= w->cap_sh && sw <= w->cap_sw && dh <= w->cap_dh && dw <= w->cap_dw && sh > 0 && sw > 0 &&
                   dh > 0 && dw > 0,
-              "resize %dx%d -> %dx%d outside the workspace %dx%d -> %dx%d", sh, sw, dh, dw, w->cap_sh, w->cap_sw,
-              w->cap_dh, w->cap_dw);
+              "resize %dx%d -> %dx%d outside the workspace %dx%d -> %dx%d", sh, sw, dh, dw, w->cap_sh,
+              w->cap_sw, w->cap_dh, w->cap_dw);
     // Horizontal pass (skipped when the width is unchanged, as Pillow does) into tmp [sh, dw, C].
     const uint8_t *h_src = src;
     int h_stride = src_stride;
@@ -166,7 +168,8 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
                 const uint8_t *p = row + (size_t)w->bx[x] * C;
                 for (int c = 0; c < C; c++) {
                     int64_t acc = 1 << (PREC - 1);
-                    for (int t = 0; t < w->nx[x]; t++) acc += (int64_t)k[t] * p[t * C + c];
+                    for (int t = 0; t < w->nx[x]; t++)
+                        acc += (int64_t)k[t] * p[t * C + c];
                     o[x * C + c] = clip8(acc);
                 }
             }
@@ -175,7 +178,8 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
         h_stride = dw * C;
     }
     if (dh == sh) {
-        for (int y = 0; y < dh; y++) memcpy(dst + (size_t)y * dw * C, h_src + (size_t)y * h_stride, (size_t)dw * C);
+        for (int y = 0; y < dh; y++)
+            memcpy(dst + (size_t)y * dw * C, h_src + (size_t)y * h_stride, (size_t)dw * C);
         return;
     }
     coeffs(sh, dh, w->kcap_y, w->ky, w->by, w->ny);
@@ -185,7 +189,8 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
         for (int x = 0; x < dw * C; x++) {
             int64_t acc = 1 << (PREC - 1);
             const uint8_t *p = h_src + (size_t)w->by[y] * h_stride + x;
-            for (int t = 0; t < w->ny[y]; t++) acc += (int64_t)k[t] * p[(size_t)t * h_stride];
+            for (int t = 0; t < w->ny[y]; t++)
+                acc += (int64_t)k[t] * p[(size_t)t * h_stride];
             o[x] = clip8(acc);
         }
     }

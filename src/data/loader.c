@@ -36,9 +36,9 @@ struct AptLoader {
     AptManifest *m;
     AptShardReader *reader;
     AptSampler *sampler;
-    int C, H, W;    // stored sample
-    int rh, rw;     // after the short-side resize (= H, W without one)
-    int oh, ow;     // output
+    int C, H, W; // stored sample
+    int rh, rw;  // after the short-side resize (= H, W without one)
+    int oh, ow;  // output
     int b, B;
     int64_t eval_begin, eval_end, eval_batches;
     float lut[4][256]; // pixel value -> normalised float per channel
@@ -61,7 +61,8 @@ void apt_loader_options_default(AptLoaderOptions *o) {
     o->world = 1;
     o->threads = 1;
     o->samples_per_class = 1;
-    for (int c = 0; c < 4; c++) o->std[c] = 1.0f;
+    for (int c = 0; c < 4; c++)
+        o->std[c] = 1.0f;
 }
 
 void apt_loader_options_from_config(AptLoaderOptions *o, const AptConfig *cfg, AptLoaderMode mode, int rank,
@@ -137,9 +138,11 @@ static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gp
             size_t o = (size_t)j * C * plane + c * plane + (size_t)y * ow;
             if (bt->x) {
                 const float *lut = l->lut[c];
-                for (int x = 0; x < ow; x++) bt->x[o + x] = lut[row[(size_t)(flip ? ow - 1 - x : x) * C]];
+                for (int x = 0; x < ow; x++)
+                    bt->x[o + x] = lut[row[(size_t)(flip ? ow - 1 - x : x) * C]];
             } else {
-                for (int x = 0; x < ow; x++) bt->x_u8[o + x] = row[(size_t)(flip ? ow - 1 - x : x) * C];
+                for (int x = 0; x < ow; x++)
+                    bt->x_u8[o + x] = row[(size_t)(flip ? ow - 1 - x : x) * C];
             }
         }
     }
@@ -180,7 +183,8 @@ static void *worker_main(void *arg) {
         pthread_mutex_unlock(&l->mu);
 
         if (l->o.mode == APT_LOADER_TRAIN) {
-            for (int j = 0; j < l->B; j++) bt->labels_global[j] = l->m->labels[bt->ids_global[j]];
+            for (int j = 0; j < l->B; j++)
+                bt->labels_global[j] = l->m->labels[bt->ids_global[j]];
             bt->b = l->b;
             for (int j = 0; j < l->b; j++) {
                 bt->ids[j] = bt->ids_global[bt->offset + j];
@@ -195,7 +199,8 @@ static void *worker_main(void *arg) {
                 bt->labels[j] = l->m->labels[first + j];
             }
         }
-        for (int j = 0; j < bt->b; j++) fill_sample(w, j, bt->ids[j], bt, bt->offset + j);
+        for (int j = 0; j < bt->b; j++)
+            fill_sample(w, j, bt->ids[j], bt, bt->offset + j);
 
         pthread_mutex_lock(&l->mu);
         s->ready = 1;
@@ -207,12 +212,15 @@ static void *worker_main(void *arg) {
 AptLoader *apt_loader_create(const AptLoaderOptions *o) {
     AptLoader *l = apt_calloc(1, sizeof *l);
     l->o = *o;
-    if (!o->dir || !o->dir[0]) apt_user_error("data.root is empty: set it to a directory prepared with aprep");
+    if (!o->dir || !o->dir[0])
+        apt_user_error("data.root is empty: set it to a directory prepared with aprep");
     if (o->threads < 1) apt_user_error("data.threads = %d, must be >= 1", o->threads);
-    if (o->world < 1 || o->rank < 0 || o->rank >= o->world) apt_user_error("bad rank %d of %d", o->rank, o->world);
+    if (o->world < 1 || o->rank < 0 || o->rank >= o->world)
+        apt_user_error("bad rank %d of %d", o->rank, o->world);
     l->m = apt_manifest_load(o->dir, o->split);
     const AptManifest *m = l->m;
-    if (m->storage != APT_STORAGE_RAW) apt_user_error("%s: jpeg storage is not supported by this loader yet", m->path);
+    if (m->storage != APT_STORAGE_RAW)
+        apt_user_error("%s: jpeg storage is not supported by this loader yet", m->path);
     l->C = m->channels;
     l->H = m->height;
     l->W = m->width;
@@ -222,27 +230,32 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
     if (o->crop > 0) {
         l->oh = l->ow = o->crop;
         if (!o->augment && (o->crop > l->rh || o->crop > l->rw))
-            apt_user_error("%s: crop %d larger than the image (%dx%d after resize)", m->path, o->crop, l->rh, l->rw);
+            apt_user_error("%s: crop %d larger than the image (%dx%d after resize)", m->path, o->crop, l->rh,
+                           l->rw);
     } else {
         l->oh = l->rh;
         l->ow = l->rw;
     }
     for (int c = 0; c < 4; c++) {
         float mean = o->std[c] == 0.0f ? 0.0f : o->mean[c], sd = o->std[c] == 0.0f ? 1.0f : o->std[c];
-        for (int v = 0; v < 256; v++) l->lut[c][v] = ((float)v / 255.0f - mean) / sd;
+        for (int v = 0; v < 256; v++)
+            l->lut[c][v] = ((float)v / 255.0f - mean) / sd;
     }
     if (o->batch_size < 1) apt_user_error("batch size %d must be >= 1", o->batch_size);
     if (o->mode == APT_LOADER_TRAIN) {
         int m_ = o->samples_per_class;
         if (m_ < 1 || o->batch_size % m_ != 0)
-            apt_user_error("data.batch_size = %d is not a multiple of data.samples_per_class = %d", o->batch_size, m_);
+            apt_user_error("data.batch_size = %d is not a multiple of data.samples_per_class = %d",
+                           o->batch_size, m_);
         if (o->batch_size % o->world != 0)
-            apt_user_error("data.batch_size = %d is not divisible by the world size %d", o->batch_size, o->world);
-        l->sampler = apt_sampler_create(m->labels, m->num_samples, m->num_classes, o->batch_size / m_, m_, o->sampler,
-                                        o->seed, m->path);
+            apt_user_error("data.batch_size = %d is not divisible by the world size %d", o->batch_size,
+                           o->world);
+        l->sampler = apt_sampler_create(m->labels, m->num_samples, m->num_classes, o->batch_size / m_, m_,
+                                        o->sampler, o->seed, m->path);
         l->B = o->batch_size;
         l->b = l->B / o->world;
-        for (int i = 0; i < 8; i++) l->bpe_epoch[i] = -1;
+        for (int i = 0; i < 8; i++)
+            l->bpe_epoch[i] = -1;
         l->cur_epoch = o->start_epoch;
         l->cur_step = o->start_step;
         while (l->cur_step >= bpe_locked(l, l->cur_epoch)) {
@@ -294,7 +307,8 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
         apt_resize_work_init(&w->rw, mh, mw, dh, dw, l->C);
     }
     for (int t = 0; t < l->T; t++)
-        APT_CHECK(pthread_create(&l->workers[t].tid, NULL, worker_main, &l->workers[t]) == 0, "pthread_create");
+        APT_CHECK(pthread_create(&l->workers[t].tid, NULL, worker_main, &l->workers[t]) == 0,
+                  "pthread_create");
     return l;
 }
 
@@ -310,7 +324,8 @@ const AptBatch *apt_loader_next(AptLoader *l) {
         return NULL;
     }
     Slot *s = &l->slots[l->consumed % l->P];
-    while (!(s->ready && s->seq == l->consumed)) pthread_cond_wait(&l->cv_ready, &l->mu);
+    while (!(s->ready && s->seq == l->consumed))
+        pthread_cond_wait(&l->cv_ready, &l->mu);
     l->consumed++;
     l->holding = 1;
     pthread_mutex_unlock(&l->mu);
@@ -323,7 +338,8 @@ void apt_loader_destroy(AptLoader *l) {
     l->stop = 1;
     pthread_cond_broadcast(&l->cv_work);
     pthread_mutex_unlock(&l->mu);
-    for (int t = 0; t < l->T; t++) pthread_join(l->workers[t].tid, NULL);
+    for (int t = 0; t < l->T; t++)
+        pthread_join(l->workers[t].tid, NULL);
     for (int t = 0; t < l->T; t++) {
         free(l->workers[t].raw);
         free(l->workers[t].resized);
@@ -350,7 +366,9 @@ void apt_loader_destroy(AptLoader *l) {
     free(l);
 }
 
-const AptManifest *apt_loader_manifest(const AptLoader *l) { return l->m; }
+const AptManifest *apt_loader_manifest(const AptLoader *l) {
+    return l->m;
+}
 
 int apt_loader_batches_per_epoch(AptLoader *l, int epoch) {
     APT_CHECK(l->sampler, "batches per epoch asked of an eval loader");
@@ -360,4 +378,6 @@ int apt_loader_batches_per_epoch(AptLoader *l, int epoch) {
     return n;
 }
 
-int64_t apt_loader_eval_batches(const AptLoader *l) { return l->eval_batches; }
+int64_t apt_loader_eval_batches(const AptLoader *l) {
+    return l->eval_batches;
+}

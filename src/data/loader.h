@@ -28,36 +28,38 @@ typedef enum { APT_LOADER_TRAIN = 0, APT_LOADER_EVAL = 1 } AptLoaderMode;
 typedef enum { APT_LOADER_FLOAT = 0, APT_LOADER_UINT8 = 1 } AptLoaderOutput;
 
 typedef struct {
-    const char *dir;         // dataset directory (aprep output)
-    const char *split;       // "train", "test"
+    const char *dir;   // dataset directory (aprep output)
+    const char *split; // "train", "test"
     AptLoaderMode mode;
-    AptSamplerMode sampler;  // train: epoch | random
-    int batch_size;          // train: global B (= C * m, divisible by world); eval: per-rank batch b
-    int samples_per_class;   // train: m
+    AptSamplerMode sampler; // train: epoch | random
+    int batch_size;         // train: global B (= C * m, divisible by world); eval: per-rank batch b
+    int samples_per_class;  // train: m
     uint64_t seed;
     int rank, world;
-    int threads;             // worker threads (>= 1)
-    int prefetch;            // batch slots (0 = 2 * threads); more slots = more batches in flight
-    AptLoaderOutput output;  // float: ((v / 255) - mean[c]) / std[c]; uint8: raw pixel values
-    int resize;              // short side after decoding (0 = keep), bilinear antialiased
-    int crop;                // square output side: center crop (eval/no augment) or RandomResizedCrop size
-    int augment;             // train: RandomResizedCrop(crop or stored size) + horizontal flip p = 0.5
-    float mean[4], std[4];   // per channel; std 0 means mean 0 / std 1
+    int threads;            // worker threads (>= 1)
+    int prefetch;           // batch slots (0 = 2 * threads); more slots = more batches in flight
+    AptLoaderOutput output; // float: ((v / 255) - mean[c]) / std[c]; uint8: raw pixel values
+    int resize;             // short side after decoding (0 = keep), bilinear antialiased
+    int crop;               // square output side: center crop (eval/no augment) or RandomResizedCrop size
+    int augment;            // train: RandomResizedCrop(crop or stored size) + horizontal flip p = 0.5, taken
+                            // from the stored image (resize is not applied), parameters keyed by
+                            // (seed, epoch, step, position in the global batch, APT_RNG_AUGMENT)
+    float mean[4], std[4];  // per channel; std 0 means mean 0 / std 1
     int start_epoch, start_step; // train: where to start (resume)
 } AptLoaderOptions;
 
 typedef struct {
-    int b;                   // samples in this batch on this rank
-    int C, H, W;             // output sample shape
-    float *x;                // [b, C, H, W] (float output) or NULL
-    uint8_t *x_u8;           // [b, C, H, W] (uint8 output) or NULL
-    int32_t *labels;         // [b]
-    int64_t *ids;            // [b] global sample indices
-    int B;                   // train: global batch size; eval: 0
-    int32_t *labels_global;  // train: [B] labels of the whole global batch (this rank's at offset) or NULL
-    int64_t *ids_global;     // train: [B]
-    int offset;              // train: rank * b, position of this slice in the global batch; eval: 0
-    int epoch, step;         // train: plan position; eval: epoch 0, step = batch number on this rank
+    int b;                  // samples in this batch on this rank
+    int C, H, W;            // output sample shape
+    float *x;               // [b, C, H, W] (float output) or NULL
+    uint8_t *x_u8;          // [b, C, H, W] (uint8 output) or NULL
+    int32_t *labels;        // [b]
+    int64_t *ids;           // [b] global sample indices
+    int B;                  // train: global batch size; eval: 0
+    int32_t *labels_global; // train: [B] labels of the whole global batch (this rank's at offset) or NULL
+    int64_t *ids_global;    // train: [B]
+    int offset;             // train: rank * b, position of this slice in the global batch; eval: 0
+    int epoch, step;        // train: plan position; eval: epoch 0, step = batch number on this rank
 } AptBatch;
 
 typedef struct AptLoader AptLoader;
@@ -69,7 +71,7 @@ void apt_loader_options_from_config(AptLoaderOptions *o, const AptConfig *cfg, A
                                     int world);
 
 AptLoader *apt_loader_create(const AptLoaderOptions *o); // user errors exit with a one-line message
-const AptBatch *apt_loader_next(AptLoader *l);            // NULL at the end of an eval pass
+const AptBatch *apt_loader_next(AptLoader *l);           // NULL at the end of an eval pass
 void apt_loader_destroy(AptLoader *l);
 
 const AptManifest *apt_loader_manifest(const AptLoader *l);

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *apt_storage_name(AptStorage s) { return s == APT_STORAGE_JPEG ? "jpeg" : "raw"; }
+const char *apt_storage_name(AptStorage s) {
+    return s == APT_STORAGE_JPEG ? "jpeg" : "raw";
+}
 
 static int64_t attr_int(hid_t f, const char *path, const char *name, int64_t lo, int64_t hi) {
     int64_t v = 0;
@@ -36,7 +38,8 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
     apt_path_join(m->path, sizeof m->path, dir, fname);
     const char *path = m->path;
     if (!apt_is_dir(dir)) apt_user_error("%s: dataset directory not found (prepare it with aprep)", dir);
-    if (!apt_path_exists(path)) apt_user_error("%s: manifest not found (no split '%s' in %s?)", path, split, dir);
+    if (!apt_path_exists(path))
+        apt_user_error("%s: manifest not found (no split '%s' in %s?)", path, split, dir);
 
     apt_h5_lock();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -78,8 +81,8 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
         m->shard_start[s + 1] = m->shard_start[s] + m->shard_sizes[s];
     }
     if (m->shard_start[S] != m->num_samples)
-        MANIFEST_FAIL("%s: shard sizes add up to %lld but num_samples = %lld", path, (long long)m->shard_start[S],
-                      (long long)m->num_samples);
+        MANIFEST_FAIL("%s: shard sizes add up to %lld but num_samples = %lld", path,
+                      (long long)m->shard_start[S], (long long)m->num_samples);
     if (apt_h5_read_strings(f, "/class_names", m->num_classes, &m->class_names) != 0)
         MANIFEST_FAIL("%s: missing dataset /class_names or its length is not num_classes = %d", path,
                       m->num_classes);
@@ -123,7 +126,8 @@ int apt_manifest_locate(const AptManifest *m, int64_t i, int64_t *row) {
         else
             hi = mid - 1;
     }
-    while (m->shard_sizes[lo] == 0) lo++; // cannot run past the end: i < N
+    while (m->shard_sizes[lo] == 0)
+        lo++; // cannot run past the end: i < N
     *row = i - m->shard_start[lo];
     return lo;
 }

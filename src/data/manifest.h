@@ -11,13 +11,13 @@
 typedef enum { APT_STORAGE_RAW = 0, APT_STORAGE_JPEG = 1 } AptStorage;
 
 typedef struct {
-    char dir[4096];      // dataset directory
-    char path[4096];     // DIR/<split>.h5
-    char split[64];      // "train", "test", ...
-    char name[256];      // dataset name attribute ("fashion-mnist", ...)
-    int format_version;  // APT_DATA_FORMAT_VERSION
-    int64_t num_samples; // N
-    int num_classes;     // K
+    char dir[4096];              // dataset directory
+    char path[4096];             // DIR/<split>.h5
+    char split[64];              // "train", "test", ...
+    char name[256];              // dataset name attribute ("fashion-mnist", ...)
+    int format_version;          // APT_DATA_FORMAT_VERSION
+    int64_t num_samples;         // N
+    int num_classes;             // K
     int height, width, channels; // H, W, C of every stored image (raw storage)
     AptStorage storage;
     int num_shards;

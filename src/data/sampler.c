@@ -28,18 +28,20 @@ struct AptSampler {
     int plan_epoch, plan_batches;
     int64_t *plan;   // [max_batches * B]
     int64_t *work;   // [N] shuffled members, same CSR layout as by_class
-    int *order;      // [K] class order; later the alive list
+    int *order;      // [K] class order, then the classes with >= m samples in that order
+    int *win;        // [C] the first C classes that still have m unused samples
     int64_t *used;   // [K] samples consumed per class
     int *batch_perm; // [max_batches]
     // random mode scratch
-    uint8_t *mark;   // [K]
-    int *pick;       // [C]
-    int *nonempty;   // [eligible] class ids with >= 1 sample
+    uint8_t *mark; // [K]
+    int *pick;     // [C]
+    int *nonempty; // [eligible] class ids with >= 1 sample
 };
 
 AptSampler *apt_sampler_create(const int32_t *labels, int64_t N, int K, int C, int m, AptSamplerMode mode,
                                uint64_t seed, const char *what) {
-    if (C < 1 || m < 1) apt_user_error("%s: sampler needs classes per batch >= 1 and m >= 1 (got C=%d, m=%d)", what, C, m);
+    if (C < 1 || m < 1)
+        apt_user_error("%s: sampler needs classes per batch >= 1 and m >= 1 (got C=%d, m=%d)", what, C, m);
     AptSampler *s = apt_calloc(1, sizeof *s);
     s->N = N;
     s->K = K;
@@ -56,10 +58,12 @@ AptSampler *apt_sampler_create(const int32_t *labels, int64_t N, int K, int C, i
                   (long long)i, K);
         s->class_start[labels[i] + 1]++;
     }
-    for (int k = 0; k < K; k++) s->class_start[k + 1] += s->class_start[k];
+    for (int k = 0; k < K; k++)
+        s->class_start[k + 1] += s->class_start[k];
     int64_t *fill = apt_malloc((size_t)K * sizeof(int64_t));
     memcpy(fill, s->class_start, (size_t)K * sizeof(int64_t));
-    for (int64_t i = 0; i < N; i++) s->by_class[fill[labels[i]]++] = i;
+    for (int64_t i = 0; i < N; i++)
+        s->by_class[fill[labels[i]]++] = i;
     free(fill);
 
     int ge_m = 0, nonempty = 0;
@@ -72,25 +76,29 @@ AptSampler *apt_sampler_create(const int32_t *labels, int64_t N, int K, int C, i
         s->eligible = ge_m;
         s->skipped = K - ge_m;
         if (ge_m < C)
-            apt_user_error("%s: epoch sampler: a batch needs C=%d distinct classes (batch size / m) with >= m=%d "
-                           "samples each, but only %d of %d classes qualify",
-                           what, C, m, ge_m, K);
+            apt_user_error(
+                "%s: epoch sampler: a batch needs C=%d distinct classes (batch size / m) with >= m=%d "
+                "samples each, but only %d of %d classes qualify",
+                what, C, m, ge_m, K);
         if (s->skipped)
-            apt_warn("%s: %d of %d classes have fewer than m=%d samples and are never sampled (epoch mode)", what,
-                     s->skipped, K, m);
+            apt_warn("%s: %d of %d classes have fewer than m=%d samples and are never sampled (epoch mode)",
+                     what, s->skipped, K, m);
         int64_t max_batches = N / s->B + 1;
         s->plan = apt_malloc((size_t)max_batches * s->B * sizeof(int64_t));
         s->work = apt_malloc((size_t)(N ? N : 1) * sizeof(int64_t));
         s->order = apt_malloc((size_t)K * sizeof(int));
         s->used = apt_malloc((size_t)K * sizeof(int64_t));
         s->batch_perm = apt_malloc((size_t)max_batches * sizeof(int));
+        s->win = apt_malloc((size_t)C * sizeof(int));
     } else {
         s->eligible = nonempty;
         s->skipped = 0;
         if (nonempty < C)
-            apt_user_error("%s: random sampler: only %d non-empty classes, a batch needs C=%d distinct classes",
-                           what, nonempty, C);
-        if (N < s->B) apt_user_error("%s: %lld samples, fewer than one batch of B=%d", what, (long long)N, s->B);
+            apt_user_error(
+                "%s: random sampler: only %d non-empty classes, a batch needs C=%d distinct classes", what,
+                nonempty, C);
+        if (N < s->B)
+            apt_user_error("%s: %lld samples, fewer than one batch of B=%d", what, (long long)N, s->B);
         s->mark = apt_calloc((size_t)K, 1);
         s->pick = apt_malloc((size_t)C * sizeof(int));
         s->nonempty = apt_malloc((size_t)nonempty * sizeof(int));
@@ -109,14 +117,19 @@ void apt_sampler_destroy(AptSampler *s) {
     free(s->order);
     free(s->used);
     free(s->batch_perm);
+    free(s->win);
     free(s->mark);
     free(s->pick);
     free(s->nonempty);
     free(s);
 }
 
-int apt_sampler_batch_size(const AptSampler *s) { return s->B; }
-int apt_sampler_skipped_classes(const AptSampler *s) { return s->skipped; }
+int apt_sampler_batch_size(const AptSampler *s) {
+    return s->B;
+}
+int apt_sampler_skipped_classes(const AptSampler *s) {
+    return s->skipped;
+}
 
 static void shuffle_i64(AptRngStream *r, int64_t *a, int64_t n) {
     for (int64_t i = n - 1; i > 0; i--) {
@@ -127,48 +140,63 @@ static void shuffle_i64(AptRngStream *r, int64_t *a, int64_t n) {
     }
 }
 
+// The batch-forming loop of the Smooth-AP reshuffle() for `epoch`: classes in shuffled order, each batch
+// = the first C classes that still have >= m unused samples. Those are a window: the surviving window
+// classes (in order) followed by the next untouched classes of the order, so each batch costs O(C), not
+// a rescan of all K classes. With plan != NULL the samples are written (s->work holds each class's
+// shuffled members); without, only the number of batches is computed (no sample shuffles: O(K + nb*C)).
+static int form_batches(AptSampler *s, int epoch, int64_t *plan) {
+    const int K = s->K, C = s->C, m = s->m;
+    for (int k = 0; k < K; k++)
+        s->order[k] = k;
+    AptRngStream rc = apt_rng_stream(s->seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 0, 0);
+    apt_rng_shuffle_int(&rc, s->order, K);
+    int eligible = 0; // classes with >= m samples, in shuffled order
+    for (int k = 0; k < K; k++) {
+        int c = s->order[k];
+        if (s->class_start[c + 1] - s->class_start[c] >= m) s->order[eligible++] = c;
+    }
+    memset(s->used, 0, (size_t)K * sizeof(int64_t));
+    int nw = 0, next = 0, nb = 0;
+    for (;;) {
+        while (nw < C && next < eligible)
+            s->win[nw++] = s->order[next++];
+        if (nw < C) break; // fewer than C classes have m samples left: the epoch ends
+        for (int j = 0; j < C; j++) {
+            int c = s->win[j];
+            if (plan)
+                memcpy(plan + (size_t)nb * s->B + (size_t)j * m, s->work + s->class_start[c] + s->used[c],
+                       (size_t)m * sizeof(int64_t));
+            s->used[c] += m;
+        }
+        nb++;
+        int w = 0;
+        for (int j = 0; j < C; j++) {
+            int c = s->win[j];
+            if (s->class_start[c + 1] - s->class_start[c] - s->used[c] >= m) s->win[w++] = c;
+        }
+        nw = w;
+    }
+    return nb;
+}
+
 // Build the epoch-mode plan of `epoch` into s->plan (the Smooth-AP reshuffle(), see sampler.h).
 static void plan_epoch(AptSampler *s, int epoch) {
     if (s->plan_epoch == epoch) return;
-    const int K = s->K, C = s->C, m = s->m, B = s->B;
+    const int K = s->K, B = s->B;
     memcpy(s->work, s->by_class, (size_t)s->N * sizeof(int64_t));
     for (int k = 0; k < K; k++) {
         AptRngStream r = apt_rng_stream(s->seed, APT_RNG_SAMPLER_ITEM, (uint32_t)epoch, 0, (uint32_t)k);
         shuffle_i64(&r, s->work + s->class_start[k], s->class_start[k + 1] - s->class_start[k]);
     }
-    for (int k = 0; k < K; k++) s->order[k] = k;
-    AptRngStream rc = apt_rng_stream(s->seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 0, 0);
-    apt_rng_shuffle_int(&rc, s->order, K);
-    // Alive list: classes (in shuffled order) that still have >= m unused samples. Each batch takes the
-    // first C alive classes, exactly as the reference loop that rescans the class list per batch.
-    int alive = 0;
-    for (int k = 0; k < K; k++) {
-        int c = s->order[k];
-        if (s->class_start[c + 1] - s->class_start[c] >= m) s->order[alive++] = c;
-    }
-    memset(s->used, 0, (size_t)K * sizeof(int64_t));
-    int nb = 0;
-    while (alive >= C) {
-        int64_t *dst = s->plan + (size_t)nb * B;
-        for (int j = 0; j < C; j++) {
-            int c = s->order[j];
-            memcpy(dst + (size_t)j * m, s->work + s->class_start[c] + s->used[c], (size_t)m * sizeof(int64_t));
-            s->used[c] += m;
-        }
-        nb++;
-        int w = 0; // drop exhausted classes among the first C, keeping the order
-        for (int j = 0; j < alive; j++) {
-            int c = s->order[j];
-            if (j >= C || s->class_start[c + 1] - s->class_start[c] - s->used[c] >= m) s->order[w++] = c;
-        }
-        alive = w;
-    }
+    int nb = form_batches(s, epoch, s->plan);
     APT_CHECK(nb >= 1, "empty epoch plan despite %d eligible classes", s->eligible);
     // Shuffle the batch order, then lay the plan out in that order.
-    for (int i = 0; i < nb; i++) s->batch_perm[i] = i;
+    for (int i = 0; i < nb; i++)
+        s->batch_perm[i] = i;
     AptRngStream rb = apt_rng_stream(s->seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 1, 0);
     apt_rng_shuffle_int(&rb, s->batch_perm, nb);
-    // Permute in place via work (N >= nb*B entries).
+    // Permute via work (N >= nb*B entries; the members are no longer needed).
     for (int i = 0; i < nb; i++)
         memcpy(s->work + (size_t)i * B, s->plan + (size_t)s->batch_perm[i] * B, (size_t)B * sizeof(int64_t));
     memcpy(s->plan, s->work, (size_t)nb * B * sizeof(int64_t));
@@ -178,8 +206,8 @@ static void plan_epoch(AptSampler *s, int epoch) {
 
 int apt_sampler_batches_per_epoch(AptSampler *s, int epoch) {
     if (s->mode == APT_SAMPLER_RANDOM) return (int)(s->N / s->B);
-    plan_epoch(s, epoch);
-    return s->plan_batches;
+    if (s->plan_epoch == epoch) return s->plan_batches;
+    return form_batches(s, epoch, NULL); // the count needs only the class order: the cached plan stays
 }
 
 static void random_batch(AptSampler *s, int epoch, int step, int64_t *out) {
@@ -194,20 +222,23 @@ static void random_batch(AptSampler *s, int epoch, int step, int64_t *out) {
         s->mark[t] = 1;
         s->pick[n++] = t;
     }
-    for (int j = 0; j < C; j++) s->mark[s->pick[j]] = 0;
+    for (int j = 0; j < C; j++)
+        s->mark[s->pick[j]] = 0;
     apt_rng_shuffle_int(&rc, s->pick, C);
     for (int j = 0; j < C; j++) {
         int c = s->nonempty[s->pick[j]];
         const int64_t *mem = s->by_class + s->class_start[c];
         int64_t n_c = s->class_start[c + 1] - s->class_start[c];
-        AptRngStream ri = apt_rng_stream(s->seed, APT_RNG_SAMPLER_ITEM, (uint32_t)epoch, (uint32_t)step, (uint32_t)j);
+        AptRngStream ri =
+            apt_rng_stream(s->seed, APT_RNG_SAMPLER_ITEM, (uint32_t)epoch, (uint32_t)step, (uint32_t)j);
         int64_t *dst = out + (size_t)j * m;
         if (n_c >= m) { // m distinct members: rejection against the ones already taken (m is small)
             for (int t = 0; t < m; t++) {
                 for (;;) {
                     int64_t cand = mem[apt_rng_next_below(&ri, (uint32_t)n_c)];
                     int dup = 0;
-                    for (int u = 0; u < t; u++) dup |= dst[u] == cand;
+                    for (int u = 0; u < t; u++)
+                        dup |= dst[u] == cand;
                     if (!dup) {
                         dst[t] = cand;
                         break;
@@ -215,7 +246,8 @@ static void random_batch(AptSampler *s, int epoch, int step, int64_t *out) {
                 }
             }
         } else {
-            for (int t = 0; t < m; t++) dst[t] = mem[apt_rng_next_below(&ri, (uint32_t)n_c)];
+            for (int t = 0; t < m; t++)
+                dst[t] = mem[apt_rng_next_below(&ri, (uint32_t)n_c)];
         }
     }
 }

@@ -31,9 +31,9 @@ AptSampler *apt_sampler_create(const int32_t *labels, int64_t N, int K, int C_pe
                                AptSamplerMode mode, uint64_t seed, const char *what);
 void apt_sampler_destroy(AptSampler *s);
 
-int apt_sampler_batch_size(const AptSampler *s);              // B
-int apt_sampler_batches_per_epoch(AptSampler *s, int epoch);  // >= 1
-int apt_sampler_skipped_classes(const AptSampler *s);         // classes that can never fill m slots (epoch mode)
+int apt_sampler_batch_size(const AptSampler *s);             // B
+int apt_sampler_batches_per_epoch(AptSampler *s, int epoch); // >= 1
+int apt_sampler_skipped_classes(const AptSampler *s); // classes that can never fill m slots (epoch mode)
 
 // The global batch (epoch, step), step in [0, batches_per_epoch): B global sample indices, class-major.
 void apt_sampler_batch(AptSampler *s, int epoch, int step, int64_t *global_indices /* [B] */);

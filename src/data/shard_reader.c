@@ -17,7 +17,7 @@
 #include <sys/resource.h>
 
 typedef struct {
-    int state;        // 0 closed, 1 open (published with release semantics after every field is set)
+    int state; // 0 closed, 1 open (published with release semantics after every field is set)
     hid_t file, images;
     int direct; // one unfiltered image per chunk: rows are read with H5Dread_chunk (half the cost)
     char path[4096];
@@ -68,8 +68,12 @@ void apt_shard_reader_destroy(AptShardReader *r) {
     free(r);
 }
 
-size_t apt_shard_reader_row_bytes(const AptShardReader *r) { return r->row_bytes; }
-const char *apt_shard_reader_path(const AptShardReader *r, int s) { return r->shards[s].path; }
+size_t apt_shard_reader_row_bytes(const AptShardReader *r) {
+    return r->row_bytes;
+}
+const char *apt_shard_reader_path(const AptShardReader *r, int s) {
+    return r->shards[s].path;
+}
 
 // User errors exit while still holding the HDF5 lock (h5check.h: no other thread is then inside HDF5
 // when the library's exit-time cleanup runs).
@@ -83,10 +87,12 @@ static void shard_open_locked(AptShardReader *r, int s) {
     if (!apt_path_exists(sh->path)) OPEN_FAIL("%s: shard file missing", sh->path);
     sh->file = H5Fopen(sh->path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (sh->file < 0) OPEN_FAIL("%s: cannot open shard as HDF5 (truncated or not an HDF5 file)", sh->path);
-    if (H5Lexists(sh->file, "images", H5P_DEFAULT) <= 0) OPEN_FAIL("%s: shard has no dataset /images", sh->path);
+    if (H5Lexists(sh->file, "images", H5P_DEFAULT) <= 0)
+        OPEN_FAIL("%s: shard has no dataset /images", sh->path);
     sh->images = H5Dopen2(sh->file, "images", H5P_DEFAULT);
     if (sh->images < 0) OPEN_FAIL("%s: cannot open /images", sh->path);
-    if (m->storage != APT_STORAGE_RAW) OPEN_FAIL("%s: jpeg storage is not supported by this reader yet", sh->path);
+    if (m->storage != APT_STORAGE_RAW)
+        OPEN_FAIL("%s: jpeg storage is not supported by this reader yet", sh->path);
 
     hid_t sp = H5Dget_space(sh->images);
     hsize_t dims[4] = {0};
@@ -95,17 +101,19 @@ static void shard_open_locked(AptShardReader *r, int s) {
     H5Sclose(sp);
     if (nd != 4 || (int64_t)dims[0] != rows || (int)dims[1] != m->height || (int)dims[2] != m->width ||
         (int)dims[3] != m->channels)
-        OPEN_FAIL("%s: /images has shape [%llu, %llu, %llu, %llu] (rank %d), manifest says [%lld, %d, %d, %d]",
-                  sh->path, (unsigned long long)dims[0], (unsigned long long)dims[1], (unsigned long long)dims[2],
-                  (unsigned long long)dims[3], nd, (long long)rows, m->height, m->width, m->channels);
+        OPEN_FAIL(
+            "%s: /images has shape [%llu, %llu, %llu, %llu] (rank %d), manifest says [%lld, %d, %d, %d]",
+            sh->path, (unsigned long long)dims[0], (unsigned long long)dims[1], (unsigned long long)dims[2],
+            (unsigned long long)dims[3], nd, (long long)rows, m->height, m->width, m->channels);
     hid_t t = H5Dget_type(sh->images);
     int is_u8 = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1;
     H5Tclose(t);
     if (!is_u8) OPEN_FAIL("%s: /images is not uint8", sh->path);
     hid_t dcpl = H5Dget_create_plist(sh->images);
     hsize_t cd[4] = {0};
-    sh->direct = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) == 0 && H5Pget_chunk(dcpl, 4, cd) == 4 &&
-                 cd[0] == 1 && cd[1] == dims[1] && cd[2] == dims[2] && cd[3] == dims[3];
+    sh->direct = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) == 0 &&
+                 H5Pget_chunk(dcpl, 4, cd) == 4 && cd[0] == 1 && cd[1] == dims[1] && cd[2] == dims[2] &&
+                 cd[3] == dims[3];
     H5Pclose(dcpl);
 
     __atomic_store_n(&sh->state, 1, __ATOMIC_RELEASE);
@@ -134,7 +142,8 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
     if (sh->direct) { // the chunk's bytes are the row: no dataspace selection, no type conversion
         uint32_t filters = 0;
         if (H5Dread_chunk(sh->images, H5P_DEFAULT, start, &filters, out) < 0) // exits holding the lock
-            apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path, (long long)row);
+            apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                           (long long)row);
         apt_h5_unlock();
         return;
     }
@@ -144,10 +153,13 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
              H5Dread(sh->images, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, out) >= 0;
     H5Sclose(ms);
     H5Sclose(fs);
-    if (!ok) apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path, (long long)row);
+    if (!ok)
+        apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                       (long long)row);
     apt_h5_unlock();
 }
 
 void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, uint8_t *out) {
-    for (int k = 0; k < n; k++) apt_shard_reader_read(r, idx[k], out + (size_t)k * r->row_bytes);
+    for (int k = 0; k < n; k++)
+        apt_shard_reader_read(r, idx[k], out + (size_t)k * r->row_bytes);
 }

@@ -38,9 +38,10 @@ static void read_input(const char *path, double **E, int **labels, int *N, int *
         apt_user_error("%s: /embeddings must be float32 or float64", path);
     if (H5Sget_simple_extent_ndims(sp) != 2) apt_user_error("%s: /embeddings must be 2-D [N, D]", path);
     H5Sget_simple_extent_dims(sp, dims, NULL);
-    if (dims[0] < 1 || dims[1] < 1 || dims[0] > INT_MAX || dims[1] > INT_MAX || dims[0] * dims[1] > (1ull << 34))
-        apt_user_error("%s: /embeddings has unsupported shape [%llu, %llu]", path, (unsigned long long)dims[0],
-                       (unsigned long long)dims[1]);
+    if (dims[0] < 1 || dims[1] < 1 || dims[0] > INT_MAX || dims[1] > INT_MAX ||
+        dims[0] * dims[1] > (1ull << 34))
+        apt_user_error("%s: /embeddings has unsupported shape [%llu, %llu]", path,
+                       (unsigned long long)dims[0], (unsigned long long)dims[1]);
     *N = (int)dims[0];
     *D = (int)dims[1];
     *E = apt_malloc((size_t)dims[0] * dims[1] * sizeof(double));
@@ -131,11 +132,13 @@ int apt_loss_cmd(int argc, char **argv) {
         }
     }
     if (!name || !in || !out)
-        apt_exit(APT_EXIT_USAGE,
-                 "usage: aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5");
+        apt_exit(
+            APT_EXIT_USAGE,
+            "usage: aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5");
     AptLossParams p;
     if (!apt_loss_params_default(&p, name))
-        apt_exit(APT_EXIT_USAGE, "aptrain loss: unknown loss '%s' (expected one of: %s)", name, apt_loss_names());
+        apt_exit(APT_EXIT_USAGE, "aptrain loss: unknown loss '%s' (expected one of: %s)", name,
+                 apt_loss_names());
     if (have_tau) p.tau = tau;
     if (have_alpha) p.alpha = alpha;
     if (have_b) p.b = b;

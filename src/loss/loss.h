@@ -40,17 +40,17 @@ typedef struct {
 } AptLossParams;
 
 typedef struct {
-    const float *E;       // [B, D] float32 global embeddings (training path), or NULL
-    const double *E64;    // [B, D] float64 (aptrain loss, references), or NULL; exactly one is set
-    const int *labels;    // [B] class ids, any order, any values
+    const float *E;    // [B, D] float32 global embeddings (training path), or NULL
+    const double *E64; // [B, D] float64 (aptrain loss, references), or NULL; exactly one is set
+    const int *labels; // [B] class ids, any order, any values
     int B, D;
-    int q_begin, q_end;   // this rank's queries: rows [q_begin, q_end) of E
+    int q_begin, q_end; // this rank's queries: rows [q_begin, q_end) of E
 } AptLossIn;
 
 typedef struct {
-    double loss_part;     // this rank's share of the loss (global normaliser)
-    float *dE;            // [B, D] overwritten when E was given: d loss_part / d E
-    double *dE64;         // [B, D] overwritten when E64 was given
+    double loss_part; // this rank's share of the loss (global normaliser)
+    float *dE;        // [B, D] overwritten when E was given: d loss_part / d E
+    double *dE64;     // [B, D] overwritten when E64 was given
 } AptLossOut;
 
 typedef struct AptLossWorkspace AptLossWorkspace;

@@ -10,15 +10,15 @@
 #include "loss.h"
 
 typedef struct {
-    const double *s;   // [B] s_qj = <e_q, e_j>, j over the global batch (j = q included)
-    double *gs;        // [B] out, zeroed by the caller: d loss_part / d s_qj
-    double *tmp;       // [B] scratch owned by the calling thread
-    double *tmp2;      // [B] scratch
+    const double *s;    // [B] s_qj = <e_q, e_j>, j over the global batch (j = q included)
+    double *gs;         // [B] out, zeroed by the caller: d loss_part / d s_qj
+    double *tmp;        // [B] scratch owned by the calling thread
+    double *tmp2;       // [B] scratch
     const double *same; // [B] 1.0 where labels[j] == labels[q], else 0.0
-    const int *labels; // [B]
-    const int *pos;    // [npos] rows of q's class in ascending order, q included
+    const int *labels;  // [B]
+    const int *pos;     // [npos] rows of q's class in ascending order, q included
     int npos, B, q;
-    double w;          // 1 / global query normaliser
+    double w; // 1 / global query normaliser
 } AptLossRow;
 
 // Returns this query's contribution to loss_part (already multiplied by w).

@@ -44,7 +44,9 @@ static inline double exp_poly(double x) {
     return p * scale;
 }
 
-double apt_loss_exp(double x) { return exp_poly(x); }
+double apt_loss_exp(double x) {
+    return exp_poly(x);
+}
 
 void apt_loss_sigmoid_row(const double *s, double si, double inv_tau, int B, double *g, double *dg) {
 #pragma omp simd

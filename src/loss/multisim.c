@@ -12,8 +12,8 @@
 #include "loss_impl.h"
 
 // log(1 + sum_k exp(x_k)) over the selected entries, and writes d/dx_k * scale into gs.
-static double softplus_sum(const double *x, const unsigned char *sel, int B, double a, double lambda, double scale,
-                           double *gs, double sign) {
+static double softplus_sum(const double *x, const unsigned char *sel, int B, double a, double lambda,
+                           double scale, double *gs, double sign) {
     double m = 0.0; // the "1" is exp(0)
     for (int j = 0; j < B; j++)
         if (sel[j]) {

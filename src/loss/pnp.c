@@ -25,17 +25,30 @@ double apt_loss_pnp_row(const AptLossParams *p, const AptLossRow *r) {
         apt_loss_sigmoid_row(s, s[i], inv_tau, B, g, dg);
         double n = 0.0;
 #pragma omp simd reduction(+ : n)
-        for (int j = 0; j < B; j++) n += g[j] * (1.0 - same[j]); // negatives only
+        for (int j = 0; j < B; j++)
+            n += g[j] * (1.0 - same[j]); // negatives only
         double f, fp;
         switch (variant) {
-        case APT_PNP_DS: f = log1p(n); fp = 1.0 / (1.0 + n); break;
+        case APT_PNP_DS:
+            f = log1p(n);
+            fp = 1.0 / (1.0 + n);
+            break;
         case APT_PNP_DQ:
             f = pow(1.0 + n, -p->alpha);
             fp = p->alpha * f / (1.0 + n); // d(1 - f)/dN: pnp-dq minimises 1 - mean f
             break;
-        case APT_PNP_IU: f = (1.0 + n) * log1p(n); fp = log1p(n) + 1.0; break;
-        case APT_PNP_IB: f = (p->b * n - log1p(p->b * n)) / (p->b * p->b); fp = n / (1.0 + p->b * n); break;
-        default: f = n; fp = 1.0; break;
+        case APT_PNP_IU:
+            f = (1.0 + n) * log1p(n);
+            fp = log1p(n) + 1.0;
+            break;
+        case APT_PNP_IB:
+            f = (p->b * n - log1p(p->b * n)) / (p->b * p->b);
+            fp = n / (1.0 + p->b * n);
+            break;
+        default:
+            f = n;
+            fp = 1.0;
+            break;
         }
         sum_f += f;
         const double c0 = wq * fp;

@@ -32,7 +32,7 @@ double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r) {
         const int i = r->pos[k];
         if (!self && i == q) continue;
         apt_loss_sigmoid_row(s, s[i], inv_tau, B, g, dg);
-        g[i] = dg[i] = 0.0; // j != i
+        g[i] = dg[i] = 0.0;            // j != i
         if (!self) g[q] = dg[q] = 0.0; // q is not in the gallery
         double ra = 1.0, rp = 1.0;
 #pragma omp simd reduction(+ : ra, rp)

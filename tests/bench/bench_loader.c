@@ -1,12 +1,13 @@
 // bench_loader.c — loader throughput (images/s) on a prepared dataset, e.g. Fashion-MNIST from
 // `aprep fashion-mnist /tmp/fm`. Not a ctest; figures go to tests/bench/RESULTS.md.
 //
-//   bench_loader [--dir /tmp/fm] [--batch 128] [--m 16] [--images 200000] [--threads 1,2] [--resize S --crop S]
+//   bench_loader [--dir /tmp/fm] [--batch 128] [--m 16] [--images 200000] [--threads 1,2] [--resize S --crop
+//   S]
 //
-// For each thread count: train mode (epoch sampler, global batch B = --batch, m = --m (Fashion-MNIST has 10 classes: C = 8), float output
-// normalised with mean 0.5 / std 0.5) and eval mode (the test split in order, batch --batch), both
-// timed over --images images after one warm-up batch. A consumer that does no work is the worst case for
-// the loader: it must produce as fast as it can.
+// For each thread count: train mode (epoch sampler, global batch B = --batch, m = --m (Fashion-MNIST has 10
+// classes: C = 8), float output normalised with mean 0.5 / std 0.5) and eval mode (the test split in order,
+// batch --batch), both timed over --images images after one warm-up batch. A consumer that does no work is
+// the worst case for the loader: it must produce as fast as it can.
 #include "core/timer.h"
 #include "data/loader.h"
 
@@ -40,13 +41,20 @@ int main(int argc, char **argv) {
     int batch = 128, m = 16, resize = 0, crop = 0;
     long images = 200000;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
-        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--m")) m = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--images")) images = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
-        else if (!strcmp(argv[i], "--resize")) resize = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--crop")) crop = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--dir"))
+            dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--batch"))
+            batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--m"))
+            m = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--images"))
+            images = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--resize"))
+            resize = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--crop"))
+            crop = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -70,7 +78,8 @@ int main(int argc, char **argv) {
             o.threads = atoi(t);
             o.resize = resize;
             o.crop = crop;
-            for (int c = 0; c < 4; c++) o.mean[c] = o.std[c] = 0.5f;
+            for (int c = 0; c < 4; c++)
+                o.mean[c] = o.std[c] = 0.5f;
             double cs;
             double ips = run(&o, images, &cs);
             printf("%-8s %-6s %14.0f\n", t, mode ? "eval" : "train", ips);

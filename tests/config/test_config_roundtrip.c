@@ -199,6 +199,7 @@ static void test_shipped(void) {
     for (struct dirent *e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
         if (n < 6 || strcmp(e->d_name + n - 5, ".yaml")) continue;
+        if (!strcmp(e->d_name, "published.yaml")) continue; // the leaderboard's data table, not a run config
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         AptConfig c, back;

@@ -4,15 +4,16 @@
 
 #include <png.h>
 #include <stdarg.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <turbojpeg.h>
 
 static inline void img_pattern(uint8_t *p, int h, int w, int c, uint32_t salt) {
     AptRngStream r = apt_rng_stream(5, APT_RNG_TEST, salt, 0, 0);
-    for (int i = 0; i < h * w * c; i++) p[i] = (uint8_t)(((i / c) % w) * 9 + ((i / c) / w) * 5 + apt_rng_next_below(&r, 30));
+    for (int i = 0; i < h * w * c; i++)
+        p[i] = (uint8_t)(((i / c) % w) * 9 + ((i / c) / w) * 5 + apt_rng_next_below(&r, 30));
 }
 
 static inline int img_write_png(const char *path, const uint8_t *p, int h, int w, int c) {

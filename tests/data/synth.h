@@ -23,17 +23,20 @@ static inline void synth_write(const char *dir, const char *split, int64_t n, in
         names[k] = malloc(32);
         snprintf(names[k], 32, "class%d", k);
     }
-    AprepWriter *w = aprep_writer_create(dir, "synthetic", split, n, H, W, C, APT_STORAGE_RAW, shard_size, K, names);
+    AprepWriter *w =
+        aprep_writer_create(dir, "synthetic", split, n, H, W, C, APT_STORAGE_RAW, shard_size, K, names);
     size_t bytes = (size_t)H * W * C;
     uint8_t *img = malloc(bytes);
     char path[64];
     for (int64_t i = 0; i < n; i++) {
-        for (size_t b = 0; b < bytes; b++) img[b] = synth_pixel(i, b);
+        for (size_t b = 0; b < bytes; b++)
+            img[b] = synth_pixel(i, b);
         snprintf(path, sizeof path, "synthetic/%lld.png", (long long)i);
         aprep_writer_add(w, img, labels[i], path);
     }
     aprep_writer_finish(w);
     free(img);
-    for (int k = 0; k < K; k++) free(names[k]);
+    for (int k = 0; k < K; k++)
+        free(names[k]);
     free(names);
 }

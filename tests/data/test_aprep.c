@@ -28,7 +28,8 @@ static void make(const char *root, const Img *imgs, int n) {
         *strrchr(dir, '/') = 0;
         apt_mkdir_p(dir);
         img_pattern(px, IH, IW, imgs[i].kind == 2 ? 1 : 3, (uint32_t)i);
-        int rc = imgs[i].kind == 1 ? img_write_jpeg(path, px, IH, IW) : img_write_png(path, px, IH, IW, imgs[i].kind == 2 ? 1 : 3);
+        int rc = imgs[i].kind == 1 ? img_write_jpeg(path, px, IH, IW)
+                                   : img_write_png(path, px, IH, IW, imgs[i].kind == 2 ? 1 : 3);
         TEST_CHECK(rc == 0, "write %s", path);
     }
 }
@@ -71,7 +72,8 @@ static uint8_t *expected(const char *path, int size_h, int size_w, int short_sid
     apt_resize_work_free(&rw);
     int y0 = (rh - short_side) / 2, x0 = (rwd - short_side) / 2;
     for (int y = 0; y < short_side; y++)
-        memcpy(out + (size_t)y * short_side * 3, tmp + ((size_t)(y + y0) * rwd + x0) * 3, (size_t)short_side * 3);
+        memcpy(out + (size_t)y * short_side * 3, tmp + ((size_t)(y + y0) * rwd + x0) * 3,
+               (size_t)short_side * 3);
     free(tmp);
     free(px);
     *H = *W = short_side;
@@ -79,13 +81,15 @@ static uint8_t *expected(const char *path, int size_h, int size_w, int short_sid
 }
 
 // Compare split `split` of out with the expected (path, label) list.
-static void check_split(const char *out, const char *split, const char *root, const char **rels, const int *labels,
-                        int n, const char **classes, int K, int size_h, int size_w, int short_side) {
+static void check_split(const char *out, const char *split, const char *root, const char **rels,
+                        const int *labels, int n, const char **classes, int K, int size_h, int size_w,
+                        int short_side) {
     AptManifest *m = apt_manifest_load(out, split);
-    TEST_CHECK(m->num_samples == n && m->num_classes == K && m->channels == 3, "%s/%s: N=%lld K=%d C=%d", out, split,
-               (long long)m->num_samples, m->num_classes, m->channels);
+    TEST_CHECK(m->num_samples == n && m->num_classes == K && m->channels == 3, "%s/%s: N=%lld K=%d C=%d", out,
+               split, (long long)m->num_samples, m->num_classes, m->channels);
     for (int k = 0; k < K && k < m->num_classes; k++)
-        TEST_CHECK(!strcmp(m->class_names[k], classes[k]), "%s: class %d is '%s', want '%s'", split, k, m->class_names[k], classes[k]);
+        TEST_CHECK(!strcmp(m->class_names[k], classes[k]), "%s: class %d is '%s', want '%s'", split, k,
+                   m->class_names[k], classes[k]);
     AptShardReader *r = apt_shard_reader_create(m);
     uint8_t *row = malloc(apt_shard_reader_row_bytes(r));
     char path[4096];
@@ -95,7 +99,8 @@ static void check_split(const char *out, const char *split, const char *root, co
         apt_path_join(path, sizeof path, root, rels[i]);
         int H, W;
         uint8_t *want = expected(path, size_h, size_w, short_side, &H, &W);
-        TEST_CHECK(H == m->height && W == m->width, "%s: %dx%d stored, want %dx%d", rels[i], m->height, m->width, H, W);
+        TEST_CHECK(H == m->height && W == m->width, "%s: %dx%d stored, want %dx%d", rels[i], m->height,
+                   m->width, H, W);
         apt_shard_reader_read(r, i, row);
         pix_ok &= H == m->height && W == m->width && !memcmp(row, want, (size_t)H * W * 3);
         free(want);
@@ -119,15 +124,16 @@ int main(void) {
 
     // ---- folder: ROOT/train, ROOT/test; classes sorted, files sorted, a .txt ignored ----
     apt_path_join(root, sizeof root, g_root, "folder");
-    const Img imgs[] = {{"train/dog/b.jpg", 1}, {"train/cat/2.png", 0}, {"train/cat/1.png", 0}, {"train/owl/x.png", 2},
-                        {"train/dog/a.jpg", 1}, {"train/cat/3.PNG", 0}, {"train/owl/y.jpeg", 1},
-                        {"test/emu/e.png", 0},  {"test/ant/a.jpg", 1}};
+    const Img imgs[] = {{"train/dog/b.jpg", 1},  {"train/cat/2.png", 0}, {"train/cat/1.png", 0},
+                        {"train/owl/x.png", 2},  {"train/dog/a.jpg", 1}, {"train/cat/3.PNG", 0},
+                        {"train/owl/y.jpeg", 1}, {"test/emu/e.png", 0},  {"test/ant/a.jpg", 1}};
     make(root, imgs, 9);
     char notes[4096];
     apt_path_join(notes, sizeof notes, root, "train/cat/notes.txt");
     txt_write(notes, "not an image\n");
     apt_path_join(out, sizeof out, g_root, "out_folder");
-    TEST_CHECK(sh("%s folder --shard-size 3 --threads 2 %s %s", g_aprep, root, out) == 0, "aprep folder failed");
+    TEST_CHECK(sh("%s folder --shard-size 3 --threads 2 %s %s", g_aprep, root, out) == 0,
+               "aprep folder failed");
     const char *train_rels[] = {"train/cat/1.png", "train/cat/2.png", "train/cat/3.PNG", "train/dog/a.jpg",
                                 "train/dog/b.jpg", "train/owl/x.png", "train/owl/y.jpeg"};
     const int train_lab[] = {0, 0, 0, 1, 1, 2, 2};
@@ -144,8 +150,10 @@ int main(void) {
     TEST_CHECK(sh("%s verify %s >/dev/null", g_aprep, out) == 0, "verify failed");
     TEST_CHECK(sh("%s info %s >/dev/null", g_aprep, out) == 0, "info failed");
     // An existing OUT is refused and left intact.
-    TEST_CHECK(sh("%s folder %s %s 2>/dev/null", g_aprep, root, out) == 1, "overwriting OUT did not fail with 1");
-    TEST_CHECK(sh("%s verify %s >/dev/null", g_aprep, out) == 0, "existing dataset damaged by the refused run");
+    TEST_CHECK(sh("%s folder %s %s 2>/dev/null", g_aprep, root, out) == 1,
+               "overwriting OUT did not fail with 1");
+    TEST_CHECK(sh("%s verify %s >/dev/null", g_aprep, out) == 0,
+               "existing dataset damaged by the refused run");
 
     // ---- --size HxW and --size S (short side + center crop) ----
     apt_path_join(out, sizeof out, g_root, "out_hw");
@@ -169,13 +177,17 @@ int main(void) {
     // ---- inaturalist: split files with paths only, class = parent directory ----
     char inat[4096], p[4096];
     apt_path_join(inat, sizeof inat, g_root, "inat");
-    const Img inat_imgs[] = {{"train_val2018/Plantae/7477/a.jpg", 1}, {"train_val2018/Aves/3/b.jpg", 1},
-                             {"train_val2018/Plantae/7477/c.jpg", 1}, {"train_val2018/Aves/12/d.png", 0}};
+    const Img inat_imgs[] = {{"train_val2018/Plantae/7477/a.jpg", 1},
+                             {"train_val2018/Aves/3/b.jpg", 1},
+                             {"train_val2018/Plantae/7477/c.jpg", 1},
+                             {"train_val2018/Aves/12/d.png", 0}};
     make(inat, inat_imgs, 4);
     apt_path_join(p, sizeof p, inat, "Inat_dataset_splits");
     apt_mkdir_p(p);
     apt_path_join(p, sizeof p, inat, "Inat_dataset_splits/Inaturalist_train_set1.txt");
-    txt_write(p, "train_val2018/Plantae/7477/a.jpg\ntrain_val2018/Aves/3/b.jpg\ntrain_val2018/Plantae/7477/c.jpg\n");
+    txt_write(
+        p,
+        "train_val2018/Plantae/7477/a.jpg\ntrain_val2018/Aves/3/b.jpg\ntrain_val2018/Plantae/7477/c.jpg\n");
     apt_path_join(p, sizeof p, inat, "Inat_dataset_splits/Inaturalist_test_set1.txt");
     txt_write(p, "train_val2018/Aves/12/d.png\n");
     apt_path_join(out, sizeof out, g_root, "out_inat");
@@ -189,7 +201,8 @@ int main(void) {
     // ---- vggface2: ROOT/{train,test}_list.txt relative to ROOT/{train,test} ----
     char vgg[4096];
     apt_path_join(vgg, sizeof vgg, g_root, "vgg");
-    const Img vgg_imgs[] = {{"train/n000002/0001_01.jpg", 1}, {"train/n000001/0002_01.jpg", 1}, {"test/n000009/0001_01.jpg", 1}};
+    const Img vgg_imgs[] = {
+        {"train/n000002/0001_01.jpg", 1}, {"train/n000001/0002_01.jpg", 1}, {"test/n000009/0001_01.jpg", 1}};
     make(vgg, vgg_imgs, 3);
     apt_path_join(p, sizeof p, vgg, "train_list.txt");
     txt_write(p, "n000002/0001_01.jpg\nn000001/0002_01.jpg\n");

@@ -24,7 +24,8 @@ static void check_err(const char *what, int status, const char *n1, const char *
     if (f) fclose(f);
     buf[n] = 0;
     int lines = 0;
-    for (size_t i = 0; i < n; i++) lines += buf[i] == '\n';
+    for (size_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
     TEST_CHECK(status == 1, "%s: exit status %d, want 1 (stderr: %s)", what, status, buf);
     TEST_CHECK(lines == 1, "%s: %d lines on stderr, want 1: %s", what, lines, buf);
     TEST_CHECK(!n1 || strstr(buf, n1), "%s: message does not name '%s': %s", what, n1, buf);
@@ -80,7 +81,8 @@ static void copy_dataset(const char *src, const char *dst) {
     TEST_CHECK(sh("rm -rf %s && cp -r %s %s", dst, src, dst) == 0, "copy %s", dst);
 }
 
-static void h5_edit(const char *path, const char *unlink_name, const char *labels_name, int64_t row, int32_t value) {
+static void h5_edit(const char *path, const char *unlink_name, const char *labels_name, int64_t row,
+                    int32_t value) {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     TEST_CHECK(f >= 0, "open %s for editing", path);
     if (unlink_name) TEST_CHECK(H5Ldelete(f, unlink_name, H5P_DEFAULT) >= 0, "unlink %s", unlink_name);
@@ -109,7 +111,8 @@ int main(void) {
     // A good dataset: 24 samples, 8 classes x 3, shards of 10 (train-00000..00002).
     apt_path_join(good, sizeof good, g_root, "good");
     int32_t labels[24];
-    for (int i = 0; i < 24; i++) labels[i] = i % 8;
+    for (int i = 0; i < 24; i++)
+        labels[i] = i % 8;
     synth_write(good, "train", 24, 4, 4, 3, 8, labels, 10);
     TEST_CHECK(sh("%s verify %s >/dev/null", g_aprep, good) == 0, "verify of the good dataset");
     apt_path_join(bad, sizeof bad, g_root, "bad");
@@ -184,11 +187,13 @@ int main(void) {
     apt_path_join(out, sizeof out, g_root, "out");
     snprintf(q, sizeof q, "folder %s %s", root, out);
     run_aprep("folder: empty class", q, "train/b", "empty class");
-    TEST_CHECK(!apt_path_exists(out) && sh("ls -d %s.tmp.* >/dev/null 2>&1", out) != 0, "output left after failure");
+    TEST_CHECK(!apt_path_exists(out) && sh("ls -d %s.tmp.* >/dev/null 2>&1", out) != 0,
+               "output left after failure");
     apt_path_join(p, sizeof p, d, "2.jpg");
     txt_write(p, "\xff\xd8\xff garbage that is no JPEG");
     run_aprep("folder: undecodable image", q, "train/b/2.jpg", "row 1");
-    TEST_CHECK(!apt_path_exists(out) && sh("ls -d %s.tmp.* >/dev/null 2>&1", out) != 0, "output left after failure");
+    TEST_CHECK(!apt_path_exists(out) && sh("ls -d %s.tmp.* >/dev/null 2>&1", out) != 0,
+               "output left after failure");
     img_pattern(px, 6, 6, 3, 2);
     img_write_png(p, px, 6, 6, 3); // a PNG named .jpg decodes fine (magic bytes decide), but it is 6x6
     run_aprep("folder: size mismatch", q, "train/b/2.jpg", "--size");

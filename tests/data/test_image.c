@@ -19,7 +19,8 @@ static char g_dir[64];
 static void fill(uint8_t *p, size_t n, uint32_t salt) {
     // Smooth gradient plus noise, so both flat and busy regions are exercised.
     AptRngStream r = apt_rng_stream(99, APT_RNG_TEST, salt, 0, 0);
-    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)((i * 7 / 3) % 200 + apt_rng_next_below(&r, 56));
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)((i * 7 / 3) % 200 + apt_rng_next_below(&r, 56));
 }
 
 static int write_file(const char *path, const void *d, size_t n) {
@@ -52,19 +53,18 @@ static int py(const char *code, const char *args) {
     return system(cmd);
 }
 
-static const char *k_resize_py =
-    "import sys\n"
-    "from PIL import Image\n"
-    "src, sh, sw, c, dst, dh, dw = sys.argv[1], *map(int, sys.argv[2:5]), sys.argv[5], *map(int, sys.argv[6:8])\n"
-    "raw = open(src, 'rb').read()\n"
-    "im = Image.frombytes('L' if c == 1 else 'RGB', (sw, sh), raw)\n"
-    "open(dst, 'wb').write(im.resize((dw, dh), Image.BILINEAR).tobytes())\n";
+static const char *k_resize_py = "import sys\n"
+                                 "from PIL import Image\n"
+                                 "src, sh, sw, c, dst, dh, dw = sys.argv[1], *map(int, sys.argv[2:5]), "
+                                 "sys.argv[5], *map(int, sys.argv[6:8])\n"
+                                 "raw = open(src, 'rb').read()\n"
+                                 "im = Image.frombytes('L' if c == 1 else 'RGB', (sw, sh), raw)\n"
+                                 "open(dst, 'wb').write(im.resize((dw, dh), Image.BILINEAR).tobytes())\n";
 
-static const char *k_decode_py =
-    "import sys\n"
-    "from PIL import Image\n"
-    "im = Image.open(sys.argv[1]).convert(sys.argv[3])\n"
-    "open(sys.argv[2], 'wb').write(im.tobytes())\n";
+static const char *k_decode_py = "import sys\n"
+                                 "from PIL import Image\n"
+                                 "im = Image.open(sys.argv[1]).convert(sys.argv[3])\n"
+                                 "open(sys.argv[2], 'wb').write(im.tobytes())\n";
 
 static void check_resize(int sh, int sw, int C, int dh, int dw) {
     size_t sn = (size_t)sh * sw * C, dn = (size_t)dh * dw * C;
@@ -89,10 +89,10 @@ static void check_resize(int sh, int sw, int C, int dh, int dw) {
         if (d > maxd) maxd = d;
         ndiff += d != 0;
     }
-    TEST_CHECK(ref && rn == dn && maxd == 0,
-               "resize %dx%dx%d -> %dx%d: max |diff| %d, %zu of %zu differ", sh, sw, C, dh, dw, maxd, ndiff, dn);
-    printf("ok   resize %dx%dx%d -> %dx%d vs Pillow: max |diff| %d, %zu of %zu values differ\n", sh, sw, C, dh, dw,
-           maxd, ndiff, dn);
+    TEST_CHECK(ref && rn == dn && maxd == 0, "resize %dx%dx%d -> %dx%d: max |diff| %d, %zu of %zu differ", sh,
+               sw, C, dh, dw, maxd, ndiff, dn);
+    printf("ok   resize %dx%dx%d -> %dx%d vs Pillow: max |diff| %d, %zu of %zu values differ\n", sh, sw, C,
+           dh, dw, maxd, ndiff, dn);
     free(src);
     free(out);
     free(ref);
@@ -108,12 +108,12 @@ int main(void) {
         printf("SKIP: Pillow not available\n");
         return 77;
     }
-    check_resize(28, 28, 1, 14, 14);  // exact factor 2 down
-    check_resize(37, 53, 3, 11, 17);  // odd factors down (area averaging)
-    check_resize(64, 48, 3, 64, 20);  // width only
-    check_resize(9, 7, 1, 20, 15);    // up
-    check_resize(30, 10, 3, 12, 25);  // down in H, up in W
-    check_resize(100, 90, 3, 7, 5);   // strong downscale
+    check_resize(28, 28, 1, 14, 14); // exact factor 2 down
+    check_resize(37, 53, 3, 11, 17); // odd factors down (area averaging)
+    check_resize(64, 48, 3, 64, 20); // width only
+    check_resize(9, 7, 1, 20, 15);   // up
+    check_resize(30, 10, 3, 12, 25); // down in H, up in W
+    check_resize(100, 90, 3, 7, 5);  // strong downscale
 
     // PNG via libpng simplified API, RGB and grey.
     enum { h = 23, w = 31 };
@@ -145,12 +145,14 @@ int main(void) {
     png_image_write_get_memory_size(im, pn, 0, grey, 0, NULL);
     png = malloc(pn);
     TEST_CHECK(png_image_write_to_memory(&im, png, &pn, 0, grey, 0, NULL), "png grey write");
-    TEST_CHECK(apt_image_decode(png, pn, 1, &px, &dh, &dw, err, sizeof err) == 0 && !memcmp(px, grey, sizeof grey),
+    TEST_CHECK(apt_image_decode(png, pn, 1, &px, &dh, &dw, err, sizeof err) == 0 &&
+                   !memcmp(px, grey, sizeof grey),
                "PNG grey round trip not bit-exact");
     free(px);
     TEST_CHECK(apt_image_decode(png, pn, 3, &px, &dh, &dw, err, sizeof err) == 0, "grey PNG as RGB");
     int eq = 1;
-    for (int i = 0; px && i < h * w; i++) eq &= px[3 * i] == grey[i] && px[3 * i + 1] == grey[i] && px[3 * i + 2] == grey[i];
+    for (int i = 0; px && i < h * w; i++)
+        eq &= px[3 * i] == grey[i] && px[3 * i + 1] == grey[i] && px[3 * i + 2] == grey[i];
     TEST_CHECK(eq, "grey PNG as RGB: channels differ from the grey values");
     free(px);
     free(png);
@@ -169,7 +171,8 @@ int main(void) {
     TEST_CHECK(py(k_decode_py, args) == 0, "python decode failed");
     size_t rn = 0;
     uint8_t *ref = read_all(out, &rn);
-    TEST_CHECK(apt_image_decode(jpg, jn, 3, &px, &dh, &dw, err, sizeof err) == 0 && dh == h && dw == w, "jpeg decode: %s", err);
+    TEST_CHECK(apt_image_decode(jpg, jn, 3, &px, &dh, &dw, err, sizeof err) == 0 && dh == h && dw == w,
+               "jpeg decode: %s", err);
     int maxd = 0, maxo = 0;
     for (size_t i = 0; px && ref && rn == sizeof rgb && i < sizeof rgb; i++) {
         int d = abs((int)px[i] - (int)ref[i]), o = abs((int)px[i] - (int)rgb[i]);
@@ -183,9 +186,11 @@ int main(void) {
     tjFree(jpg);
 
     const uint8_t junk[] = "definitely not an image";
-    TEST_CHECK(apt_image_decode(junk, sizeof junk, 3, &px, &dh, &dw, err, sizeof err) != 0 && err[0], "junk decoded");
+    TEST_CHECK(apt_image_decode(junk, sizeof junk, 3, &px, &dh, &dw, err, sizeof err) != 0 && err[0],
+               "junk decoded");
     const uint8_t trunc_jpg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F'};
-    TEST_CHECK(apt_image_decode(trunc_jpg, sizeof trunc_jpg, 3, &px, &dh, &dw, err, sizeof err) != 0, "truncated JPEG decoded");
+    TEST_CHECK(apt_image_decode(trunc_jpg, sizeof trunc_jpg, 3, &px, &dh, &dw, err, sizeof err) != 0,
+               "truncated JPEG decoded");
 
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", g_dir);

@@ -44,10 +44,12 @@ int main(void) {
     char root[] = "/tmp/apt_loader_XXXXXX";
     TEST_CHECK(mkdtemp(root) != NULL, "mkdtemp");
     int32_t labels[N];
-    for (int i = 0; i < N; i++) labels[i] = (i * 5 + i / 7) % K;
+    for (int i = 0; i < N; i++)
+        labels[i] = (i * 5 + i / 7) % K;
     synth_write(root, "train", N, H, W, C, K, labels, 16);
     int32_t lab_test[37];
-    for (int i = 0; i < 37; i++) lab_test[i] = i % K;
+    for (int i = 0; i < 37; i++)
+        lab_test[i] = i % K;
     synth_write(root, "test", 37, H, W, C, K, lab_test, 10);
 
     // ---- train, world 1, threads 1 vs 2, vs the sampler and direct pixels ----
@@ -66,7 +68,8 @@ int main(void) {
     for (int t = 0; t < steps; t++) {
         const AptBatch *a = apt_loader_next(l1), *b = apt_loader_next(l2);
         int e = t < nb0 ? 0 : 1, st = t < nb0 ? t : t - nb0;
-        order_ok &= a->epoch == e && a->step == st && b->epoch == e && b->step == st && a->b == 12 && a->B == 12;
+        order_ok &=
+            a->epoch == e && a->step == st && b->epoch == e && b->step == st && a->b == 12 && a->B == 12;
         apt_sampler_batch(s, e, st, want);
         for (int j = 0; j < 12; j++) {
             ids_ok &= a->ids[j] == want[j] && a->ids_global[j] == want[j];
@@ -74,11 +77,13 @@ int main(void) {
             for (int c = 0; c < C; c++)
                 for (int y = 0; y < H; y++)
                     for (int x = 0; x < W; x++) {
-                        double d = fabs(a->x[j * per + ((size_t)c * H + y) * W + x] - expect_x(want[j], c, y, x));
+                        double d =
+                            fabs(a->x[j * per + ((size_t)c * H + y) * W + x] - expect_x(want[j], c, y, x));
                         if (d > maxdiff) maxdiff = d;
                     }
         }
-        same_threads &= !memcmp(a->x, b->x, 12 * per * sizeof(float)) && !memcmp(a->ids, b->ids, 12 * sizeof(int64_t));
+        same_threads &=
+            !memcmp(a->x, b->x, 12 * per * sizeof(float)) && !memcmp(a->ids, b->ids, 12 * sizeof(int64_t));
         memcpy(keep[t], a->x, 12 * per * sizeof(float));
         memcpy(keep_ids[t], a->ids, 12 * sizeof(int64_t));
     }
@@ -116,7 +121,8 @@ int main(void) {
         o.start_step = nb0 - 1;
         AptLoader *l = apt_loader_create(&o);
         const AptBatch *a = apt_loader_next(l);
-        TEST_CHECK(a->epoch == 0 && a->step == nb0 - 1 && !memcmp(a->x, keep[nb0 - 1], 12 * per * sizeof(float)),
+        TEST_CHECK(a->epoch == 0 && a->step == nb0 - 1 &&
+                       !memcmp(a->x, keep[nb0 - 1], 12 * per * sizeof(float)),
                    "resume at step %d differs", nb0 - 1);
         a = apt_loader_next(l);
         TEST_CHECK(a->epoch == 1 && a->step == 0 && !memcmp(a->x, keep[nb0], 12 * per * sizeof(float)),
@@ -162,8 +168,10 @@ int main(void) {
             ok &= next == end && nbatches == apt_loader_eval_batches(l) && apt_loader_next(l) == NULL;
             apt_loader_destroy(l);
         }
-        TEST_CHECK(ok && next == 37, "eval W=%d: samples not covered in order exactly once (got %lld)", world, (long long)next);
-        TEST_CHECK(partial == want_partial, "eval W=%d: %d partial batches, want %d", world, partial, want_partial);
+        TEST_CHECK(ok && next == 37, "eval W=%d: samples not covered in order exactly once (got %lld)", world,
+                   (long long)next);
+        TEST_CHECK(partial == want_partial, "eval W=%d: %d partial batches, want %d", world, partial,
+                   want_partial);
     }
 
     // ---- center crop (eval) and augmentation (train): shape, determinism across thread counts ----
@@ -180,8 +188,10 @@ int main(void) {
             for (int c = 0; c < C; c++)
                 for (int y = 0; y < 3; y++)
                     for (int x = 0; x < 3; x++)
-                        md = fmax(md, fabs(a->x[j * 27 + (c * 3 + y) * 3 + x] - expect_x(a->ids[j], c, y + 1, x)));
-        TEST_CHECK(a->H == 3 && a->W == 3 && md <= 1e-6, "center crop: shape %dx%d, max |diff| %.3g", a->H, a->W, md);
+                        md = fmax(
+                            md, fabs(a->x[j * 27 + (c * 3 + y) * 3 + x] - expect_x(a->ids[j], c, y + 1, x)));
+        TEST_CHECK(a->H == 3 && a->W == 3 && md <= 1e-6, "center crop: shape %dx%d, max |diff| %.3g", a->H,
+                   a->W, md);
         apt_loader_destroy(l);
 
         AptLoaderOptions p1 = train_opts(root, 1, 0, 1), p2 = train_opts(root, 2, 0, 1);

@@ -19,7 +19,8 @@ static const int sizes[K] = {25, 1, 9, 2, 14, 3, 30, 5, 6, 11, 4, 17, 8}; // cla
 static int ref_plan(const int32_t *labels, int N, int C, int m, uint64_t seed, int epoch, int64_t *out) {
     static int64_t lists[K][64];
     int len[K] = {0}, head[K] = {0};
-    for (int i = 0; i < N; i++) lists[labels[i]][len[labels[i]]++] = i;
+    for (int i = 0; i < N; i++)
+        lists[labels[i]][len[labels[i]]++] = i;
     for (int k = 0; k < K; k++) { // shuffle each class (Fisher-Yates on int64 like the sampler)
         AptRngStream r = apt_rng_stream(seed, APT_RNG_SAMPLER_ITEM, (uint32_t)epoch, 0, (uint32_t)k);
         for (int i = len[k] - 1; i > 0; i--) {
@@ -30,7 +31,8 @@ static int ref_plan(const int32_t *labels, int N, int C, int m, uint64_t seed, i
         }
     }
     int classes[K];
-    for (int k = 0; k < K; k++) classes[k] = k;
+    for (int k = 0; k < K; k++)
+        classes[k] = k;
     AptRngStream rc = apt_rng_stream(seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 0, 0);
     apt_rng_shuffle_int(&rc, classes, K);
     static int64_t batches[256][64];
@@ -40,7 +42,8 @@ static int ref_plan(const int32_t *labels, int N, int C, int m, uint64_t seed, i
         for (int t = 0; t < K; t++) {
             int c = classes[t];
             if (len[c] - head[c] >= m && nbatch < C) {
-                for (int j = 0; j < m; j++) batches[nb][nbatch * m + j] = lists[c][head[c] + j];
+                for (int j = 0; j < m; j++)
+                    batches[nb][nbatch * m + j] = lists[c][head[c] + j];
                 head[c] += m;
                 nbatch++;
             }
@@ -51,10 +54,12 @@ static int ref_plan(const int32_t *labels, int N, int C, int m, uint64_t seed, i
             finished = 1;
     }
     int perm[256];
-    for (int i = 0; i < nb; i++) perm[i] = i;
+    for (int i = 0; i < nb; i++)
+        perm[i] = i;
     AptRngStream rb = apt_rng_stream(seed, APT_RNG_SAMPLER_CLASS, (uint32_t)epoch, 1, 0);
     apt_rng_shuffle_int(&rb, perm, nb);
-    for (int i = 0; i < nb; i++) memcpy(out + (size_t)i * C * m, batches[perm[i]], (size_t)C * m * sizeof(int64_t));
+    for (int i = 0; i < nb; i++)
+        memcpy(out + (size_t)i * C * m, batches[perm[i]], (size_t)C * m * sizeof(int64_t));
     return nb;
 }
 
@@ -62,7 +67,8 @@ int main(void) {
     int32_t labels[256];
     int N = 0;
     for (int k = 0; k < K; k++) // interleave classes so indices are not sorted by class
-        for (int j = 0; j < sizes[k]; j++) labels[N++] = k;
+        for (int j = 0; j < sizes[k]; j++)
+            labels[N++] = k;
     for (int i = N - 1; i > 0; i--) { // fixed permutation of the labels
         int j = (i * 37 + 11) % (i + 1);
         int32_t t = labels[i];
@@ -92,8 +98,10 @@ int main(void) {
             int cls[8];
             for (int j = 0; j < C; j++) {
                 cls[j] = labels[batch[j * m]];
-                for (int t = 0; t < m; t++) balanced &= labels[batch[j * m + t]] == cls[j];
-                for (int u = 0; u < j; u++) balanced &= cls[u] != cls[j];
+                for (int t = 0; t < m; t++)
+                    balanced &= labels[batch[j * m + t]] == cls[j];
+                for (int u = 0; u < j; u++)
+                    balanced &= cls[u] != cls[j];
                 balanced &= sizes[cls[j]] >= m;
             }
             for (int j = 0; j < B; j++) {
@@ -106,7 +114,8 @@ int main(void) {
         TEST_CHECK(balanced, "epoch %d: a batch is not C distinct classes x m", epoch);
         TEST_CHECK(reused == 0, "epoch %d: %d samples reused within the epoch", epoch, reused);
         int left = 0;
-        for (int k = 0; k < K; k++) left += sizes[k] - used[k] >= m;
+        for (int k = 0; k < K; k++)
+            left += sizes[k] - used[k] >= m;
         TEST_CHECK(left < C, "epoch %d ended with %d classes still having m samples", epoch, left);
     }
     // Different epoch / seed -> different plan (first batches of the epochs compared as a whole).
@@ -121,6 +130,17 @@ int main(void) {
     apt_sampler_batch(fresh, 2, 3, other);
     TEST_CHECK(!memcmp(batch, other, sizeof(int64_t) * B), "batch depends on call history");
     apt_sampler_destroy(fresh);
+    // Batches per epoch without building the plan (class order only) == the built plan's count.
+    int counts_ok = 1;
+    AptSampler *cnt = apt_sampler_create(labels, N, K, C, m, APT_SAMPLER_EPOCH, seed, "test");
+    for (int epoch = 0; epoch < 50; epoch++) {
+        int counted = apt_sampler_batches_per_epoch(cnt, epoch); // never builds a plan
+        apt_sampler_batch(s2, epoch, 0, batch);                  // builds and caches epoch's plan
+        counts_ok &= counted == apt_sampler_batches_per_epoch(s2, epoch) &&
+                     counted == ref_plan(labels, N, C, m, seed, epoch, ref);
+    }
+    apt_sampler_destroy(cnt);
+    TEST_CHECK(counts_ok, "batches per epoch from the class order differ from the built plans");
 
     // ---- rank slices ----
     for (int W = 1; W <= 4; W *= 2) {
@@ -132,7 +152,8 @@ int main(void) {
             ok &= begin == r * b;
             memcpy(cat + r * b, batch + begin, sizeof(int64_t) * b); // what rank r takes
         }
-        TEST_CHECK(ok && b * W == B && !memcmp(cat, batch, sizeof(int64_t) * B), "W=%d: slices do not tile the batch", W);
+        TEST_CHECK(ok && b * W == B && !memcmp(cat, batch, sizeof(int64_t) * B),
+                   "W=%d: slices do not tile the batch", W);
     }
     apt_sampler_destroy(s);
     apt_sampler_destroy(s2);
@@ -153,10 +174,12 @@ int main(void) {
                 int c = labels[batch[j * m]];
                 class_hits[c]++;
                 small_seen += sizes[c] < m;
-                for (int u = 0; u < j; u++) balanced &= labels[batch[u * m]] != c;
+                for (int u = 0; u < j; u++)
+                    balanced &= labels[batch[u * m]] != c;
                 for (int t = 0; t < m; t++) {
                     balanced &= labels[batch[j * m + t]] == c;
-                    for (int u = 0; u < t && sizes[c] >= m; u++) distinct &= batch[j * m + u] != batch[j * m + t];
+                    for (int u = 0; u < t && sizes[c] >= m; u++)
+                        distinct &= batch[j * m + u] != batch[j * m + t];
                 }
             }
         }
@@ -164,11 +187,13 @@ int main(void) {
     TEST_CHECK(same, "random: two samplers with one seed disagree");
     TEST_CHECK(balanced, "random: a batch is not C distinct classes x m");
     TEST_CHECK(distinct, "random: repeated sample in a class with >= m samples");
-    TEST_CHECK(small_seen > 0, "random: classes with < m samples never drawn (they are sampled with replacement)");
+    TEST_CHECK(small_seen > 0,
+               "random: classes with < m samples never drawn (they are sampled with replacement)");
     // Every class drawn: 20 epochs x 16 batches x 4 classes = 1280 draws over 13 classes, expected ~98 each;
     // P(a class never drawn) = (9/13)^... < 1e-100, so this cannot fail by chance.
     int all = 1;
-    for (int k = 0; k < K; k++) all &= class_hits[k] > 0;
+    for (int k = 0; k < K; k++)
+        all &= class_hits[k] > 0;
     TEST_CHECK(all, "random: some class never drawn");
     apt_sampler_batch(r, 0, 0, batch);
     apt_sampler_batch(r, 0, 1, other);

@@ -13,23 +13,28 @@ int main(void) {
     const int64_t N = 53;
     const int H = 5, W = 7, C = 3, K = 4, shard = 10;
     int32_t labels[53];
-    for (int64_t i = 0; i < N; i++) labels[i] = (int32_t)((i * 7) % K);
+    for (int64_t i = 0; i < N; i++)
+        labels[i] = (int32_t)((i * 7) % K);
     synth_write(root, "train", N, H, W, C, K, labels, shard);
 
     AptManifest *m = apt_manifest_load(root, "train");
-    TEST_CHECK(m->num_samples == N && m->num_classes == K, "N=%lld K=%d", (long long)m->num_samples, m->num_classes);
-    TEST_CHECK(m->height == H && m->width == W && m->channels == C, "geometry %dx%dx%d", m->height, m->width, m->channels);
+    TEST_CHECK(m->num_samples == N && m->num_classes == K, "N=%lld K=%d", (long long)m->num_samples,
+               m->num_classes);
+    TEST_CHECK(m->height == H && m->width == W && m->channels == C, "geometry %dx%dx%d", m->height, m->width,
+               m->channels);
     TEST_CHECK(m->storage == APT_STORAGE_RAW && m->format_version == 1, "storage/version");
     TEST_CHECK(m->num_shards == 6, "shards %d, want ceil(53/10) = 6", m->num_shards);
     TEST_CHECK(m->shard_sizes[5] == 3, "last shard size %lld, want 3", (long long)m->shard_sizes[5]);
     TEST_CHECK(!strcmp(m->shards[1], "train-00001.h5"), "shard name %s", m->shards[1]);
     TEST_CHECK(!strcmp(m->class_names[3], "class3") && !strcmp(m->name, "synthetic"), "names");
     int lab_ok = 1;
-    for (int64_t i = 0; i < N; i++) lab_ok &= m->labels[i] == labels[i];
+    for (int64_t i = 0; i < N; i++)
+        lab_ok &= m->labels[i] == labels[i];
     TEST_CHECK(lab_ok, "manifest labels differ from the written ones");
     for (int k = 0; k < K; k++) {
         int64_t want = 0;
-        for (int64_t i = 0; i < N; i++) want += labels[i] == k;
+        for (int64_t i = 0; i < N; i++)
+            want += labels[i] == k;
         TEST_CHECK(m->class_count[k] == want, "class %d count", k);
     }
     int64_t row;
@@ -45,17 +50,21 @@ int main(void) {
     for (int64_t k = 0; k < N; k++) { // a permutation: 29 is coprime with 53
         int64_t i = (k * 29) % N;
         apt_shard_reader_read(r, i, buf);
-        for (size_t b = 0; b < bytes; b++) mism += buf[b] != synth_pixel(i, b);
+        for (size_t b = 0; b < bytes; b++)
+            mism += buf[b] != synth_pixel(i, b);
     }
     TEST_CHECK(mism == 0, "%lld bytes differ (single-row reads)", (long long)mism);
     int64_t idx[53];
-    for (int64_t k = 0; k < N; k++) idx[k] = N - 1 - k;
+    for (int64_t k = 0; k < N; k++)
+        idx[k] = N - 1 - k;
     apt_shard_reader_read_rows(r, idx, (int)N, buf);
     mism = 0;
     for (int64_t k = 0; k < N; k++)
-        for (size_t b = 0; b < bytes; b++) mism += buf[k * bytes + b] != synth_pixel(idx[k], b);
+        for (size_t b = 0; b < bytes; b++)
+            mism += buf[k * bytes + b] != synth_pixel(idx[k], b);
     TEST_CHECK(mism == 0, "%lld bytes differ (row list)", (long long)mism);
-    printf("ok   round trip: %lld samples x %zu bytes bit-exact over %d shards\n", (long long)N, bytes, m->num_shards);
+    printf("ok   round trip: %lld samples x %zu bytes bit-exact over %d shards\n", (long long)N, bytes,
+           m->num_shards);
     apt_shard_reader_destroy(r);
 
     // A shard written by another tool with a contiguous (not chunked) /images takes the hyperslab path.
@@ -66,8 +75,10 @@ int main(void) {
     hid_t space = H5Screate_simple(4, dims, NULL);
     hid_t d = H5Dcreate2(f, "images", H5T_STD_U8LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     for (int64_t i = 0; i < 10; i++)
-        for (size_t b = 0; b < bytes; b++) buf[i * bytes + b] = synth_pixel(i, b);
-    TEST_CHECK(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0, "write contiguous shard");
+        for (size_t b = 0; b < bytes; b++)
+            buf[i * bytes + b] = synth_pixel(i, b);
+    TEST_CHECK(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0,
+               "write contiguous shard");
     H5Dclose(d);
     H5Sclose(space);
     H5Fclose(f);
@@ -76,7 +87,8 @@ int main(void) {
     mism = 0;
     for (int64_t i = 9; i >= 0; i--) {
         apt_shard_reader_read(r, i, buf);
-        for (size_t b = 0; b < bytes; b++) mism += buf[b] != synth_pixel(i, b);
+        for (size_t b = 0; b < bytes; b++)
+            mism += buf[b] != synth_pixel(i, b);
     }
     TEST_CHECK(mism == 0, "%lld bytes differ (contiguous shard, hyperslab reads)", (long long)mism);
     free(buf);

@@ -10,3 +10,6 @@ apt_cmd_test(NAME test_aprep_fashion_mnist COMMAND ${APT_PYTHON} ${APT_DATA_TEST
 # benchmark (not a test): tests/bench/bench_loader.c, figures in tests/bench/RESULTS.md
 add_executable(bench_loader ${CMAKE_SOURCE_DIR}/tests/bench/bench_loader.c)
 target_link_libraries(bench_loader PRIVATE apt)
+apt_test(NAME test_augment SOURCES ${APT_DATA_TEST_DIR}/test_augment.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c LABELS data)
+apt_test(NAME test_loader_mpi SOURCES ${APT_DATA_TEST_DIR}/test_loader_mpi.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c NP 2 LABELS data)
+apt_test(NAME test_loader_mpi SOURCES ${APT_DATA_TEST_DIR}/test_loader_mpi.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c NP 4 LABELS data)

@@ -4,3 +4,6 @@ apt_test(NAME test_comm SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm.c NP 4 LABEL
 if(APT_HAVE_CUDA)
   apt_test(NAME test_comm_nccl SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_nccl.c LABELS dist gpu)
 endif()
+apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c LABELS dist gpu)
+apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c NP 2 LABELS dist gpu)
+apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c NP 4 LABELS dist gpu)

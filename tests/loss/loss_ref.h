@@ -39,7 +39,8 @@ static inline double ref_smoothap(const double *S, const int *lab, int B, RefPar
     int nvalid = 0;
     for (int q = 0; q < B; q++) {
         int m = 0;
-        for (int i = 0; i < B; i++) m += lab[i] == lab[q] && (p.include_self || i != q);
+        for (int i = 0; i < B; i++)
+            m += lab[i] == lab[q] && (p.include_self || i != q);
         if (m > 0) nvalid++;
     }
     for (int q = 0; q < B; q++)
@@ -54,7 +55,8 @@ static inline double ref_smoothap(const double *S, const int *lab, int B, RefPar
     memset(dS, 0, sizeof(double) * B * B);
     for (int q = 0; q < B; q++) {
         int m = 0;
-        for (int i = 0; i < B; i++) m += lab[i] == lab[q] && (p.include_self || i != q);
+        for (int i = 0; i < B; i++)
+            m += lab[i] == lab[q] && (p.include_self || i != q);
         if (m == 0) continue;
         double ap = 0;
         for (int i = 0; i < B; i++) {
@@ -89,12 +91,14 @@ static inline double ref_smoothap(const double *S, const int *lab, int B, RefPar
 }
 
 // PNP: N(q,i) = sum over negatives of G(S_qj - S_qi), dense over (q, i, j) with a negative mask.
-static inline double ref_pnp(const char *variant, const double *S, const int *lab, int B, RefParams p, double *dS) {
+static inline double ref_pnp(const char *variant, const double *S, const int *lab, int B, RefParams p,
+                             double *dS) {
     double loss = 0;
     memset(dS, 0, sizeof(double) * B * B);
     for (int q = 0; q < B; q++) {
         int m = 0;
-        for (int i = 0; i < B; i++) m += lab[i] == lab[q];
+        for (int i = 0; i < B; i++)
+            m += lab[i] == lab[q];
         double fsum = 0;
         for (int i = 0; i < B; i++) {
             if (lab[i] != lab[q]) continue;
@@ -104,11 +108,17 @@ static inline double ref_pnp(const char *variant, const double *S, const int *la
                 if (lab[j] != lab[q]) N += ref_G(S[q * B + j] - S[q * B + i], p.tau, &dg[j]);
             }
             double f, fp;
-            if (!strcmp(variant, "pnp-o")) f = N, fp = 1;
-            else if (!strcmp(variant, "pnp-ds")) f = log(1 + N), fp = 1 / (1 + N);
-            else if (!strcmp(variant, "pnp-dq")) f = pow(1 + N, -p.alpha), fp = -p.alpha * pow(1 + N, -p.alpha - 1);
-            else if (!strcmp(variant, "pnp-iu")) f = (1 + N) * log(1 + N), fp = log(1 + N) + 1;
-            else f = (p.b * N - log(1 + p.b * N)) / (p.b * p.b), fp = (p.b - p.b / (1 + p.b * N)) / (p.b * p.b);
+            if (!strcmp(variant, "pnp-o"))
+                f = N, fp = 1;
+            else if (!strcmp(variant, "pnp-ds"))
+                f = log(1 + N), fp = 1 / (1 + N);
+            else if (!strcmp(variant, "pnp-dq"))
+                f = pow(1 + N, -p.alpha), fp = -p.alpha * pow(1 + N, -p.alpha - 1);
+            else if (!strcmp(variant, "pnp-iu"))
+                f = (1 + N) * log(1 + N), fp = log(1 + N) + 1;
+            else
+                f = (p.b * N - log(1 + p.b * N)) / (p.b * p.b),
+                fp = (p.b - p.b / (1 + p.b * N)) / (p.b * p.b);
             fsum += f;
             double c = fp / m / B * (!strcmp(variant, "pnp-dq") ? -1 : 1);
             for (int j = 0; j < B; j++) {
@@ -126,7 +136,8 @@ static inline double ref_contrastive(const double *S, const int *lab, int B, Ref
     memset(dS, 0, sizeof(double) * B * B);
     for (int q = 0; q < B; q++) {
         int np = 0, nn = 0;
-        for (int j = 0; j < B; j++) np += j != q && lab[j] == lab[q], nn += lab[j] != lab[q];
+        for (int j = 0; j < B; j++)
+            np += j != q && lab[j] == lab[q], nn += lab[j] != lab[q];
         for (int j = 0; j < B; j++) {
             if (j == q) continue;
             if (lab[j] == lab[q] && 1 - S[q * B + j] > 0)
@@ -145,12 +156,14 @@ static inline double ref_triplet(const double *S, const int *lab, int B, RefPara
     int Q = 0;
     for (int q = 0; q < B; q++) {
         int np = 0, nn = 0;
-        for (int j = 0; j < B; j++) np += j != q && lab[j] == lab[q], nn += lab[j] != lab[q];
+        for (int j = 0; j < B; j++)
+            np += j != q && lab[j] == lab[q], nn += lab[j] != lab[q];
         Q += np > 0 && nn > 0;
     }
     for (int q = 0; q < B; q++) {
         int np = 0, nn = 0;
-        for (int j = 0; j < B; j++) np += j != q && lab[j] == lab[q], nn += lab[j] != lab[q];
+        for (int j = 0; j < B; j++)
+            np += j != q && lab[j] == lab[q], nn += lab[j] != lab[q];
         if (!np || !nn) continue;
         for (int i = 0; i < B; i++) {
             if (i == q || lab[i] != lab[q]) continue;
@@ -167,7 +180,8 @@ static inline double ref_triplet(const double *S, const int *lab, int B, RefPara
                 // semi-hard: hardest negative among those less similar than i; else the easiest one
                 int n = -1;
                 for (int j = 0; j < B; j++)
-                    if (lab[j] != lab[q] && S[q * B + j] < S[q * B + i] && (n < 0 || S[q * B + j] > S[q * B + n]))
+                    if (lab[j] != lab[q] && S[q * B + j] < S[q * B + i] &&
+                        (n < 0 || S[q * B + j] > S[q * B + n]))
                         n = j;
                 if (n < 0)
                     for (int j = 0; j < B; j++)
@@ -189,8 +203,10 @@ static inline double ref_multisim(const double *S, const int *lab, int B, RefPar
         double minp = 1e300, maxn = -1e300;
         for (int j = 0; j < B; j++) {
             if (j == q) continue;
-            if (lab[j] == lab[q]) minp = fmin(minp, S[q * B + j]);
-            else maxn = fmax(maxn, S[q * B + j]);
+            if (lab[j] == lab[q])
+                minp = fmin(minp, S[q * B + j]);
+            else
+                maxn = fmax(maxn, S[q * B + j]);
         }
         if (minp == 1e300 || maxn == -1e300) continue;
         long double sp = 0, sn = 0;
@@ -206,34 +222,43 @@ static inline double ref_multisim(const double *S, const int *lab, int B, RefPar
         for (int j = 0; j < B; j++) {
             if (j == q) continue;
             double s = S[q * B + j];
-            if (lab[j] == lab[q] && s - p.ms_margin < maxn) dS[q * B + j] -= (double)(expl(-p.ms_alpha * (s - p.ms_lambda)) / (1 + sp) / B);
-            if (lab[j] != lab[q] && s + p.ms_margin > minp) dS[q * B + j] += (double)(expl(p.ms_beta * (s - p.ms_lambda)) / (1 + sn) / B);
+            if (lab[j] == lab[q] && s - p.ms_margin < maxn)
+                dS[q * B + j] -= (double)(expl(-p.ms_alpha * (s - p.ms_lambda)) / (1 + sp) / B);
+            if (lab[j] != lab[q] && s + p.ms_margin > minp)
+                dS[q * B + j] += (double)(expl(p.ms_beta * (s - p.ms_lambda)) / (1 + sn) / B);
         }
     }
     return loss;
 }
 
 // loss and grad [B, D] = d loss / d E of the loss `name` at E [B, D] (float64).
-static inline double ref_loss_grad(const char *name, RefParams p, const double *E, const int *lab, int B, int D,
-                            double *grad) {
+static inline double ref_loss_grad(const char *name, RefParams p, const double *E, const int *lab, int B,
+                                   int D, double *grad) {
     double *S = malloc(sizeof(double) * B * B), *dS = malloc(sizeof(double) * B * B);
     for (int q = 0; q < B; q++)
         for (int j = 0; j < B; j++) {
             double s = 0;
-            for (int d = 0; d < D; d++) s += E[q * D + d] * E[j * D + d];
+            for (int d = 0; d < D; d++)
+                s += E[q * D + d] * E[j * D + d];
             S[q * B + j] = s;
         }
     double loss;
-    if (!strcmp(name, "smoothap")) loss = ref_smoothap(S, lab, B, p, dS);
-    else if (!strncmp(name, "pnp-", 4)) loss = ref_pnp(name, S, lab, B, p, dS);
-    else if (!strcmp(name, "contrastive")) loss = ref_contrastive(S, lab, B, p, dS);
-    else if (!strcmp(name, "triplet")) loss = ref_triplet(S, lab, B, p, dS);
-    else loss = ref_multisim(S, lab, B, p, dS);
+    if (!strcmp(name, "smoothap"))
+        loss = ref_smoothap(S, lab, B, p, dS);
+    else if (!strncmp(name, "pnp-", 4))
+        loss = ref_pnp(name, S, lab, B, p, dS);
+    else if (!strcmp(name, "contrastive"))
+        loss = ref_contrastive(S, lab, B, p, dS);
+    else if (!strcmp(name, "triplet"))
+        loss = ref_triplet(S, lab, B, p, dS);
+    else
+        loss = ref_multisim(S, lab, B, p, dS);
     // S_qj = <e_q, e_j>: d/de_a = sum_j dS_aj e_j + sum_q dS_qa e_q
     for (int a = 0; a < B; a++)
         for (int d = 0; d < D; d++) {
             double g = 0;
-            for (int j = 0; j < B; j++) g += dS[a * B + j] * E[j * D + d] + dS[j * B + a] * E[j * D + d];
+            for (int j = 0; j < B; j++)
+                g += dS[a * B + j] * E[j * D + d] + dS[j * B + a] * E[j * D + d];
             grad[a * D + d] = g;
         }
     free(S), free(dS);
@@ -255,10 +280,12 @@ static inline double ref_normal(unsigned long long *st) {
 
 // A batch of C classes x m samples in SHUFFLED order with scattered label values (negative ones
 // too); rows are L2-normalised when `normalise`. E: [C*m, D]; labels: [C*m].
-static inline void ref_make_batch(unsigned long long seed, int C, int m, int D, int normalise, double *E, int *labels) {
+static inline void ref_make_batch(unsigned long long seed, int C, int m, int D, int normalise, double *E,
+                                  int *labels) {
     unsigned long long st = seed;
     int B = C * m;
-    for (int i = 0; i < B; i++) labels[i] = 37 * (i / m) - 100;
+    for (int i = 0; i < B; i++)
+        labels[i] = 37 * (i / m) - 100;
     for (int i = B - 1; i > 0; i--) { // Fisher-Yates
         int k = (int)(ref_uniform(&st) * (i + 1));
         int t = labels[i];
@@ -273,6 +300,7 @@ static inline void ref_make_batch(unsigned long long seed, int C, int m, int D, 
             n += E[i * D + d] * E[i * D + d];
         }
         if (normalise)
-            for (int d = 0; d < D; d++) E[i * D + d] /= sqrt(n);
+            for (int d = 0; d < D; d++)
+                E[i * D + d] /= sqrt(n);
     }
 }

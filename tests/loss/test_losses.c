@@ -47,18 +47,20 @@ static void make_params(const Case *c, double tau, AptLossParams *p, RefParams *
 // Our loss on rows [q0, q1); grad [B, D] in double whatever the path.
 static int block_rows = 0; // 0: the workspace's default (the symmetric path for a whole batch)
 
-static double ours(const AptLossParams *p, const double *E, const int *lab, int B, int D, int q0, int q1, int f32,
-                   double *grad) {
+static double ours(const AptLossParams *p, const double *E, const int *lab, int B, int D, int q0, int q1,
+                   int f32, double *grad) {
     double loss;
     AptLossWorkspace *ws = apt_loss_workspace_create(q1 > q0 ? q1 - q0 : 1, B, D, f32 ? APT_F32 : APT_F64);
     if (block_rows && block_rows < q1 - q0) apt_loss_workspace_set_block_rows(ws, block_rows);
     if (f32) {
         float *Ef = malloc(sizeof(float) * B * D), *dEf = malloc(sizeof(float) * B * D);
-        for (int i = 0; i < B * D; i++) Ef[i] = (float)E[i];
+        for (int i = 0; i < B * D; i++)
+            Ef[i] = (float)E[i];
         AptLossIn in = {.E = Ef, .labels = lab, .B = B, .D = D, .q_begin = q0, .q_end = q1};
         AptLossOut out = {.dE = dEf};
         apt_loss_compute(ws, p, &in, &out);
-        for (int i = 0; i < B * D; i++) grad[i] = dEf[i];
+        for (int i = 0; i < B * D; i++)
+            grad[i] = dEf[i];
         loss = out.loss_part;
         free(Ef), free(dEf);
     } else {
@@ -73,7 +75,8 @@ static double ours(const AptLossParams *p, const double *E, const int *lab, int 
 
 static double max_abs(const double *a, int n) {
     double m = 0;
-    for (int i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    for (int i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i]));
     return m;
 }
 
@@ -87,12 +90,14 @@ static double compare(const char *what, double loss, const double *g, double rlo
     double gm = max_abs(rg, n);
     expect_close_d(g, rg, n, rtol, rtol * gm + 1e-300, lab);
     double worst = 0;
-    for (int i = 0; i < n; i++) worst = fmax(worst, fabs(g[i] - rg[i]));
+    for (int i = 0; i < n; i++)
+        worst = fmax(worst, fabs(g[i] - rg[i]));
     return gm > 0 ? worst / gm : worst;
 }
 
 // Loss and gradient of every case vs the reference on one batch, both precisions.
-static void check_vs_ref(const char *batch, const double *E, const int *lab, int B, int D, double tau, int with_f32) {
+static void check_vs_ref(const char *batch, const double *E, const int *lab, int B, int D, double tau,
+                         int with_f32) {
     double *g = malloc(sizeof(double) * B * D), *rg = malloc(sizeof(double) * B * D);
     for (int k = 0; k < NCASES; k++) {
         AptLossParams p;
@@ -107,8 +112,8 @@ static void check_vs_ref(const char *batch, const double *E, const int *lab, int
             snprintf(what, sizeof what, "%s %s tau=%g f32", CASES[k].label, batch, tau);
             l = ours(&p, E, lab, B, D, 0, B, 1, g);
             double e32 = compare(what, l, g, rl, rg, B * D, 1e-4);
-            printf("     %-22s %-12s tau=%-6g grad err/max: f64 %.2e  f32 %.2e\n", CASES[k].label, batch, tau, e64,
-                   e32);
+            printf("     %-22s %-12s tau=%-6g grad err/max: f64 %.2e  f32 %.2e\n", CASES[k].label, batch, tau,
+                   e64, e32);
         }
     }
     free(g), free(rg);
@@ -185,7 +190,8 @@ static void test_partitions(void) {
         memset(acc, 0, sizeof(double) * B * D);
         for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]); c++) {
             sum += ours(&p, E, lab, B, D, cuts[c], cuts[c + 1], 0, part);
-            for (int i = 0; i < B * D; i++) acc[i] += part[i];
+            for (int i = 0; i < B * D; i++)
+                acc[i] += part[i];
         }
         snprintf(what, sizeof what, "%s ranges sum loss", names[k]);
         expect_close_d(&sum, &full, 1, 1e-12, 0, what);
@@ -218,8 +224,12 @@ static void test_identical_embeddings(void) {
     double E[B * D], g[B * D], rg[B * D];
     int lab[B];
     ref_make_batch(6, C, m, D, 1, E, lab);
-    for (int i = 1; i < B; i++) memcpy(E + i * D, E, sizeof(double) * D);
-    struct { const Case c; double want; } hand[] = {
+    for (int i = 1; i < B; i++)
+        memcpy(E + i * D, E, sizeof(double) * D);
+    struct {
+        const Case c;
+        double want;
+    } hand[] = {
         // R_all = 1 + (B-1)/2, R_pos = 1 + (m-1)/2
         {{"smoothap", "smoothap", 1, 0}, 1.0 - (m + 1.0) / (B + 1.0)},
         // q removed: R_all = 1 + (B-2)/2, R_pos = 1 + (m-2)/2
@@ -243,7 +253,8 @@ static void test_identical_embeddings(void) {
         // 1e-12 is far above the ~1e-16 roundoff and far below a real entry, O(w / tau) ~ 1.
         double rl = ref_loss_grad(hand[k].c.name, rp, E, lab, B, D, rg);
         TEST_CHECK(max_abs(g, B * D) < 1e-12 && max_abs(rg, B * D) < 1e-12 && fabs(rl - l) < 1e-14,
-                   "%s identical embeddings: max|g| %g, ref %g", hand[k].c.label, max_abs(g, B * D), max_abs(rg, B * D));
+                   "%s identical embeddings: max|g| %g, ref %g", hand[k].c.label, max_abs(g, B * D),
+                   max_abs(rg, B * D));
     }
 }
 
@@ -277,7 +288,8 @@ static void test_kernel(void) {
     TEST_CHECK(worst < 1e-15, "exp kernel relative error %g", worst); // ~2 ulp budget
     enum { n = 1003 };
     double s[n], g[n], dg[n];
-    for (int j = 0; j < n; j++) s[j] = -0.6 + 1.2 * j / (n - 1); // e = (0 - s) / 0.01 spans [-60, 60]
+    for (int j = 0; j < n; j++)
+        s[j] = -0.6 + 1.2 * j / (n - 1); // e = (0 - s) / 0.01 spans [-60, 60]
     s[0] = -0.5, s[1] = 0.5, s[2] = -0.5000001, s[3] = 0.5000001;
     apt_loss_sigmoid_row(s, 0.0, 100.0, n, g, dg);
     double wg = 0, wdg = 0;
@@ -287,16 +299,18 @@ static void test_kernel(void) {
         wdg = fmax(wdg, dref > 0 ? fabs(dg[j] - dref) / dref : fabs(dg[j]));
     }
     TEST_CHECK(wg < 1e-14 && wdg < 1e-14, "row kernel vs scalar sigmoid: G %g G' %g", wg, wdg);
-    TEST_CHECK(dg[0] > 0 && dg[1] > 0 && dg[2] == 0 && dg[3] == 0, "clamp gradient at/after |e| = 50: %g %g %g %g",
-               dg[0], dg[1], dg[2], dg[3]);
-    TEST_CHECK(g[2] == 1.0 / (1.0 + exp(50.0)) || fabs(g[2] - 1.0 / (1.0 + exp(50.0))) < 1e-30, "clamped value");
+    TEST_CHECK(dg[0] > 0 && dg[1] > 0 && dg[2] == 0 && dg[3] == 0,
+               "clamp gradient at/after |e| = 50: %g %g %g %g", dg[0], dg[1], dg[2], dg[3]);
+    TEST_CHECK(g[2] == 1.0 / (1.0 + exp(50.0)) || fabs(g[2] - 1.0 / (1.0 + exp(50.0))) < 1e-30,
+               "clamped value");
 }
 
 static void test_registry(void) {
     TEST_CHECK(apt_loss_find("nope") == NULL, "unknown loss name");
     AptLossParams p;
     TEST_CHECK(!apt_loss_params_default(&p, "smooth-ap"), "unknown name in defaults");
-    TEST_CHECK(apt_loss_params_default(&p, "pnp-dq") && p.tau == 0.01 && p.alpha == 4 && p.b == 2 && p.include_self,
+    TEST_CHECK(apt_loss_params_default(&p, "pnp-dq") && p.tau == 0.01 && p.alpha == 4 && p.b == 2 &&
+                   p.include_self,
                "defaults of DESIGN §3");
 }
 

@@ -1,0 +1,236 @@
+// cuda_norm.cu — batch normalisation (frozen/inference and the split train path of sync BN) and row L2
+// normalisation (twin of cpu/cpu_norm.c, same arithmetic: per-channel statistics in float64).
+//
+// cuDNN's batch-norm calls are not used: they fuse statistics and normalisation in one call, while the
+// exactness contract needs the partial sums {Σx, Σx²} / {Σdy, Σdy·x̂} exposed for an all-reduce between
+// the two halves, in float64 and in a fixed order. Per-channel sums: grid (C, chunks); block (c, k) sums
+// its chunk of the N·HW values of channel c in double with a fixed tree; a second kernel adds the chunks
+// of each channel in index order. The chunk count depends on the sizes only, so results are bitwise
+// reproducible on any device.
+#include "cuda_ops.cuh"
+
+#define RED_THREADS 256
+
+enum { RED_STATS = 0, RED_BWD_STATS, RED_AFFINE, RED_SUM };
+
+static int red_chunks(int N, int HW) {
+    long long n = (long long)N * HW, k = (n + 4095) / 4096;
+    return (int)(k < 1 ? 1 : (k > APT_CUDA_RED_CHUNKS ? APT_CUDA_RED_CHUNKS : k));
+}
+
+// part[(c * chunks + k) * 2 + v]
+template <int MODE>
+__global__ void chan_partials_kernel(int N, int C, int HW, int chunks, const float *x, const float *dy,
+                                     const float *mean, const float *var, float eps, double *part) {
+    __shared__ double red[32];
+    const int c = blockIdx.x, k = blockIdx.y;
+    const long long n_all = (long long)N * HW, len = (n_all + chunks - 1) / chunks;
+    const long long e0 = (long long)k * len, e1 = e0 + len < n_all ? e0 + len : n_all;
+    double m = 0, invstd_d = 0;
+    float mf = 0, invstd_f = 0;
+    if (MODE == RED_BWD_STATS) {
+        invstd_d = 1.0 / sqrt((double)var[c] + eps);
+        m = mean[c];
+    }
+    if (MODE == RED_AFFINE) {
+        invstd_f = 1.0f / sqrtf(var[c] + eps);
+        mf = mean[c];
+    }
+    double s0 = 0, s1 = 0;
+    for (long long e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+        const size_t o = ((size_t)(e / HW) * C + c) * HW + (size_t)(e % HW);
+        if (MODE == RED_STATS) {
+            double v = x[o];
+            s0 += v;
+            s1 += v * v;
+        } else if (MODE == RED_BWD_STATS) {
+            double g = dy[o];
+            s0 += g;
+            s1 += g * ((x[o] - m) * invstd_d);
+        } else if (MODE == RED_AFFINE) {
+            s0 += dy[o];
+            s1 += (double)dy[o] * ((x[o] - mf) * invstd_f);
+        } else {
+            s0 += dy[o];
+        }
+    }
+    s0 = apt_block_sum(s0, red);
+    if (MODE != RED_SUM) s1 = apt_block_sum(s1, red);
+    if (threadIdx.x == 0) {
+        part[((size_t)c * chunks + k) * 2] = s0;
+        part[((size_t)c * chunks + k) * 2 + 1] = s1;
+    }
+}
+
+// Chunks of each channel in index order. sums: [2C] doubles (stats modes) or float accumulation targets.
+__global__ void chan_finish_kernel(int C, int chunks, const double *part, double *sums, float *acc0, float *acc1) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double s0 = 0, s1 = 0;
+    for (int k = 0; k < chunks; k++) {
+        s0 += part[((size_t)c * chunks + k) * 2];
+        s1 += part[((size_t)c * chunks + k) * 2 + 1];
+    }
+    if (sums) {
+        sums[c] = s0;
+        sums[C + c] = s1;
+    }
+    if (acc0) acc0[c] += (float)s0;
+    if (acc1) acc1[c] += (float)s1;
+}
+
+template <int MODE>
+static void chan_reduce(AptBackend *be, int N, int C, int HW, const float *x, const float *dy, const float *mean,
+                        const float *var, float eps, double *sums, float *acc0, float *acc1) {
+    AptCudaImpl *m = apt_cuda_impl(be);
+    APT_CHECK(C <= APT_CUDA_RED_CMAX, "cuda reductions: %d channels > %d", C, APT_CUDA_RED_CMAX);
+    if (C == 0) return;
+    const int chunks = red_chunks(N, HW);
+    dim3 grid((unsigned)C, (unsigned)chunks);
+    chan_partials_kernel<MODE><<<grid, RED_THREADS, 0, m->stream>>>(N, C, HW, chunks, x, dy, mean, var, eps, m->red);
+    CUDA_CHECK_LAUNCH();
+    chan_finish_kernel<<<APT_CEIL_DIV(C, 128), 128, 0, m->stream>>>(C, chunks, m->red, sums, acc0, acc1);
+    CUDA_CHECK_LAUNCH();
+}
+
+void apt_cuda_channel_sum_add(AptBackend *be, int N, int C, int HW, const float *dy, float *db) {
+    chan_reduce<RED_SUM>(be, N, C, HW, NULL, dy, NULL, NULL, 0.0f, NULL, db, NULL);
+}
+
+// y = x * a + b with a = gamma / sqrt(var + eps), b = beta - mean * a (as the CPU, in float).
+__global__ void bn_fwd_kernel(size_t n, int C, int HW, const float *x, const float *mean, const float *var, float eps,
+                              const float *gamma, const float *beta, float *y) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x) {
+        const int c = (int)((i / (size_t)HW) % (size_t)C);
+        const float invstd = 1.0f / sqrtf(var[c] + eps), a = gamma[c] * invstd, b = beta[c] - mean[c] * a;
+        y[i] = x[i] * a + b;
+    }
+}
+
+__global__ void bn_dx_affine_kernel(size_t n, int C, int HW, const float *dy, const float *var, float eps,
+                                    const float *gamma, float *dx) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x) {
+        const int c = (int)((i / (size_t)HW) % (size_t)C);
+        dx[i] = dy[i] * (gamma[c] * (1.0f / sqrtf(var[c] + eps)));
+    }
+}
+
+__global__ void bn_dx_train_kernel(size_t n, int C, int HW, const float *x, const float *dy, const float *mean,
+                                   const float *var, float eps, const float *gamma, const double *sums, double count,
+                                   float *dx) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x) {
+        const int c = (int)((i / (size_t)HW) % (size_t)C);
+        const float invstd = (float)(1.0 / sqrt((double)var[c] + eps)), a = gamma[c] * invstd, m = mean[c];
+        const float mdy = (float)(sums[c] / count), mdyx = (float)(sums[C + c] / count);
+        dx[i] = a * (dy[i] - mdy - (x[i] - m) * invstd * mdyx);
+    }
+}
+
+__global__ void bn_finalize_kernel(int C, const double *sums, double count, float momentum, float *mean, float *var,
+                                   float *running_mean, float *running_var) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double m = sums[c] / count, v = sums[C + c] / count - m * m;
+    if (v < 0) v = 0;
+    mean[c] = (float)m;
+    var[c] = (float)v;
+    if (running_mean) {
+        double unbiased = count > 1 ? v * count / (count - 1) : v;
+        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+        running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+    }
+}
+
+void apt_cuda_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
+                         float eps, const float *gamma, const float *beta, float *y) {
+    size_t n = (size_t)N * C * HW;
+    if (!n) return;
+    bn_fwd_kernel<<<apt_cuda_grid_1d(n, 256), 256, 0, apt_cuda_impl(be)->stream>>>(n, C, HW, x, mean, var, eps, gamma,
+                                                                                   beta, y);
+    CUDA_CHECK_LAUNCH();
+}
+
+void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                 const float *mean, const float *var, float eps, const float *gamma, float *dx,
+                                 float *dgamma, float *dbeta) {
+    size_t n = (size_t)N * C * HW;
+    if (!n) return;
+    if (dgamma || dbeta) chan_reduce<RED_AFFINE>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
+    if (dx) {
+        bn_dx_affine_kernel<<<apt_cuda_grid_1d(n, 256), 256, 0, apt_cuda_impl(be)->stream>>>(n, C, HW, dy, var, eps,
+                                                                                             gamma, dx);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+void apt_cuda_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
+    chan_reduce<RED_STATS>(be, N, C, HW, x, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
+}
+
+void apt_cuda_bn_finalize(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
+                          float *var, float *running_mean, float *running_var) {
+    if (!C) return;
+    bn_finalize_kernel<<<APT_CEIL_DIV(C, 128), 128, 0, apt_cuda_impl(be)->stream>>>(C, sums, count, momentum, mean, var,
+                                                                                     running_mean, running_var);
+    CUDA_CHECK_LAUNCH();
+}
+
+void apt_cuda_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                const float *mean, const float *var, float eps, double *sums) {
+    chan_reduce<RED_BWD_STATS>(be, N, C, HW, x, dy, mean, var, eps, sums, NULL, NULL);
+}
+
+void apt_cuda_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                               const float *mean, const float *var, float eps, const float *gamma,
+                               const double *sums, double count, float *dx) {
+    size_t n = (size_t)N * C * HW;
+    if (!n) return;
+    bn_dx_train_kernel<<<apt_cuda_grid_1d(n, 256), 256, 0, apt_cuda_impl(be)->stream>>>(n, C, HW, x, dy, mean, var, eps,
+                                                                                         gamma, sums, count, dx);
+    CUDA_CHECK_LAUNCH();
+}
+
+// ---- L2 normalisation: one block per row, sums in double (fixed tree) ----
+
+__global__ void l2norm_fwd_kernel(int D, const float *x, float *y) {
+    __shared__ double red[32];
+    const float *xr = x + (size_t)blockIdx.x * D;
+    double s = 0;
+    for (int j = threadIdx.x; j < D; j += blockDim.x) s += (double)xr[j] * xr[j];
+    s = apt_block_sum(s, red);
+    const double nrm = sqrt(s);
+    const float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
+    for (int j = threadIdx.x; j < D; j += blockDim.x) y[(size_t)blockIdx.x * D + j] = xr[j] * inv;
+}
+
+__global__ void l2norm_bwd_kernel(int D, const float *x, const float *y, const float *dy, float *dx) {
+    __shared__ double red[32];
+    const size_t o = (size_t)blockIdx.x * D;
+    double s = 0, yd = 0;
+    for (int j = threadIdx.x; j < D; j += blockDim.x) {
+        s += (double)x[o + j] * x[o + j];
+        yd += (double)y[o + j] * dy[o + j];
+    }
+    s = apt_block_sum(s, red);
+    yd = apt_block_sum(yd, red);
+    const double nrm = sqrt(s);
+    if (nrm > 1e-12) {
+        const float inv = (float)(1.0 / nrm), ydf = (float)yd;
+        for (int j = threadIdx.x; j < D; j += blockDim.x) dx[o + j] = (dy[o + j] - y[o + j] * ydf) * inv;
+    } else { // y = x / eps: a linear map
+        for (int j = threadIdx.x; j < D; j += blockDim.x) dx[o + j] = dy[o + j] * 1e12f;
+    }
+}
+
+void apt_cuda_l2norm_forward(AptBackend *be, int N, int D, const float *x, float *y) {
+    if (N <= 0) return;
+    l2norm_fwd_kernel<<<N, 256, 0, apt_cuda_impl(be)->stream>>>(D, x, y);
+    CUDA_CHECK_LAUNCH();
+}
+
+void apt_cuda_l2norm_backward(AptBackend *be, int N, int D, const float *x, const float *y, const float *dy,
+                              float *dx) {
+    if (N <= 0) return;
+    l2norm_bwd_kernel<<<N, 256, 0, apt_cuda_impl(be)->stream>>>(D, x, y, dy, dx);
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,98 @@
+// cuda_ops.cuh — the functions behind the CUDA op table and the backend's private state (internal to
+// src/backend/cuda/). Every op is enqueued on impl->stream and returns without waiting for the device;
+// only alloc/free, host<->device copies and sync wait (documented at each).
+//
+// Conventions are those of backend.h (NCHW float32, forward overwrites, backward overwrites dx and
+// accumulates parameter gradients). Reductions are deterministic: per-channel and per-row sums are split
+// into a FIXED number of chunks that depends only on the sizes (never on the device), each chunk summed
+// in double by one block in a fixed tree, then the chunks added in index order. No atomics.
+#pragma once
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include "backend/backend.h"
+#include "cuda_common.cuh"
+
+#define APT_CUDA_RED_CHUNKS 32      // chunks per channel of the per-channel reductions
+#define APT_CUDA_RED_CMAX 8192      // channels the reduction scratch is sized for
+#define APT_CUDA_ALGO_CACHE 128     // distinct convolution shapes remembered
+#define APT_CUDA_CONV_WS_MAX ((size_t)1 << 30) // largest workspace an algorithm may ask for
+
+typedef struct {
+    int key[10]; // N C H W K R S stride_h stride_w pad_h ... (pad_w folded in key[9] with the precision)
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+} AptCudaAlgo;
+
+typedef struct {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    cudnnHandle_t cudnn;
+    int bf16;              // precision: bf16 convolutions on tensor cores (fp32 storage and accumulation)
+    void *ws;              // convolution workspace shared by all layers (one stream), grown at prepare
+    size_t ws_bytes;
+    double *red;           // [2 * APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS] reduction partials
+    AptCudaAlgo algos[APT_CUDA_ALGO_CACHE];
+    int nalgos;
+} AptCudaImpl;
+
+static inline AptCudaImpl *apt_cuda_impl(AptBackend *be) { return (AptCudaImpl *)be->impl; }
+
+// cuda_gemm.cu
+void apt_cuda_gemm(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+void apt_cuda_linear_forward(AptBackend *be, int N, int in, int out, const float *x, const float *w, const float *b,
+                             float *y);
+void apt_cuda_linear_backward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
+                              const float *dy, float *dx, float *dw, float *db);
+
+// cuda_conv.cu
+void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d);
+void apt_cuda_conv2d_release(AptBackend *be, AptConvDesc *d);
+void apt_cuda_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
+                             const float *bias, float *y);
+void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy, const float *w,
+                                   float *dx);
+void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *dy,
+                                      float *dw, float *db);
+
+// cuda_norm.cu
+void apt_cuda_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
+                         float eps, const float *gamma, const float *beta, float *y);
+void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                 const float *mean, const float *var, float eps, const float *gamma, float *dx,
+                                 float *dgamma, float *dbeta);
+void apt_cuda_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums);
+void apt_cuda_bn_finalize(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
+                          float *var, float *running_mean, float *running_var);
+void apt_cuda_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                const float *mean, const float *var, float eps, double *sums);
+void apt_cuda_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                               const float *mean, const float *var, float eps, const float *gamma,
+                               const double *sums, double count, float *dx);
+void apt_cuda_l2norm_forward(AptBackend *be, int N, int D, const float *x, float *y);
+void apt_cuda_l2norm_backward(AptBackend *be, int N, int D, const float *x, const float *y, const float *dy,
+                              float *dx);
+// Per-channel sums of dy over (n, hw) added to db (float), deterministic: shared by conv and linear.
+void apt_cuda_channel_sum_add(AptBackend *be, int N, int C, int HW, const float *dy, float *db);
+
+// cuda_pool.cu
+void apt_cuda_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx);
+void apt_cuda_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
+                               float *dx);
+void apt_cuda_avgpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y);
+void apt_cuda_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, float *dx);
+void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y);
+void apt_cuda_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx);
+
+// cuda_eltwise.cu
+void apt_cuda_relu_forward(AptBackend *be, size_t n, const float *x, float *y);
+void apt_cuda_relu_backward(AptBackend *be, size_t n, const float *y, const float *dy, float *dx);
+void apt_cuda_add(AptBackend *be, size_t n, const float *a, const float *b, float *y);
+void apt_cuda_axpy(AptBackend *be, size_t n, float alpha, const float *x, float *y);
+void apt_cuda_scale(AptBackend *be, size_t n, float alpha, float *x);
+void apt_cuda_fill(AptBackend *be, size_t n, float value, float *x);
+// y[n, c] = b[c] for n < N: the bias broadcast before a GEMM/conv adds into it.
+void apt_cuda_bias_rows(AptBackend *be, int N, int C, int HW, const float *b, float *y);

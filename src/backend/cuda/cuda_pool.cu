@@ -1,0 +1,156 @@
+// cuda_pool.cu — max, average and global average pooling (twin of cpu/cpu_pool.c).
+//
+// Backward passes are GATHERS, not scatters: one thread per input pixel sums the output gradients whose
+// window covers it, in increasing (p, q) order — the CPU's accumulation order — so overlapping windows
+// (3x3 stride 2 in ResNet) need no atomics and the result is reproducible (and equal to the CPU's).
+#include <float.h>
+
+#include "cuda_ops.cuh"
+
+#define POOL_THREADS 256
+
+typedef struct {
+    int C, H, W, P, Q, kh, kw, sh, sw, ph, pw;
+} PoolK;
+
+static PoolK pool_k(const AptPoolDesc *d) {
+    PoolK k = {d->C, d->H, d->W, d->P, d->Q, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w};
+    return k;
+}
+
+__global__ void maxpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float *y, int *idx) {
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < n_out; o += (size_t)blockDim.x * gridDim.x) {
+        const int q = (int)(o % k.Q), p = (int)((o / k.Q) % k.P);
+        const size_t plane = o / ((size_t)k.P * k.Q);
+        const float *xp = x + plane * k.H * k.W;
+        const int h0 = p * k.sh - k.ph, w0 = q * k.sw - k.pw;
+        float best = -FLT_MAX;
+        int bi = -1;
+        for (int r = 0; r < k.kh; r++) {
+            const int h = h0 + r;
+            if (h < 0 || h >= k.H) continue;
+            for (int s = 0; s < k.kw; s++) {
+                const int w = w0 + s;
+                if (w < 0 || w >= k.W) continue;
+                const float v = xp[h * k.W + w];
+                if (bi < 0 || v > best || v != v) { // first maximum wins; NaN propagates (as the CPU, torch)
+                    best = v;
+                    bi = h * k.W + w;
+                    if (v != v) goto done;
+                }
+            }
+        }
+    done:
+        y[o] = best;
+        idx[o] = bi;
+    }
+}
+
+// Output rows p whose window [p*s - pad, p*s - pad + k) contains h: p in [p_lo, p_hi].
+__device__ __forceinline__ void window_range(int h, int k, int s, int pad, int P, int *lo, int *hi) {
+    int a = h + pad - k + 1; // p*s >= a
+    *lo = a <= 0 ? 0 : (a + s - 1) / s;
+    int b = (h + pad) / s;   // p*s <= h + pad
+    *hi = b < P - 1 ? b : P - 1;
+}
+
+__global__ void maxpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, const int *idx, float *dx) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_in; i += (size_t)blockDim.x * gridDim.x) {
+        const int w = (int)(i % k.W), h = (int)((i / k.W) % k.H);
+        const size_t plane = i / ((size_t)k.H * k.W);
+        const float *g = dy + plane * k.P * k.Q;
+        const int *ip = idx + plane * k.P * k.Q;
+        const int self = h * k.W + w;
+        int p0, p1, q0, q1;
+        window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
+        window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
+        float acc = 0.0f;
+        for (int p = p0; p <= p1; p++)
+            for (int q = q0; q <= q1; q++)
+                if (ip[p * k.Q + q] == self) acc += g[p * k.Q + q];
+        dx[i] = acc;
+    }
+}
+
+__global__ void avgpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float *y) {
+    const float inv = 1.0f / (float)(k.kh * k.kw); // count_include_pad=True
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < n_out; o += (size_t)blockDim.x * gridDim.x) {
+        const int q = (int)(o % k.Q), p = (int)((o / k.Q) % k.P);
+        const float *xp = x + (o / ((size_t)k.P * k.Q)) * k.H * k.W;
+        const int h0 = p * k.sh - k.ph, w0 = q * k.sw - k.pw;
+        float s = 0;
+        for (int r = 0; r < k.kh; r++) {
+            const int h = h0 + r;
+            if (h < 0 || h >= k.H) continue;
+            for (int t = 0; t < k.kw; t++) {
+                const int w = w0 + t;
+                if (w >= 0 && w < k.W) s += xp[h * k.W + w];
+            }
+        }
+        y[o] = s * inv;
+    }
+}
+
+__global__ void avgpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, float *dx) {
+    const float inv = 1.0f / (float)(k.kh * k.kw);
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_in; i += (size_t)blockDim.x * gridDim.x) {
+        const int w = (int)(i % k.W), h = (int)((i / k.W) % k.H);
+        const float *g = dy + (i / ((size_t)k.H * k.W)) * k.P * k.Q;
+        int p0, p1, q0, q1;
+        window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
+        window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
+        float acc = 0.0f;
+        for (int p = p0; p <= p1; p++)
+            for (int q = q0; q <= q1; q++) acc += g[p * k.Q + q] * inv;
+        dx[i] = acc;
+    }
+}
+
+// One thread per (n, c) plane, double sum in order (HW is small where GAP is used: 7x7 in ResNet).
+__global__ void gap_fwd_kernel(size_t planes, int HW, const float *x, float *y) {
+    for (size_t pl = blockIdx.x * (size_t)blockDim.x + threadIdx.x; pl < planes; pl += (size_t)blockDim.x * gridDim.x) {
+        const float *xp = x + pl * HW;
+        double s = 0;
+        for (int i = 0; i < HW; i++) s += xp[i];
+        y[pl] = (float)(s / HW);
+    }
+}
+
+__global__ void gap_bwd_kernel(size_t n, int HW, const float *dy, float *dx) {
+    const float inv = 1.0f / (float)HW;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x)
+        dx[i] = dy[i / HW] * inv;
+}
+
+#define POOL_LAUNCH(kernel, n, ...)                                                                          \
+    do {                                                                                                     \
+        if ((n) == 0) return;                                                                                \
+        kernel<<<apt_cuda_grid_1d((n), POOL_THREADS), POOL_THREADS, 0, apt_cuda_impl(be)->stream>>>(__VA_ARGS__); \
+        CUDA_CHECK_LAUNCH();                                                                                 \
+    } while (0)
+
+void apt_cuda_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx) {
+    size_t no = (size_t)n * d->C * d->P * d->Q;
+    POOL_LAUNCH(maxpool_fwd_kernel, no, no, pool_k(d), x, y, idx);
+}
+void apt_cuda_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
+                               float *dx) {
+    size_t ni = (size_t)n * d->C * d->H * d->W;
+    POOL_LAUNCH(maxpool_bwd_kernel, ni, ni, pool_k(d), dy, idx, dx);
+}
+void apt_cuda_avgpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y) {
+    size_t no = (size_t)n * d->C * d->P * d->Q;
+    POOL_LAUNCH(avgpool_fwd_kernel, no, no, pool_k(d), x, y);
+}
+void apt_cuda_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, float *dx) {
+    size_t ni = (size_t)n * d->C * d->H * d->W;
+    POOL_LAUNCH(avgpool_bwd_kernel, ni, ni, pool_k(d), dy, dx);
+}
+void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
+    size_t planes = (size_t)N * C;
+    POOL_LAUNCH(gap_fwd_kernel, planes, planes, HW, x, y);
+}
+void apt_cuda_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
+    size_t n = (size_t)N * C * HW;
+    POOL_LAUNCH(gap_bwd_kernel, n, n, HW, dy, dx);
+}

@@ -1,0 +1,306 @@
+// test_backend_ops_cuda.c — every op of the CUDA table against the same op of the CPU table (the
+// reference, itself checked against float64 loops and finite differences in test_backend_ops.c), on
+// random inputs with odd sizes (not multiples of any tile), outputs poisoned with NaN beforehand so an
+// unwritten element fails, accumulating outputs pre-filled with random values. Label gpu; skips (exit 77)
+// without a usable CUDA device.
+//
+// Tolerance (fp32): both sides compute in float32 with sums of at most a few thousand O(1) terms in
+// different orders, so differences are ~1e-6 relative to the output's scale. We require
+// |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu| (the second term absorbs entries that cancel to ~0); a wrong
+// index or a missing term is O(0.1-1). bf16 convolutions (tensor cores): 1e-2 of the same form.
+// Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward)
+// run twice from identical inputs and must agree bitwise.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "harness.h"
+
+static AptBackend *cpu, *gpu;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng_state >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+static float *rnd(size_t n, float lo, float hi) {
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * 0.5f * (frand() + 1.0f);
+    return v;
+}
+static float *copyf(const float *x, size_t n) {
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    memcpy(v, x, n * sizeof *v);
+    return v;
+}
+static void *up(const void *h, size_t bytes) {
+    void *d = gpu->alloc(gpu, bytes);
+    gpu->copy(gpu, d, h, bytes, APT_COPY_H2D);
+    return d;
+}
+static void *poisoned(size_t bytes) {
+    void *d = gpu->alloc(gpu, bytes);
+    cudaMemset(d, 0xff, bytes); // all-ones bits: NaN as float, -1 as int, NaN as double
+    return d;
+}
+static float *down(const float *d, size_t n) {
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    gpu->copy(gpu, h, d, n * sizeof *h, APT_COPY_D2H);
+    return h;
+}
+static int cmp(const char *label, const float *d_got, const float *want, size_t n, double rtol) {
+    float *got = down(d_got, n);
+    double scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    int ok = expect_close_f(got, want, n, rtol, rtol * (scale > 0 ? scale : 1.0) + 1e-30, label); // 1e-30: rtol 0 = exact
+    free(got);
+    return ok;
+}
+static int cmp_d(const char *label, const double *d_got, const double *want, size_t n, double rtol) {
+    double *got = malloc(n * sizeof *got), scale = 0;
+    gpu->copy(gpu, got, d_got, n * sizeof *got, APT_COPY_D2H);
+    for (size_t i = 0; i < n; i++) scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    int ok = expect_close_d(got, want, n, rtol, rtol * (scale > 0 ? scale : 1.0) + 1e-300, label);
+    free(got);
+    return ok;
+}
+static int same_bits(const void *d_a, const void *d_b, size_t bytes) {
+    void *a = malloc(bytes), *b = malloc(bytes);
+    gpu->copy(gpu, a, d_a, bytes, APT_COPY_D2H);
+    gpu->copy(gpu, b, d_b, bytes, APT_COPY_D2H);
+    int eq = memcmp(a, b, bytes) == 0;
+    free(a);
+    free(b);
+    return eq;
+}
+#define RTOL 1e-5
+
+static void test_gemm(int M, int N, int K) {
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+            float *A = rnd(na, -1, 1), *B = rnd(nb, -1, 1), *C = rnd(nc, -1, 1);
+            float *dA = up(A, na * 4), *dB = up(B, nb * 4), *dC = up(C, nc * 4);
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            cpu->gemm(cpu, ta, tb, M, N, K, 0.7f, A, lda, B, ldb, 0.3f, C, N);
+            gpu->gemm(gpu, ta, tb, M, N, K, 0.7f, dA, lda, dB, ldb, 0.3f, dC, N);
+            char l[80];
+            snprintf(l, sizeof l, "gemm ta%d tb%d %dx%dx%d", ta, tb, M, N, K);
+            cmp(l, dC, C, nc, RTOL);
+            free(A), free(B), free(C);
+            gpu->free(gpu, dA), gpu->free(gpu, dB), gpu->free(gpu, dC);
+        }
+}
+
+static void test_linear(int N, int in, int out) {
+    float *x = rnd((size_t)N * in, -1, 1), *w = rnd((size_t)out * in, -1, 1), *b = rnd(out, -1, 1);
+    float *dy = rnd((size_t)N * out, -1, 1), *dw = rnd((size_t)out * in, -1, 1), *db = rnd(out, -1, 1);
+    float *y = malloc((size_t)N * out * 4), *dx = malloc((size_t)N * in * 4);
+    float *gx = up(x, (size_t)N * in * 4), *gw = up(w, (size_t)out * in * 4), *gb = up(b, out * 4);
+    float *gdy = up(dy, (size_t)N * out * 4), *gdw = up(dw, (size_t)out * in * 4), *gdb = up(db, out * 4);
+    float *gdw2 = up(dw, (size_t)out * in * 4), *gdb2 = up(db, out * 4);
+    float *gy = poisoned((size_t)N * out * 4), *gdx = poisoned((size_t)N * in * 4);
+    cpu->linear_forward(cpu, N, in, out, x, w, b, y);
+    gpu->linear_forward(gpu, N, in, out, gx, gw, gb, gy);
+    cmp("linear_forward", gy, y, (size_t)N * out, RTOL);
+    cpu->linear_backward(cpu, N, in, out, x, w, dy, dx, dw, db);
+    gpu->linear_backward(gpu, N, in, out, gx, gw, gdy, gdx, gdw, gdb);
+    gpu->linear_backward(gpu, N, in, out, gx, gw, gdy, NULL, gdw2, gdb2);
+    cmp("linear_backward dx", gdx, dx, (size_t)N * in, RTOL);
+    cmp("linear_backward dw (+=)", gdw, dw, (size_t)out * in, RTOL);
+    cmp("linear_backward db (+=)", gdb, db, out, RTOL);
+    TEST_CHECK(same_bits(gdw, gdw2, (size_t)out * in * 4) && same_bits(gdb, gdb2, (size_t)out * 4),
+               "linear_backward: reruns differ");
+    free(x), free(w), free(b), free(dy), free(dw), free(db), free(y), free(dx);
+}
+
+static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int n, int bf16) {
+    AptConvDesc dc, dg;
+    apt_conv_desc_init(&dc, N, C, H, W, K, R, R, stride, pad);
+    dg = dc;
+    apt_backend_cuda_set_precision(gpu, bf16);
+    cpu->conv2d_prepare(cpu, &dc);
+    gpu->conv2d_prepare(gpu, &dg);
+    const size_t nx = (size_t)n * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)n * K * dc.P * dc.Q;
+    float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.5f, 0.5f), *b = rnd(K, -1, 1), *dy = rnd(ny, -1, 1);
+    float *dw = rnd(nw, -1, 1), *db = rnd(K, -1, 1), *y = malloc(ny * 4), *dx = malloc(nx * 4);
+    float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, K * 4), *gdy = up(dy, ny * 4);
+    float *gdw = up(dw, nw * 4), *gdb = up(db, K * 4), *gdw2 = up(dw, nw * 4), *gdb2 = up(db, K * 4);
+    float *gy = poisoned(ny * 4), *gdx = poisoned(nx * 4);
+    const double tol = bf16 ? 1e-2 : RTOL;
+    char l[160];
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        cpu->conv2d_forward(cpu, &dc, n, x, w, with_bias ? b : NULL, y);
+        gpu->conv2d_forward(gpu, &dg, n, gx, gw, with_bias ? gb : NULL, gy);
+        snprintf(l, sizeof l, "conv fwd%s %s N%d/%d C%d %dx%d K%d R%d s%d p%d", with_bias ? "+bias" : "",
+                 bf16 ? "bf16" : "fp32", n, N, C, H, W, K, R, stride, pad);
+        cmp(l, gy, y, ny, tol);
+    }
+    cpu->conv2d_backward_data(cpu, &dc, n, dy, w, dx);
+    gpu->conv2d_backward_data(gpu, &dg, n, gdy, gw, gdx);
+    snprintf(l, sizeof l, "conv bwd-data %s N%d C%d %dx%d K%d R%d s%d p%d", bf16 ? "bf16" : "fp32", n, C, H, W, K, R,
+             stride, pad);
+    cmp(l, gdx, dx, nx, tol);
+    cpu->conv2d_backward_weights(cpu, &dc, n, x, dy, dw, db);
+    gpu->conv2d_backward_weights(gpu, &dg, n, gx, gdy, gdw, gdb);
+    gpu->conv2d_backward_weights(gpu, &dg, n, gx, gdy, gdw2, gdb2);
+    snprintf(l, sizeof l, "conv bwd-weights dw+= %s K%d C%d R%d", bf16 ? "bf16" : "fp32", K, C, R);
+    cmp(l, gdw, dw, nw, tol);
+    cmp("conv bwd-weights db+=", gdb, db, K, tol);
+    TEST_CHECK(same_bits(gdw, gdw2, nw * 4) && same_bits(gdb, gdb2, K * 4), "conv backward-weights: reruns differ");
+    cpu->conv2d_release(cpu, &dc);
+    gpu->conv2d_release(gpu, &dg);
+    apt_backend_cuda_set_precision(gpu, 0);
+    free(x), free(w), free(b), free(dy), free(dw), free(db), free(y), free(dx);
+}
+
+static void test_bn(int N, int C, int HW) {
+    const size_t n = (size_t)N * C * HW;
+    float *x = rnd(n, -2, 3), *dy = rnd(n, -1, 1), *mean = rnd(C, -0.5f, 0.5f), *var = rnd(C, 0.2f, 2);
+    float *gam = rnd(C, 0.5f, 1.5f), *bet = rnd(C, -1, 1), *dgam = rnd(C, -1, 1), *dbet = rnd(C, -1, 1);
+    float *y = malloc(n * 4), *dx = malloc(n * 4);
+    float *gx = up(x, n * 4), *gdy = up(dy, n * 4), *gm = up(mean, C * 4), *gv = up(var, C * 4);
+    float *gg = up(gam, C * 4), *gbt = up(bet, C * 4), *gdg = up(dgam, C * 4), *gdbt = up(dbet, C * 4);
+    float *gy = poisoned(n * 4), *gdx = poisoned(n * 4);
+    const float eps = 1e-5f;
+    cpu->bn_forward(cpu, N, C, HW, x, mean, var, eps, gam, bet, y);
+    gpu->bn_forward(gpu, N, C, HW, gx, gm, gv, eps, gg, gbt, gy);
+    cmp("bn_forward", gy, y, n, RTOL);
+    cpu->bn_backward_affine(cpu, N, C, HW, x, dy, mean, var, eps, gam, dx, dgam, dbet);
+    gpu->bn_backward_affine(gpu, N, C, HW, gx, gdy, gm, gv, eps, gg, gdx, gdg, gdbt);
+    cmp("bn_backward_affine dx", gdx, dx, n, RTOL);
+    cmp("bn_backward_affine dgamma+=", gdg, dgam, C, RTOL);
+    cmp("bn_backward_affine dbeta+=", gdbt, dbet, C, RTOL);
+    // Train path: statistics, finalize (with running stats), backward statistics, backward data.
+    double *sums = malloc(2 * C * sizeof *sums), *bsums = malloc(2 * C * sizeof *bsums);
+    double *gs = poisoned(2 * C * sizeof(double)), *gs2 = poisoned(2 * C * sizeof(double));
+    double *gbs = poisoned(2 * C * sizeof(double));
+    cpu->bn_stats(cpu, N, C, HW, x, sums);
+    gpu->bn_stats(gpu, N, C, HW, gx, gs);
+    gpu->bn_stats(gpu, N, C, HW, gx, gs2);
+    cmp_d("bn_stats sums", gs, sums, 2 * C, 1e-12); // float64 sums of float inputs: order only
+    TEST_CHECK(same_bits(gs, gs2, 2 * C * sizeof(double)), "bn_stats: reruns differ");
+    float *m2 = malloc(C * 4), *v2 = malloc(C * 4), *rm = rnd(C, -1, 1), *rv = rnd(C, 0.5f, 1.5f);
+    float *gm2 = poisoned(C * 4), *gv2 = poisoned(C * 4), *grm = up(rm, C * 4), *grv = up(rv, C * 4);
+    const double count = (double)N * HW;
+    cpu->bn_finalize(cpu, C, sums, count, 0.1f, m2, v2, rm, rv);
+    gpu->bn_finalize(gpu, C, gs, count, 0.1f, gm2, gv2, grm, grv);
+    cmp("bn_finalize mean", gm2, m2, C, RTOL);
+    cmp("bn_finalize var", gv2, v2, C, RTOL);
+    cmp("bn_finalize running_mean", grm, rm, C, RTOL);
+    cmp("bn_finalize running_var", grv, rv, C, RTOL);
+    cpu->bn_backward_stats(cpu, N, C, HW, x, dy, m2, v2, eps, bsums);
+    gpu->bn_backward_stats(gpu, N, C, HW, gx, gdy, gm2, gv2, eps, gbs);
+    cmp_d("bn_backward_stats sums", gbs, bsums, 2 * C, 1e-9);
+    cpu->bn_backward_data(cpu, N, C, HW, x, dy, m2, v2, eps, gam, bsums, count, dx);
+    gpu->bn_backward_data(gpu, N, C, HW, gx, gdy, gm2, gv2, eps, gg, gbs, count, gdx);
+    cmp("bn_backward_data dx", gdx, dx, n, RTOL);
+    free(x), free(dy), free(mean), free(var), free(gam), free(bet), free(dgam), free(dbet), free(y), free(dx);
+    free(sums), free(bsums), free(m2), free(v2), free(rm), free(rv);
+}
+
+static void test_pool(int N, int C, int H, int W, int k, int stride, int pad) {
+    AptPoolDesc d;
+    apt_pool_desc_init(&d, N, C, H, W, k, stride, pad);
+    const size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * d.P * d.Q;
+    float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *y = malloc(ny * 4), *dx = malloc(nx * 4);
+    int *idx = malloc(ny * sizeof *idx);
+    float *gx = up(x, nx * 4), *gdy = up(dy, ny * 4), *gy = poisoned(ny * 4), *gdx = poisoned(nx * 4);
+    int *gidx = poisoned(ny * sizeof(int));
+    char l[120];
+    cpu->maxpool_forward(cpu, &d, N, x, y, idx);
+    gpu->maxpool_forward(gpu, &d, N, gx, gy, gidx);
+    snprintf(l, sizeof l, "maxpool fwd %dx%d k%d s%d p%d", H, W, k, stride, pad);
+    cmp(l, gy, y, ny, 0.0);
+    int *hidx = malloc(ny * sizeof *hidx);
+    gpu->copy(gpu, hidx, gidx, ny * sizeof(int), APT_COPY_D2H);
+    TEST_CHECK(memcmp(hidx, idx, ny * sizeof(int)) == 0, "maxpool argmax indices differ from the CPU's");
+    cpu->maxpool_backward(cpu, &d, N, dy, idx, dx);
+    gpu->maxpool_backward(gpu, &d, N, gdy, gidx, gdx);
+    snprintf(l, sizeof l, "maxpool bwd (overlapping windows) k%d s%d", k, stride);
+    cmp(l, gdx, dx, nx, RTOL);
+    cpu->avgpool_forward(cpu, &d, N, x, y);
+    gpu->avgpool_forward(gpu, &d, N, gx, gy);
+    cmp("avgpool fwd", gy, y, ny, RTOL);
+    cpu->avgpool_backward(cpu, &d, N, dy, dx);
+    gpu->avgpool_backward(gpu, &d, N, gdy, gdx);
+    cmp("avgpool bwd", gdx, dx, nx, RTOL);
+    const int HW = H * W;
+    float *g = malloc((size_t)N * C * 4), *gg = poisoned((size_t)N * C * 4);
+    cpu->gap_forward(cpu, N, C, HW, x, g);
+    gpu->gap_forward(gpu, N, C, HW, gx, gg);
+    cmp("gap fwd", gg, g, (size_t)N * C, RTOL);
+    cpu->gap_backward(cpu, N, C, HW, dy, dx); // dy has >= N*C entries
+    gpu->gap_backward(gpu, N, C, HW, gdy, gdx);
+    cmp("gap bwd", gdx, dx, nx, RTOL);
+    free(x), free(dy), free(y), free(dx), free(idx), free(hidx), free(g);
+}
+
+static void test_l2_eltwise(int N, int D) {
+    const size_t n = (size_t)N * D;
+    float *x = rnd(n, -1, 1), *dy = rnd(n, -1, 1), *y = malloc(n * 4), *dx = malloc(n * 4);
+    for (int j = 0; j < D; j++) x[j] = 0.0f; // a zero row: the eps branch
+    float *gx = up(x, n * 4), *gdy = up(dy, n * 4), *gy = poisoned(n * 4), *gdx = poisoned(n * 4),
+          *gdx2 = poisoned(n * 4);
+    cpu->l2norm_forward(cpu, N, D, x, y);
+    gpu->l2norm_forward(gpu, N, D, gx, gy);
+    cmp("l2norm fwd", gy, y, n, RTOL);
+    cpu->l2norm_backward(cpu, N, D, x, y, dy, dx);
+    gpu->l2norm_backward(gpu, N, D, gx, gy, gdy, gdx);
+    gpu->l2norm_backward(gpu, N, D, gx, gy, gdy, gdx2);
+    cmp("l2norm bwd", gdx, dx, n, RTOL);
+    TEST_CHECK(same_bits(gdx, gdx2, n * 4), "l2norm_backward: reruns differ");
+    // Elementwise ops are exact: tolerance 0.
+    float *a = rnd(n, -2, 2), *ga = up(a, n * 4), *h = copyf(a, n);
+    cpu->relu_forward(cpu, n, a, y);
+    gpu->relu_forward(gpu, n, ga, gy);
+    cmp("relu fwd", gy, y, n, 0.0);
+    cpu->relu_backward(cpu, n, y, dy, dx);
+    gpu->relu_backward(gpu, n, gy, gdy, gdx);
+    cmp("relu bwd", gdx, dx, n, 0.0);
+    cpu->add(cpu, n, a, dy, y);
+    gpu->add(gpu, n, ga, gdy, gy);
+    cmp("add", gy, y, n, 0.0);
+    cpu->axpy(cpu, n, 0.37f, dy, h);
+    gpu->axpy(gpu, n, 0.37f, gdy, ga);
+    cmp("axpy", ga, h, n, 1e-7); // FMA contraction on the device may round once instead of twice
+    cpu->scale(cpu, n, -1.3f, h);
+    gpu->scale(gpu, n, -1.3f, ga);
+    cmp("scale", ga, h, n, 1e-7);
+    cpu->fill(cpu, n, 2.5f, h);
+    gpu->fill(gpu, n, 2.5f, ga);
+    cmp("fill", ga, h, n, 0.0);
+    free(x), free(dy), free(y), free(dx), free(a), free(h);
+}
+
+int main(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        printf("SKIP: no CUDA device (test_backend_ops_cuda needs one; nothing was checked)\n");
+        return 77;
+    }
+    cpu = apt_backend_create("cpu");
+    gpu = apt_backend_create("cuda");
+    test_gemm(37, 29, 53);
+    test_gemm(1, 130, 7);
+    test_linear(13, 67, 33);
+    test_conv(5, 3, 17, 19, 7, 3, 1, 1, 5, 0);   // odd everything
+    test_conv(6, 16, 15, 15, 24, 3, 2, 1, 4, 0); // strided, n < N
+    test_conv(3, 33, 9, 11, 17, 1, 1, 0, 3, 0);  // 1x1
+    test_conv(2, 3, 31, 29, 8, 7, 2, 3, 2, 0);   // ResNet stem shape, small
+    test_conv(4, 16, 15, 15, 24, 3, 1, 1, 4, 1); // bf16 tensor cores
+    test_bn(3, 7, 29);
+    test_bn(2, 65, 1);
+    test_pool(2, 3, 17, 15, 3, 2, 1);            // ResNet max pool: overlapping windows
+    test_pool(3, 2, 9, 9, 2, 2, 0);
+    test_l2_eltwise(11, 131);
+    int rc = apt_test_finish("test_backend_ops_cuda");
+    apt_backend_destroy(gpu);
+    apt_backend_destroy(cpu);
+    return rc;
+}

@@ -1,0 +1,144 @@
+// test_loss_cuda.c — the CUDA ranking losses (smoothap both semantics, pnp-o/ds/dq/iu/ib) against the CPU
+// float32 losses of apt_loss_compute (label gpu). Skips (exit 77) when no CUDA device is usable.
+//
+// Two kinds of input:
+//  * "dyadic": entries k/256 with integer |k| <= 16 and D <= 32, so every similarity s_qj is a multiple of
+//    2^-16 below 2^-3 and is computed EXACTLY by any fp32 GEMM in any order. The CPU and the GPU then see
+//    identical S; what is left is G in float vs double (relative 1e-7), double sums in another order and
+//    the two dE GEMMs (fp32, relative ~1e-6). Bound: loss and dE within 1e-5 relative (dE: atol =
+//    1e-5 * max |dE_cpu|, the scale of the gradient, since single entries can cancel to ~0).
+//  * "random": L2-normalised Gaussian rows (the training case). S itself now differs by fp32 rounding
+//    (~D * 2^-24 at worst), multiplied by 1/tau = 100 in the sigmoid exponent, so G can differ by ~1e-4
+//    relative; bound 1e-3 relative (loss) and 1e-3 of max |dE| (dE). The strict check is the dyadic one.
+// Also: odd sizes (B not a multiple of any tile), unsorted labels with unequal classes and a singleton,
+// partial query ranges (one rank of several), several similarity blocks (rows_max smaller than b), dE
+// poisoned with NaN before each call, and bitwise equality of two identical GPU calls (determinism).
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/comm_nccl.h"
+#include "harness.h"
+#include "loss/loss.h"
+#include "loss/loss_cuda.h"
+
+static const char *names[] = {"smoothap", "smoothap", "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib"};
+
+static uint64_t lcg(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+static double gauss(uint64_t *s) {
+    double u1 = ((double)lcg(s) + 1.0) / 2147483649.0, u2 = (double)lcg(s) / 2147483648.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static void make_inputs(float *E, int *labels, int B, int D, int m, int dyadic, uint64_t seed) {
+    uint64_t s = seed;
+    for (int r = 0; r < B; r++) {
+        double nrm = 0;
+        for (int d = 0; d < D; d++) {
+            float v = dyadic ? (float)((int)(lcg(&s) % 33) - 16) / 256.0f : (float)gauss(&s);
+            E[(size_t)r * D + d] = v;
+            nrm += (double)v * v;
+        }
+        if (!dyadic)
+            for (int d = 0; d < D; d++) E[(size_t)r * D + d] = (float)(E[(size_t)r * D + d] / sqrt(nrm));
+    }
+    // Classes of m rows, then shuffled; the last class is cut short (unequal sizes, maybe a singleton).
+    for (int r = 0; r < B; r++) labels[r] = 1000 - 7 * (r / m);
+    for (int r = B - 1; r > 0; r--) {
+        int j = (int)(lcg(&s) % (uint64_t)(r + 1)), t = labels[r];
+        labels[r] = labels[j];
+        labels[j] = t;
+    }
+}
+
+static double max_abs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    return m;
+}
+
+// One comparison: every loss on (E, labels, q range), CPU float32 vs CUDA.
+static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, int q1, int rows_max, double rtol,
+                     uint64_t seed) {
+    float *E = malloc((size_t)B * D * sizeof *E), *dE_cpu = malloc((size_t)B * D * sizeof(float));
+    float *dE_gpu = malloc((size_t)B * D * sizeof(float)), *dE_gpu2 = malloc((size_t)B * D * sizeof(float));
+    int *labels = malloc((size_t)B * sizeof *labels);
+    make_inputs(E, labels, B, D, m, dyadic, seed);
+    float *E_d, *dE_d;
+    cudaMalloc((void **)&E_d, (size_t)B * D * sizeof(float));
+    cudaMalloc((void **)&dE_d, (size_t)B * D * sizeof(float));
+    cudaMemcpy(E_d, E, (size_t)B * D * sizeof(float), cudaMemcpyHostToDevice);
+    cudaStream_t stream;
+    cudaStreamCreate(&stream);
+    AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, APT_F32);
+    AptLossCudaWorkspace *gws = apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
+    for (int li = 0; li < (int)(sizeof names / sizeof names[0]); li++) {
+        AptLossParams p;
+        TEST_CHECK(apt_loss_params_default(&p, names[li]), "loss %s known", names[li]);
+        p.include_self = li != 1; // entry 1: the paper's smoothap semantics
+        TEST_CHECK(apt_loss_cuda_supports(&p), "%s supported on CUDA", names[li]);
+        char label[160];
+        snprintf(label, sizeof label, "%s %s%s B%d D%d q[%d,%d) rows%d", tag, names[li],
+                 li == 1 ? "(exclude-self)" : "", B, D, q0, q1, rows_max);
+        AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q0, .q_end = q1};
+        AptLossOut oc = {.dE = dE_cpu};
+        apt_loss_compute(cws, &p, &in, &oc);
+
+        AptLossIn ig = in;
+        ig.E = E_d;
+        double loss_g[2];
+        float *outs[2] = {dE_gpu, dE_gpu2};
+        for (int rep = 0; rep < 2; rep++) {
+            cudaMemset(dE_d, 0xff, (size_t)B * D * sizeof(float)); // NaN poison: every entry must be written
+            AptLossOut og = {.dE = dE_d};
+            apt_loss_compute_cuda(gws, &p, &ig, &og);
+            loss_g[rep] = og.loss_part;
+            cudaMemcpy(outs[rep], dE_d, (size_t)B * D * sizeof(float), cudaMemcpyDeviceToHost);
+        }
+        double ref = oc.loss_part;
+        double lerr = fabs(loss_g[0] - ref) / (fabs(ref) > 1e-30 ? fabs(ref) : 1.0);
+        TEST_CHECK(lerr <= rtol, "%s: loss gpu %.17g cpu %.17g rel err %.3g > %g", label, loss_g[0], ref, lerr, rtol);
+        printf("     %s: loss %.10g rel err %.3g\n", label, ref, lerr);
+        double scale = max_abs(dE_cpu, (size_t)B * D);
+        char l2[200];
+        snprintf(l2, sizeof l2, "%s dE", label);
+        expect_close_f(dE_gpu, dE_cpu, (size_t)B * D, rtol, rtol * (scale > 0 ? scale : 1.0), l2);
+        TEST_CHECK(memcmp(&loss_g[0], &loss_g[1], sizeof(double)) == 0 &&
+                       memcmp(dE_gpu, dE_gpu2, (size_t)B * D * sizeof(float)) == 0,
+                   "%s: two identical calls differ (not deterministic)", label);
+    }
+    apt_loss_cuda_workspace_free(gws);
+    apt_loss_workspace_free(cws);
+    cudaStreamDestroy(stream);
+    cudaFree(E_d);
+    cudaFree(dE_d);
+    free(E);
+    free(dE_cpu);
+    free(dE_gpu);
+    free(dE_gpu2);
+    free(labels);
+}
+
+int main(void) {
+    if (apt_cuda_device_count() == 0) {
+        printf("SKIP: no CUDA device (test_loss_cuda needs one; nothing was checked)\n");
+        return 77;
+    }
+    // Strict: exact similarities.
+    run_case("dyadic", 37, 24, 4, 1, 0, 37, 0, 1e-5, 1);       // whole batch, one block, classes 4,4,..,1
+    run_case("dyadic", 37, 24, 4, 1, 9, 28, 0, 1e-5, 2);       // one rank's query range
+    run_case("dyadic", 301, 32, 4, 1, 0, 301, 64, 1e-5, 3);    // five similarity blocks
+    run_case("dyadic", 130, 17, 13, 1, 3, 130, 50, 1e-5, 4);   // bigger classes, partial range, blocks
+    run_case("dyadic", 1031, 32, 4, 1, 0, 1031, 0, 1e-5, 5);   // more rows than one block of threads
+    // Training-like: normalised rows; looser bound explained at the top.
+    run_case("random", 257, 64, 4, 0, 0, 257, 100, 1e-3, 6);
+    run_case("random", 512, 128, 8, 0, 128, 256, 0, 1e-3, 7);
+    return apt_test_finish("test_loss_cuda");
+}
