@@ -7,7 +7,8 @@
 // Tolerance (fp32): both sides compute in float32 with sums of at most a few thousand O(1) terms in
 // different orders, so differences are ~1e-6 relative to the output's scale. We require
 // |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu| (the second term absorbs entries that cancel to ~0); a wrong
-// index or a missing term is O(0.1-1). bf16 convolutions (tensor cores): 1e-2 of the same form.
+// index or a missing term is O(0.1-1). precision bf16 convolutions (tensor cores, TF32 products with a
+// 10-bit mantissa, ~5e-4 relative per product): 1e-2 of the same form.
 // Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward)
 // run twice from identical inputs and must agree bitwise.
 #include <cuda_runtime.h>

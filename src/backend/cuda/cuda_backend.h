@@ -16,8 +16,9 @@ extern "C" {
 
 // The cudaStream_t every op runs on (the compute stream the NCCL communicator orders itself after).
 void *apt_backend_cuda_stream(AptBackend *be);
-// Config `precision`: 0 = fp32 (CUDNN_FMA_MATH, no TF32; matches the CPU to 1e-5), 1 = bf16 (convolutions
-// on tensor cores with reduced-precision products, fp32 storage and accumulation). Set-up time only:
+// Config `precision`: 0 = fp32 (CUDNN_FMA_MATH, no TF32; matches the CPU to 1e-5), 1 = bf16. For now bf16
+// only lets convolutions use tensor cores (TF32 products on the fp32 tensors of the op table, fp32
+// accumulation; within 1e-2 of fp32): bf16 activation storage is not implemented. Set-up time only:
 // applies to conv2d_prepare calls made after it.
 void apt_backend_cuda_set_precision(AptBackend *be, int bf16);
 
