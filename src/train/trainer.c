@@ -152,6 +152,10 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     t->E = apt_calloc((size_t)t->B * t->D, sizeof(float));
     t->dE = apt_calloc((size_t)t->B * t->D, sizeof(float));
     apt_optim_init(&t->optim, &t->cfg.optim, t->ps);
+    if (comm->world > 1) {
+        size_t elems = (size_t)(cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
+        t->buckets = apt_buckets_create(comm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
+    }
     if (resume[0]) {
         apt_h5_lock();
         apt_checkpoint_load(resume, t->ps, &meta, NULL);
@@ -277,6 +281,7 @@ void apt_trainer_destroy(AptTrainer *t) {
     apt_loader_destroy(t->loader);
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     apt_loss_workspace_free(t->loss_ws);
+    if (t->buckets) apt_buckets_free(t->buckets);
     apt_backend_destroy(t->be);
     free(t->E_local), free(t->dE_local), free(t->E), free(t->dE);
     free(t->epoch_end);

@@ -5,6 +5,7 @@
 
 #include "backend/backend.h"
 #include "data/loader.h"
+#include "dist/buckets.h"
 #include "eval/metrics.h"
 #include "loss/loss.h"
 #include "nn/model.h"
@@ -22,6 +23,7 @@ struct AptTrainer {
     AptLossParams loss_params;
     AptLossWorkspace *loss_ws;
     AptOptim optim;
+    AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
     int B, b, D;           // global batch, local batch, embedding size
     int C, H, W;           // input sample shape
