@@ -1,6 +1,7 @@
 // main.c — the `aptrain` command line: dispatch to a subcommand; nothing else.
 #include "config/config.h"
 #include "core/check.h"
+#include "eval/eval.h"
 #include "loss/loss.h"
 #include "train/trainer.h"
 
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return apt_eval_cmd(argc - 1, argv + 1);
     size_t n = strlen(cmd);
     if ((n > 5 && !strcmp(cmd + n - 5, ".yaml")) || (n > 4 && !strcmp(cmd + n - 4, ".yml")))
         return apt_train_cmd(argc - 1, argv + 1);

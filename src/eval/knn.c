@@ -3,10 +3,12 @@
 //
 // Per query q the score row s[0, N) is complete in memory (block x N buffer), so:
 //   1. the positives' scores are read from the row and sorted into rank order (score desc, index asc);
-//   2. one pass over the row (j != q) updates the top-k heap, a 4096-bin histogram of scores and, for
+//   2. one pass over the row (j != q) updates a 16384-bin histogram of scores and, for
 //      the few items that fall into a bin holding a positive, an exact comparison with that positive;
-//   3. rank(p) = 1 + (items in bins above p's bin) + (items in p's bin that precede p in the order).
-// Bins come from floor(s * 2048): the product by a power of two is exact, so the bin of a value is the
+//   3. rank(p) = 1 + (items in bins above p's bin) + (items in p's bin that precede p in the order);
+//   4. the top-k list: only chunks (KNN_CHUNK items) whose maximum reaches the k-th largest chunk
+//      maximum can hold a neighbour, so about k chunks of N / KNN_CHUNK are visited item by item.
+// Bins come from floor(s * 8192): the product by a power of two is exact, so the bin of a value is the
 // same wherever it is computed (no FMA contraction can move it), and the map is monotone — an item in
 // a higher bin has a strictly higher score. The work per score is O(1) next to the D-long dot product.
 #include "eval/knn.h"
@@ -22,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KNN_BINS 4096     // histogram bins over [-1, 1]; width 2^-11
+#define KNN_BINS 16384     // histogram bins over [-1, 1]; width 2^-13 (64 KiB of counts)
 #define KNN_TILE_COLS 4096 // gallery columns per sgemm call (fixed, so scores do not depend on threads)
 #define KNN_FLAG 0x80000000u // hist bit marking a bin that holds a positive
 #define KNN_CHUNK 256      // gallery items per vectorised step of the row pass
 
 static inline int score_bin(float v) {
-    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^11
+    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^13
     // clamp with compares (minss/maxss): fminf/fmaxf would be libm calls; inputs are finite (checked)
     t = t < -(float)(KNN_BINS / 2) ? -(float)(KNN_BINS / 2) : t;
     t = t > (float)(KNN_BINS / 2 - 1) ? (float)(KNN_BINS / 2 - 1) : t;

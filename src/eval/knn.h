@@ -10,7 +10,7 @@
 // ties in a way no neighbour list can show, and differ from what a top-k search returns.
 //
 // Memory: one block of scores [block, N] float32 per rank (shared by its OpenMP threads), plus
-// O(threads * (k + positives per class + 4096)) — never N x N.
+// O(threads * (k + positives per class + N / 256 + 16384)) — never N x N.
 //
 // Determinism: the score block is computed as fixed column tiles of fixed global query blocks, each
 // tile by one single-threaded sgemm call (OpenBLAS is set to 1 thread for the duration of the call and

@@ -8,6 +8,7 @@
 #include "trainer_impl.h"
 
 #include "core/check.h"
+#include "dist/buckets.h"
 #include "dist/exchange.h"
 
 #include <math.h>
@@ -33,7 +34,9 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     AptParamStore *ps = t->ps;
     apt_params_zero_grad(ps);
     apt_model_backward(t->model, t->dE_local);
-    if (c->world > 1) c->allreduce(c, ps->g, ps->numel, APT_F32, APT_SUM);
+    // Buckets of the flat gradient buffer, summed over ranks. The model does not report per-layer progress
+    // yet (apt_buckets_ready_from), so every bucket starts here: no overlap with backward for now.
+    if (c->world > 1) apt_buckets_wait(t->buckets);
 
     double loss = apt_comm_sum_host(c, out.loss_part);
     double norm = apt_grad_clip(ps, t->cfg.optim.clip_grad_norm); // identical on every rank after all-reduce
@@ -44,8 +47,8 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
             fprintf(stderr, "aptrain: error: step %ld (epoch %d): loss %g, gradient norm %g is not finite (rank %d's "
                     "loss part); stopping without touching the checkpoints\n", t->step + 1, t->epoch, loss, norm, bad);
         fflush(stderr);
-        apt_comm_finalize(c); // every rank reached this point: a clean finalize, not an abort
-        exit(APT_EXIT_NUMERIC);
+        *grad_norm = norm;
+        return NAN; // the caller stops every rank with APT_EXIT_NUMERIC; the weights are not updated
     }
     apt_optim_step(&t->optim, lr);
     *grad_norm = norm;

@@ -5,6 +5,7 @@
 
 #include "backend/backend.h"
 #include "data/loader.h"
+#include "dist/buckets.h"
 #include "eval/metrics.h"
 #include "loss/loss.h"
 #include "nn/model.h"
@@ -22,6 +23,7 @@ struct AptTrainer {
     AptLossParams loss_params;
     AptLossWorkspace *loss_ws;
     AptOptim optim;
+    AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
     int B, b, D;           // global batch, local batch, embedding size
     int C, H, W;           // input sample shape
@@ -43,7 +45,8 @@ struct AptTrainer {
 };
 
 // step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;
-// *grad_norm receives the global gradient norm (before clipping).
+// *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
+// verdict on every rank) is reported by rank 0 and returns NAN without updating the weights.
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
 // evaluate.c: embed the test split on every rank, score all-vs-all, fill m (identical on every rank).
 // final: rank 0 also writes the leaderboard (and the embedding / per-query files when configured).

@@ -8,3 +8,14 @@ apt_test(NAME test_eval_io SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_io.c LABE
 # benchmark (not a test): tests/bench/bench_eval.c, figures in tests/bench/RESULTS.md
 add_executable(bench_eval ${CMAKE_SOURCE_DIR}/tests/bench/bench_eval.c)
 target_link_libraries(bench_eval PRIVATE apt)
+foreach(np 0 2 4)
+  if(np EQUAL 0)
+    set(np_arg)
+  else()
+    set(np_arg NP ${np})
+  endif()
+  apt_test(NAME test_embed SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_embed.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
+           ${np_arg} LABELS eval)
+endforeach()
+apt_test(NAME test_eval_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_cli.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
+         LABELS eval mpi)

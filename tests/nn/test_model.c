@@ -1,6 +1,7 @@
 // test_model.c — the AptModel façade on the small CNN and the MLP, every BatchNorm mode:
 //   - E rows are unit vectors, shapes follow embed_dim, a batch smaller than b_max works;
-//   - the same seed gives bitwise-identical weights and embeddings, another seed differs;
+//   - the same seed gives bitwise-identical weights and embeddings, another seed differs; backward is
+//     bitwise repeatable;
 //   - backward is the gradient of forward (small CNN, MLP): a directional derivative of L = Σ r·E along a random unit
 //     direction of all trainable parameters, by float32 central differences (ε = 1e-3), matches g·v within
 //     2% + 1e-4 — float32 forward noise (~1e-7/ε) and the O(ε²) term are far below that, a missing or
@@ -65,10 +66,17 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
     TEST_CHECK(!memcmp(E, E2, (size_t)b * D * sizeof(float)), "%s: same seed, other embeddings", arch);
     TEST_CHECK(memcmp(ps->w, apt_model_params(m3)->w, ps->numel * sizeof(float)), "%s: seed ignored", arch);
 
-    // backward vs directional finite difference
+    // backward is bitwise repeatable (determinism contract), then vs a directional finite difference
+    float *g1 = malloc(ps->numel * sizeof *g1);
     apt_params_zero_grad(ps);
     loss_of(m, x, b, r, E);
     apt_model_backward(m, r);
+    memcpy(g1, ps->g, ps->numel * sizeof *g1);
+    apt_params_zero_grad(ps);
+    loss_of(m, x, b, r, E);
+    apt_model_backward(m, r);
+    TEST_CHECK(!memcmp(g1, ps->g, ps->numel * sizeof *g1), "%s bn%d: two backward passes differ", arch, bn);
+    free(g1);
     float *v = calloc(ps->numel, sizeof *v), *w0 = malloc(ps->numel * sizeof *w0);
     memcpy(w0, ps->w, ps->numel * sizeof *w0);
     double vn = 0, gv = 0;

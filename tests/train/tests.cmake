@@ -4,3 +4,6 @@ apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c LABE
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 2 LABELS train TIMEOUT 240)
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 4 LABELS train TIMEOUT 240)
 apt_test(NAME test_stop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stop.c LABELS train TIMEOUT 120)
+# benchmark (not a test): tests/bench/bench_step.c (+ bench_step_torch.py), figures in tests/bench/RESULTS.md
+add_executable(bench_step ${CMAKE_SOURCE_DIR}/tests/bench/bench_step.c)
+target_link_libraries(bench_step PRIVATE apt)

@@ -1,6 +1,7 @@
 // cpu_norm.c — batch normalisation (inference/frozen and train, split so sync BN can all-reduce the
-// per-channel sums between the steps) and row L2 normalisation. Per-channel sums are float64, one
-// thread per channel, in (n, hw) order.
+// per-channel sums between the steps) and row L2 normalisation. Per-channel sums: float32 SIMD partial
+// sums within each (n, c) plane (a fixed, compile-time order), accumulated in float64 across planes, one
+// thread per channel — deterministic and independent of the thread count.
 #include "cpu_ops.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@ void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, co
         for (int n = 0; n < N; n++) {
             const float *xp = x + ((size_t)n * C + c) * HW;
             float *yp = y + ((size_t)n * C + c) * HW;
+#pragma omp simd
             for (int i = 0; i < HW; i++) yp[i] = xp[i] * a + b;
         }
     }
@@ -28,15 +30,26 @@ void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const floa
     for (int c = 0; c < C; c++) {
         float invstd = 1.0f / sqrtf(var[c] + eps);
         float a = gamma[c] * invstd;
+        const float m = mean[c];
         double sdy = 0, sdyx = 0;
         for (int n = 0; n < N; n++) {
             const size_t o = ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                sdy += dy[o + i];
-                sdyx += (double)dy[o + i] * ((x[o + i] - mean[c]) * invstd);
+            const float *dyp = dy + o, *xp = x + o;
+            if (dgamma || dbeta) {
+                float p = 0, q = 0;
+#pragma omp simd reduction(+ : p, q)
+                for (int i = 0; i < HW; i++) {
+                    p += dyp[i];
+                    q += dyp[i] * (xp[i] - m);
+                }
+                sdy += p;
+                sdyx += (double)q * invstd;
             }
-            if (dx)
-                for (int i = 0; i < HW; i++) dx[o + i] = dy[o + i] * a;
+            if (dx) {
+                float *dxp = dx + o;
+#pragma omp simd
+                for (int i = 0; i < HW; i++) dxp[i] = dyp[i] * a;
+            }
         }
         if (dgamma) dgamma[c] += (float)sdyx;
         if (dbeta) dbeta[c] += (float)sdy;
@@ -50,10 +63,14 @@ void apt_cpu_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, doub
         double s = 0, s2 = 0;
         for (int n = 0; n < N; n++) {
             const float *xp = x + ((size_t)n * C + c) * HW;
+            float p = 0, q = 0;
+#pragma omp simd reduction(+ : p, q)
             for (int i = 0; i < HW; i++) {
-                s += xp[i];
-                s2 += (double)xp[i] * xp[i];
+                p += xp[i];
+                q += xp[i] * xp[i];
             }
+            s += p;
+            s2 += q;
         }
         sums[c] = s;
         sums[C + c] = s2;
@@ -84,17 +101,23 @@ void apt_cpu_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        double invstd = 1.0 / sqrt((double)var[c] + eps), m = mean[c];
+        double invstd = 1.0 / sqrt((double)var[c] + eps);
+        const float m = mean[c];
         double sdy = 0, sdyx = 0;
         for (int n = 0; n < N; n++) {
             const size_t o = ((size_t)n * C + c) * HW;
+            const float *dyp = dy + o, *xp = x + o;
+            float p = 0, q = 0;
+#pragma omp simd reduction(+ : p, q)
             for (int i = 0; i < HW; i++) {
-                sdy += dy[o + i];
-                sdyx += dy[o + i] * ((x[o + i] - m) * invstd);
+                p += dyp[i];
+                q += dyp[i] * (xp[i] - m);
             }
+            sdy += p;
+            sdyx += q;
         }
         sums[c] = sdy;
-        sums[C + c] = sdyx;
+        sums[C + c] = sdyx * invstd;
     }
 }
 
@@ -106,10 +129,13 @@ void apt_cpu_bn_backward_data(AptBackend *be, int N, int C, int HW, const float 
     for (int c = 0; c < C; c++) {
         float invstd = (float)(1.0 / sqrt((double)var[c] + eps));
         float a = gamma[c] * invstd, m = mean[c];
-        float mdy = (float)(sums[c] / count), mdyx = (float)(sums[C + c] / count);
+        float mdy = (float)(sums[c] / count), k = invstd * (float)(sums[C + c] / count);
         for (int n = 0; n < N; n++) {
             const size_t o = ((size_t)n * C + c) * HW;
-            for (int i = 0; i < HW; i++) dx[o + i] = a * (dy[o + i] - mdy - (x[o + i] - m) * invstd * mdyx);
+            const float *dyp = dy + o, *xp = x + o;
+            float *dxp = dx + o;
+#pragma omp simd
+            for (int i = 0; i < HW; i++) dxp[i] = a * (dyp[i] - mdy - (xp[i] - m) * k);
         }
     }
 }

@@ -4,7 +4,12 @@
 #pragma once
 #include "backend/backend.h"
 
+// Convolution routes (tests/bench/bench_conv.c; tests/bench/RESULTS.md has the comparison).
+typedef enum { APT_CONV_IM2COL = 0, APT_CONV_DNNL, APT_CONV_DNNL_BLOCKED } AptConvRoute;
+
 typedef struct {
+    AptConvRoute conv_route; // for convolutions prepared from now on (default: oneDNN when built with it)
+    void *dnnl;              // AptDnnl engine + stream (APT_HAVE_DNNL)
     float *ws;        // convolution workspace (im2col columns + transposed output), grown at prepare time
     size_t ws_floats;
     size_t ws_cap;    // floats the chunking aims at (tests lower it to exercise several chunks)

@@ -4,6 +4,13 @@
 #include <float.h>
 #include <string.h>
 
+// The window of output (p, q) clipped to the input: rows [h0, h1), columns [w0, w1).
+static inline void window(int o, int stride, int pad, int k, int size, int *lo, int *hi) {
+    int a = o * stride - pad, b = a + k;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > size ? size : b;
+}
+
 void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx) {
     (void)be;
     const int H = d->H, W = d->W, P = d->P, Q = d->Q;
@@ -12,29 +19,36 @@ void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const 
         const float *xp = x + (size_t)plane * H * W;
         float *yp = y + (size_t)plane * P * Q;
         int *ip = idx + (size_t)plane * P * Q;
-        for (int p = 0; p < P; p++)
-            for (int q = 0; q < Q; q++) {
-                int h0 = p * d->stride_h - d->pad_h, w0 = q * d->stride_w - d->pad_w;
-                float best = -FLT_MAX;
-                int bi = -1;
-                for (int r = 0; r < d->kh; r++) {
-                    int h = h0 + r;
-                    if (h < 0 || h >= H) continue;
-                    for (int s = 0; s < d->kw; s++) {
-                        int w = w0 + s;
-                        if (w < 0 || w >= W) continue;
-                        float v = xp[h * W + w];
-                        if (bi < 0 || v > best || v != v) { // first maximum wins; NaN propagates (torch)
-                            best = v;
-                            bi = h * W + w;
-                            if (v != v) goto done;
-                        }
-                    }
+        if (d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 && d->pad_h == 0 && d->pad_w == 0) {
+            for (int p = 0; p < P; p++) // the small CNN's 2×2/2: no clipping, four candidates
+                for (int q = 0; q < Q; q++) {
+                    int i0 = 2 * p * W + 2 * q, c[4] = {i0, i0 + 1, i0 + W, i0 + W + 1}, bi = c[0];
+                    float best = xp[bi];
+                    for (int t = 1; t < 4; t++)
+                        if (xp[c[t]] > best || (xp[c[t]] != xp[c[t]] && best == best)) best = xp[c[t]], bi = c[t];
+                    yp[p * Q + q] = best;
+                    ip[p * Q + q] = bi;
                 }
-            done:
+            continue;
+        }
+        for (int p = 0; p < P; p++) {
+            int h0, h1;
+            window(p, d->stride_h, d->pad_h, d->kh, H, &h0, &h1);
+            for (int q = 0; q < Q; q++) {
+                int w0, w1;
+                window(q, d->stride_w, d->pad_w, d->kw, W, &w0, &w1);
+                int bi = h0 * W + w0;
+                float best = xp[bi];
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) {
+                        float v = xp[h * W + w];
+                        // first maximum wins; a NaN wins and stays (torch propagates NaN)
+                        if (v > best || (v != v && best == best)) best = v, bi = h * W + w;
+                    }
                 yp[p * Q + q] = best;
                 ip[p * Q + q] = bi;
             }
+        }
     }
 }
 

@@ -1,0 +1,16 @@
+// cpu_conv_dnnl.h — oneDNN convolution primitives (internal to src/backend/cpu/; APT_HAVE_DNNL only).
+// Same tensor layouts and accumulation rules as the op table: x/y NCHW, w OIHW, dw/db accumulated.
+#pragma once
+#include "backend/backend.h"
+
+typedef struct AptDnnl AptDnnl;         // engine + stream, one per backend
+typedef struct AptDnnlConv AptDnnlConv; // primitives of one convolution shape
+
+AptDnnl *apt_dnnl_create(void);
+void apt_dnnl_destroy(AptDnnl *c);
+// blocked: oneDNN's preferred layouts with reorders around each call; else primitives on plain layouts.
+AptDnnlConv *apt_dnnl_conv_create(AptDnnl *ctx, const AptConvDesc *d, bool blocked, bool bias);
+void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *w, const float *bias, float *y);
+void apt_dnnl_conv_backward_data(AptDnnlConv *cv, int n, const float *dy, const float *w, float *dx);
+void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, const float *dy, float *dw, float *db);
+void apt_dnnl_conv_destroy(AptDnnlConv *cv);

@@ -1,0 +1,12 @@
+# Benchmarks (not tests: nothing is registered with ctest). CPU benchmarks live beside their area's tests;
+# the GPU ones are built here when CUDA is enabled and run by tests/bench/gpu_run.sh on a GPU host.
+if(APT_HAVE_CUDA)
+  add_executable(bench_loss_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_loss_cuda.c)
+  target_link_libraries(bench_loss_cuda PRIVATE apt)
+  add_executable(bench_nccl ${CMAKE_CURRENT_LIST_DIR}/bench_nccl.c ${CMAKE_CURRENT_LIST_DIR}/bench_nccl_spin.cu)
+  target_link_libraries(bench_nccl PRIVATE apt)
+endif()
+if(APT_HAVE_CUDA)
+  add_executable(bench_resnet_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_resnet_cuda.c)
+  target_link_libraries(bench_resnet_cuda PRIVATE apt)
+endif()
