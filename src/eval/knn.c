@@ -3,7 +3,7 @@
 //
 // Per query q the score row s[0, N) is complete in memory (block x N buffer), so:
 //   1. the positives' scores are read from the row and sorted into rank order (score desc, index asc);
-//   2. one pass over the row (j != q) updates a 16384-bin histogram of scores and, for
+//   2. one pass over the row (j != q) updates a 65536-bin histogram of scores and, for
 //      the few items that fall into a bin holding a positive, an exact comparison with that positive;
 //   3. rank(p) = 1 + (items in bins above p's bin) + (items in p's bin that precede p in the order);
 //   4. the top-k list: only chunks (KNN_CHUNK items) whose maximum reaches the k-th largest chunk
@@ -24,20 +24,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KNN_BINS 16384     // histogram bins over [-1, 1]; width 2^-13 (64 KiB of counts)
+#define KNN_BINS 65536     // histogram bins over [-1, 1]; width 2^-15 (only the used range is touched)
 #define KNN_TILE_COLS 4096 // gallery columns per sgemm call (fixed, so scores do not depend on threads)
 #define KNN_FLAG 0x80000000u // hist bit marking a bin that holds a positive
 #define KNN_CHUNK 256      // gallery items per vectorised step of the row pass
 
 static inline int score_bin(float v) {
-    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^13
+    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^15
     // clamp with compares (minss/maxss): fminf/fmaxf would be libm calls; inputs are finite (checked)
     t = t < -(float)(KNN_BINS / 2) ? -(float)(KNN_BINS / 2) : t;
     t = t > (float)(KNN_BINS / 2 - 1) ? (float)(KNN_BINS / 2 - 1) : t;
     return (int)t + KNN_BINS / 2;
 }
 
-// bins[i] = score_bin(v[i]) for a chunk; returns max(v) and sets *any when some bin is >= bmin. The AVX2 path computes exactly the same bins
+// bins[i] = max(score_bin(v[i]), bmin - 1) for a chunk (everything below the lowest positive's bin shares
+// one bucket, bmin - 1); returns max(v) and sets *any when some bin is >= bmin. The AVX2 path computes exactly the same bins
 // (floor of an exact product, the same clamps), so scalar and vector code never disagree on a bin.
 static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int *any) {
     float mx = -INFINITY;
@@ -54,7 +55,7 @@ static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int 
         vmx = _mm256_max_ps(vmx, x);
         __m256 t = _mm256_floor_ps(_mm256_mul_ps(x, scale));
         t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
-        __m256i b = _mm256_add_epi32(_mm256_cvttps_epi32(t), off);
+        __m256i b = _mm256_max_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(t), off), below);
         vhit = _mm256_or_si256(vhit, _mm256_cmpgt_epi32(b, below));
         _mm256_storeu_si256((__m256i *)(bins + i), b);
     }
@@ -64,7 +65,8 @@ static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int 
     for (int l = 0; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
 #endif
     for (; i < n; i++) {
-        bins[i] = score_bin(v[i]);
+        int32_t b = score_bin(v[i]);
+        bins[i] = b > bmin - 1 ? b : bmin - 1;
         hit |= bins[i] >= bmin;
         mx = v[i] > mx ? v[i] : mx;
     }
@@ -126,7 +128,8 @@ typedef struct {
     int32_t *pos_b;  // [P] their bins (non-increasing)
     int64_t *cnt;    // [P] items in the same bin that precede the positive
     int32_t *bin_first; // [KNN_BINS] first positive in the bin, -1 if none
-    uint32_t *hist;  // [KNN_BINS]
+    uint32_t *hist;  // [-1, KNN_BINS): counts (+ KNN_FLAG); hist[-1] is the "below every positive" bucket.
+                     // Zero between queries: each query clears the range it touched.
     int32_t *bins;   // [KNN_CHUNK]
     float *cmax;     // [N / KNN_CHUNK] chunk maxima of the row
     float *ch_s;     // [k] heap of the k largest chunk maxima
@@ -212,7 +215,6 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
     //    exact comparisons happen only for items in a bin that holds a positive.
     row[q] = -INFINITY; // self leaves its own gallery: below every real score (bin 0, removed below)
     const int32_t bmin = P ? w->pos_b[P - 1] : KNN_BINS, qbin = score_bin(-INFINITY);
-    if (bmin < KNN_BINS) memset(w->hist + bmin, 0, (size_t)(KNN_BINS - bmin) * sizeof *w->hist);
     for (int64_t i = 0; i < P; i++) w->hist[w->pos_b[i]] = KNN_FLAG; // bins holding a positive
     const int64_t nchunks = (N + KNN_CHUNK - 1) / KNN_CHUNK;
     int32_t *bins = w->bins;
@@ -224,7 +226,7 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
         w->cmax[cix] = chunk_bins(v, n, bins, bmin, &any);
         if (!any) continue;
         for (int i = 0; i < n; i++) {
-            // one load-increment-store per item; bins below bmin collect counts nobody reads
+            // one load-increment-store per item; items below bmin all land in bucket bmin - 1
             const uint32_t h = ++w->hist[bins[i]];
             if (!(h & KNN_FLAG)) continue;
             const int64_t j = base + i;
@@ -282,7 +284,10 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
     // 3. ranks: walk the bins from the top, positives are in non-increasing bin order.
     double ap = 0, apr = 0;
     int64_t above = 0, prev_rank = 0;
-    int b = KNN_BINS - 1;
+    float rowmax = -INFINITY; // q is -inf: the best gallery score
+    for (int64_t cix = 0; cix < nchunks; cix++) rowmax = w->cmax[cix] > rowmax ? w->cmax[cix] : rowmax;
+    const int32_t top = score_bin(rowmax); // no item, so no count, lies in a higher bin
+    int b = top;
     for (int64_t i = 0; i < P; i++) {
         for (; b > w->pos_b[i]; b--) above += w->hist[b] & ~KNN_FLAG;
         int64_t rank = 1 + above + w->cnt[i];
@@ -295,6 +300,7 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
         prev_rank = rank;
     }
     for (int64_t i = 0; i < P; i++) w->bin_first[w->pos_b[i]] = -1;
+    if (P) memset(w->hist + bmin - 1, 0, (size_t)(top - bmin + 2) * sizeof *w->hist); // what this query touched
     out->n_pos[q] = P;
     out->ap[q] = P ? ap / (double)P : 0.0;
     out->ap_r[q] = P ? apr / (double)P : 0.0;
@@ -364,7 +370,7 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         w.pos_i = apt_malloc(P * sizeof(int64_t));
         w.pos_b = apt_malloc(P * sizeof(int32_t));
         w.cnt = apt_malloc(P * sizeof(int64_t));
-        w.hist = apt_malloc(KNN_BINS * sizeof(uint32_t));
+        w.hist = (uint32_t *)apt_calloc(KNN_BINS + 1, sizeof(uint32_t)) + 1;
         w.bins = apt_malloc(KNN_CHUNK * sizeof(int32_t));
         w.cmax = apt_malloc((size_t)(ntiles * KNN_TILE_COLS / KNN_CHUNK + 1) * sizeof(float));
         w.ch_s = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(float));
@@ -392,7 +398,7 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         free(w.pos_i);
         free(w.pos_b);
         free(w.cnt);
-        free(w.hist);
+        free(w.hist - 1);
         free(w.bins);
         free(w.cmax);
         free(w.ch_s);
