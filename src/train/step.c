@@ -47,8 +47,8 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
             fprintf(stderr, "aptrain: error: step %ld (epoch %d): loss %g, gradient norm %g is not finite (rank %d's "
                     "loss part); stopping without touching the checkpoints\n", t->step + 1, t->epoch, loss, norm, bad);
         fflush(stderr);
-        apt_comm_finalize(c); // every rank reached this point: a clean finalize, not an abort
-        exit(APT_EXIT_NUMERIC);
+        *grad_norm = norm;
+        return NAN; // the caller stops every rank with APT_EXIT_NUMERIC; the weights are not updated
     }
     apt_optim_step(&t->optim, lr);
     *grad_norm = norm;

@@ -100,6 +100,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     for (int i = 0; i < APT_LIST_MAX; i++) t->last_recall[i] = NAN;
     apt_config_validate(&t->cfg, comm->world);
     apt_h5_init();
+    // From here on a pre-emption signal is remembered (and honoured at the first step boundary) instead
+    // of killing the process during set-up.
+    apt_signals_install();
 
     // ---- run directory, log, resolved config (rank 0)
     apt_path_join(t->run_dir, sizeof t->run_dir, cfg->out_dir, cfg->run_name);
@@ -218,7 +221,6 @@ static void evaluate(AptTrainer *t, int epoch, bool final) {
 int apt_trainer_run(AptTrainer *t) {
     AptComm *c = t->comm;
     const AptConfig *cfg = &t->cfg;
-    apt_signals_install();
     double loss_sum = 0;
     int loss_n = 0;
     long logged_at = t->step;
@@ -241,7 +243,16 @@ int apt_trainer_run(AptTrainer *t) {
                   bt ? bt->step : -1, t->epoch, t->step_in_epoch);
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
         double gnorm;
-        loss_sum += apt_train_step(t, bt, lr, &gnorm);
+        double loss = apt_train_step(t, bt, lr, &gnorm);
+        if (isnan(loss)) {
+            // Stop the loader threads before exit() runs HDF5's atexit clean-up under them, then leave
+            // every rank in step (all reached the same verdict): no abort, no checkpoint.
+            apt_loader_destroy(t->loader);
+            t->loader = NULL;
+            apt_comm_finalize(c);
+            exit(APT_EXIT_NUMERIC);
+        }
+        loss_sum += loss;
         loss_n++;
         t->step++;
         t->step_in_epoch++;
@@ -278,7 +289,7 @@ double apt_trainer_last_recall(const AptTrainer *t, int i) {
 void apt_trainer_destroy(AptTrainer *t) {
     if (!t) return;
     apt_progress_close(&t->progress);
-    apt_loader_destroy(t->loader);
+    if (t->loader) apt_loader_destroy(t->loader);
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     apt_loss_workspace_free(t->loss_ws);
     if (t->buckets) apt_buckets_free(t->buckets);

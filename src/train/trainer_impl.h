@@ -45,7 +45,8 @@ struct AptTrainer {
 };
 
 // step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;
-// *grad_norm receives the global gradient norm (before clipping).
+// *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
+// verdict on every rank) is reported by rank 0 and returns NAN without updating the weights.
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
 // evaluate.c: embed the test split on every rank, score all-vs-all, fill m (identical on every rank).
 // final: rank 0 also writes the leaderboard (and the embedding / per-query files when configured).

@@ -7,7 +7,8 @@
 // Tolerance (fp32): both sides compute in float32 with sums of at most a few thousand O(1) terms in
 // different orders, so differences are ~1e-6 relative to the output's scale. We require
 // |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu| (the second term absorbs entries that cancel to ~0); a wrong
-// index or a missing term is O(0.1-1). bf16 convolutions (tensor cores): 1e-2 of the same form.
+// index or a missing term is O(0.1-1). precision bf16 convolutions (tensor cores, TF32 products with a
+// 10-bit mantissa, ~5e-4 relative per product): 1e-2 of the same form.
 // Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward)
 // run twice from identical inputs and must agree bitwise.
 #include <cuda_runtime.h>
@@ -20,6 +21,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "harness.h"
+#include "optim/optim.h"
 
 static AptBackend *cpu, *gpu;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -278,6 +280,56 @@ static void test_l2_eltwise(int N, int D) {
     free(x), free(dy), free(y), free(dx), free(a), free(h);
 }
 
+// Optimizer updates vs the CPU functions of src/optim (3 steps, so state feeds back), and the bf16 casts
+// vs a host round-to-nearest-even. Updates: elementwise float32 with at most a few roundings; the device
+// may fuse a multiply-add (one rounding instead of two), so 1e-6 relative of the tensor's scale.
+static uint16_t bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) return (uint16_t)((u >> 16) | 0x40); // NaN stays NaN
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static void test_optim(size_t n) {
+    void *st = apt_backend_cuda_stream(gpu);
+    for (int kind = 0; kind < 4; kind++) { // sgd momentum, sgd nesterov, adam (coupled L2), adamw
+        float *w = rnd(n, -1, 1), *m = rnd(n, 0, 0), *v = rnd(n, 0, 0), *g = rnd(n, -1, 1);
+        float *gw = up(w, n * 4), *gm = up(m, n * 4), *gv = up(v, n * 4), *gg = up(g, n * 4);
+        for (long t = 1; t <= 3; t++) {
+            if (kind < 2) {
+                apt_optim_sgd_update(w, g, m, n, 0.1f, 1e-4f, 0.9f, kind == 1);
+                apt_cuda_optim_sgd_update(st, gw, gg, gm, n, 0.1f, 1e-4f, 0.9f, kind == 1);
+            } else {
+                apt_optim_adam_update(w, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
+                apt_cuda_optim_adam_update(st, gw, gg, gm, gv, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
+            }
+        }
+        const char *names[] = {"sgd momentum w", "sgd nesterov w", "adam w", "adamw w"};
+        cmp(names[kind], gw, w, n, 1e-6);
+        cmp(kind < 2 ? "sgd momentum buffer" : "adam m", gm, m, n, 1e-6);
+        if (kind >= 2) cmp("adam v", gv, v, n, 1e-6);
+        free(w), free(m), free(v), free(g);
+    }
+    float *x = rnd(n, -1e3f, 1e3f);
+    uint16_t *want = malloc(n * 2), *got = malloc(n * 2), *gb = poisoned(n * 2);
+    for (size_t i = 0; i < n; i++) want[i] = bf16_rne(x[i]);
+    float *gx = up(x, n * 4), *gback = poisoned(n * 4);
+    apt_cuda_cast_f32_to_bf16(st, gx, gb, n);
+    gpu->copy(gpu, got, gb, n * 2, APT_COPY_D2H);
+    TEST_CHECK(memcmp(got, want, n * 2) == 0, "f32 -> bf16 cast is not round-to-nearest-even");
+    apt_cuda_cast_bf16_to_f32(st, gb, gback, n);
+    float *back = down(gback, n);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)want[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        ok &= back[i] == f;
+    }
+    TEST_CHECK(ok, "bf16 -> f32 cast is not exact");
+    free(x), free(want), free(got), free(back);
+}
+
 int main(void) {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
@@ -299,6 +351,7 @@ int main(void) {
     test_pool(2, 3, 17, 15, 3, 2, 1);            // ResNet max pool: overlapping windows
     test_pool(3, 2, 9, 9, 2, 2, 0);
     test_l2_eltwise(11, 131);
+    test_optim(1000003);
     int rc = apt_test_finish("test_backend_ops_cuda");
     apt_backend_destroy(gpu);
     apt_backend_destroy(cpu);

@@ -8,3 +8,4 @@ target_link_libraries(bench_conv PRIVATE apt)
 # benchmark (not a test): tests/bench/bench_model.c (+ bench_model_torch.py), figures in tests/bench/RESULTS.md
 add_executable(bench_model ${CMAKE_SOURCE_DIR}/tests/bench/bench_model.c)
 target_link_libraries(bench_model PRIVATE apt)
+apt_test(NAME test_pool_window SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_window.c LABELS backend gpu)

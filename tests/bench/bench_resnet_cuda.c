@@ -5,7 +5,7 @@
 // One step = model forward (train mode, frozen BatchNorm) -> Smooth-AP (tau 0.01, m = 4) on the batch
 // -> model backward, on the CUDA backend; inputs are random (the loader is measured separately). Prints
 // images/s (median over steps of batch / step time, host wall clock after a device sync per step).
-// Default precision bf16 (convolutions on tensor cores); --fp32 for the exact path.
+// Default precision bf16 (today: TF32 tensor-core convolutions on fp32 tensors); --fp32 for the exact path.
 // Exit 77 without a device; exit 3 (with the reason) when the model's parameter store is not in device
 // memory — the CUDA backend can only run a model whose parameters live on the device.
 #include <cuda_runtime.h>
@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
     qsort(dt, (size_t)steps, sizeof *dt, cmp_d);
     printf("| aptrain %s %dx%d batch %d %s frozen BN, Smooth-AP (fwd+loss+bwd, no optimizer step) | %s | %.1f images/s "
            "(median step %.2f ms) |\n",
-           arch, size, size, batch, fp32 ? "fp32" : "bf16-conv", prop.name, batch / dt[steps / 2], dt[steps / 2] * 1e3);
+           arch, size, size, batch, fp32 ? "fp32" : "precision bf16 (TF32 tensor-core convolutions)", prop.name, batch / dt[steps / 2], dt[steps / 2] * 1e3);
     apt_loss_workspace_free(lws);
     apt_model_destroy(model);
     apt_backend_destroy(be);

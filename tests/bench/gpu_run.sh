@@ -21,7 +21,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 LOG="${1:-${OUT:-$root/build/gpu-logs}}"
 mkdir -p "$LOG"
-[ -f .devdeps/env.sh ] && source .devdeps/env.sh
+# APT_NO_DEVDEPS=1: use the libraries already installed (the Debian build machine itself)
+if [ -z "${APT_NO_DEVDEPS:-}" ] && [ -f .devdeps/env.sh ]; then source .devdeps/env.sh; fi
 BIN="${APT_GPU_BIN:-}"
 if [ -z "$BIN" ]; then
   if [ -d .gpubin ]; then BIN="$root/.gpubin"; else BIN="$root/build/tests"; fi

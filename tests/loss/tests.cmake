@@ -4,6 +4,7 @@ apt_test(NAME test_loss_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_mpi.c NP
 apt_test(NAME test_loss_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_mpi.c NP 4 LABELS loss)
 apt_cmd_test(NAME loss_vs_torch PYTHON LABELS loss
   COMMAND ${APT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/ref_torch_loss.py $<TARGET_FILE:aptrain> ${CMAKE_BINARY_DIR}/tmp/loss_vs_torch)
+apt_test(NAME test_loss_pair SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_pair.c LABELS loss gpu)
 if(APT_HAVE_CUDA)
   apt_test(NAME test_loss_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_cuda.c LABELS gpu)
 endif()

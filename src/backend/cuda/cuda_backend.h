@@ -4,6 +4,10 @@
 // backend is created). Every op is enqueued on the backend's stream and returns without waiting; alloc,
 // free, host<->device copies and sync wait for the device.
 #pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "backend/backend.h"
 
 #ifdef __cplusplus
@@ -12,10 +16,21 @@ extern "C" {
 
 // The cudaStream_t every op runs on (the compute stream the NCCL communicator orders itself after).
 void *apt_backend_cuda_stream(AptBackend *be);
-// Config `precision`: 0 = fp32 (CUDNN_FMA_MATH, no TF32; matches the CPU to 1e-5), 1 = bf16 (convolutions
-// on tensor cores with reduced-precision products, fp32 storage and accumulation). Set-up time only:
+// Config `precision`: 0 = fp32 (CUDNN_FMA_MATH, no TF32; matches the CPU to 1e-5), 1 = bf16. For now bf16
+// only lets convolutions use tensor cores (TF32 products on the fp32 tensors of the op table, fp32
+// accumulation; within 1e-2 of fp32): bf16 activation storage is not implemented. Set-up time only:
 // applies to conv2d_prepare calls made after it.
 void apt_backend_cuda_set_precision(AptBackend *be, int bf16);
+
+// Optimizer updates on flat DEVICE ranges (cuda_optim.cu), same formulas as apt_optim_sgd_update /
+// apt_optim_adam_update in src/optim/optim.h; enqueued on `stream` (a cudaStream_t).
+void apt_cuda_optim_sgd_update(void *stream, float *w, const float *g, float *buf, size_t n, float lr, float wd,
+                               float mu, bool nesterov);
+void apt_cuda_optim_adam_update(void *stream, float *w, const float *g, float *m, float *v, size_t n, float lr,
+                                float b1, float b2, float eps, float wd, bool decoupled, long t);
+// fp32 master weights -> bf16 compute copy (round to nearest even), and back (exact).
+void apt_cuda_cast_f32_to_bf16(void *stream, const float *x, uint16_t *y, size_t n);
+void apt_cuda_cast_bf16_to_f32(void *stream, const uint16_t *x, float *y, size_t n);
 
 #ifdef __cplusplus
 }

@@ -4,9 +4,10 @@
 // cuDNN's heuristics (the _v7 queries, ordered by expected speed): the first that succeeds, is
 // DETERMINISTIC and needs at most APT_CUDA_CONV_WS_MAX bytes of workspace. Choices are cached per shape
 // in the backend (ResNets repeat shapes), and the shared workspace grows here, never inside a step.
-// Math: fp32 layers use CUDNN_FMA_MATH (no TF32: fp32 results must match the CPU to 1e-5); with
-// precision bf16 the descriptors are still fp32 (storage and accumulation) but CUDNN_TENSOR_OP_MATH_ALLOW_
-// CONVERSION lets cuDNN run the products on tensor cores in reduced precision.
+// Math: fp32 layers use CUDNN_FMA_MATH (no TF32: fp32 results must match the CPU to 1e-5). With
+// precision bf16 the tensors are still fp32 in memory (the op table is float32) and CUDNN_TENSOR_OP_MATH
+// lets cuDNN use tensor cores, which for fp32 tensors means TF32 products (10-bit mantissa, fp32 range,
+// fp32 accumulation) — a step towards, not yet, bf16 activations (which need bf16 tensors in the table).
 // A call with n < N re-describes x/y for n rows (host-side only) and re-checks the workspace size.
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,18 @@ static void shape_key(const AptConvDesc *d, int bf16, int key[10]) {
     memcpy(key, k, sizeof k);
 }
 
-// Fastest deterministic algorithm within the workspace limit.
+// Whether a heuristic entry would run on tensor cores (TF32 for fp32 data): excluded in fp32 mode.
+static int tensor_math(cudnnMathType_t t) {
+    return t == CUDNN_TENSOR_OP_MATH || t == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+// Fastest deterministic algorithm within the workspace limit (and without tensor-core math in fp32 mode).
 #define PICK(perf, n, what, out)                                                                      \
     do {                                                                                                     \
         int found_ = 0;                                                                                      \
         for (int i_ = 0; i_ < (n) && !found_; i_++)                                                          \
             if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].determinism == CUDNN_DETERMINISTIC &&  \
-                (perf)[i_].memory <= APT_CUDA_CONV_WS_MAX) {                                                 \
+                (perf)[i_].memory <= APT_CUDA_CONV_WS_MAX && (m->bf16 || !tensor_math((perf)[i_].mathType))) { \
                 (out) = (perf)[i_].algo;                                                                     \
                 found_ = 1;                                                                                  \
             }                                                                                                \
@@ -67,7 +73,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(pl->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, d->K, 1, 1));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(pl->conv, d->pad_h, d->pad_w, d->stride_h, d->stride_w, 1, 1,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CUDNN_CHECK(cudnnSetConvolutionMathType(pl->conv, m->bf16 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(pl->conv, m->bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     set_xy(d, pl, d->N);
     int oN, oK, oP, oQ;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(pl->conv, pl->x, pl->w, &oN, &oK, &oP, &oQ));

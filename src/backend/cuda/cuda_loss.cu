@@ -26,20 +26,18 @@
 extern "C" { // loss_impl.h is a C header without its own guards (math.h is already included above)
 #include "loss/loss_impl.h"
 }
+#include "loss/loss_pair.h"
 
 #define APT_LOSS_THREADS 256
 // Default S block: at most 1 GiB of similarities per block of queries.
 #define APT_LOSS_S_BYTES ((size_t)1 << 30)
 
-enum { KIND_SMOOTHAP = 0, KIND_PNP = 1 };
-
-typedef struct {
-    int kind;        // KIND_*
-    int variant;     // APT_PNP_* for pnp
-    int self;        // smoothap include_self
-    double inv_tau, alpha, b;
-    double w;        // 1 / global query normaliser
-} LossK;
+// The per-pair arithmetic lives in loss/loss_pair.h, shared with a host test of the decomposition.
+typedef AptLossPairK LossK;
+static_assert((int)APT_PNP_O == (int)APT_LP_PNP_O && (int)APT_PNP_DS == (int)APT_LP_PNP_DS &&
+                  (int)APT_PNP_DQ == (int)APT_LP_PNP_DQ && (int)APT_PNP_IU == (int)APT_LP_PNP_IU &&
+                  (int)APT_PNP_IB == (int)APT_LP_PNP_IB,
+              "loss_pair.h numbers the PNP variants as loss_impl.h does");
 
 // Per-(query, positive) results of pair_sums, [rows * m_max] each.
 typedef struct {
@@ -67,19 +65,7 @@ struct AptLossCudaWorkspace {
     double *loss_host;         // pinned, 1 double
 };
 
-// G(d) and G'(d) for d = s_j - s_i, DESIGN §3, as apt_loss_sigmoid: the exponent e = -d / tau is formed
-// and clamped in double (so the clamp decision is the CPU's), exp in float. G' = exp(e) G^2 / tau is
-// computed as (exp(e) G) G so that nothing underflows at either end of the clamp; 0 where clamped.
-__device__ __forceinline__ float loss_sigmoid(float sj, float si, double inv_tau, float *dg) {
-    double e = -((double)sj - (double)si) * inv_tau;
-    bool clamped = e > 50.0 || e < -50.0;
-    float ec = (float)(e > 50.0 ? 50.0 : (e < -50.0 ? -50.0 : e));
-    float ex = expf(ec), g = 1.0f / (1.0f + ex);
-    *dg = clamped ? 0.0f : (ex * g) * g * (float)inv_tau;
-    return g;
-}
-
-// Step 2. grid (m_max, nb), APT_LOSS_THREADS threads.
+// Step 2. grid (m_max, nb), APT_LOSS_THREADS threads: block (k, t) owns pair (q = r0 + t, k-th positive).
 __global__ void pair_sums_kernel(const float *S, int B, int r0, const int *perm, const int *grp_of,
                                  const int *start, LossK k, int m_max, PairBuf pb) {
     __shared__ double red[32];
@@ -90,59 +76,19 @@ __global__ void pair_sums_kernel(const float *S, int B, int r0, const int *perm,
     const int i = perm[p0 + kk];
     const float *row = S + (size_t)t * B;
     const float si = row[i];
-    const bool smoothap = k.kind == KIND_SMOOTHAP, excl_q = smoothap && !k.self;
-    if (excl_q && i == q) { // the paper's semantics do not score q as its own positive
+    if (!apt_lp_pair_scored(&k, q, i)) { // block-uniform branch
         if (threadIdx.x == 0) {
             pb.s_i[slot] = si;
             pb.c1[slot] = pb.c2[slot] = pb.acc[slot] = pb.term[slot] = 0.0;
         }
         return;
     }
-    double sg = 0.0, sg_pos = 0.0, sdg = 0.0, sdg_pos = 0.0;
-    for (int j = threadIdx.x; j < B; j += blockDim.x) {
-        if (j == i || (excl_q && j == q)) continue;
-        const bool same = grp_of[j] == g;
-        if (!smoothap && same) continue; // PNP counts negatives only
-        float dg, gv = loss_sigmoid(row[j], si, k.inv_tau, &dg);
-        sg += gv;
-        sdg += dg;
-        if (same) {
-            sg_pos += gv;
-            sdg_pos += dg;
-        }
-    }
-    sg = apt_block_sum(sg, red);
-    sg_pos = apt_block_sum(sg_pos, red);
-    sdg = apt_block_sum(sdg, red);
-    sdg_pos = apt_block_sum(sdg_pos, red);
+    double sums[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int j = threadIdx.x; j < B; j += blockDim.x) apt_lp_pair_accum(&k, q, i, j, grp_of[j] == g, row[j], si, sums);
+    for (int v = 0; v < 4; v++) sums[v] = apt_block_sum(sums[v], red);
     if (threadIdx.x != 0) return;
-    double c1, c2 = 0.0, acc, term;
-    if (smoothap) {
-        const int np = k.self ? npos : npos - 1;
-        const double ra = 1.0 + sg, rp = 1.0 + sg_pos, wq = k.w / np;
-        c1 = wq * rp / (ra * ra); // dL/dR_all
-        c2 = -wq / ra;            // dL/dR_pos
-        acc = c1 * sdg + c2 * sdg_pos;
-        term = rp / ra;
-    } else {
-        const double n = sg;
-        double f, fp;
-        switch (k.variant) {
-        case APT_PNP_DS: f = log1p(n); fp = 1.0 / (1.0 + n); break;
-        case APT_PNP_DQ: f = pow(1.0 + n, -k.alpha); fp = k.alpha * f / (1.0 + n); break;
-        case APT_PNP_IU: f = (1.0 + n) * log1p(n); fp = log1p(n) + 1.0; break;
-        case APT_PNP_IB: f = (k.b * n - log1p(k.b * n)) / (k.b * k.b); fp = n / (1.0 + k.b * n); break;
-        default: f = n; fp = 1.0; break;
-        }
-        c1 = k.w / npos * fp;
-        acc = c1 * sdg;
-        term = f;
-    }
     pb.s_i[slot] = si;
-    pb.c1[slot] = c1;
-    pb.c2[slot] = c2;
-    pb.acc[slot] = acc;
-    pb.term[slot] = term;
+    apt_lp_pair_finish(&k, npos, sums, &pb.c1[slot], &pb.c2[slot], &pb.acc[slot], &pb.term[slot]);
 }
 
 // Step 3a. One thread per query of the block: its loss from the pair terms, in positive order.
@@ -150,21 +96,11 @@ __global__ void query_loss_kernel(int nb, int r0, const int *grp_of, const int *
                                   PairBuf pb, double *loss_q) {
     const int t = blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= nb) return;
-    const int q = r0 + t, g = grp_of[q], npos = start[g + 1] - start[g];
-    double sum = 0.0;
-    for (int kk = 0; kk < npos; kk++) sum += pb.term[(size_t)t * m_max + kk];
-    double l;
-    if (k.kind == KIND_SMOOTHAP) {
-        const int np = k.self ? npos : npos - 1;
-        l = np <= 0 ? 0.0 : k.w * (1.0 - sum / np);
-    } else {
-        const double mean_f = sum / npos;
-        l = k.w * (k.variant == APT_PNP_DQ ? 1.0 - mean_f : mean_f);
-    }
-    loss_q[t] = l;
+    const int g = grp_of[r0 + t];
+    loss_q[t] = apt_lp_query_loss(&k, start[g + 1] - start[g], pb.term + (size_t)t * m_max);
 }
 
-// Step 3b. One block: loss += Σ_t loss_q[t], fixed tree. (A single block keeps the order fixed.)
+// Step 3b. One block: loss (+)= Σ_t loss_q[t], fixed tree. (A single block keeps the order fixed.)
 __global__ void loss_sum_kernel(int nb, const double *loss_q, double *loss, int first) {
     __shared__ double red[32];
     double v = 0.0;
@@ -173,33 +109,18 @@ __global__ void loss_sum_kernel(int nb, const double *loss_q, double *loss, int 
     if (threadIdx.x == 0) *loss = first ? v : *loss + v;
 }
 
-// Step 4. grid (ceil(B / threads), nb): gs[t, j] in place over S[t, j].
+// Step 4. grid (ceil(B / threads), nb): gs[t, j] in place over S[t, j] (each thread reads only its own
+// S element; the s_i come from the pair arrays).
 __global__ void grad_rows_kernel(float *S, int B, int r0, const int *perm, const int *grp_of, const int *rank,
                                  const int *start, LossK k, int m_max, PairBuf pb) {
     const int t = blockIdx.y, j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= B) return;
     const int q = r0 + t, g = grp_of[q], p0 = start[g], npos = start[g + 1] - p0;
     float *row = S + (size_t)t * B;
-    const bool smoothap = k.kind == KIND_SMOOTHAP, excl_q = smoothap && !k.self, same = grp_of[j] == g;
-    if (excl_q && j == q) {
-        row[j] = 0.0f; // q is neither gallery nor scored positive: no gradient through s_qq
-        return;
-    }
-    const float sj = row[j];
     const size_t base = (size_t)t * m_max;
-    double acc = 0.0;
-    if (smoothap || !same) { // PNP: positives take part only through their own acc below
-        for (int kk = 0; kk < npos; kk++) {
-            const int i = perm[p0 + kk];
-            if (i == j || (excl_q && i == q)) continue;
-            float dg;
-            loss_sigmoid(sj, pb.s_i[base + kk], k.inv_tau, &dg);
-            const double c = smoothap && same ? pb.c1[base + kk] + pb.c2[base + kk] : pb.c1[base + kk];
-            acc += c * (double)dg;
-        }
-    }
-    if (same) acc -= pb.acc[base + rank[j]];
-    row[j] = (float)acc;
+    const bool same = grp_of[j] == g;
+    row[j] = (float)apt_lp_grad(&k, q, j, same, row[j], npos, perm + p0, pb.s_i + base, pb.c1 + base, pb.c2 + base,
+                                pb.acc + base, same ? rank[j] : 0);
 }
 
 // ---- host side ----
@@ -336,7 +257,7 @@ void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *
     const int *perm = ws->grp_dev, *grp_of = perm + B, *rank = grp_of + B, *start = rank + B;
 
     LossK k;
-    k.kind = p->impl->row == apt_loss_smoothap_row ? KIND_SMOOTHAP : KIND_PNP;
+    k.kind = p->impl->row == apt_loss_smoothap_row ? APT_LP_SMOOTHAP : APT_LP_PNP;
     k.variant = p->impl->variant;
     k.self = p->include_self ? 1 : 0;
     k.inv_tau = 1.0 / p->tau;

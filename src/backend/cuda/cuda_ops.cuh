@@ -30,7 +30,7 @@ typedef struct {
     cudaStream_t stream;
     cublasHandle_t cublas;
     cudnnHandle_t cudnn;
-    int bf16;              // precision: bf16 convolutions on tensor cores (fp32 storage and accumulation)
+    int bf16;              // precision bf16: convolutions on tensor cores (TF32 on fp32 tensors, for now)
     void *ws;              // convolution workspace shared by all layers (one stream), grown at prepare
     size_t ws_bytes;
     double *red;           // [2 * APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS] reduction partials

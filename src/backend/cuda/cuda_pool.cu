@@ -6,6 +6,7 @@
 #include <float.h>
 
 #include "cuda_ops.cuh"
+#include "cuda_pool_window.h"
 
 #define POOL_THREADS 256
 
@@ -46,14 +47,6 @@ __global__ void maxpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float 
     }
 }
 
-// Output rows p whose window [p*s - pad, p*s - pad + k) contains h: p in [p_lo, p_hi].
-__device__ __forceinline__ void window_range(int h, int k, int s, int pad, int P, int *lo, int *hi) {
-    int a = h + pad - k + 1; // p*s >= a
-    *lo = a <= 0 ? 0 : (a + s - 1) / s;
-    int b = (h + pad) / s;   // p*s <= h + pad
-    *hi = b < P - 1 ? b : P - 1;
-}
-
 __global__ void maxpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, const int *idx, float *dx) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_in; i += (size_t)blockDim.x * gridDim.x) {
         const int w = (int)(i % k.W), h = (int)((i / k.W) % k.H);
@@ -62,8 +55,8 @@ __global__ void maxpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, const 
         const int *ip = idx + plane * k.P * k.Q;
         const int self = h * k.W + w;
         int p0, p1, q0, q1;
-        window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
-        window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
+        apt_pool_window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
+        apt_pool_window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
         float acc = 0.0f;
         for (int p = p0; p <= p1; p++)
             for (int q = q0; q <= q1; q++)
@@ -97,8 +90,8 @@ __global__ void avgpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, float 
         const int w = (int)(i % k.W), h = (int)((i / k.W) % k.H);
         const float *g = dy + (i / ((size_t)k.H * k.W)) * k.P * k.Q;
         int p0, p1, q0, q1;
-        window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
-        window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
+        apt_pool_window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
+        apt_pool_window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
         float acc = 0.0f;
         for (int p = p0; p <= p1; p++)
             for (int q = q0; q <= q1; q++) acc += g[p * k.Q + q] * inv;
