@@ -6,6 +6,7 @@
 //   dE        = (dE +) S^T E[r0:r0+nb]             (GEMM: gradient through e_j of s_qj)
 //   dE[r0:..] += S E                               (GEMM: gradient through e_q of s_qj)
 // S is overwritten in place by its gradient, so the workspace holds one block of similarity rows.
+// One process with the whole batch in one block: S by syrk (mirrored), then dE = (G + G^T) E.
 // Per-query losses go to an array summed in query order afterwards: the result does not depend on
 // the OpenMP thread count.
 #include "loss.h"

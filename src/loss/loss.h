@@ -6,9 +6,11 @@
 // loss; dE is the partial gradient of loss_part with respect to every row of E, so reduce-scattering
 // (summing) dE over ranks gives each rank d loss / d E_local exactly (DESIGN §1 exactness).
 //
-// Cost: S = E[q_begin:q_end] E^T by GEMM, then O(b * m * B) sigmoid terms per pass for the ranking
-// losses, and dE by two more GEMMs. Memory is the workspace: a block of similarity rows (at most 512
-// x B_max) plus three B_max-length rows per OpenMP thread; never a B x B x B tensor.
+// Cost: S = E[q_begin:q_end] E^T by GEMM, then O(b * m * B) sigmoid terms for the ranking losses
+// (only (query, positive) pairs enter), and dE by two more GEMMs: 6 b B D flop. One process with the
+// whole batch (B <= 8192) takes a symmetric path: syrk + one GEMM, 3 B^2 D flop. Memory is the
+// workspace: one block of similarity rows (max(512, 64M / B_max) rows, capped at b_max) plus five
+// B_max-length double rows per OpenMP thread: O(b * B), never a B x B x B tensor.
 //
 // Two precisions behind the same call: float32 (the training path: E, dE float; S by sgemm; every
 // per-query sum is accumulated in double) and float64 (E64/dE64: `aptrain loss` and references).

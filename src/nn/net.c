@@ -42,9 +42,9 @@ void apt_net_need_scratch(AptNet *net, size_t floats) {
     if (floats > net->scratch_floats) net->scratch_floats = floats;
 }
 
-static void init_tensor(AptNet *net, const AptInitSpec *s) {
+// w: host memory of the tensor (the store itself, or a host staging copy for a device store).
+static void init_tensor(AptNet *net, const AptInitSpec *s, float *w) {
     const AptParam *p = &net->ps->p[s->idx];
-    float *w = apt_params_w(net->ps, s->idx);
     AptRngStream rng = apt_rng_stream(net->seed, APT_RNG_INIT, 0, 0, (uint32_t)s->idx);
     for (size_t i = 0; i < p->numel; i++) {
         switch (s->kind) {
@@ -63,9 +63,24 @@ static void init_tensor(AptNet *net, const AptInitSpec *s) {
 
 void apt_net_finalize(AptNet *net) {
     if (net->scratch_floats) apt_acts_floats(&net->acts, &net->scratch, net->scratch_floats);
-    apt_params_finalize(net->ps);
+    AptParamStore *ps = net->ps;
+    apt_params_finalize_on(ps, net->be);
     apt_acts_alloc(&net->acts);
-    for (int i = 0; i < net->n_init; i++) init_tensor(net, &net->init[i]);
+    float *hw = ps->w, *hb = ps->buffers;
+    if (ps->on_device) { // draw on the host (same values as the CPU), then upload once
+        hw = apt_calloc(ps->numel ? ps->numel : 1, sizeof(float));
+        hb = apt_calloc(ps->buffers_numel ? ps->buffers_numel : 1, sizeof(float));
+    }
+    for (int i = 0; i < net->n_init; i++) {
+        const AptParam *p = &ps->p[net->init[i].idx];
+        init_tensor(net, &net->init[i], (p->is_buffer ? hb : hw) + p->offset);
+    }
+    if (ps->on_device) {
+        net->be->copy(net->be, ps->w, hw, ps->numel * sizeof(float), APT_COPY_H2D);
+        net->be->copy(net->be, ps->buffers, hb, ps->buffers_numel * sizeof(float), APT_COPY_H2D);
+        free(hw);
+        free(hb);
+    }
 }
 
 void apt_net_free(AptNet *net) {

@@ -1,6 +1,7 @@
 // params.c — the flat parameter registry.
 #include "params.h"
 
+#include "backend/backend.h"
 #include "core/check.h"
 
 #include <stdlib.h>
@@ -49,6 +50,24 @@ void apt_params_finalize(AptParamStore *s) {
     s->finalized = true;
 }
 
+void apt_params_finalize_on(AptParamStore *s, AptBackend *be) {
+    if (!be || !strcmp(be->name, "cpu")) {
+        apt_params_finalize(s);
+        return;
+    }
+    APT_CHECK(!s->finalized, "finalize twice");
+    s->be = be;
+    s->on_device = true;
+    s->w = be->alloc(be, (s->numel ? s->numel : 1) * sizeof(float));
+    s->g = be->alloc(be, (s->numel ? s->numel : 1) * sizeof(float));
+    s->buffers = be->alloc(be, (s->buffers_numel ? s->buffers_numel : 1) * sizeof(float));
+    be->fill(be, s->numel, 0.0f, s->w);
+    be->fill(be, s->numel, 0.0f, s->g);
+    be->fill(be, s->buffers_numel, 0.0f, s->buffers);
+    be->sync(be);
+    s->finalized = true;
+}
+
 float *apt_params_w(AptParamStore *s, int idx) {
     APT_CHECK(s->finalized && idx >= 0 && idx < s->n, "bad parameter index %d", idx);
     return (s->p[idx].is_buffer ? s->buffers : s->w) + s->p[idx].offset;
@@ -65,9 +84,18 @@ int apt_params_find(const AptParamStore *s, const char *name) {
     return -1;
 }
 
-void apt_params_zero_grad(AptParamStore *s) { memset(s->g, 0, s->numel * sizeof(float)); }
+void apt_params_zero_grad(AptParamStore *s) {
+    if (s->on_device) s->be->fill(s->be, s->numel, 0.0f, s->g);
+    else memset(s->g, 0, s->numel * sizeof(float));
+}
 
 void apt_params_free(AptParamStore *s) {
+    if (s->on_device) { // every buffer of a device store is device memory, m and v included
+        float *bufs[5] = {s->w, s->g, s->m, s->v, s->buffers};
+        for (int i = 0; i < 5; i++)
+            if (bufs[i]) s->be->free(s->be, bufs[i]);
+        s->w = s->g = s->m = s->v = s->buffers = NULL;
+    }
     free(s->w);
     free(s->g);
     free(s->m);

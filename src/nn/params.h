@@ -18,6 +18,8 @@ typedef struct {
     bool is_buffer;        // running_mean / running_var: lives in `buffers`, not in w
 } AptParam;
 
+struct AptBackend;
+
 typedef struct {
     AptParam *p;
     int n, cap;
@@ -26,6 +28,8 @@ typedef struct {
     float *w, *g, *m, *v;  // one allocation each, identical layout; m/v allocated by the optimizer
     float *buffers;        // BN running statistics
     bool finalized;
+    bool on_device;        // w, g, buffers live in `be`'s (device) memory: host code must copy, not touch
+    struct AptBackend *be; // the backend that owns them when on_device
 } AptParamStore;
 
 void apt_params_init(AptParamStore *s);
@@ -33,7 +37,12 @@ void apt_params_init(AptParamStore *s);
 int apt_params_add(AptParamStore *s, const char *name, int ndim, const int *shape, bool is_buffer);
 // Allocate w, g (zeroed) and buffers once every tensor is registered.
 void apt_params_finalize(AptParamStore *s);
-float *apt_params_w(AptParamStore *s, int idx);      // weights (or buffer contents for is_buffer)
+// The same in the memory of `be`: host memory for "cpu" (identical to apt_params_finalize), device memory
+// otherwise (on_device = true; zero_grad and free go through the backend, and m/v, when set, must be
+// device memory from be->alloc too).
+void apt_params_finalize_on(AptParamStore *s, struct AptBackend *be);
+float *apt_params_w(AptParamStore *s, int idx);      // weights (or buffer contents for is_buffer); device
+                                                     // pointer when on_device
 float *apt_params_g(AptParamStore *s, int idx);      // gradient (NULL for buffers)
 int apt_params_find(const AptParamStore *s, const char *name); // -1 if absent
 void apt_params_zero_grad(AptParamStore *s);

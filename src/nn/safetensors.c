@@ -2,6 +2,7 @@
 // The JSON header is parsed with libcjson (Debian libcjson-dev).
 #include "safetensors.h"
 
+#include "backend/backend.h"
 #include "core/check.h"
 
 #include <stdbool.h>
@@ -91,8 +92,48 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
+// A device store is staged through host copies of w and buffers (set-up time only).
+typedef struct {
+    float *dev_w, *dev_b;
+} Staging;
+
+static Staging stage_to_host(AptParamStore *s) {
+    Staging st = {NULL, NULL};
+    if (!s->on_device) return st;
+    AptBackend *be = s->be;
+    st.dev_w = s->w, st.dev_b = s->buffers;
+    s->w = apt_malloc((s->numel ? s->numel : 1) * sizeof(float));
+    s->buffers = apt_malloc((s->buffers_numel ? s->buffers_numel : 1) * sizeof(float));
+    be->copy(be, s->w, st.dev_w, s->numel * sizeof(float), APT_COPY_D2H);
+    be->copy(be, s->buffers, st.dev_b, s->buffers_numel * sizeof(float), APT_COPY_D2H);
+    s->on_device = false;
+    return st;
+}
+
+static void unstage(AptParamStore *s, Staging st, bool upload) {
+    if (!st.dev_w) return;
+    AptBackend *be = s->be;
+    if (upload) {
+        be->copy(be, st.dev_w, s->w, s->numel * sizeof(float), APT_COPY_H2D);
+        be->copy(be, st.dev_b, s->buffers, s->buffers_numel * sizeof(float), APT_COPY_H2D);
+    }
+    free(s->w);
+    free(s->buffers);
+    s->w = st.dev_w, s->buffers = st.dev_b;
+    s->on_device = true;
+}
+
+static int load_host(AptParamStore *s, const char *path);
+
 int apt_safetensors_load(AptParamStore *s, const char *path) {
     APT_CHECK(s->finalized, "safetensors load before the store is finalized");
+    Staging st = stage_to_host(s);
+    int n = load_host(s, path);
+    unstage(s, st, true);
+    return n;
+}
+
+static int load_host(AptParamStore *s, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) apt_user_error("%s: cannot open (model.pretrained)", path);
     unsigned char len8[8];
@@ -178,7 +219,17 @@ int apt_safetensors_load(AptParamStore *s, const char *path) {
     return loaded;
 }
 
+static int save_host(const AptParamStore *s, const char *path);
+
 int apt_safetensors_save(const AptParamStore *s, const char *path) {
+    AptParamStore *m = (AptParamStore *)s; // staging swaps pointers and restores them before returning
+    Staging st = stage_to_host(m);
+    int rc = save_host(m, path);
+    unstage(m, st, false);
+    return rc;
+}
+
+static int save_host(const AptParamStore *s, const char *path) {
     cJSON *root = cJSON_CreateObject();
     uint64_t off = 0;
     for (int i = 0; i < s->n; i++) {

@@ -8,6 +8,7 @@
 // one network pass. Not a ctest; figures go to tests/bench/RESULTS.md.
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_conv [--batch 64] [--reps 3]
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/cpu_conv_dnnl.h"
 #include "core/rng.h"
 #include "core/timer.h"
@@ -69,6 +70,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
     }
     AptBackend *be = apt_backend_create("cpu");
+    ((AptCpuImpl *)be->impl)->conv_route = APT_CONV_IM2COL; // the table's ops = the im2col route here
 #ifdef APT_HAVE_DNNL
     AptDnnl *dn = apt_dnnl_create();
 #endif

@@ -3,8 +3,10 @@
 //   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] B [B ...]
 // For each global batch B: random L2-normalised float32 embeddings, B/m classes of m in shuffled
 // order, queries [0, b) with b = --slice (default: all B, one process). Prints one table row per B:
-// median wall time of `reps` runs after one warm-up, the GEMM share of the work (3 GEMMs of
-// 2 b B D flop), sigmoid terms (b m B for Smooth-AP/PNP), workspace bytes and the process peak RSS.
+// median (and best) wall time of `reps` runs after one warm-up, the median CPU time (user + system,
+// all threads: less sensitive to other processes on a shared machine than wall time), the GEMM share of the
+// work (3 GEMMs of 2 b B D flop), sigmoid terms (b m B for Smooth-AP/PNP), workspace bytes and the process
+// peak RSS.
 // --check: also run the float64 path on the same (float32-rounded) inputs and print the float32
 // path's error: |loss32 - loss64| / loss64 and max |dE32 - dE64| / max |dE64|.
 // Threads: OMP_NUM_THREADS (our per-query loop) and OPENBLAS_NUM_THREADS (GEMMs).
@@ -22,6 +24,12 @@ static double peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0;
+}
+
+static double cpu_s(void) { // user + system CPU time of the process (all threads)
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -65,8 +73,8 @@ int main(int argc, char **argv) {
     const char *blas = getenv("OPENBLAS_NUM_THREADS");
     printf("# loss %s, D=%d, m=%d, %s, OMP threads %d, OpenBLAS threads %s, median of %d\n", name, D, m,
            f64 ? "float64" : "float32", omp_get_max_threads(), blas ? blas : "default", reps);
-    printf("# %8s %8s %10s %9s %9s %9s %10s %12s %10s\n", "B", "queries", "time_ms", "gemm_ms", "rows_ms",
-           "gemm_GF", "sigmoids", "workspace_MB", "peakRSS_MB");
+    printf("# %8s %8s %10s %9s %9s %9s %9s %9s %10s %12s %10s\n", "B", "queries", "time_ms", "best_ms",
+           "cpu_ms", "gemm_ms", "rows_ms", "gemm_GF", "sigmoids", "workspace_MB", "peakRSS_MB");
     for (int k = 0; k < nB; k++) {
         const int B = Bs[k], b = slice > 0 && slice < B ? slice : B;
         size_t n = (size_t)B * D, es = f64 ? sizeof(double) : sizeof(float);
@@ -101,25 +109,28 @@ int main(int argc, char **argv) {
             in.E64 = E, out.dE64 = dE;
         else
             in.E = E, out.dE = dE;
-        double t[64], tg[64], tr[64];
+        double t[64], tg[64], tr[64], tc[64];
         for (int r = -1; r < reps; r++) {
-            double t0 = apt_time_now();
+            double t0 = apt_time_now(), c0 = cpu_s();
             apt_loss_compute(ws, &p, &in, &out);
             if (r >= 0) {
                 t[r] = apt_time_now() - t0;
+                tc[r] = cpu_s() - c0;
                 apt_loss_workspace_timing(ws, &tg[r], &tr[r]);
             }
         }
         qsort(t, (size_t)reps, sizeof(double), cmp_d);
         qsort(tg, (size_t)reps, sizeof(double), cmp_d);
         qsort(tr, (size_t)reps, sizeof(double), cmp_d);
+        qsort(tc, (size_t)reps, sizeof(double), cmp_d);
         // One process with the whole batch in one block: syrk + one GEMM (3 B^2 D flop); otherwise
         // 3 GEMMs of 2 b B D flop (see src/loss/loss.c).
         int whole = b == B && (long long)B * B <= (64ll << 20);
         double gflop = (whole ? 3.0 * B * (double)B * D : 6.0 * b * (double)B * D) / 1e9;
-        printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b,
-               t[reps / 2] * 1e3, tg[reps / 2] * 1e3, tr[reps / 2] * 1e3, gflop, (double)b * m * B,
-               apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(), out.loss_part);
+        printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b,
+               t[reps / 2] * 1e3, t[0] * 1e3, tc[reps / 2] * 1e3, tg[reps / 2] * 1e3, tr[reps / 2] * 1e3,
+               gflop, (double)b * m * B, apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(),
+               out.loss_part);
         fflush(stdout);
         if (check && !f64) {
             double *E64 = malloc(n * sizeof(double)), *dE64 = malloc(n * sizeof(double));

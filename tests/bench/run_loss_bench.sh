@@ -6,7 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:-$root/build}"
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 echo "## $(date -u '+%F %H:%M UTC'), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$build/tests/bench_loss" --check 96 384 1024 4096
+"$build/tests/bench_loss" --reps 5 --check 96 384 1024 4096
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$build/tests/bench_loss" --reps 5 96 384 1024 4096
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 "$root/tests/bench/bench_loss_torch.py" --reps 1 --timeout 600 --mem-gb 12 96 384 768 1024 4096
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

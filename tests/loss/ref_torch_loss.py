@@ -7,6 +7,8 @@
   SHUFFLED row order and its gradient is un-shuffled before the comparison.
 - Smooth-AP, paper semantics (--exclude-self) and the five PNP variants: dense B x B x B masked
   formulations written from DESIGN §3, differentiated by autograd.
+- The baselines (contrastive, semi-hard triplet, multi-similarity with mining) written from the
+  formulas at the top of src/loss/{contrastive,triplet,multisim}.c, with the config defaults.
 - Inputs written by h5py: float32 and float64 embeddings (one set not normalised, used as given),
   labels as int64, int16 and uint8.
 - Bad input files: exit status 1 and one stderr line naming the file and the dataset.
@@ -120,6 +122,59 @@ def pnp(E, labels, tau, variant, alpha, b):
     return 1 - loss if variant == "pnp-dq" else loss
 
 
+# ---- baselines, with the defaults of src/config/config_keys.def (what `aptrain loss` uses) ----------
+MARGIN, MS_A, MS_B, MS_L, MS_E = 0.2, 2.0, 50.0, 0.5, 0.1
+
+
+def masks(labels):
+    B = len(labels)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(B, dtype=torch.bool)
+    return same & ~eye, ~same
+
+
+def contrastive(E, labels):
+    S = E @ E.t()
+    pos, neg = masks(labels)
+    lp = (torch.relu(1 - S) * pos).sum(1) / pos.sum(1).clamp(min=1)
+    ln = (torch.relu(S - MARGIN) * neg).sum(1) / neg.sum(1).clamp(min=1)
+    return (lp + ln).mean()
+
+
+def triplet_semihard(E, labels):
+    S = E @ E.t()
+    pos, neg = masks(labels)
+    total, Q = 0, 0
+    for q in range(len(labels)):
+        P, N = pos[q].nonzero().flatten().tolist(), neg[q].nonzero().flatten().tolist()
+        if not P or not N:
+            continue
+        Q += 1
+        for i in P:
+            below = [j for j in N if S[q, j] < S[q, i]]
+            n = max(below, key=lambda j: S[q, j].item()) if below else min(N, key=lambda j: S[q, j].item())
+            total = total + torch.relu(S[q, n] - S[q, i] + MARGIN) / len(P)
+    return total / Q
+
+
+def multisim(E, labels):
+    S = E @ E.t()
+    pos, neg = masks(labels)
+    total = 0
+    for q in range(len(labels)):
+        if not pos[q].any() or not neg[q].any():
+            continue
+        s = S[q]
+        kp = pos[q] & (s.detach() - MS_E < s.detach()[neg[q]].max())
+        kn = neg[q] & (s.detach() + MS_E > s.detach()[pos[q]].min())
+        if not kp.any() or not kn.any():
+            continue
+        zero = torch.zeros(1)  # log(1 + sum exp(x)) = logsumexp([0, x]): no overflow at scale 1.7
+        total = total + torch.logsumexp(torch.cat([zero, -MS_A * (s[kp] - MS_L)]), 0) / MS_A \
+            + torch.logsumexp(torch.cat([zero, MS_B * (s[kn] - MS_L)]), 0) / MS_B
+    return total / len(labels)
+
+
 # ---- driver -----------------------------------------------------------------------------------
 def run_ours(name, E, labels, args, tag, edtype, ldtype):
     inp, out = os.path.join(WORK, tag + "_in.h5"), os.path.join(WORK, tag + "_out.h5")
@@ -140,7 +195,8 @@ def check(tag, loss, grad, rloss, rgrad):
     err = np.abs(grad - rgrad)
     bad = err > 1e-9 * np.abs(rgrad) + 1e-9 * gmax
     lerr = abs(loss - rloss)
-    ok = lerr <= 1e-9 * abs(rloss) + 1e-300 and not bad.any()
+    finite = np.isfinite(rloss) and np.isfinite(rgrad).all() and np.isfinite(loss) and np.isfinite(grad).all()
+    ok = bool(finite and lerr <= 1e-9 * abs(rloss) + 1e-300 and not bad.any())
     failures += not ok
     print("%s %-44s loss %.12f ref %.12f |dloss| %.1e  max|dgrad|/max|grad| %.1e"
           % ("ok  " if ok else "FAIL", tag, loss, rloss, lerr, err.max() / gmax))
@@ -182,7 +238,10 @@ def main():
              ("pnp-dq", ["--alpha", "2.5", "--tau", "0.03"], lambda E, l: pnp(E, l, 0.03, "pnp-dq", 2.5, 2)),
              ("pnp-iu", [], lambda E, l: pnp(E, l, 0.01, "pnp-iu", 4, 2)),
              ("pnp-ib", [], lambda E, l: pnp(E, l, 0.01, "pnp-ib", 4, 2)),
-             ("pnp-ib", ["--b", "3"], lambda E, l: pnp(E, l, 0.01, "pnp-ib", 4, 3))]
+             ("pnp-ib", ["--b", "3"], lambda E, l: pnp(E, l, 0.01, "pnp-ib", 4, 3)),
+             ("contrastive", [], contrastive),
+             ("triplet", [], triplet_semihard),
+             ("multisim", [], multisim)]
     for k, (name, args, fn) in enumerate(cases):
         for scale, edt, ldt in [(None, np.float32, np.int16), (1.7, np.float64, np.uint8)]:
             E, labels = batch(10 + k, 7, 4, 12, scale)

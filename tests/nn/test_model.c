@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "harness.h"
 #include "nn/model.h"
+#include "nn/safetensors.h"
 
 #include <string.h>
 
@@ -127,7 +128,58 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
     apt_comm_finalize(comm);
 }
 
+// A device store (params in backend memory): a "fakedev" table that is the CPU table under another name
+// sends apt_params_finalize_on, the init upload and the safetensors staging down their device paths;
+// the results must equal the host store's bitwise, and weights saved from one must load into the other.
+static void check_device_store(void) {
+    AptBackend *cpu = apt_backend_create("cpu");
+    AptBackend *dev = malloc(sizeof *dev);
+    memcpy(dev, cpu, sizeof *dev);
+    dev->name = "fakedev";
+    AptModelConfig mc = cfg("resnet18", APT_BN_FROZEN);
+    const int b = 2, D = 24;
+    AptModel *a = apt_model_create(&mc, cpu, NULL, b, 3, 32, 32, 11);
+    AptModel *d = apt_model_create(&mc, dev, NULL, b, 3, 32, 32, 11);
+    AptParamStore *pa = apt_model_params(a), *pd = apt_model_params(d);
+    TEST_CHECK(!pa->on_device && pd->on_device, "device store flags");
+    TEST_CHECK(!memcmp(pa->w, pd->w, pa->numel * sizeof(float)), "device store: init differs from host");
+    TEST_CHECK(!memcmp(pa->buffers, pd->buffers, pa->buffers_numel * sizeof(float)), "device store: buffers differ");
+    float x[2 * 3 * 32 * 32], Ea[2 * 24], Ed[2 * 24], dE[2 * 24];
+    AptRngStream rng = apt_rng_stream(5, APT_RNG_TEST, 0, 0, 0);
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)apt_rng_next_normal(&rng);
+    for (int i = 0; i < b * D; i++) dE[i] = (float)apt_rng_next_normal(&rng);
+    apt_model_forward(a, x, b, Ea, true);
+    apt_model_forward(d, x, b, Ed, true);
+    apt_model_backward(a, dE);
+    apt_model_backward(d, dE);
+    TEST_CHECK(!memcmp(Ea, Ed, sizeof Ea), "device store: embeddings differ");
+    TEST_CHECK(!memcmp(pa->g, pd->g, pa->numel * sizeof(float)), "device store: gradients differ");
+    apt_params_zero_grad(pd);
+    bool zero = true;
+    for (size_t i = 0; i < pd->numel; i++) zero &= pd->g[i] == 0.0f;
+    TEST_CHECK(zero, "device store: zero_grad");
+    // safetensors: host save -> device load (another seed first), device save -> host load
+    const char *bin = getenv("APT_BINARY_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_model_roundtrip.safetensors", bin ? bin : "/tmp");
+    TEST_CHECK(apt_safetensors_save(pa, path) == 0, "safetensors save");
+    AptModel *d2 = apt_model_create(&mc, dev, NULL, b, 3, 32, 32, 99);
+    TEST_CHECK(memcmp(pa->w, apt_model_params(d2)->w, pa->numel * sizeof(float)), "seed 99 equals seed 11");
+    TEST_CHECK(apt_safetensors_load(apt_model_params(d2), path) == pa->n, "safetensors load count");
+    TEST_CHECK(apt_model_params(d2)->on_device, "device store after load");
+    apt_model_forward(d2, x, b, Ed, false);
+    apt_model_forward(a, x, b, Ea, false);
+    TEST_CHECK(!memcmp(Ea, Ed, sizeof Ea), "safetensors round trip into a device store: embeddings differ");
+    remove(path);
+    apt_model_destroy(d2);
+    apt_model_destroy(a);
+    apt_model_destroy(d);
+    free(dev);
+    apt_backend_destroy(cpu);
+}
+
 int main(void) {
+    check_device_store();
     check_model("smallcnn", APT_BN_FROZEN, 1, 13, 11, true);
     check_model("smallcnn", APT_BN_FROZEN_AFFINE, 1, 13, 11, true);
     check_model("smallcnn", APT_BN_LOCAL, 1, 13, 11, true);
