@@ -188,7 +188,7 @@ static int group_labels(AptLossWorkspace *ws, const int *labels, int B) {
     static void NAME(T *S, int B, int add) {                                                                 \
         const int nt = (B + APT_SYM_TILE - 1) / APT_SYM_TILE;                                                \
         _Pragma("omp parallel for schedule(dynamic, 1) if (B >= 512)") for (int bi = 0; bi < nt; bi++) {     \
-            T lo[APT_SYM_TILE][APT_SYM_TILE]; /* lo[jj][ii] = S[j][i] */                                      \
+            T lo[APT_SYM_TILE][APT_SYM_TILE]; /* lo[jj][ii] = S[j][i] */                                     \
             const int i0 = bi * APT_SYM_TILE, ni = B - i0 < APT_SYM_TILE ? B - i0 : APT_SYM_TILE;            \
             for (int bj = bi; bj < nt; bj++) {                                                               \
                 const int j0 = bj * APT_SYM_TILE, nj = B - j0 < APT_SYM_TILE ? B - j0 : APT_SYM_TILE;        \

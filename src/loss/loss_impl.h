@@ -55,6 +55,10 @@ double apt_loss_exp(double x);
 // The row kernel (loss_kernel.c): g[j] = G(s[j] - si), dg[j] = G'(s[j] - si) for j in [0, B),
 // vectorised (4 doubles per AVX2 instruction); bit-identical to a scalar loop over apt_loss_exp.
 void apt_loss_sigmoid_row(const double *s, double si, double inv_tau, int B, double *g, double *dg);
+// The fused form the losses use: dg[j] = G'(s[j] - si) and the sums of G(s[j] - si) over same[j] = 1
+// and same[j] = 0, leaving out the columns x1 and x2 (-1: none) — one pass instead of three.
+void apt_loss_sigmoid_sums(const double *s, const double *same, double si, double inv_tau, int B, int x1,
+                           int x2, double *dg, double *sum_same, double *sum_other);
 
 double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r);
 bool apt_loss_smoothap_counts(const AptLossParams *p, int npos, int B);

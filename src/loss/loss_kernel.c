@@ -60,3 +60,22 @@ void apt_loss_sigmoid_row(const double *s, double si, double inv_tau, int B, dou
         dg[j] = ex * gj * gj * keep; // G' = exp(e) G^2 / tau, accurate at both ends of the clamp
     }
 }
+
+void apt_loss_sigmoid_sums(const double *s, const double *same, double si, double inv_tau, int B, int x1,
+                           int x2, double *dg, double *sum_same, double *sum_other) {
+    double a = 0.0, b = 0.0;
+#pragma omp simd reduction(+ : a, b)
+    for (int j = 0; j < B; j++) {
+        double e = (si - s[j]) * inv_tau;
+        double ec = e < -50.0 ? -50.0 : e;
+        ec = ec > 50.0 ? 50.0 : ec;
+        double in = (j == x1 || j == x2) ? 0.0 : 1.0; // excluded columns: no term, no gradient
+        double keep = fabs(e) <= 50.0 ? inv_tau * in : 0.0;
+        double ex = exp_poly(ec), gj = in / (1.0 + ex);
+        dg[j] = ex * gj * gj * keep * in;
+        a += gj * same[j];
+        b += gj * (1.0 - same[j]);
+    }
+    *sum_same = a;
+    *sum_other = b;
+}

@@ -24,11 +24,11 @@ enum { APT_LP_SMOOTHAP = 0, APT_LP_PNP = 1 };
 enum { APT_LP_PNP_O = 0, APT_LP_PNP_DS, APT_LP_PNP_DQ, APT_LP_PNP_IU, APT_LP_PNP_IB };
 
 typedef struct {
-    int kind;       // APT_LP_*
-    int variant;    // APT_LP_PNP_* for pnp
-    int self;       // smoothap include_self
+    int kind;    // APT_LP_*
+    int variant; // APT_LP_PNP_* for pnp
+    int self;    // smoothap include_self
     double inv_tau, alpha, b;
-    double w;       // 1 / global query normaliser
+    double w; // 1 / global query normaliser
 } AptLossPairK;
 
 // G(d) and G'(d) for d = s_j - s_i, DESIGN §3 (as apt_loss_sigmoid): the exponent e = -d / tau is formed
@@ -78,11 +78,26 @@ APT_HD void apt_lp_pair_finish(const AptLossPairK *k, int npos, const double sum
     const double n = sums[0];
     double f, fp;
     switch (k->variant) {
-    case APT_LP_PNP_DS: f = log1p(n); fp = 1.0 / (1.0 + n); break;
-    case APT_LP_PNP_DQ: f = pow(1.0 + n, -k->alpha); fp = k->alpha * f / (1.0 + n); break; // d(1 - f)/dN
-    case APT_LP_PNP_IU: f = (1.0 + n) * log1p(n); fp = log1p(n) + 1.0; break;
-    case APT_LP_PNP_IB: f = (k->b * n - log1p(k->b * n)) / (k->b * k->b); fp = n / (1.0 + k->b * n); break;
-    default: f = n; fp = 1.0; break;
+    case APT_LP_PNP_DS:
+        f = log1p(n);
+        fp = 1.0 / (1.0 + n);
+        break;
+    case APT_LP_PNP_DQ:
+        f = pow(1.0 + n, -k->alpha);
+        fp = k->alpha * f / (1.0 + n);
+        break; // d(1 - f)/dN
+    case APT_LP_PNP_IU:
+        f = (1.0 + n) * log1p(n);
+        fp = log1p(n) + 1.0;
+        break;
+    case APT_LP_PNP_IB:
+        f = (k->b * n - log1p(k->b * n)) / (k->b * k->b);
+        fp = n / (1.0 + k->b * n);
+        break;
+    default:
+        f = n;
+        fp = 1.0;
+        break;
     }
     *c1 = k->w / npos * fp;
     *c2 = 0.0;
@@ -93,7 +108,8 @@ APT_HD void apt_lp_pair_finish(const AptLossPairK *k, int npos, const double sum
 // Query loss from its pair terms (term[kk], kk < npos; unscored pairs hold 0).
 APT_HD double apt_lp_query_loss(const AptLossPairK *k, int npos, const double *term) {
     double sum = 0.0;
-    for (int kk = 0; kk < npos; kk++) sum += term[kk];
+    for (int kk = 0; kk < npos; kk++)
+        sum += term[kk];
     if (k->kind == APT_LP_SMOOTHAP) {
         const int np = k->self ? npos : npos - 1;
         return np <= 0 ? 0.0 : k->w * (1.0 - sum / np);
@@ -105,7 +121,8 @@ APT_HD double apt_lp_query_loss(const AptLossPairK *k, int npos, const double *t
 // Pass 2, one (q, j): d loss_part / d s_qj. pos[kk] (kk < npos): the rows of q's class in the order the
 // pair arrays use; s_i, c1, c2, acc: the pair arrays of q; rank_j: j's index in pos when same.
 APT_HD double apt_lp_grad(const AptLossPairK *k, int q, int j, bool same, float sj, int npos, const int *pos,
-                          const float *s_i, const double *c1, const double *c2, const double *acc, int rank_j) {
+                          const float *s_i, const double *c1, const double *c2, const double *acc,
+                          int rank_j) {
     const bool smoothap = k->kind == APT_LP_SMOOTHAP, excl_q = smoothap && !k->self;
     if (excl_q && j == q) return 0.0; // q is neither gallery nor scored positive
     double g = 0.0;

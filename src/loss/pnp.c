@@ -16,17 +16,14 @@
 
 double apt_loss_pnp_row(const AptLossParams *p, const AptLossRow *r) {
     const double *s = r->s, *same = r->same;
-    double *gs = r->gs, *g = r->tmp, *dg = r->tmp2;
+    double *gs = r->gs, *dg = r->tmp;
     const int B = r->B, variant = p->impl->variant;
     const double inv_tau = 1.0 / p->tau, wq = r->w / r->npos;
     double sum_f = 0.0;
     for (int k = 0; k < r->npos; k++) {
         const int i = r->pos[k];
-        apt_loss_sigmoid_row(s, s[i], inv_tau, B, g, dg);
-        double n = 0.0;
-#pragma omp simd reduction(+ : n)
-        for (int j = 0; j < B; j++)
-            n += g[j] * (1.0 - same[j]); // negatives only
+        double in_class, n; // N(q, i): negatives only (positives' G' is masked below)
+        apt_loss_sigmoid_sums(s, same, s[i], inv_tau, B, -1, -1, dg, &in_class, &n);
         double f, fp;
         switch (variant) {
         case APT_PNP_DS:

@@ -21,7 +21,7 @@ bool apt_loss_smoothap_counts(const AptLossParams *p, int npos, int B) {
 
 double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r) {
     const double *s = r->s, *same = r->same;
-    double *gs = r->gs, *g = r->tmp, *dg = r->tmp2;
+    double *gs = r->gs, *dg = r->tmp;
     const int B = r->B, q = r->q;
     const bool self = p->include_self;
     const int np = self ? r->npos : r->npos - 1;
@@ -31,15 +31,9 @@ double apt_loss_smoothap_row(const AptLossParams *p, const AptLossRow *r) {
     for (int k = 0; k < r->npos; k++) {
         const int i = r->pos[k];
         if (!self && i == q) continue;
-        apt_loss_sigmoid_row(s, s[i], inv_tau, B, g, dg);
-        g[i] = dg[i] = 0.0;            // j != i
-        if (!self) g[q] = dg[q] = 0.0; // q is not in the gallery
-        double ra = 1.0, rp = 1.0;
-#pragma omp simd reduction(+ : ra, rp)
-        for (int j = 0; j < B; j++) {
-            ra += g[j];
-            rp += g[j] * same[j];
-        }
+        double in_class, other; // the query itself is not in the gallery of the paper's form
+        apt_loss_sigmoid_sums(s, same, s[i], inv_tau, B, i, self ? -1 : q, dg, &in_class, &other);
+        const double ra = 1.0 + in_class + other, rp = 1.0 + in_class;
         ap += rp / ra;
         const double ca = wq * rp / (ra * ra), cp = -wq / ra;
         double acc = 0.0;
