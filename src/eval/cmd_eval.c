@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *device_name(AptDevice d) { return d == APT_DEVICE_CPU ? "cpu" : d == APT_DEVICE_CUDA ? "cuda" : "auto"; }
+static const char *device_name(AptDevice d) {
+    return d == APT_DEVICE_CPU ? "cpu" : d == APT_DEVICE_CUDA ? "cuda" : "auto";
+}
 
 int apt_eval_cmd(int argc, char **argv) {
     const char *config = NULL, *ckpt = NULL;
@@ -27,7 +29,8 @@ int apt_eval_cmd(int argc, char **argv) {
             apt_exit(APT_EXIT_USAGE, "aptrain eval: unexpected argument '%s'", argv[i]);
         }
     }
-    if (!config || !ckpt) apt_exit(APT_EXIT_USAGE, "usage: aptrain eval CONFIG.yaml --checkpoint FILE [key=value ...]");
+    if (!config || !ckpt)
+        apt_exit(APT_EXIT_USAGE, "usage: aptrain eval CONFIG.yaml --checkpoint FILE [key=value ...]");
 
     AptComm *comm = apt_comm_init_mpi(&argc, &argv);
     AptConfig cfg;
@@ -65,7 +68,8 @@ int apt_eval_cmd(int argc, char **argv) {
     apt_eval_run(ev, model, meta.step, ckpt, &r);
     if (comm->rank == 0) {
         printf("eval:");
-        for (int i = 0; i < r.n; i++) printf(" %s %.4f", r.names[i], r.values[i]);
+        for (int i = 0; i < r.n; i++)
+            printf(" %s %.4f", r.names[i], r.values[i]);
         printf("\nleaderboard: %s/leaderboard.md\n", run_dir);
         fflush(stdout);
     }

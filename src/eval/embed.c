@@ -14,7 +14,8 @@ void apt_embeddings_free(AptEmbeddings *e) {
     memset(e, 0, sizeof *e);
 }
 
-void apt_eval_embed(AptComm *c, AptModel *model, int fwd_max, const AptLoaderOptions *lo, AptEmbeddings *out) {
+void apt_eval_embed(AptComm *c, AptModel *model, int fwd_max, const AptLoaderOptions *lo,
+                    AptEmbeddings *out) {
     APT_CHECK(fwd_max >= 1, "eval: forward batch limit %d", fwd_max);
     AptLoaderOptions o = *lo;
     o.mode = APT_LOADER_EVAL;
@@ -37,8 +38,8 @@ void apt_eval_embed(AptComm *c, AptModel *model, int fwd_max, const AptLoaderOpt
     const AptBatch *bt;
     while ((bt = apt_loader_next(l))) {
         APT_CHECK(bt->x, "eval: the loader must produce float images");
-        APT_CHECK(pos + bt->b <= share, "eval: loader returned %lld samples, share is %lld", (long long)(pos + bt->b),
-                  (long long)share);
+        APT_CHECK(pos + bt->b <= share, "eval: loader returned %lld samples, share is %lld",
+                  (long long)(pos + bt->b), (long long)share);
         const size_t img = (size_t)bt->C * bt->H * bt->W;
         for (int i = 0; i < bt->b; i++) {
             APT_CHECK(bt->ids[i] == b0 + pos + i, "eval: sample %lld arrived at position %lld of rank %d",
@@ -79,7 +80,9 @@ void apt_eval_embed(AptComm *c, AptModel *model, int fwd_max, const AptLoaderOpt
         memcpy(out->labels + rb, lg + (size_t)r * pad, (size_t)(re - rb) * sizeof *lg);
         memcpy(out->ids + rb, ig + (size_t)r * pad, (size_t)(re - rb) * sizeof *ig);
     }
-    for (int64_t i = 0; i < N; i++) APT_CHECK(out->ids[i] == i, "eval: gathered sample %lld has id %lld", (long long)i, (long long)out->ids[i]);
+    for (int64_t i = 0; i < N; i++)
+        APT_CHECK(out->ids[i] == i, "eval: gathered sample %lld has id %lld", (long long)i,
+                  (long long)out->ids[i]);
     if (W > 1) {
         free(Eg);
         free(lg);

@@ -68,18 +68,21 @@ AptEvalContext *apt_eval_create(const AptConfig *cfg, AptComm *comm, const char 
         char path[4096];
         published_path(cfg, path, sizeof path);
         if (!path[0]) {
-            apt_warn("eval: no configs/published.yaml found (set eval.published); leaderboard without published figures");
+            apt_warn("eval: no configs/published.yaml found (set eval.published); leaderboard without "
+                     "published figures");
         } else if (apt_published_load(path, cfg->eval.protocol, &ctx->pub) == 0) {
             ctx->have_pub = true;
         } else {
-            apt_warn("eval: %s has no protocol '%s' (eval.protocol); leaderboard without published figures", path,
-                     cfg->eval.protocol);
+            apt_warn("eval: %s has no protocol '%s' (eval.protocol); leaderboard without published figures",
+                     path, cfg->eval.protocol);
         }
     }
     return ctx;
 }
 
-void apt_eval_destroy(AptEvalContext *ctx) { free(ctx); }
+void apt_eval_destroy(AptEvalContext *ctx) {
+    free(ctx);
+}
 
 static void result_values(AptEvalResult *r) {
     const AptMetrics *m = &r->m;
@@ -92,10 +95,12 @@ static void result_values(AptEvalResult *r) {
     r->values[r->n++] = m->map;
     snprintf(r->name_buf[r->n], sizeof r->name_buf[0], "map@r");
     r->values[r->n++] = m->map_at_r;
-    for (int i = 0; i < r->n; i++) r->names[i] = r->name_buf[i];
+    for (int i = 0; i < r->n; i++)
+        r->names[i] = r->name_buf[i];
 }
 
-void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint, AptEvalResult *out) {
+void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint,
+                  AptEvalResult *out) {
     const AptConfig *cfg = &ctx->cfg;
     AptComm *c = ctx->comm;
     AptEvalResult *r = out;
@@ -107,7 +112,8 @@ void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char
     double t1 = wall();
 
     int kmax = 1;
-    for (int i = 0; i < cfg->eval.n_recall_k; i++) kmax = cfg->eval.recall_k[i] > kmax ? cfg->eval.recall_k[i] : kmax;
+    for (int i = 0; i < cfg->eval.n_recall_k; i++)
+        kmax = cfg->eval.recall_k[i] > kmax ? cfg->eval.recall_k[i] : kmax;
     AptKnnParams kp = {.block = cfg->eval.block, .k = kmax, .keep_topk = cfg->eval.save_per_query};
     AptKnnResult kr;
     apt_knn_result_alloc(&kr, emb.N, kp.k, kp.keep_topk);
@@ -120,15 +126,22 @@ void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char
 
     if (c->rank == 0) {
         const char *split = cfg->data.test_split;
-        AptLeaderboard lb = {.protocol = cfg->eval.protocol, .dataset = cfg->data.root, .split = split,
-                             .checkpoint = checkpoint ? checkpoint : "", .step = step, .world = c->world,
-                             .m = &r->m, .pub = ctx->have_pub ? &ctx->pub : NULL};
+        AptLeaderboard lb = {.protocol = cfg->eval.protocol,
+                             .dataset = cfg->data.root,
+                             .split = split,
+                             .checkpoint = checkpoint ? checkpoint : "",
+                             .step = step,
+                             .world = c->world,
+                             .m = &r->m,
+                             .pub = ctx->have_pub ? &ctx->pub : NULL};
         if (apt_leaderboard_write(ctx->run_dir, &lb) != 0)
             apt_user_error("%s: cannot write leaderboard.md/leaderboard.json", ctx->run_dir);
         apt_h5_lock(); // a training loader's threads may be reading shards
-        int bad_e = cfg->eval.save_embeddings &&
-                    apt_eval_save_embeddings(ctx->run_dir, split, emb.E, emb.labels, emb.ids, emb.N, emb.D) != 0;
-        int bad_q = cfg->eval.save_per_query && apt_eval_save_per_query(ctx->run_dir, split, &kr, emb.labels) != 0;
+        int bad_e =
+            cfg->eval.save_embeddings &&
+            apt_eval_save_embeddings(ctx->run_dir, split, emb.E, emb.labels, emb.ids, emb.N, emb.D) != 0;
+        int bad_q =
+            cfg->eval.save_per_query && apt_eval_save_per_query(ctx->run_dir, split, &kr, emb.labels) != 0;
         apt_h5_unlock();
         if (bad_e) apt_user_error("%s: cannot write embeddings_%s.h5", ctx->run_dir, split);
         if (bad_q) apt_user_error("%s: cannot write per_query_%s.h5", ctx->run_dir, split);
@@ -137,7 +150,8 @@ void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char
         for (int i = 0; i < r->m.n_k && n < (int)sizeof line; i++)
             n += snprintf(line + n, sizeof line - n, " R@%d %.2f", r->m.K[i], 100 * r->m.recall[i]);
         if (n < (int)sizeof line)
-            snprintf(line + n, sizeof line - n, " mAP %.2f mAP@R %.2f (%lld queries, %lld without positives) embed %.1fs score %.1fs",
+            snprintf(line + n, sizeof line - n,
+                     " mAP %.2f mAP@R %.2f (%lld queries, %lld without positives) embed %.1fs score %.1fs",
                      100 * r->m.map, 100 * r->m.map_at_r, (long long)r->m.n_valid, (long long)r->m.n_single,
                      r->seconds_embed, r->seconds_score);
         apt_info("%s", line);

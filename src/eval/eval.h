@@ -59,7 +59,8 @@ AptEvalContext *apt_eval_create(const AptConfig *cfg, AptComm *comm, const char 
 // leaderboard (and the HDF5 outputs when eval.save_embeddings / eval.save_per_query). step and checkpoint
 // (NULL = the live model) are provenance for the leaderboard. Collective over the context's comm.
 // r->names point into r itself: do not copy the struct and use the copy's names.
-void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint, AptEvalResult *r);
+void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char *checkpoint,
+                  AptEvalResult *r);
 void apt_eval_destroy(AptEvalContext *ctx);
 
 // `aptrain eval CONFIG.yaml --checkpoint FILE [key=value ...]`; argv[0] = "eval". Returns the exit status.

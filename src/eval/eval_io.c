@@ -13,7 +13,7 @@
 
 #define H5_OK(expr)                                                                                          \
     do {                                                                                                     \
-        if ((expr) < 0) apt_fatal(__FILE__, __LINE__, "HDF5 call failed: %s", #expr);                       \
+        if ((expr) < 0) apt_fatal(__FILE__, __LINE__, "HDF5 call failed: %s", #expr);                        \
     } while (0)
 
 static void write_ds(hid_t f, const char *name, hid_t type, int rank, const hsize_t *dims, const void *data) {
@@ -76,7 +76,8 @@ int apt_eval_save_embeddings(const char *run_dir, const char *split, const float
     int64_t *ids = (int64_t *)indices;
     if (!indices) {
         ids = apt_malloc((size_t)(N > 0 ? N : 1) * sizeof *ids);
-        for (int64_t i = 0; i < N; i++) ids[i] = i;
+        for (int64_t i = 0; i < N; i++)
+            ids[i] = i;
     }
     write_ds(f, "indices", H5T_NATIVE_INT64, 1, d1, ids);
     if (!indices) free(ids);
@@ -86,7 +87,8 @@ int apt_eval_save_embeddings(const char *run_dir, const char *split, const float
     return commit(f, tmp, path);
 }
 
-int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnnResult *r, const int32_t *labels) {
+int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnnResult *r,
+                            const int32_t *labels) {
     char path[4096], tmp[4096];
     hid_t f = create_tmp(run_dir, "per_query", split, path, tmp);
     if (f < 0) return -1;

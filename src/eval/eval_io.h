@@ -13,4 +13,5 @@
 // indices may be NULL (then 0 .. N-1). Returns 0 on success.
 int apt_eval_save_embeddings(const char *run_dir, const char *split, const float *E, const int32_t *labels,
                              const int64_t *indices, int64_t N, int D);
-int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnnResult *r, const int32_t *labels);
+int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnnResult *r,
+                            const int32_t *labels);

@@ -3,7 +3,7 @@
 //
 // Per query q the score row s[0, N) is complete in memory (block x N buffer), so:
 //   1. the positives' scores are read from the row and sorted into rank order (score desc, index asc);
-//   2. one pass over the row (j != q) updates a 16384-bin histogram of scores and, for
+//   2. one pass over the row (j != q) updates a 65536-bin histogram of scores and, for
 //      the few items that fall into a bin holding a positive, an exact comparison with that positive;
 //   3. rank(p) = 1 + (items in bins above p's bin) + (items in p's bin that precede p in the order);
 //   4. the top-k list: only chunks (KNN_CHUNK items) whose maximum reaches the k-th largest chunk
@@ -24,21 +24,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KNN_BINS 16384     // histogram bins over [-1, 1]; width 2^-13 (64 KiB of counts)
-#define KNN_TILE_COLS 4096 // gallery columns per sgemm call (fixed, so scores do not depend on threads)
+#define KNN_BINS 65536       // histogram bins over [-1, 1]; width 2^-15 (only the used range is touched)
+#define KNN_TILE_COLS 4096   // gallery columns per sgemm call (fixed, so scores do not depend on threads)
 #define KNN_FLAG 0x80000000u // hist bit marking a bin that holds a positive
-#define KNN_CHUNK 256      // gallery items per vectorised step of the row pass
+#define KNN_CHUNK 256        // gallery items per vectorised step of the row pass
 
 static inline int score_bin(float v) {
-    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^13
+    float t = floorf(v * (float)(KNN_BINS / 2)); // exact scaling by 2^15
     // clamp with compares (minss/maxss): fminf/fmaxf would be libm calls; inputs are finite (checked)
     t = t < -(float)(KNN_BINS / 2) ? -(float)(KNN_BINS / 2) : t;
     t = t > (float)(KNN_BINS / 2 - 1) ? (float)(KNN_BINS / 2 - 1) : t;
     return (int)t + KNN_BINS / 2;
 }
 
-// bins[i] = score_bin(v[i]) for a chunk; returns max(v) and sets *any when some bin is >= bmin. The AVX2 path computes exactly the same bins
-// (floor of an exact product, the same clamps), so scalar and vector code never disagree on a bin.
+// bins[i] = max(score_bin(v[i]), bmin - 1) for a chunk (everything below the lowest positive's bin shares
+// one bucket, bmin - 1); returns max(v) and sets *any when some bin is >= bmin. The AVX2 path computes
+// exactly the same bins (floor of an exact product, the same clamps), so scalar and vector code never
+// disagree on a bin.
 static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int *any) {
     float mx = -INFINITY;
     int i = 0, hit = 0;
@@ -54,17 +56,19 @@ static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int 
         vmx = _mm256_max_ps(vmx, x);
         __m256 t = _mm256_floor_ps(_mm256_mul_ps(x, scale));
         t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
-        __m256i b = _mm256_add_epi32(_mm256_cvttps_epi32(t), off);
+        __m256i b = _mm256_max_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(t), off), below);
         vhit = _mm256_or_si256(vhit, _mm256_cmpgt_epi32(b, below));
         _mm256_storeu_si256((__m256i *)(bins + i), b);
     }
     hit = !_mm256_testz_si256(vhit, vhit);
     float lanes[8];
     _mm256_storeu_ps(lanes, vmx);
-    for (int l = 0; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
+    for (int l = 0; l < 8; l++)
+        mx = lanes[l] > mx ? lanes[l] : mx;
 #endif
     for (; i < n; i++) {
-        bins[i] = score_bin(v[i]);
+        int32_t b = score_bin(v[i]);
+        bins[i] = b > bmin - 1 ? b : bmin - 1;
         hit |= bins[i] >= bmin;
         mx = v[i] > mx ? v[i] : mx;
     }
@@ -73,7 +77,9 @@ static float chunk_bins(const float *v, int n, int32_t *bins, int32_t bmin, int 
 }
 
 // (s, i) precedes (t, j) in the ranking.
-static inline int ranks_before(float s, int64_t i, float t, int64_t j) { return s > t || (s == t && i < j); }
+static inline int ranks_before(float s, int64_t i, float t, int64_t j) {
+    return s > t || (s == t && i < j);
+}
 
 typedef struct {
     int32_t *class_of; // [N] dense class id
@@ -82,7 +88,10 @@ typedef struct {
     int64_t C, max_size;
 } ClassIndex;
 
-typedef struct { int32_t label; int64_t idx; } LabelIdx;
+typedef struct {
+    int32_t label;
+    int64_t idx;
+} LabelIdx;
 
 static int cmp_label_idx(const void *a, const void *b) {
     const LabelIdx *x = a, *y = b;
@@ -92,7 +101,8 @@ static int cmp_label_idx(const void *a, const void *b) {
 
 static void class_index_build(ClassIndex *ci, const int32_t *labels, int64_t N) {
     LabelIdx *li = apt_malloc((size_t)N * sizeof *li);
-    for (int64_t i = 0; i < N; i++) li[i] = (LabelIdx){labels[i], i};
+    for (int64_t i = 0; i < N; i++)
+        li[i] = (LabelIdx){labels[i], i};
     qsort(li, (size_t)N, sizeof *li, cmp_label_idx);
     ci->class_of = apt_malloc((size_t)N * sizeof *ci->class_of);
     ci->members = apt_malloc((size_t)N * sizeof *ci->members);
@@ -119,18 +129,19 @@ static void class_index_free(ClassIndex *ci) {
 
 // Per-thread scratch.
 typedef struct {
-    float *heap_s;   // [k] top-k min-heap on the ranking order: root = the worst kept item
-    int64_t *heap_i; // [k]
-    float *pos_s;    // [P] positives' scores, sorted into rank order
-    int64_t *pos_i;  // [P]
-    int32_t *pos_b;  // [P] their bins (non-increasing)
-    int64_t *cnt;    // [P] items in the same bin that precede the positive
+    float *heap_s;      // [k] top-k min-heap on the ranking order: root = the worst kept item
+    int64_t *heap_i;    // [k]
+    float *pos_s;       // [P] positives' scores, sorted into rank order
+    int64_t *pos_i;     // [P]
+    int32_t *pos_b;     // [P] their bins (non-increasing)
+    int64_t *cnt;       // [P] items in the same bin that precede the positive
     int32_t *bin_first; // [KNN_BINS] first positive in the bin, -1 if none
-    uint32_t *hist;  // [KNN_BINS]
-    int32_t *bins;   // [KNN_CHUNK]
-    float *cmax;     // [N / KNN_CHUNK] chunk maxima of the row
-    float *ch_s;     // [k] heap of the k largest chunk maxima
-    int64_t *ch_i;   // [k]
+    uint32_t *hist;     // [-1, KNN_BINS): counts (+ KNN_FLAG); hist[-1] is the "below every positive" bucket.
+                        // Zero between queries: each query clears the range it touched.
+    int32_t *bins;      // [KNN_CHUNK]
+    float *cmax;        // [N / KNN_CHUNK] chunk maxima of the row
+    float *ch_s;        // [k] heap of the k largest chunk maxima
+    int64_t *ch_i;      // [k]
 } Scratch;
 
 // Heap order: a is "worse" than b when b precedes a in the ranking; the root is the worst kept item.
@@ -144,8 +155,12 @@ static void heap_sift_down(float *s, int64_t *ix, int n, int i) {
         if (l < n && heap_worse(s, ix, l, w)) w = l;
         if (r < n && heap_worse(s, ix, r, w)) w = r;
         if (w == i) return;
-        float ts = s[i]; s[i] = s[w]; s[w] = ts;
-        int64_t ti = ix[i]; ix[i] = ix[w]; ix[w] = ti;
+        float ts = s[i];
+        s[i] = s[w];
+        s[w] = ts;
+        int64_t ti = ix[i];
+        ix[i] = ix[w];
+        ix[w] = ti;
         i = w;
     }
 }
@@ -154,8 +169,12 @@ static void heap_sift_up(float *s, int64_t *ix, int i) {
     while (i > 0) {
         int p = (i - 1) / 2;
         if (!heap_worse(s, ix, i, p)) return;
-        float ts = s[i]; s[i] = s[p]; s[p] = ts;
-        int64_t ti = ix[i]; ix[i] = ix[p]; ix[p] = ti;
+        float ts = s[i];
+        s[i] = s[p];
+        s[p] = ts;
+        int64_t ti = ix[i];
+        ix[i] = ix[p];
+        ix[p] = ti;
         i = p;
     }
 }
@@ -178,10 +197,15 @@ static void sort_rank_order(float *s, int64_t *ix, int64_t n) {
         return;
     }
     // heap sort: build a heap whose root is the worst, pop the worst to the end.
-    for (int64_t i = 1; i < n; i++) heap_sift_up(s, ix, (int)i);
+    for (int64_t i = 1; i < n; i++)
+        heap_sift_up(s, ix, (int)i);
     for (int64_t end = n - 1; end > 0; end--) {
-        float ts = s[0]; s[0] = s[end]; s[end] = ts;
-        int64_t ti = ix[0]; ix[0] = ix[end]; ix[end] = ti;
+        float ts = s[0];
+        s[0] = s[end];
+        s[end] = ts;
+        int64_t ti = ix[0];
+        ix[0] = ix[end];
+        ix[end] = ti;
         heap_sift_down(s, ix, (int)end, 0);
     }
     // popping the worst to the back leaves the array best-first.
@@ -212,8 +236,8 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
     //    exact comparisons happen only for items in a bin that holds a positive.
     row[q] = -INFINITY; // self leaves its own gallery: below every real score (bin 0, removed below)
     const int32_t bmin = P ? w->pos_b[P - 1] : KNN_BINS, qbin = score_bin(-INFINITY);
-    if (bmin < KNN_BINS) memset(w->hist + bmin, 0, (size_t)(KNN_BINS - bmin) * sizeof *w->hist);
-    for (int64_t i = 0; i < P; i++) w->hist[w->pos_b[i]] = KNN_FLAG; // bins holding a positive
+    for (int64_t i = 0; i < P; i++)
+        w->hist[w->pos_b[i]] = KNN_FLAG; // bins holding a positive
     const int64_t nchunks = (N + KNN_CHUNK - 1) / KNN_CHUNK;
     int32_t *bins = w->bins;
     for (int64_t cix = 0; cix < nchunks; cix++) {
@@ -224,7 +248,7 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
         w->cmax[cix] = chunk_bins(v, n, bins, bmin, &any);
         if (!any) continue;
         for (int i = 0; i < n; i++) {
-            // one load-increment-store per item; bins below bmin collect counts nobody reads
+            // one load-increment-store per item; items below bmin all land in bucket bmin - 1
             const uint32_t h = ++w->hist[bins[i]];
             if (!(h & KNN_FLAG)) continue;
             const int64_t j = base + i;
@@ -282,9 +306,14 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
     // 3. ranks: walk the bins from the top, positives are in non-increasing bin order.
     double ap = 0, apr = 0;
     int64_t above = 0, prev_rank = 0;
-    int b = KNN_BINS - 1;
+    float rowmax = -INFINITY; // q is -inf: the best gallery score
+    for (int64_t cix = 0; cix < nchunks; cix++)
+        rowmax = w->cmax[cix] > rowmax ? w->cmax[cix] : rowmax;
+    const int32_t top = score_bin(rowmax); // no item, so no count, lies in a higher bin
+    int b = top;
     for (int64_t i = 0; i < P; i++) {
-        for (; b > w->pos_b[i]; b--) above += w->hist[b] & ~KNN_FLAG;
+        for (; b > w->pos_b[i]; b--)
+            above += w->hist[b] & ~KNN_FLAG;
         int64_t rank = 1 + above + w->cnt[i];
         APT_CHECK(rank > prev_rank && rank <= N - 1, "query %lld: positive rank %lld after %lld (N=%lld)",
                   (long long)q, (long long)rank, (long long)prev_rank, (long long)N);
@@ -294,7 +323,10 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
         if (rank <= P) apr += prec;
         prev_rank = rank;
     }
-    for (int64_t i = 0; i < P; i++) w->bin_first[w->pos_b[i]] = -1;
+    for (int64_t i = 0; i < P; i++)
+        w->bin_first[w->pos_b[i]] = -1;
+    if (P)
+        memset(w->hist + bmin - 1, 0, (size_t)(top - bmin + 2) * sizeof *w->hist); // what this query touched
     out->n_pos[q] = P;
     out->ap[q] = P ? ap / (double)P : 0.0;
     out->ap_r[q] = P ? apr / (double)P : 0.0;
@@ -332,15 +364,18 @@ void apt_knn_result_free(AptKnnResult *r) {
     memset(r, 0, sizeof *r);
 }
 
-static int knn_block(const AptKnnParams *p) { return p->block > 0 ? p->block : 128; }
+static int knn_block(const AptKnnParams *p) {
+    return p->block > 0 ? p->block : 128;
+}
 
 void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D, const AptKnnParams *p,
                          int64_t q_begin, int64_t q_end, AptKnnResult *out) {
     const int64_t QB = knn_block(p);
-    APT_CHECK(N >= 2 && N < INT32_MAX && D >= 1, "knn: need 2 <= N < 2^31 and D >= 1 (N=%lld D=%d)", (long long)N, D);
+    APT_CHECK(N >= 2 && N < INT32_MAX && D >= 1, "knn: need 2 <= N < 2^31 and D >= 1 (N=%lld D=%d)",
+              (long long)N, D);
     APT_CHECK(q_begin % QB == 0 && 0 <= q_begin && q_begin <= q_end && q_end <= N,
-              "knn: query range [%lld, %lld) not block-aligned in [0, %lld)", (long long)q_begin, (long long)q_end,
-              (long long)N);
+              "knn: query range [%lld, %lld) not block-aligned in [0, %lld)", (long long)q_begin,
+              (long long)q_end, (long long)N);
     APT_CHECK(out->N == N, "knn: result sized for %lld, not %lld", (long long)out->N, (long long)N);
     for (int64_t i = 0; i < N * (int64_t)D; i++)
         APT_CHECK(isfinite(E[i]), "knn: embedding %lld has a non-finite component", (long long)(i / D));
@@ -364,13 +399,14 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         w.pos_i = apt_malloc(P * sizeof(int64_t));
         w.pos_b = apt_malloc(P * sizeof(int32_t));
         w.cnt = apt_malloc(P * sizeof(int64_t));
-        w.hist = apt_malloc(KNN_BINS * sizeof(uint32_t));
+        w.hist = (uint32_t *)apt_calloc(KNN_BINS + 1, sizeof(uint32_t)) + 1;
         w.bins = apt_malloc(KNN_CHUNK * sizeof(int32_t));
         w.cmax = apt_malloc((size_t)(ntiles * KNN_TILE_COLS / KNN_CHUNK + 1) * sizeof(float));
         w.ch_s = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(float));
         w.ch_i = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(int64_t));
         w.bin_first = apt_malloc(KNN_BINS * sizeof(int32_t));
-        for (int b = 0; b < KNN_BINS; b++) w.bin_first[b] = -1;
+        for (int b = 0; b < KNN_BINS; b++)
+            w.bin_first[b] = -1;
 
         for (int64_t q0 = q_begin; q0 < q_end; q0 += QB) {
             const int64_t nq = q0 + QB <= N ? QB : N - q0; // fixed by the global block grid, not by q_end
@@ -384,7 +420,8 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
             }
             // implicit barrier: the block's rows are complete
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t i = 0; i < nq; i++) score_query(S + i * N, q0 + i, N, &ci, kk, &w, out);
+            for (int64_t i = 0; i < nq; i++)
+                score_query(S + i * N, q0 + i, N, &ci, kk, &w, out);
         }
         free(w.heap_s);
         free(w.heap_i);
@@ -392,7 +429,7 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         free(w.pos_i);
         free(w.pos_b);
         free(w.cnt);
-        free(w.hist);
+        free(w.hist - 1);
         free(w.bins);
         free(w.cmax);
         free(w.ch_s);
@@ -405,8 +442,8 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
 }
 
 // Gather per-query arrays: rank r owns [qb[r], qb[r+1]); every rank contributes a padded slice.
-static void gather_rows(AptComm *c, void *arr, size_t elem, int64_t row_elems, const int64_t *qb, int64_t pad_rows,
-                        AptDType dt) {
+static void gather_rows(AptComm *c, void *arr, size_t elem, int64_t row_elems, const int64_t *qb,
+                        int64_t pad_rows, AptDType dt) {
     int W = c->world, r = c->rank;
     size_t row_bytes = elem * (size_t)row_elems;
     char *send = apt_calloc((size_t)pad_rows * row_bytes + 1, 1);
@@ -439,7 +476,8 @@ void apt_knn_score(AptComm *c, const float *E, const int32_t *labels, int64_t N,
         gather_rows(c, out->ap_r, sizeof(double), 1, qb, pad_rows, APT_F64);
         gather_rows(c, out->first_rank, sizeof(int64_t), 1, qb, pad_rows, APT_I64);
         gather_rows(c, out->n_pos, sizeof(int64_t), 1, qb, pad_rows, APT_I64);
-        if (out->topk && out->k > 0) gather_rows(c, out->topk, sizeof(int64_t), out->k, qb, pad_rows, APT_I64);
+        if (out->topk && out->k > 0)
+            gather_rows(c, out->topk, sizeof(int64_t), out->k, qb, pad_rows, APT_I64);
     }
     free(qb);
 }

@@ -30,10 +30,10 @@ typedef struct {
 
 // Per-query results in global query order; identical on every rank after apt_knn_score.
 typedef struct {
-    int64_t N;           // queries = gallery items
-    int k;               // neighbours per query kept in topk: min(params.k, N - 1)
-    double *ap;          // [N] average precision over the full ranking: (1/R) sum_i i / rank_i
-    double *ap_r;        // [N] AP@R (Musgrave et al. 2020): (1/R) sum over positives with rank_i <= R of i / rank_i
+    int64_t N;    // queries = gallery items
+    int k;        // neighbours per query kept in topk: min(params.k, N - 1)
+    double *ap;   // [N] average precision over the full ranking: (1/R) sum_i i / rank_i
+    double *ap_r; // [N] AP@R (Musgrave et al. 2020): (1/R) sum over positives with rank_i <= R of i / rank_i
     int64_t *first_rank; // [N] 1-based rank of the best positive; 0 when the query has no positive
     int64_t *n_pos;      // [N] R: gallery items with the query's label, self excluded
     int64_t *topk;       // [N, k] gallery indices, best first; NULL unless keep_topk

@@ -17,11 +17,20 @@
 static int our_value(const AptMetrics *m, const char *name, double *v) {
     int K;
     char tail;
-    if (!strcmp(name, "mAP")) { *v = 100 * m->map; return 1; }
-    if (!strcmp(name, "mAP@R")) { *v = 100 * m->map_at_r; return 1; }
+    if (!strcmp(name, "mAP")) {
+        *v = 100 * m->map;
+        return 1;
+    }
+    if (!strcmp(name, "mAP@R")) {
+        *v = 100 * m->map_at_r;
+        return 1;
+    }
     if (sscanf(name, "R@%d%c", &K, &tail) == 1)
         for (int i = 0; i < m->n_k; i++)
-            if (m->K[i] == K) { *v = 100 * m->recall[i]; return 1; }
+            if (m->K[i] == K) {
+                *v = 100 * m->recall[i];
+                return 1;
+            }
     return 0;
 }
 
@@ -34,13 +43,15 @@ static const AptPubValue *pub_value(const AptPubResult *r, const char *name) {
 // Columns: our R@K list, mAP, mAP@R, then any published metric we do not compute.
 static int columns(const AptLeaderboard *lb, char cols[][16]) {
     int n = 0;
-    for (int i = 0; i < lb->m->n_k; i++) snprintf(cols[n++], 16, "R@%d", lb->m->K[i]);
+    for (int i = 0; i < lb->m->n_k; i++)
+        snprintf(cols[n++], 16, "R@%d", lb->m->K[i]);
     snprintf(cols[n++], 16, "mAP");
     snprintf(cols[n++], 16, "mAP@R");
     if (lb->pub)
         for (int i = 0; i < lb->pub->n_metrics; i++) {
             int seen = 0;
-            for (int j = 0; j < n; j++) seen |= !strcmp(cols[j], lb->pub->metrics[i]);
+            for (int j = 0; j < n; j++)
+                seen |= !strcmp(cols[j], lb->pub->metrics[i]);
             if (!seen && n < MAX_COLS) snprintf(cols[n++], 16, "%s", lb->pub->metrics[i]);
         }
     return n;
@@ -50,17 +61,22 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
     for (; s && *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch == '\n') fputs("\\n", f);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
     }
     fputc('"', f);
 }
 
 static void md_cell(FILE *f, const char *s) { // a table cell: no pipes or newlines
     fputc(' ', f);
-    for (; s && *s; s++) fputc(*s == '|' ? '/' : *s == '\n' ? ' ' : *s, f);
+    for (; s && *s; s++)
+        fputc(*s == '|' ? '/' : *s == '\n' ? ' ' : *s, f);
     fputs(" |", f);
 }
 
@@ -71,21 +87,29 @@ static void write_md(FILE *f, const AptLeaderboard *lb, const char *when) {
     fprintf(f, "# Leaderboard — %s\n\n", lb->protocol);
     if (lb->pub && lb->pub->description[0]) fprintf(f, "%s\n\n", lb->pub->description);
     fprintf(f, "- dataset: `%s`, split `%s`\n", lb->dataset, lb->split);
-    fprintf(f, "- weights: %s, step %lld\n", lb->checkpoint && lb->checkpoint[0] ? lb->checkpoint : "live model",
-            (long long)lb->step);
-    fprintf(f, "- queries: %lld, evaluated %lld, left out %lld (single-sample classes: no positive to retrieve)\n",
-            (long long)m->n_queries, (long long)m->n_valid, (long long)m->n_single);
-    fprintf(f, "- protocol: every item queries all others of the split, self excluded; cosine similarity; "
-               "ties ranked by index; %d rank(s); %s\n\n", lb->world, when);
+    fprintf(f, "- weights: %s, step %lld\n",
+            lb->checkpoint && lb->checkpoint[0] ? lb->checkpoint : "live model", (long long)lb->step);
+    fprintf(
+        f,
+        "- queries: %lld, evaluated %lld, left out %lld (single-sample classes: no positive to retrieve)\n",
+        (long long)m->n_queries, (long long)m->n_valid, (long long)m->n_single);
+    fprintf(f,
+            "- protocol: every item queries all others of the split, self excluded; cosine similarity; "
+            "ties ranked by index; %d rank(s); %s\n\n",
+            lb->world, when);
     fputs("| method | backbone |", f);
-    for (int c = 0; c < nc; c++) fprintf(f, " %s |", cols[c]);
+    for (int c = 0; c < nc; c++)
+        fprintf(f, " %s |", cols[c]);
     fputs("\n|---|---|", f);
-    for (int c = 0; c < nc; c++) fputs("---:|", f);
+    for (int c = 0; c < nc; c++)
+        fputs("---:|", f);
     fputs("\n| **ours** | |", f);
     for (int c = 0; c < nc; c++) {
         double v;
-        if (our_value(m, cols[c], &v)) fprintf(f, " **%.2f** |", v);
-        else fputs(" — |", f);
+        if (our_value(m, cols[c], &v))
+            fprintf(f, " **%.2f** |", v);
+        else
+            fputs(" — |", f);
     }
     fputc('\n', f);
     for (int r = 0; lb->pub && r < lb->pub->n_results; r++) {
@@ -95,17 +119,22 @@ static void write_md(FILE *f, const AptLeaderboard *lb, const char *when) {
         md_cell(f, pr->backbone);
         for (int c = 0; c < nc; c++) {
             const AptPubValue *pv = pub_value(pr, cols[c]);
-            if (!pv) fputs(" — |", f);
-            else if (!pv->known) fputs(" ? |", f);
-            else fprintf(f, " %.1f |", pv->value);
+            if (!pv)
+                fputs(" — |", f);
+            else if (!pv->known)
+                fputs(" ? |", f);
+            else
+                fprintf(f, " %.1f |", pv->value);
         }
         fputc('\n', f);
     }
     fputs("\nAll figures in percent. — : not computed / not reported; ? : reported in the source but not "
           "recorded in configs/published.yaml.\n",
           f);
-    if (!lb->pub) fputs("\nNo published figures for this protocol (no entry in the published-results file).\n", f);
-    else if (lb->pub->n_results == 0) fputs("\nNo published figures for this protocol.\n", f);
+    if (!lb->pub)
+        fputs("\nNo published figures for this protocol (no entry in the published-results file).\n", f);
+    else if (lb->pub->n_results == 0)
+        fputs("\nNo published figures for this protocol.\n", f);
     if (lb->pub && lb->pub->note[0]) fprintf(f, "\n%s\n", lb->pub->note);
     if (lb->pub && lb->pub->n_results) {
         fputs("\nSources:\n", f);
@@ -127,12 +156,15 @@ static void write_json(FILE *f, const AptLeaderboard *lb, const char *when) {
     json_str(f, lb->split);
     fputs(",\n  \"checkpoint\": ", f);
     json_str(f, lb->checkpoint ? lb->checkpoint : "");
-    fprintf(f, ",\n  \"step\": %lld,\n  \"world_size\": %d,\n  \"written\": ", (long long)lb->step, lb->world);
+    fprintf(f, ",\n  \"step\": %lld,\n  \"world_size\": %d,\n  \"written\": ", (long long)lb->step,
+            lb->world);
     json_str(f, when);
-    fprintf(f, ",\n  \"units\": \"percent\",\n  \"queries\": %lld,\n  \"valid_queries\": %lld,\n"
-               "  \"single_sample_queries\": %lld,\n  \"ours\": {",
+    fprintf(f,
+            ",\n  \"units\": \"percent\",\n  \"queries\": %lld,\n  \"valid_queries\": %lld,\n"
+            "  \"single_sample_queries\": %lld,\n  \"ours\": {",
             (long long)m->n_queries, (long long)m->n_valid, (long long)m->n_single);
-    for (int i = 0; i < m->n_k; i++) fprintf(f, "\"R@%d\": %.17g, ", m->K[i], 100 * m->recall[i]);
+    for (int i = 0; i < m->n_k; i++)
+        fprintf(f, "\"R@%d\": %.17g, ", m->K[i], 100 * m->recall[i]);
     fprintf(f, "\"mAP\": %.17g, \"mAP@R\": %.17g},\n  \"published\": [", 100 * m->map, 100 * m->map_at_r);
     for (int r = 0; lb->pub && r < lb->pub->n_results; r++) {
         const AptPubResult *pr = &lb->pub->results[r];
@@ -148,8 +180,10 @@ static void write_json(FILE *f, const AptLeaderboard *lb, const char *when) {
         for (int i = 0; i < pr->n_values; i++) {
             fputs(i ? ", " : "", f);
             json_str(f, pr->values[i].name);
-            if (pr->values[i].known) fprintf(f, ": %.17g", pr->values[i].value);
-            else fputs(": null", f);
+            if (pr->values[i].known)
+                fprintf(f, ": %.17g", pr->values[i].value);
+            else
+                fputs(": null", f);
         }
         fputs("}}", f);
     }

@@ -9,9 +9,9 @@
 #define APT_PUB_MAX_VALUES 16
 
 typedef struct {
-    char name[16];  // metric name as printed: "R@1", "mAP", "mAP@R"
-    double value;   // percent
-    bool known;     // false: null in the file (exists in the literature, not recorded)
+    char name[16]; // metric name as printed: "R@1", "mAP", "mAP@R"
+    double value;  // percent
+    bool known;    // false: null in the file (exists in the literature, not recorded)
 } AptPubValue;
 
 typedef struct {

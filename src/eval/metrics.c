@@ -6,7 +6,8 @@
 #include <string.h>
 
 void apt_metrics_compute(const AptKnnResult *r, const int *Ks, int n_k, AptMetrics *m) {
-    APT_CHECK(n_k >= 0 && n_k <= APT_METRICS_MAX_K, "metrics: %d K values (at most %d)", n_k, APT_METRICS_MAX_K);
+    APT_CHECK(n_k >= 0 && n_k <= APT_METRICS_MAX_K, "metrics: %d K values (at most %d)", n_k,
+              APT_METRICS_MAX_K);
     memset(m, 0, sizeof *m);
     m->n_k = n_k;
     int64_t hits[APT_METRICS_MAX_K] = {0};
@@ -23,11 +24,13 @@ void apt_metrics_compute(const AptKnnResult *r, const int *Ks, int n_k, AptMetri
         m->n_valid++;
         sum_ap += r->ap[q];
         sum_apr += r->ap_r[q];
-        for (int i = 0; i < n_k; i++) hits[i] += r->first_rank[q] <= (int64_t)Ks[i];
+        for (int i = 0; i < n_k; i++)
+            hits[i] += r->first_rank[q] <= (int64_t)Ks[i];
     }
     m->n_queries = r->N;
     if (m->n_valid == 0) return;
-    for (int i = 0; i < n_k; i++) m->recall[i] = (double)hits[i] / (double)m->n_valid;
+    for (int i = 0; i < n_k; i++)
+        m->recall[i] = (double)hits[i] / (double)m->n_valid;
     m->map = sum_ap / (double)m->n_valid;
     m->map_at_r = sum_apr / (double)m->n_valid;
 }

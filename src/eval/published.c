@@ -48,7 +48,8 @@ static void opt_str(const Ctx *c, yaml_node_t *map, const char *key, char *dst, 
 static int is_null(const yaml_node_t *n) {
     const char *s = (const char *)n->data.scalar.value;
     return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           (!strcmp(s, "null") || !strcmp(s, "~") || !strcmp(s, "") || !strcmp(s, "Null") || !strcmp(s, "NULL"));
+           (!strcmp(s, "null") || !strcmp(s, "~") || !strcmp(s, "") || !strcmp(s, "Null") ||
+            !strcmp(s, "NULL"));
 }
 
 static void load_result(const Ctx *c, yaml_node_t *n, AptPubResult *r) {
@@ -63,7 +64,8 @@ static void load_result(const Ctx *c, yaml_node_t *n, AptPubResult *r) {
     yaml_node_t *v = map_get(c, n, "values");
     if (!v || v->type != YAML_MAPPING_NODE) bad(c, n, "result needs a 'values' mapping");
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *val = yaml_document_get_node(c->doc, p->value);
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key),
+                    *val = yaml_document_get_node(c->doc, p->value);
         if (r->n_values == APT_PUB_MAX_VALUES) bad(c, k, "too many values");
         AptPubValue *pv = &r->values[r->n_values++];
         copy_str(c, k, pv->name, sizeof pv->name, "metric name must be a string");
@@ -72,7 +74,8 @@ static void load_result(const Ctx *c, yaml_node_t *n, AptPubResult *r) {
         char *end;
         errno = 0;
         pv->value = strtod(s, &end);
-        if (errno || end == s || *end || pv->value < 0 || pv->value > 100) bad(c, val, "value must be a percentage in [0, 100] or null");
+        if (errno || end == s || *end || pv->value < 0 || pv->value > 100)
+            bad(c, val, "value must be a percentage in [0, 100] or null");
         pv->known = true;
     }
 }
@@ -81,7 +84,9 @@ int apt_published_load(const char *path, const char *protocol, AptPublished *out
     memset(out, 0, sizeof *out);
     snprintf(out->protocol, sizeof out->protocol, "%s", protocol);
     FILE *f = fopen(path, "rb");
-    if (!f) apt_user_error("%s: cannot open the published-results file (eval.published): %s", path, strerror(errno));
+    if (!f)
+        apt_user_error("%s: cannot open the published-results file (eval.published): %s", path,
+                       strerror(errno));
     yaml_parser_t parser;
     yaml_document_t doc;
     APT_CHECK(yaml_parser_initialize(&parser), "yaml_parser_initialize failed");
@@ -105,7 +110,8 @@ int apt_published_load(const char *path, const char *protocol, AptPublished *out
         yaml_node_t *ms = map_get(&c, p, "metrics");
         if (ms) {
             if (ms->type != YAML_SEQUENCE_NODE) bad(&c, ms, "'metrics' must be a list");
-            for (yaml_node_item_t *it = ms->data.sequence.items.start; it < ms->data.sequence.items.top; it++) {
+            for (yaml_node_item_t *it = ms->data.sequence.items.start; it < ms->data.sequence.items.top;
+                 it++) {
                 if (out->n_metrics == APT_PUB_MAX_VALUES) bad(&c, ms, "too many metrics");
                 copy_str(&c, yaml_document_get_node(&doc, *it), out->metrics[out->n_metrics++], 16,
                          "metric name must be a string");
@@ -114,7 +120,8 @@ int apt_published_load(const char *path, const char *protocol, AptPublished *out
         yaml_node_t *rs = map_get(&c, p, "results");
         if (rs) {
             if (rs->type != YAML_SEQUENCE_NODE) bad(&c, rs, "'results' must be a list");
-            for (yaml_node_item_t *it = rs->data.sequence.items.start; it < rs->data.sequence.items.top; it++) {
+            for (yaml_node_item_t *it = rs->data.sequence.items.start; it < rs->data.sequence.items.top;
+                 it++) {
                 yaml_node_t *r = yaml_document_get_node(&doc, *it);
                 if (out->n_results == APT_PUB_MAX_RESULTS) bad(&c, r, "too many results");
                 load_result(&c, r, &out->results[out->n_results++]);

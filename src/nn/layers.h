@@ -35,6 +35,8 @@ typedef struct {
     float *scratch;
     double bn_count_scale; // per forward: global samples / local samples (sync BN), else 1
     char prefix[64];       // prepended to registered names ("" or "layer2.1.")
+    void (*grad_ready)(void *ctx, size_t lo); // backward progress hook (model.h), may be NULL
+    void *grad_ready_ctx;
 } AptNet;
 
 void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm, AptBNMode bn, int b_max,
@@ -46,6 +48,11 @@ void apt_net_need_scratch(AptNet *net, size_t floats);
 // Finalize the store, allocate the arena and draw every initial value from rng(seed, APT_RNG_INIT, index).
 void apt_net_finalize(AptNet *net);
 void apt_net_free(AptNet *net);
+// Backward progress: every gradient at or after parameter `idx` (in registration order, so at element
+// offsets >= its offset) is final. Layers call it when a group of parameters is done.
+static inline void apt_net_grads_ready(AptNet *net, int idx) {
+    if (net->grad_ready && idx >= 0) net->grad_ready(net->grad_ready_ctx, net->ps->p[idx].offset);
+}
 static inline float *apt_net_w(AptNet *net, int idx) { return idx < 0 ? NULL : apt_params_w(net->ps, idx); }
 // Gradient pointer, or NULL for a frozen (non-trainable) tensor.
 static inline float *apt_net_g(AptNet *net, int idx) {

@@ -70,7 +70,13 @@ void apt_model_backward(AptModel *m, const float *dE) {
     int b = m->last_n;
     be->copy(be, m->head.de, dE, (size_t)b * m->D * sizeof(float), APT_COPY_H2D);
     apt_head_backward(&m->head, &m->net, b, *m->bb->feat, m->bb->dfeat ? *m->bb->dfeat : NULL);
+    apt_net_grads_ready(&m->net, m->head.fc.w);
     if (m->bb->dfeat) m->bb->backward(m->bb, &m->net, b, m->x);
+}
+
+void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo), void *ctx) {
+    m->net.grad_ready = fn;
+    m->net.grad_ready_ctx = ctx;
 }
 
 AptParamStore *apt_model_params(AptModel *m) { return &m->ps; }

@@ -26,6 +26,10 @@ void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train)
 // dE: [b, D] gradient of the loss w.r.t. the last forward's E (same b; forward must have had train = true).
 // ACCUMULATES into the parameter store's gradients (zero them with apt_params_zero_grad).
 void apt_model_backward(AptModel *m, const float *dE);
+// Backward progress hook (for bucketed gradient all-reduce, dist/buckets.h): during apt_model_backward,
+// fn(ctx, lo) is called each time every gradient at element offset >= lo of the store is final; lo
+// decreases call by call and the last call has lo = 0. E.g. fn = a wrapper of apt_buckets_ready_from.
+void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo), void *ctx);
 AptParamStore *apt_model_params(AptModel *m);
 int apt_model_embed_dim(const AptModel *m);
 void apt_model_destroy(AptModel *m);

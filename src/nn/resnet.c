@@ -35,9 +35,12 @@ static void resnet_backward(AptBackbone *bb, AptNet *net, int n, const float *x)
         const float *in = i ? apt_resblock_y(&m->blocks[i - 1]) : m->pool.y;
         float *din = i ? apt_resblock_dy(&m->blocks[i - 1]) : m->pool.dy;
         apt_resblock_backward(&m->blocks[i], net, n, in, din);
+        // a block's backward ends with its downsample branch, registered last: the whole block is done
+        apt_net_grads_ready(net, m->blocks[i].u[0].conv.w);
     }
     apt_maxpool_backward(&m->pool, net, n, m->stem.bn.dy);
     apt_convbn_backward(&m->stem, net, n, x, NULL);
+    apt_net_grads_ready(net, m->stem.conv.w);
 }
 
 static void resnet_destroy(AptBackbone *bb, AptNet *net) {

@@ -32,10 +32,13 @@ static void cnn_forward(AptBackbone *bb, AptNet *net, int n, const float *x, boo
 static void cnn_backward(AptBackbone *bb, AptNet *net, int n, const float *x) {
     SmallCNN *m = (SmallCNN *)bb;
     apt_convbn_backward(&m->u3, net, n, m->p2.y, m->p2.dy);
+    apt_net_grads_ready(net, m->u3.conv.w);
     apt_maxpool_backward(&m->p2, net, n, m->u2.bn.dy);
     apt_convbn_backward(&m->u2, net, n, m->p1.y, m->p1.dy);
+    apt_net_grads_ready(net, m->u2.conv.w);
     apt_maxpool_backward(&m->p1, net, n, m->u1.bn.dy);
     apt_convbn_backward(&m->u1, net, n, x, NULL);
+    apt_net_grads_ready(net, m->u1.conv.w);
 }
 
 static void cnn_destroy(AptBackbone *bb, AptNet *net) {
@@ -91,6 +94,7 @@ static void mlp_backward(AptBackbone *bb, AptNet *net, int n, const float *x) {
     if (!m->hidden) return;
     net->be->relu_backward(net->be, (size_t)n * m->hidden, m->fc1.y, m->fc1.dy, m->fc1.dy);
     apt_linear_backward(&m->fc1, net, n, x, NULL);
+    apt_net_grads_ready(net, m->fc1.w);
 }
 
 static void mlp_destroy(AptBackbone *bb, AptNet *net) {

@@ -26,7 +26,9 @@ static double now(void) {
 }
 
 static double urand(uint64_t *st) {
-    *st ^= *st >> 12; *st ^= *st << 25; *st ^= *st >> 27;
+    *st ^= *st >> 12;
+    *st ^= *st << 25;
+    *st ^= *st >> 27;
     return (double)((*st * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
@@ -37,13 +39,20 @@ int main(int argc, char **argv) {
     double noise = 5.0;
     const char *save = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--n")) N = atoll(argv[i + 1]);
-        else if (!strcmp(argv[i], "--d")) D = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--classes")) C = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--block")) block = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--k")) k = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--save")) save = argv[i + 1];
-        else if (!strcmp(argv[i], "--noise")) noise = atof(argv[i + 1]);
+        if (!strcmp(argv[i], "--n"))
+            N = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--d"))
+            D = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--classes"))
+            C = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--block"))
+            block = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--k"))
+            k = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--save"))
+            save = argv[i + 1];
+        else if (!strcmp(argv[i], "--noise"))
+            noise = atof(argv[i + 1]);
     }
     // Clustered data: class centre (uniform in [-1, 1]^D) + uniform noise in [-noise, noise]^D, normalised
     // (noise 5 at D = 512 gives R@1 near the iNaturalist figures: a realistic spread of positive ranks).
@@ -52,7 +61,8 @@ int main(int argc, char **argv) {
     int32_t *lab = malloc((size_t)N * sizeof *lab);
     float *cent = malloc((size_t)C * D * sizeof *cent);
     uint64_t st = 2024;
-    for (int64_t i = 0; i < (int64_t)C * D; i++) cent[i] = (float)(urand(&st) * 2 - 1);
+    for (int64_t i = 0; i < (int64_t)C * D; i++)
+        cent[i] = (float)(urand(&st) * 2 - 1);
     for (int64_t i = 0; i < N; i++) {
         lab[i] = (int32_t)(i % C);
         double n2 = 0;
@@ -62,7 +72,8 @@ int main(int argc, char **argv) {
             n2 += (double)e[d] * e[d];
         }
         float inv = (float)(1 / sqrt(n2));
-        for (int d = 0; d < D; d++) e[d] *= inv;
+        for (int d = 0; d < D; d++)
+            e[d] *= inv;
     }
     free(cent);
     if (save && c->rank == 0) {
@@ -80,7 +91,8 @@ int main(int argc, char **argv) {
     c->barrier(c);
     struct rusage ru0;
     getrusage(RUSAGE_SELF, &ru0);
-    double cpu0 = ru0.ru_utime.tv_sec + 1e-6 * ru0.ru_utime.tv_usec + ru0.ru_stime.tv_sec + 1e-6 * ru0.ru_stime.tv_usec;
+    double cpu0 =
+        ru0.ru_utime.tv_sec + 1e-6 * ru0.ru_utime.tv_usec + ru0.ru_stime.tv_sec + 1e-6 * ru0.ru_stime.tv_usec;
     double t0 = now();
     apt_knn_score(c, E, lab, N, D, &p, &r);
     AptMetrics m;
@@ -88,14 +100,16 @@ int main(int argc, char **argv) {
     double t1 = now();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double cpu = ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
+    double cpu =
+        ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
     double cpu_all = apt_comm_sum_host(c, cpu - cpu0);
     double peak_mb = ru.ru_maxrss / 1024.0, max_peak = apt_comm_max_host(c, peak_mb);
     double gflop = 2.0 * (double)N * (double)N * D / 1e9;
     if (c->rank == 0) {
-        printf("ours: N=%lld D=%d C=%d noise=%g block=%d k=%d ranks=%d threads/rank=%d\n", (long long)N, D, C, noise, block, k,
-               c->world, omp_get_max_threads());
-        printf("ours: time %.2f s, CPU %.2f s (all ranks; %.1f GFLOP/s per CPU-second on the GEMM count), peak RSS/rank "
+        printf("ours: N=%lld D=%d C=%d noise=%g block=%d k=%d ranks=%d threads/rank=%d\n", (long long)N, D, C,
+               noise, block, k, c->world, omp_get_max_threads());
+        printf("ours: time %.2f s, CPU %.2f s (all ranks; %.1f GFLOP/s per CPU-second on the GEMM count), "
+               "peak RSS/rank "
                "%.0f MiB (score block %.0f MiB, embeddings %.0f MiB)\n",
                t1 - t0, cpu_all, gflop / cpu_all, max_peak, (double)block * N * 4 / 1048576.0,
                (double)N * D * 4 / 1048576.0);

@@ -20,7 +20,8 @@ int main(int argc, char **argv) {
     enum { N = 37, H = 6, W = 5, C = 3, K = 5, D = 8 };
     char dir[256] = "/tmp/apt_embed_XXXXXX";
     int32_t labels[N];
-    for (int i = 0; i < N; i++) labels[i] = (i * 7) % K;
+    for (int i = 0; i < N; i++)
+        labels[i] = (i * 7) % K;
     if (c->rank == 0) {
         APT_CHECK(mkdtemp(dir), "mkdtemp");
         synth_write(dir, "test", N, H, W, C, K, labels, 10);
@@ -58,7 +59,8 @@ int main(int argc, char **argv) {
                 for (int ch = 0; ch < C; ch++)
                     x[(ch * H + h) * W + w] = synth_pixel(i, (size_t)(h * W + w) * C + ch) / 255.0f;
         apt_model_forward(model, x, 1, Er, false);
-        for (int d = 0; d < D; d++) worst = fmax(worst, fabs((double)e.E[i * D + d] - Er[d]));
+        for (int d = 0; d < D; d++)
+            worst = fmax(worst, fabs((double)e.E[i * D + d] - Er[d]));
         bad_meta += e.labels[i] != labels[i] || e.ids[i] != i;
     }
     TEST_CHECK(bad_meta == 0, "W=%d: %d rows with a wrong label or id", c->world, bad_meta);

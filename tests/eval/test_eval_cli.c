@@ -62,7 +62,8 @@ int main(void) {
     apt_path_join(cfgp, sizeof cfgp, dir, "eval.yaml");
     apt_path_join(ck, sizeof ck, dir, "ck.h5");
     int32_t labels[N];
-    for (int i = 0; i < N; i++) labels[i] = (i * 3) % K;
+    for (int i = 0; i < N; i++)
+        labels[i] = (i * 3) % K;
     synth_write(data, "test", N, H, W, C, K, labels, 16);
     FILE *f = fopen(cfgp, "w");
     fprintf(f,
@@ -82,19 +83,22 @@ int main(void) {
     AptComm *self = apt_comm_create_self();
     AptModel *m = apt_model_create(&cfg.model, be, self, 8, C, H, W, cfg.seed);
     AptParamStore *ps = apt_model_params(m);
-    for (size_t i = 0; i < ps->numel; i++) ps->w[i] += 0.05f * (float)sin(1.7 * (double)i);
+    for (size_t i = 0; i < ps->numel; i++)
+        ps->w[i] += 0.05f * (float)sin(1.7 * (double)i);
     AptCkptMeta meta = {.step = 77, .epoch = 2, .seed = cfg.seed, .world_size = 1};
     apt_checkpoint_save(ck, ps, &meta, NULL);
     float *Eref = malloc(N * D * sizeof *Eref), x[C * H * W];
     for (int i = 0; i < N; i++) {
-        for (int b = 0; b < C * H * W; b++) x[b] = (synth_pixel(i, (size_t)b) / 255.0f - 0.25f) / 0.5f; // C = 1: HWC = CHW
+        for (int b = 0; b < C * H * W; b++)
+            x[b] = (synth_pixel(i, (size_t)b) / 255.0f - 0.25f) / 0.5f; // C = 1: HWC = CHW
         apt_model_forward(m, x, 1, Eref + i * D, false);
     }
 
     snprintf(cmd, sizeof cmd, "cd %s && %s/aptrain eval %s --checkpoint %s", dir, bin, cfgp, ck);
     TEST_CHECK(run(cmd) == 0, "1 process: %s", cmd);
-    snprintf(cmd, sizeof cmd, "cd %s && mpirun --oversubscribe -np 2 %s/aptrain eval %s --checkpoint %s run_name=r2", dir,
-             bin, cfgp, ck);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mpirun --oversubscribe -np 2 %s/aptrain eval %s --checkpoint %s run_name=r2", dir, bin,
+             cfgp, ck);
     TEST_CHECK(run(cmd) == 0, "2 ranks: %s", cmd);
 
     size_t n1 = 0, n2 = 0, na = 0, nb = 0;
@@ -104,34 +108,42 @@ int main(void) {
     float *E2 = read_all(p, "embeddings", H5T_NATIVE_FLOAT, 4, &n2);
     TEST_CHECK(E1 && E2 && n1 == N * D && n2 == N * D, "embeddings files [N, D]");
     if (E1 && E2 && n1 == N * D && n2 == N * D) {
-        expect_close_f(E1, Eref, N * D, 0, 1e-5, "1-rank embeddings vs single-sample forward of the checkpoint");
+        expect_close_f(E1, Eref, N * D, 0, 1e-5,
+                       "1-rank embeddings vs single-sample forward of the checkpoint");
         expect_close_f(E2, E1, N * D, 0, 1e-5, "2-rank embeddings vs 1-rank");
         snprintf(p, sizeof p, "%s/runs/r1/per_query_test.h5", dir);
         double *a1 = read_all(p, "ap", H5T_NATIVE_DOUBLE, 8, &na);
         snprintf(p, sizeof p, "%s/runs/r2/per_query_test.h5", dir);
         double *a2 = read_all(p, "ap", H5T_NATIVE_DOUBLE, 8, &nb);
         TEST_CHECK(a1 && a2 && na == N && nb == N, "per-query files");
-        if (!memcmp(E1, E2, n1 * 4)) TEST_CHECK(a1 && a2 && !memcmp(a1, a2, N * 8), "bitwise-equal embeddings, equal AP");
-        else printf("note: 1- and 2-rank embeddings differ in the last bits (batch composition of the forward); per-query AP not compared bitwise\n");
+        if (!memcmp(E1, E2, n1 * 4))
+            TEST_CHECK(a1 && a2 && !memcmp(a1, a2, N * 8), "bitwise-equal embeddings, equal AP");
+        else
+            printf("note: 1- and 2-rank embeddings differ in the last bits (batch composition of the "
+                   "forward); per-query AP not compared bitwise\n");
         free(a1);
         free(a2);
     }
     // The seed's init would give other embeddings: the checkpoint was really loaded.
     AptModel *fresh = apt_model_create(&cfg.model, be, self, 8, C, H, W, cfg.seed);
     float E0[D];
-    for (int b = 0; b < C * H * W; b++) x[b] = (synth_pixel(0, (size_t)b) / 255.0f - 0.25f) / 0.5f;
+    for (int b = 0; b < C * H * W; b++)
+        x[b] = (synth_pixel(0, (size_t)b) / 255.0f - 0.25f) / 0.5f;
     apt_model_forward(fresh, x, 1, E0, false);
     double d0 = 0;
-    for (int d = 0; d < D; d++) d0 = fmax(d0, fabs((double)E0[d] - Eref[d]));
+    for (int d = 0; d < D; d++)
+        d0 = fmax(d0, fabs((double)E0[d] - Eref[d]));
     TEST_CHECK(d0 > 1e-3, "perturbed weights change the embedding (%.3g)", d0);
 
     snprintf(p, sizeof p, "%s/runs/r1/leaderboard.md", dir);
     char *md = slurp(p);
-    TEST_CHECK(md && strstr(md, "step 77") && strstr(md, "No published figures") && strstr(md, "| R@1 | R@2 | R@4 |"),
+    TEST_CHECK(md && strstr(md, "step 77") && strstr(md, "No published figures") &&
+                   strstr(md, "| R@1 | R@2 | R@4 |"),
                "leaderboard.md: %s", md ? md : "(missing)");
     snprintf(p, sizeof p, "%s/runs/r2/leaderboard.json", dir);
     char *js = slurp(p);
-    TEST_CHECK(js && strstr(js, "\"world_size\": 2") && strstr(js, "\"step\": 77"), "leaderboard.json of the 2-rank run");
+    TEST_CHECK(js && strstr(js, "\"world_size\": 2") && strstr(js, "\"step\": 77"),
+               "leaderboard.json of the 2-rank run");
     free(md);
     free(js);
 

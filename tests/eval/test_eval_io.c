@@ -32,7 +32,8 @@ int main(void) {
             v[d] = ((double)(st >> 11) / 9007199254740992.0 - 0.5) + 0.6 * ((lab[i] * 7 + d) % 5 == 0);
             n2 += v[d] * v[d];
         }
-        for (int d = 0; d < D; d++) E[i * D + d] = (float)(nearbyint(v[d] / sqrt(n2) * 64) / 64); // 2^-6 grid
+        for (int d = 0; d < D; d++)
+            E[i * D + d] = (float)(nearbyint(v[d] / sqrt(n2) * 64) / 64); // 2^-6 grid
     }
     AptKnnParams p = {.block = 50, .k = 16, .keep_topk = true};
     AptKnnResult r;
@@ -44,8 +45,8 @@ int main(void) {
     TEST_CHECK(apt_eval_save_embeddings(dir, "test", E, lab, ids, N, D) == 0, "embeddings written");
     TEST_CHECK(apt_eval_save_per_query(dir, "test", &r, lab) == 0, "per-query results written");
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s/tests/eval/ref_metrics.py %s/embeddings_test.h5 %s/per_query_test.h5", py, src,
-             dir, dir);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/eval/ref_metrics.py %s/embeddings_test.h5 %s/per_query_test.h5",
+             py, src, dir, dir);
     TEST_CHECK(system(cmd) == 0, "independent recomputation from the files: %s", cmd);
     snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp", dir);
     TEST_CHECK(system(cmd) != 0, "no temp files left behind");

@@ -12,7 +12,9 @@
 #include <string.h>
 
 static double urand(uint64_t *st) {
-    *st ^= *st >> 12; *st ^= *st << 25; *st ^= *st >> 27;
+    *st ^= *st >> 12;
+    *st ^= *st << 25;
+    *st ^= *st >> 27;
     return (double)((*st * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
@@ -30,7 +32,8 @@ int main(int argc, char **argv) {
     int32_t *lab = malloc(N * sizeof *lab);
     uint64_t st = 42;
     float cent[C * D];
-    for (int i = 0; i < C * D; i++) cent[i] = (float)(urand(&st) * 2 - 1);
+    for (int i = 0; i < C * D; i++)
+        cent[i] = (float)(urand(&st) * 2 - 1);
     for (int i = 0; i < N; i++) {
         lab[i] = (int32_t)(urand(&st) * C);
         double n2 = 0;
@@ -38,7 +41,8 @@ int main(int argc, char **argv) {
             E[i * D + d] = cent[lab[i] * D + d] + (float)(1.5 * (urand(&st) * 2 - 1));
             n2 += (double)E[i * D + d] * E[i * D + d];
         }
-        for (int d = 0; d < D; d++) E[i * D + d] = (float)(E[i * D + d] / sqrt(n2));
+        for (int d = 0; d < D; d++)
+            E[i * D + d] = (float)(E[i * D + d] / sqrt(n2));
     }
     lab[17] = 1000; // a single-sample class
     const int Ks[4] = {1, 4, 16, 32};
@@ -55,7 +59,8 @@ int main(int argc, char **argv) {
     apt_knn_result_alloc(&got, N, p.k, true);
     apt_knn_score(c, E, lab, N, D, &p, &got);
     apt_metrics_compute(&got, Ks, 4, &m);
-    TEST_CHECK(same_result(&got, &ref), "W=%d, 1 thread: per-query results differ from one process", c->world);
+    TEST_CHECK(same_result(&got, &ref), "W=%d, 1 thread: per-query results differ from one process",
+               c->world);
     TEST_CHECK(!memcmp(&m, &mref, sizeof m), "W=%d: metrics not bitwise equal", c->world);
 
     omp_set_num_threads(2);
@@ -69,6 +74,18 @@ int main(int argc, char **argv) {
         printf("W=%d: R@1 %.17g R@32 %.17g mAP %.17g mAP@R %.17g (valid %lld)\n", c->world, m.recall[0],
                m.recall[3], m.map, m.map_at_r, (long long)m.n_valid);
 
+    // Fewer blocks than ranks: 130 queries in blocks of 64 = 3 blocks, so at W = 4 a rank scores nothing.
+    {
+        AptKnnParams ps = {.block = 64, .k = 5, .keep_topk = true};
+        AptKnnResult a, b;
+        apt_knn_result_alloc(&a, 130, ps.k, true);
+        apt_knn_result_alloc(&b, 130, ps.k, true);
+        apt_knn_score_range(E, lab, 130, D, &ps, 0, 130, &a);
+        apt_knn_score(c, E, lab, 130, D, &ps, &b);
+        TEST_CHECK(same_result(&a, &b), "W=%d, 3 blocks: per-query results differ from one process", c->world);
+        apt_knn_result_free(&a);
+        apt_knn_result_free(&b);
+    }
     apt_knn_result_free(&ref);
     apt_knn_result_free(&got);
     apt_knn_result_free(&got2);

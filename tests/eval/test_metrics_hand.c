@@ -45,8 +45,8 @@ static void case_a(int block) {
     TEST_CHECK(m.recall[0] == 1.0 / 3 && m.recall[1] == 1 && m.recall[2] == 1 && m.recall[3] == 1,
                "A recall %g %g %g %g", m.recall[0], m.recall[1], m.recall[2], m.recall[3]);
     double want_map = (0.5 + 0.75 + 0.5) / 3, want_mapr = (0.25 + 0.5 + 0.25) / 3;
-    TEST_CHECK(fabs(m.map - want_map) < 1e-15 && fabs(m.map_at_r - want_mapr) < 1e-15, "A mAP %.17g mAP@R %.17g",
-               m.map, m.map_at_r);
+    TEST_CHECK(fabs(m.map - want_map) < 1e-15 && fabs(m.map_at_r - want_mapr) < 1e-15,
+               "A mAP %.17g mAP@R %.17g", m.map, m.map_at_r);
     apt_knn_result_free(&r);
 }
 
@@ -60,7 +60,8 @@ static void case_b(void) {
     AptKnnResult r;
     run(E, lab, 6, 2, 4, 3, &r);
     const int64_t first[6] = {1, 1, 3, 3, 3, 0};
-    for (int q = 0; q < 6; q++) TEST_CHECK(r.first_rank[q] == first[q], "B q%d first rank", q);
+    for (int q = 0; q < 6; q++)
+        TEST_CHECK(r.first_rank[q] == first[q], "B q%d first rank", q);
     const int Ks[3] = {1, 2, 3};
     AptMetrics m;
     apt_metrics_compute(&r, Ks, 3, &m);

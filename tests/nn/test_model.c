@@ -26,6 +26,30 @@ static AptModelConfig cfg(const char *arch, AptBNMode bn) {
     return mc;
 }
 
+// Backward progress hook: at each call, a checksum of the gradients at offsets >= lo; they must equal
+// the final gradients' checksums over the same ranges (those gradients were already final).
+typedef struct {
+    AptParamStore *ps;
+    int n;
+    size_t lo[64];
+    double sum[64];
+} HookLog;
+
+static double checksum(const float *g, size_t lo, size_t hi) {
+    double s = 0;
+    for (size_t i = lo; i < hi; i++) s += (double)g[i] * (1.0 + (double)(i % 97) / 97.0);
+    return s;
+}
+
+static void hook(void *ctx, size_t lo) {
+    HookLog *h = ctx;
+    if (h->n < 64) {
+        h->lo[h->n] = lo;
+        h->sum[h->n] = checksum(h->ps->g, lo, h->ps->numel);
+    }
+    h->n++;
+}
+
 static double loss_of(AptModel *m, const float *x, int b, const float *r, float *E) {
     apt_model_forward(m, x, b, E, true);
     double L = 0;
@@ -78,6 +102,20 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
     apt_model_backward(m, r);
     TEST_CHECK(!memcmp(g1, ps->g, ps->numel * sizeof *g1), "%s bn%d: two backward passes differ", arch, bn);
     free(g1);
+    { // the gradient-ready hook reports only final gradients, in decreasing offsets, ending at 0
+        HookLog h = {.ps = ps};
+        apt_model_set_grad_ready_hook(m, hook, &h);
+        apt_params_zero_grad(ps);
+        loss_of(m, x, b, r, E);
+        apt_model_backward(m, r);
+        apt_model_set_grad_ready_hook(m, NULL, NULL);
+        bool ok = h.n >= 2 && h.n <= 64 && h.lo[h.n - 1] == 0;
+        for (int i = 0; ok && i < h.n; i++) {
+            ok = (i == 0 || h.lo[i] < h.lo[i - 1]) && h.sum[i] == checksum(ps->g, h.lo[i], ps->numel);
+            if (!ok) fprintf(stderr, "  hook call %d: lo %zu\n", i, h.lo[i]);
+        }
+        TEST_CHECK(ok, "%s bn%d: grad-ready hook (%d calls) reported non-final gradients or bad order", arch, bn, h.n);
+    }
     float *v = calloc(ps->numel, sizeof *v), *w0 = malloc(ps->numel * sizeof *w0);
     memcpy(w0, ps->w, ps->numel * sizeof *w0);
     double vn = 0, gv = 0;
