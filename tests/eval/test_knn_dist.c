@@ -74,6 +74,18 @@ int main(int argc, char **argv) {
         printf("W=%d: R@1 %.17g R@32 %.17g mAP %.17g mAP@R %.17g (valid %lld)\n", c->world, m.recall[0],
                m.recall[3], m.map, m.map_at_r, (long long)m.n_valid);
 
+    // Fewer blocks than ranks: 130 queries in blocks of 64 = 3 blocks, so at W = 4 a rank scores nothing.
+    {
+        AptKnnParams ps = {.block = 64, .k = 5, .keep_topk = true};
+        AptKnnResult a, b;
+        apt_knn_result_alloc(&a, 130, ps.k, true);
+        apt_knn_result_alloc(&b, 130, ps.k, true);
+        apt_knn_score_range(E, lab, 130, D, &ps, 0, 130, &a);
+        apt_knn_score(c, E, lab, 130, D, &ps, &b);
+        TEST_CHECK(same_result(&a, &b), "W=%d, 3 blocks: per-query results differ from one process", c->world);
+        apt_knn_result_free(&a);
+        apt_knn_result_free(&b);
+    }
     apt_knn_result_free(&ref);
     apt_knn_result_free(&got);
     apt_knn_result_free(&got2);

@@ -203,9 +203,11 @@ static void test_partitions(void) {
 
 // Same result, bit for bit, with 1 and 2 OpenMP threads (fixed partitioning, no atomics).
 static void test_thread_determinism(void) {
-    enum { C = 16, m = 4, B = C * m, D = 32 };
-    double E[B * D], g1[B * D], g2[B * D];
-    int lab[B];
+    // B * B > 2^20 so the per-query loop and the symmetrisation really run on a team of 2
+    enum { C = 275, m = 4, B = C * m, D = 8 };
+    double *E = malloc(sizeof(double) * B * D), *g1 = malloc(sizeof(double) * B * D);
+    double *g2 = malloc(sizeof(double) * B * D);
+    int *lab = malloc(sizeof(int) * B);
     ref_make_batch(5, C, m, D, 1, E, lab);
     for (int f32 = 0; f32 < 2; f32++) {
         AptLossParams p;
@@ -214,8 +216,10 @@ static void test_thread_determinism(void) {
         double l2 = ours(&p, E, lab, B, D, 0, B, f32, g2);
         omp_set_num_threads(1);
         double l1 = ours(&p, E, lab, B, D, 0, B, f32, g1);
-        TEST_CHECK(l1 == l2 && !memcmp(g1, g2, sizeof g1), "%s: 1 and 2 threads differ", f32 ? "f32" : "f64");
+        TEST_CHECK(l1 == l2 && !memcmp(g1, g2, sizeof(double) * B * D), "%s: 1 and 2 threads differ",
+                   f32 ? "f32" : "f64");
     }
+    free(E), free(g1), free(g2), free(lab);
 }
 
 // Hand-computed: identical embeddings make every sigmoid G(0) = 1/2.
