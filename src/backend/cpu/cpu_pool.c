@@ -2,6 +2,7 @@
 #include "cpu_ops.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <string.h>
 
 // The window of output (p, q) clipped to the input: rows [h0, h1), columns [w0, w1).
@@ -22,10 +23,15 @@ void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const 
         if (d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 && d->pad_h == 0 && d->pad_w == 0) {
             for (int p = 0; p < P; p++) // the small CNN's 2×2/2: no clipping, four candidates
                 for (int q = 0; q < Q; q++) {
-                    int i0 = 2 * p * W + 2 * q, c[4] = {i0, i0 + 1, i0 + W, i0 + W + 1}, bi = c[0];
-                    float best = xp[bi];
-                    for (int t = 1; t < 4; t++)
-                        if (xp[c[t]] > best || (xp[c[t]] != xp[c[t]] && best == best)) best = xp[c[t]], bi = c[t];
+                    int i0 = 2 * p * W + 2 * q, bi = i0;
+                    float a = xp[i0], b = xp[i0 + 1], c = xp[i0 + W], e = xp[i0 + W + 1], best = a;
+                    // branch-free first maximum; a NaN wins (torch propagates NaN)
+                    int t = b > best || (b != b && best == best);
+                    best = t ? b : best, bi = t ? i0 + 1 : bi;
+                    t = c > best || (c != c && best == best);
+                    best = t ? c : best, bi = t ? i0 + W : bi;
+                    t = e > best || (e != e && best == best);
+                    best = t ? e : best, bi = t ? i0 + W + 1 : bi;
                     yp[p * Q + q] = best;
                     ip[p * Q + q] = bi;
                 }
@@ -39,12 +45,22 @@ void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const 
                 window(q, d->stride_w, d->pad_w, d->kw, W, &w0, &w1);
                 int bi = h0 * W + w0;
                 float best = xp[bi];
+                bool nan = false;
                 for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
+                    for (int w = w0; w < w1; w++) { // branch-free: first maximum wins
                         float v = xp[h * W + w];
-                        // first maximum wins; a NaN wins and stays (torch propagates NaN)
-                        if (v > best || (v != v && best == best)) best = v, bi = h * W + w;
+                        int gt = v > best;
+                        nan |= v != v;
+                        best = gt ? v : best;
+                        bi = gt ? h * W + w : bi;
                     }
+                if (nan) // rare: a NaN wins and stays (torch propagates NaN)
+                    for (int h = h0; h < h1 && best == best; h++)
+                        for (int w = w0; w < w1; w++)
+                            if (xp[h * W + w] != xp[h * W + w]) {
+                                best = xp[h * W + w], bi = h * W + w;
+                                break;
+                            }
                 yp[p * Q + q] = best;
                 ip[p * Q + q] = bi;
             }
