@@ -1,14 +1,20 @@
-// bench_model.c — one training forward + backward of a model through the AptModel façade (no loss, no
-// optimizer: dE is random), batch 64 by default, against tests/bench/bench_model_torch.py (the same
-// computation in PyTorch with the same threads). Not a ctest; figures go to tests/bench/RESULTS.md.
+// bench_model.c — one training step of a model through the AptModel façade, batch 64 by default, against
+// tests/bench/bench_model_torch.py (the same computation in PyTorch with the same threads):
+//   default:  forward + backward with a random dE (no loss, no optimizer);
+//   --step 1: the issue-4 step: forward, Smooth-AP (tau 0.01, 16 classes x 4), backward, Adam (lr 1e-5,
+//             coupled weight decay 4e-4, head lr x 2) — one process, so no all-gather/all-reduce.
+// Not a ctest; figures go to tests/bench/RESULTS.md.
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_model --arch resnet18 --size 112 [--bn frozen]
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_model --arch smallcnn --size 28 --channels 1 --bn local
-// Options: --batch B, --reps R (timed steps after one warm-up), --dim D, --conv im2col|dnnl|dnnl-blk.
+// Options: --batch B, --reps R (timed steps after one warm-up), --dim D, --conv im2col|dnnl|dnnl-blk,
+// --step 1 (loss + optimizer).
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "loss/loss.h"
 #include "nn/model.h"
+#include "optim/optim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +31,7 @@ int main(int argc, char **argv) {
     strcpy(mc.arch, "resnet18");
     mc.embed_dim = 128;
     mc.bn = APT_BN_FROZEN;
-    int B = 64, size = 112, C = 3, reps = 5;
+    int B = 64, size = 112, C = 3, reps = 5, full_step = 0;
     const char *conv = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -36,6 +42,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--reps")) reps = atoi(v);
         else if (!strcmp(k, "--dim")) mc.embed_dim = atoi(v);
         else if (!strcmp(k, "--conv")) conv = v;
+        else if (!strcmp(k, "--step")) full_step = atoi(v);
         else if (!strcmp(k, "--bn")) {
             mc.bn = !strcmp(v, "local") ? APT_BN_LOCAL : !strcmp(v, "sync") ? APT_BN_SYNC
                   : !strcmp(v, "frozen_affine") ? APT_BN_FROZEN_AFFINE : APT_BN_FROZEN;
@@ -58,12 +65,32 @@ int main(int argc, char **argv) {
     for (int i = 0; i < B * D; i++) dE[i] = (float)apt_rng_next_normal(&r) * 0.01f;
     double *tf = malloc((size_t)reps * sizeof *tf), *tb = malloc((size_t)reps * sizeof *tb), *ts = malloc((size_t)reps * sizeof *ts);
     AptParamStore *ps = apt_model_params(m);
+    const int mper = 4;
+    int *labels = malloc((size_t)B * sizeof *labels);
+    for (int i = 0; i < B; i++) labels[i] = i / mper;
+    AptLossParams lp;
+    apt_loss_params_default(&lp, "smoothap");
+    AptLossWorkspace *lws = apt_loss_workspace_create(B, B, D, APT_F32);
+    AptOptimConfig oc;
+    memset(&oc, 0, sizeof oc);
+    oc.name = APT_OPT_ADAM;
+    oc.lr = 1e-5, oc.weight_decay = 4e-4, oc.beta1 = 0.9, oc.beta2 = 0.999, oc.eps = 1e-8, oc.fc_lr_mul = 2;
+    AptOptim opt;
+    apt_optim_init(&opt, &oc, ps);
+    double loss = 0;
     for (int it = -1; it < reps; it++) {
         apt_params_zero_grad(ps);
         double t0 = apt_time_now();
         apt_model_forward(m, x, B, E, true);
+        if (full_step) {
+            AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = 0, .q_end = B};
+            AptLossOut out = {.dE = dE};
+            apt_loss_compute(lws, &lp, &in, &out);
+            loss = out.loss_part;
+        }
         double t1 = apt_time_now();
         apt_model_backward(m, dE);
+        if (full_step) apt_optim_step(&opt, oc.lr);
         double t2 = apt_time_now();
         if (it >= 0) tf[it] = t1 - t0, tb[it] = t2 - t1, ts[it] = t2 - t0;
     }
@@ -71,10 +98,14 @@ int main(int argc, char **argv) {
     qsort(tb, (size_t)reps, sizeof *tb, cmp_d);
     qsort(ts, (size_t)reps, sizeof *ts, cmp_d);
     const char *route[] = {"im2col", "dnnl", "dnnl-blk"};
-    printf("aptrain %s %dx%dx%d batch %d bn %d conv %s: median fwd %.1f ms, bwd %.1f ms, step %.1f ms (min %.1f) "
-           "-> %.0f img/s; %zu params\n",
-           mc.arch, C, size, size, B, (int)mc.bn, route[impl->conv_route], 1e3 * tf[reps / 2], 1e3 * tb[reps / 2],
-           1e3 * ts[reps / 2], 1e3 * ts[0], B / ts[reps / 2], ps->numel);
+    printf("aptrain %s %dx%dx%d batch %d bn %d conv %s%s: median fwd%s %.1f ms, bwd%s %.1f ms, step %.1f ms "
+           "(min %.1f) -> %.0f img/s; %zu params%s",
+           mc.arch, C, size, size, B, (int)mc.bn, route[impl->conv_route], full_step ? " full step" : "",
+           full_step ? "+loss" : "", 1e3 * tf[reps / 2], full_step ? "+adam" : "", 1e3 * tb[reps / 2],
+           1e3 * ts[reps / 2], 1e3 * ts[0], B / ts[reps / 2], ps->numel, full_step ? "" : "\n");
+    if (full_step) printf("; last loss %.5f\n", loss);
+    apt_loss_workspace_free(lws);
+    free(labels);
     apt_model_destroy(m);
     apt_backend_destroy(be);
     apt_comm_finalize(comm);

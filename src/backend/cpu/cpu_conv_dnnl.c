@@ -42,6 +42,14 @@ typedef struct {
     int n;
     Exec fwd, bwd_data, bwd_w;
     float *dw_tmp, *db_tmp; // oneDNN overwrites diff weights; we accumulate
+    // Blocked flavour: the backward-weights pass can reuse the forward's converted x, and the two
+    // backward passes can share one converted dy, when the layouts agree and the pointers are the ones
+    // converted last (backend.h: callers keep x and dy unchanged in between). Saves a third of the
+    // activation reorders.
+    bool share_src, share_ddst;
+    const void *src_ptr;  // x of the last forward (its conversion is in fwd.inner[0])
+    const void *ddst_ptr; // dy converted by the last backward pass, in *ddst_mem
+    dnnl_memory_t ddst_mem;
 } Prims;
 
 #define APT_DNNL_CACHE 4
@@ -93,10 +101,15 @@ static void exec_arg(AptDnnl *c, Exec *e, const_dnnl_primitive_desc_t pd, int ki
     dnnl_primitive_desc_destroy(rpd);
 }
 
-static void exec_run(AptDnnl *c, Exec *e, void *const *ptrs) {
+// reuse[i]: an already converted copy of input i to use instead of converting ptrs[i] (NULL: convert).
+static void exec_run(AptDnnl *c, Exec *e, void *const *ptrs, const dnnl_memory_t *reuse) {
     dnnl_exec_arg_t args[4];
     for (int i = 0; i < e->nargs; i++) {
         DNNL_CHECK(dnnl_memory_set_data_handle(e->user[i], ptrs[i]));
+        if (reuse && reuse[i]) {
+            args[i] = (dnnl_exec_arg_t){e->arg_kind[i], reuse[i]};
+            continue;
+        }
         if (e->reorder[i] && !e->is_output[i]) {
             dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, e->user[i]}, {DNNL_ARG_TO, e->inner[i]}};
             DNNL_CHECK(dnnl_primitive_execute(e->reorder[i], c->stream, 2, ra));
@@ -122,6 +135,13 @@ static void exec_free(Exec *e) {
     }
     if (e->prim) dnnl_primitive_destroy(e->prim);
     memset(e, 0, sizeof *e);
+}
+
+static bool same_md(dnnl_memory_t a, dnnl_memory_t b) {
+    const dnnl_memory_desc_t *ma, *mb;
+    DNNL_CHECK(dnnl_memory_get_memory_desc(a, &ma));
+    DNNL_CHECK(dnnl_memory_get_memory_desc(b, &mb));
+    return dnnl_memory_desc_equal(ma, mb);
 }
 
 static void build(AptDnnlConv *cv, Prims *p, int n) {
@@ -179,6 +199,8 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     if (cv->bias) exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_DIFF_BIAS, dnnl_query_diff_weights_md, 1, &b_p, true);
     dnnl_primitive_desc_destroy(wpd);
     dnnl_primitive_desc_destroy(fpd);
+    p->share_src = p->fwd.reorder[0] && p->bwd_w.reorder[0] && same_md(p->fwd.inner[0], p->bwd_w.inner[0]);
+    p->share_ddst = p->bwd_data.reorder[0] && p->bwd_w.reorder[1] && same_md(p->bwd_data.inner[0], p->bwd_w.inner[1]);
     p->dw_tmp = apt_aligned_alloc((size_t)d->K * d->C * d->R * d->S * sizeof(float));
     p->db_tmp = apt_aligned_alloc((size_t)d->K * sizeof(float));
 }
@@ -213,19 +235,28 @@ void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *
     APT_CHECK(!cv->bias == !bias, "oneDNN conv: bias given to a conv built %s bias", cv->bias ? "with" : "without");
     void *ptrs[4] = {(void *)x, (void *)w, (void *)bias, y};
     if (!cv->bias) ptrs[2] = y;
-    exec_run(cv->ctx, &p->fwd, ptrs);
+    exec_run(cv->ctx, &p->fwd, ptrs, NULL);
+    p->src_ptr = x;
+    p->ddst_ptr = NULL; // a new step: any converted dy is stale
 }
 
 void apt_dnnl_conv_backward_data(AptDnnlConv *cv, int n, const float *dy, const float *w, float *dx) {
     Prims *p = prims_for(cv, n);
     void *ptrs[3] = {(void *)dy, (void *)w, dx};
-    exec_run(cv->ctx, &p->bwd_data, ptrs);
+    dnnl_memory_t reuse[3] = {NULL, NULL, NULL};
+    if (p->share_ddst && p->ddst_ptr == dy) reuse[0] = p->ddst_mem;
+    exec_run(cv->ctx, &p->bwd_data, ptrs, reuse);
+    if (p->share_ddst && !reuse[0]) p->ddst_ptr = dy, p->ddst_mem = p->bwd_data.inner[0];
 }
 
 void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, const float *dy, float *dw, float *db) {
     Prims *p = prims_for(cv, n);
     void *ptrs[4] = {(void *)x, (void *)dy, p->dw_tmp, p->db_tmp};
-    exec_run(cv->ctx, &p->bwd_w, ptrs);
+    dnnl_memory_t reuse[4] = {NULL, NULL, NULL, NULL};
+    if (p->share_src && p->src_ptr == x) reuse[0] = p->fwd.inner[0];
+    if (p->share_ddst && p->ddst_ptr == dy) reuse[1] = p->ddst_mem;
+    exec_run(cv->ctx, &p->bwd_w, ptrs, reuse);
+    if (p->share_ddst && !reuse[1]) p->ddst_ptr = dy, p->ddst_mem = p->bwd_w.inner[1];
     const AptConvDesc *d = &cv->d;
     size_t nw = (size_t)d->K * d->C * d->R * d->S;
     if (dw)
