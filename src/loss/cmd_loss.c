@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static double parse_num(const char *opt, const char *v) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (errno || end == v || *end) apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: '%s' is not a number", opt, v);
+    if (errno || end == v || *end || !isfinite(x))
+        apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: '%s' is not a finite number", opt, v);
     return x;
 }
 

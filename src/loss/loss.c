@@ -27,7 +27,7 @@
 // the symmetric path below.
 #define APT_LOSS_BLOCK_ROWS 512
 #define APT_LOSS_BLOCK_ELEMS (64ll << 20)
-#define APT_LOSS_SCRATCH 5 // B_max-length double rows per thread
+#define APT_LOSS_SCRATCH 4 // B_max-length double rows per thread
 
 static const AptLossImpl apt_losses[] = {
     {"smoothap", apt_loss_smoothap_row, 0, apt_loss_smoothap_counts},
@@ -95,7 +95,7 @@ struct AptLossWorkspace {
     double t_gemm, t_rows; // seconds spent in the last call (benchmarks)
     AptDType dtype;
     void *S;         // [rows, B_max] float or double: similarity rows, then their gradient in place
-    double *scratch; // [nthreads][APT_LOSS_SCRATCH][B_max]: s, gs, tmp, tmp2, same of one query
+    double *scratch; // [nthreads][APT_LOSS_SCRATCH][B_max]: s, gs, tmp, same of one query
     double *loss_q;  // [rows] per-query loss, summed in order after the parallel loop
     uint64_t *keys;  // [B_max] (label, row) sort keys
     int *perm;       // [B_max] rows sorted by (label, row)
@@ -226,7 +226,7 @@ static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLo
 #pragma omp parallel for schedule(static) num_threads(nt) if ((long long)nb * B > (1ll << 20))
     for (int t = 0; t < nb; t++) {
         double *s = ws->scratch + (size_t)omp_get_thread_num() * APT_LOSS_SCRATCH * (size_t)ws->B_max;
-        double *gs = s + ws->B_max, *tmp = gs + ws->B_max, *tmp2 = tmp + ws->B_max, *same = tmp2 + ws->B_max;
+        double *gs = s + ws->B_max, *tmp = gs + ws->B_max, *same = tmp + ws->B_max;
         if (f64) {
             memcpy(s, (double *)ws->S + (size_t)t * B, (size_t)B * sizeof(double));
         } else {
@@ -241,7 +241,6 @@ static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLo
         AptLossRow row = {.s = s,
                           .gs = gs,
                           .tmp = tmp,
-                          .tmp2 = tmp2,
                           .same = same,
                           .labels = in->labels,
                           .pos = ws->perm + ws->grp_start[g],

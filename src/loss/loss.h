@@ -9,7 +9,7 @@
 // Cost: S = E[q_begin:q_end] E^T by GEMM, then O(b * m * B) sigmoid terms for the ranking losses
 // (only (query, positive) pairs enter), and dE by two more GEMMs: 6 b B D flop. One process with the
 // whole batch (B <= 8192) takes a symmetric path: syrk + one GEMM, 3 B^2 D flop. Memory is the
-// workspace: one block of similarity rows (max(512, 64M / B_max) rows, capped at b_max) plus five
+// workspace: one block of similarity rows (max(512, 64M / B_max) rows, capped at b_max) plus four
 // B_max-length double rows per OpenMP thread: O(b * B), never a B x B x B tensor.
 //
 // Two precisions behind the same call: float32 (the training path: E, dE float; S by sgemm; every

@@ -13,7 +13,6 @@ typedef struct {
     const double *s;    // [B] s_qj = <e_q, e_j>, j over the global batch (j = q included)
     double *gs;         // [B] out, zeroed by the caller: d loss_part / d s_qj
     double *tmp;        // [B] scratch owned by the calling thread
-    double *tmp2;       // [B] scratch
     const double *same; // [B] 1.0 where labels[j] == labels[q], else 0.0
     const int *labels;  // [B]
     const int *pos;     // [npos] rows of q's class in ascending order, q included

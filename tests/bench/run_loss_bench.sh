@@ -9,8 +9,8 @@ echo "## $(date -u '+%F %H:%M UTC'), $(nproc) cores, load average: $(cut -d' ' -
 "$build/tests/bench_loss" --reps 5 --check 96 384 1024 4096
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$build/tests/bench_loss" --reps 5 96 384 1024 4096
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 "$root/tests/bench/bench_loss_torch.py" --reps 1 --timeout 600 --mem-gb 12 96 384 768 1024 4096
+/usr/bin/python3 "$root/tests/bench/bench_loss_torch.py" --reps 3 --timeout 600 --mem-gb 12 96 384 768 1024 4096
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$build/tests/bench_loss" --reps 1 --slice 2048 16384 65536
+"$build/tests/bench_loss" --reps 3 --slice 2048 16384 65536
 "$build/tests/bench_loss" --reps 1 16384
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -286,6 +286,13 @@ def main():
     failures += not ok
     print("%s unknown loss: rc %d: %s" % ("ok  " if ok else "FAIL", r.returncode, r.stderr.strip()))
 
+    for opts in (["--alpha", "nan"], ["--tau", "0"], ["--b", "-1"], ["--tau"]):
+        r = subprocess.run([APTRAIN, "loss", "--loss", "pnp-dq"] + opts + [bad, os.path.join(WORK, "o.h5")],
+                           capture_output=True, text=True)
+        ok = r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        failures += not ok
+        print("%s bad option %s: rc %d: %s" % ("ok  " if ok else "FAIL", " ".join(opts), r.returncode, r.stderr.strip()))
+
     print("ref_torch_loss: %s" % ("all passed" if not failures else "%d FAILED" % failures))
     sys.exit(1 if failures else 0)
 

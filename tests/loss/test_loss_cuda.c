@@ -47,10 +47,12 @@ static void make_inputs(float *E, int *labels, int B, int D, int m, int dyadic, 
             nrm += (double)v * v;
         }
         if (!dyadic)
-            for (int d = 0; d < D; d++) E[(size_t)r * D + d] = (float)(E[(size_t)r * D + d] / sqrt(nrm));
+            for (int d = 0; d < D; d++)
+                E[(size_t)r * D + d] = (float)(E[(size_t)r * D + d] / sqrt(nrm));
     }
     // Classes of m rows, then shuffled; the last class is cut short (unequal sizes, maybe a singleton).
-    for (int r = 0; r < B; r++) labels[r] = 1000 - 7 * (r / m);
+    for (int r = 0; r < B; r++)
+        labels[r] = 1000 - 7 * (r / m);
     for (int r = B - 1; r > 0; r--) {
         int j = (int)(lcg(&s) % (uint64_t)(r + 1)), t = labels[r];
         labels[r] = labels[j];
@@ -60,13 +62,14 @@ static void make_inputs(float *E, int *labels, int B, int D, int m, int dyadic, 
 
 static double max_abs(const float *x, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(x[i]) > m ? fabs(x[i]) : m;
     return m;
 }
 
 // One comparison: every loss on (E, labels, q range), CPU float32 vs CUDA.
-static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, int q1, int rows_max, double rtol,
-                     uint64_t seed) {
+static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, int q1, int rows_max,
+                     double rtol, uint64_t seed) {
     float *E = malloc((size_t)B * D * sizeof *E), *dE_cpu = malloc((size_t)B * D * sizeof(float));
     float *dE_gpu = malloc((size_t)B * D * sizeof(float)), *dE_gpu2 = malloc((size_t)B * D * sizeof(float));
     int *labels = malloc((size_t)B * sizeof *labels);
@@ -78,7 +81,8 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
     cudaStream_t stream;
     cudaStreamCreate(&stream);
     AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, APT_F32);
-    AptLossCudaWorkspace *gws = apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
+    AptLossCudaWorkspace *gws =
+        apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
     for (int li = 0; li < (int)(sizeof names / sizeof names[0]); li++) {
         AptLossParams p;
         TEST_CHECK(apt_loss_params_default(&p, names[li]), "loss %s known", names[li]);
@@ -104,7 +108,8 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
         }
         double ref = oc.loss_part;
         double lerr = fabs(loss_g[0] - ref) / (fabs(ref) > 1e-30 ? fabs(ref) : 1.0);
-        TEST_CHECK(lerr <= rtol, "%s: loss gpu %.17g cpu %.17g rel err %.3g > %g", label, loss_g[0], ref, lerr, rtol);
+        TEST_CHECK(lerr <= rtol, "%s: loss gpu %.17g cpu %.17g rel err %.3g > %g", label, loss_g[0], ref,
+                   lerr, rtol);
         printf("     %s: loss %.10g rel err %.3g\n", label, ref, lerr);
         double scale = max_abs(dE_cpu, (size_t)B * D);
         char l2[200];
@@ -132,11 +137,11 @@ int main(void) {
         return 77;
     }
     // Strict: exact similarities.
-    run_case("dyadic", 37, 24, 4, 1, 0, 37, 0, 1e-5, 1);       // whole batch, one block, classes 4,4,..,1
-    run_case("dyadic", 37, 24, 4, 1, 9, 28, 0, 1e-5, 2);       // one rank's query range
-    run_case("dyadic", 301, 32, 4, 1, 0, 301, 64, 1e-5, 3);    // five similarity blocks
-    run_case("dyadic", 130, 17, 13, 1, 3, 130, 50, 1e-5, 4);   // bigger classes, partial range, blocks
-    run_case("dyadic", 1031, 32, 4, 1, 0, 1031, 0, 1e-5, 5);   // more rows than one block of threads
+    run_case("dyadic", 37, 24, 4, 1, 0, 37, 0, 1e-5, 1);     // whole batch, one block, classes 4,4,..,1
+    run_case("dyadic", 37, 24, 4, 1, 9, 28, 0, 1e-5, 2);     // one rank's query range
+    run_case("dyadic", 301, 32, 4, 1, 0, 301, 64, 1e-5, 3);  // five similarity blocks
+    run_case("dyadic", 130, 17, 13, 1, 3, 130, 50, 1e-5, 4); // bigger classes, partial range, blocks
+    run_case("dyadic", 1031, 32, 4, 1, 0, 1031, 0, 1e-5, 5); // more rows than one block of threads
     // Training-like: normalised rows; looser bound explained at the top.
     run_case("random", 257, 64, 4, 0, 0, 257, 100, 1e-3, 6);
     run_case("random", 512, 128, 8, 0, 128, 256, 0, 1e-3, 7);

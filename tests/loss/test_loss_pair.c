@@ -26,10 +26,11 @@ static uint64_t lcg(uint64_t *s) {
 }
 
 // The kernels' pipeline on the host. E: [B, D]; labels: [B]; queries [q0, q1). Returns loss_part.
-static double pair_pipeline(const AptLossParams *p, const float *E, const int *labels, int B, int D, int q0, int q1,
-                            float *dE) {
+static double pair_pipeline(const AptLossParams *p, const float *E, const int *labels, int B, int D, int q0,
+                            int q1, float *dE) {
     // Label grouping as cuda_loss.cu's host side: classes in order of first label value, rows ascending.
-    int *perm = malloc(B * sizeof *perm), *grp_of = malloc(B * sizeof *grp_of), *rank = malloc(B * sizeof *rank);
+    int *perm = malloc(B * sizeof *perm), *grp_of = malloc(B * sizeof *grp_of),
+        *rank = malloc(B * sizeof *rank);
     int *start = malloc((B + 1) * sizeof *start), ng = 0;
     char *done = calloc(B, 1);
     for (int a = 0, k = 0; a < B; a++) { // O(B^2) is fine for a test; any class order works
@@ -51,15 +52,21 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
         if (!p->impl->counts || p->impl->counts(p, npos, B)) nvalid += npos;
     }
     AptLossPairK k = {.kind = p->impl->row == apt_loss_smoothap_row ? APT_LP_SMOOTHAP : APT_LP_PNP,
-                      .variant = p->impl->variant, .self = p->include_self, .inv_tau = 1.0 / p->tau,
-                      .alpha = p->alpha, .b = p->b, .w = nvalid > 0 ? 1.0 / (double)nvalid : 0.0};
+                      .variant = p->impl->variant,
+                      .self = p->include_self,
+                      .inv_tau = 1.0 / p->tau,
+                      .alpha = p->alpha,
+                      .b = p->b,
+                      .w = nvalid > 0 ? 1.0 / (double)nvalid : 0.0};
     float *row = malloc(B * sizeof *row), *si = malloc(B * sizeof *si);
-    double *c1 = malloc(B * sizeof(double)), *c2 = malloc(B * sizeof(double)), *acc = malloc(B * sizeof(double));
+    double *c1 = malloc(B * sizeof(double)), *c2 = malloc(B * sizeof(double)),
+           *acc = malloc(B * sizeof(double));
     double *term = malloc(B * sizeof(double)), *dEd = calloc((size_t)B * D, sizeof(double)), loss = 0.0;
     for (int q = q0; q < q1; q++) {
         for (int j = 0; j < B; j++) { // S row, exact for dyadic inputs
             double s = 0;
-            for (int d = 0; d < D; d++) s += (double)E[(size_t)q * D + d] * E[(size_t)j * D + d];
+            for (int d = 0; d < D; d++)
+                s += (double)E[(size_t)q * D + d] * E[(size_t)j * D + d];
             row[j] = (float)s;
         }
         const int g = grp_of[q], npos = start[g + 1] - start[g];
@@ -72,20 +79,23 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
                 continue;
             }
             double sums[4] = {0, 0, 0, 0};
-            for (int j = 0; j < B; j++) apt_lp_pair_accum(&k, q, i, j, grp_of[j] == g, row[j], si[kk], sums);
+            for (int j = 0; j < B; j++)
+                apt_lp_pair_accum(&k, q, i, j, grp_of[j] == g, row[j], si[kk], sums);
             apt_lp_pair_finish(&k, npos, sums, &c1[kk], &c2[kk], &acc[kk], &term[kk]);
         }
         loss += apt_lp_query_loss(&k, npos, term);
         for (int j = 0; j < B; j++) { // pass 2, then the two GEMMs' work for this query row
             const bool same = grp_of[j] == g;
-            const float gs = (float)apt_lp_grad(&k, q, j, same, row[j], npos, pos, si, c1, c2, acc, same ? rank[j] : 0);
+            const float gs =
+                (float)apt_lp_grad(&k, q, j, same, row[j], npos, pos, si, c1, c2, acc, same ? rank[j] : 0);
             for (int d = 0; d < D; d++) {
                 dEd[(size_t)j * D + d] += (double)gs * E[(size_t)q * D + d];
                 dEd[(size_t)q * D + d] += (double)gs * E[(size_t)j * D + d];
             }
         }
     }
-    for (size_t x = 0; x < (size_t)B * D; x++) dE[x] = (float)dEd[x];
+    for (size_t x = 0; x < (size_t)B * D; x++)
+        dE[x] = (float)dEd[x];
     free(perm), free(grp_of), free(rank), free(start), free(done), free(row), free(si);
     free(c1), free(c2), free(acc), free(term), free(dEd);
     return loss;
@@ -93,11 +103,14 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
 
 static void run_case(int B, int D, int m, int q0, int q1, uint64_t seed) {
     static const char *names[] = {"smoothap", "smoothap", "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib"};
-    float *E = malloc((size_t)B * D * sizeof *E), *dE_cpu = malloc((size_t)B * D * 4), *dE_pair = malloc((size_t)B * D * 4);
+    float *E = malloc((size_t)B * D * sizeof *E), *dE_cpu = malloc((size_t)B * D * 4),
+          *dE_pair = malloc((size_t)B * D * 4);
     int *labels = malloc(B * sizeof *labels);
     uint64_t s = seed;
-    for (size_t x = 0; x < (size_t)B * D; x++) E[x] = (float)((int)(lcg(&s) % 33) - 16) / 256.0f;
-    for (int r = 0; r < B; r++) labels[r] = 1000 - 7 * (r / m);
+    for (size_t x = 0; x < (size_t)B * D; x++)
+        E[x] = (float)((int)(lcg(&s) % 33) - 16) / 256.0f;
+    for (int r = 0; r < B; r++)
+        labels[r] = 1000 - 7 * (r / m);
     for (int r = B - 1; r > 0; r--) {
         int j = (int)(lcg(&s) % (uint64_t)(r + 1)), t = labels[r];
         labels[r] = labels[j];
@@ -114,11 +127,14 @@ static void run_case(int B, int D, int m, int q0, int q1, uint64_t seed) {
         double lp = pair_pipeline(&p, E, labels, B, D, q0, q1, dE_pair);
         double rel = fabs(lp - out.loss_part) / (fabs(out.loss_part) > 1e-30 ? fabs(out.loss_part) : 1.0);
         char label[128];
-        snprintf(label, sizeof label, "%s%s B%d m%d q[%d,%d)", names[li], li == 1 ? "(exclude-self)" : "", B, m, q0, q1);
-        TEST_CHECK(rel <= 1e-5, "%s: loss pair-pipeline %.17g cpu %.17g (rel %.3g)", label, lp, out.loss_part, rel);
+        snprintf(label, sizeof label, "%s%s B%d m%d q[%d,%d)", names[li], li == 1 ? "(exclude-self)" : "", B,
+                 m, q0, q1);
+        TEST_CHECK(rel <= 1e-5, "%s: loss pair-pipeline %.17g cpu %.17g (rel %.3g)", label, lp, out.loss_part,
+                   rel);
         printf("     %s: loss %.10g rel err %.3g\n", label, out.loss_part, rel);
         double scale = 0;
-        for (size_t x = 0; x < (size_t)B * D; x++) scale = fabs(dE_cpu[x]) > scale ? fabs(dE_cpu[x]) : scale;
+        for (size_t x = 0; x < (size_t)B * D; x++)
+            scale = fabs(dE_cpu[x]) > scale ? fabs(dE_cpu[x]) : scale;
         char l2[160];
         snprintf(l2, sizeof l2, "%s dE", label);
         expect_close_f(dE_pair, dE_cpu, (size_t)B * D, 1e-5, 1e-5 * (scale > 0 ? scale : 1.0), l2);
@@ -128,9 +144,9 @@ static void run_case(int B, int D, int m, int q0, int q1, uint64_t seed) {
 }
 
 int main(void) {
-    run_case(37, 24, 4, 0, 37, 1);   // classes of 4 and a singleton
-    run_case(37, 24, 4, 9, 28, 2);   // one rank's query range
+    run_case(37, 24, 4, 0, 37, 1); // classes of 4 and a singleton
+    run_case(37, 24, 4, 9, 28, 2); // one rank's query range
     run_case(130, 17, 13, 3, 130, 4);
-    run_case(64, 32, 2, 0, 64, 5);   // pairs: the paper's smoothap has one positive per query
+    run_case(64, 32, 2, 0, 64, 5); // pairs: the paper's smoothap has one positive per query
     return apt_test_finish("test_loss_pair");
 }

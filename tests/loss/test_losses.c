@@ -305,6 +305,20 @@ static void test_kernel(void) {
     TEST_CHECK(wg < 1e-14 && wdg < 1e-14, "row kernel vs scalar sigmoid: G %g G' %g", wg, wdg);
     TEST_CHECK(dg[0] > 0 && dg[1] > 0 && dg[2] == 0 && dg[3] == 0,
                "clamp gradient at/after |e| = 50: %g %g %g %g", dg[0], dg[1], dg[2], dg[3]);
+    // the fused form: G' row with two columns left out, and the two class sums
+    double same[n], dg2[n], a = 0, b = 0, sa, sb;
+    for (int j = 0; j < n; j++)
+        same[j] = j % 3 == 0;
+    apt_loss_sigmoid_sums(s, same, 0.0, 100.0, n, 7, 12, dg2, &sa, &sb);
+    int ok = dg2[7] == 0 && dg2[12] == 0;
+    for (int j = 0; j < n; j++) {
+        if (j == 7 || j == 12) continue;
+        double dref, gref = apt_loss_sigmoid(s[j], 100.0, &dref);
+        *(same[j] ? &a : &b) += gref;
+        ok &= dref > 0 ? fabs(dg2[j] - dref) <= 1e-14 * dref : dg2[j] == 0;
+    }
+    TEST_CHECK(ok && fabs(sa - a) <= 1e-14 * a && fabs(sb - b) <= 1e-14 * b, "fused sums: %g vs %g, %g vs %g",
+               sa, a, sb, b);
     TEST_CHECK(g[2] == 1.0 / (1.0 + exp(50.0)) || fabs(g[2] - 1.0 / (1.0 + exp(50.0))) < 1e-30,
                "clamped value");
 }
