@@ -6,7 +6,8 @@
 
 #include <string.h>
 
-void apt_conv_desc_init(AptConvDesc *d, int N, int C, int H, int W, int K, int R, int S, int stride, int pad) {
+void apt_conv_desc_init(AptConvDesc *d, int N, int C, int H, int W, int K, int R, int S, int stride,
+                        int pad) {
     memset(d, 0, sizeof *d);
     d->N = N, d->C = C, d->H = H, d->W = W, d->K = K, d->R = R, d->S = S;
     d->stride_h = d->stride_w = stride;
@@ -14,7 +15,8 @@ void apt_conv_desc_init(AptConvDesc *d, int N, int C, int H, int W, int K, int R
     d->P = (H + 2 * pad - R) / stride + 1;
     d->Q = (W + 2 * pad - S) / stride + 1;
     APT_CHECK(N > 0 && C > 0 && K > 0 && stride > 0 && pad >= 0 && d->P > 0 && d->Q > 0,
-              "bad conv shape N%d C%d H%d W%d K%d R%d S%d stride %d pad %d", N, C, H, W, K, R, S, stride, pad);
+              "bad conv shape N%d C%d H%d W%d K%d R%d S%d stride %d pad %d", N, C, H, W, K, R, S, stride,
+              pad);
 }
 
 void apt_pool_desc_init(AptPoolDesc *d, int N, int C, int H, int W, int k, int stride, int pad) {
@@ -41,7 +43,8 @@ AptBackend *apt_backend_create(const char *name) {
         // The CUDA op table exists, but a model cannot run on it yet: the parameter store (src/nn/params.c)
         // is host memory. Until parameters live on the device, `auto` stays on the CPU even where a GPU is
         // visible; `device: cuda` still creates the CUDA table (tests and benchmarks use it directly).
-        apt_debug("device auto: using cpu (the CUDA backend cannot train a model yet: parameters are host memory)");
+        apt_debug(
+            "device auto: using cpu (the CUDA backend cannot train a model yet: parameters are host memory)");
         return apt_backend_cpu_create();
     }
     apt_user_error("device: unknown backend '%s' (expected cpu, cuda or auto)", name);

@@ -27,12 +27,12 @@ typedef enum { APT_COPY_H2H = 0, APT_COPY_H2D, APT_COPY_D2H, APT_COPY_D2D } AptC
 
 // 2-D convolution, dilation 1, groups 1. x: [N, C, H, W]; w: [K, C, R, S]; bias: [K]; y: [N, K, P, Q].
 typedef struct {
-    int N, C, H, W;          // N: the largest batch the op will see (set-up size)
-    int K, R, S;             // output channels, kernel height, width
+    int N, C, H, W; // N: the largest batch the op will see (set-up size)
+    int K, R, S;    // output channels, kernel height, width
     int stride_h, stride_w;
     int pad_h, pad_w;
-    int P, Q;                // output height, width (apt_conv_desc_init fills them)
-    void *plan;              // backend-private (primitives, workspace sizes); set by conv2d_prepare
+    int P, Q;   // output height, width (apt_conv_desc_init fills them)
+    void *plan; // backend-private (primitives, workspace sizes); set by conv2d_prepare
 } AptConvDesc;
 
 // Fill P, Q from the others; plan = NULL.
@@ -76,8 +76,8 @@ struct AptBackend {
 
     // ---- batch normalisation, x/y: [N, C, HW]; per-channel vectors [C] ----
     // y = gamma * (x - mean) / sqrt(var + eps) + beta   (inference, frozen, and train after the stats)
-    void (*bn_forward)(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
-                       float eps, const float *gamma, const float *beta, float *y);
+    void (*bn_forward)(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
+                       const float *var, float eps, const float *gamma, const float *beta, float *y);
     // Statistics held constant (frozen / eval): dx = dy * gamma / sqrt(var + eps) (dx may be NULL);
     // dgamma += sum dy * xhat; dbeta += sum dy (either may be NULL).
     void (*bn_backward_affine)(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
@@ -100,7 +100,8 @@ struct AptBackend {
 
     // ---- activations and pooling ----
     void (*relu_forward)(AptBackend *be, size_t n, const float *x, float *y); // in place allowed
-    void (*relu_backward)(AptBackend *be, size_t n, const float *y, const float *dy, float *dx); // in place ok
+    void (*relu_backward)(AptBackend *be, size_t n, const float *y, const float *dy,
+                          float *dx); // in place ok
     // idx: [N, C, P, Q] int32 argmax (offset within the H*W plane), written by forward, read by backward.
     void (*maxpool_forward)(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx);
     void (*maxpool_backward)(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
@@ -127,7 +128,7 @@ struct AptBackend {
     // ---- elementwise ----
     void (*add)(AptBackend *be, size_t n, const float *a, const float *b, float *y); // y = a + b
     void (*axpy)(AptBackend *be, size_t n, float alpha, const float *x, float *y);   // y += alpha x
-    void (*scale)(AptBackend *be, size_t n, float alpha, float *x);                 // x *= alpha
+    void (*scale)(AptBackend *be, size_t n, float alpha, float *x);                  // x *= alpha
     void (*fill)(AptBackend *be, size_t n, float value, float *x);
 
     void (*destroy)(AptBackend *be);

@@ -4,7 +4,7 @@
 #include "backend/backend.h"
 
 typedef struct {
-    void **slot;   // where the pointer goes (a field of a layer struct that does not move)
+    void **slot; // where the pointer goes (a field of a layer struct that does not move)
     size_t bytes;
 } AptActReq;
 
@@ -12,8 +12,8 @@ typedef struct {
     AptBackend *be;
     AptActReq *req;
     int n, cap;
-    size_t total;  // bytes, each request rounded up to 64
-    void *block;   // the single allocation
+    size_t total; // bytes, each request rounded up to 64
+    void *block;  // the single allocation
 } AptActs;
 
 void apt_acts_init(AptActs *a, AptBackend *be);

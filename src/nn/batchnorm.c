@@ -67,14 +67,15 @@ void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, const float *x, float 
     const float *gamma = apt_net_w(net, l->gamma);
     float *dgamma = apt_net_g(net, l->gamma), *dbeta = apt_net_g(net, l->beta);
     if (!l->batch_stats) { // statistics were constants: an affine map
-        be->bn_backward_affine(be, n, l->C, l->HW, x, l->dy, apt_net_w(net, l->rmean), apt_net_w(net, l->rvar),
-                               l->eps, gamma, dx, dgamma, dbeta);
+        be->bn_backward_affine(be, n, l->C, l->HW, x, l->dy, apt_net_w(net, l->rmean),
+                               apt_net_w(net, l->rvar), l->eps, gamma, dx, dgamma, dbeta);
         return;
     }
     // Parameter gradients are this process's share (the gradient all-reduce sums them); the input
     // gradient needs the sums over the whole batch the statistics came from.
     if (dgamma || dbeta)
-        be->bn_backward_affine(be, n, l->C, l->HW, x, l->dy, l->mean, l->var, l->eps, gamma, NULL, dgamma, dbeta);
+        be->bn_backward_affine(be, n, l->C, l->HW, x, l->dy, l->mean, l->var, l->eps, gamma, NULL, dgamma,
+                               dbeta);
     if (!dx) return;
     double count = (double)n * l->HW;
     be->bn_backward_stats(be, n, l->C, l->HW, x, l->dy, l->mean, l->var, l->eps, l->sums);

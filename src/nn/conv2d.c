@@ -4,8 +4,8 @@
 
 #include <stdio.h>
 
-void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride, int pad,
-                   bool bias) {
+void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride,
+                   int pad, bool bias) {
     apt_conv_desc_init(&l->d, net->b_max, C, H, W, K, k, k, stride, pad);
     net->be->conv2d_prepare(net->be, &l->d);
     char pn[96];
@@ -31,10 +31,12 @@ void apt_conv_backward(AptConv *l, AptNet *net, int n, const float *x, float *dx
     if (dx) net->be->conv2d_backward_data(net->be, &l->d, n, l->dy, apt_net_w(net, l->w), dx);
 }
 
-void apt_conv_release(AptConv *l, AptNet *net) { net->be->conv2d_release(net->be, &l->d); }
+void apt_conv_release(AptConv *l, AptNet *net) {
+    net->be->conv2d_release(net->be, &l->d);
+}
 
-void apt_convbn_init(AptConvBN *u, AptNet *net, const char *conv_name, const char *bn_name, int C, int H, int W,
-                     int K, int k, int stride, int pad, bool relu) {
+void apt_convbn_init(AptConvBN *u, AptNet *net, const char *conv_name, const char *bn_name, int C, int H,
+                     int W, int K, int k, int stride, int pad, bool relu) {
     apt_conv_init(&u->conv, net, conv_name, C, H, W, K, k, stride, pad, false);
     apt_bn_init(&u->bn, net, bn_name, K, u->conv.d.P * u->conv.d.Q);
     u->relu = relu;

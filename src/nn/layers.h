@@ -12,7 +12,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { APT_INIT_ZERO = 0, APT_INIT_ONE, APT_INIT_KAIMING_OUT, APT_INIT_UNIFORM_FAN_IN, APT_INIT_NORMAL } AptInitKind;
+typedef enum {
+    APT_INIT_ZERO = 0,
+    APT_INIT_ONE,
+    APT_INIT_KAIMING_OUT,
+    APT_INIT_UNIFORM_FAN_IN,
+    APT_INIT_NORMAL
+} AptInitKind;
 
 typedef struct {
     int idx;
@@ -25,16 +31,16 @@ typedef struct {
     AptBackend *be;
     AptParamStore *ps;
     AptActs acts;
-    AptComm *comm;         // sync BatchNorm only
+    AptComm *comm; // sync BatchNorm only
     AptBNMode bn_mode;
     int b_max;
     uint64_t seed;
-    AptInitSpec *init;     // one entry per registered tensor
+    AptInitSpec *init; // one entry per registered tensor
     int n_init, cap_init;
     size_t scratch_floats; // largest scratch any layer asked for
     float *scratch;
-    double bn_count_scale; // per forward: global samples / local samples (sync BN), else 1
-    char prefix[64];       // prepended to registered names ("" or "layer2.1.")
+    double bn_count_scale;                    // per forward: global samples / local samples (sync BN), else 1
+    char prefix[64];                          // prepended to registered names ("" or "layer2.1.")
     void (*grad_ready)(void *ctx, size_t lo); // backward progress hook (model.h), may be NULL
     void *grad_ready_ctx;
 } AptNet;
@@ -53,7 +59,9 @@ void apt_net_free(AptNet *net);
 static inline void apt_net_grads_ready(AptNet *net, int idx) {
     if (net->grad_ready && idx >= 0) net->grad_ready(net->grad_ready_ctx, net->ps->p[idx].offset);
 }
-static inline float *apt_net_w(AptNet *net, int idx) { return idx < 0 ? NULL : apt_params_w(net->ps, idx); }
+static inline float *apt_net_w(AptNet *net, int idx) {
+    return idx < 0 ? NULL : apt_params_w(net->ps, idx);
+}
 // Gradient pointer, or NULL for a frozen (non-trainable) tensor.
 static inline float *apt_net_g(AptNet *net, int idx) {
     return (idx < 0 || !net->ps->p[idx].trainable) ? NULL : apt_params_g(net->ps, idx);
@@ -65,8 +73,8 @@ typedef struct {
     int w, b; // parameter indices (b = -1: no bias)
     float *y, *dy;
 } AptConv;
-void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride, int pad,
-                   bool bias);
+void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride,
+                   int pad, bool bias);
 void apt_conv_forward(AptConv *l, AptNet *net, int n, const float *x);
 void apt_conv_backward(AptConv *l, AptNet *net, int n, const float *x, float *dx);
 void apt_conv_release(AptConv *l, AptNet *net);
@@ -77,7 +85,7 @@ typedef struct {
     int gamma, beta, rmean, rvar;
     AptBNMode mode;
     float eps, momentum;
-    bool batch_stats; // the last forward normalised with batch statistics (train mode, local/sync)
+    bool batch_stats;  // the last forward normalised with batch statistics (train mode, local/sync)
     float *mean, *var; // statistics of the last train forward [C]
     double *sums;      // [2C] partial / reduced sums
     float *y, *dy;
@@ -92,8 +100,8 @@ typedef struct {
     AptBatchNorm bn;
     bool relu;
 } AptConvBN;
-void apt_convbn_init(AptConvBN *u, AptNet *net, const char *conv_name, const char *bn_name, int C, int H, int W,
-                     int K, int k, int stride, int pad, bool relu);
+void apt_convbn_init(AptConvBN *u, AptNet *net, const char *conv_name, const char *bn_name, int C, int H,
+                     int W, int K, int k, int stride, int pad, bool relu);
 void apt_convbn_forward(AptConvBN *u, AptNet *net, int n, const float *x, bool train);
 void apt_convbn_backward(AptConvBN *u, AptNet *net, int n, const float *x, float *dx); // uses u->bn.dy
 
@@ -104,7 +112,8 @@ typedef struct {
     float *y, *dy;
 } AptLinear;
 // init: APT_INIT_UNIFORM_FAN_IN (torch default) or APT_INIT_NORMAL with std (bias zero).
-void apt_linear_init(AptLinear *l, AptNet *net, const char *name, int in, int out, AptInitKind init, double std);
+void apt_linear_init(AptLinear *l, AptNet *net, const char *name, int in, int out, AptInitKind init,
+                     double std);
 void apt_linear_forward(AptLinear *l, AptNet *net, int n, const float *x);
 void apt_linear_backward(AptLinear *l, AptNet *net, int n, const float *x, float *dx);
 

@@ -21,8 +21,8 @@ struct AptModel {
     bool last_train;
 };
 
-AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H, int W,
-                           uint64_t seed) {
+AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
+                           int W, uint64_t seed) {
     if (mc->embed_dim < 1) apt_user_error("model.embed_dim: must be >= 1, got %d", mc->embed_dim);
     APT_CHECK(b_max >= 1 && C >= 1 && H >= 1 && W >= 1, "model input %dx%dx%dx%d", b_max, C, H, W);
     AptModel *m = apt_calloc(1, sizeof *m);
@@ -30,17 +30,26 @@ AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *co
     apt_params_init(&m->ps);
     apt_net_init(&m->net, be, &m->ps, comm, mc->bn, b_max, seed);
     const char *a = mc->arch;
-    if (!strcmp(a, "smallcnn")) m->bb = apt_smallcnn_create(&m->net, C, H, W, mc->width);
-    else if (!strcmp(a, "mlp")) m->bb = apt_mlp_create(&m->net, C, H, W, mc->hidden);
-    else if (!strcmp(a, "resnet18")) m->bb = apt_resnet_create(&m->net, 18, C, H, W);
-    else if (!strcmp(a, "resnet34")) m->bb = apt_resnet_create(&m->net, 34, C, H, W);
-    else if (!strcmp(a, "resnet50")) m->bb = apt_resnet_create(&m->net, 50, C, H, W);
-    else if (!strcmp(a, "resnet101")) m->bb = apt_resnet_create(&m->net, 101, C, H, W);
-    else apt_user_error("model.arch: unknown '%s' (smallcnn, mlp, resnet18, resnet34, resnet50, resnet101)", a);
+    if (!strcmp(a, "smallcnn"))
+        m->bb = apt_smallcnn_create(&m->net, C, H, W, mc->width);
+    else if (!strcmp(a, "mlp"))
+        m->bb = apt_mlp_create(&m->net, C, H, W, mc->hidden);
+    else if (!strcmp(a, "resnet18"))
+        m->bb = apt_resnet_create(&m->net, 18, C, H, W);
+    else if (!strcmp(a, "resnet34"))
+        m->bb = apt_resnet_create(&m->net, 34, C, H, W);
+    else if (!strcmp(a, "resnet50"))
+        m->bb = apt_resnet_create(&m->net, 50, C, H, W);
+    else if (!strcmp(a, "resnet101"))
+        m->bb = apt_resnet_create(&m->net, 101, C, H, W);
+    else
+        apt_user_error("model.arch: unknown '%s' (smallcnn, mlp, resnet18, resnet34, resnet50, resnet101)",
+                       a);
     int head_first = m->ps.n;
     double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;
     apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std);
-    for (int i = head_first; i < m->ps.n; i++) m->ps.p[i].is_head = true;
+    for (int i = head_first; i < m->ps.n; i++)
+        m->ps.p[i].is_head = true;
     apt_acts_floats(&m->net.acts, &m->x, (size_t)b_max * C * H * W);
     apt_net_finalize(&m->net);
     if (mc->pretrained[0]) {
@@ -79,8 +88,15 @@ void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo)
     m->net.grad_ready_ctx = ctx;
 }
 
-AptParamStore *apt_model_params(AptModel *m) { return &m->ps; }
-int apt_model_embed_dim(const AptModel *m) { return m->D; }
+AptParamStore *apt_model_params(AptModel *m) {
+    return &m->ps;
+}
+int apt_model_embed_dim(const AptModel *m) {
+    return m->D;
+}
+size_t apt_model_activation_bytes(const AptModel *m) {
+    return m->net.acts.total;
+}
 
 void apt_model_destroy(AptModel *m) {
     if (!m) return;

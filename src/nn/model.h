@@ -18,8 +18,8 @@ typedef struct AptModel AptModel;
 // mc->pretrained: safetensors file loaded after the deterministic init ("" = none);
 // comm: used by `sync` BatchNorm only (may be NULL otherwise). Input: [b, C, H, W] float32.
 // Bad settings (unknown arch, embed_dim < 1, unreadable or mismatched weights) are user errors.
-AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H, int W,
-                           uint64_t seed);
+AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
+                           int W, uint64_t seed);
 // x: [b, C, H, W] -> E: [b, D] L2-normalised. b <= b_max. train: BatchNorm `local`/`sync` use batch
 // statistics (and update the running ones); train = false is evaluation mode.
 void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train);
@@ -32,4 +32,6 @@ void apt_model_backward(AptModel *m, const float *dE);
 void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo), void *ctx);
 AptParamStore *apt_model_params(AptModel *m);
 int apt_model_embed_dim(const AptModel *m);
+// Bytes of the activation arena (all layer outputs and their gradients for b_max samples).
+size_t apt_model_activation_bytes(const AptModel *m);
 void apt_model_destroy(AptModel *m);

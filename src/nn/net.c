@@ -48,15 +48,23 @@ static void init_tensor(AptNet *net, const AptInitSpec *s, float *w) {
     AptRngStream rng = apt_rng_stream(net->seed, APT_RNG_INIT, 0, 0, (uint32_t)s->idx);
     for (size_t i = 0; i < p->numel; i++) {
         switch (s->kind) {
-        case APT_INIT_ZERO: w[i] = 0.0f; break;
-        case APT_INIT_ONE: w[i] = 1.0f; break;
+        case APT_INIT_ZERO:
+            w[i] = 0.0f;
+            break;
+        case APT_INIT_ONE:
+            w[i] = 1.0f;
+            break;
         // torchvision ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / fan_out)
-        case APT_INIT_KAIMING_OUT: w[i] = (float)(apt_rng_next_normal(&rng) * sqrt(2.0 / s->arg)); break;
+        case APT_INIT_KAIMING_OUT:
+            w[i] = (float)(apt_rng_next_normal(&rng) * sqrt(2.0 / s->arg));
+            break;
         // torch.nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
         case APT_INIT_UNIFORM_FAN_IN:
             w[i] = (float)((2.0 * apt_rng_next_double(&rng) - 1.0) / sqrt(s->arg));
             break;
-        case APT_INIT_NORMAL: w[i] = (float)(apt_rng_next_normal(&rng) * s->arg); break;
+        case APT_INIT_NORMAL:
+            w[i] = (float)(apt_rng_next_normal(&rng) * s->arg);
+            break;
         }
     }
 }

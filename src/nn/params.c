@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t round_up(size_t n) { return (n + APT_PARAM_ALIGN - 1) / APT_PARAM_ALIGN * APT_PARAM_ALIGN; }
+static size_t round_up(size_t n) {
+    return (n + APT_PARAM_ALIGN - 1) / APT_PARAM_ALIGN * APT_PARAM_ALIGN;
+}
 
-void apt_params_init(AptParamStore *s) { memset(s, 0, sizeof *s); }
+void apt_params_init(AptParamStore *s) {
+    memset(s, 0, sizeof *s);
+}
 
 int apt_params_add(AptParamStore *s, const char *name, int ndim, const int *shape, bool is_buffer) {
     APT_CHECK(!s->finalized, "parameter %s registered after finalize", name);
@@ -85,8 +89,10 @@ int apt_params_find(const AptParamStore *s, const char *name) {
 }
 
 void apt_params_zero_grad(AptParamStore *s) {
-    if (s->on_device) s->be->fill(s->be, s->numel, 0.0f, s->g);
-    else memset(s->g, 0, s->numel * sizeof(float));
+    if (s->on_device)
+        s->be->fill(s->be, s->numel, 0.0f, s->g);
+    else
+        memset(s->g, 0, s->numel * sizeof(float));
 }
 
 void apt_params_free(AptParamStore *s) {

@@ -9,13 +9,13 @@
 #define APT_PARAM_ALIGN 64 // elements; every tensor offset is a multiple (SIMD, bucket boundaries)
 
 typedef struct {
-    char name[96];         // torchvision name: "layer3.1.conv2.weight"
-    size_t offset, numel;  // in elements, into w/g/m/v (or into buffers for is_buffer)
+    char name[96];        // torchvision name: "layer3.1.conv2.weight"
+    size_t offset, numel; // in elements, into w/g/m/v (or into buffers for is_buffer)
     int ndim, shape[4];
-    bool decay;            // weight decay applies (official code decays everything incl. BN affine)
-    bool trainable;        // false: frozen (e.g. BN affine in frozen_affine mode); no update, zero grad
-    bool is_head;          // belongs to the embedding head (fc_lr_mul)
-    bool is_buffer;        // running_mean / running_var: lives in `buffers`, not in w
+    bool decay;     // weight decay applies (official code decays everything incl. BN affine)
+    bool trainable; // false: frozen (e.g. BN affine in frozen_affine mode); no update, zero grad
+    bool is_head;   // belongs to the embedding head (fc_lr_mul)
+    bool is_buffer; // running_mean / running_var: lives in `buffers`, not in w
 } AptParam;
 
 struct AptBackend;
@@ -23,10 +23,10 @@ struct AptBackend;
 typedef struct {
     AptParam *p;
     int n, cap;
-    size_t numel;          // total elements of w (padded)
-    size_t buffers_numel;  // total elements of buffers (padded)
-    float *w, *g, *m, *v;  // one allocation each, identical layout; m/v allocated by the optimizer
-    float *buffers;        // BN running statistics
+    size_t numel;         // total elements of w (padded)
+    size_t buffers_numel; // total elements of buffers (padded)
+    float *w, *g, *m, *v; // one allocation each, identical layout; m/v allocated by the optimizer
+    float *buffers;       // BN running statistics
     bool finalized;
     bool on_device;        // w, g, buffers live in `be`'s (device) memory: host code must copy, not touch
     struct AptBackend *be; // the backend that owns them when on_device
@@ -41,9 +41,9 @@ void apt_params_finalize(AptParamStore *s);
 // otherwise (on_device = true; zero_grad and free go through the backend, and m/v, when set, must be
 // device memory from be->alloc too).
 void apt_params_finalize_on(AptParamStore *s, struct AptBackend *be);
-float *apt_params_w(AptParamStore *s, int idx);      // weights (or buffer contents for is_buffer); device
-                                                     // pointer when on_device
-float *apt_params_g(AptParamStore *s, int idx);      // gradient (NULL for buffers)
+float *apt_params_w(AptParamStore *s, int idx); // weights (or buffer contents for is_buffer); device
+                                                // pointer when on_device
+float *apt_params_g(AptParamStore *s, int idx); // gradient (NULL for buffers)
 int apt_params_find(const AptParamStore *s, const char *name); // -1 if absent
 void apt_params_zero_grad(AptParamStore *s);
 void apt_params_free(AptParamStore *s);

@@ -8,8 +8,8 @@
 
 #include <stdio.h>
 
-void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride, int H,
-                       int W) {
+void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride,
+                       int H, int W) {
     b->bottleneck = bottleneck;
     b->n_units = bottleneck ? 3 : 2;
     int out = bottleneck ? 4 * planes : planes;
@@ -31,13 +31,18 @@ void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplane
     b->W = last->conv.d.Q;
     b->has_ds = stride != 1 || inplanes != out;
     if (b->has_ds) {
-        apt_convbn_init(&b->ds, net, "downsample.0", "downsample.1", inplanes, H, W, out, 1, stride, 0, false);
+        apt_convbn_init(&b->ds, net, "downsample.0", "downsample.1", inplanes, H, W, out, 1, stride, 0,
+                        false);
         apt_net_need_scratch(net, (size_t)net->b_max * inplanes * H * W);
     }
 }
 
-float *apt_resblock_y(AptResBlock *b) { return b->u[b->n_units - 1].bn.y; }
-float *apt_resblock_dy(AptResBlock *b) { return b->u[b->n_units - 1].bn.dy; }
+float *apt_resblock_y(AptResBlock *b) {
+    return b->u[b->n_units - 1].bn.y;
+}
+float *apt_resblock_dy(AptResBlock *b) {
+    return b->u[b->n_units - 1].bn.dy;
+}
 
 void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, const float *x, bool train) {
     const float *in = x;
@@ -80,6 +85,7 @@ void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, const float *x, f
 }
 
 void apt_resblock_release(AptResBlock *b, AptNet *net) {
-    for (int i = 0; i < b->n_units; i++) apt_conv_release(&b->u[i].conv, net);
+    for (int i = 0; i < b->n_units; i++)
+        apt_conv_release(&b->u[i].conv, net);
     if (b->has_ds) apt_conv_release(&b->ds.conv, net);
 }

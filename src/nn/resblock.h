@@ -12,8 +12,8 @@ typedef struct {
     int C, H, W; // output shape
 } AptResBlock;
 
-void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride, int H,
-                       int W);
+void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride,
+                       int H, int W);
 void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, const float *x, bool train);
 // Reads apt_resblock_dy(b); writes dx (may be NULL).
 void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, const float *x, float *dx);

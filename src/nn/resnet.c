@@ -46,7 +46,8 @@ static void resnet_backward(AptBackbone *bb, AptNet *net, int n, const float *x)
 static void resnet_destroy(AptBackbone *bb, AptNet *net) {
     ResNet *m = (ResNet *)bb;
     apt_conv_release(&m->stem.conv, net);
-    for (int i = 0; i < m->n_blocks; i++) apt_resblock_release(&m->blocks[i], net);
+    for (int i = 0; i < m->n_blocks; i++)
+        apt_resblock_release(&m->blocks[i], net);
     free(m->blocks);
     free(m);
 }
@@ -56,11 +57,20 @@ AptBackbone *apt_resnet_create(AptNet *net, int depth, int C, int H, int W) {
     const int *layers;
     bool bottleneck;
     switch (depth) {
-    case 18: layers = cfg18, bottleneck = false; break;
-    case 34: layers = cfg34, bottleneck = false; break;
-    case 50: layers = cfg34, bottleneck = true; break;
-    case 101: layers = cfg101, bottleneck = true; break;
-    default: apt_user_error("model.arch: resnet%d is not one of resnet18, resnet34, resnet50, resnet101", depth);
+    case 18:
+        layers = cfg18, bottleneck = false;
+        break;
+    case 34:
+        layers = cfg34, bottleneck = false;
+        break;
+    case 50:
+        layers = cfg34, bottleneck = true;
+        break;
+    case 101:
+        layers = cfg101, bottleneck = true;
+        break;
+    default:
+        apt_user_error("model.arch: resnet%d is not one of resnet18, resnet34, resnet50, resnet101", depth);
     }
     ResNet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];

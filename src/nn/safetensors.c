@@ -36,14 +36,16 @@ static void problem(Problems *p, const char *fmt, const char *name, const char *
 static void shape_str(char *buf, size_t cap, int ndim, const int *shape) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, cap - o, "[");
-    for (int i = 0; i < ndim && o < cap; i++) o += (size_t)snprintf(buf + o, cap - o, i ? ",%d" : "%d", shape[i]);
+    for (int i = 0; i < ndim && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, i ? ",%d" : "%d", shape[i]);
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
     if (exp == 0) {
-        if (mant == 0) bits = sign;
+        if (mant == 0)
+            bits = sign;
         else { // subnormal: renormalise
             int e = -1;
             do {
@@ -71,14 +73,16 @@ static int dtype_size(const char *dt) {
 
 static void convert(const char *dt, const unsigned char *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (!strcmp(dt, "F32")) memcpy(&dst[i], src + 4 * i, 4);
+        if (!strcmp(dt, "F32"))
+            memcpy(&dst[i], src + 4 * i, 4);
         else if (!strcmp(dt, "F64")) {
             double d;
             memcpy(&d, src + 8 * i, 8);
             dst[i] = (float)d;
         } else {
             uint16_t h = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-            if (!strcmp(dt, "F16")) dst[i] = half_to_float(h);
+            if (!strcmp(dt, "F16"))
+                dst[i] = half_to_float(h);
             else {
                 uint32_t bits = (uint32_t)h << 16;
                 memcpy(&dst[i], &bits, 4);
@@ -140,9 +144,11 @@ static int load_host(AptParamStore *s, const char *path) {
     fseek(f, 0, SEEK_END);
     long fsize = ftell(f);
     fseek(f, 0, SEEK_SET);
-    if (fsize < 8 || fread(len8, 1, 8, f) != 8) apt_user_error("%s: not a safetensors file (too short)", path);
+    if (fsize < 8 || fread(len8, 1, 8, f) != 8)
+        apt_user_error("%s: not a safetensors file (too short)", path);
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | len8[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | len8[i];
     if (hlen == 0 || hlen > (uint64_t)fsize - 8 || hlen > ((uint64_t)100 << 20))
         apt_user_error("%s: not a safetensors file (header length %llu, file %ld bytes)", path,
                        (unsigned long long)hlen, fsize);
@@ -167,7 +173,8 @@ static int load_host(AptParamStore *s, const char *path) {
         cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
         cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
         cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
-        if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2) {
+        if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
+            cJSON_GetArraySize(offs) != 2) {
             problem(&mismatched, "%s%s %s", p->name, "(malformed entry)");
             continue;
         }
@@ -179,7 +186,8 @@ static int load_host(AptParamStore *s, const char *path) {
         }
         int esize = dtype_size(dt->valuestring);
         if (!same || !esize) {
-            if (p->is_head && esize) continue; // e.g. an ImageNet classifier: the head stays freshly initialised
+            if (p->is_head && esize)
+                continue; // e.g. an ImageNet classifier: the head stays freshly initialised
             char detail[160], a[64], b[64];
             shape_str(a, sizeof a, fnd < 8 ? fnd : 8, fshape);
             shape_str(b, sizeof b, p->ndim, p->shape);
@@ -237,7 +245,8 @@ static int save_host(const AptParamStore *s, const char *path) {
         cJSON *t = cJSON_AddObjectToObject(root, p->name);
         cJSON_AddStringToObject(t, "dtype", "F32");
         cJSON *shape = cJSON_AddArrayToObject(t, "shape");
-        for (int d = 0; d < p->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber(p->shape[d]));
+        for (int d = 0; d < p->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber(p->shape[d]));
         cJSON *offs = cJSON_AddArrayToObject(t, "data_offsets");
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
         off += p->numel * 4;
@@ -252,9 +261,11 @@ static int save_host(const AptParamStore *s, const char *path) {
         return -1;
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(json, 1, jl, f) == jl;
-    for (size_t i = jl; i < padded && ok; i++) ok = fputc(' ', f) != EOF;
+    for (size_t i = jl; i < padded && ok; i++)
+        ok = fputc(' ', f) != EOF;
     for (int i = 0; i < s->n && ok; i++) {
         const AptParam *p = &s->p[i];
         const float *w = (p->is_buffer ? s->buffers : s->w) + p->offset;
@@ -269,8 +280,9 @@ static int save_host(const AptParamStore *s, const char *path) {
 
 int apt_safetensors_load(AptParamStore *s, const char *path) {
     (void)s;
-    apt_user_error("%s: model.pretrained needs libcjson (aptrain was built without it; see launch/install-deps.sh)",
-                   path);
+    apt_user_error(
+        "%s: model.pretrained needs libcjson (aptrain was built without it; see launch/install-deps.sh)",
+        path);
 }
 
 int apt_safetensors_save(const AptParamStore *s, const char *path) {

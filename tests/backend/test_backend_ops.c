@@ -24,17 +24,20 @@ static AptRngStream g_rng;
 
 static double *drand_vec(size_t n, double lo, double hi) {
     double *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * apt_rng_next_double(&g_rng);
+    for (size_t i = 0; i < n; i++)
+        v[i] = lo + (hi - lo) * apt_rng_next_double(&g_rng);
     return v;
 }
 static float *to_f(const double *d, size_t n) {
     float *f = malloc(n * sizeof *f);
-    for (size_t i = 0; i < n; i++) f[i] = (float)d[i];
+    for (size_t i = 0; i < n; i++)
+        f[i] = (float)d[i];
     return f;
 }
 // Round a double vector to float precision, so the reference sees exactly the backend's inputs.
 static void round_f(double *d, size_t n) {
-    for (size_t i = 0; i < n; i++) d[i] = (float)d[i];
+    for (size_t i = 0; i < n; i++)
+        d[i] = (float)d[i];
 }
 // atol scales with the largest reference value (≥ 1): float32 rounding is relative to the magnitudes summed.
 static int check_fd(const float *got, const double *want, size_t n, const char *label) {
@@ -50,16 +53,19 @@ static int check_fd(const float *got, const double *want, size_t n, const char *
 
 // Finite differences of L(in) = Σ r · f(in) over all of `in` (packed inputs of one op).
 typedef void (*RefFn)(const void *ctx, const double *in, double *out);
-static void fd_grad(RefFn f, const void *ctx, double *in, size_t nin, size_t nout, const double *r, double *grad) {
+static void fd_grad(RefFn f, const void *ctx, double *in, size_t nin, size_t nout, const double *r,
+                    double *grad) {
     double *out = malloc(nout * sizeof *out);
     for (size_t i = 0; i < nin; i++) {
         double keep = in[i], lp = 0, lm = 0;
         in[i] = keep + FD_H;
         f(ctx, in, out);
-        for (size_t j = 0; j < nout; j++) lp += r[j] * out[j];
+        for (size_t j = 0; j < nout; j++)
+            lp += r[j] * out[j];
         in[i] = keep - FD_H;
         f(ctx, in, out);
-        for (size_t j = 0; j < nout; j++) lm += r[j] * out[j];
+        for (size_t j = 0; j < nout; j++)
+            lm += r[j] * out[j];
         in[i] = keep;
         grad[i] = (lp - lm) / (2 * FD_H);
     }
@@ -102,7 +108,8 @@ typedef struct {
 // in = [x | w | b]
 static void conv_ref(const void *vc, const double *in, double *y) {
     const ConvRef *c = vc;
-    const double *x = in, *w = in + (size_t)c->N * c->C * c->H * c->W, *b = w + (size_t)c->K * c->C * c->R * c->S;
+    const double *x = in, *w = in + (size_t)c->N * c->C * c->H * c->W,
+                 *b = w + (size_t)c->K * c->C * c->R * c->S;
     for (int n = 0; n < c->N; n++)
         for (int k = 0; k < c->K; k++)
             for (int p = 0; p < c->P; p++)
@@ -113,7 +120,8 @@ static void conv_ref(const void *vc, const double *in, double *y) {
                             for (int t = 0; t < c->S; t++) {
                                 int h = p * c->st - c->pad + r, ww = q * c->st - c->pad + t;
                                 if (h < 0 || h >= c->H || ww < 0 || ww >= c->W) continue;
-                                s += x[((n * c->C + ch) * c->H + h) * c->W + ww] * w[((k * c->C + ch) * c->R + r) * c->S + t];
+                                s += x[((n * c->C + ch) * c->H + h) * c->W + ww] *
+                                     w[((k * c->C + ch) * c->R + r) * c->S + t];
                             }
                     y[((n * c->K + k) * c->P + p) * c->Q + q] = s;
                 }
@@ -130,7 +138,8 @@ static void test_conv(AptBackend *be, int N, int C, int H, int W, int K, int k, 
     apt_conv_desc_init(&d, n_prep, C, H, W, K, k, k, st, pad);
     be->conv2d_prepare(be, &d);
     ConvRef c = {N, C, H, W, K, k, k, st, pad, d.P, d.Q, bias};
-    size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * k * k, nb = (size_t)K, ny = (size_t)N * K * d.P * d.Q;
+    size_t nx = (size_t)N * C * H * W, nw = (size_t)K * C * k * k, nb = (size_t)K,
+           ny = (size_t)N * K * d.P * d.Q;
     double *in = drand_vec(nx + nw + nb, -1, 1), *r = drand_vec(ny, -1, 1);
     round_f(in, nx + nw + nb), round_f(r, ny);
     double *y = malloc(ny * sizeof *y), *grad = malloc((nx + nw + nb) * sizeof *grad);
@@ -139,16 +148,20 @@ static void test_conv(AptBackend *be, int N, int C, int H, int W, int K, int k, 
     float *xf = to_f(in, nx), *wf = to_f(in + nx, nw), *bf = to_f(in + nx + nw, nb), *dyf = to_f(r, ny);
     float *yf = malloc(ny * sizeof *yf), *dxf = malloc(nx * sizeof *dxf);
     float *dwf = calloc(nw, sizeof *dwf), *dbf = calloc(nb, sizeof *dbf);
-    for (size_t i = 0; i < nw; i++) dwf[i] = 0.5f; // backward weights accumulates: start from 0.5
-    for (size_t i = 0; i < nb; i++) dbf[i] = 0.5f;
+    for (size_t i = 0; i < nw; i++)
+        dwf[i] = 0.5f; // backward weights accumulates: start from 0.5
+    for (size_t i = 0; i < nb; i++)
+        dbf[i] = 0.5f;
     be->conv2d_forward(be, &d, N, xf, wf, bias ? bf : NULL, yf);
     be->conv2d_backward_data(be, &d, N, dyf, wf, dxf);
     be->conv2d_backward_weights(be, &d, N, xf, dyf, dwf, bias ? dbf : NULL);
-    for (size_t i = 0; i < nw; i++) dwf[i] -= 0.5f;
-    for (size_t i = 0; i < nb; i++) dbf[i] -= 0.5f;
+    for (size_t i = 0; i < nw; i++)
+        dwf[i] -= 0.5f;
+    for (size_t i = 0; i < nb; i++)
+        dbf[i] -= 0.5f;
     char label[160];
-    snprintf(label, sizeof label, "conv[%s] N%d C%d %dx%d K%d k%d s%d p%d bias%d prep%d cap%zu", route, N, C, H, W,
-             K, k, st, pad, bias, n_prep, ws_cap);
+    snprintf(label, sizeof label, "conv[%s] N%d C%d %dx%d K%d k%d s%d p%d bias%d prep%d cap%zu", route, N, C,
+             H, W, K, k, st, pad, bias, n_prep, ws_cap);
     char l2[200];
     snprintf(l2, sizeof l2, "%s forward", label);
     check_fd(yf, y, ny, l2);
@@ -162,8 +175,8 @@ static void test_conv(AptBackend *be, int N, int C, int H, int W, int K, int k, 
     }
     be->conv2d_release(be, &d);
     impl->ws_cap = 0;
-    free(in), free(r), free(y), free(grad), free(xf), free(wf), free(bf), free(dyf), free(yf), free(dxf), free(dwf),
-        free(dbf);
+    free(in), free(r), free(y), free(grad), free(xf), free(wf), free(bf), free(dyf), free(yf), free(dxf),
+        free(dwf), free(dbf);
 }
 
 // ---------------------------------------------------------------- batch norm
@@ -184,7 +197,8 @@ static void bn_ref(const void *vc, const double *in, double *y) {
         if (c->train) {
             double s = 0, s2 = 0, M = (double)c->N * c->HW;
             for (int n = 0; n < c->N; n++)
-                for (int i = 0; i < c->HW; i++) s += x[(n * c->C + ch) * c->HW + i];
+                for (int i = 0; i < c->HW; i++)
+                    s += x[(n * c->C + ch) * c->HW + i];
             m = s / M;
             for (int n = 0; n < c->N; n++)
                 for (int i = 0; i < c->HW; i++) {
@@ -209,7 +223,8 @@ static void test_bn(AptBackend *be, bool train) {
     const float eps = 1e-5f;
     size_t nx = (size_t)N * C * HW, nin = nx + 2 * C;
     double *in = drand_vec(nin, -1, 1), *r = drand_vec(nx, -1, 1);
-    for (size_t i = 0; i < nx; i++) in[i] = 0.7 + 1.3 * in[i]; // nonzero mean
+    for (size_t i = 0; i < nx; i++)
+        in[i] = 0.7 + 1.3 * in[i]; // nonzero mean
     round_f(in, nin), round_f(r, nx);
     double *mean = drand_vec(C, -0.5, 0.5), *var = drand_vec(C, 0.2, 2.0);
     round_f(mean, C), round_f(var, C);
@@ -229,7 +244,8 @@ static void test_bn(AptBackend *be, bool train) {
     } else {
         double sums[2 * C], bsums[2 * C];
         float bm[C], bv[C], rm[C], rv[C];
-        for (int i = 0; i < C; i++) rm[i] = 0.25f, rv[i] = 1.5f;
+        for (int i = 0; i < C; i++)
+            rm[i] = 0.25f, rv[i] = 1.5f;
         be->bn_stats(be, N, C, HW, xf, sums);
         be->bn_finalize(be, C, sums, (double)N * HW, 0.1f, bm, bv, rm, rv);
         be->bn_forward(be, N, C, HW, xf, bm, bv, eps, gf, bf, yf);
@@ -238,9 +254,11 @@ static void test_bn(AptBackend *be, bool train) {
         for (int ch = 0; ch < C; ch++) {
             double s = 0, s2 = 0, M = (double)N * HW;
             for (int n = 0; n < N; n++)
-                for (int i = 0; i < HW; i++) s += in[(n * C + ch) * HW + i];
+                for (int i = 0; i < HW; i++)
+                    s += in[(n * C + ch) * HW + i];
             for (int n = 0; n < N; n++)
-                for (int i = 0; i < HW; i++) s2 += pow(in[(n * C + ch) * HW + i] - s / M, 2);
+                for (int i = 0; i < HW; i++)
+                    s2 += pow(in[(n * C + ch) * HW + i] - s / M, 2);
             want_rm[ch] = 0.9 * 0.25 + 0.1 * s / M;
             want_rv[ch] = 0.9 * 1.5 + 0.1 * s2 / (M - 1);
             got_rm[ch] = rm[ch], got_rv[ch] = rv[ch];
@@ -297,15 +315,18 @@ static void test_pool(AptBackend *be, bool max, int k, int st, int pad) {
     // distinct values 1e-3 apart in random order: no near-ties for max pooling's finite differences
     double *x = malloc(nx * sizeof *x), *r = drand_vec(ny, -1, 1);
     int *perm = malloc(nx * sizeof *perm);
-    for (size_t i = 0; i < nx; i++) perm[i] = (int)i;
+    for (size_t i = 0; i < nx; i++)
+        perm[i] = (int)i;
     apt_rng_shuffle_int(&g_rng, perm, (int)nx);
-    for (size_t i = 0; i < nx; i++) x[i] = -0.5 + 1e-3 * perm[i];
+    for (size_t i = 0; i < nx; i++)
+        x[i] = -0.5 + 1e-3 * perm[i];
     free(perm);
     round_f(x, nx), round_f(r, ny);
     double *y = malloc(ny * sizeof *y), *grad = malloc(nx * sizeof *grad);
     pool_ref(&c, x, y);
     fd_grad(pool_ref, &c, x, nx, ny, r, grad);
-    float *xf = to_f(x, nx), *dyf = to_f(r, ny), *yf = malloc(ny * sizeof *yf), *dxf = malloc(nx * sizeof *dxf);
+    float *xf = to_f(x, nx), *dyf = to_f(r, ny), *yf = malloc(ny * sizeof *yf),
+          *dxf = malloc(nx * sizeof *dxf);
     int *idx = malloc(ny * sizeof *idx);
     if (max) {
         be->maxpool_forward(be, &c.d, N, xf, yf, idx);
@@ -330,13 +351,15 @@ static void gap_ref(const void *vc, const double *x, double *y) {
     const Dims *c = vc;
     for (int pl = 0; pl < c->N * c->C; pl++) {
         double s = 0;
-        for (int i = 0; i < c->HW; i++) s += x[(size_t)pl * c->HW + i];
+        for (int i = 0; i < c->HW; i++)
+            s += x[(size_t)pl * c->HW + i];
         y[pl] = s / c->HW;
     }
 }
 static void relu_ref(const void *vc, const double *x, double *y) {
     const Dims *c = vc;
-    for (int i = 0; i < c->N; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    for (int i = 0; i < c->N; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
 }
 // in = [x (N×in) | w (out×in) | b (out)]
 static void linear_ref(const void *vc, const double *in, double *y) {
@@ -345,7 +368,8 @@ static void linear_ref(const void *vc, const double *in, double *y) {
     for (int n = 0; n < c->N; n++)
         for (int o = 0; o < c->out; o++) {
             double s = b[o];
-            for (int i = 0; i < c->in; i++) s += x[n * c->in + i] * w[o * c->in + i];
+            for (int i = 0; i < c->in; i++)
+                s += x[n * c->in + i] * w[o * c->in + i];
             y[n * c->out + o] = s;
         }
 }
@@ -353,9 +377,11 @@ static void l2_ref(const void *vc, const double *x, double *y) {
     const Dims *c = vc;
     for (int n = 0; n < c->N; n++) {
         double s = 0;
-        for (int j = 0; j < c->D; j++) s += x[n * c->D + j] * x[n * c->D + j];
+        for (int j = 0; j < c->D; j++)
+            s += x[n * c->D + j] * x[n * c->D + j];
         double nrm = fmax(sqrt(s), 1e-12);
-        for (int j = 0; j < c->D; j++) y[n * c->D + j] = x[n * c->D + j] / nrm;
+        for (int j = 0; j < c->D; j++)
+            y[n * c->D + j] = x[n * c->D + j] / nrm;
     }
 }
 
@@ -392,7 +418,8 @@ static void test_gap_relu_linear_l2(AptBackend *be) {
     { // linear
         Dims c = {.N = 5, .in = 13, .out = 7};
         size_t nin = 5 * 13 + 7 * 13 + 7, ny = 35;
-        double *in = drand_vec(nin, -1, 1), *r = drand_vec(ny, -1, 1), y[35], *grad = malloc(nin * sizeof *grad);
+        double *in = drand_vec(nin, -1, 1), *r = drand_vec(ny, -1, 1), y[35],
+               *grad = malloc(nin * sizeof *grad);
         round_f(in, nin), round_f(r, ny);
         linear_ref(&c, in, y);
         fd_grad(linear_ref, &c, in, nin, ny, r, grad);
@@ -427,16 +454,20 @@ static void test_eltwise(AptBackend *be) {
     round_f(a, n), round_f(b, n);
     float *af = to_f(a, n), *bf = to_f(b, n), y[77];
     be->add(be, n, af, bf, y);
-    for (size_t i = 0; i < n; i++) want[i] = a[i] + b[i];
+    for (size_t i = 0; i < n; i++)
+        want[i] = a[i] + b[i];
     check_fd(y, want, n, "add");
     be->axpy(be, n, -0.5f, af, y);
-    for (size_t i = 0; i < n; i++) want[i] += -0.5 * a[i];
+    for (size_t i = 0; i < n; i++)
+        want[i] += -0.5 * a[i];
     check_fd(y, want, n, "axpy");
     be->scale(be, n, 3.0f, y);
-    for (size_t i = 0; i < n; i++) want[i] *= 3.0;
+    for (size_t i = 0; i < n; i++)
+        want[i] *= 3.0;
     check_fd(y, want, n, "scale");
     be->fill(be, n, 0.25f, y);
-    for (size_t i = 0; i < n; i++) want[i] = 0.25;
+    for (size_t i = 0; i < n; i++)
+        want[i] = 0.25;
     check_fd(y, want, n, "fill");
     float c[77];
     be->copy(be, c, af, n * sizeof(float), APT_COPY_H2H);
@@ -460,7 +491,8 @@ int main(void) {
     AptConvRoute default_route = impl->conv_route;
 #ifdef APT_HAVE_DNNL
     const int n_routes = 3;
-    TEST_CHECK(default_route == APT_CONV_DNNL_BLOCKED, "oneDNN build: the default conv route is not oneDNN (blocked)");
+    TEST_CHECK(default_route == APT_CONV_DNNL_BLOCKED,
+               "oneDNN build: the default conv route is not oneDNN (blocked)");
 #else
     const int n_routes = 1;
 #endif

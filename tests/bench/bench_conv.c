@@ -4,12 +4,12 @@
 //   dnnl     oneDNN primitives on our plain NCHW/OIHW layouts
 //   dnnl-blk oneDNN on its blocked layouts with reorders around every call (PyTorch/ideep's way)
 // Prints per shape the time of forward, backward-data and backward-weights (best of --reps) and the max
-// |diff| / max|ref| of the oneDNN outputs against im2col, then the totals weighted by how often each shape occurs in
-// one network pass. Not a ctest; figures go to tests/bench/RESULTS.md.
+// |diff| / max|ref| of the oneDNN outputs against im2col, then the totals weighted by how often each shape
+// occurs in one network pass. Not a ctest; figures go to tests/bench/RESULTS.md.
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_conv [--batch 64] [--reps 3]
 #include "backend/backend.h"
-#include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/cpu_conv_dnnl.h"
+#include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "core/timer.h"
 
@@ -36,8 +36,7 @@ static const Shape SHAPES[] = {
     {"resnet18", 1, 256, 7, 7, 512, 3, 2, 1},   // layer4.0.conv1
     {"resnet18", 3, 512, 4, 4, 512, 3, 1, 1},   // layer4
     {"resnet18", 1, 256, 7, 7, 512, 1, 2, 0},   // layer4.0.downsample
-    {"smallcnn", 1, 1, 28, 28, 32, 3, 1, 1},
-    {"smallcnn", 1, 32, 14, 14, 64, 3, 1, 1},
+    {"smallcnn", 1, 1, 28, 28, 32, 3, 1, 1},    {"smallcnn", 1, 32, 14, 14, 64, 3, 1, 1},
     {"smallcnn", 1, 64, 7, 7, 128, 3, 1, 1},
 };
 #define NSHAPES ((int)(sizeof SHAPES / sizeof *SHAPES))
@@ -47,27 +46,32 @@ static const char *ROUTES[NROUTES] = {"im2col", "dnnl", "dnnl-blk"};
 static float *randv(size_t n, uint32_t sample) {
     float *v = malloc(n * sizeof *v);
     AptRngStream r = apt_rng_stream(9, APT_RNG_TEST, 0, 0, sample);
-    for (size_t i = 0; i < n; i++) v[i] = (float)(2.0 * apt_rng_next_double(&r) - 1.0);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(2.0 * apt_rng_next_double(&r) - 1.0);
     return v;
 }
 
 static double maxdiff(const float *a, const float *b, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]));
     return m;
 }
 
 static double maxabs(const float *a, size_t n) {
     double m = 1e-30;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i]));
     return m;
 }
 
 int main(int argc, char **argv) {
     int N = 64, reps = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--batch")) N = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--batch"))
+            N = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps"))
+            reps = atoi(argv[i + 1]);
     }
     AptBackend *be = apt_backend_create("cpu");
     ((AptCpuImpl *)be->impl)->conv_route = APT_CONV_IM2COL; // the table's ops = the im2col route here
@@ -77,7 +81,8 @@ int main(int argc, char **argv) {
     double tot[2][NROUTES][3] = {{{0}}};
     printf("batch %d, best of %d; times in ms (fwd / bwd-data / bwd-weights)\n", N, reps);
     printf("%-9s %-26s", "net", "shape");
-    for (int r = 0; r < NROUTES; r++) printf(" | %-22s", ROUTES[r]);
+    for (int r = 0; r < NROUTES; r++)
+        printf(" | %-22s", ROUTES[r]);
     printf(" | max rel diff vs im2col\n");
     for (int s = 0; s < NSHAPES; s++) {
         const Shape *sh = &SHAPES[s];
@@ -90,8 +95,10 @@ int main(int argc, char **argv) {
         float *y[NROUTES], *dx[NROUTES], *dw[NROUTES];
         double best[NROUTES][3];
         for (int r = 0; r < NROUTES; r++) {
-            y[r] = calloc(ny, sizeof(float)), dx[r] = calloc(nx, sizeof(float)), dw[r] = calloc(nw, sizeof(float));
-            for (int o = 0; o < 3; o++) best[r][o] = INFINITY;
+            y[r] = calloc(ny, sizeof(float)), dx[r] = calloc(nx, sizeof(float)),
+            dw[r] = calloc(nw, sizeof(float));
+            for (int o = 0; o < 3; o++)
+                best[r][o] = INFINITY;
         }
         for (int r = 0; r < NROUTES; r++) {
 #ifdef APT_HAVE_DNNL
@@ -124,12 +131,14 @@ int main(int argc, char **argv) {
 #endif
         }
         char desc[64];
-        snprintf(desc, sizeof desc, "%dx%dx%d k%d/%d ->%d x%d", sh->C, sh->H, sh->W, sh->k, sh->stride, sh->K, sh->count);
+        snprintf(desc, sizeof desc, "%dx%dx%d k%d/%d ->%d x%d", sh->C, sh->H, sh->W, sh->k, sh->stride, sh->K,
+                 sh->count);
         printf("%-9s %-26s", sh->net, desc);
         int net = strcmp(sh->net, "resnet18") != 0;
         for (int r = 0; r < NROUTES; r++) {
             printf(" | %6.1f %6.1f %6.1f   ", 1e3 * best[r][0], 1e3 * best[r][1], 1e3 * best[r][2]);
-            for (int o = 0; o < 3; o++) tot[net][r][o] += sh->count * best[r][o];
+            for (int o = 0; o < 3; o++)
+                tot[net][r][o] += sh->count * best[r][o];
         }
         double md = 0;
         for (int r = 1; r < NROUTES; r++) {
@@ -138,14 +147,16 @@ int main(int argc, char **argv) {
             md = fmax(md, maxdiff(dw[r], dw[0], nw) / maxabs(dw[0], nw));
         }
         printf(" | %.2g\n", md);
-        for (int r = 0; r < NROUTES; r++) free(y[r]), free(dx[r]), free(dw[r]);
+        for (int r = 0; r < NROUTES; r++)
+            free(y[r]), free(dx[r]), free(dw[r]);
         free(x), free(w), free(dy);
         be->conv2d_release(be, &d);
     }
     for (int net = 0; net < 2; net++) {
         printf("%-9s %-26s", net ? "smallcnn" : "resnet18", "TOTAL (weighted)");
         for (int r = 0; r < NROUTES; r++)
-            printf(" | %6.0f %6.0f %6.0f   ", 1e3 * tot[net][r][0], 1e3 * tot[net][r][1], 1e3 * tot[net][r][2]);
+            printf(" | %6.0f %6.0f %6.0f   ", 1e3 * tot[net][r][0], 1e3 * tot[net][r][1],
+                   1e3 * tot[net][r][2]);
         printf("\n");
         for (int r = 0; r < NROUTES; r++)
             printf("  %-9s fwd+bwd total %.0f ms\n", ROUTES[r],

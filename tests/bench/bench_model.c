@@ -35,17 +35,27 @@ int main(int argc, char **argv) {
     const char *conv = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--arch")) snprintf(mc.arch, sizeof mc.arch, "%s", v);
-        else if (!strcmp(k, "--size")) size = atoi(v);
-        else if (!strcmp(k, "--channels")) C = atoi(v);
-        else if (!strcmp(k, "--batch")) B = atoi(v);
-        else if (!strcmp(k, "--reps")) reps = atoi(v);
-        else if (!strcmp(k, "--dim")) mc.embed_dim = atoi(v);
-        else if (!strcmp(k, "--conv")) conv = v;
-        else if (!strcmp(k, "--step")) full_step = atoi(v);
+        if (!strcmp(k, "--arch"))
+            snprintf(mc.arch, sizeof mc.arch, "%s", v);
+        else if (!strcmp(k, "--size"))
+            size = atoi(v);
+        else if (!strcmp(k, "--channels"))
+            C = atoi(v);
+        else if (!strcmp(k, "--batch"))
+            B = atoi(v);
+        else if (!strcmp(k, "--reps"))
+            reps = atoi(v);
+        else if (!strcmp(k, "--dim"))
+            mc.embed_dim = atoi(v);
+        else if (!strcmp(k, "--conv"))
+            conv = v;
+        else if (!strcmp(k, "--step"))
+            full_step = atoi(v);
         else if (!strcmp(k, "--bn")) {
-            mc.bn = !strcmp(v, "local") ? APT_BN_LOCAL : !strcmp(v, "sync") ? APT_BN_SYNC
-                  : !strcmp(v, "frozen_affine") ? APT_BN_FROZEN_AFFINE : APT_BN_FROZEN;
+            mc.bn = !strcmp(v, "local")           ? APT_BN_LOCAL
+                    : !strcmp(v, "sync")          ? APT_BN_SYNC
+                    : !strcmp(v, "frozen_affine") ? APT_BN_FROZEN_AFFINE
+                                                  : APT_BN_FROZEN;
         } else {
             fprintf(stderr, "unknown option %s\n", k);
             return 2;
@@ -53,21 +63,28 @@ int main(int argc, char **argv) {
     }
     AptBackend *be = apt_backend_create("cpu");
     AptCpuImpl *impl = be->impl;
-    if (conv) impl->conv_route = !strcmp(conv, "im2col") ? APT_CONV_IM2COL
-                               : !strcmp(conv, "dnnl-blk") ? APT_CONV_DNNL_BLOCKED : APT_CONV_DNNL;
+    if (conv)
+        impl->conv_route = !strcmp(conv, "im2col")     ? APT_CONV_IM2COL
+                           : !strcmp(conv, "dnnl-blk") ? APT_CONV_DNNL_BLOCKED
+                                                       : APT_CONV_DNNL;
     AptComm *comm = apt_comm_create_self();
     AptModel *m = apt_model_create(&mc, be, comm, B, C, size, size, 1);
     int D = apt_model_embed_dim(m);
     size_t nx = (size_t)B * C * size * size;
-    float *x = malloc(nx * sizeof *x), *E = malloc((size_t)B * D * sizeof *E), *dE = malloc((size_t)B * D * sizeof *dE);
+    float *x = malloc(nx * sizeof *x), *E = malloc((size_t)B * D * sizeof *E),
+          *dE = malloc((size_t)B * D * sizeof *dE);
     AptRngStream r = apt_rng_stream(2, APT_RNG_TEST, 0, 0, 0);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)apt_rng_next_normal(&r);
-    for (int i = 0; i < B * D; i++) dE[i] = (float)apt_rng_next_normal(&r) * 0.01f;
-    double *tf = malloc((size_t)reps * sizeof *tf), *tb = malloc((size_t)reps * sizeof *tb), *ts = malloc((size_t)reps * sizeof *ts);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)apt_rng_next_normal(&r);
+    for (int i = 0; i < B * D; i++)
+        dE[i] = (float)apt_rng_next_normal(&r) * 0.01f;
+    double *tf = malloc((size_t)reps * sizeof *tf), *tb = malloc((size_t)reps * sizeof *tb),
+           *ts = malloc((size_t)reps * sizeof *ts);
     AptParamStore *ps = apt_model_params(m);
     const int mper = 4;
     int *labels = malloc((size_t)B * sizeof *labels);
-    for (int i = 0; i < B; i++) labels[i] = i / mper;
+    for (int i = 0; i < B; i++)
+        labels[i] = i / mper;
     AptLossParams lp;
     apt_loss_params_default(&lp, "smoothap");
     AptLossWorkspace *lws = apt_loss_workspace_create(B, B, D, APT_F32);

@@ -2,7 +2,8 @@
 //   - E rows are unit vectors, shapes follow embed_dim, a batch smaller than b_max works;
 //   - the same seed gives bitwise-identical weights and embeddings, another seed differs; backward is
 //     bitwise repeatable;
-//   - backward is the gradient of forward (small CNN, MLP): a directional derivative of L = Σ r·E along a random unit
+//   - backward is the gradient of forward (small CNN, MLP): a directional derivative of L = Σ r·E along a
+//   random unit
 //     direction of all trainable parameters, by float32 central differences (ε = 1e-3), matches g·v within
 //     2% + 1e-4 — float32 forward noise (~1e-7/ε) and the O(ε²) term are far below that, a missing or
 //     wrong term of the backward is not;
@@ -37,7 +38,8 @@ typedef struct {
 
 static double checksum(const float *g, size_t lo, size_t hi) {
     double s = 0;
-    for (size_t i = lo; i < hi; i++) s += (double)g[i] * (1.0 + (double)(i % 97) / 97.0);
+    for (size_t i = lo; i < hi; i++)
+        s += (double)g[i] * (1.0 + (double)(i % 97) / 97.0);
     return s;
 }
 
@@ -53,7 +55,8 @@ static void hook(void *ctx, size_t lo) {
 static double loss_of(AptModel *m, const float *x, int b, const float *r, float *E) {
     apt_model_forward(m, x, b, E, true);
     double L = 0;
-    for (int i = 0; i < b * apt_model_embed_dim(m); i++) L += (double)r[i] * E[i];
+    for (int i = 0; i < b * apt_model_embed_dim(m); i++)
+        L += (double)r[i] * E[i];
     return L;
 }
 
@@ -65,17 +68,21 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
     AptModel *m = apt_model_create(&mc, be, comm, bmax, C, H, W, 7);
     AptParamStore *ps = apt_model_params(m);
     size_t nx = (size_t)bmax * C * H * W;
-    float *x = malloc(nx * sizeof *x), *E = malloc((size_t)bmax * D * sizeof *E), *r = malloc((size_t)bmax * D * sizeof *r);
+    float *x = malloc(nx * sizeof *x), *E = malloc((size_t)bmax * D * sizeof *E),
+          *r = malloc((size_t)bmax * D * sizeof *r);
     AptRngStream rng = apt_rng_stream(3, APT_RNG_TEST, 0, 0, 0);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)apt_rng_next_normal(&rng);
-    for (int i = 0; i < bmax * D; i++) r[i] = (float)apt_rng_next_normal(&rng);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)apt_rng_next_normal(&rng);
+    for (int i = 0; i < bmax * D; i++)
+        r[i] = (float)apt_rng_next_normal(&rng);
     char label[128];
 
     apt_model_forward(m, x, b, E, true);
     double worst = 0;
     for (int i = 0; i < b; i++) {
         double s = 0;
-        for (int j = 0; j < D; j++) s += (double)E[i * D + j] * E[i * D + j];
+        for (int j = 0; j < D; j++)
+            s += (double)E[i * D + j] * E[i * D + j];
         if (fabs(sqrt(s) - 1) > worst) worst = fabs(sqrt(s) - 1);
     }
     TEST_CHECK(worst < 1e-6, "%s bn%d: rows not unit norm (%.3g)", arch, bn, worst);
@@ -87,7 +94,8 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
     AptModel *m3 = apt_model_create(&mc3, be, comm, bmax, C, H, W, 8);
     float *E2 = malloc((size_t)bmax * D * sizeof *E2);
     apt_model_forward(m2, x, b, E2, true);
-    TEST_CHECK(!memcmp(ps->w, apt_model_params(m2)->w, ps->numel * sizeof(float)), "%s: same seed, other weights", arch);
+    TEST_CHECK(!memcmp(ps->w, apt_model_params(m2)->w, ps->numel * sizeof(float)),
+               "%s: same seed, other weights", arch);
     TEST_CHECK(!memcmp(E, E2, (size_t)b * D * sizeof(float)), "%s: same seed, other embeddings", arch);
     TEST_CHECK(memcmp(ps->w, apt_model_params(m3)->w, ps->numel * sizeof(float)), "%s: seed ignored", arch);
 
@@ -114,7 +122,8 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
             ok = (i == 0 || h.lo[i] < h.lo[i - 1]) && h.sum[i] == checksum(ps->g, h.lo[i], ps->numel);
             if (!ok) fprintf(stderr, "  hook call %d: lo %zu\n", i, h.lo[i]);
         }
-        TEST_CHECK(ok, "%s bn%d: grad-ready hook (%d calls) reported non-final gradients or bad order", arch, bn, h.n);
+        TEST_CHECK(ok, "%s bn%d: grad-ready hook (%d calls) reported non-final gradients or bad order", arch,
+                   bn, h.n);
     }
     float *v = calloc(ps->numel, sizeof *v), *w0 = malloc(ps->numel * sizeof *w0);
     memcpy(w0, ps->w, ps->numel * sizeof *w0);
@@ -133,9 +142,11 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
         gv += (double)ps->g[k] * v[k];
     }
     const double eps = 1e-3;
-    for (size_t k = 0; k < ps->numel; k++) ps->w[k] = w0[k] + (float)eps * v[k];
+    for (size_t k = 0; k < ps->numel; k++)
+        ps->w[k] = w0[k] + (float)eps * v[k];
     double Lp = loss_of(m, x, b, r, E);
-    for (size_t k = 0; k < ps->numel; k++) ps->w[k] = w0[k] - (float)eps * v[k];
+    for (size_t k = 0; k < ps->numel; k++)
+        ps->w[k] = w0[k] - (float)eps * v[k];
     double Lm = loss_of(m, x, b, r, E);
     memcpy(ps->w, w0, ps->numel * sizeof *w0);
     double fd = (Lp - Lm) / (2 * eps);
@@ -150,8 +161,10 @@ static void check_model(const char *arch, AptBNMode bn, int C, int H, int W, boo
         TEST_CHECK(ps->p[gi].trainable == !frozen_affine, "%s: bn1.weight trainable flag", arch);
         float *rmw = apt_params_w(ps, rm);
         bool moved = false;
-        for (size_t k = 0; k < ps->p[rm].numel; k++) moved |= rmw[k] != 0.0f;
-        TEST_CHECK(moved == (bn == APT_BN_LOCAL || bn == APT_BN_SYNC), "%s bn%d: running_mean moved=%d", arch, bn, moved);
+        for (size_t k = 0; k < ps->p[rm].numel; k++)
+            moved |= rmw[k] != 0.0f;
+        TEST_CHECK(moved == (bn == APT_BN_LOCAL || bn == APT_BN_SYNC), "%s bn%d: running_mean moved=%d", arch,
+                   bn, moved);
     }
     // eval mode on a smaller batch is deterministic and unit-norm
     apt_model_forward(m, x, 2, E, false);
@@ -181,11 +194,14 @@ static void check_device_store(void) {
     AptParamStore *pa = apt_model_params(a), *pd = apt_model_params(d);
     TEST_CHECK(!pa->on_device && pd->on_device, "device store flags");
     TEST_CHECK(!memcmp(pa->w, pd->w, pa->numel * sizeof(float)), "device store: init differs from host");
-    TEST_CHECK(!memcmp(pa->buffers, pd->buffers, pa->buffers_numel * sizeof(float)), "device store: buffers differ");
+    TEST_CHECK(!memcmp(pa->buffers, pd->buffers, pa->buffers_numel * sizeof(float)),
+               "device store: buffers differ");
     float x[2 * 3 * 32 * 32], Ea[2 * 24], Ed[2 * 24], dE[2 * 24];
     AptRngStream rng = apt_rng_stream(5, APT_RNG_TEST, 0, 0, 0);
-    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)apt_rng_next_normal(&rng);
-    for (int i = 0; i < b * D; i++) dE[i] = (float)apt_rng_next_normal(&rng);
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = (float)apt_rng_next_normal(&rng);
+    for (int i = 0; i < b * D; i++)
+        dE[i] = (float)apt_rng_next_normal(&rng);
     apt_model_forward(a, x, b, Ea, true);
     apt_model_forward(d, x, b, Ed, true);
     apt_model_backward(a, dE);
@@ -194,7 +210,8 @@ static void check_device_store(void) {
     TEST_CHECK(!memcmp(pa->g, pd->g, pa->numel * sizeof(float)), "device store: gradients differ");
     apt_params_zero_grad(pd);
     bool zero = true;
-    for (size_t i = 0; i < pd->numel; i++) zero &= pd->g[i] == 0.0f;
+    for (size_t i = 0; i < pd->numel; i++)
+        zero &= pd->g[i] == 0.0f;
     TEST_CHECK(zero, "device store: zero_grad");
     // safetensors: host save -> device load (another seed first), device save -> host load
     const char *bin = getenv("APT_BINARY_DIR");

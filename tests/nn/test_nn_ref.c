@@ -54,7 +54,8 @@ static void h5_attr_ints(hid_t f, const char *group, int *v, int n) {
 
 static double maxabs(const float *a, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i]));
     return m;
 }
 
@@ -153,9 +154,9 @@ static void test_layers(AptBackend *be, hid_t f) {
         apt_acts_floats(&c.net.acts, &dx, nx);
         apt_net_finalize(&c.net);
         char p[96];
-        float *x = RD("x"), *gm = RD("gamma"), *bt = RD("beta"), *rm0 = RD("rm0"), *rv0 = RD("rv0"), *rm = RD("rm"),
-              *rv = RD("rv"), *y = RD("y"), *dy = RD("dy"), *rdx = RD("dx"), *rdg = RD("dgamma"),
-              *rdb = RD("dbeta");
+        float *x = RD("x"), *gm = RD("gamma"), *bt = RD("beta"), *rm0 = RD("rm0"), *rv0 = RD("rv0"),
+              *rm = RD("rm"), *rv = RD("rv"), *y = RD("y"), *dy = RD("dy"), *rdx = RD("dx"),
+              *rdg = RD("dgamma"), *rdb = RD("dbeta");
         set_w(&c, bn.gamma, gm), set_w(&c, bn.beta, bt), set_w(&c, bn.rmean, rm0), set_w(&c, bn.rvar, rv0);
         apt_bn_forward(&bn, &c.net, N, x, true);
         memcpy(bn.dy, dy, nx * sizeof(float));
@@ -172,13 +173,15 @@ static void test_layers(AptBackend *be, hid_t f) {
             apt_bn_init(&bn, &c.net, "bn", C, HW);
             apt_acts_floats(&c.net.acts, &dx, nx);
             apt_net_finalize(&c.net);
-            set_w(&c, bn.gamma, gm), set_w(&c, bn.beta, bt), set_w(&c, bn.rmean, rm0), set_w(&c, bn.rvar, rv0);
+            set_w(&c, bn.gamma, gm), set_w(&c, bn.beta, bt), set_w(&c, bn.rmean, rm0),
+                set_w(&c, bn.rvar, rv0);
             apt_bn_forward(&bn, &c.net, N, x, true);
             memcpy(bn.dy, dy, nx * sizeof(float));
             apt_bn_backward(&bn, &c.net, N, x, dx);
             cmp(dx, rdx, nx, "bn frozen_affine dx");
             TEST_CHECK(maxabs(c.ps.g, c.ps.numel) == 0, "frozen_affine: gamma/beta received a gradient");
-            TEST_CHECK(!c.ps.p[bn.gamma].trainable && !c.ps.p[bn.beta].trainable, "frozen_affine: trainable flags");
+            TEST_CHECK(!c.ps.p[bn.gamma].trainable && !c.ps.p[bn.beta].trainable,
+                       "frozen_affine: trainable flags");
             ctx_close(&c);
         }
         free(x), free(gm), free(bt), free(rm0), free(rv0), free(rm), free(rv), free(y), free(dy), free(rdx),
@@ -255,9 +258,16 @@ static void test_layers(AptBackend *be, hid_t f) {
 #undef RD
 }
 
-static const char *GRAD_NAMES[] = {"conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight",
-                                   "layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight",
-                                   "layer3.1.bn2.bias", "layer4.1.conv2.weight", "fc.weight", "fc.bias"};
+static const char *GRAD_NAMES[] = {"conv1.weight",
+                                   "bn1.weight",
+                                   "bn1.bias",
+                                   "layer1.0.conv1.weight",
+                                   "layer2.0.downsample.0.weight",
+                                   "layer2.0.downsample.1.weight",
+                                   "layer3.1.bn2.bias",
+                                   "layer4.1.conv2.weight",
+                                   "fc.weight",
+                                   "fc.bias"};
 
 static AptModel *load_model(AptBackend *be, const char *arch, AptBNMode bn) {
     AptModelConfig mc;
@@ -347,13 +357,16 @@ static void test_bad_import(void) {
     char buf[8192] = {0};
     size_t len = 0;
     ssize_t r;
-    while (len < sizeof buf - 1 && (r = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+    while (len < sizeof buf - 1 && (r = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
     close(pipefd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
     int lines = 0;
-    for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
-    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "bad import: exit status %d", WEXITSTATUS(status));
+    for (size_t i = 0; i < len; i++)
+        lines += buf[i] == '\n';
+    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "bad import: exit status %d",
+               WEXITSTATUS(status));
     TEST_CHECK(lines == 1, "bad import: %d lines on stderr:\n%s", lines, buf);
     TEST_CHECK(strstr(buf, "resnet18.safetensors") && strstr(buf, "layer1.2.conv1.weight"),
                "bad import message does not name the file and a missing tensor: %s", buf);

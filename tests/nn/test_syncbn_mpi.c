@@ -33,8 +33,10 @@ static double run(AptComm *c, AptBNMode mode, bool verbose) {
     size_t img = (size_t)C * H * W;
     float *x = malloc(B * img * sizeof *x), *dE = malloc((size_t)B * D * sizeof *dE);
     AptRngStream rng = apt_rng_stream(17, APT_RNG_TEST, 0, 0, 0);
-    for (size_t i = 0; i < B * img; i++) x[i] = (float)apt_rng_next_normal(&rng) + 0.3f;
-    for (int i = 0; i < B * D; i++) dE[i] = (float)apt_rng_next_normal(&rng);
+    for (size_t i = 0; i < B * img; i++)
+        x[i] = (float)apt_rng_next_normal(&rng) + 0.3f;
+    for (int i = 0; i < B * D; i++)
+        dE[i] = (float)apt_rng_next_normal(&rng);
 
     AptBackend *be = apt_backend_create("cpu");
     AptComm *self = apt_comm_create_self();
@@ -68,7 +70,8 @@ int main(int argc, char **argv) {
     TEST_CHECK(e <= 1e-5, "sync BN with W=%d differs from the global batch by %.3g", c->world, e);
     if (c->world > 1) {
         double el = run(c, APT_BN_LOCAL, true);
-        TEST_CHECK(el > 1e-3, "local BN with W=%d should differ from the global batch (got %.3g)", c->world, el);
+        TEST_CHECK(el > 1e-3, "local BN with W=%d should differ from the global batch (got %.3g)", c->world,
+                   el);
     }
     int rc = c->rank == 0 ? apt_test_finish("test_syncbn_mpi") : (apt_test_failures ? 1 : 0);
     apt_comm_finalize(c);

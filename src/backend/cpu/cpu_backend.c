@@ -1,6 +1,6 @@
 // cpu_backend.c — fill the CPU op table; host memory.
-#include "cpu_ops.h"
 #include "cpu_conv_dnnl.h"
+#include "cpu_ops.h"
 
 #include "core/check.h"
 
@@ -19,7 +19,9 @@ static void cpu_copy(AptBackend *be, void *dst, const void *src, size_t bytes, A
     (void)be, (void)dir; // host memory only: every direction is a memcpy
     if (dst != src && bytes) memcpy(dst, src, bytes);
 }
-static void cpu_sync(AptBackend *be) { (void)be; }
+static void cpu_sync(AptBackend *be) {
+    (void)be;
+}
 
 static void cpu_destroy(AptBackend *be) {
     AptCpuImpl *impl = be->impl;

@@ -9,8 +9,8 @@
 // each pass is a single large GEMM whatever the spatial size: late ResNet stages have P·Q = 16, where a
 // per-image GEMM would be too thin to use the cores. The GEMM output is [K, nb·P·Q]; a transpose writes
 // NCHW. nb is chosen at prepare time so the workspace stays under APT_CONV_WS_FLOATS.
-#include "cpu_ops.h"
 #include "cpu_conv_dnnl.h"
+#include "cpu_ops.h"
 
 #include "core/check.h"
 
@@ -22,12 +22,16 @@
 
 typedef struct {
     AptConvRoute route;
-    int nb;            // im2col: images per GEMM
-    void *dnnl;        // AptDnnlConv
+    int nb;     // im2col: images per GEMM
+    void *dnnl; // AptDnnlConv
 } ConvPlan;
 
-static size_t crs(const AptConvDesc *d) { return (size_t)d->C * d->R * d->S; }
-static size_t pq(const AptConvDesc *d) { return (size_t)d->P * d->Q; }
+static size_t crs(const AptConvDesc *d) {
+    return (size_t)d->C * d->R * d->S;
+}
+static size_t pq(const AptConvDesc *d) {
+    return (size_t)d->P * d->Q;
+}
 
 void apt_cpu_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
     AptCpuImpl *impl = be->impl;
@@ -125,7 +129,8 @@ static void nchw_to_knpq(int nb, int K, size_t PQ, const float *src, float *dst)
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < nb; i++)
         for (int k = 0; k < K; k++)
-            memcpy(dst + (size_t)k * nb * PQ + (size_t)i * PQ, src + ((size_t)i * K + k) * PQ, PQ * sizeof(float));
+            memcpy(dst + (size_t)k * nb * PQ + (size_t)i * PQ, src + ((size_t)i * K + k) * PQ,
+                   PQ * sizeof(float));
 }
 static void knpq_to_nchw(int nb, int K, size_t PQ, const float *src, const float *bias, float *dst) {
 #pragma omp parallel for collapse(2) schedule(static)
@@ -134,7 +139,8 @@ static void knpq_to_nchw(int nb, int K, size_t PQ, const float *src, const float
             const float *s = src + (size_t)k * nb * PQ + (size_t)i * PQ;
             float *o = dst + ((size_t)i * K + k) * PQ;
             float b = bias ? bias[k] : 0.0f;
-            for (size_t j = 0; j < PQ; j++) o[j] = s[j] + b;
+            for (size_t j = 0; j < PQ; j++)
+                o[j] = s[j] + b;
         }
 }
 
@@ -142,14 +148,17 @@ static const ConvPlan *plan_of(const AptConvDesc *d) {
     APT_CHECK(d->plan, "conv2d used before conv2d_prepare");
     return d->plan;
 }
-static int chunk(const AptConvDesc *d) { return plan_of(d)->nb; }
+static int chunk(const AptConvDesc *d) {
+    return plan_of(d)->nb;
+}
 
 static void add_bias(int n, int K, size_t PQ, const float *bias, float *y) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int k = 0; k < K; k++) {
             float *o = y + ((size_t)i * K + k) * PQ;
-            for (size_t j = 0; j < PQ; j++) o[j] += bias[k];
+            for (size_t j = 0; j < PQ; j++)
+                o[j] += bias[k];
         }
 }
 
@@ -171,14 +180,14 @@ void apt_cpu_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const f
         float *col = impl->ws, *yt = impl->ws + CRS * nb * PQ;
         im2col(d, nb, x + (size_t)i0 * d->C * d->H * d->W, col);
         // yt[K, nb·PQ] = w[K, CRS] · col[CRS, nb·PQ]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)(nb * PQ), (int)CRS, 1.0f, w, (int)CRS,
-                    col, (int)(nb * PQ), 0.0f, yt, (int)(nb * PQ));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)(nb * PQ), (int)CRS, 1.0f, w,
+                    (int)CRS, col, (int)(nb * PQ), 0.0f, yt, (int)(nb * PQ));
         knpq_to_nchw(nb, (int)K, PQ, yt, bias, y + (size_t)i0 * K * PQ);
     }
 }
 
-void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy, const float *w,
-                                  float *dx) {
+void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
+                                  const float *w, float *dx) {
     AptCpuImpl *impl = be->impl;
     if (!dx) return;
     APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
@@ -195,8 +204,8 @@ void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, c
         float *col = impl->ws, *dyt = impl->ws + CRS * nb * PQ;
         nchw_to_knpq(nb, (int)K, PQ, dy + (size_t)i0 * K * PQ, dyt);
         // col[CRS, nb·PQ] = wᵀ[CRS, K] · dyt[K, nb·PQ]
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)CRS, (int)(nb * PQ), (int)K, 1.0f, w, (int)CRS,
-                    dyt, (int)(nb * PQ), 0.0f, col, (int)(nb * PQ));
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)CRS, (int)(nb * PQ), (int)K, 1.0f, w,
+                    (int)CRS, dyt, (int)(nb * PQ), 0.0f, col, (int)(nb * PQ));
         col2im(d, nb, col, dx + (size_t)i0 * d->C * d->H * d->W);
     }
 }
@@ -230,7 +239,8 @@ void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n
             double s = 0;
             for (int i = 0; i < n; i++) {
                 const float *p = dy + ((size_t)i * K + k) * PQ;
-                for (size_t j = 0; j < PQ; j++) s += p[j];
+                for (size_t j = 0; j < PQ; j++)
+                    s += p[j];
             }
             db[k] += (float)s;
         }

@@ -18,7 +18,7 @@
 #define DNNL_CHECK(call)                                                                                     \
     do {                                                                                                     \
         dnnl_status_t st_ = (call);                                                                          \
-        APT_CHECK(st_ == dnnl_success, "oneDNN: %s failed with status %d", #call, (int)st_);                  \
+        APT_CHECK(st_ == dnnl_success, "oneDNN: %s failed with status %d", #call, (int)st_);                 \
     } while (0)
 
 struct AptDnnl {
@@ -31,10 +31,10 @@ struct AptDnnl {
 typedef struct {
     dnnl_primitive_t prim;
     int nargs;
-    int arg_kind[4];              // DNNL_ARG_* of each argument
-    dnnl_memory_t user[4];        // plain memory over our pointers (handle set per call)
-    dnnl_memory_t inner[4];       // the primitive's layout (== user when no reorder is needed)
-    dnnl_primitive_t reorder[4];  // user -> inner for inputs, inner -> user for the output
+    int arg_kind[4];             // DNNL_ARG_* of each argument
+    dnnl_memory_t user[4];       // plain memory over our pointers (handle set per call)
+    dnnl_memory_t inner[4];      // the primitive's layout (== user when no reorder is needed)
+    dnnl_primitive_t reorder[4]; // user -> inner for inputs, inner -> user for the output
     bool is_output[4];
 } Exec;
 
@@ -95,8 +95,10 @@ static void exec_arg(AptDnnl *c, Exec *e, const_dnnl_primitive_desc_t pd, int ki
     }
     DNNL_CHECK(dnnl_memory_create(&e->inner[i], want, c->eng, DNNL_MEMORY_ALLOCATE));
     dnnl_primitive_desc_t rpd;
-    if (output) DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, want, c->eng, plain, c->eng, NULL));
-    else DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, plain, c->eng, want, c->eng, NULL));
+    if (output)
+        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, want, c->eng, plain, c->eng, NULL));
+    else
+        DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, plain, c->eng, want, c->eng, NULL));
     DNNL_CHECK(dnnl_primitive_create(&e->reorder[i], rpd));
     dnnl_primitive_desc_destroy(rpd);
 }
@@ -168,8 +170,8 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     p->n = n;
 
     dnnl_convolution_desc_t fd, bdd, bwd;
-    DNNL_CHECK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &x_a, &w_a,
-                                                  cv->bias ? &b_p : NULL, &y_a, strides, pad, pad_r));
+    DNNL_CHECK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &x_a,
+                                                  &w_a, cv->bias ? &b_p : NULL, &y_a, strides, pad, pad_r));
     dnnl_primitive_desc_t fpd;
     DNNL_CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, c->eng, NULL));
     DNNL_CHECK(dnnl_primitive_create(&p->fwd.prim, fpd));
@@ -178,8 +180,8 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     if (cv->bias) exec_arg(c, &p->fwd, fpd, DNNL_ARG_BIAS, dnnl_query_weights_md, 1, &b_p, false);
     exec_arg(c, &p->fwd, fpd, DNNL_ARG_DST, dnnl_query_dst_md, 0, &y_p, true);
 
-    DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &x_a, &w_a, &y_a, strides,
-                                                        pad, pad_r));
+    DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &x_a, &w_a, &y_a,
+                                                        strides, pad, pad_r));
     dnnl_primitive_desc_t dpd;
     DNNL_CHECK(dnnl_primitive_desc_create(&dpd, &bdd, NULL, c->eng, fpd));
     DNNL_CHECK(dnnl_primitive_create(&p->bwd_data.prim, dpd));
@@ -188,8 +190,8 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     exec_arg(c, &p->bwd_data, dpd, DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, 0, &x_p, true);
     dnnl_primitive_desc_destroy(dpd);
 
-    DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &x_a, &w_a,
-                                                           cv->bias ? &b_p : NULL, &y_a, strides, pad, pad_r));
+    DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(
+        &bwd, dnnl_convolution_direct, &x_a, &w_a, cv->bias ? &b_p : NULL, &y_a, strides, pad, pad_r));
     dnnl_primitive_desc_t wpd;
     DNNL_CHECK(dnnl_primitive_desc_create(&wpd, &bwd, NULL, c->eng, fpd));
     DNNL_CHECK(dnnl_primitive_create(&p->bwd_w.prim, wpd));
@@ -200,7 +202,8 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     dnnl_primitive_desc_destroy(wpd);
     dnnl_primitive_desc_destroy(fpd);
     p->share_src = p->fwd.reorder[0] && p->bwd_w.reorder[0] && same_md(p->fwd.inner[0], p->bwd_w.inner[0]);
-    p->share_ddst = p->bwd_data.reorder[0] && p->bwd_w.reorder[1] && same_md(p->bwd_data.inner[0], p->bwd_w.inner[1]);
+    p->share_ddst =
+        p->bwd_data.reorder[0] && p->bwd_w.reorder[1] && same_md(p->bwd_data.inner[0], p->bwd_w.inner[1]);
     p->dw_tmp = apt_aligned_alloc((size_t)d->K * d->C * d->R * d->S * sizeof(float));
     p->db_tmp = apt_aligned_alloc((size_t)d->K * sizeof(float));
 }
@@ -230,9 +233,11 @@ static Prims *prims_for(AptDnnlConv *cv, int n) {
     return &cv->p[cv->np++];
 }
 
-void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *w, const float *bias, float *y) {
+void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *w, const float *bias,
+                           float *y) {
     Prims *p = prims_for(cv, n);
-    APT_CHECK(!cv->bias == !bias, "oneDNN conv: bias given to a conv built %s bias", cv->bias ? "with" : "without");
+    APT_CHECK(!cv->bias == !bias, "oneDNN conv: bias given to a conv built %s bias",
+              cv->bias ? "with" : "without");
     void *ptrs[4] = {(void *)x, (void *)w, (void *)bias, y};
     if (!cv->bias) ptrs[2] = y;
     exec_run(cv->ctx, &p->fwd, ptrs, NULL);
@@ -249,7 +254,8 @@ void apt_dnnl_conv_backward_data(AptDnnlConv *cv, int n, const float *dy, const 
     if (p->share_ddst && !reuse[0]) p->ddst_ptr = dy, p->ddst_mem = p->bwd_data.inner[0];
 }
 
-void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, const float *dy, float *dw, float *db) {
+void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, const float *dy, float *dw,
+                                    float *db) {
     Prims *p = prims_for(cv, n);
     void *ptrs[4] = {(void *)x, (void *)dy, p->dw_tmp, p->db_tmp};
     dnnl_memory_t reuse[4] = {NULL, NULL, NULL, NULL};
@@ -260,9 +266,11 @@ void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, cons
     const AptConvDesc *d = &cv->d;
     size_t nw = (size_t)d->K * d->C * d->R * d->S;
     if (dw)
-        for (size_t i = 0; i < nw; i++) dw[i] += p->dw_tmp[i];
+        for (size_t i = 0; i < nw; i++)
+            dw[i] += p->dw_tmp[i];
     if (db && cv->bias)
-        for (int k = 0; k < d->K; k++) db[k] += p->db_tmp[k];
+        for (int k = 0; k < d->K; k++)
+            db[k] += p->db_tmp[k];
 }
 
 void apt_dnnl_conv_destroy(AptDnnlConv *cv) {

@@ -10,7 +10,9 @@ AptDnnl *apt_dnnl_create(void);
 void apt_dnnl_destroy(AptDnnl *c);
 // blocked: oneDNN's preferred layouts with reorders around each call; else primitives on plain layouts.
 AptDnnlConv *apt_dnnl_conv_create(AptDnnl *ctx, const AptConvDesc *d, bool blocked, bool bias);
-void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *w, const float *bias, float *y);
+void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *w, const float *bias,
+                           float *y);
 void apt_dnnl_conv_backward_data(AptDnnlConv *cv, int n, const float *dy, const float *w, float *dx);
-void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, const float *dy, float *dw, float *db);
+void apt_dnnl_conv_backward_weights(AptDnnlConv *cv, int n, const float *x, const float *dy, float *dw,
+                                    float *db);
 void apt_dnnl_conv_destroy(AptDnnlConv *cv);

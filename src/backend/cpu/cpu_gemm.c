@@ -6,30 +6,36 @@
 void apt_cpu_gemm(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
     (void)be;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
-                lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                A, lda, B, ldb, beta, C, ldc);
 }
 
 // y[N,out] = x[N,in] · wᵀ + b
-void apt_cpu_linear_forward(AptBackend *be, int N, int in, int out, const float *x, const float *w, const float *b,
-                            float *y) {
+void apt_cpu_linear_forward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
+                            const float *b, float *y) {
     (void)be;
     if (b) {
         for (int i = 0; i < N; i++)
-            for (int o = 0; o < out; o++) y[(size_t)i * out + o] = b[o];
+            for (int o = 0; o < out; o++)
+                y[(size_t)i * out + o] = b[o];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y,
+                out);
 }
 
 void apt_cpu_linear_backward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *db) {
     (void)be;
-    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
-    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy, out, w, in, 0.0f, dx,
+                    in);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db) {
         for (int o = 0; o < out; o++) {
             double s = 0;
-            for (int i = 0; i < N; i++) s += dy[(size_t)i * out + o];
+            for (int i = 0; i < N; i++)
+                s += dy[(size_t)i * out + o];
             db[o] += (float)s;
         }
     }

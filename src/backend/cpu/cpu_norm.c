@@ -6,8 +6,8 @@
 
 #include <math.h>
 
-void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
-                        float eps, const float *gamma, const float *beta, float *y) {
+void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
+                        const float *var, float eps, const float *gamma, const float *beta, float *y) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -17,7 +17,8 @@ void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, co
             const float *xp = x + ((size_t)n * C + c) * HW;
             float *yp = y + ((size_t)n * C + c) * HW;
 #pragma omp simd
-            for (int i = 0; i < HW; i++) yp[i] = xp[i] * a + b;
+            for (int i = 0; i < HW; i++)
+                yp[i] = xp[i] * a + b;
         }
     }
 }
@@ -48,7 +49,8 @@ void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const floa
             if (dx) {
                 float *dxp = dx + o;
 #pragma omp simd
-                for (int i = 0; i < HW; i++) dxp[i] = dyp[i] * a;
+                for (int i = 0; i < HW; i++)
+                    dxp[i] = dyp[i] * a;
             }
         }
         if (dgamma) dgamma[c] += (float)sdyx;
@@ -135,7 +137,8 @@ void apt_cpu_bn_backward_data(AptBackend *be, int N, int C, int HW, const float 
             const float *dyp = dy + o, *xp = x + o;
             float *dxp = dx + o;
 #pragma omp simd
-            for (int i = 0; i < HW; i++) dxp[i] = a * (dyp[i] - mdy - (xp[i] - m) * k);
+            for (int i = 0; i < HW; i++)
+                dxp[i] = a * (dyp[i] - mdy - (xp[i] - m) * k);
         }
     }
 }
@@ -145,10 +148,12 @@ void apt_cpu_l2norm_forward(AptBackend *be, int N, int D, const float *x, float 
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D;
         double s = 0;
-        for (int j = 0; j < D; j++) s += (double)xr[j] * xr[j];
+        for (int j = 0; j < D; j++)
+            s += (double)xr[j] * xr[j];
         double nrm = sqrt(s);
         float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-        for (int j = 0; j < D; j++) y[(size_t)n * D + j] = xr[j] * inv;
+        for (int j = 0; j < D; j++)
+            y[(size_t)n * D + j] = xr[j] * inv;
     }
 }
 
@@ -165,9 +170,11 @@ void apt_cpu_l2norm_backward(AptBackend *be, int N, int D, const float *x, const
         double nrm = sqrt(s);
         if (nrm > 1e-12) {
             float inv = (float)(1.0 / nrm), ydf = (float)yd;
-            for (int j = 0; j < D; j++) dx[(size_t)n * D + j] = (g[j] - yr[j] * ydf) * inv;
+            for (int j = 0; j < D; j++)
+                dx[(size_t)n * D + j] = (g[j] - yr[j] * ydf) * inv;
         } else { // y = x / eps: a linear map
-            for (int j = 0; j < D; j++) dx[(size_t)n * D + j] = g[j] * 1e12f;
+            for (int j = 0; j < D; j++)
+                dx[(size_t)n * D + j] = g[j] * 1e12f;
         }
     }
 }

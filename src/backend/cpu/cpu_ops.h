@@ -10,16 +10,16 @@ typedef enum { APT_CONV_IM2COL = 0, APT_CONV_DNNL, APT_CONV_DNNL_BLOCKED } AptCo
 typedef struct {
     AptConvRoute conv_route; // for convolutions prepared from now on (default: oneDNN when built with it)
     void *dnnl;              // AptDnnl engine + stream (APT_HAVE_DNNL)
-    float *ws;        // convolution workspace (im2col columns + transposed output), grown at prepare time
+    float *ws; // convolution workspace (im2col columns + transposed output), grown at prepare time
     size_t ws_floats;
-    size_t ws_cap;    // floats the chunking aims at (tests lower it to exercise several chunks)
+    size_t ws_cap; // floats the chunking aims at (tests lower it to exercise several chunks)
 } AptCpuImpl;
 
 // cpu_gemm.c
 void apt_cpu_gemm(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
-void apt_cpu_linear_forward(AptBackend *be, int N, int in, int out, const float *x, const float *w, const float *b,
-                            float *y);
+void apt_cpu_linear_forward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
+                            const float *b, float *y);
 void apt_cpu_linear_backward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *db);
 
@@ -28,14 +28,14 @@ void apt_cpu_conv2d_prepare(AptBackend *be, AptConvDesc *d);
 void apt_cpu_conv2d_release(AptBackend *be, AptConvDesc *d);
 void apt_cpu_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
                             const float *bias, float *y);
-void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy, const float *w,
-                                  float *dx);
+void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
+                                  const float *w, float *dx);
 void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x,
                                      const float *dy, float *dw, float *db);
 
 // cpu_norm.c
-void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
-                        float eps, const float *gamma, const float *beta, float *y);
+void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
+                        const float *var, float eps, const float *gamma, const float *beta, float *y);
 void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
                                 const float *mean, const float *var, float eps, const float *gamma, float *dx,
                                 float *dgamma, float *dbeta);

@@ -12,7 +12,8 @@ static inline void window(int o, int stride, int pad, int k, int size, int *lo, 
     *hi = b > size ? size : b;
 }
 
-void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx) {
+void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y,
+                             int *idx) {
     (void)be;
     const int H = d->H, W = d->W, P = d->P, Q = d->Q;
 #pragma omp parallel for schedule(static)
@@ -20,7 +21,8 @@ void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const 
         const float *xp = x + (size_t)plane * H * W;
         float *yp = y + (size_t)plane * P * Q;
         int *ip = idx + (size_t)plane * P * Q;
-        if (d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 && d->pad_h == 0 && d->pad_w == 0) {
+        if (d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 && d->pad_h == 0 &&
+            d->pad_w == 0) {
             for (int p = 0; p < P; p++) // the small CNN's 2×2/2: no clipping, four candidates
                 for (int q = 0; q < Q; q++) {
                     int i0 = 2 * p * W + 2 * q, bi = i0;
@@ -78,7 +80,8 @@ void apt_cpu_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const
         memset(xp, 0, (size_t)HW * sizeof(float));
         const float *g = dy + (size_t)plane * PQ;
         const int *ip = idx + (size_t)plane * PQ;
-        for (int j = 0; j < PQ; j++) xp[ip[j]] += g[j];
+        for (int j = 0; j < PQ; j++)
+            xp[ip[j]] += g[j];
     }
 }
 
@@ -138,7 +141,8 @@ void apt_cpu_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, f
     for (long plane = 0; plane < (long)N * C; plane++) {
         const float *xp = x + (size_t)plane * HW;
         double s = 0;
-        for (int i = 0; i < HW; i++) s += xp[i];
+        for (int i = 0; i < HW; i++)
+            s += xp[i];
         y[plane] = (float)(s / HW);
     }
 }
@@ -150,6 +154,7 @@ void apt_cpu_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy,
     for (long plane = 0; plane < (long)N * C; plane++) {
         float v = dy[plane] * inv;
         float *xp = dx + (size_t)plane * HW;
-        for (int i = 0; i < HW; i++) xp[i] = v;
+        for (int i = 0; i < HW; i++)
+            xp[i] = v;
     }
 }
