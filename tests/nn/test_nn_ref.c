@@ -8,7 +8,8 @@
 //
 // ResNets with torchvision weights loaded through model.pretrained (so the parameter names and shapes
 // must match torchvision 1:1, num_batches_tracked ignored):
-//   - ResNet-18 and ResNet-50 eval-mode (frozen BN) embeddings: ‖E − E_torch‖ / ‖E_torch‖ ≤ 1e-4 (issue 4);
+//   - ResNet-18 and ResNet-50 eval-mode (frozen BN) embeddings: ‖E − E_torch‖ / ‖E_torch‖ ≤ 1e-4 (issue 4),
+//     and ResNet-50 (Bottleneck) gradients of seven named tensors, frozen BN, same bound as below;
 //   - ResNet-18 train-mode (local BN) embeddings, same bound, and running statistics after that forward;
 //   - ResNet-18 gradients of Σ dE·E for ten named tensors (stem, BN affine, downsample, layer4, fc), eval
 //     and train mode: relative norm error ≤ 1e-4. Twenty layers of float32 backward with reordered sums
@@ -288,7 +289,32 @@ static void test_resnet(AptBackend *be, hid_t f, const char *arch) {
     apt_model_forward(m, x, 2, got, false);
     snprintf(l, sizeof l, "%s eval-mode embeddings vs torchvision", arch);
     cmp_rel(got, E, 64, 1e-4, l);
-    if (strcmp(arch, "resnet18")) {
+    if (strcmp(arch, "resnet18")) { // resnet50: Bottleneck backward, frozen BN
+        static const char *names50[] = {"conv1.weight",
+                                        "layer1.0.conv3.weight",
+                                        "layer1.0.downsample.0.weight",
+                                        "layer2.0.conv2.weight",
+                                        "layer3.5.bn3.weight",
+                                        "layer4.2.conv1.weight",
+                                        "fc.weight"};
+        float *dE50 = (snprintf(p, sizeof p, "%s/dE", arch), h5_read(f, p, NULL));
+        AptParamStore *ps = apt_model_params(m);
+        apt_model_forward(m, x, 2, got, true);
+        apt_params_zero_grad(ps);
+        apt_model_backward(m, dE50);
+        for (size_t i = 0; i < sizeof names50 / sizeof *names50; i++) {
+            snprintf(p, sizeof p, "%s/grad_eval/%s", arch, names50[i]);
+            size_t n;
+            float *want = h5_read(f, p, &n);
+            int idx = apt_params_find(ps, names50[i]);
+            TEST_CHECK(idx >= 0 && ps->p[idx].numel == n, "%s: missing or shape", names50[i]);
+            if (idx >= 0 && ps->p[idx].numel == n) {
+                snprintf(l, sizeof l, "resnet50 frozen BN: grad %s vs autograd", names50[i]);
+                cmp_rel(apt_params_g(ps, idx), want, n, 1e-4, l);
+            }
+            free(want);
+        }
+        free(dE50);
         apt_model_destroy(m);
         free(x), free(E);
         return;

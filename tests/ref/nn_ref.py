@@ -137,6 +137,8 @@ def make(arch, D):
 
 GRAD_NAMES = ["conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
               "layer2.0.downsample.1.weight", "layer3.1.bn2.bias", "layer4.1.conv2.weight", "fc.weight", "fc.bias"]
+GRAD_NAMES_50 = ["conv1.weight", "layer1.0.conv3.weight", "layer1.0.downsample.0.weight", "layer2.0.conv2.weight",
+                 "layer3.5.bn3.weight", "layer4.2.conv1.weight", "fc.weight"]
 D = 32
 with h5py.File(os.path.join(OUT, "resnet.h5"), "w") as f:
     for arch in ("resnet18", "resnet50"):
@@ -147,7 +149,13 @@ with h5py.File(os.path.join(OUT, "resnet.h5"), "w") as f:
         m.eval()
         E = F.normalize(m(x), dim=1)
         put(g, x=x, E=E)
-        if arch != "resnet18":
+        if arch != "resnet18":  # resnet50: eval-mode (frozen BN) gradients of a few tensors
+            dE = torch.randn_like(E)
+            put(g, dE=dE)
+            (E * dE).sum().backward()
+            params = dict(m.named_parameters())
+            for n in GRAD_NAMES_50:
+                g.create_dataset("grad_eval/" + n, data=t2n(params[n].grad))
             continue
         dE = torch.randn_like(E)
         put(g, dE=dE)
