@@ -6,13 +6,14 @@
 typedef struct {
     void **slot; // where the pointer goes (a field of a layer struct that does not move)
     size_t bytes;
+    int key; // 0: a buffer of its own; > 0: shares one region with every request of the same key
 } AptActReq;
 
 typedef struct {
     AptBackend *be;
     AptActReq *req;
     int n, cap;
-    size_t total; // bytes, each request rounded up to 64
+    size_t total; // bytes of the arena (set by apt_acts_alloc)
     void *block;  // the single allocation
 } AptActs;
 
@@ -20,5 +21,8 @@ void apt_acts_init(AptActs *a, AptBackend *be);
 // Declare a buffer of `bytes` whose address is written to *slot by apt_acts_alloc.
 void apt_acts_request(AptActs *a, void *slot, size_t bytes);
 #define apt_acts_floats(a, slot, n) apt_acts_request((a), (slot), (size_t)(n) * sizeof(float))
+// The same, sharing memory with every other request of `key` (> 0): the region gets the largest size
+// asked for. For buffers whose lifetimes never overlap (gradients of alternate residual blocks).
+void apt_acts_request_shared(AptActs *a, void *slot, size_t bytes, int key);
 void apt_acts_alloc(AptActs *a);
 void apt_acts_free(AptActs *a);

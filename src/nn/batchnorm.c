@@ -33,7 +33,7 @@ void apt_bn_init(AptBatchNorm *l, AptNet *net, const char *name, int C, int HW) 
     }
     size_t out = (size_t)net->b_max * C * HW;
     apt_acts_floats(&net->acts, &l->y, out);
-    apt_acts_floats(&net->acts, &l->dy, out);
+    apt_net_dy(net, &l->dy, out);
     apt_acts_floats(&net->acts, &l->mean, C);
     apt_acts_floats(&net->acts, &l->var, C);
     apt_acts_request(&net->acts, &l->sums, 2 * (size_t)C * sizeof(double));

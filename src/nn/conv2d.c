@@ -18,7 +18,7 @@ void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int 
     }
     size_t out = (size_t)net->b_max * K * l->d.P * l->d.Q;
     apt_acts_floats(&net->acts, &l->y, out);
-    apt_acts_floats(&net->acts, &l->dy, out);
+    apt_net_dy(net, &l->dy, out);
 }
 
 void apt_conv_forward(AptConv *l, AptNet *net, int n, const float *x) {

@@ -39,8 +39,10 @@ typedef struct {
     int n_init, cap_init;
     size_t scratch_floats; // largest scratch any layer asked for
     float *scratch;
-    double bn_count_scale;                    // per forward: global samples / local samples (sync BN), else 1
-    char prefix[64];                          // prepended to registered names ("" or "layer2.1.")
+    double bn_count_scale; // per forward: global samples / local samples (sync BN), else 1
+    char prefix[64];       // prepended to registered names ("" or "layer2.1.")
+    int dy_group, dy_role; // > 0 while building a residual block: its gradient buffers share memory with
+                           // the same role in alternate blocks (apt_net_dy)
     void (*grad_ready)(void *ctx, size_t lo); // backward progress hook (model.h), may be NULL
     void *grad_ready_ctx;
 } AptNet;
@@ -51,6 +53,8 @@ void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm,
 int apt_net_param(AptNet *net, const char *name, int ndim, const int *shape, bool is_buffer, AptInitKind kind,
                   double arg);
 void apt_net_need_scratch(AptNet *net, size_t floats);
+// Request the gradient buffer of a layer output (shared per dy_group/dy_role inside residual blocks).
+void apt_net_dy(AptNet *net, float **slot, size_t floats);
 // Finalize the store, allocate the arena and draw every initial value from rng(seed, APT_RNG_INIT, index).
 void apt_net_finalize(AptNet *net);
 void apt_net_free(AptNet *net);

@@ -38,6 +38,14 @@ int apt_net_param(AptNet *net, const char *name, int ndim, const int *shape, boo
     return idx;
 }
 
+void apt_net_dy(AptNet *net, float **slot, size_t floats) {
+    if (net->dy_group)
+        apt_acts_request_shared(&net->acts, slot, floats * sizeof(float),
+                                net->dy_group * 1024 + net->dy_role++);
+    else
+        apt_acts_floats(&net->acts, slot, floats);
+}
+
 void apt_net_need_scratch(AptNet *net, size_t floats) {
     if (floats > net->scratch_floats) net->scratch_floats = floats;
 }

@@ -82,8 +82,13 @@ AptBackbone *apt_resnet_create(AptNet *net, int depth, int C, int H, int W) {
         int planes = 64 << s;
         for (int j = 0; j < layers[s]; j++) {
             snprintf(net->prefix, sizeof net->prefix, "layer%d.%d.", s + 1, j);
+            // A block's gradient buffers are live during its own backward, and its output gradient from the
+            // next block's backward until its own: alternate blocks can share them.
+            net->dy_group = 1 + bi % 2;
+            net->dy_role = 0;
             AptResBlock *b = &m->blocks[bi++];
             apt_resblock_init(b, net, bottleneck, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, h, w);
+            net->dy_group = 0;
             inplanes = b->C;
             h = b->H;
             w = b->W;
