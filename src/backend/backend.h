@@ -10,7 +10,9 @@
 //   - dx == NULL skips the input gradient (first layer of a network);
 //   - per-channel statistics that must be all-reduced (sync BatchNorm) are float64 partial sums, so the
 //     layer reduces them through dist/comm.h and the result is exact across world sizes;
-//   - results never depend on the number of threads (fixed reduction order, no atomics);
+//   - results are bitwise repeatable for a given thread count (fixed reduction order, no atomics); our
+//     own CPU kernels give the same bits for any thread count, GEMM/oneDNN kernels may round differently
+//     with another thread count;
 //   - convolution backward may reuse internal layout conversions: of x from the last conv2d_forward on
 //     the same descriptor (same x pointer and n), and of dy between the two backward calls of one step
 //     (same dy pointer). Callers must not modify x between forward and backward, nor dy between the two

@@ -1,6 +1,7 @@
 // cpu_ops.h — the functions behind the CPU op table (internal to src/backend/cpu/).
-// Threading: OpenMP over independent outputs (channels, planes, rows) and OpenBLAS inside GEMM; every
-// reduction runs in a fixed order inside one thread, so results do not depend on the thread count.
+// Threading: OpenMP over independent outputs (channels, planes, rows), OpenBLAS inside GEMM, oneDNN's
+// OpenMP inside convolutions. Our reductions run in a fixed order inside one thread, so our kernels do
+// not depend on the thread count; GEMM and oneDNN results are repeatable for a given thread count.
 #pragma once
 #include "backend/backend.h"
 
