@@ -14,7 +14,7 @@ struct AptBackbone {
 };
 
 // Names follow torchvision; `width` is the first stage's channels (smallcnn), `hidden` the MLP's units.
-AptBackbone *apt_smallcnn_create(AptNet *net, int C, int H, int W, int width);
+AptBackbone *apt_smallcnn_create(AptNet *net, int C, int H, int W, int width, bool flat); // flat: smallcnn-flat
 AptBackbone *apt_mlp_create(AptNet *net, int C, int H, int W, int hidden);
 // depth: 18 | 34 | 50 | 101
 AptBackbone *apt_resnet_create(AptNet *net, int depth, int C, int H, int W);

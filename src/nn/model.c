@@ -30,8 +30,8 @@ AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *co
     apt_params_init(&m->ps);
     apt_net_init(&m->net, be, &m->ps, comm, mc->bn, b_max, seed);
     const char *a = mc->arch;
-    if (!strcmp(a, "smallcnn"))
-        m->bb = apt_smallcnn_create(&m->net, C, H, W, mc->width);
+    if (!strcmp(a, "smallcnn") || !strcmp(a, "smallcnn-flat"))
+        m->bb = apt_smallcnn_create(&m->net, C, H, W, mc->width, !strcmp(a, "smallcnn-flat"));
     else if (!strcmp(a, "mlp"))
         m->bb = apt_mlp_create(&m->net, C, H, W, mc->hidden);
     else if (!strcmp(a, "resnet18"))
@@ -43,7 +43,7 @@ AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *co
     else if (!strcmp(a, "resnet101"))
         m->bb = apt_resnet_create(&m->net, 101, C, H, W);
     else
-        apt_user_error("model.arch: unknown '%s' (smallcnn, mlp, resnet18, resnet34, resnet50, resnet101)",
+        apt_user_error("model.arch: unknown '%s' (smallcnn, smallcnn-flat, mlp, resnet18, resnet34, resnet50, resnet101)",
                        a);
     int head_first = m->ps.n;
     double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;

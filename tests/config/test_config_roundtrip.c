@@ -212,7 +212,7 @@ static void test_shipped(void) {
         dump_and_reload(&c, &back, "shipped");
         expect_same(&c, &back, e->d_name);
         if (!strcmp(e->d_name, "quickstart.yaml")) {
-            TEST_CHECK(!strcmp(c.data.root, "data/fashion-mnist") && !strcmp(c.model.arch, "smallcnn") &&
+            TEST_CHECK(!strcmp(c.data.root, "data/fashion-mnist") && !strcmp(c.model.arch, "smallcnn-flat") &&
                            !strcmp(c.loss.name, "smoothap") && c.model.embed_dim == 128 &&
                            c.device == APT_DEVICE_CPU,
                        "quickstart: Fashion-MNIST, smallcnn, Smooth-AP, 128-d, CPU");

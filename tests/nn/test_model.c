@@ -239,6 +239,8 @@ int main(void) {
     check_model("smallcnn", APT_BN_FROZEN_AFFINE, 1, 13, 11, true);
     check_model("smallcnn", APT_BN_LOCAL, 1, 13, 11, true);
     check_model("smallcnn", APT_BN_SYNC, 2, 9, 9, false);
+    check_model("smallcnn-flat", APT_BN_FROZEN, 1, 13, 11, true); // finite differences: frozen BN only (ReLU
+    check_model("smallcnn-flat", APT_BN_LOCAL, 1, 13, 11, false);  // kinks of conv4 make the others ill-conditioned)
     check_model("mlp", APT_BN_FROZEN, 1, 5, 7, true);
     // ResNets: float32 central differences of a 20-layer net are dominated by rounding and ReLU/max-pool
     // switches at any ε (measured: the estimate moves by 3x between ε = 3e-4 and 1e-4), so their
