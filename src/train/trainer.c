@@ -148,6 +148,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     t->model = apt_model_create(&t->cfg.model, t->be, comm, t->b, t->C, t->H, t->W, cfg->seed);
     t->ps = apt_model_params(t->model);
     t->D = apt_model_embed_dim(t->model);
+    if (!t->opts.no_eval) t->eval = apt_eval_create(&t->cfg, comm, t->run_dir, t->b);
     apt_loss_params_from_config(&t->loss_params, &t->cfg.loss);
     t->loss_ws = apt_loss_workspace_create(t->b, t->B, t->D, APT_F32);
     t->E_local = apt_calloc((size_t)t->b * t->D, sizeof(float));
@@ -193,29 +194,15 @@ static void save_checkpoint(AptTrainer *t) {
     t->comm->barrier(t->comm); // nobody runs ahead (or exits) before the file is in place
 }
 
-static void evaluate(AptTrainer *t, int epoch, bool final) {
+// Every rank embeds its share of the test split; metrics are identical on every rank; rank 0 writes the
+// leaderboard (the latest evaluation's figures) and the optional HDF5 outputs.
+static void evaluate(AptTrainer *t, int epoch) {
     if (t->opts.no_eval) return;
-    double t0 = apt_time_now();
-    AptMetrics m;
-    apt_train_evaluate(t, &m, final);
-    const AptEvalConfig *e = &t->cfg.eval;
-    char line[512], names_buf[APT_LIST_MAX][24];
-    const char *names[APT_LIST_MAX + 2];
-    double vals[APT_LIST_MAX + 2];
-    int n = 0, k = 0;
-    for (int i = 0; i < e->n_recall_k; i++) {
-        t->last_recall[i] = m.recall[i];
-        snprintf(names_buf[i], sizeof names_buf[i], "recall@%d", e->recall_k[i]);
-        names[n] = names_buf[i];
-        vals[n++] = m.recall[i];
-        k += snprintf(line + k, sizeof line - (size_t)k, "R@%d %.4f ", e->recall_k[i], m.recall[i]);
-    }
-    names[n] = "map", vals[n++] = m.map;
-    names[n] = "map@r", vals[n++] = m.map_at_r;
-    t->evaluated = true;
-    apt_info("eval epoch %d step %ld: %smAP %.4f mAP@R %.4f (%lld queries, %.1f s)", epoch, t->step, line, m.map,
-             m.map_at_r, (long long)m.n_valid, apt_time_now() - t0);
-    apt_progress_eval(&t->progress, epoch, t->step, n, names, vals);
+    AptEvalResult r;
+    apt_eval_run(t->eval, t->model, t->step, NULL, &r);
+    for (int i = 0; i < t->cfg.eval.n_recall_k; i++) t->last_recall[i] = r.m.recall[i];
+    t->evaluated = true; // apt_eval_run printed the figures (rank 0)
+    apt_progress_eval(&t->progress, epoch, t->step, r.n, r.names, r.values);
 }
 
 int apt_trainer_run(AptTrainer *t) {
@@ -270,10 +257,10 @@ int apt_trainer_run(AptTrainer *t) {
                   (epoch_done && cfg->checkpoint.every_epochs && (epoch + 1) % cfg->checkpoint.every_epochs == 0);
         bool ev = (cfg->eval.every_steps && t->step % cfg->eval.every_steps == 0) ||
                   (epoch_done && cfg->eval.every_epochs && (epoch + 1) % cfg->eval.every_epochs == 0);
-        if (ev) evaluate(t, epoch, false);
+        if (ev) evaluate(t, epoch);
         if (ck) save_checkpoint(t);
     }
-    evaluate(t, t->step_in_epoch == 0 ? t->epoch - 1 : t->epoch, true);
+    evaluate(t, t->step_in_epoch == 0 ? t->epoch - 1 : t->epoch);
     save_checkpoint(t);
     return APT_EXIT_OK;
 }
@@ -289,6 +276,7 @@ double apt_trainer_last_recall(const AptTrainer *t, int i) {
 void apt_trainer_destroy(AptTrainer *t) {
     if (!t) return;
     apt_progress_close(&t->progress);
+    if (t->eval) apt_eval_destroy(t->eval);
     if (t->loader) apt_loader_destroy(t->loader);
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     apt_loss_workspace_free(t->loss_ws);

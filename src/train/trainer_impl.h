@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "data/loader.h"
 #include "dist/buckets.h"
+#include "eval/eval.h"
 #include "eval/metrics.h"
 #include "loss/loss.h"
 #include "nn/model.h"
@@ -40,6 +41,7 @@ struct AptTrainer {
     char run_dir[4096], ckpt_dir[4096];
     char *config_text;     // resolved config (rank 0), stored in checkpoints
     FILE *log_file;        // run_dir/log.txt (rank 0)
+    AptEvalContext *eval;  // src/eval/: test-split embedding, exact kNN metrics, leaderboard (NULL: no_eval)
     double last_recall[APT_LIST_MAX];
     bool evaluated;
 };
@@ -48,6 +50,3 @@ struct AptTrainer {
 // *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
 // verdict on every rank) is reported by rank 0 and returns NAN without updating the weights.
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
-// evaluate.c: embed the test split on every rank, score all-vs-all, fill m (identical on every rank).
-// final: rank 0 also writes the leaderboard (and the embedding / per-query files when configured).
-void apt_train_evaluate(AptTrainer *t, AptMetrics *m, bool final);
