@@ -45,20 +45,39 @@ static void mpi_reduce_scatter(AptComm *c, const void *send, void *recv, size_t 
     MPI_CHECK(MPI_Reduce_scatter_block(send, recv, (int)n, mpi_type(dt), mpi_op(op), MPI_COMM_WORLD));
 }
 
+// Outstanding non-blocking requests live in a fixed pool set up with the communicator, so gradient
+// buckets never allocate inside the training step.
+#define APT_MPI_MAX_REQS 256
+typedef struct {
+    MPI_Request req[APT_MPI_MAX_REQS];
+    int busy[APT_MPI_MAX_REQS];
+    int next; // round-robin search start
+} MpiImpl;
+
 static AptCommReq mpi_iallreduce(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op) {
-    (void)c;
     APT_CHECK(count <= INT32_MAX, "iallreduce of %zu elements exceeds MPI's int count", count);
-    MPI_Request *req = apt_malloc(sizeof *req);
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, mpi_type(dt), mpi_op(op), MPI_COMM_WORLD, req));
-    AptCommReq r = {req};
+    MpiImpl *m = c->impl;
+    int slot = -1;
+    for (int k = 0; k < APT_MPI_MAX_REQS && slot < 0; k++) {
+        int i = (m->next + k) % APT_MPI_MAX_REQS;
+        if (!m->busy[i]) slot = i;
+    }
+    APT_CHECK(slot >= 0, "more than %d outstanding non-blocking collectives", APT_MPI_MAX_REQS);
+    m->busy[slot] = 1;
+    m->next = (slot + 1) % APT_MPI_MAX_REQS;
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, mpi_type(dt), mpi_op(op), MPI_COMM_WORLD,
+                             &m->req[slot]));
+    AptCommReq r = {&m->busy[slot]};
     return r;
 }
 
 static void mpi_wait(AptComm *c, AptCommReq r) {
-    (void)c;
     if (!r.impl) return;
-    MPI_CHECK(MPI_Wait((MPI_Request *)r.impl, MPI_STATUS_IGNORE));
-    free(r.impl);
+    MpiImpl *m = c->impl;
+    int slot = (int)((int *)r.impl - m->busy);
+    APT_CHECK(slot >= 0 && slot < APT_MPI_MAX_REQS && m->busy[slot], "wait on a request that is not outstanding");
+    MPI_CHECK(MPI_Wait(&m->req[slot], MPI_STATUS_IGNORE));
+    m->busy[slot] = 0;
 }
 
 static void mpi_bcast(AptComm *c, void *buf, size_t count, AptDType dt, int root) {
@@ -78,7 +97,10 @@ static _Noreturn void mpi_abort(AptComm *c, int code) {
     exit(code);
 }
 
-static void mpi_destroy(AptComm *c) { free(c); }
+static void mpi_destroy(AptComm *c) {
+    free(c->impl);
+    free(c);
+}
 
 AptComm *apt_comm_mpi_create(int rank, int world, int local_rank, int local_world) {
     AptComm *c = apt_calloc(1, sizeof *c);
@@ -97,5 +119,6 @@ AptComm *apt_comm_mpi_create(int rank, int world, int local_rank, int local_worl
     c->abort = mpi_abort;
     c->host = c;
     c->destroy = mpi_destroy;
+    c->impl = apt_calloc(1, sizeof(MpiImpl));
     return c;
 }
