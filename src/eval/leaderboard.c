@@ -133,7 +133,7 @@ static void write_md(FILE *f, const AptLeaderboard *lb, const char *when) {
           f);
     if (!lb->pub)
         fputs("\nNo published figures for this protocol (no entry in the published-results file).\n", f);
-    else if (lb->pub->n_results == 0 && !lb->pub->note[0]) // the note, when present, says it better
+    else if (lb->pub->n_results == 0)
         fputs("\nNo published figures for this protocol.\n", f);
     if (lb->pub && lb->pub->note[0]) fprintf(f, "\n%s\n", lb->pub->note);
     if (lb->pub && lb->pub->n_results) {
