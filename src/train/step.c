@@ -34,8 +34,8 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     AptParamStore *ps = t->ps;
     apt_params_zero_grad(ps);
     apt_model_backward(t->model, t->dE_local);
-    // Buckets of the flat gradient buffer, summed over ranks. The model does not report per-layer progress
-    // yet (apt_buckets_ready_from), so every bucket starts here: no overlap with backward for now.
+    // Buckets of the flat gradient buffer, summed over ranks: each started during backward as soon as the
+    // model reported its gradients final (grad-ready hook set up in trainer.c); wait starts the rest.
     if (c->world > 1) apt_buckets_wait(t->buckets);
 
     double loss = apt_comm_sum_host(c, out.loss_part);

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void grads_ready(void *buckets, size_t lo) { apt_buckets_ready_from(buckets, lo); }
+
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -159,6 +161,8 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     if (comm->world > 1) {
         size_t elems = (size_t)(cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
         t->buckets = apt_buckets_create(comm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
+        // Backward reports "every gradient at offset >= lo is final"; each bucket starts its all-reduce then.
+        apt_model_set_grad_ready_hook(t->model, grads_ready, t->buckets);
     }
     if (resume[0]) {
         apt_h5_lock();
