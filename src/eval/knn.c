@@ -149,18 +149,23 @@ static inline int heap_worse(const float *s, const int64_t *ix, int a, int b) {
     return ranks_before(s[b], ix[b], s[a], ix[a]);
 }
 
+// Swap entries a and b of the parallel (score, index) arrays.
+static inline void swap_pair(float *s, int64_t *ix, int64_t a, int64_t b) {
+    float ts = s[a];
+    s[a] = s[b];
+    s[b] = ts;
+    int64_t ti = ix[a];
+    ix[a] = ix[b];
+    ix[b] = ti;
+}
+
 static void heap_sift_down(float *s, int64_t *ix, int n, int i) {
     for (;;) {
         int l = 2 * i + 1, r = l + 1, w = i;
         if (l < n && heap_worse(s, ix, l, w)) w = l;
         if (r < n && heap_worse(s, ix, r, w)) w = r;
         if (w == i) return;
-        float ts = s[i];
-        s[i] = s[w];
-        s[w] = ts;
-        int64_t ti = ix[i];
-        ix[i] = ix[w];
-        ix[w] = ti;
+        swap_pair(s, ix, i, w);
         i = w;
     }
 }
@@ -169,12 +174,7 @@ static void heap_sift_up(float *s, int64_t *ix, int i) {
     while (i > 0) {
         int p = (i - 1) / 2;
         if (!heap_worse(s, ix, i, p)) return;
-        float ts = s[i];
-        s[i] = s[p];
-        s[p] = ts;
-        int64_t ti = ix[i];
-        ix[i] = ix[p];
-        ix[p] = ti;
+        swap_pair(s, ix, i, p);
         i = p;
     }
 }
@@ -200,12 +200,7 @@ static void sort_rank_order(float *s, int64_t *ix, int64_t n) {
     for (int64_t i = 1; i < n; i++)
         heap_sift_up(s, ix, (int)i);
     for (int64_t end = n - 1; end > 0; end--) {
-        float ts = s[0];
-        s[0] = s[end];
-        s[end] = ts;
-        int64_t ti = ix[0];
-        ix[0] = ix[end];
-        ix[end] = ti;
+        swap_pair(s, ix, 0, end);
         heap_sift_down(s, ix, (int)end, 0);
     }
     // popping the worst to the back leaves the array best-first.
