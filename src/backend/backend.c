@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "core/log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void apt_conv_desc_init(AptConvDesc *d, int N, int C, int H, int W, int K, int R, int S, int stride,
@@ -31,21 +32,40 @@ void apt_pool_desc_init(AptPoolDesc *d, int N, int C, int H, int W, int k, int s
               "bad pool shape N%d C%d H%d W%d k%d stride %d pad %d", N, C, H, W, k, stride, pad);
 }
 
+bool apt_backend_is_host(const AptBackend *be) {
+    return be && !strcmp(be->name, "cpu");
+}
+
+// APT_GUARD_BACKEND=1: the CPU kernels over guarded memory (a test backend; README "Testing").
+static AptBackend *cpu_or_guard(void) {
+    const char *g = getenv("APT_GUARD_BACKEND");
+    if (g && g[0] && strcmp(g, "0")) {
+        apt_info("device: guard (CPU kernels; backend memory unreadable by host code, APT_GUARD_BACKEND)");
+        return apt_backend_guard_create();
+    }
+    return apt_backend_cpu_create();
+}
+
 AptBackend *apt_backend_create(const char *name) {
-    if (!strcmp(name, "cpu")) return apt_backend_cpu_create();
+    return apt_backend_create_on(name, 0);
+}
+
+AptBackend *apt_backend_create_on(const char *name, int local_rank) {
+    if (!strcmp(name, "cpu")) return cpu_or_guard();
     const char *why = NULL;
     if (!strcmp(name, "cuda")) {
-        AptBackend *be = apt_backend_cuda_create(&why);
+        AptBackend *be = apt_backend_cuda_create_on(local_rank, &why);
         if (!be) apt_user_error("device: cuda requested but unavailable: %s", why ? why : "unknown reason");
         return be;
     }
     if (!strcmp(name, "auto")) {
-        // The CUDA op table exists, but a model cannot run on it yet: the parameter store (src/nn/params.c)
-        // is host memory. Until parameters live on the device, `auto` stays on the CPU even where a GPU is
-        // visible; `device: cuda` still creates the CUDA table (tests and benchmarks use it directly).
-        apt_debug(
-            "device auto: using cpu (the CUDA backend cannot train a model yet: parameters are host memory)");
-        return apt_backend_cpu_create();
+        AptBackend *be = apt_backend_cuda_create_on(local_rank, &why);
+        if (be) {
+            apt_info("device auto: using cuda (a GPU is visible)");
+            return be;
+        }
+        apt_info("device auto: using cpu (%s)", why ? why : "no usable GPU");
+        return cpu_or_guard();
     }
     apt_user_error("device: unknown backend '%s' (expected cpu, cuda or auto)", name);
 }

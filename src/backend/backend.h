@@ -20,6 +20,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,102 +50,189 @@ typedef struct {
 void apt_pool_desc_init(AptPoolDesc *d, int N, int C, int H, int W, int k, int stride, int pad);
 
 typedef struct AptBackend AptBackend;
+struct AptLossParams; // src/loss/loss.h: which ranking loss and its hyper-parameters
+
+// Scalars a step reads back (one device-to-host copy per step): slots of a small float64 block in the
+// backend's memory that ops write into.
+enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUNT };
+
+// The numeric ops, as one X-macro list: X(name, (parameters), (arguments)). Every op returns void and
+// takes the backend first. The struct below, the CPU and CUDA tables and the guard backend's wrappers
+// (src/backend/guard/) are generated from this list, so an op added here is wrapped everywhere.
+#define APT_BACKEND_OPS(X)                                                                                    \
+    /* ---- GEMM, row-major: C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C ---- */                    \
+    X(gemm,                                                                                                   \
+      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, \
+       const float *B, int ldb, float beta, float *C, int ldc),                                               \
+      (be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))                                   \
+    /* ---- convolution ---- */                                                                             \
+    /* Called once per layer at set-up: builds whatever the backend needs for this shape (d->plan). */      \
+    X(conv2d_prepare, (AptBackend * be, AptConvDesc * d), (be, d))                                           \
+    X(conv2d_release, (AptBackend * be, AptConvDesc * d), (be, d))                                           \
+    /* y = conv(x, w) (+ bias if bias != NULL). n <= d->N. */                                               \
+    X(conv2d_forward,                                                                                         \
+      (AptBackend * be, const AptConvDesc *d, int n, const float *x, const float *w, const float *bias,       \
+       float *y),                                                                                             \
+      (be, d, n, x, w, bias, y))                                                                              \
+    /* dx = conv_transpose(dy, w). */                                                                       \
+    X(conv2d_backward_data,                                                                                   \
+      (AptBackend * be, const AptConvDesc *d, int n, const float *dy, const float *w, float *dx),             \
+      (be, d, n, dy, w, dx))                                                                                  \
+    /* dw += corr(x, dy); db += sum over n, p, q of dy (skipped when db == NULL). */                        \
+    X(conv2d_backward_weights,                                                                                \
+      (AptBackend * be, const AptConvDesc *d, int n, const float *x, const float *dy, float *dw, float *db),  \
+      (be, d, n, x, dy, dw, db))                                                                              \
+    /* ---- batch normalisation, x/y: [N, C, HW]; per-channel vectors [C] ---- */                           \
+    /* y = gamma * (x - mean) / sqrt(var + eps) + beta (inference, frozen, and train after the stats) */    \
+    X(bn_forward,                                                                                             \
+      (AptBackend * be, int N, int C, int HW, const float *x, const float *mean, const float *var, float eps,  \
+       const float *gamma, const float *beta, float *y),                                                      \
+      (be, N, C, HW, x, mean, var, eps, gamma, beta, y))                                                      \
+    /* Statistics held constant (frozen / eval): dx = dy * gamma / sqrt(var + eps) (dx may be NULL); */     \
+    /* dgamma += sum dy * xhat; dbeta += sum dy (either may be NULL). */                                    \
+    X(bn_backward_affine,                                                                                     \
+      (AptBackend * be, int N, int C, int HW, const float *x, const float *dy, const float *mean,             \
+       const float *var, float eps, const float *gamma, float *dx, float *dgamma, float *dbeta),              \
+      (be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dgamma, dbeta))                                        \
+    /* Train forward, step 1: partial sums over this process's samples. sums: [2C] = {Sx [C], Sx^2 [C]}. */ \
+    X(bn_stats, (AptBackend * be, int N, int C, int HW, const float *x, double *sums),                       \
+      (be, N, C, HW, x, sums))                                                                                \
+    /* Train forward, step 2 (after an optional all-reduce of sums): mean and biased var over `count` */    \
+    /* values per channel; running stats (if not NULL) move by `momentum` towards mean and unbiased var. */ \
+    X(bn_finalize,                                                                                            \
+      (AptBackend * be, int C, const double *sums, double count, float momentum, float *mean, float *var,     \
+       float *running_mean, float *running_var),                                                              \
+      (be, C, sums, count, momentum, mean, var, running_mean, running_var))                                   \
+    /* Train backward, step 1: partial sums {Sdy [C], Sdy.xhat [C]} into sums [2C]. */                      \
+    X(bn_backward_stats,                                                                                      \
+      (AptBackend * be, int N, int C, int HW, const float *x, const float *dy, const float *mean,             \
+       const float *var, float eps, double *sums),                                                            \
+      (be, N, C, HW, x, dy, mean, var, eps, sums))                                                            \
+    /* Train backward, step 2 (sums all-reduced over the batch the statistics came from, `count` values */  \
+    /* per channel): dx = gamma/sqrt(var+eps) * (dy - Sdy/count - xhat * Sdy.xhat/count). */                \
+    X(bn_backward_data,                                                                                       \
+      (AptBackend * be, int N, int C, int HW, const float *x, const float *dy, const float *mean,             \
+       const float *var, float eps, const float *gamma, const double *sums, double count, float *dx),         \
+      (be, N, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx))                                          \
+    /* ---- activations and pooling ---- */                                                                 \
+    X(relu_forward, (AptBackend * be, size_t n, const float *x, float *y), (be, n, x, y)) /* in place ok */  \
+    X(relu_backward, (AptBackend * be, size_t n, const float *y, const float *dy, float *dx),                \
+      (be, n, y, dy, dx)) /* in place ok */                                                                  \
+    /* idx: [N, C, P, Q] int32 argmax (offset within the H*W plane), written by forward, read by backward */ \
+    X(maxpool_forward, (AptBackend * be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx),   \
+      (be, d, n, x, y, idx))                                                                                  \
+    X(maxpool_backward,                                                                                       \
+      (AptBackend * be, const AptPoolDesc *d, int n, const float *dy, const int *idx, float *dx),             \
+      (be, d, n, dy, idx, dx))                                                                                \
+    X(avgpool_forward, (AptBackend * be, const AptPoolDesc *d, int n, const float *x, float *y),             \
+      (be, d, n, x, y))                                                                                       \
+    X(avgpool_backward, (AptBackend * be, const AptPoolDesc *d, int n, const float *dy, float *dx),          \
+      (be, d, n, dy, dx))                                                                                     \
+    /* x: [N, C, HW] -> y: [N, C] (mean over HW) */                                                         \
+    X(gap_forward, (AptBackend * be, int N, int C, int HW, const float *x, float *y), (be, N, C, HW, x, y))  \
+    X(gap_backward, (AptBackend * be, int N, int C, int HW, const float *dy, float *dx),                     \
+      (be, N, C, HW, dy, dx))                                                                                 \
+    /* ---- linear (torch layout w: [out, in]) via GEMM: y[N,out] = x[N,in] . w^T + b ---- */               \
+    X(linear_forward,                                                                                         \
+      (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *b, float *y),    \
+      (be, N, in, out, x, w, b, y))                                                                           \
+    /* dx = dy . w (dx may be NULL); dw += dy^T . x; db += S_n dy (db may be NULL). */                      \
+    X(linear_backward,                                                                                        \
+      (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *dy, float *dx,   \
+       float *dw, float *db),                                                                                 \
+      (be, N, in, out, x, w, dy, dx, dw, db))                                                                 \
+    /* ---- L2 normalisation of rows, x/y: [N, D]; y = x / max(||x||, 1e-12) (torch F.normalize) ---- */    \
+    X(l2norm_forward, (AptBackend * be, int N, int D, const float *x, float *y), (be, N, D, x, y))           \
+    /* dx = (dy - y (y.dy)) / max(||x||, 1e-12) */                                                          \
+    X(l2norm_backward,                                                                                        \
+      (AptBackend * be, int N, int D, const float *x, const float *y, const float *dy, float *dx),            \
+      (be, N, D, x, y, dy, dx))                                                                               \
+    /* ---- elementwise ---- */                                                                             \
+    X(add, (AptBackend * be, size_t n, const float *a, const float *b, float *y), (be, n, a, b, y))          \
+    X(axpy, (AptBackend * be, size_t n, float alpha, const float *x, float *y), (be, n, alpha, x, y))        \
+    X(scale, (AptBackend * be, size_t n, float alpha, float *x), (be, n, alpha, x)) /* x *= alpha */         \
+    X(fill, (AptBackend * be, size_t n, float value, float *x), (be, n, value, x))                           \
+    /* float64 fill (scalar blocks: a flag set to 1 before the ops that may clear it) */                    \
+    X(fill_f64, (AptBackend * be, size_t n, double value, double *x), (be, n, value, x))                     \
+    /* fp32 -> bf16 (round to nearest even; NaN stays NaN) and bf16 -> fp32 (exact) */                      \
+    X(cast_f32_bf16, (AptBackend * be, size_t n, const float *x, uint16_t *y), (be, n, x, y))                \
+    X(cast_bf16_f32, (AptBackend * be, size_t n, const uint16_t *x, float *y), (be, n, x, y))                \
+    /* ---- reductions for the gradient norm and the numeric stop (results stay in backend memory) ---- */  \
+    /* *out (accumulate ? += : =) sum of x[i]^2 in float64: 8 lanes over a fixed stride combined in a */    \
+    /* fixed tree (CPU), or a fixed chunking summed in index order (CUDA): same bits run to run. */          \
+    X(sumsq, (AptBackend * be, size_t n, const float *x, double *out, bool accumulate),                      \
+      (be, n, x, out, accumulate))                                                                            \
+    /* *flag = 0 if any x[i] is NaN or infinite, else left as it is (set it to 1 first with fill_f64). */   \
+    X(finite_check, (AptBackend * be, size_t n, const float *x, double *flag), (be, n, x, flag))             \
+    /* ---- optimizer updates on flat ranges (the formulas of src/optim/optim.h) ---- */                    \
+    /* torch.optim.SGD (dampening 0): d = g + wd*w; buf = mu*buf + d; w -= lr*(nesterov ? d+mu*buf : buf) */ \
+    X(sgd_update,                                                                                             \
+      (AptBackend * be, float *w, const float *g, float *buf, size_t n, float lr, float wd, float mu,         \
+       bool nesterov),                                                                                        \
+      (be, w, g, buf, n, lr, wd, mu, nesterov))                                                               \
+    /* torch.optim.Adam (coupled wd) / AdamW (decoupled); t >= 1 is the step count after this update */     \
+    X(adam_update,                                                                                            \
+      (AptBackend * be, float *w, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,  \
+       float eps, float wd, bool decoupled, long t),                                                          \
+      (be, w, g, m, v, n, lr, b1, b2, eps, wd, decoupled, t))                                                 \
+    /* ---- ranking loss (DESIGN §3), forward + backward for the local queries [q_begin, q_end) ---- */     \
+    /* *ws: a workspace for b_max local queries, B_max global rows of D_max, classes of at most m_max; */   \
+    /* NULL when this backend has no kernel for the loss p names (the caller says so and stops). */         \
+    X(loss_create,                                                                                            \
+      (AptBackend * be, const struct AptLossParams *p, int b_max, int B_max, int D_max, int m_max, void **ws), \
+      (be, p, b_max, B_max, D_max, m_max, ws))                                                                \
+    X(loss_free, (AptBackend * be, void *ws), (be, ws))                                                      \
+    /* E [B, D] backend memory; labels [B] HOST memory (the sampler's plan, identical on every rank); */   \
+    /* dE [B, D] backend memory, overwritten: d loss_part / d E; *loss_part (backend memory) = this */     \
+    /* rank's share of the loss, already divided by the global query count. */                             \
+    X(loss_compute,                                                                                           \
+      (AptBackend * be, void *ws, const struct AptLossParams *p, const float *E, const int *labels, int B,     \
+       int D, int q_begin, int q_end, float *dE, double *loss_part),                                          \
+      (be, ws, p, E, labels, B, D, q_begin, q_end, dE, loss_part))
+
 struct AptBackend {
-    const char *name; // "cpu" | "cuda"
+    const char *name; // "cpu" | "cuda" | "guard"
 
     // ---- memory (set-up time for alloc/free; copy/sync any time) ----
     void *(*alloc)(AptBackend *be, size_t bytes); // 64-byte aligned; never NULL (fatal on failure)
     void (*free)(AptBackend *be, void *p);
+    // Blocking for host<->device directions (the host buffer may be reused on return); D2D is ordered
+    // on the backend's stream.
     void (*copy)(AptBackend *be, void *dst, const void *src, size_t bytes, AptCopyDir dir);
+    // The batch upload: host -> backend memory without waiting (CUDA: staged through pinned memory on a
+    // copy stream; the host buffer may be reused on return). upload_wait orders the ops enqueued after
+    // it behind every upload started before it (CUDA: the compute stream waits on the copy's event; the
+    // host does not wait). So the next batch may be uploaded while the current step computes.
+    void (*upload)(AptBackend *be, void *dst, const void *src, size_t bytes);
+    void (*upload_wait)(AptBackend *be);
     void (*sync)(AptBackend *be);
 
-    // ---- GEMM, row-major: C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C ----
-    void (*gemm)(AptBackend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
-
-    // ---- convolution ----
-    // Called once per layer at set-up: builds whatever the backend needs for this shape (d->plan).
-    void (*conv2d_prepare)(AptBackend *be, AptConvDesc *d);
-    void (*conv2d_release)(AptBackend *be, AptConvDesc *d);
-    // y = conv(x, w) (+ bias if bias != NULL). n <= d->N.
-    void (*conv2d_forward)(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
-                           const float *bias, float *y);
-    // dx = conv_transpose(dy, w).
-    void (*conv2d_backward_data)(AptBackend *be, const AptConvDesc *d, int n, const float *dy, const float *w,
-                                 float *dx);
-    // dw += corr(x, dy); db += sum over n, p, q of dy (skipped when db == NULL).
-    void (*conv2d_backward_weights)(AptBackend *be, const AptConvDesc *d, int n, const float *x,
-                                    const float *dy, float *dw, float *db);
-
-    // ---- batch normalisation, x/y: [N, C, HW]; per-channel vectors [C] ----
-    // y = gamma * (x - mean) / sqrt(var + eps) + beta   (inference, frozen, and train after the stats)
-    void (*bn_forward)(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
-                       const float *var, float eps, const float *gamma, const float *beta, float *y);
-    // Statistics held constant (frozen / eval): dx = dy * gamma / sqrt(var + eps) (dx may be NULL);
-    // dgamma += sum dy * xhat; dbeta += sum dy (either may be NULL).
-    void (*bn_backward_affine)(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                               const float *mean, const float *var, float eps, const float *gamma, float *dx,
-                               float *dgamma, float *dbeta);
-    // Train forward, step 1: partial sums over this process's samples. sums: [2C] = {Σx [C], Σx² [C]}.
-    void (*bn_stats)(AptBackend *be, int N, int C, int HW, const float *x, double *sums);
-    // Train forward, step 2 (after an optional all-reduce of sums): mean and biased var over `count`
-    // values per channel; running stats (if not NULL) move by `momentum` towards mean and the unbiased var.
-    void (*bn_finalize)(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
-                        float *var, float *running_mean, float *running_var);
-    // Train backward, step 1: partial sums {Σdy [C], Σdy·xhat [C]} into sums [2C].
-    void (*bn_backward_stats)(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                              const float *mean, const float *var, float eps, double *sums);
-    // Train backward, step 2 (sums all-reduced over the batch the statistics came from, `count` values
-    // per channel): dx = gamma/sqrt(var+eps) * (dy - Σdy/count - xhat * Σdy·xhat/count).
-    void (*bn_backward_data)(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                             const float *mean, const float *var, float eps, const float *gamma,
-                             const double *sums, double count, float *dx);
-
-    // ---- activations and pooling ----
-    void (*relu_forward)(AptBackend *be, size_t n, const float *x, float *y); // in place allowed
-    void (*relu_backward)(AptBackend *be, size_t n, const float *y, const float *dy,
-                          float *dx); // in place ok
-    // idx: [N, C, P, Q] int32 argmax (offset within the H*W plane), written by forward, read by backward.
-    void (*maxpool_forward)(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx);
-    void (*maxpool_backward)(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
-                             float *dx);
-    void (*avgpool_forward)(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y);
-    void (*avgpool_backward)(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, float *dx);
-    // x: [N, C, HW] -> y: [N, C] (mean over HW)
-    void (*gap_forward)(AptBackend *be, int N, int C, int HW, const float *x, float *y);
-    void (*gap_backward)(AptBackend *be, int N, int C, int HW, const float *dy, float *dx);
-
-    // ---- linear (torch layout w: [out, in]) via GEMM: y[N,out] = x[N,in] · wᵀ + b ----
-    void (*linear_forward)(AptBackend *be, int N, int in, int out, const float *x, const float *w,
-                           const float *b, float *y);
-    // dx = dy · w (dx may be NULL); dw += dyᵀ · x; db += Σ_n dy (db may be NULL).
-    void (*linear_backward)(AptBackend *be, int N, int in, int out, const float *x, const float *w,
-                            const float *dy, float *dx, float *dw, float *db);
-
-    // ---- L2 normalisation of rows, x/y: [N, D]; y = x / max(||x||, 1e-12) (torch F.normalize) ----
-    void (*l2norm_forward)(AptBackend *be, int N, int D, const float *x, float *y);
-    // dx = (dy - y (y·dy)) / max(||x||, 1e-12)
-    void (*l2norm_backward)(AptBackend *be, int N, int D, const float *x, const float *y, const float *dy,
-                            float *dx);
-
-    // ---- elementwise ----
-    void (*add)(AptBackend *be, size_t n, const float *a, const float *b, float *y); // y = a + b
-    void (*axpy)(AptBackend *be, size_t n, float alpha, const float *x, float *y);   // y += alpha x
-    void (*scale)(AptBackend *be, size_t n, float alpha, float *x);                  // x *= alpha
-    void (*fill)(AptBackend *be, size_t n, float value, float *x);
+#define APT_BACKEND_OP_FIELD(name, params, args) void(*name) params;
+    APT_BACKEND_OPS(APT_BACKEND_OP_FIELD)
+#undef APT_BACKEND_OP_FIELD
 
     void (*destroy)(AptBackend *be);
     void *impl;
 };
 
-// name: "cpu" | "cuda" | "auto" (cuda when a device is usable, else cpu). Never NULL: an unknown name, or
-// "cuda" without CUDA support or a usable device, is a one-line user error.
+// name: "cpu" | "cuda" | "auto" (cuda when a device is usable, else cpu; the log says which). Never NULL:
+// an unknown name, or "cuda" without CUDA support or a usable device, is a one-line user error.
+// local_rank: this process's rank within its node; a CUDA backend selects device local_rank (modulo the
+// devices visible; the one visible device when the launcher binds one GPU per task) before it makes
+// any other CUDA call. apt_backend_create(name) is apt_backend_create_on(name, 0).
+// Test backend: with APT_GUARD_BACKEND=1 in the environment, "cpu" (and "auto" without a GPU) create
+// the guard backend instead (src/backend/guard/): the CPU kernels over memory host code cannot read.
 AptBackend *apt_backend_create(const char *name);
+AptBackend *apt_backend_create_on(const char *name, int local_rank);
 void apt_backend_destroy(AptBackend *be);
+// True when the backend's memory is the host's (the "cpu" table): host code may read it directly.
+bool apt_backend_is_host(const AptBackend *be);
 
-// Implementations (backend.c is the only caller).
+// Implementations (backend.c is the only caller, tests aside).
 AptBackend *apt_backend_cpu_create(void);
 AptBackend *apt_backend_cuda_create(const char **why); // NULL + reason (static string) when unusable
+AptBackend *apt_backend_cuda_create_on(int local_rank, const char **why); // selects the device first
+AptBackend *apt_backend_guard_create(void);
 
 #ifdef __cplusplus
 }

@@ -7,3 +7,8 @@ AptBackend *apt_backend_cuda_create(const char **why) {
     if (why) *why = "aptrain was built without CUDA";
     return NULL;
 }
+
+AptBackend *apt_backend_cuda_create_on(int local_rank, const char **why) {
+    (void)local_rank;
+    return apt_backend_cuda_create(why);
+}

@@ -30,7 +30,7 @@ extern "C" {
 
 typedef struct AptLossImpl AptLossImpl; // one per loss name (registry in loss.c)
 
-typedef struct {
+typedef struct AptLossParams {
     const AptLossImpl *impl; // from apt_loss_find(name)
     double tau;              // sigmoid temperature (smoothap, pnp-*)
     bool include_self;       // smoothap: official-code semantics (true) or the paper's (false)

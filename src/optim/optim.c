@@ -2,6 +2,8 @@
 // AptParam flags (head learning-rate multiplier, no-decay set, frozen tensors).
 #include "optim.h"
 
+#include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "core/check.h"
 
 #include <math.h>
@@ -16,7 +18,14 @@ const char *apt_optim_name(AptOptimName n) {
     return "?";
 }
 
-static float *alloc_state(size_t n) {
+// Zeroed state of n floats in the store's memory: the backend's when the store has one (device memory
+// on a GPU), else the host's.
+static float *alloc_state(AptParamStore *ps, size_t n) {
+    if (ps->be) {
+        float *p = ps->be->alloc(ps->be, (n ? n : 1) * sizeof(float));
+        ps->be->fill(ps->be, n, 0.0f, p);
+        return p;
+    }
     float *p = apt_aligned_alloc((n ? n : 1) * sizeof(float));
     memset(p, 0, n * sizeof(float));
     return p;
@@ -29,48 +38,24 @@ void apt_optim_init(AptOptim *o, const AptOptimConfig *cfg, AptParamStore *ps) {
     o->ps = ps;
     bool adam = cfg->name == APT_OPT_ADAM || cfg->name == APT_OPT_ADAMW;
     // SGD without momentum keeps no state, but m is still allocated so checkpoints have one layout.
-    if (!ps->m) ps->m = alloc_state(ps->numel);
-    if (adam && !ps->v) ps->v = alloc_state(ps->numel);
+    if (!ps->m) ps->m = alloc_state(ps, ps->numel);
+    if (adam && !ps->v) ps->v = alloc_state(ps, ps->numel);
 }
 
 double apt_optim_param_lr(const AptOptim *o, const AptParam *p, double lr) {
     return p->is_head ? lr * o->cfg.fc_lr_mul : lr;
 }
 
+// The kernels live in the CPU op table (src/backend/cpu/cpu_optim.c); these entry points serve host
+// stores without a backend (tests, references).
 void apt_optim_sgd_update(float *w, const float *g, float *buf, size_t n, float lr, float wd, float mu,
                           bool nesterov) {
-    if (mu == 0.0f) {
-        for (size_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        float d = g[i] + wd * w[i];
-        float b = mu * buf[i] + d;
-        buf[i] = b;
-        w[i] -= lr * (nesterov ? d + mu * b : b);
-    }
+    apt_cpu_sgd_update(NULL, w, g, buf, n, lr, wd, mu, nesterov);
 }
 
 void apt_optim_adam_update(float *w, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
                            float eps, float wd, bool decoupled, long t) {
-    // Scalars in float64 as torch does in Python, then rounded once to float32.
-    double bc1 = 1.0 - pow((double)b1, (double)t);
-    double bc2 = 1.0 - pow((double)b2, (double)t);
-    float step_size = (float)((double)lr / bc1);
-    float bc2_sqrt = (float)sqrt(bc2);
-    float wd_coupled = decoupled ? 0.0f : wd;
-    float decay_mul = decoupled ? (float)(1.0 - (double)lr * (double)wd) : 1.0f;
-    float c1 = 1.0f - b1, c2 = 1.0f - b2;
-    for (size_t i = 0; i < n; i++) {
-        float wi = w[i] * decay_mul;
-        float d = g[i] + wd_coupled * wi;
-        float mi = b1 * m[i] + c1 * d;
-        float vi = b2 * v[i] + c2 * d * d;
-        m[i] = mi;
-        v[i] = vi;
-        // Same operation order as torch: denom = sqrt(v) / sqrt(bc2) + eps; w += -step_size * (m / denom).
-        w[i] = wi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
-    }
+    apt_cpu_adam_update(NULL, w, g, m, v, n, lr, b1, b2, eps, wd, decoupled, t);
 }
 
 void apt_optim_step(AptOptim *o, double lr) {
@@ -84,14 +69,22 @@ void apt_optim_step(AptOptim *o, double lr) {
         const float *g = ps->g + p->offset;
         float plr = (float)apt_optim_param_lr(o, p, lr);
         float wd = p->decay ? (float)c->weight_decay : 0.0f;
+        AptBackend *be = ps->be; // NULL: a host store built without a backend (tests)
         switch (c->name) {
         case APT_OPT_SGD:
-            apt_optim_sgd_update(w, g, ps->m + p->offset, p->numel, plr, wd, (float)c->momentum, c->nesterov);
+            if (be)
+                be->sgd_update(be, w, g, ps->m + p->offset, p->numel, plr, wd, (float)c->momentum, c->nesterov);
+            else
+                apt_optim_sgd_update(w, g, ps->m + p->offset, p->numel, plr, wd, (float)c->momentum, c->nesterov);
             break;
         case APT_OPT_ADAM:
         case APT_OPT_ADAMW:
-            apt_optim_adam_update(w, g, ps->m + p->offset, ps->v + p->offset, p->numel, plr, (float)c->beta1,
-                                  (float)c->beta2, (float)c->eps, wd, c->name == APT_OPT_ADAMW, o->t);
+            if (be)
+                be->adam_update(be, w, g, ps->m + p->offset, ps->v + p->offset, p->numel, plr, (float)c->beta1,
+                                (float)c->beta2, (float)c->eps, wd, c->name == APT_OPT_ADAMW, o->t);
+            else
+                apt_optim_adam_update(w, g, ps->m + p->offset, ps->v + p->offset, p->numel, plr, (float)c->beta1,
+                                      (float)c->beta2, (float)c->eps, wd, c->name == APT_OPT_ADAMW, o->t);
             break;
         }
     }

@@ -7,8 +7,9 @@
 //   decay      -> weight decay applies (false: wd = 0 for that tensor)
 //   trainable  -> false: never updated; its m/v stay zero
 // State: m (SGD momentum buffer / Adam first moment) and v (Adam second moment) are allocated in the
-// store with the same layout as w (apt_optim_init), so a checkpoint saves them as named views.
-// The elementwise kernels are plain functions over float ranges so a backend op table can adopt them.
+// store's backend memory with the same layout as w (apt_optim_init), so a checkpoint saves them as named views.
+// The elementwise kernels are ops of the backend table (sgd_update, adam_update); the store's backend
+// runs them, or the CPU kernels for a host store without one.
 // Not thread-safe; one AptOptim per process, called by every rank with identical gradients.
 #pragma once
 #include "config/config.h"
@@ -59,3 +60,10 @@ double apt_grad_norm(const AptParamStore *ps);
 // torch.nn.utils.clip_grad_norm_: if norm > max_norm, g *= max_norm / (norm + 1e-6). Returns the norm
 // before clipping. max_norm <= 0: only measures.
 double apt_grad_clip(AptParamStore *ps, double max_norm);
+// The same in pieces for the training step, whose gradients may be device memory: apt_grad_sumsq
+// enqueues the sum of squares of the trainable gradients (the norm squared, same order and bits as
+// apt_grad_norm) into *out, a float64 in the store's backend memory; the host reads it with the step's
+// other scalars, then scales by apt_grad_clip_coef(norm, max_norm) (1 = no clipping).
+void apt_grad_sumsq(const AptParamStore *ps, double *out);
+float apt_grad_clip_coef(double norm, double max_norm);
+void apt_grad_scale(AptParamStore *ps, float coef);

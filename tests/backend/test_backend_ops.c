@@ -11,6 +11,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
 #include "harness.h"
+#include "step_ops_cases.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -516,6 +517,7 @@ int main(void) {
     test_pool(be, false, 2, 2, 0);
     test_gap_relu_linear_l2(be);
     test_eltwise(be);
+    check_step_ops(be, true);
     apt_backend_destroy(be);
     return apt_test_finish("test_backend_ops");
 }

@@ -119,7 +119,10 @@ int main(int argc, char **argv) {
     apt_log_init(c->rank, APT_LOG_WARN, 0);
     apt_h5_init();
     char dir[256], root[300], out[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_trainer_np%d_%s", c->world, getenv("USER") ? getenv("USER") : "u");
+    // Rank 0's pid in the name: concurrent runs of the suite (other build trees) must not share the directory.
+    int pid = (int)getpid();
+    c->bcast(c, &pid, 1, APT_I32, 0);
+    snprintf(dir, sizeof dir, "/tmp/apt_test_trainer_np%d_%d", c->world, pid);
     snprintf(root, sizeof root, "%s/data", dir);
     snprintf(out, sizeof out, "%s/runs", dir);
     if (c->rank == 0) {

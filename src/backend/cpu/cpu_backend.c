@@ -19,6 +19,9 @@ static void cpu_copy(AptBackend *be, void *dst, const void *src, size_t bytes, A
     (void)be, (void)dir; // host memory only: every direction is a memcpy
     if (dst != src && bytes) memcpy(dst, src, bytes);
 }
+static void cpu_upload(AptBackend *be, void *dst, const void *src, size_t bytes) {
+    cpu_copy(be, dst, src, bytes, APT_COPY_H2D);
+}
 static void cpu_sync(AptBackend *be) {
     (void)be;
 }
@@ -48,34 +51,11 @@ AptBackend *apt_backend_cpu_create(void) {
     be->free = cpu_free;
     be->copy = cpu_copy;
     be->sync = cpu_sync;
-    be->gemm = apt_cpu_gemm;
-    be->conv2d_prepare = apt_cpu_conv2d_prepare;
-    be->conv2d_release = apt_cpu_conv2d_release;
-    be->conv2d_forward = apt_cpu_conv2d_forward;
-    be->conv2d_backward_data = apt_cpu_conv2d_backward_data;
-    be->conv2d_backward_weights = apt_cpu_conv2d_backward_weights;
-    be->bn_forward = apt_cpu_bn_forward;
-    be->bn_backward_affine = apt_cpu_bn_backward_affine;
-    be->bn_stats = apt_cpu_bn_stats;
-    be->bn_finalize = apt_cpu_bn_finalize;
-    be->bn_backward_stats = apt_cpu_bn_backward_stats;
-    be->bn_backward_data = apt_cpu_bn_backward_data;
-    be->relu_forward = apt_cpu_relu_forward;
-    be->relu_backward = apt_cpu_relu_backward;
-    be->maxpool_forward = apt_cpu_maxpool_forward;
-    be->maxpool_backward = apt_cpu_maxpool_backward;
-    be->avgpool_forward = apt_cpu_avgpool_forward;
-    be->avgpool_backward = apt_cpu_avgpool_backward;
-    be->gap_forward = apt_cpu_gap_forward;
-    be->gap_backward = apt_cpu_gap_backward;
-    be->linear_forward = apt_cpu_linear_forward;
-    be->linear_backward = apt_cpu_linear_backward;
-    be->l2norm_forward = apt_cpu_l2norm_forward;
-    be->l2norm_backward = apt_cpu_l2norm_backward;
-    be->add = apt_cpu_add;
-    be->axpy = apt_cpu_axpy;
-    be->scale = apt_cpu_scale;
-    be->fill = apt_cpu_fill;
+    be->upload = cpu_upload;
+    be->upload_wait = cpu_sync;
+#define APT_CPU_OP_SET(name, params, args) be->name = apt_cpu_##name;
+    APT_BACKEND_OPS(APT_CPU_OP_SET)
+#undef APT_CPU_OP_SET
     be->destroy = cpu_destroy;
     return be;
 }

@@ -68,3 +68,9 @@ void apt_cpu_add(AptBackend *be, size_t n, const float *a, const float *b, float
 void apt_cpu_axpy(AptBackend *be, size_t n, float alpha, const float *x, float *y);
 void apt_cpu_scale(AptBackend *be, size_t n, float alpha, float *x);
 void apt_cpu_fill(AptBackend *be, size_t n, float value, float *x);
+
+// Every op of backend.h's list, as apt_cpu_<op> (the explicit declarations above document the older
+// ones; this covers the rest: cpu_step.c, cpu_optim.c, cpu_loss.c).
+#define APT_CPU_OP_DECL(name, params, args) void apt_cpu_##name params;
+APT_BACKEND_OPS(APT_CPU_OP_DECL)
+#undef APT_CPU_OP_DECL

@@ -32,11 +32,45 @@ static void cuda_copy(AptBackend *be, void *dst, const void *src, size_t bytes, 
     if (dir != APT_COPY_D2D) CUDA_CHECK(cudaStreamSynchronize(m->stream));
 }
 
+// The batch upload: the host buffer goes to a pinned slot (memcpy), then to the device on the copy
+// stream, after everything the compute stream had enqueued (the destination may still be read by the
+// step in flight). Two slots: the host waits only for the upload before the previous one.
+static void cuda_upload(AptBackend *be, void *dst, const void *src, size_t bytes) {
+    AptCudaImpl *m = apt_cuda_impl(be);
+    if (!bytes) return;
+    const int k = m->up_next;
+    CUDA_CHECK(cudaEventSynchronize(m->up_done[k])); // slot k's previous copy has left the pinned buffer
+    if (m->pinned_bytes[k] < bytes) { // first batch (or a larger one): set-up in practice
+        if (m->pinned[k]) CUDA_CHECK(cudaFreeHost(m->pinned[k]));
+        CUDA_CHECK(cudaMallocHost(&m->pinned[k], bytes));
+        m->pinned_bytes[k] = bytes;
+    }
+    memcpy(m->pinned[k], src, bytes);
+    CUDA_CHECK(cudaEventRecord(m->compute_mark, m->stream));
+    CUDA_CHECK(cudaStreamWaitEvent(m->copy_stream, m->compute_mark, 0));
+    CUDA_CHECK(cudaMemcpyAsync(dst, m->pinned[k], bytes, cudaMemcpyHostToDevice, m->copy_stream));
+    CUDA_CHECK(cudaEventRecord(m->up_done[k], m->copy_stream));
+    m->up_last = k;
+    m->up_next = 1 - k;
+}
+
+static void cuda_upload_wait(AptBackend *be) {
+    AptCudaImpl *m = apt_cuda_impl(be);
+    if (m->up_last >= 0) CUDA_CHECK(cudaStreamWaitEvent(m->stream, m->up_done[m->up_last], 0));
+}
+
 static void cuda_sync(AptBackend *be) { CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->stream)); }
 
 static void cuda_destroy(AptBackend *be) {
     AptCudaImpl *m = apt_cuda_impl(be);
     cudaStreamSynchronize(m->stream);
+    cudaStreamSynchronize(m->copy_stream);
+    for (int k = 0; k < 2; k++) {
+        if (m->pinned[k]) cudaFreeHost(m->pinned[k]);
+        cudaEventDestroy(m->up_done[k]);
+    }
+    cudaEventDestroy(m->compute_mark);
+    cudaStreamDestroy(m->copy_stream);
     cudaFree(m->ws);
     cudaFree(m->red);
     cublasDestroy(m->cublas);
@@ -48,6 +82,23 @@ static void cuda_destroy(AptBackend *be) {
 
 extern "C" void *apt_backend_cuda_stream(AptBackend *be) { return (void *)apt_cuda_impl(be)->stream; }
 extern "C" void apt_backend_cuda_set_precision(AptBackend *be, int bf16) { apt_cuda_impl(be)->bf16 = bf16 ? 1 : 0; }
+
+// Device = node-local rank, selected before any other CUDA call of this process makes a context or a
+// stream. One visible device (the launcher bound one GPU per task): use it.
+extern "C" AptBackend *apt_backend_cuda_create_on(int local_rank, const char **why) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        if (why) *why = "no CUDA device";
+        return NULL;
+    }
+    int dev = count == 1 ? 0 : local_rank;
+    if (dev < 0 || dev >= count) {
+        if (why) *why = "more ranks on this node than visible CUDA devices (run one rank per GPU)";
+        return NULL;
+    }
+    CUDA_CHECK(cudaSetDevice(dev));
+    return apt_backend_cuda_create(why);
+}
 
 extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     int count = 0; // cudaGetDeviceCount leaves it untouched on error (e.g. 35: no driver)
@@ -65,6 +116,10 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     CUBLAS_CHECK(cublasSetAtomicsMode(m->cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
     CUDNN_CHECK(cudnnCreate(&m->cudnn));
     CUDNN_CHECK(cudnnSetStream(m->cudnn, m->stream));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&m->copy_stream, cudaStreamNonBlocking));
+    for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&m->up_done[k], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&m->compute_mark, cudaEventDisableTiming));
+    m->up_last = -1;
     CUDA_CHECK(cudaMalloc((void **)&m->red, 2 * (size_t)APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS * sizeof(double)));
 
     AptBackend *be = (AptBackend *)apt_calloc(1, sizeof *be);
@@ -74,34 +129,11 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     be->free = cuda_free;
     be->copy = cuda_copy;
     be->sync = cuda_sync;
-    be->gemm = apt_cuda_gemm;
-    be->conv2d_prepare = apt_cuda_conv2d_prepare;
-    be->conv2d_release = apt_cuda_conv2d_release;
-    be->conv2d_forward = apt_cuda_conv2d_forward;
-    be->conv2d_backward_data = apt_cuda_conv2d_backward_data;
-    be->conv2d_backward_weights = apt_cuda_conv2d_backward_weights;
-    be->bn_forward = apt_cuda_bn_forward;
-    be->bn_backward_affine = apt_cuda_bn_backward_affine;
-    be->bn_stats = apt_cuda_bn_stats;
-    be->bn_finalize = apt_cuda_bn_finalize;
-    be->bn_backward_stats = apt_cuda_bn_backward_stats;
-    be->bn_backward_data = apt_cuda_bn_backward_data;
-    be->relu_forward = apt_cuda_relu_forward;
-    be->relu_backward = apt_cuda_relu_backward;
-    be->maxpool_forward = apt_cuda_maxpool_forward;
-    be->maxpool_backward = apt_cuda_maxpool_backward;
-    be->avgpool_forward = apt_cuda_avgpool_forward;
-    be->avgpool_backward = apt_cuda_avgpool_backward;
-    be->gap_forward = apt_cuda_gap_forward;
-    be->gap_backward = apt_cuda_gap_backward;
-    be->linear_forward = apt_cuda_linear_forward;
-    be->linear_backward = apt_cuda_linear_backward;
-    be->l2norm_forward = apt_cuda_l2norm_forward;
-    be->l2norm_backward = apt_cuda_l2norm_backward;
-    be->add = apt_cuda_add;
-    be->axpy = apt_cuda_axpy;
-    be->scale = apt_cuda_scale;
-    be->fill = apt_cuda_fill;
+    be->upload = cuda_upload;
+    be->upload_wait = cuda_upload_wait;
+#define APT_CUDA_OP_SET(name, params, args) be->name = apt_cuda_##name;
+    APT_BACKEND_OPS(APT_CUDA_OP_SET)
+#undef APT_CUDA_OP_SET
     be->destroy = cuda_destroy;
     if (why) *why = NULL;
     return be;

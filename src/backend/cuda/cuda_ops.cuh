@@ -36,6 +36,13 @@ typedef struct {
     double *red;           // [2 * APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS] reduction partials
     AptCudaAlgo algos[APT_CUDA_ALGO_CACHE];
     int nalgos;
+    // Batch upload (be->upload): host -> pinned slot -> device on copy_stream; up_done[k] marks slot k's
+    // copy finished (the compute stream waits on it in upload_wait; the next use of the slot on the host).
+    cudaStream_t copy_stream;
+    cudaEvent_t up_done[2], compute_mark;
+    void *pinned[2];
+    size_t pinned_bytes[2];
+    int up_next, up_last; // slot of the next upload; of the last one (-1: none)
 } AptCudaImpl;
 
 static inline AptCudaImpl *apt_cuda_impl(AptBackend *be) { return (AptCudaImpl *)be->impl; }
@@ -96,3 +103,9 @@ void apt_cuda_scale(AptBackend *be, size_t n, float alpha, float *x);
 void apt_cuda_fill(AptBackend *be, size_t n, float value, float *x);
 // y[n, c] = b[c] for n < N: the bias broadcast before a GEMM/conv adds into it.
 void apt_cuda_bias_rows(AptBackend *be, int N, int C, int HW, const float *b, float *y);
+
+// Every op of backend.h's list, as apt_cuda_<op> (cuda_step.cu holds the step-tail ops: float64 fill,
+// casts, sum of squares, finite flag, optimizer updates, ranking loss).
+#define APT_CUDA_OP_DECL(name, params, args) void apt_cuda_##name params;
+APT_BACKEND_OPS(APT_CUDA_OP_DECL)
+#undef APT_CUDA_OP_DECL

@@ -1,0 +1,168 @@
+// guard_backend.c — a test backend: the CPU kernels over memory that host code cannot read.
+//
+// Every allocation is its own mmap'd region, kept PROT_NONE except while one of this backend's ops runs:
+// an op makes every region readable and writable on entry and takes the access away on exit; a copy
+// opens only the region(s) it touches. So any host dereference of backend memory outside the op table
+// (trainer, optimizer, clip, loss, BatchNorm, checkpoint, evaluator, communicator) dies with SIGSEGV,
+// exactly where a GPU run would read device memory from the host. Results are the CPU backend's, bit
+// for bit (same kernels, same order), so a guarded run must equal a plain CPU run.
+//
+// Selected by APT_GUARD_BACKEND=1 with `device: cpu` (backend.c); not a user-facing device.
+// Copies check their pointers: the device side must lie inside a region, the host side outside every
+// region. Not thread-safe (neither is the CPU table's use by one model).
+#define _GNU_SOURCE
+#include "backend/backend.h"
+
+#include "core/check.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef struct {
+    char *base;
+    size_t len; // whole pages
+} GuardRegion;
+
+typedef struct {
+    AptBackend *inner; // the CPU table the ops run on
+    GuardRegion *r;
+    int n, cap;
+    int depth; // ops in progress (an op never calls the guard table, but stay safe)
+    size_t page;
+} GuardImpl;
+
+static GuardImpl *gimpl(AptBackend *be) {
+    return (GuardImpl *)be->impl;
+}
+
+static void protect(const GuardRegion *r, int prot) {
+    if (mprotect(r->base, r->len, prot) != 0) apt_fatal(__FILE__, __LINE__, "guard: mprotect failed");
+}
+
+static void open_all(GuardImpl *g) {
+    if (g->depth++ == 0)
+        for (int i = 0; i < g->n; i++)
+            protect(&g->r[i], PROT_READ | PROT_WRITE);
+}
+
+static void close_all(GuardImpl *g) {
+    if (--g->depth == 0)
+        for (int i = 0; i < g->n; i++)
+            protect(&g->r[i], PROT_NONE);
+}
+
+// The region holding [p, p + bytes), or NULL.
+static GuardRegion *region_of(GuardImpl *g, const void *p, size_t bytes) {
+    const char *c = p;
+    for (int i = 0; i < g->n; i++)
+        if (c >= g->r[i].base && c + bytes <= g->r[i].base + g->r[i].len) return &g->r[i];
+    return NULL;
+}
+
+static int overlaps_any(GuardImpl *g, const void *p, size_t bytes) {
+    const char *c = p;
+    for (int i = 0; i < g->n; i++)
+        if (c < g->r[i].base + g->r[i].len && c + (bytes ? bytes : 1) > g->r[i].base) return 1;
+    return 0;
+}
+
+static void *guard_alloc(AptBackend *be, size_t bytes) {
+    GuardImpl *g = gimpl(be);
+    size_t len = ((bytes ? bytes : 1) + g->page - 1) / g->page * g->page;
+    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    APT_CHECK(p != MAP_FAILED, "guard: mmap of %zu bytes failed", len);
+    if (g->n == g->cap) {
+        g->cap = g->cap ? 2 * g->cap : 64;
+        g->r = realloc(g->r, (size_t)g->cap * sizeof *g->r);
+        APT_CHECK(g->r, "out of memory");
+    }
+    g->r[g->n++] = (GuardRegion){p, len};
+    if (g->depth > 0) protect(&g->r[g->n - 1], PROT_READ | PROT_WRITE);
+    return p;
+}
+
+static void guard_free(AptBackend *be, void *p) {
+    if (!p) return;
+    GuardImpl *g = gimpl(be);
+    for (int i = 0; i < g->n; i++) {
+        if (g->r[i].base != p) continue;
+        munmap(g->r[i].base, g->r[i].len);
+        g->r[i] = g->r[--g->n];
+        return;
+    }
+    apt_fatal(__FILE__, __LINE__, "guard: free of %p, which is not a guard allocation", p);
+}
+
+static void guard_copy(AptBackend *be, void *dst, const void *src, size_t bytes, AptCopyDir dir) {
+    GuardImpl *g = gimpl(be);
+    if (!bytes) return;
+    const int dst_dev = dir == APT_COPY_H2D || dir == APT_COPY_D2D;
+    const int src_dev = dir == APT_COPY_D2H || dir == APT_COPY_D2D;
+    GuardRegion *rd = dst_dev ? region_of(g, dst, bytes) : NULL;
+    GuardRegion *rs = src_dev ? region_of(g, src, bytes) : NULL;
+    APT_CHECK(!dst_dev || rd, "guard: copy (dir %d) to %p + %zu, outside backend memory", (int)dir, dst, bytes);
+    APT_CHECK(!src_dev || rs, "guard: copy (dir %d) from %p + %zu, outside backend memory", (int)dir, src, bytes);
+    APT_CHECK(dst_dev || !overlaps_any(g, dst, bytes), "guard: host-side destination %p is backend memory", dst);
+    APT_CHECK(src_dev || !overlaps_any(g, src, bytes), "guard: host-side source %p is backend memory", src);
+    if (g->depth == 0) {
+        if (rd) protect(rd, PROT_READ | PROT_WRITE);
+        if (rs && rs != rd) protect(rs, PROT_READ);
+    }
+    memmove(dst, src, bytes);
+    if (g->depth == 0) {
+        if (rd) protect(rd, PROT_NONE);
+        if (rs && rs != rd) protect(rs, PROT_NONE);
+    }
+}
+
+static void guard_upload(AptBackend *be, void *dst, const void *src, size_t bytes) {
+    guard_copy(be, dst, src, bytes, APT_COPY_H2D);
+}
+
+static void guard_sync(AptBackend *be) {
+    (void)be;
+}
+
+// One wrapper per op of the list: open the regions, run the CPU kernel on the inner table, close them.
+#define APT_GUARD_OP(name, params, args)                                                                     \
+    static void guard_##name params {                                                                        \
+        GuardImpl *guard_ = gimpl(be);                                                                       \
+        open_all(guard_);                                                                                    \
+        be = guard_->inner;                                                                                  \
+        be->name args;                                                                                       \
+        close_all(guard_);                                                                                   \
+    }
+APT_BACKEND_OPS(APT_GUARD_OP)
+#undef APT_GUARD_OP
+
+static void guard_destroy(AptBackend *be) {
+    GuardImpl *g = gimpl(be);
+    for (int i = 0; i < g->n; i++)
+        munmap(g->r[i].base, g->r[i].len);
+    free(g->r);
+    apt_backend_destroy(g->inner);
+    free(g);
+    free(be);
+}
+
+AptBackend *apt_backend_guard_create(void) {
+    AptBackend *be = apt_calloc(1, sizeof *be);
+    GuardImpl *g = apt_calloc(1, sizeof *g);
+    g->inner = apt_backend_cpu_create();
+    g->page = (size_t)sysconf(_SC_PAGESIZE);
+    be->name = "guard";
+    be->impl = g;
+    be->alloc = guard_alloc;
+    be->free = guard_free;
+    be->copy = guard_copy;
+    be->upload = guard_upload;
+    be->upload_wait = guard_sync;
+    be->sync = guard_sync;
+#define APT_GUARD_SET(name, params, args) be->name = guard_##name;
+    APT_BACKEND_OPS(APT_GUARD_SET)
+#undef APT_GUARD_SET
+    be->destroy = guard_destroy;
+    return be;
+}

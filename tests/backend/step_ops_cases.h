@@ -1,0 +1,173 @@
+// step_ops_cases.h — the step-tail ops of the table (fill_f64, casts, sumsq, finite_check, sgd/adam
+// updates, ranking loss) on any backend, against float64 references and hand values written here.
+// Every buffer goes through be->alloc / be->copy, so the same cases run on cpu, guard and cuda.
+//
+// Tolerances: sumsq is float64 accumulation of float32 squares: relative 1e-12 of the float64 reference
+// (different association only). The optimizer updates are a few float32 operations per element: 2e-6
+// relative + 1e-7 absolute against the float64 formula. The loss op must equal the loss driver called
+// directly (cpu: the same code, bitwise; cuda: 1e-5, the fused kernels' float32 sigmoids).
+#pragma once
+#include "backend/backend.h"
+#include "config/config.h"
+#include "harness.h"
+#include "loss/loss.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static void *sc_up(AptBackend *be, const void *host, size_t bytes) {
+    void *d = be->alloc(be, bytes);
+    be->copy(be, d, host, bytes, APT_COPY_H2D);
+    return d;
+}
+
+static void sc_down(AptBackend *be, void *host, const void *dev, size_t bytes) {
+    be->copy(be, host, dev, bytes, APT_COPY_D2H);
+    be->sync(be);
+}
+
+// loss_exact: the loss op must equal a direct apt_loss_compute bitwise (cpu-kernel backends).
+static void check_step_ops(AptBackend *be, bool loss_exact) {
+    // ---- fill_f64, finite_check
+    double *flag = be->alloc(be, 2 * sizeof(double)), hf[2];
+    be->fill_f64(be, 2, 1.0, flag);
+    float fin[37];
+    for (int i = 0; i < 37; i++) fin[i] = (float)i - 18.5f;
+    float *dfin = sc_up(be, fin, sizeof fin);
+    be->finite_check(be, 37, dfin, flag);
+    fin[30] = NAN;
+    float *dnan = sc_up(be, fin, sizeof fin);
+    be->finite_check(be, 37, dnan, flag + 1);
+    sc_down(be, hf, flag, sizeof hf);
+    TEST_CHECK(hf[0] == 1.0 && hf[1] == 0.0, "finite_check: flags %g (all finite), %g (one NaN)", hf[0], hf[1]);
+    fin[30] = INFINITY;
+    be->copy(be, dnan, fin, sizeof fin, APT_COPY_H2D);
+    be->fill_f64(be, 1, 1.0, flag);
+    be->finite_check(be, 37, dnan, flag);
+    sc_down(be, hf, flag, sizeof(double));
+    TEST_CHECK(hf[0] == 0.0, "finite_check: +inf not flagged");
+
+    // ---- sumsq: hand value, then float64 reference on 1000 values, accumulate
+    float sq[10];
+    for (int i = 0; i < 10; i++) sq[i] = (float)(i + 1); // 1 + 4 + ... + 100 = 385
+    float *dsq = sc_up(be, sq, sizeof sq);
+    be->sumsq(be, 10, dsq, flag, false);
+    be->sumsq(be, 3, dsq, flag, true); // + 14
+    sc_down(be, hf, flag, sizeof(double));
+    TEST_CHECK(hf[0] == 399.0, "sumsq hand value: %.17g, want 399", hf[0]);
+    enum { NS = 1003 };
+    float big[NS];
+    double ref = 0;
+    for (int i = 0; i < NS; i++) {
+        big[i] = (float)sin(0.37 * i) * (1.0f + (float)(i % 7));
+        ref += (double)big[i] * big[i];
+    }
+    float *dbig = sc_up(be, big, sizeof big);
+    be->sumsq(be, NS, dbig, flag + 1, false);
+    sc_down(be, hf, flag, sizeof hf);
+    TEST_CHECK(fabs(hf[1] - ref) <= 1e-12 * ref, "sumsq of %d: %.17g, float64 reference %.17g", NS, hf[1], ref);
+
+    // ---- casts: hand values (exact, rounding to nearest even, NaN)
+    float cv[6] = {1.0f, -2.5f, 1.00390625f /* 1 + 2^-8: a tie, rounds to even (1.0) */,
+                   1.01171875f /* 1 + 3*2^-8: tie, rounds up to 1 + 2^-6 */, 3.0e38f, NAN};
+    uint16_t want[5] = {0x3f80, 0xc020, 0x3f80, 0x3f82, 0x7f62};
+    float *dcv = sc_up(be, cv, sizeof cv);
+    uint16_t *dh = be->alloc(be, sizeof(uint16_t) * 6), hh[6];
+    be->cast_f32_bf16(be, 6, dcv, dh);
+    sc_down(be, hh, dh, sizeof hh);
+    for (int i = 0; i < 5; i++) TEST_CHECK(hh[i] == want[i], "cast f32->bf16 of %g: 0x%04x, want 0x%04x", cv[i], hh[i], want[i]);
+    TEST_CHECK((hh[5] & 0x7f80) == 0x7f80 && (hh[5] & 0x7f), "cast f32->bf16 of NaN: 0x%04x is not a NaN", hh[5]);
+    float back[6];
+    be->cast_bf16_f32(be, 6, dh, dcv);
+    sc_down(be, back, dcv, sizeof back);
+    TEST_CHECK(back[0] == 1.0f && back[1] == -2.5f && back[3] == 1.015625f && isnan(back[5]),
+               "cast bf16->f32: %g %g %g %g", back[0], back[1], back[3], back[5]);
+
+    // ---- sgd (momentum, nesterov) and adam/adamw, against the float64 formulas
+    enum { NO = 67 };
+    float w0[NO], g0[NO], m0[NO], v0[NO];
+    for (int i = 0; i < NO; i++) {
+        w0[i] = (float)cos(0.9 * i), g0[i] = (float)sin(1.3 * i) * 0.1f;
+        m0[i] = (float)sin(0.2 * i) * 0.01f, v0[i] = (float)(1e-4 * (1 + i % 5));
+    }
+    for (int variant = 0; variant < 4; variant++) { // sgd, sgd nesterov, adam, adamw
+        float *dw = sc_up(be, w0, sizeof w0), *dg = sc_up(be, g0, sizeof g0);
+        float *dm = sc_up(be, m0, sizeof m0), *dv = sc_up(be, v0, sizeof v0);
+        const double lr = 0.03, wd = 1e-2, mu = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        const long t = 3;
+        if (variant < 2)
+            be->sgd_update(be, dw, dg, dm, NO, (float)lr, (float)wd, (float)mu, variant == 1);
+        else
+            be->adam_update(be, dw, dg, dm, dv, NO, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd,
+                            variant == 3, t);
+        float gw[NO], gm[NO];
+        sc_down(be, gw, dw, sizeof gw);
+        sc_down(be, gm, dm, sizeof gm);
+        double rw[NO], rm[NO], gwd[NO], gmd[NO];
+        for (int i = 0; i < NO; i++) {
+            double w = w0[i], g = g0[i], m = m0[i], v = v0[i];
+            if (variant < 2) {
+                double d = g + wd * w, b = mu * m + d;
+                rm[i] = b;
+                rw[i] = w - lr * (variant == 1 ? d + mu * b : b);
+            } else {
+                if (variant == 3) w *= 1 - lr * wd;
+                double d = g + (variant == 2 ? wd * w : 0.0);
+                m = b1 * m + (1 - b1) * d;
+                v = b2 * v + (1 - b2) * d * d;
+                rm[i] = m;
+                rw[i] = w - lr / (1 - pow(b1, t)) * m / (sqrt(v) / sqrt(1 - pow(b2, t)) + eps);
+            }
+            gwd[i] = gw[i], gmd[i] = gm[i];
+        }
+        const char *names[4] = {"sgd momentum", "sgd nesterov", "adam", "adamw"};
+        expect_close_d(gwd, rw, NO, 2e-6, 1e-7, names[variant]);
+        expect_close_d(gmd, rm, NO, 2e-6, 1e-7, names[variant]);
+        be->free(be, dw), be->free(be, dg), be->free(be, dm), be->free(be, dv);
+    }
+
+    // ---- ranking loss: the op against the loss driver called directly (host arrays), local queries
+    // [4, 12) of a batch of 16 (4 classes x 4, labels unsorted)
+    enum { LB = 16, LD = 8 };
+    float E[LB * LD];
+    int labels[LB];
+    for (int i = 0; i < LB; i++) {
+        labels[i] = (i * 7) % 4;
+        double n2 = 0;
+        for (int d = 0; d < LD; d++) n2 += pow(E[i * LD + d] = (float)sin(1.7 * i + 0.3 * d + labels[i]), 2);
+        for (int d = 0; d < LD; d++) E[i * LD + d] = (float)(E[i * LD + d] / sqrt(n2));
+    }
+    const char *losses[2] = {"smoothap", "pnp-dq"};
+    for (int li = 0; li < 2; li++) {
+        AptLossParams p;
+        apt_loss_params_default(&p, losses[li]);
+        p.tau = 0.1;
+        AptLossWorkspace *ws = apt_loss_workspace_create(LB, LB, LD, APT_F32);
+        float dE_ref[LB * LD], dE_got[LB * LD];
+        AptLossIn in = {.E = E, .labels = labels, .B = LB, .D = LD, .q_begin = 4, .q_end = 12};
+        AptLossOut out = {.dE = dE_ref};
+        apt_loss_compute(ws, &p, &in, &out);
+        apt_loss_workspace_free(ws);
+        void *bws = NULL;
+        be->loss_create(be, &p, 8, LB, LD, 4, &bws);
+        TEST_CHECK(bws != NULL, "loss_create(%s) refused", losses[li]);
+        if (!bws) continue;
+        float *dE = sc_up(be, E, sizeof E), *ddE = be->alloc(be, sizeof E);
+        be->loss_compute(be, bws, &p, dE, labels, LB, LD, 4, 12, ddE, flag);
+        sc_down(be, dE_got, ddE, sizeof dE_got);
+        sc_down(be, hf, flag, sizeof(double));
+        if (loss_exact) {
+            TEST_CHECK(hf[0] == out.loss_part && !memcmp(dE_got, dE_ref, sizeof dE_ref),
+                       "loss op %s: loss %.17g vs driver %.17g, or dE differs bitwise", losses[li], hf[0], out.loss_part);
+        } else {
+            TEST_CHECK(fabs(hf[0] - out.loss_part) <= 1e-5 * (1 + fabs(out.loss_part)), "loss op %s: %.9g vs %.9g",
+                       losses[li], hf[0], out.loss_part);
+            expect_close_f(dE_got, dE_ref, LB * LD, 1e-4, 1e-5, losses[li]);
+        }
+        be->loss_free(be, bws);
+        be->free(be, dE), be->free(be, ddE);
+    }
+    be->free(be, flag), be->free(be, dfin), be->free(be, dnan), be->free(be, dsq), be->free(be, dbig);
+    be->free(be, dcv), be->free(be, dh);
+}
