@@ -17,7 +17,7 @@ typedef struct AptComm AptComm;
 struct AptComm {
     int rank, world;           // in MPI_COMM_WORLD
     int local_rank, local_world; // within this node (device index on GPU nodes)
-    const char *name;          // "self" | "mpi" | "nccl"
+    const char *name;          // "self" | "mpi" | "nccl" | "staged"
     void (*allreduce)(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op);
     // send: count_per_rank elements; recv: world * count_per_rank elements in rank order.
     void (*allgather)(AptComm *c, const void *send, void *recv, size_t count_per_rank, AptDType dt);
@@ -40,6 +40,22 @@ struct AptComm {
 AptComm *apt_comm_init_mpi(int *argc, char ***argv);
 AptComm *apt_comm_create_self(void);
 void apt_comm_finalize(AptComm *c); // destroys c; MPI_Finalize when MPI was initialised
+
+// Buffers in memory the host communicator cannot read (a GPU's with non-CUDA-aware MPI, the guard test
+// backend's): every collective stages through host scratch with `copy` (dir: APT_STAGE_*; blocking, the
+// caller's backend copy). scratch_bytes: the most scratch ever in use at once — the non-blocking
+// all-reduces in flight plus one blocking collective's send and receive buffers; reserved here, a
+// collective needing more is a fatal error. `host` is kept (not owned) and is c->host. World 1: gathers
+// and scatters are one copy (APT_STAGE_D2D), all-reduces nothing, no scratch.
+enum { APT_STAGE_D2H = 0, APT_STAGE_H2D, APT_STAGE_D2D };
+typedef void (*AptCommCopyFn)(void *ctx, void *dst, const void *src, size_t bytes, int dir);
+AptComm *apt_comm_staged_create(AptComm *host, AptCommCopyFn copy, void *ctx, size_t scratch_bytes);
+void apt_comm_staged_reserve(AptComm *c, size_t scratch_bytes); // set-up time: grow the scratch
+
+// The NCCL communicator for the CUDA backend `be` (its compute stream), MPI `host` for the bootstrap and
+// host scalars (dist/comm_nccl.h). NULL with *why set when aptrain was built without CUDA/NCCL.
+struct AptBackend;
+AptComm *apt_comm_nccl_open(AptComm *host, struct AptBackend *be, const char **why);
 
 // Host scalars always go through the host communicator.
 double apt_comm_sum_host(AptComm *c, double v);

@@ -17,6 +17,7 @@ struct AptModel {
     AptHead head;
     int b_max, C, H, W, D;
     float *x; // [b_max, C, H, W] input in backend memory
+    const float *last_x; // input of the last forward (backward reads it)
     int last_n;
     bool last_train;
 };
@@ -59,28 +60,56 @@ AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *co
     return m;
 }
 
+// The forward chain on x (backend memory, [b, C, H, W]); the embeddings end in m->head.e.
+static void forward_core(AptModel *m, const float *x, int b, bool train) {
+    APT_CHECK(b >= 1 && b <= m->b_max, "model forward: batch %d outside [1, %d]", b, m->b_max);
+    m->net.bn_count_scale = 1.0;
+    if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm && m->net.comm->world > 1)
+        m->net.bn_count_scale = apt_comm_sum_host(m->net.comm, (double)b) / b; // global / local samples
+    m->bb->forward(m->bb, &m->net, b, x, train);
+    apt_head_forward(&m->head, &m->net, b, *m->bb->feat);
+    m->last_x = x;
+    m->last_n = b;
+    m->last_train = train;
+}
+
+void apt_model_forward_dev(AptModel *m, const float *x, int b, float *E, bool train) {
+    forward_core(m, x, b, train);
+    AptBackend *be = m->net.be;
+    be->copy(be, E, m->head.e, (size_t)b * m->D * sizeof(float), APT_COPY_D2D);
+}
+
 void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train) {
     APT_CHECK(b >= 1 && b <= m->b_max, "model forward: batch %d outside [1, %d]", b, m->b_max);
     AptBackend *be = m->net.be;
     be->copy(be, m->x, x, (size_t)b * m->C * m->H * m->W * sizeof(float), APT_COPY_H2D);
-    m->net.bn_count_scale = 1.0;
-    if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm && m->net.comm->world > 1)
-        m->net.bn_count_scale = apt_comm_sum_host(m->net.comm, (double)b) / b; // global / local samples
-    m->bb->forward(m->bb, &m->net, b, m->x, train);
-    apt_head_forward(&m->head, &m->net, b, *m->bb->feat);
+    forward_core(m, m->x, b, train);
     be->copy(be, E, m->head.e, (size_t)b * m->D * sizeof(float), APT_COPY_D2H);
-    m->last_n = b;
-    m->last_train = train;
+}
+
+static void backward_core(AptModel *m) {
+    int b = m->last_n;
+    apt_head_backward(&m->head, &m->net, b, *m->bb->feat, m->bb->dfeat ? *m->bb->dfeat : NULL);
+    apt_net_grads_ready(&m->net, m->head.fc.w);
+    if (m->bb->dfeat) m->bb->backward(m->bb, &m->net, b, m->last_x);
+}
+
+void apt_model_backward_dev(AptModel *m, const float *dE) {
+    APT_CHECK(m->last_n > 0 && m->last_train, "model backward without a preceding train forward");
+    AptBackend *be = m->net.be;
+    be->copy(be, m->head.de, dE, (size_t)m->last_n * m->D * sizeof(float), APT_COPY_D2D);
+    backward_core(m);
 }
 
 void apt_model_backward(AptModel *m, const float *dE) {
     APT_CHECK(m->last_n > 0 && m->last_train, "model backward without a preceding train forward");
     AptBackend *be = m->net.be;
-    int b = m->last_n;
-    be->copy(be, m->head.de, dE, (size_t)b * m->D * sizeof(float), APT_COPY_H2D);
-    apt_head_backward(&m->head, &m->net, b, *m->bb->feat, m->bb->dfeat ? *m->bb->dfeat : NULL);
-    apt_net_grads_ready(&m->net, m->head.fc.w);
-    if (m->bb->dfeat) m->bb->backward(m->bb, &m->net, b, m->x);
+    be->copy(be, m->head.de, dE, (size_t)m->last_n * m->D * sizeof(float), APT_COPY_H2D);
+    backward_core(m);
+}
+
+float *apt_model_input(AptModel *m) {
+    return m->x;
 }
 
 void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo), void *ctx) {

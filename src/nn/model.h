@@ -1,8 +1,9 @@
 // model.h — the model façade the trainer and the evaluator call: backbone (model.arch) + embedding head
 // (global pool → fc → L2 normalise, DESIGN §1), parameters in one flat AptParamStore.
 //
-// Buffers are planned for b_max samples at creation; forward/backward never allocate. x, E and dE are
-// host arrays (copied to/from the backend's memory). Not thread-safe: one model per thread.
+// Buffers are planned for b_max samples at creation; forward/backward never allocate. Two forms: the
+// *_dev calls take x, E and dE in the backend's memory (the training step: no host traffic), the plain
+// calls take host arrays and copy them (evaluation, tests, tools). Not thread-safe: one model per thread.
 #pragma once
 #include "backend/backend.h"
 #include "config/config.h"
@@ -26,6 +27,11 @@ void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train)
 // dE: [b, D] gradient of the loss w.r.t. the last forward's E (same b; forward must have had train = true).
 // ACCUMULATES into the parameter store's gradients (zero them with apt_params_zero_grad).
 void apt_model_backward(AptModel *m, const float *dE);
+// The same with x [b, C, H, W], E [b, D] and dE [b, D] in the backend's memory. x must stay unchanged
+// until the matching backward (apt_model_input() is the model's own input buffer, an upload target).
+void apt_model_forward_dev(AptModel *m, const float *x, int b, float *E, bool train);
+void apt_model_backward_dev(AptModel *m, const float *dE);
+float *apt_model_input(AptModel *m); // [b_max, C, H, W] backend memory
 // Backward progress hook (for bucketed gradient all-reduce, dist/buckets.h): during apt_model_backward,
 // fn(ctx, lo) is called each time every gradient at element offset >= lo of the store is final; lo
 // decreases call by call and the last call has lo = 0. E.g. fn = a wrapper of apt_buckets_ready_from.

@@ -55,8 +55,9 @@ void apt_params_finalize(AptParamStore *s) {
 }
 
 void apt_params_finalize_on(AptParamStore *s, AptBackend *be) {
-    if (!be || !strcmp(be->name, "cpu")) {
+    if (!be || apt_backend_is_host(be)) {
         apt_params_finalize(s);
+        s->be = be; // optimizer state and the step's ops go through it (on_device stays false)
         return;
     }
     APT_CHECK(!s->finalized, "finalize twice");
@@ -109,4 +110,53 @@ void apt_params_free(AptParamStore *s) {
     free(s->buffers);
     free(s->p);
     memset(s, 0, sizeof *s);
+}
+
+// Host mirror of a device store: same registry (shared, not owned), host copies of w, m, v and buffers.
+void apt_params_host_mirror(const AptParamStore *s, AptParamStore *h) {
+    APT_CHECK(s->finalized, "host mirror of an unfinalized parameter store");
+    *h = *s;
+    h->on_device = false;
+    h->g = NULL;
+    const size_t n = s->numel ? s->numel : 1, nb = s->buffers_numel ? s->buffers_numel : 1;
+    h->w = apt_malloc(n * sizeof(float));
+    h->buffers = apt_malloc(nb * sizeof(float));
+    h->m = s->m ? apt_malloc(n * sizeof(float)) : NULL;
+    h->v = s->v ? apt_malloc(n * sizeof(float)) : NULL;
+    if (!s->on_device) {
+        memcpy(h->w, s->w, s->numel * sizeof(float));
+        memcpy(h->buffers, s->buffers, s->buffers_numel * sizeof(float));
+        if (s->m) memcpy(h->m, s->m, s->numel * sizeof(float));
+        if (s->v) memcpy(h->v, s->v, s->numel * sizeof(float));
+        return;
+    }
+    AptBackend *be = s->be;
+    be->copy(be, h->w, s->w, s->numel * sizeof(float), APT_COPY_D2H);
+    be->copy(be, h->buffers, s->buffers, s->buffers_numel * sizeof(float), APT_COPY_D2H);
+    if (s->m) be->copy(be, h->m, s->m, s->numel * sizeof(float), APT_COPY_D2H);
+    if (s->v) be->copy(be, h->v, s->v, s->numel * sizeof(float), APT_COPY_D2H);
+}
+
+void apt_params_host_upload(const AptParamStore *h, AptParamStore *s) {
+    AptBackend *be = s->on_device ? s->be : NULL;
+    AptCopyDir dir = APT_COPY_H2D;
+    if (!be) { // host store: plain copies
+        memcpy(s->w, h->w, s->numel * sizeof(float));
+        memcpy(s->buffers, h->buffers, s->buffers_numel * sizeof(float));
+        if (s->m && h->m) memcpy(s->m, h->m, s->numel * sizeof(float));
+        if (s->v && h->v) memcpy(s->v, h->v, s->numel * sizeof(float));
+        return;
+    }
+    be->copy(be, s->w, h->w, s->numel * sizeof(float), dir);
+    be->copy(be, s->buffers, h->buffers, s->buffers_numel * sizeof(float), dir);
+    if (s->m && h->m) be->copy(be, s->m, h->m, s->numel * sizeof(float), dir);
+    if (s->v && h->v) be->copy(be, s->v, h->v, s->numel * sizeof(float), dir);
+}
+
+void apt_params_host_free(AptParamStore *h) {
+    free(h->w);
+    free(h->buffers);
+    free(h->m);
+    free(h->v);
+    memset(h, 0, sizeof *h);
 }

@@ -29,7 +29,7 @@ typedef struct {
     float *buffers;       // BN running statistics
     bool finalized;
     bool on_device;        // w, g, buffers live in `be`'s (device) memory: host code must copy, not touch
-    struct AptBackend *be; // the backend that owns them when on_device
+    struct AptBackend *be; // the backend whose memory holds them (NULL: plain host store)
 } AptParamStore;
 
 void apt_params_init(AptParamStore *s);
@@ -37,9 +37,9 @@ void apt_params_init(AptParamStore *s);
 int apt_params_add(AptParamStore *s, const char *name, int ndim, const int *shape, bool is_buffer);
 // Allocate w, g (zeroed) and buffers once every tensor is registered.
 void apt_params_finalize(AptParamStore *s);
-// The same in the memory of `be`: host memory for "cpu" (identical to apt_params_finalize), device memory
-// otherwise (on_device = true; zero_grad and free go through the backend, and m/v, when set, must be
-// device memory from be->alloc too).
+// The same in the memory of `be`: host memory for "cpu" (as apt_params_finalize, remembering be), device
+// memory otherwise (on_device = true: host code must not touch w/g/m/v/buffers; zero_grad and free go
+// through the backend, and m/v, when set, must come from be->alloc too).
 void apt_params_finalize_on(AptParamStore *s, struct AptBackend *be);
 float *apt_params_w(AptParamStore *s, int idx); // weights (or buffer contents for is_buffer); device
                                                 // pointer when on_device
@@ -47,3 +47,9 @@ float *apt_params_g(AptParamStore *s, int idx); // gradient (NULL for buffers)
 int apt_params_find(const AptParamStore *s, const char *name); // -1 if absent
 void apt_params_zero_grad(AptParamStore *s);
 void apt_params_free(AptParamStore *s);
+// Staging for checkpoints, imports/exports and tests: a host mirror of s (same registry, shared; host
+// copies of w, m, v (when s has them) and buffers; g = NULL) filled by explicit backend copies;
+// upload writes a mirror's w/m/v/buffers back into s. Free the mirror with apt_params_host_free only.
+void apt_params_host_mirror(const AptParamStore *s, AptParamStore *host);
+void apt_params_host_upload(const AptParamStore *host, AptParamStore *s);
+void apt_params_host_free(AptParamStore *host);

@@ -93,9 +93,24 @@ static hid_t make_group(Writer *w, hid_t loc, const char *name) {
     return g;
 }
 
+static void save_host(const char *path, const AptParamStore *ps, const AptCkptMeta *meta, const char *config_text);
+
+// A device store is staged through a host mirror (explicit backend copies): the file is host float32
+// whatever backend wrote it, so any backend restores it.
 void apt_checkpoint_save(const char *path, const AptParamStore *ps, const AptCkptMeta *meta,
                          const char *config_text) {
     APT_CHECK(ps->finalized, "checkpoint of an unfinalized parameter store");
+    if (!ps->on_device) {
+        save_host(path, ps, meta, config_text);
+        return;
+    }
+    AptParamStore h;
+    apt_params_host_mirror(ps, &h);
+    save_host(path, &h, meta, config_text);
+    apt_params_host_free(&h);
+}
+
+static void save_host(const char *path, const AptParamStore *ps, const AptCkptMeta *meta, const char *config_text) {
     char tmp[4096];
     apt_temp_name(tmp, sizeof tmp, path);
     H5E_auto2_t old_fn;
@@ -258,8 +273,22 @@ static hid_t open_group(Reader *r, hid_t loc, const char *name, const char *full
     return g;
 }
 
+static void load_host(const char *path, AptParamStore *ps, AptCkptMeta *meta, char **config_text);
+
 void apt_checkpoint_load(const char *path, AptParamStore *ps, AptCkptMeta *meta, char **config_text) {
     APT_CHECK(ps->finalized, "restore into an unfinalized parameter store");
+    if (!ps->on_device) {
+        load_host(path, ps, meta, config_text);
+        return;
+    }
+    AptParamStore h;
+    apt_params_host_mirror(ps, &h); // sizes and which of m/v exist; contents overwritten by the file
+    load_host(path, &h, meta, config_text);
+    apt_params_host_upload(&h, ps);
+    apt_params_host_free(&h);
+}
+
+static void load_host(const char *path, AptParamStore *ps, AptCkptMeta *meta, char **config_text) {
     H5E_auto2_t old_fn;
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);

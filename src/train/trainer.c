@@ -18,6 +18,43 @@
 
 static void grads_ready(void *buckets, size_t lo) { apt_buckets_ready_from(buckets, lo); }
 
+// The staged communicator's copies: blocking backend copies between backend memory and host scratch.
+static void stage_copy(void *be_, void *dst, const void *src, size_t bytes, int dir) {
+    AptBackend *be = be_;
+    be->copy(be, dst, src, bytes, dir == APT_STAGE_D2H ? APT_COPY_D2H : dir == APT_STAGE_H2D ? APT_COPY_H2D : APT_COPY_D2D);
+}
+
+// dist.backend against the device (DESIGN §2): the communicator for backend-memory buffers. On the cpu
+// backend that is `comm` itself (MPI or self). Otherwise nccl (the default on cuda), or the host
+// communicator with every buffer staged through host scratch (`mpi`/`self`; Open MPI here is not
+// CUDA-aware) — the guard test backend always takes that path. scratch: bytes the staged path reserves.
+static AptComm *device_comm(AptTrainer *t, size_t scratch) {
+    const char *want = t->cfg.dist.backend;
+    const bool host_mem = apt_backend_is_host(t->be), cuda = !strcmp(t->be->name, "cuda");
+    if (!strcmp(want, "nccl") && !cuda)
+        apt_user_error("dist.backend: nccl needs device memory of a CUDA device, but this run uses device %s",
+                       t->be->name);
+    if (host_mem) {
+        apt_info("dist.backend %s: %s communicator on host memory", want, t->comm->name);
+        return t->comm;
+    }
+    if (cuda && t->comm->world > 1 && (!strcmp(want, "nccl") || !strcmp(want, "auto"))) {
+        const char *why = NULL;
+        AptComm *n = apt_comm_nccl_open(t->comm, t->be, &why);
+        if (!n) apt_user_error("dist.backend %s: no NCCL communicator: %s", want, why ? why : "unknown reason");
+        apt_info("dist.backend %s: nccl on device memory (MPI for host scalars)", want);
+        return n;
+    }
+    apt_info("dist.backend %s: %s, device buffers staged through host memory", want, t->comm->name);
+    return apt_comm_staged_create(t->comm, stage_copy, t->be, scratch);
+}
+
+static void *be_zeros(AptBackend *be, size_t floats) {
+    float *p = be->alloc(be, (floats ? floats : 1) * sizeof(float));
+    be->fill(be, floats, 0.0f, p);
+    return p;
+}
+
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -137,7 +174,10 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
 
     // ---- data, model, loss, optimizer
     const char *dev = cfg->device == APT_DEVICE_CPU ? "cpu" : cfg->device == APT_DEVICE_CUDA ? "cuda" : "auto";
-    t->be = apt_backend_create(dev);
+    if (cfg->precision == APT_PREC_BF16)
+        apt_user_error("precision: bf16 is not implemented yet (fp32 master weights and fp32 compute only)");
+    // The device is chosen from the node-local rank before any CUDA call (comm exists already).
+    t->be = apt_backend_create_on(dev, comm->local_rank);
     t->B = cfg->data.batch_size;
     t->b = t->B / comm->world;
     AptLoaderOptions lo;
@@ -147,20 +187,31 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     t->loader = apt_loader_create(&lo);
     input_shape(t, apt_loader_manifest(t->loader));
     plan_epochs(t);
-    t->model = apt_model_create(&t->cfg.model, t->be, comm, t->b, t->C, t->H, t->W, cfg->seed);
+    // The device communicator exists before the model (sync BatchNorm reduces through it); the staged
+    // path's scratch is sized below, once the gradient buffer's size is known.
+    t->dcomm = device_comm(t, 0);
+    t->model = apt_model_create(&t->cfg.model, t->be, t->dcomm, t->b, t->C, t->H, t->W, cfg->seed);
     t->ps = apt_model_params(t->model);
     t->D = apt_model_embed_dim(t->model);
+    if (!strcmp(t->dcomm->name, "staged")) // buckets in flight + one gather/scatter of E + BN sums
+        apt_comm_staged_reserve(t->dcomm, t->ps->numel * sizeof(float) + 2 * (size_t)t->B * t->D * sizeof(float) +
+                                              (size_t)t->ps->n * 256 + ((size_t)1 << 20));
     if (!t->opts.no_eval) t->eval = apt_eval_create(&t->cfg, comm, t->run_dir, t->b);
     apt_loss_params_from_config(&t->loss_params, &t->cfg.loss);
-    t->loss_ws = apt_loss_workspace_create(t->b, t->B, t->D, APT_F32);
-    t->E_local = apt_calloc((size_t)t->b * t->D, sizeof(float));
-    t->dE_local = apt_calloc((size_t)t->b * t->D, sizeof(float));
-    t->E = apt_calloc((size_t)t->B * t->D, sizeof(float));
-    t->dE = apt_calloc((size_t)t->B * t->D, sizeof(float));
+    t->be->loss_create(t->be, &t->loss_params, t->b, t->B, t->D, t->cfg.data.samples_per_class, &t->loss_ws);
+    if (!t->loss_ws)
+        apt_user_error("loss.name: %s has no kernel on device %s (there: smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, "
+                       "pnp-ib)", cfg->loss.name, t->be->name);
+    t->E_local = be_zeros(t->be, (size_t)t->b * t->D);
+    t->dE_local = be_zeros(t->be, (size_t)t->b * t->D);
+    t->E = be_zeros(t->be, (size_t)t->B * t->D);
+    t->dE = be_zeros(t->be, (size_t)t->B * t->D);
+    t->scal = t->be->alloc(t->be, APT_SCALAR_COUNT * sizeof(double));
+    t->be->fill_f64(t->be, APT_SCALAR_COUNT, 0.0, t->scal);
     apt_optim_init(&t->optim, &t->cfg.optim, t->ps);
     if (comm->world > 1) {
         size_t elems = (size_t)(cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
-        t->buckets = apt_buckets_create(comm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
+        t->buckets = apt_buckets_create(t->dcomm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
         // Backward reports "every gradient at offset >= lo is final"; each bucket starts its all-reduce then.
         apt_model_set_grad_ready_hook(t->model, grads_ready, t->buckets);
     }
@@ -179,9 +230,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     for (int i = 0; i < t->ps->n; i++)
         if (!t->ps->p[i].is_buffer && t->ps->p[i].trainable) trainable += t->ps->p[i].numel;
     apt_info("run %s: %s %dx%dx%d -> %d-d, %zu trainable parameters, %s lr %g, loss %s, B %d = %d ranks x %d, "
-             "%ld steps over %d epochs",
+             "%ld steps over %d epochs, device %s, communicator %s",
              t->run_dir, cfg->model.arch, t->C, t->H, t->W, t->D, trainable, apt_optim_name(cfg->optim.name),
-             cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs);
+             cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs, t->be->name, t->dcomm->name);
     apt_progress_open(&t->progress, t->run_dir, t->opts.quiet ? -1 : comm->rank, t->total_steps, t->step);
     return t;
 }
@@ -283,10 +334,14 @@ void apt_trainer_destroy(AptTrainer *t) {
     if (t->eval) apt_eval_destroy(t->eval);
     if (t->loader) apt_loader_destroy(t->loader);
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
-    apt_loss_workspace_free(t->loss_ws);
+    if (t->loss_ws) t->be->loss_free(t->be, t->loss_ws);
     if (t->buckets) apt_buckets_free(t->buckets);
+    float *bufs[4] = {t->E_local, t->dE_local, t->E, t->dE};
+    for (int i = 0; i < 4; i++)
+        if (bufs[i]) t->be->free(t->be, bufs[i]);
+    if (t->scal) t->be->free(t->be, t->scal);
+    if (t->dcomm && t->dcomm != t->comm) t->dcomm->destroy(t->dcomm);
     apt_backend_destroy(t->be);
-    free(t->E_local), free(t->dE_local), free(t->E), free(t->dE);
     free(t->epoch_end);
     free(t->config_text);
     if (t->log_file) {

@@ -16,22 +16,25 @@
 struct AptTrainer {
     AptConfig cfg;
     AptTrainerOptions opts;
-    AptComm *comm;
+    AptComm *comm;         // host memory (MPI or self): control, host scalars, evaluation
+    AptComm *dcomm;        // backend memory: E, dE, BN sums, gradients (comm itself on the cpu backend;
+                           // NCCL, or comm staged through host scratch, otherwise)
     AptBackend *be;
     AptModel *model;
     AptParamStore *ps;     // the model's
     AptLoader *loader;     // train split, this rank's slices of the global plan
     AptLossParams loss_params;
-    AptLossWorkspace *loss_ws;
+    void *loss_ws;         // the backend's loss workspace (be->loss_create)
     AptOptim optim;
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
     int B, b, D;           // global batch, local batch, embedding size
     int C, H, W;           // input sample shape
-    float *E_local;        // [b, D]
+    float *E_local;        // [b, D]   backend memory, like everything numeric below
     float *E;              // [B, D] all-gathered
     float *dE;             // [B, D] partial gradient of this rank's loss part
     float *dE_local;       // [b, D] reduced
+    double *scal;          // [APT_SCALAR_COUNT] loss part, gradient sum of squares, finite flag
     long step;             // optimizer steps completed
     int epoch;             // epoch of the next step
     long step_in_epoch;    // steps of `epoch` completed

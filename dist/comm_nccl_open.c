@@ -1,0 +1,11 @@
+// comm_nccl_open.c — the trainer's way to the NCCL communicator (CUDA builds): the CUDA backend's compute
+// stream goes to apt_comm_nccl_create, so collectives are ordered after the ops that produce their input.
+#include "comm.h"
+#include "comm_nccl.h"
+
+#include "../src/backend/cuda/cuda_backend.h"
+
+AptComm *apt_comm_nccl_open(AptComm *host, struct AptBackend *be, const char **why) {
+    if (why) *why = NULL;
+    return apt_comm_nccl_create(host, (cudaStream_t)apt_backend_cuda_stream(be));
+}
