@@ -10,3 +10,5 @@ target_link_libraries(bench_conv PRIVATE apt)
 add_executable(bench_model ${CMAKE_SOURCE_DIR}/tests/bench/bench_model.c)
 target_link_libraries(bench_model PRIVATE apt)
 apt_test(NAME test_pool_window SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_window.c LABELS backend gpu)
+# The guard test backend: its ops equal the CPU's, and host code touching its memory dies with SIGSEGV.
+apt_test(NAME test_guard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard.c LABELS backend guard)

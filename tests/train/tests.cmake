@@ -7,3 +7,6 @@ apt_test(NAME test_stop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stop.c LABELS tra
 # benchmark (not a test): tests/bench/bench_step.c (+ bench_step_torch.py), figures in tests/bench/RESULTS.md
 add_executable(bench_step ${CMAKE_SOURCE_DIR}/tests/bench/bench_step.c)
 target_link_libraries(bench_step PRIVATE apt)
+# Device residency without a GPU: training on the guard backend == the plain CPU backend, bitwise.
+apt_test(NAME test_guard_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard_train.c LABELS train guard TIMEOUT 300)
+apt_test(NAME test_guard_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard_train.c NP 2 LABELS train guard TIMEOUT 300)
