@@ -53,7 +53,7 @@ int apt_eval_cmd(int argc, char **argv) {
     if (cfg.data.crop > 0) H = W = cfg.data.crop;
     apt_manifest_free(man);
 
-    AptBackend *be = apt_backend_create(device_name(cfg.device));
+    AptBackend *be = apt_backend_create_on(device_name(cfg.device), comm->local_rank); // device = local rank
     AptModelConfig mc = cfg.model;
     mc.pretrained[0] = 0; // the checkpoint holds every weight
     const int fwd_max = cfg.eval.batch_size;

@@ -198,7 +198,10 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
                                               (size_t)t->ps->n * 256 + ((size_t)1 << 20));
     if (!t->opts.no_eval) t->eval = apt_eval_create(&t->cfg, comm, t->run_dir, t->b);
     apt_loss_params_from_config(&t->loss_params, &t->cfg.loss);
-    t->be->loss_create(t->be, &t->loss_params, t->b, t->B, t->D, t->cfg.data.samples_per_class, &t->loss_ws);
+    // Largest class in a batch: m under the epoch sampler (distinct classes); the random sampler draws
+    // classes with replacement, so only B bounds it.
+    const int m_max = cfg->data.sampler == APT_SAMPLER_EPOCH ? cfg->data.samples_per_class : t->B;
+    t->be->loss_create(t->be, &t->loss_params, t->b, t->B, t->D, m_max, &t->loss_ws);
     if (!t->loss_ws)
         apt_user_error("loss.name: %s has no kernel on device %s (there: smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, "
                        "pnp-ib)", cfg->loss.name, t->be->name);

@@ -1,7 +1,8 @@
 // cuda_backend.h — what the CUDA op table offers beyond backend.h (built only with the CUDA toolkit).
 //
-// The table is created on the CURRENT device (dist/comm_nccl.c selects device = local rank before the
-// backend is created). Every op is enqueued on the backend's stream and returns without waiting; alloc,
+// The table is created on the CURRENT device; apt_backend_cuda_create_on (backend.h) first selects
+// device = node-local rank, which the trainer and `aptrain eval` use (dist/comm_nccl.c then finds the
+// same device current). Every op is enqueued on the backend's stream and returns without waiting; alloc,
 // free, host<->device copies and sync wait for the device.
 #pragma once
 #include <stdbool.h>
