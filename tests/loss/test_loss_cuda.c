@@ -24,8 +24,16 @@
 #include "harness.h"
 #include "loss/loss.h"
 #include "loss/loss_cuda.h"
+#include "loss/loss_pair.h"
 
-static const char *names[] = {"smoothap", "smoothap", "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib"};
+// Every loss of loss_names.h with a CUDA path (CUDA column not NONE), plus smoothap with the paper's
+// semantics (include_self false).
+#define CUDA_CASE_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) {NAME, 1, APT_LP_##CUDA != APT_LP_NONE},
+static const struct {
+    const char *name;
+    int include_self, cuda;
+} CASES[] = {APT_LOSS_TABLE(CUDA_CASE_){"smoothap", 0, 1}};
+#undef CUDA_CASE_
 
 static uint64_t lcg(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -83,14 +91,17 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
     AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, APT_F32);
     AptLossCudaWorkspace *gws =
         apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
-    for (int li = 0; li < (int)(sizeof names / sizeof names[0]); li++) {
+    for (int li = 0; li < (int)(sizeof CASES / sizeof CASES[0]); li++) {
         AptLossParams p;
-        TEST_CHECK(apt_loss_params_default(&p, names[li]), "loss %s known", names[li]);
-        p.include_self = li != 1; // entry 1: the paper's smoothap semantics
-        TEST_CHECK(apt_loss_cuda_supports(&p), "%s supported on CUDA", names[li]);
+        const char *name = CASES[li].name;
+        TEST_CHECK(apt_loss_params_default(&p, name), "loss %s known", name);
+        p.include_self = CASES[li].include_self;
+        TEST_CHECK(apt_loss_cuda_supports(&p) == CASES[li].cuda, "%s: CUDA support %d, loss_names.h says %d",
+                   name, apt_loss_cuda_supports(&p), CASES[li].cuda);
+        if (!CASES[li].cuda) continue;
         char label[160];
-        snprintf(label, sizeof label, "%s %s%s B%d D%d q[%d,%d) rows%d", tag, names[li],
-                 li == 1 ? "(exclude-self)" : "", B, D, q0, q1, rows_max);
+        snprintf(label, sizeof label, "%s %s%s B%d D%d q[%d,%d) rows%d", tag, name,
+                 p.include_self ? "" : "(exclude-self)", B, D, q0, q1, rows_max);
         AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q0, .q_end = q1};
         AptLossOut oc = {.dE = dE_cpu};
         apt_loss_compute(cws, &p, &in, &oc);
