@@ -40,11 +40,13 @@ AptBackend *apt_backend_create(const char *name) {
         return be;
     }
     if (!strcmp(name, "auto")) {
-        // The CUDA op table exists, but a model cannot run on it yet: the parameter store (src/nn/params.c)
-        // is host memory. Until parameters live on the device, `auto` stays on the CPU even where a GPU is
-        // visible; `device: cuda` still creates the CUDA table (tests and benchmarks use it directly).
-        apt_debug(
-            "device auto: using cpu (the CUDA backend cannot train a model yet: parameters are host memory)");
+        // The parameter store can live in backend memory (src/nn/params.c) and the model's forward and
+        // backward run through the op table, but the training step still touches parameters on the host:
+        // gradient clipping (src/optim/clip.c) and the optimizer update (src/optim/optim.c) read and write
+        // ps->g / ps->w directly, the gradient all-reduce is host MPI, and the loss runs on host E. Until
+        // the step keeps them on the device, `auto` stays on the CPU even where a GPU is visible;
+        // `device: cuda` still creates the CUDA table (tests and benchmarks use it directly).
+        apt_debug("device auto: using cpu (the training step still updates parameters on the host)");
         return apt_backend_cpu_create();
     }
     apt_user_error("device: unknown backend '%s' (expected cpu, cuda or auto)", name);
