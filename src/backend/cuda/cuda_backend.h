@@ -1,8 +1,8 @@
 // cuda_backend.h — what the CUDA op table offers beyond backend.h (built only with the CUDA toolkit).
 //
-// The table is created on the CURRENT device (dist/comm_nccl.c selects device = local rank before the
-// backend is created). Every op is enqueued on the backend's stream and returns without waiting; alloc,
-// free, host<->device copies and sync wait for the device.
+// The table is created on the CURRENT device: with NCCL, call apt_comm_nccl_select_device (dist/comm_nccl.h,
+// device = local rank) before creating the backend. Every op is enqueued on the backend's stream and
+// returns without waiting; alloc, free, host<->device copies and sync wait for the device.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
