@@ -7,7 +7,7 @@
 // Math: fp32 layers use CUDNN_FMA_MATH — not CUDNN_DEFAULT_MATH, which on Ampere and later lets cuDNN
 // pick TF32 tensor-core kernels for fp32 data (NVIDIA_TF32_OVERRIDE aside): fp32 results must match the
 // CPU to 1e-5 and TF32 keeps 10 mantissa bits. fp32 layers also exclude FFT and Winograd algorithms
-// (see fp32_fwd_ok below). With
+// (cuda_conv_algo.h). With
 // precision bf16 the tensors are still fp32 in memory (the op table is float32) and CUDNN_TENSOR_OP_MATH
 // lets cuDNN use tensor cores, which for fp32 tensors means TF32 products (10-bit mantissa, fp32 range,
 // fp32 accumulation) — a step towards, not yet, bf16 activations (which need bf16 tensors in the table).
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_conv_algo.h"
 #include "cuda_ops.cuh"
 
 typedef struct {
@@ -41,21 +42,6 @@ static void shape_key(const AptConvDesc *d, int bf16, int key[10]) {
 static int tensor_math(cudnnMathType_t t) {
     return t == CUDNN_TENSOR_OP_MATH || t == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
-
-// Algorithms allowed in fp32 mode. FFT and Winograd transform the data into another basis; their error
-// grows with the tile/transform size and the input's range and can exceed the 1e-5 that fp32 layers
-// promise against the CPU (cuDNN documents them as less accurate; Winograd-nonfused in particular).
-// What remains computes each output as a plain fp32 dot product (FMA, fp32 accumulation):
-//   forward:          IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM, GEMM (explicit im2col)
-//   backward data:    ALGO_1 (ALGO_0 accumulates with atomics: non-deterministic)
-//   backward filter:  ALGO_1 (ALGO_0 and ALGO_3 use atomics: non-deterministic)
-// In bf16 mode (TF32 products, tolerance 1e-2) any deterministic algorithm may be chosen.
-static int fp32_fwd_ok(int a) {
-    return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
-           a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
-}
-static int fp32_bwd_data_ok(int a) { return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1; }
-static int fp32_bwd_filter_ok(int a) { return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1; }
 
 // Fastest allowed deterministic algorithm within the workspace limit, from the heuristics' list (ordered
 // by expected speed). found_ = 0 leaves the fallback below to the caller.
@@ -114,7 +100,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
         cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(m->cudnn, pl->x, pl->w, pl->conv, pl->y,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
-        PICK(pf, n, fp32_fwd_ok, a->fwd, found);
+        PICK(pf, n, apt_conv_fp32_fwd_ok, a->fwd, found);
         if (!found) { // the heuristics ranked none of the allowed ones: take the first that cuDNN supports
             static const cudnnConvolutionFwdAlgo_t fb[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
@@ -131,7 +117,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
         cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(m->cudnn, pl->w, pl->y, pl->conv, pl->x,
                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
-        PICK(pd, n, fp32_bwd_data_ok, a->bwd_data, found);
+        PICK(pd, n, apt_conv_fp32_bwd_data_ok, a->bwd_data, found);
         if (!found) {
             size_t b = 0;
             if (cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, pl->w, pl->y, pl->conv, pl->x,
@@ -143,7 +129,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
         cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(m->cudnn, pl->x, pl->y, pl->conv, pl->w,
                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
-        PICK(pw, n, fp32_bwd_filter_ok, a->bwd_filter, found);
+        PICK(pw, n, apt_conv_fp32_bwd_filter_ok, a->bwd_filter, found);
         if (!found) {
             size_t b = 0;
             if (cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, pl->x, pl->y, pl->conv, pl->w,
