@@ -139,7 +139,7 @@ static void drain(AptComm *c, const char *what) {
     check_async(c);
 }
 
-// Every rank's device work issued so far is complete, then the host barrier.
+// This rank's device work issued so far is complete (both streams), then the host barrier across ranks.
 static void nccl_barrier(AptComm *c) {
     drain(c, "barrier");
     impl(c)->host->barrier(impl(c)->host);
