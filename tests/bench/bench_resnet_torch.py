@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch peer of bench_resnet_cuda.c: ResNet-50 training-step throughput on the GPU host's own PyTorch.
+"""PyTorch peer of bench_resnet_cuda.c: ResNet training-step throughput on the GPU host's own PyTorch.
 
-    python3 tests/bench/bench_resnet_torch.py [--batch 128] [--size 224] [--steps 20] [--warmup 5]
-                                              [--modes eager,compile] [--dim 512]
+    python3 tests/bench/bench_resnet_torch.py [--arch resnet50] [--batch 128] [--size 224] [--steps 20]
+                                              [--warmup 5] [--modes eager,compile] [--dim 512]
 
-Same work as aptrain's benchmark: torchvision resnet50 (random init) with the embedding head of the
+Same work as aptrain's benchmark: torchvision's --arch (resnet18/34/50/101, the same names as
+bench_resnet_cuda --arch; anything else is refused; random init) with the embedding head of the
 official Smooth-AP code (fc -> 512, L2 normalise), frozen BatchNorm (eval-mode statistics, trainable
 affine), Smooth-AP with tau 0.01 on batches of 32 classes x 4, random inputs already on the GPU.
 PyTorch settings: AMP autocast bf16, channels_last, cudnn.benchmark on, SGD step included (aptrain's
@@ -36,6 +37,7 @@ def smooth_ap(E, labels, tau=0.01):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="resnet50", choices=("resnet18", "resnet34", "resnet50", "resnet101"))
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--steps", type=int, default=20)
@@ -54,8 +56,8 @@ def main():
     labels = torch.arange(a.batch, device=dev) // 4
     for mode in a.modes.split(","):
         torch.manual_seed(0)
-        model = torchvision.models.resnet50()
-        model.fc = torch.nn.Linear(2048, a.dim)
+        model = getattr(torchvision.models, a.arch)()
+        model.fc = torch.nn.Linear(model.fc.in_features, a.dim)  # 512 (18/34) or 2048 (50/101) -> D
         model = model.to(dev).to(memory_format=torch.channels_last)
         model.train()
         for mod in model.modules():              # frozen BN: eval statistics, affine still trained
@@ -86,7 +88,7 @@ def main():
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
         med = statistics.median(times)
-        print(f"| PyTorch {torch.__version__} resnet50 {a.size}x{a.size} batch {a.batch} AMP bf16 channels_last "
+        print(f"| PyTorch {torch.__version__} {a.arch} {a.size}x{a.size} batch {a.batch} AMP bf16 channels_last "
               f"frozen BN, Smooth-AP, {mode} (fwd+loss+bwd+SGD) | {name} | {a.batch / med:.1f} images/s "
               f"(median step {med * 1e3:.2f} ms; warm-up {t_warm:.1f} s) |", flush=True)
     return 0

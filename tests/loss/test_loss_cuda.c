@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_check.cuh"
 #include "dist/comm_nccl.h"
 #include "harness.h"
 #include "loss/loss.h"
@@ -83,11 +84,11 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
     int *labels = malloc((size_t)B * sizeof *labels);
     make_inputs(E, labels, B, D, m, dyadic, seed);
     float *E_d, *dE_d;
-    cudaMalloc((void **)&E_d, (size_t)B * D * sizeof(float));
-    cudaMalloc((void **)&dE_d, (size_t)B * D * sizeof(float));
-    cudaMemcpy(E_d, E, (size_t)B * D * sizeof(float), cudaMemcpyHostToDevice);
+    CUDA_CHECK(cudaMalloc((void **)&E_d, (size_t)B * D * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&dE_d, (size_t)B * D * sizeof(float)));
+    CUDA_CHECK(cudaMemcpy(E_d, E, (size_t)B * D * sizeof(float), cudaMemcpyHostToDevice));
     cudaStream_t stream;
-    cudaStreamCreate(&stream);
+    CUDA_CHECK(cudaStreamCreate(&stream));
     AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, APT_F32);
     AptLossCudaWorkspace *gws =
         apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
@@ -111,11 +112,12 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
         double loss_g[2];
         float *outs[2] = {dE_gpu, dE_gpu2};
         for (int rep = 0; rep < 2; rep++) {
-            cudaMemset(dE_d, 0xff, (size_t)B * D * sizeof(float)); // NaN poison: every entry must be written
+            // NaN poison: every entry must be written. On the loss's stream, so it lands before the kernels.
+            CUDA_CHECK(cudaMemsetAsync(dE_d, 0xff, (size_t)B * D * sizeof(float), stream));
             AptLossOut og = {.dE = dE_d};
             apt_loss_compute_cuda(gws, &p, &ig, &og);
             loss_g[rep] = og.loss_part;
-            cudaMemcpy(outs[rep], dE_d, (size_t)B * D * sizeof(float), cudaMemcpyDeviceToHost);
+            CUDA_CHECK(cudaMemcpy(outs[rep], dE_d, (size_t)B * D * sizeof(float), cudaMemcpyDeviceToHost));
         }
         double ref = oc.loss_part;
         double lerr = fabs(loss_g[0] - ref) / (fabs(ref) > 1e-30 ? fabs(ref) : 1.0);
@@ -132,9 +134,9 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
     }
     apt_loss_cuda_workspace_free(gws);
     apt_loss_workspace_free(cws);
-    cudaStreamDestroy(stream);
-    cudaFree(E_d);
-    cudaFree(dE_d);
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    CUDA_CHECK(cudaFree(E_d));
+    CUDA_CHECK(cudaFree(dE_d));
     free(E);
     free(dE_cpu);
     free(dE_gpu);

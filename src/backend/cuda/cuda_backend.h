@@ -1,12 +1,8 @@
 // cuda_backend.h — what the CUDA op table offers beyond backend.h (built only with the CUDA toolkit).
 //
-// The table is created on the calling thread's CURRENT device (cudaGetDevice) and stays on it. Nothing
-// in aptrain selects a device before apt_backend_create: the trainer and `aptrain eval` get the CUDA
-// runtime's default, device 0 of those CUDA_VISIBLE_DEVICES exposes. dist/comm_nccl.c's
-// apt_comm_nccl_create does select device = local rank (0 when a rank sees one device), but it takes an
-// already created compute stream, so a caller pairing it with this backend must cudaSetDevice first.
-// Every op is enqueued on the backend's stream and returns without waiting; alloc, free, host<->device
-// copies and sync wait for the device.
+// The table is created on the CURRENT device: with NCCL, call apt_comm_nccl_select_device (dist/comm_nccl.h,
+// device = local rank) before creating the backend. Every op is enqueued on the backend's stream and
+// returns without waiting; alloc, free, host<->device copies and sync wait for the device.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
