@@ -1,5 +1,6 @@
 # Benchmarks (not tests: nothing is registered with ctest). CPU benchmarks live beside their area's tests;
-# the GPU ones are built here when CUDA is enabled and run by tests/bench/gpu_run.sh on a GPU host.
+# the GPU ones are built here when CUDA is enabled, packed by tests/gpu/pack.sh and run by tests/gpu/run.sh
+# on a GPU host.
 if(APT_HAVE_CUDA)
   add_executable(bench_loss_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_loss_cuda.c)
   target_link_libraries(bench_loss_cuda PRIVATE apt)

@@ -207,8 +207,10 @@ EOF
 }
 HOST_LD="${LD_LIBRARY_PATH:-}" # python3/torch run with the host's own environment
 libpath=""
-while read -r d; do [ -n "$d" ] && libpath+="$PREFIX/$d:"; done < "$PREFIX/libdirs.txt"
-mapfile -t cuda_dirs < <(host_cuda_dirs | awk '!seen[$0]++')
+while read -r d; do [ -n "$d" ] && libpath+="$PREFIX/${d#/}:"; done < "$PREFIX/libdirs.txt"
+# one entry per real folder (lib64 is often a link to lib)
+mapfile -t cuda_dirs < <(host_cuda_dirs | while read -r d; do echo "$(realpath "$d" 2> /dev/null || echo "$d") $d"; done \
+    | awk '!seen[$1]++ {print $2}')
 for d in "${cuda_dirs[@]}"; do libpath+="$d:"; done
 export LD_LIBRARY_PATH="${libpath%:}${HOST_LD:+:$HOST_LD}"
 # Open MPI from the archive: relocated (OPAL_PREFIX), singleton without a daemon or ssh (a test started
