@@ -139,13 +139,15 @@ import sys
 print("python", sys.version.split()[0])
 try:
     import torch
-    print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(),
-          "nccl", ".".join(map(str, torch.cuda.nccl.version())) if torch.cuda.is_available() else "-",
-          "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+    print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
+    print("device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
     print("defaults: cudnn.allow_tf32", torch.backends.cudnn.allow_tf32, "matmul.allow_tf32",
           torch.backends.cuda.matmul.allow_tf32)
-except Exception as e:
+    print("nccl", torch.cuda.nccl.version())
+except ImportError as e:
     print("torch: not importable:", e)
+except Exception as e:
+    print("torch: error:", e)
 try:
     import torchvision
     print("torchvision", torchvision.__version__)
