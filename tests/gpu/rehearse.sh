@@ -53,10 +53,11 @@ cuda=$(realpath /usr/local/cuda) || die "no /usr/local/cuda here to stand in for
 mnt --bind "$cuda" "$R/usr/local/cuda"
 mount -o remount,bind,ro "$R/usr/local/cuda" || die "cannot make $R/usr/local/cuda read-only"
 
-# A fresh copy of what travels: the tracked tree's tests/ (run.sh and the torch peer) and the archive.
+# A fresh copy of what travels (as the device tool copies the tree: tracked and untracked, not ignored):
+# tests/ (run.sh and the torch peer) and the archive.
 W=/work/repo
 rm -rf "$R$W" "$R/opt/aptgpu" "$R/tmp/gpu-logs" && mkdir -p "$R$W/.gpubin" || die "cannot create $R$W"
-(cd "$root" && git ls-files -z tests | xargs -0 cp --parents -t "$R$W") || die "copying tests/ failed"
+(cd "$root" && git ls-files -z -co --exclude-standard tests | xargs -0 cp --parents -t "$R$W") || die "copying tests/ failed"
 cp "$root/.gpubin/aptgpu.tar.xz" "$R$W/.gpubin/" || die "copying the archive failed"
 for p in /usr/local/bin/nvcc /usr/lib/x86_64-linux-gnu/libmpi.so.40 /usr/lib/x86_64-linux-gnu/libhdf5_openmpi.so.103; do
     [ ! -e "$R$p" ] || die "the bare root has $p: not a stand-in for the GPU host"
