@@ -1,5 +1,5 @@
 // bench_resnet_cuda.c — aptrain's side of the ResNet-50 GPU throughput comparison (the peer is
-// bench_resnet_torch.py; tests/bench/gpu_run.sh runs both in one command on the same GPU).
+// bench_resnet_torch.py; tests/gpu/run.sh runs both in one command on the same GPU, in fp32).
 //
 //   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5] [--fp32]
 // One step = model forward (train mode, frozen BatchNorm) -> Smooth-AP (tau 0.01, m = 4) on the batch
