@@ -9,10 +9,36 @@
 AptComm *apt_comm_mpi_create(int rank, int world, int local_rank, int local_world);
 
 static int g_mpi_world = 1; // process identity for the abort hook
+// A device communicator to abort first (ncclCommAbort), registered by comm_nccl.c; process-wide like the
+// hook itself, since apt_fatal can fire anywhere.
+static void (*g_device_abort)(void *);
+static void *g_device_abort_arg;
 
 // Installed as apt_fatal's abort hook: a lone exit() would leave the other ranks hanging in a collective.
-static void mpi_abort_hook(int code) {
+// Order: abort the device communicator (its kernels may be spinning on a peer that will never answer,
+// and ncclCommAbort is what releases them), then MPI_Abort takes every rank down.
+static void comm_abort_hook(int code) {
+    void (*dev)(void *) = g_device_abort;
+    g_device_abort = NULL; // once: if the device abort itself fails fatally, the re-entry goes straight on
+    if (dev) dev(g_device_abort_arg);
     if (g_mpi_world > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+void apt_comm_set_device_abort(void (*fn)(void *), void *arg) {
+    g_device_abort = fn;
+    g_device_abort_arg = arg;
+    apt_set_abort_hook(comm_abort_hook); // also without MPI (a 1-rank NCCL communicator over comm_self)
+}
+
+int apt_comm_launched(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+AptComm *apt_comm_init_auto(int *argc, char ***argv) {
+    return apt_comm_launched() ? apt_comm_init_mpi(argc, argv) : apt_comm_create_self();
 }
 
 AptComm *apt_comm_init_mpi(int *argc, char ***argv) {
@@ -35,7 +61,7 @@ AptComm *apt_comm_init_mpi(int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_free(&node));
     g_mpi_world = world;
     apt_set_identity(rank, world);
-    apt_set_abort_hook(mpi_abort_hook);
+    apt_set_abort_hook(comm_abort_hook);
     return apt_comm_mpi_create(rank, world, local_rank, local_world);
 }
 

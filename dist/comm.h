@@ -39,6 +39,16 @@ struct AptComm {
 // takes every rank down. apt_comm_create_self never touches MPI (unit tests, tools).
 AptComm *apt_comm_init_mpi(int *argc, char ***argv);
 AptComm *apt_comm_create_self(void);
+// Whether a launcher started this process (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE or
+// SLURM_PROCID set). Without one, MPI_Init falls back to singleton start-up, which on a bare host (no
+// ssh/rsh for Open MPI's launcher agent) fails.
+int apt_comm_launched(void);
+// For single-process tools and GPU checks: apt_comm_init_mpi under a launcher, apt_comm_create_self
+// (no MPI call at all) otherwise.
+AptComm *apt_comm_init_auto(int *argc, char ***argv);
+// Registers fn(arg) to run first in the abort hook (before MPI_Abort): comm_nccl.c's ncclCommAbort.
+// Installs the hook if no MPI bootstrap did. fn = NULL unregisters.
+void apt_comm_set_device_abort(void (*fn)(void *), void *arg);
 void apt_comm_finalize(AptComm *c); // destroys c; MPI_Finalize when MPI was initialised
 
 // Buffers in memory the host communicator cannot read (a GPU's with non-CUDA-aware MPI, the guard test

@@ -10,8 +10,12 @@
 #include "nccl_check.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #define APT_NCCL_MAX_INFLIGHT 256 // outstanding iallreduce requests (buckets per step)
+// How long barrier/destroy wait for the device before declaring the job hung (a peer died without NCCL
+// noticing, a kernel that never ends). Overridden by APT_NCCL_TIMEOUT_S (seconds).
+#define APT_NCCL_TIMEOUT_S_DEFAULT 1800.0
 
 typedef struct {
     cudaEvent_t done;
@@ -20,8 +24,10 @@ typedef struct {
 
 typedef struct {
     ncclComm_t nccl;
+    int device;
     cudaStream_t compute, comm_stream;
     cudaEvent_t ready; // compute stream position an async collective must follow
+    cudaEvent_t drained[2]; // barrier: positions of the compute and communication streams
     AptComm *host;
     NcclReq req[APT_NCCL_MAX_INFLIGHT];
     int next_req;
@@ -96,13 +102,56 @@ static void nccl_bcast(AptComm *c, void *buf, size_t count, AptDType dt, int roo
     NCCL_CHECK(ncclBroadcast(buf, buf, count, nccl_type(dt), root, impl(c)->nccl, impl(c)->compute));
 }
 
-static void nccl_barrier(AptComm *c) {
-    CUDART_CHECK(cudaStreamSynchronize(impl(c)->compute));
+static double timeout_s(void) {
+    const char *e = getenv("APT_NCCL_TIMEOUT_S");
+    double t = e ? atof(e) : 0;
+    return t > 0 ? t : APT_NCCL_TIMEOUT_S_DEFAULT;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Wait until both streams have passed the events recorded on them, without a blocking synchronisation:
+// cudaStreamSynchronize would hang forever behind an NCCL kernel waiting for a dead peer. Poll instead,
+// and between polls ask NCCL for an asynchronous error (set when a peer's connection fails) and watch the
+// clock; either is fatal, and apt_fatal's hook aborts the communicator (releasing its kernels) and MPI.
+static void drain(AptComm *c, const char *what) {
+    NcclImpl *m = impl(c);
+    CUDART_CHECK(cudaEventRecord(m->drained[0], m->compute));
+    CUDART_CHECK(cudaEventRecord(m->drained[1], m->comm_stream));
+    const double t0 = now_s(), limit = timeout_s();
+    for (int i = 0; i < 2; i++) {
+        for (;;) {
+            cudaError_t q = cudaEventQuery(m->drained[i]);
+            if (q == cudaSuccess) break;
+            if (q != cudaErrorNotReady) CUDART_CHECK(q); // a kernel fault: fatal with its message
+            check_async(c);
+            if (now_s() - t0 > limit)
+                apt_fatal(__FILE__, __LINE__, "nccl %s: rank %d waited %.0f s for the device (APT_NCCL_TIMEOUT_S); "
+                          "a peer has probably died", what, c->rank, limit);
+            struct timespec nap = {0, 100000}; // 0.1 ms: quick to notice, negligible CPU
+            nanosleep(&nap, NULL);
+        }
+    }
     check_async(c);
+}
+
+// This rank's device work issued so far is complete (both streams), then the host barrier across ranks.
+static void nccl_barrier(AptComm *c) {
+    drain(c, "barrier");
     impl(c)->host->barrier(impl(c)->host);
 }
 
+static void device_abort(void *arg) {
+    NcclImpl *m = arg;
+    ncclCommAbort(m->nccl); // releases kernels blocked on peers; the result does not matter any more
+}
+
 static void nccl_abort(AptComm *c, int code) {
+    apt_comm_set_device_abort(NULL, NULL);
     ncclCommAbort(impl(c)->nccl);
     impl(c)->host->abort(impl(c)->host, code);
     exit(code);
@@ -110,17 +159,19 @@ static void nccl_abort(AptComm *c, int code) {
 
 static void nccl_destroy(AptComm *c) {
     NcclImpl *m = impl(c);
-    cudaStreamSynchronize(m->compute);
-    cudaStreamSynchronize(m->comm_stream);
+    drain(c, "destroy");
+    apt_comm_set_device_abort(NULL, NULL);
     ncclCommDestroy(m->nccl);
     for (int i = 0; i < APT_NCCL_MAX_INFLIGHT; i++) cudaEventDestroy(m->req[i].done);
     cudaStreamDestroy(m->comm_stream);
     cudaEventDestroy(m->ready);
+    cudaEventDestroy(m->drained[0]);
+    cudaEventDestroy(m->drained[1]);
     free(m);
     free(c);
 }
 
-AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
+int apt_comm_nccl_select_device(const AptComm *host) {
     int ndev = apt_cuda_device_count();
     if (ndev == 0) apt_exit(APT_EXIT_USER, "dist.backend nccl: no CUDA device visible on rank %d", host->rank);
     // Device = local rank when every local rank sees all the node's GPUs; when the launcher binds one GPU
@@ -131,19 +182,40 @@ AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
         apt_exit(APT_EXIT_USER, "rank %d: local rank %d but only %d CUDA devices visible on this node", host->rank,
                  host->local_rank, ndev);
     CUDART_CHECK(cudaSetDevice(dev));
+    return dev;
+}
+
+AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
+    // The device was chosen by apt_comm_nccl_select_device before the caller created `stream` (and its
+    // backend, buffers, handles). Selecting it here would be too late: a stream belongs to the device
+    // that was current when it was created. Check both, with the fix in the message.
+    int dev = -1, sdev = -1, ndev = apt_cuda_device_count();
+    if (ndev == 0) apt_exit(APT_EXIT_USER, "dist.backend nccl: no CUDA device visible on rank %d", host->rank);
+    const int want = ndev == 1 ? 0 : host->local_rank;
+    CUDART_CHECK(cudaGetDevice(&dev));
+    APT_CHECK(dev == want, "nccl: current device %d, expected %d (local rank %d): call apt_comm_nccl_select_device "
+              "before creating streams, buffers or the backend", dev, want, host->local_rank);
+    CUDART_CHECK(cudaStreamGetDevice(stream, &sdev));
+    APT_CHECK(sdev == dev, "nccl: the compute stream lives on device %d, not on the selected device %d", sdev, dev);
     ncclUniqueId id;
     if (host->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
     host->bcast(host, &id, sizeof id, APT_U8, 0); // the id is opaque bytes: count in uint8 elements
     NcclImpl *m = apt_calloc(1, sizeof *m);
+    m->device = dev;
     m->host = host;
     m->compute = stream;
     int prio_low = 0, prio_high = 0; // numerically lower is higher priority
     CUDART_CHECK(cudaDeviceGetStreamPriorityRange(&prio_low, &prio_high));
     CUDART_CHECK(cudaStreamCreateWithPriority(&m->comm_stream, cudaStreamNonBlocking, prio_high));
     CUDART_CHECK(cudaEventCreateWithFlags(&m->ready, cudaEventDisableTiming));
+    CUDART_CHECK(cudaEventCreateWithFlags(&m->drained[0], cudaEventDisableTiming));
+    CUDART_CHECK(cudaEventCreateWithFlags(&m->drained[1], cudaEventDisableTiming));
     for (int i = 0; i < APT_NCCL_MAX_INFLIGHT; i++)
         CUDART_CHECK(cudaEventCreateWithFlags(&m->req[i].done, cudaEventDisableTiming));
+    // world 1: the id never leaves this process (host is comm_self, its bcast a no-op), so a 1-GPU host
+    // runs NCCL without MPI.
     NCCL_CHECK(ncclCommInitRank(&m->nccl, host->world, id, host->rank));
+    apt_comm_set_device_abort(device_abort, m); // apt_fatal anywhere -> ncclCommAbort -> MPI_Abort
 
     AptComm *c = apt_calloc(1, sizeof *c);
     c->rank = host->rank;

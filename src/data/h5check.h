@@ -20,6 +20,12 @@ void apt_h5_init(void);
 void apt_h5_lock(void);
 void apt_h5_unlock(void);
 
+// Create (truncate) an HDF5 file with the project's settings: the 1.10 file format, so every object
+// header carries a checksum and damaged metadata is refused by the library instead of read. Callers still
+// write to a temporary name and rename (core/fsutil.h). Returns a negative id on failure (caller reports).
+// The caller holds the HDF5 lock where a loader may run concurrently.
+hid_t apt_h5_create(const char *path);
+
 // Internal invariant on an HDF5 call (a negative return is a failure): file:line plus the statement.
 #define H5_CHECK(call)                                                                                       \
     do {                                                                                                     \

@@ -21,3 +21,14 @@ void apt_h5_lock(void) {
 void apt_h5_unlock(void) {
     pthread_mutex_unlock(&g_h5_mutex);
 }
+
+hid_t apt_h5_create(const char *path) {
+    apt_h5_init();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    hid_t f = -1;
+    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) >= 0)
+        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}

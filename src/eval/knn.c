@@ -8,9 +8,11 @@
 //   3. rank(p) = 1 + (items in bins above p's bin) + (items in p's bin that precede p in the order);
 //   4. the top-k list: only chunks (KNN_CHUNK items) whose maximum reaches the k-th largest chunk
 //      maximum can hold a neighbour, so about k chunks of N / KNN_CHUNK are visited item by item.
-// Bins come from floor(s * 8192): the product by a power of two is exact, so the bin of a value is the
-// same wherever it is computed (no FMA contraction can move it), and the map is monotone — an item in
-// a higher bin has a strictly higher score. The work per score is O(1) next to the D-long dot product.
+// Bins come from floor(s * 32768) (KNN_BINS / 2 = 2^15: bins of width 2^-15 over [-1, 1]; scores outside
+// that range are clamped into the end bins): the product by a power of two is exact, so the bin of a
+// value is the same wherever it is computed (no FMA contraction can move it), and the map is monotone —
+// an item in a higher bin has a strictly higher score. The work per score is O(1) next to the D-long dot
+// product.
 #include "eval/knn.h"
 
 #include "core/check.h"

@@ -29,21 +29,14 @@
 #define APT_LOSS_BLOCK_ELEMS (64ll << 20)
 #define APT_LOSS_SCRATCH 4 // B_max-length double rows per thread
 
-static const AptLossImpl apt_losses[] = {
-    {"smoothap", apt_loss_smoothap_row, 0, apt_loss_smoothap_counts},
-    {"pnp-o", apt_loss_pnp_row, APT_PNP_O, NULL},
-    {"pnp-ds", apt_loss_pnp_row, APT_PNP_DS, NULL},
-    {"pnp-dq", apt_loss_pnp_row, APT_PNP_DQ, NULL},
-    {"pnp-iu", apt_loss_pnp_row, APT_PNP_IU, NULL},
-    {"pnp-ib", apt_loss_pnp_row, APT_PNP_IB, NULL},
-    {"contrastive", apt_loss_contrastive_row, 0, NULL},
-    {"triplet", apt_loss_triplet_row, 0, apt_loss_triplet_counts},
-    {"multisim", apt_loss_multisim_row, 0, NULL},
-};
-#define APT_NLOSSES ((int)(sizeof apt_losses / sizeof apt_losses[0]))
+// The registry, one entry per row of loss_names.h, indexed by AptLossId.
+#define APT_LOSS_IMPL_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) {APT_LOSS_##ID, NAME, ROW, VARIANT, COUNTS},
+static const AptLossImpl apt_losses[] = {APT_LOSS_TABLE(APT_LOSS_IMPL_)};
+#undef APT_LOSS_IMPL_
+_Static_assert(sizeof apt_losses / sizeof apt_losses[0] == APT_LOSS_COUNT, "one registry entry per loss");
 
 const AptLossImpl *apt_loss_find(const char *name) {
-    for (int i = 0; i < APT_NLOSSES; i++)
+    for (int i = 0; i < APT_LOSS_COUNT; i++)
         if (!strcmp(apt_losses[i].name, name)) return &apt_losses[i];
     return NULL;
 }
@@ -53,7 +46,7 @@ const char *apt_loss_name(const AptLossImpl *impl) {
 }
 
 const char *apt_loss_names(void) {
-    return "smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, pnp-ib, contrastive, triplet, multisim";
+    return APT_LOSS_NAMES_COMMA;
 }
 
 // Defaults come from the config table (config_keys.def), the single source of truth for settings.

@@ -23,6 +23,7 @@
 
 #include "config/config.h"
 #include "core/tensor.h"
+#include "loss/loss_names.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,8 +58,8 @@ typedef struct {
 
 typedef struct AptLossWorkspace AptLossWorkspace;
 
-// Registry: "smoothap", "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib", "contrastive", "triplet",
-// "multisim". NULL for an unknown name. apt_loss_names() is a comma-separated list for messages.
+// Registry: one entry per row of loss_names.h. NULL for an unknown name. apt_loss_names() is the
+// comma-separated list for messages (APT_LOSS_NAMES_COMMA).
 const AptLossImpl *apt_loss_find(const char *name);
 const char *apt_loss_name(const AptLossImpl *impl);
 const char *apt_loss_names(void);

@@ -1,7 +1,7 @@
 // loss_cuda.h — the ranking losses on a CUDA device (built only with the CUDA toolkit).
 //
-// Same semantics as apt_loss_compute (loss.h, DESIGN §3) for float32 and the losses "smoothap" (both
-// include_self settings) and "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib":
+// Same semantics as apt_loss_compute (loss.h, DESIGN §3) for float32 and the losses whose CUDA column in
+// loss_names.h is not NONE (today smoothap, both include_self settings, and the pnp-* variants):
 //   in->E      [B, D] float32, DEVICE memory (the all-gathered embeddings)
 //   in->labels [B]    int, HOST memory (the sampler's plan is known on every rank; grouping by label is
 //                     an O(B log B) host sort whose result goes to the device in one async copy)
@@ -31,7 +31,7 @@ AptLossCudaWorkspace *apt_loss_cuda_workspace_create(int b_max, int B_max, int D
 void apt_loss_cuda_workspace_free(AptLossCudaWorkspace *ws);
 size_t apt_loss_cuda_workspace_bytes(const AptLossCudaWorkspace *ws); // device bytes held
 
-// 1 if the CUDA path implements this loss (smoothap, pnp-*), else 0.
+// 1 if the CUDA path implements this loss (its CUDA column in loss_names.h is not NONE), else 0.
 int apt_loss_cuda_supports(const AptLossParams *p);
 
 // Enqueue forward + backward on the workspace's stream; returns without waiting for the device.

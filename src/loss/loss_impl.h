@@ -23,7 +23,9 @@ typedef struct {
 // Returns this query's contribution to loss_part (already multiplied by w).
 typedef double (*AptLossRowFn)(const AptLossParams *p, const AptLossRow *r);
 
+// One per row of loss_names.h (loss.c builds the registry from the table).
 struct AptLossImpl {
+    AptLossId id;
     const char *name;
     AptLossRowFn row;
     int variant; // pnp: which f(N); others: 0
@@ -32,6 +34,7 @@ struct AptLossImpl {
     bool (*counts)(const AptLossParams *p, int npos, int B);
 };
 
+// VARIANT column of loss_names.h for the pnp-* rows.
 enum { APT_PNP_O = 0, APT_PNP_DS, APT_PNP_DQ, APT_PNP_IU, APT_PNP_IB };
 
 // The sigmoid of DESIGN §3: G(d) = 1 / (1 + exp(e)), e = -d / tau clamped to [-50, 50].

@@ -13,13 +13,30 @@
 #include <math.h>
 #include <stdbool.h>
 
+#include "loss/loss_names.h"
+
 #ifdef __CUDACC__
 #define APT_HD __host__ __device__ __forceinline__
 #else
 #define APT_HD static inline
 #endif
 
-enum { APT_LP_SMOOTHAP = 0, APT_LP_PNP = 1 };
+// Kernel families: the CUDA column of loss_names.h names them (NONE: the loss has no CUDA path).
+enum { APT_LP_NONE = -1, APT_LP_SMOOTHAP = 0, APT_LP_PNP = 1 };
+
+// Kernel family of a loss (AptLossId), from the CUDA column of loss_names.h. Host code.
+#define APT_LP_KIND_CASE_(ID, NAME, ROW, COUNTS, VARIANT, CUDA)                                              \
+    case APT_LOSS_##ID:                                                                                      \
+        return APT_LP_##CUDA;
+static inline int apt_lp_kind_of(int id) {
+    switch (id) {
+        APT_LOSS_TABLE(APT_LP_KIND_CASE_)
+    default:
+        return APT_LP_NONE;
+    }
+}
+#undef APT_LP_KIND_CASE_
+
 // Same numbering as loss_impl.h's APT_PNP_* (o, ds, dq, iu, ib).
 enum { APT_LP_PNP_O = 0, APT_LP_PNP_DS, APT_LP_PNP_DQ, APT_LP_PNP_IU, APT_LP_PNP_IB };
 

@@ -13,8 +13,11 @@ struct AptBackbone {
                            // (dfeat NULL: the backbone has no parameters, no gradient needed)
 };
 
-// Names follow torchvision; `width` is the first stage's channels (smallcnn), `hidden` the MLP's units.
-AptBackbone *apt_smallcnn_create(AptNet *net, int C, int H, int W, int width, bool flat); // flat: smallcnn-flat
-AptBackbone *apt_mlp_create(AptNet *net, int C, int H, int W, int hidden);
-// depth: 18 | 34 | 50 | 101
-AptBackbone *apt_resnet_create(AptNet *net, int depth, int C, int H, int W);
+// Constructors: the CREATE column of arch_names.h, one signature for all. `variant` is the row's VARIANT
+// column; mc gives the sizes that are config keys (model.width, model.hidden). Input [n, C, H, W].
+// Parameter names follow torchvision.
+typedef AptBackbone *AptBackboneCreate(AptNet *net, const AptModelConfig *mc, int variant, int C, int H,
+                                       int W);
+AptBackboneCreate apt_smallcnn_create; // variant 1: smallcnn-flat; first stage mc->width channels
+AptBackboneCreate apt_mlp_create;      // mc->hidden units; variant unused
+AptBackboneCreate apt_resnet_create;   // variant: depth 18 | 34 | 50 | 101

@@ -2,6 +2,7 @@
 // load pretrained weights, run forward/backward.
 #include "model.h"
 
+#include "arch_names.h"
 #include "backbone.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -9,6 +10,23 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+// The constructors, one entry per row of arch_names.h, indexed by AptArchId.
+typedef struct {
+    const char *name;
+    AptBackboneCreate *create;
+    int variant;
+} AptArch;
+#define APT_ARCH_ENTRY_(ID, NAME, CREATE, VARIANT) {NAME, CREATE, VARIANT},
+static const AptArch k_archs[] = {APT_ARCH_TABLE(APT_ARCH_ENTRY_)};
+#undef APT_ARCH_ENTRY_
+_Static_assert(sizeof k_archs / sizeof k_archs[0] == APT_ARCH_COUNT, "one constructor per architecture");
+
+static const AptArch *apt_arch_find(const char *name) {
+    for (int i = 0; i < APT_ARCH_COUNT; i++)
+        if (!strcmp(k_archs[i].name, name)) return &k_archs[i];
+    return NULL;
+}
 
 struct AptModel {
     AptParamStore ps;
@@ -30,22 +48,9 @@ AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *co
     m->b_max = b_max, m->C = C, m->H = H, m->W = W, m->D = mc->embed_dim;
     apt_params_init(&m->ps);
     apt_net_init(&m->net, be, &m->ps, comm, mc->bn, b_max, seed);
-    const char *a = mc->arch;
-    if (!strcmp(a, "smallcnn") || !strcmp(a, "smallcnn-flat"))
-        m->bb = apt_smallcnn_create(&m->net, C, H, W, mc->width, !strcmp(a, "smallcnn-flat"));
-    else if (!strcmp(a, "mlp"))
-        m->bb = apt_mlp_create(&m->net, C, H, W, mc->hidden);
-    else if (!strcmp(a, "resnet18"))
-        m->bb = apt_resnet_create(&m->net, 18, C, H, W);
-    else if (!strcmp(a, "resnet34"))
-        m->bb = apt_resnet_create(&m->net, 34, C, H, W);
-    else if (!strcmp(a, "resnet50"))
-        m->bb = apt_resnet_create(&m->net, 50, C, H, W);
-    else if (!strcmp(a, "resnet101"))
-        m->bb = apt_resnet_create(&m->net, 101, C, H, W);
-    else
-        apt_user_error("model.arch: unknown '%s' (smallcnn, smallcnn-flat, mlp, resnet18, resnet34, resnet50, resnet101)",
-                       a);
+    const AptArch *arch = apt_arch_find(mc->arch);
+    if (!arch) apt_user_error("model.arch: unknown '%s' (%s)", mc->arch, APT_ARCH_NAMES_COMMA);
+    m->bb = arch->create(&m->net, mc, arch->variant, C, H, W);
     int head_first = m->ps.n;
     double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;
     apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std);

@@ -15,7 +15,7 @@
 
 typedef struct AptModel AptModel;
 
-// mc->arch: smallcnn | mlp | resnet18 | resnet34 | resnet50 | resnet101; mc->bn: BatchNorm mode;
+// mc->arch: a name of arch_names.h; mc->bn: BatchNorm mode;
 // mc->pretrained: safetensors file loaded after the deterministic init ("" = none);
 // comm: used by `sync` BatchNorm only (may be NULL otherwise). Input: [b, C, H, W] float32.
 // Bad settings (unknown arch, embed_dim < 1, unreadable or mismatched weights) are user errors.

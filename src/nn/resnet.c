@@ -52,7 +52,8 @@ static void resnet_destroy(AptBackbone *bb, AptNet *net) {
     free(m);
 }
 
-AptBackbone *apt_resnet_create(AptNet *net, int depth, int C, int H, int W) {
+AptBackbone *apt_resnet_create(AptNet *net, const AptModelConfig *mc, int depth, int C, int H, int W) {
+    (void)mc;
     static const int cfg18[4] = {2, 2, 2, 2}, cfg34[4] = {3, 4, 6, 3}, cfg101[4] = {3, 4, 23, 3};
     const int *layers;
     bool bottleneck;
@@ -70,7 +71,8 @@ AptBackbone *apt_resnet_create(AptNet *net, int depth, int C, int H, int W) {
         layers = cfg101, bottleneck = true;
         break;
     default:
-        apt_user_error("model.arch: resnet%d is not one of resnet18, resnet34, resnet50, resnet101", depth);
+        apt_fatal(__FILE__, __LINE__, "resnet: no stage layout for depth %d (arch_names.h VARIANT column)",
+                  depth);
     }
     ResNet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];

@@ -67,8 +67,9 @@ static void cnn_destroy(AptBackbone *bb, AptNet *net) {
     free(m);
 }
 
-AptBackbone *apt_smallcnn_create(AptNet *net, int C, int H, int W, int width, bool flat) {
-    if (width <= 0) width = 32;
+AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int variant, int C, int H, int W) {
+    int width = mc->width > 0 ? mc->width : 32;
+    bool flat = variant != 0;
     APT_CHECK(H >= 4 && W >= 4, "smallcnn needs inputs of at least 4x4, got %dx%d", H, W);
     SmallCNN *m = apt_calloc(1, sizeof *m);
     apt_convbn_init(&m->u1, net, "conv1", "bn1", C, H, W, width, 3, 1, 1, true);
@@ -129,7 +130,9 @@ static void mlp_destroy(AptBackbone *bb, AptNet *net) {
     free(bb);
 }
 
-AptBackbone *apt_mlp_create(AptNet *net, int C, int H, int W, int hidden) {
+AptBackbone *apt_mlp_create(AptNet *net, const AptModelConfig *mc, int variant, int C, int H, int W) {
+    (void)variant;
+    int hidden = mc->hidden;
     Mlp *m = apt_calloc(1, sizeof *m);
     int F = C * H * W;
     m->hidden = hidden > 0 ? hidden : 0;

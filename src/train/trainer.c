@@ -1,5 +1,6 @@
 // trainer.c — set-up of a training run from its config, the loop over steps with logging, evaluation,
-// checkpoints, resume and pre-emption (DESIGN §1, §5). One step is step.c; evaluation is evaluate.c.
+// checkpoints, resume and pre-emption (DESIGN §1, §5). One step is step.c; periodic evaluation is
+// evaluate() below, which runs src/eval/eval.c (apt_eval_run) on the test split.
 #include "trainer_impl.h"
 
 #include "checkpoint.h"

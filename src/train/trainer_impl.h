@@ -1,5 +1,5 @@
-// trainer_impl.h — the trainer's state, shared by trainer.c (set-up, loop), step.c (one step) and
-// evaluate.c (test-split evaluation). Internal to src/train/.
+// trainer_impl.h — the trainer's state, shared by trainer.c (set-up, loop, periodic evaluation through
+// src/eval/eval.h) and step.c (one step). Internal to src/train/.
 #pragma once
 #include "trainer.h"
 

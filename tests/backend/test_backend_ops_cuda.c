@@ -4,13 +4,19 @@
 // unwritten element fails, accumulating outputs pre-filled with random values. Label gpu; skips (exit 77)
 // without a usable CUDA device.
 //
-// Tolerance (fp32): both sides compute in float32 with sums of at most a few thousand O(1) terms in
-// different orders, so differences are ~1e-6 relative to the output's scale. We require
-// |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu| (the second term absorbs entries that cancel to ~0); a wrong
-// index or a missing term is O(0.1-1). precision bf16 convolutions (tensor cores, TF32 products with a
-// 10-bit mantissa, ~5e-4 relative per product): 1e-2 of the same form.
+// Tolerance (fp32): both sides compute in float32 with sums of K terms in different (blocked) orders.
+// The expected error of an fp32 sum of K random-sign O(1) terms is ~2^-24·sqrt(K) relative to its typical
+// magnitude; the largest K here is a ResNet-size weight gradient (K = N·P·Q = 4·56·56 = 12544: ~5e-6 of
+// the typical entry, i.e. ~1e-6 of the largest). We require |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu|
+// (the second term absorbs entries that cancel to ~0); a wrong index or a missing term is O(0.1-1).
+// precision bf16 convolutions (tensor cores, TF32 products with a 10-bit mantissa, ~5e-4 relative per
+// product): 1e-2 of the same form.
+// BatchNorm sums are checked against a float64 reference computed here, not against the CPU op (whose
+// per-plane partial sums are float32): bounds in check_chan_sums below.
 // Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward)
 // run twice from identical inputs and must agree bitwise.
+// Every device buffer is poisoned (NaN) with cudaMemsetAsync on the backend's own stream: the backend's
+// stream is non-blocking, so a legacy-stream cudaMemset could land after the kernel under test.
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -20,6 +26,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.cuh"
 #include "harness.h"
 #include "optim/optim.h"
 
@@ -40,14 +47,29 @@ static float *copyf(const float *x, size_t n) {
     memcpy(v, x, n * sizeof *v);
     return v;
 }
+// Device buffers of the current test case, freed together by release_dev().
+static void *dev_bufs[256];
+static int n_dev_bufs;
+static void *dev_alloc(size_t bytes) {
+    if (n_dev_bufs == (int)(sizeof dev_bufs / sizeof dev_bufs[0])) {
+        fprintf(stderr, "test_backend_ops_cuda: too many device buffers in one case\n");
+        exit(1);
+    }
+    return dev_bufs[n_dev_bufs++] = gpu->alloc(gpu, bytes);
+}
+static void release_dev(void) {
+    while (n_dev_bufs > 0) gpu->free(gpu, dev_bufs[--n_dev_bufs]);
+}
 static void *up(const void *h, size_t bytes) {
-    void *d = gpu->alloc(gpu, bytes);
+    void *d = dev_alloc(bytes);
     gpu->copy(gpu, d, h, bytes, APT_COPY_H2D);
     return d;
 }
+// All-ones bits: NaN as float, -1 as int, NaN as double. On the backend's stream, so the fill is ordered
+// before every op the test then enqueues there.
 static void *poisoned(size_t bytes) {
-    void *d = gpu->alloc(gpu, bytes);
-    cudaMemset(d, 0xff, bytes); // all-ones bits: NaN as float, -1 as int, NaN as double
+    void *d = dev_alloc(bytes);
+    CUDA_CHECK(cudaMemsetAsync(d, 0xff, bytes, (cudaStream_t)apt_backend_cuda_stream(gpu)));
     return d;
 }
 static float *down(const float *d, size_t n) {
@@ -95,7 +117,7 @@ static void test_gemm(int M, int N, int K) {
             snprintf(l, sizeof l, "gemm ta%d tb%d %dx%dx%d", ta, tb, M, N, K);
             cmp(l, dC, C, nc, RTOL);
             free(A), free(B), free(C);
-            gpu->free(gpu, dA), gpu->free(gpu, dB), gpu->free(gpu, dC);
+            release_dev();
         }
 }
 
@@ -119,6 +141,7 @@ static void test_linear(int N, int in, int out) {
     TEST_CHECK(same_bits(gdw, gdw2, (size_t)out * in * 4) && same_bits(gdb, gdb2, (size_t)out * 4),
                "linear_backward: reruns differ");
     free(x), free(w), free(b), free(dy), free(dw), free(db), free(y), free(dx);
+    release_dev();
 }
 
 static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int n, int bf16) {
@@ -159,51 +182,131 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
     gpu->conv2d_release(gpu, &dg);
     apt_backend_cuda_set_precision(gpu, 0);
     free(x), free(w), free(b), free(dy), free(dw), free(db), free(y), free(dx);
+    release_dev();
+}
+
+// Float64 reference of the per-channel sums of the BN ops, and Σ|term| per channel (the scale of the
+// rounding bounds). s[c] = Σ t0, s[C + c] = Σ t1 over the N·HW positions of channel c:
+//   REF_STATS      t0 = x,  t1 = x²                          (bn_stats)
+//   REF_BWD_STATS  t0 = dy, t1 = dy·(x - mean)/sqrt(var+eps)  (bn_backward_stats; bn_backward_affine's
+//                                                             dbeta, dgamma)
+enum { REF_STATS, REF_BWD_STATS };
+static void ref_chan_sums(int mode, int N, int C, int HW, const float *x, const float *dy, const float *mean,
+                          const float *var, float eps, double *s, double *abs_s) {
+    for (int c = 0; c < C; c++) {
+        const double m = mode == REF_STATS ? 0 : mean[c], invstd = mode == REF_STATS ? 0 : 1.0 / sqrt((double)var[c] + eps);
+        double s0 = 0, s1 = 0, a0 = 0, a1 = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) {
+                const size_t o = ((size_t)n * C + c) * HW + i;
+                const double t0 = mode == REF_STATS ? x[o] : dy[o];
+                const double t1 = mode == REF_STATS ? (double)x[o] * x[o] : (double)dy[o] * ((x[o] - m) * invstd);
+                s0 += t0, s1 += t1, a0 += fabs(t0), a1 += fabs(t1);
+            }
+        s[c] = s0, s[C + c] = s1, abs_s[c] = a0, abs_s[C + c] = a1;
+    }
+}
+
+// Double sums of the device (bn_stats, bn_backward_stats) against the float64 reference. Bound: any
+// summation order of K = N·HW double terms is within γ_K·Σ|t| ≈ K·2^-53·Σ|t| of the exact sum, and each
+// term carries at most ~8 roundings of its own (float inputs are exact in double; subtract, sqrt, divide,
+// multiply). Device and reference each obey that bound, so |gpu - ref| <= 2(K + 8)·2^-53·Σ|t|.
+static void check_double_sums(const char *label, const double *d_got, const double *ref, const double *abs_s,
+                              int C, size_t K) {
+    double *got = malloc(2 * (size_t)C * sizeof *got), worst = 0;
+    gpu->copy(gpu, got, d_got, 2 * (size_t)C * sizeof *got, APT_COPY_D2H);
+    int bad = 0;
+    for (int i = 0; i < 2 * C; i++) {
+        const double tol = 2.0 * ((double)K + 8) * 0x1p-53 * abs_s[i] + 1e-300, err = fabs(got[i] - ref[i]);
+        if (!(err <= tol)) {
+            if (bad++ < 5) fprintf(stderr, "  %s[%d]: got %.17g want %.17g (tol %.3g)\n", label, i, got[i], ref[i], tol);
+        }
+        if (err / tol > worst || err != err) worst = err / tol;
+    }
+    TEST_CHECK(!bad, "%s: %d of %d sums outside the float64 rounding bound", label, bad, 2 * C);
+    if (!bad) printf("ok   %s: %d sums, K=%zu, worst error %.3g of the bound\n", label, 2 * C, K, worst);
+    free(got);
+}
+
+// Float outputs accumulated from double sums (dbeta += Σdy, dgamma += Σdy·x̂) against init + reference.
+// The device forms x̂ = (x - mean)·invstd in float (var + eps, sqrtf, 1/·, subtract, multiply: <= 6 float
+// roundings per term, so 6·2^-24·Σ|t| over the sum; dbeta's terms dy are exact), converts the double sum
+// to float (2^-24·|S|) and adds it to init (2^-24·|init + S|); the double sum itself adds the bound of
+// check_double_sums. Bound: 2^-24·(6 Σ|t| [dgamma only] + 2|S| + 2|init|) + 2(K + 8)·2^-53·Σ|t|.
+static void check_float_accum(const char *label, const float *d_got, const float *init, const double *S,
+                              const double *abs_t, int C, size_t K, int x_hat_terms) {
+    float *got = down(d_got, (size_t)C);
+    int bad = 0;
+    double worst = 0;
+    for (int c = 0; c < C; c++) {
+        const double want = (double)init[c] + S[c];
+        const double tol = 0x1p-24 * ((x_hat_terms ? 6.0 : 0.0) * abs_t[c] + 2 * fabs(S[c]) + 2 * fabs(init[c])) +
+                           2.0 * ((double)K + 8) * 0x1p-53 * abs_t[c] + 1e-30;
+        const double err = fabs((double)got[c] - want);
+        if (!(err <= tol)) {
+            if (bad++ < 5) fprintf(stderr, "  %s[%d]: got %.9g want %.17g (tol %.3g)\n", label, c, got[c], want, tol);
+        }
+        if (err / tol > worst || err != err) worst = err / tol;
+    }
+    TEST_CHECK(!bad, "%s: %d of %d channels outside the bound", label, bad, C);
+    if (!bad) printf("ok   %s: C=%d worst error %.3g of the bound\n", label, C, worst);
+    free(got);
 }
 
 static void test_bn(int N, int C, int HW) {
-    const size_t n = (size_t)N * C * HW;
+    const size_t n = (size_t)N * C * HW, K = (size_t)N * HW;
     float *x = rnd(n, -2, 3), *dy = rnd(n, -1, 1), *mean = rnd(C, -0.5f, 0.5f), *var = rnd(C, 0.2f, 2);
     float *gam = rnd(C, 0.5f, 1.5f), *bet = rnd(C, -1, 1), *dgam = rnd(C, -1, 1), *dbet = rnd(C, -1, 1);
     float *y = malloc(n * 4), *dx = malloc(n * 4);
     float *gx = up(x, n * 4), *gdy = up(dy, n * 4), *gm = up(mean, C * 4), *gv = up(var, C * 4);
     float *gg = up(gam, C * 4), *gbt = up(bet, C * 4), *gdg = up(dgam, C * 4), *gdbt = up(dbet, C * 4);
     float *gy = poisoned(n * 4), *gdx = poisoned(n * 4);
+    double *ref = malloc(2 * (size_t)C * sizeof *ref), *abs_s = malloc(2 * (size_t)C * sizeof *abs_s);
     const float eps = 1e-5f;
+    char l[120];
+    printf("     bn N%d C%d HW%d (%zu positions per channel)\n", N, C, HW, K);
     cpu->bn_forward(cpu, N, C, HW, x, mean, var, eps, gam, bet, y);
     gpu->bn_forward(gpu, N, C, HW, gx, gm, gv, eps, gg, gbt, gy);
-    cmp("bn_forward", gy, y, n, RTOL);
-    cpu->bn_backward_affine(cpu, N, C, HW, x, dy, mean, var, eps, gam, dx, dgam, dbet);
+    cmp("bn_forward", gy, y, n, RTOL); // elementwise: a few float roundings on either side
+    cpu->bn_backward_affine(cpu, N, C, HW, x, dy, mean, var, eps, gam, dx, NULL, NULL);
     gpu->bn_backward_affine(gpu, N, C, HW, gx, gdy, gm, gv, eps, gg, gdx, gdg, gdbt);
     cmp("bn_backward_affine dx", gdx, dx, n, RTOL);
-    cmp("bn_backward_affine dgamma+=", gdg, dgam, C, RTOL);
-    cmp("bn_backward_affine dbeta+=", gdbt, dbet, C, RTOL);
+    ref_chan_sums(REF_BWD_STATS, N, C, HW, x, dy, mean, var, eps, ref, abs_s);
+    check_float_accum("bn_backward_affine dbeta+=", gdbt, dbet, ref, abs_s, C, K, 0);
+    check_float_accum("bn_backward_affine dgamma+=", gdg, dgam, ref + C, abs_s + C, C, K, 1);
     // Train path: statistics, finalize (with running stats), backward statistics, backward data.
-    double *sums = malloc(2 * C * sizeof *sums), *bsums = malloc(2 * C * sizeof *bsums);
     double *gs = poisoned(2 * C * sizeof(double)), *gs2 = poisoned(2 * C * sizeof(double));
     double *gbs = poisoned(2 * C * sizeof(double));
-    cpu->bn_stats(cpu, N, C, HW, x, sums);
     gpu->bn_stats(gpu, N, C, HW, gx, gs);
     gpu->bn_stats(gpu, N, C, HW, gx, gs2);
-    cmp_d("bn_stats sums", gs, sums, 2 * C, 1e-12); // float64 sums of float inputs: order only
+    ref_chan_sums(REF_STATS, N, C, HW, x, NULL, NULL, NULL, 0, ref, abs_s);
+    check_double_sums("bn_stats sums", gs, ref, abs_s, C, K);
     TEST_CHECK(same_bits(gs, gs2, 2 * C * sizeof(double)), "bn_stats: reruns differ");
+    // Finalize: the CPU from the float64 reference sums, the device from its own (within ~1e-12 of them);
+    // the outputs are float, so they agree to a float rounding or two.
     float *m2 = malloc(C * 4), *v2 = malloc(C * 4), *rm = rnd(C, -1, 1), *rv = rnd(C, 0.5f, 1.5f);
     float *gm2 = poisoned(C * 4), *gv2 = poisoned(C * 4), *grm = up(rm, C * 4), *grv = up(rv, C * 4);
-    const double count = (double)N * HW;
-    cpu->bn_finalize(cpu, C, sums, count, 0.1f, m2, v2, rm, rv);
+    const double count = (double)K;
+    cpu->bn_finalize(cpu, C, ref, count, 0.1f, m2, v2, rm, rv);
     gpu->bn_finalize(gpu, C, gs, count, 0.1f, gm2, gv2, grm, grv);
     cmp("bn_finalize mean", gm2, m2, C, RTOL);
     cmp("bn_finalize var", gv2, v2, C, RTOL);
     cmp("bn_finalize running_mean", grm, rm, C, RTOL);
     cmp("bn_finalize running_var", grv, rv, C, RTOL);
-    cpu->bn_backward_stats(cpu, N, C, HW, x, dy, m2, v2, eps, bsums);
+    // From here on both sides use the device's mean/var, so the inputs are identical.
+    float *hm2 = down(gm2, C), *hv2 = down(gv2, C);
     gpu->bn_backward_stats(gpu, N, C, HW, gx, gdy, gm2, gv2, eps, gbs);
-    cmp_d("bn_backward_stats sums", gbs, bsums, 2 * C, 1e-9);
-    cpu->bn_backward_data(cpu, N, C, HW, x, dy, m2, v2, eps, gam, bsums, count, dx);
+    ref_chan_sums(REF_BWD_STATS, N, C, HW, x, dy, hm2, hv2, eps, ref, abs_s);
+    check_double_sums("bn_backward_stats sums", gbs, ref, abs_s, C, K);
+    double *hbs = malloc(2 * (size_t)C * sizeof *hbs);
+    gpu->copy(gpu, hbs, gbs, 2 * (size_t)C * sizeof *hbs, APT_COPY_D2H);
+    cpu->bn_backward_data(cpu, N, C, HW, x, dy, hm2, hv2, eps, gam, hbs, count, dx);
     gpu->bn_backward_data(gpu, N, C, HW, gx, gdy, gm2, gv2, eps, gg, gbs, count, gdx);
-    cmp("bn_backward_data dx", gdx, dx, n, RTOL);
+    snprintf(l, sizeof l, "bn_backward_data dx N%d C%d HW%d", N, C, HW);
+    cmp(l, gdx, dx, n, RTOL); // elementwise from identical inputs
     free(x), free(dy), free(mean), free(var), free(gam), free(bet), free(dgam), free(dbet), free(y), free(dx);
-    free(sums), free(bsums), free(m2), free(v2), free(rm), free(rv);
+    free(ref), free(abs_s), free(m2), free(v2), free(rm), free(rv), free(hm2), free(hv2), free(hbs);
+    release_dev();
 }
 
 static void test_pool(int N, int C, int H, int W, int k, int stride, int pad) {
@@ -241,6 +344,7 @@ static void test_pool(int N, int C, int H, int W, int k, int stride, int pad) {
     gpu->gap_backward(gpu, N, C, HW, gdy, gdx);
     cmp("gap bwd", gdx, dx, nx, RTOL);
     free(x), free(dy), free(y), free(dx), free(idx), free(hidx), free(g);
+    release_dev();
 }
 
 static void test_l2_eltwise(int N, int D) {
@@ -278,6 +382,7 @@ static void test_l2_eltwise(int N, int D) {
     gpu->fill(gpu, n, 2.5f, ga);
     cmp("fill", ga, h, n, 0.0);
     free(x), free(dy), free(y), free(dx), free(a), free(h);
+    release_dev();
 }
 
 // Optimizer updates vs the CPU functions of src/optim (3 steps, so state feeds back), and the bf16 casts
@@ -328,6 +433,7 @@ static void test_optim(size_t n) {
     }
     TEST_CHECK(ok, "bf16 -> f32 cast is not exact");
     free(x), free(want), free(got), free(back);
+    release_dev();
 }
 
 int main(void) {
@@ -346,10 +452,23 @@ int main(void) {
     test_conv(3, 33, 9, 11, 17, 1, 1, 0, 3, 0);  // 1x1
     test_conv(2, 3, 31, 29, 8, 7, 2, 3, 2, 0);   // ResNet stem shape, small
     test_conv(4, 16, 15, 15, 24, 3, 1, 1, 4, 1); // bf16 tensor cores
+    // ResNet-size shapes (fp32): the algorithms cuDNN picks for large tensors differ from the small ones.
+    test_conv(4, 64, 56, 56, 64, 3, 1, 1, 4, 0);    // layer1 3x3
+    test_conv(4, 256, 56, 56, 64, 1, 1, 0, 4, 0);   // bottleneck 1x1 reduce
+    test_conv(2, 256, 56, 56, 512, 1, 2, 0, 2, 0);  // strided 1x1 downsample 56 -> 28
+    test_conv(4, 128, 28, 28, 128, 3, 2, 1, 3, 0);  // strided 3x3, n < N
+    test_conv(2, 512, 7, 7, 512, 3, 1, 1, 2, 0);    // layer4 3x3 (4608-term dot products)
+    test_conv(8, 512, 7, 7, 2048, 1, 1, 0, 8, 0);   // layer4 1x1 expand to 2048
+    test_conv(1, 3, 224, 224, 64, 7, 2, 3, 1, 0);   // the stem at full resolution (K = 112·112)
     test_bn(3, 7, 29);
     test_bn(2, 65, 1);
+    test_bn(8, 256, 56 * 56);  // 25088 positions per channel: 7 chunks in the two-pass reduction
+    test_bn(64, 3, 4099);      // 262336 positions: the chunk count hits its cap (32), uneven chunk ends
+    test_bn(4, 2048, 7 * 7);   // many channels, one chunk
     test_pool(2, 3, 17, 15, 3, 2, 1);            // ResNet max pool: overlapping windows
     test_pool(3, 2, 9, 9, 2, 2, 0);
+    test_pool(8, 64, 112, 112, 3, 2, 1);         // the ResNet max pool at full size (6.4M inputs)
+    test_pool(4, 2048, 7, 7, 2, 2, 0);           // 2048 channels (GAP of the ResNet-50 head)
     test_l2_eltwise(11, 131);
     test_optim(1000003);
     int rc = apt_test_finish("test_backend_ops_cuda");

@@ -2,6 +2,7 @@ apt_test(NAME test_backend_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_op
 if(APT_HAVE_CUDA)
   apt_test(NAME test_backend_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops_cuda.c LABELS gpu)
   apt_test(NAME test_backend_step_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_step_ops_cuda.c LABELS gpu)
+  apt_test(NAME test_conv_algo SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_conv_algo.c LABELS backend gpu)
 endif()
 # benchmark (not a test): tests/bench/bench_conv.c, figures in tests/bench/RESULTS.md
 add_executable(bench_conv ${CMAKE_SOURCE_DIR}/tests/bench/bench_conv.c)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_check.cuh"
 #include "loss/loss.h"
 #include "loss/loss_cuda.h"
 
@@ -52,7 +53,7 @@ int main(int argc, char **argv) {
         return 77;
     }
     struct cudaDeviceProp prop;
-    cudaGetDeviceProperties(&prop, 0);
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     AptLossParams p;
     if (!apt_loss_params_default(&p, name) || !apt_loss_cuda_supports(&p)) {
         fprintf(stderr, "bench_loss_cuda: loss '%s' has no CUDA implementation\n", name);
@@ -84,30 +85,30 @@ int main(int argc, char **argv) {
             labels[j] = x;
         }
         float *E_d, *dE_d;
-        cudaMalloc((void **)&E_d, nE * sizeof(float));
-        cudaMalloc((void **)&dE_d, nE * sizeof(float));
-        cudaMemcpy(E_d, E, nE * sizeof(float), cudaMemcpyHostToDevice);
+        CUDA_CHECK(cudaMalloc((void **)&E_d, nE * sizeof(float)));
+        CUDA_CHECK(cudaMalloc((void **)&dE_d, nE * sizeof(float)));
+        CUDA_CHECK(cudaMemcpy(E_d, E, nE * sizeof(float), cudaMemcpyHostToDevice));
         cudaStream_t stream;
-        cudaStreamCreate(&stream);
+        CUDA_CHECK(cudaStreamCreate(&stream));
         size_t free0 = 0, free1 = 0, total = 0;
-        cudaDeviceSynchronize();
-        cudaMemGetInfo(&free0, &total);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemGetInfo(&free0, &total));
         AptLossCudaWorkspace *ws = apt_loss_cuda_workspace_create(b, B, D, m, rows, stream);
-        cudaDeviceSynchronize();
-        cudaMemGetInfo(&free1, &total);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(cudaMemGetInfo(&free1, &total));
         AptLossIn in = {.E = E_d, .labels = labels, .B = B, .D = D, .q_begin = 0, .q_end = b};
         AptLossOut out = {.dE = dE_d};
         cudaEvent_t e0, e1;
-        cudaEventCreate(&e0);
-        cudaEventCreate(&e1);
+        CUDA_CHECK(cudaEventCreate(&e0));
+        CUDA_CHECK(cudaEventCreate(&e1));
         float *ms = malloc((size_t)reps * sizeof *ms);
         for (int w = 0; w < 2; w++) apt_loss_compute_cuda(ws, &p, &in, &out);
         for (int r = 0; r < reps; r++) {
-            cudaEventRecord(e0, stream);
+            CUDA_CHECK(cudaEventRecord(e0, stream));
             apt_loss_compute_cuda_async(ws, &p, &in, &out);
-            cudaEventRecord(e1, stream);
-            cudaEventSynchronize(e1);
-            cudaEventElapsedTime(&ms[r], e0, e1);
+            CUDA_CHECK(cudaEventRecord(e1, stream));
+            CUDA_CHECK(cudaEventSynchronize(e1));
+            CUDA_CHECK(cudaEventElapsedTime(&ms[r], e0, e1));
         }
         qsort(ms, (size_t)reps, sizeof *ms, cmp_f);
         const double med = ms[reps / 2], gemm_flop = 3.0 * 2.0 * b * (double)B * D;
@@ -115,11 +116,11 @@ int main(int argc, char **argv) {
                (double)b * m * B, apt_loss_cuda_workspace_bytes(ws) / 1048576.0, (double)(free0 - free1) / 1048576.0);
         fflush(stdout);
         apt_loss_cuda_workspace_free(ws);
-        cudaEventDestroy(e0);
-        cudaEventDestroy(e1);
-        cudaStreamDestroy(stream);
-        cudaFree(E_d);
-        cudaFree(dE_d);
+        CUDA_CHECK(cudaEventDestroy(e0));
+        CUDA_CHECK(cudaEventDestroy(e1));
+        CUDA_CHECK(cudaStreamDestroy(stream));
+        CUDA_CHECK(cudaFree(E_d));
+        CUDA_CHECK(cudaFree(dE_d));
         free(E);
         free(labels);
         free(ms);

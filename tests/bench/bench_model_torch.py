@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch peer of bench_model.c: one training forward + backward (no loss, no optimizer; dE random) of
-torchvision's resnet18 (fc -> Linear(512, D)) or the quickstart small CNN, then F.normalize, batch 64.
+torchvision's resnet18/34/50/101 as --arch names it (fc -> Linear(512 or 2048, D), conv1 taking
+--channels inputs as src/nn/resnet.c) or the quickstart small CNN, then F.normalize, batch 64.
 --step 1: the full step: the official Smooth-AP code (float32, tau 0.01, 16 classes x 4), backward,
 torch.optim.Adam (lr 1e-5, weight_decay 4e-4, head lr x 2).
 BN: frozen = eval-mode BN (as the official codes), local = train mode.
@@ -16,7 +17,8 @@ import torch.nn.functional as F
 import torchvision
 
 p = argparse.ArgumentParser()
-p.add_argument("--arch", default="resnet18")
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
+p.add_argument("--arch", default="resnet18", choices=("smallcnn",) + RESNETS)  # anything else: refused
 p.add_argument("--size", type=int, default=112)
 p.add_argument("--channels", type=int, default=3)
 p.add_argument("--batch", type=int, default=64)
@@ -41,6 +43,8 @@ if a.arch == "smallcnn":
     m = small_cnn(a.channels, a.width, a.dim)
 else:
     m = getattr(torchvision.models, a.arch)()
+    if a.channels != 3:  # src/nn/resnet.c: the stem takes the data's channel count
+        m.conv1 = nn.Conv2d(a.channels, 64, 7, stride=2, padding=3, bias=False)
     m.fc = nn.Linear(m.fc.in_features, a.dim)
 m.train(a.bn != "frozen")
 

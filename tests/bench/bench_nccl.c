@@ -1,6 +1,7 @@
 // bench_nccl.c — NCCL all-reduce of the ResNet-50 gradient buffer and how much of it the bucket
 // machinery hides behind backward. Run with one rank per GPU: `mpirun -np W bench_nccl [options]`
-// (W = 1 is allowed: it measures the machinery — launch, stream ordering, events — not a network).
+// (W = 1 is allowed: it measures the machinery — launch, stream ordering, events — not a network; started
+// without a launcher it runs as one rank over comm_self and never calls MPI_Init).
 //
 //   bench_nccl [--bucket-mb 25] [--bwd-ms 60] [--reps 10] [--arch resnet50]
 // The buffer is the flat gradient store of our own model (apt_model_create on the CPU backend, so the
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_check.cuh"
 #include "config/config.h"
 #include "dist/buckets.h"
 #include "dist/comm_nccl.h"
@@ -56,7 +58,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    AptComm *mpi = apt_comm_init_mpi(&argc, &argv);
+    AptComm *mpi = apt_comm_init_auto(&argc, &argv);
     if (apt_cuda_device_count() == 0) {
         if (mpi->rank == 0) printf("SKIP: no CUDA device\n");
         apt_comm_finalize(mpi);
@@ -71,37 +73,38 @@ int main(int argc, char **argv) {
     AptParamStore *ps = apt_model_params(model);
     const size_t numel = ps->numel;
 
-    // The communicator selects this device too (same rule); the compute stream must live on it.
-    cudaSetDevice(apt_cuda_device_count() == 1 ? 0 : mpi->local_rank);
+    // Device = local rank, selected before the stream is created (the stream belongs to the device current
+    // at its creation; apt_comm_nccl_create checks it).
+    apt_comm_nccl_select_device(mpi);
     cudaStream_t stream;
-    cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     AptComm *c = apt_comm_nccl_create(mpi, stream);
     int dev = 0, sms = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     struct cudaDeviceProp prop;
-    cudaGetDeviceProperties(&prop, dev);
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
 
     float *g;
-    cudaMalloc((void **)&g, numel * sizeof(float));
-    cudaMemset(g, 0, numel * sizeof(float));
+    CUDA_CHECK(cudaMalloc((void **)&g, numel * sizeof(float)));
+    CUDA_CHECK(cudaMemset(g, 0, numel * sizeof(float)));
     const size_t bucket_elems = (size_t)(bucket_mb * 1048576.0 / sizeof(float));
     AptBuckets *bk = apt_buckets_create(c, g, numel, APT_F32, bucket_elems);
     cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
     float *t_full = malloc((size_t)reps * 4), *t_bk = malloc((size_t)reps * 4), *t_bwd = malloc((size_t)reps * 4),
           *t_both = malloc((size_t)reps * 4);
 
     // Calibrate the spin kernel: cycles per millisecond on this device.
     const long long cal = 20000000;
     apt_bench_spin(stream, cal, sms); // warm-up
-    cudaEventRecord(e0, stream);
+    CUDA_CHECK(cudaEventRecord(e0, stream));
     apt_bench_spin(stream, cal, sms);
-    cudaEventRecord(e1, stream);
-    cudaEventSynchronize(e1);
+    CUDA_CHECK(cudaEventRecord(e1, stream));
+    CUDA_CHECK(cudaEventSynchronize(e1));
     float cal_ms = 0;
-    cudaEventElapsedTime(&cal_ms, e0, e1);
+    CUDA_CHECK(cudaEventElapsedTime(&cal_ms, e0, e1));
     const double cycles_per_ms = cal / cal_ms;
     int ntensors = 0;
     for (int k = 0; k < ps->n; k++) ntensors += !ps->p[k].is_buffer;
@@ -110,33 +113,33 @@ int main(int argc, char **argv) {
     for (int r = -2; r < reps; r++) { // two warm-ups
         float ms;
         c->barrier(c);
-        cudaEventRecord(e0, stream);
+        CUDA_CHECK(cudaEventRecord(e0, stream));
         c->allreduce(c, g, numel, APT_F32, APT_SUM);
-        cudaEventRecord(e1, stream);
-        cudaEventSynchronize(e1);
-        cudaEventElapsedTime(&ms, e0, e1);
+        CUDA_CHECK(cudaEventRecord(e1, stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
         if (r >= 0) t_full[r] = ms;
 
         c->barrier(c);
-        cudaEventRecord(e0, stream);
+        CUDA_CHECK(cudaEventRecord(e0, stream));
         apt_buckets_wait(bk); // starts every bucket, compute stream waits for them
-        cudaEventRecord(e1, stream);
-        cudaEventSynchronize(e1);
-        cudaEventElapsedTime(&ms, e0, e1);
+        CUDA_CHECK(cudaEventRecord(e1, stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
         if (r >= 0) t_bk[r] = ms;
 
         for (int with_comm = 0; with_comm < 2; with_comm++) {
             c->barrier(c);
-            cudaEventRecord(e0, stream);
+            CUDA_CHECK(cudaEventRecord(e0, stream));
             for (int k = ps->n - 1; k >= 0; k--) {
                 if (ps->p[k].is_buffer) continue;
                 apt_bench_spin(stream, per_tensor, sms);
                 if (with_comm) apt_buckets_ready_from(bk, ps->p[k].offset);
             }
             if (with_comm) apt_buckets_wait(bk);
-            cudaEventRecord(e1, stream);
-            cudaEventSynchronize(e1);
-            cudaEventElapsedTime(&ms, e0, e1);
+            CUDA_CHECK(cudaEventRecord(e1, stream));
+            CUDA_CHECK(cudaEventSynchronize(e1));
+            CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
             if (r >= 0) (with_comm ? t_both : t_bwd)[r] = ms;
         }
     }
@@ -159,7 +162,7 @@ int main(int argc, char **argv) {
                c->world > 1 ? 2.0 * (c->world - 1) / c->world * numel * 4.0 / (full * 1e-3) / 1e9 : 0.0);
     }
     apt_buckets_free(bk);
-    cudaFree(g);
+    CUDA_CHECK(cudaFree(g));
     c->destroy(c);
     apt_model_destroy(model);
     apt_backend_destroy(cpu);

@@ -3,6 +3,8 @@
 // given number of clock cycles, so communication kernels must compete for SMs as with real backward.
 #include <cuda_runtime.h>
 
+#include "backend/cuda/cuda_check.cuh"
+
 __global__ void apt_bench_spin_kernel(long long cycles) {
     const long long t0 = clock64();
     while (clock64() - t0 < cycles) {
@@ -11,4 +13,5 @@ __global__ void apt_bench_spin_kernel(long long cycles) {
 
 extern "C" void apt_bench_spin(void *stream, long long cycles, int sms) {
     apt_bench_spin_kernel<<<sms * 8, 256, 0, (cudaStream_t)stream>>>(cycles);
+    CUDA_CHECK_LAUNCH();
 }

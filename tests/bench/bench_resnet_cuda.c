@@ -1,5 +1,5 @@
 // bench_resnet_cuda.c — aptrain's side of the ResNet-50 GPU throughput comparison (the peer is
-// bench_resnet_torch.py; tests/bench/gpu_run.sh runs both in one command on the same GPU).
+// bench_resnet_torch.py; tests/gpu/run.sh runs both in one command on the same GPU, in fp32).
 //
 //   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5] [--fp32]
 // One step = model forward (train mode, frozen BatchNorm) -> Smooth-AP (tau 0.01, m = 4) on the batch
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_check.cuh"
 #include "backend/cuda/cuda_backend.h"
 #include "config/config.h"
 #include "loss/loss.h"
@@ -63,7 +64,7 @@ int main(int argc, char **argv) {
     AptParamStore *ps = apt_model_params(model);
     struct cudaPointerAttributes attr;
     if (cudaPointerGetAttributes(&attr, ps->w) != cudaSuccess || attr.type != cudaMemoryTypeDevice) {
-        cudaGetLastError();
+        (void)cudaGetLastError(); // clear the expected failure of the query
         printf("BLOCKED: the parameter store (src/nn/params.c) is host memory; the CUDA backend needs the "
                "parameters and gradients in device memory (no aptrain figure)\n");
         return 3;
@@ -83,7 +84,7 @@ int main(int argc, char **argv) {
     AptLossWorkspace *lws = apt_loss_workspace_create(batch, batch, D, APT_F32);
     double *dt = malloc((size_t)steps * sizeof *dt);
     struct cudaDeviceProp prop;
-    cudaGetDeviceProperties(&prop, 0);
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     for (int it = -warmup; it < steps; it++) {
         be->sync(be);
         double t0 = now_s();

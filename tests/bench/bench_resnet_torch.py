@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""PyTorch peer of bench_resnet_cuda.c: ResNet-50 training-step throughput on the GPU host's own PyTorch.
+"""PyTorch peer of bench_resnet_cuda.c: ResNet training-step throughput on the GPU host's own PyTorch.
 
-    python3 tests/bench/bench_resnet_torch.py [--batch 128] [--size 224] [--steps 20] [--warmup 5]
+    python3 tests/bench/bench_resnet_torch.py [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5]
                                               [--modes eager,compile] [--dim 512]
+                                              [--precision bf16|fp32] [--no-step]
 
-Same work as aptrain's benchmark: torchvision resnet50 (random init) with the embedding head of the
-official Smooth-AP code (fc -> 512, L2 normalise), frozen BatchNorm (eval-mode statistics, trainable
-affine), Smooth-AP with tau 0.01 on batches of 32 classes x 4, random inputs already on the GPU.
-PyTorch settings: AMP autocast bf16, channels_last, cudnn.benchmark on, SGD step included (aptrain's
-figure has no optimizer step; a fused SGD step over 25.6M parameters is well under 1 ms on an H100).
+Same work as aptrain's benchmark: torchvision's --arch (resnet18/34/50/101, the same names as
+bench_resnet_cuda --arch; anything else is refused; random init; for resnet50 the same architecture is
+defined below when torchvision is not installed, other archs then refuse) with the embedding head of the official Smooth-AP code
+(fc -> 512, L2 normalise), frozen BatchNorm (eval-mode statistics, trainable affine), Smooth-AP with
+tau 0.01 on batches of 32 classes x 4, random inputs already on the GPU, cudnn.benchmark on.
+Precision bf16 (default): AMP autocast bf16, channels_last. Precision fp32 (the peer of
+`bench_resnet_cuda --fp32`): no autocast, NCHW, TF32 off (torch.backends.cudnn.allow_tf32 and
+torch.backends.cuda.matmul.allow_tf32 False); the row states the TF32 settings either way.
+An SGD step is included unless --no-step (aptrain's figure has no optimizer step).
 Modes: eager, and torch.compile (default mode) of the model. Prints one markdown row per mode:
 images/s = batch / median step time over --steps timed steps after --warmup (compile: the warm-up
 includes compilation). Needs a CUDA device (exit 77 otherwise).
@@ -34,29 +39,83 @@ def smooth_ap(E, labels, tau=0.01):
     return 1 - ap.mean()
 
 
+def resnet50_local(dim):
+    """torchvision's resnet50 (v1.5: stride on the 3x3 conv) with fc -> dim, for hosts without torchvision."""
+    nn = torch.nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin, width, stride):
+            super().__init__()
+            cout = width * 4
+            self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            idt = x if self.downsample is None else self.downsample(x)
+            y = self.relu(self.bn1(self.conv1(x)))
+            y = self.relu(self.bn2(self.conv2(y)))
+            return self.relu(self.bn3(self.conv3(y)) + idt)
+
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for k in range(blocks):
+            layers.append(Bottleneck(cin, width, stride if k == 0 else 1))
+            cin = width * 4
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, dim)]
+    return nn.Sequential(*layers)
+
+
+def make_resnet(arch, dim):
+    try:
+        import torchvision
+    except ImportError:
+        if arch != "resnet50":
+            print(f"bench_resnet_torch: --arch {arch} needs torchvision (only resnet50 is defined locally)",
+                  file=sys.stderr)
+            sys.exit(2)
+        return resnet50_local(dim), "local resnet50 (no torchvision)"
+    model = getattr(torchvision.models, arch)()
+    model.fc = torch.nn.Linear(model.fc.in_features, dim)  # 512 (18/34) or 2048 (50/101) -> D
+    return model, f"torchvision {torchvision.__version__} {arch}"
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="resnet50", choices=("resnet18", "resnet34", "resnet50", "resnet101"))
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--modes", default="eager,compile")
+    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    ap.add_argument("--no-step", action="store_true", help="leave out the SGD step (as aptrain's figure does)")
     a = ap.parse_args()
     if not torch.cuda.is_available():
         print("SKIP: no CUDA device")
         return 77
-    import torchvision
     torch.backends.cudnn.benchmark = True
+    fp32 = a.precision == "fp32"
+    if fp32:  # exact fp32: no TF32 tensor-core products anywhere
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+    fmt = torch.contiguous_format if fp32 else torch.channels_last
+    tf32 = (f"TF32 cudnn={torch.backends.cudnn.allow_tf32} matmul={torch.backends.cuda.matmul.allow_tf32}")
     dev = torch.device("cuda")
     name = torch.cuda.get_device_name(0)
-    x = torch.randn(a.batch, 3, a.size, a.size, device=dev).to(memory_format=torch.channels_last)
+    x = torch.randn(a.batch, 3, a.size, a.size, device=dev).to(memory_format=fmt)
     labels = torch.arange(a.batch, device=dev) // 4
     for mode in a.modes.split(","):
         torch.manual_seed(0)
-        model = torchvision.models.resnet50()
-        model.fc = torch.nn.Linear(2048, a.dim)
-        model = model.to(dev).to(memory_format=torch.channels_last)
+        model, arch = make_resnet(a.arch, a.dim)
+        model = model.to(dev).to(memory_format=fmt)
         model.train()
         for mod in model.modules():              # frozen BN: eval statistics, affine still trained
             if isinstance(mod, torch.nn.BatchNorm2d):
@@ -66,12 +125,13 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=not fp32):
                 e = run(x)
             E = torch.nn.functional.normalize(e.float(), dim=1)
             loss = smooth_ap(E, labels)
             loss.backward()
-            opt.step()
+            if not a.no_step:
+                opt.step()
             return loss
 
         t_warm = time.perf_counter()
@@ -86,8 +146,10 @@ def main():
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
         med = statistics.median(times)
-        print(f"| PyTorch {torch.__version__} resnet50 {a.size}x{a.size} batch {a.batch} AMP bf16 channels_last "
-              f"frozen BN, Smooth-AP, {mode} (fwd+loss+bwd+SGD) | {name} | {a.batch / med:.1f} images/s "
+        prec = "fp32 NCHW" if fp32 else "AMP bf16 channels_last"
+        work = "fwd+loss+bwd" if a.no_step else "fwd+loss+bwd+SGD"
+        print(f"| PyTorch {torch.__version__} {arch} {a.size}x{a.size} batch {a.batch} {prec} ({tf32}) "
+              f"frozen BN, Smooth-AP, {mode} ({work}) | {name} | {a.batch / med:.1f} images/s "
               f"(median step {med * 1e3:.2f} ms; warm-up {t_warm:.1f} s) |", flush=True)
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # bench_step_torch.py ARCH B SIZE CHANNELS THREADS [STEPS] — the peer of bench_step.c in PyTorch (Debian
-# torch 1.13, CPU): the same model (smallcnn as in src/nn/smallcnn.c, or torchvision resnet18) with the
+# torch 1.13, CPU): the same model as bench_step.c --arch ARCH (smallcnn as in src/nn/smallcnn.c, or
+# torchvision resnet18/34/50/101 with conv1 taking CHANNELS inputs, as src/nn/resnet.c) with the
 # embedding head (global average pool -> Linear to 128 -> L2 normalise), BatchNorm frozen (eval mode,
 # affine trainable), Smooth-AP as in the official code (the B x B x B sigmoid tensor, tau 0.01, query
 # counted as its own positive), Adam lr 1e-4 with coupled weight decay 4e-4. Median step over STEPS
@@ -27,11 +28,16 @@ class SmallCNN(nn.Module):
         return F.normalize(self.fc(self.f(x).mean((2, 3))), dim=1)
 
 
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
+
+
 class ResNetEmb(nn.Module):
-    def __init__(self):
+    def __init__(self, arch, c, d=128):
         super().__init__()
-        self.r = torchvision.models.resnet18()
-        self.r.fc = nn.Linear(512, 128)
+        self.r = getattr(torchvision.models, arch)()
+        if c != 3:  # src/nn/resnet.c: the stem takes the data's channel count
+            self.r.conv1 = nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False)
+        self.r.fc = nn.Linear(self.r.fc.in_features, d)  # 512 (18/34) or 2048 (50/101) -> D
 
     def forward(self, x):
         return F.normalize(self.r(x), dim=1)
@@ -54,7 +60,11 @@ def main():
     steps = int(sys.argv[6]) if len(sys.argv) > 6 else 10
     torch.set_num_threads(T)
     torch.manual_seed(0)
-    model = SmallCNN(C) if arch == "smallcnn" else ResNetEmb()
+    if arch != "smallcnn" and arch not in RESNETS:
+        print(f"bench_step_torch.py: no PyTorch peer for arch '{arch}' (smallcnn, {', '.join(RESNETS)})",
+              file=sys.stderr)
+        sys.exit(2)
+    model = SmallCNN(C) if arch == "smallcnn" else ResNetEmb(arch, C)
     model.eval()  # frozen BatchNorm: running statistics, affine still trained
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=4e-4)
     x = torch.randn(B, C, S, S)

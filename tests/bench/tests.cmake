@@ -1,5 +1,8 @@
-# Benchmarks (not tests: nothing is registered with ctest). CPU benchmarks live beside their area's tests;
-# the GPU ones are built here when CUDA is enabled and run by tests/bench/gpu_run.sh on a GPU host.
+# Benchmarks (not tests). CPU benchmarks live beside their area's tests; the GPU ones are built here when
+# CUDA is enabled, packed by tests/gpu/pack.sh and run by tests/gpu/run.sh on a GPU host. The one test here
+# checks the PyTorch peers build the architecture they are asked for (CPU, no benchmark is run).
+apt_cmd_test(NAME test_torch_peers PYTHON LABELS bench TIMEOUT 240
+  COMMAND ${APT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_torch_peers.py)
 if(APT_HAVE_CUDA)
   add_executable(bench_loss_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_loss_cuda.c)
   target_link_libraries(bench_loss_cuda PRIVATE apt)

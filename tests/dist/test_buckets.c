@@ -1,4 +1,4 @@
-// test_buckets.c — bucketed all-reduce (dist/buckets.c) on the host communicator under mpirun -np 1/2/4:
+// test_buckets.c — bucketed all-reduce (dist/buckets.c) on the host communicator, bare or under mpirun -np 2/4:
 // buckets start exactly when backward reports them final (never before, each once), and after
 // apt_buckets_wait every element is the sum over ranks. Values are small integers in float32, so every
 // sum is exact and compared with ==. Two steps run on the same buckets (re-arming).
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 int main(int argc, char **argv) {
-    AptComm *c = apt_comm_init_mpi(&argc, &argv);
+    AptComm *c = apt_comm_init_auto(&argc, &argv); // bare start (ctest -L gpu): comm_self, no MPI_Init
     const int W = c->world, r = c->rank;
     const size_t numel = 10007, cap = 1000; // 11 buckets, the first (lowest offsets) short
     float *g = malloc(numel * sizeof *g);

@@ -1,6 +1,7 @@
 apt_test(NAME test_comm SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm.c LABELS dist)
 apt_test(NAME test_comm SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm.c NP 2 LABELS dist)
 apt_test(NAME test_comm SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm.c NP 4 LABELS dist)
+apt_test(NAME test_comm_auto SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_auto.c LABELS dist)
 if(APT_HAVE_CUDA)
   apt_test(NAME test_comm_nccl SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_nccl.c LABELS dist gpu)
 endif()

@@ -20,12 +20,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_check.cuh"
 #include "dist/comm_nccl.h"
 #include "harness.h"
 #include "loss/loss.h"
 #include "loss/loss_cuda.h"
+#include "loss/loss_pair.h"
 
-static const char *names[] = {"smoothap", "smoothap", "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib"};
+// Every loss of loss_names.h with a CUDA path (CUDA column not NONE), plus smoothap with the paper's
+// semantics (include_self false).
+#define CUDA_CASE_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) {NAME, 1, APT_LP_##CUDA != APT_LP_NONE},
+static const struct {
+    const char *name;
+    int include_self, cuda;
+} CASES[] = {APT_LOSS_TABLE(CUDA_CASE_){"smoothap", 0, 1}};
+#undef CUDA_CASE_
 
 static uint64_t lcg(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -75,22 +84,25 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
     int *labels = malloc((size_t)B * sizeof *labels);
     make_inputs(E, labels, B, D, m, dyadic, seed);
     float *E_d, *dE_d;
-    cudaMalloc((void **)&E_d, (size_t)B * D * sizeof(float));
-    cudaMalloc((void **)&dE_d, (size_t)B * D * sizeof(float));
-    cudaMemcpy(E_d, E, (size_t)B * D * sizeof(float), cudaMemcpyHostToDevice);
+    CUDA_CHECK(cudaMalloc((void **)&E_d, (size_t)B * D * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&dE_d, (size_t)B * D * sizeof(float)));
+    CUDA_CHECK(cudaMemcpy(E_d, E, (size_t)B * D * sizeof(float), cudaMemcpyHostToDevice));
     cudaStream_t stream;
-    cudaStreamCreate(&stream);
+    CUDA_CHECK(cudaStreamCreate(&stream));
     AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, APT_F32);
     AptLossCudaWorkspace *gws =
         apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
-    for (int li = 0; li < (int)(sizeof names / sizeof names[0]); li++) {
+    for (int li = 0; li < (int)(sizeof CASES / sizeof CASES[0]); li++) {
         AptLossParams p;
-        TEST_CHECK(apt_loss_params_default(&p, names[li]), "loss %s known", names[li]);
-        p.include_self = li != 1; // entry 1: the paper's smoothap semantics
-        TEST_CHECK(apt_loss_cuda_supports(&p), "%s supported on CUDA", names[li]);
+        const char *name = CASES[li].name;
+        TEST_CHECK(apt_loss_params_default(&p, name), "loss %s known", name);
+        p.include_self = CASES[li].include_self;
+        TEST_CHECK(apt_loss_cuda_supports(&p) == CASES[li].cuda, "%s: CUDA support %d, loss_names.h says %d",
+                   name, apt_loss_cuda_supports(&p), CASES[li].cuda);
+        if (!CASES[li].cuda) continue;
         char label[160];
-        snprintf(label, sizeof label, "%s %s%s B%d D%d q[%d,%d) rows%d", tag, names[li],
-                 li == 1 ? "(exclude-self)" : "", B, D, q0, q1, rows_max);
+        snprintf(label, sizeof label, "%s %s%s B%d D%d q[%d,%d) rows%d", tag, name,
+                 p.include_self ? "" : "(exclude-self)", B, D, q0, q1, rows_max);
         AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q0, .q_end = q1};
         AptLossOut oc = {.dE = dE_cpu};
         apt_loss_compute(cws, &p, &in, &oc);
@@ -100,11 +112,12 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
         double loss_g[2];
         float *outs[2] = {dE_gpu, dE_gpu2};
         for (int rep = 0; rep < 2; rep++) {
-            cudaMemset(dE_d, 0xff, (size_t)B * D * sizeof(float)); // NaN poison: every entry must be written
+            // NaN poison: every entry must be written. On the loss's stream, so it lands before the kernels.
+            CUDA_CHECK(cudaMemsetAsync(dE_d, 0xff, (size_t)B * D * sizeof(float), stream));
             AptLossOut og = {.dE = dE_d};
             apt_loss_compute_cuda(gws, &p, &ig, &og);
             loss_g[rep] = og.loss_part;
-            cudaMemcpy(outs[rep], dE_d, (size_t)B * D * sizeof(float), cudaMemcpyDeviceToHost);
+            CUDA_CHECK(cudaMemcpy(outs[rep], dE_d, (size_t)B * D * sizeof(float), cudaMemcpyDeviceToHost));
         }
         double ref = oc.loss_part;
         double lerr = fabs(loss_g[0] - ref) / (fabs(ref) > 1e-30 ? fabs(ref) : 1.0);
@@ -121,9 +134,9 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
     }
     apt_loss_cuda_workspace_free(gws);
     apt_loss_workspace_free(cws);
-    cudaStreamDestroy(stream);
-    cudaFree(E_d);
-    cudaFree(dE_d);
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    CUDA_CHECK(cudaFree(E_d));
+    CUDA_CHECK(cudaFree(dE_d));
     free(E);
     free(dE_cpu);
     free(dE_gpu);

@@ -8,7 +8,7 @@
 // in float32 and both sides see the same S; the remaining differences are G in float vs double (1e-7
 // relative) and sums in another order: loss and dE within 1e-5 relative (dE: of its max). Every loss
 // (smoothap both semantics, pnp-o/ds/dq/iu/ib), unsorted labels with unequal classes and a singleton,
-// partial query ranges.
+// partial query ranges. The loss list is every row of loss_names.h with a CUDA kernel family.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +51,7 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
         int npos = start[g + 1] - start[g];
         if (!p->impl->counts || p->impl->counts(p, npos, B)) nvalid += npos;
     }
-    AptLossPairK k = {.kind = p->impl->row == apt_loss_smoothap_row ? APT_LP_SMOOTHAP : APT_LP_PNP,
+    AptLossPairK k = {.kind = apt_lp_kind_of(p->impl->id),
                       .variant = p->impl->variant,
                       .self = p->include_self,
                       .inv_tau = 1.0 / p->tau,
@@ -102,7 +102,13 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
 }
 
 static void run_case(int B, int D, int m, int q0, int q1, uint64_t seed) {
-    static const char *names[] = {"smoothap", "smoothap", "pnp-o", "pnp-ds", "pnp-dq", "pnp-iu", "pnp-ib"};
+    // Every loss of loss_names.h with a CUDA path, plus smoothap with the paper's semantics.
+#define PAIR_CASE_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) {NAME, 1, APT_LP_##CUDA},
+    static const struct {
+        const char *name;
+        int include_self, kind;
+    } CASES[] = {APT_LOSS_TABLE(PAIR_CASE_){"smoothap", 0, APT_LP_SMOOTHAP}};
+#undef PAIR_CASE_
     float *E = malloc((size_t)B * D * sizeof *E), *dE_cpu = malloc((size_t)B * D * 4),
           *dE_pair = malloc((size_t)B * D * 4);
     int *labels = malloc(B * sizeof *labels);
@@ -117,18 +123,20 @@ static void run_case(int B, int D, int m, int q0, int q1, uint64_t seed) {
         labels[j] = t;
     }
     AptLossWorkspace *ws = apt_loss_workspace_create(q1 - q0, B, D, APT_F32);
-    for (int li = 0; li < 7; li++) {
+    for (int li = 0; li < (int)(sizeof CASES / sizeof CASES[0]); li++) {
+        if (CASES[li].kind == APT_LP_NONE) continue;
+        const char *name = CASES[li].name;
         AptLossParams p;
-        apt_loss_params_default(&p, names[li]);
-        p.include_self = li != 1;
+        apt_loss_params_default(&p, name);
+        p.include_self = CASES[li].include_self;
         AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q0, .q_end = q1};
         AptLossOut out = {.dE = dE_cpu};
         apt_loss_compute(ws, &p, &in, &out);
         double lp = pair_pipeline(&p, E, labels, B, D, q0, q1, dE_pair);
         double rel = fabs(lp - out.loss_part) / (fabs(out.loss_part) > 1e-30 ? fabs(out.loss_part) : 1.0);
         char label[128];
-        snprintf(label, sizeof label, "%s%s B%d m%d q[%d,%d)", names[li], li == 1 ? "(exclude-self)" : "", B,
-                 m, q0, q1);
+        snprintf(label, sizeof label, "%s%s B%d m%d q[%d,%d)", name, p.include_self ? "" : "(exclude-self)",
+                 B, m, q0, q1);
         TEST_CHECK(rel <= 1e-5, "%s: loss pair-pipeline %.17g cpu %.17g (rel %.3g)", label, lp, out.loss_part,
                    rel);
         printf("     %s: loss %.10g rel err %.3g\n", label, out.loss_part, rel);

@@ -325,6 +325,24 @@ static void test_kernel(void) {
 
 static void test_registry(void) {
     TEST_CHECK(apt_loss_find("nope") == NULL, "unknown loss name");
+    // Every row of loss_names.h is registered under its id and has a reference case above: adding a
+    // loss to the table without its reference test fails here.
+#define NAME_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) NAME,
+    static const char *table[] = {APT_LOSS_TABLE(NAME_)};
+#undef NAME_
+    for (int id = 0; id < APT_LOSS_COUNT; id++) {
+        const AptLossImpl *impl = apt_loss_find(table[id]);
+        TEST_CHECK(impl && (int)impl->id == id && !strcmp(apt_loss_name(impl), table[id]),
+                   "registry entry of '%s'", table[id]);
+        int covered = 0;
+        for (int k = 0; k < NCASES; k++)
+            covered |= !strcmp(CASES[k].name, table[id]);
+        TEST_CHECK(covered, "loss '%s' of loss_names.h has no case in test_losses.c", table[id]);
+    }
+    char joined[512] = "";
+    for (int id = 0; id < APT_LOSS_COUNT; id++)
+        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", id ? ", " : "", table[id]);
+    TEST_CHECK(!strcmp(apt_loss_names(), joined), "names list '%s', table '%s'", apt_loss_names(), joined);
     AptLossParams p;
     TEST_CHECK(!apt_loss_params_default(&p, "smooth-ap"), "unknown name in defaults");
     TEST_CHECK(apt_loss_params_default(&p, "pnp-dq") && p.tau == 0.01 && p.alpha == 4 && p.b == 2 &&

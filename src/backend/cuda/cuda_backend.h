@@ -1,9 +1,11 @@
 // cuda_backend.h — what the CUDA op table offers beyond backend.h (built only with the CUDA toolkit).
 //
-// The table is created on the CURRENT device; apt_backend_cuda_create_on (backend.h) first selects
-// device = node-local rank, which the trainer and `aptrain eval` use (dist/comm_nccl.c then finds the
-// same device current). Every op is enqueued on the backend's stream and returns without waiting; alloc,
-// free, host<->device copies and sync wait for the device.
+// The table is created on the CURRENT device. apt_backend_cuda_create_on (backend.h) first selects
+// device = node-local rank (the one visible device when the launcher binds one per task), the same rule
+// as apt_comm_nccl_select_device (dist/comm_nccl.h); the trainer and `aptrain eval` create it that way,
+// so apt_comm_nccl_create finds the device and the compute stream it expects. Every op is enqueued on
+// the backend's stream and returns without waiting; alloc, free, host<->device copies and sync wait for
+// the device.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

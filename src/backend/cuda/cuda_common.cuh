@@ -21,6 +21,15 @@ static inline unsigned apt_cuda_grid_1d(size_t n, int block) {
     return g ? (unsigned)g : 1u;
 }
 
+// Index type of per-element kernels. A 64-bit integer division or remainder is a long software
+// sequence on the GPU (tens of instructions), a 32-bit one a few: kernels that decompose a flat index
+// (i / HW) % C are templated on the index type and launched with uint32_t whenever the element count is
+// below 2^31 (every activation of the models we train), with size_t only beyond. Grid-stride loops stay
+// in range: i < 2^31 and the stride is < 2^27 (apt_cuda_grid_1d's cap times 1024 threads), so i + stride
+// never wraps a uint32_t.
+#define APT_CUDA_IDX32_MAX ((size_t)1 << 31)
+static inline bool apt_cuda_idx32(size_t n) { return n < APT_CUDA_IDX32_MAX; }
+
 // Sum over a warp, fixed butterfly order: every lane ends with the same value.
 template <typename T> __device__ __forceinline__ T apt_warp_sum(T v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
@@ -29,16 +38,24 @@ template <typename T> __device__ __forceinline__ T apt_warp_sum(T v) {
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024). `shared` holds 32 T. The result is
 // valid in every thread. Deterministic: warp sums, then warp 0 sums the warp results in index order.
+// Shared-memory protocol (three barriers, each needed; compute-sanitizer racecheck clean):
+//   1. before writing shared[warp]: a previous call (or the caller) may still be reading shared[0];
+//   2. before warp 0 reads shared[0..nwarps): every warp's partial must be written;
+//   3. before thread 0 overwrites shared[0] with the total: warp 0's lanes must be done reading the
+//      partials (only warp 0 reads them, but the barrier also orders the write after lane 0's read);
+//   4. before anyone reads the total: thread 0's write must be visible.
+// Callers may reuse `shared` for anything after the call returns only behind their own __syncthreads.
 template <typename T> __device__ __forceinline__ T apt_block_sum(T v, T *shared) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
     v = apt_warp_sum(v);
-    __syncthreads(); // shared may still be read by a previous call
+    __syncthreads(); // (1)
     if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    T r = lane < nwarps ? shared[lane] : T(0);
-    if (warp == 0) r = apt_warp_sum(r);
+    __syncthreads(); // (2)
+    T r = T(0);
+    if (warp == 0) r = apt_warp_sum(lane < nwarps ? shared[lane] : T(0));
+    __syncthreads(); // (3)
     if (threadIdx.x == 0) shared[0] = r;
-    __syncthreads();
+    __syncthreads(); // (4)
     return shared[0];
 }
 

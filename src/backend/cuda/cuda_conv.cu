@@ -4,7 +4,10 @@
 // cuDNN's heuristics (the _v7 queries, ordered by expected speed): the first that succeeds, is
 // DETERMINISTIC and needs at most APT_CUDA_CONV_WS_MAX bytes of workspace. Choices are cached per shape
 // in the backend (ResNets repeat shapes), and the shared workspace grows here, never inside a step.
-// Math: fp32 layers use CUDNN_FMA_MATH (no TF32: fp32 results must match the CPU to 1e-5). With
+// Math: fp32 layers use CUDNN_FMA_MATH — not CUDNN_DEFAULT_MATH, which on Ampere and later lets cuDNN
+// pick TF32 tensor-core kernels for fp32 data (NVIDIA_TF32_OVERRIDE aside): fp32 results must match the
+// CPU to 1e-5 and TF32 keeps 10 mantissa bits. fp32 layers also exclude FFT and Winograd algorithms
+// (cuda_conv_algo.h). With
 // precision bf16 the tensors are still fp32 in memory (the op table is float32) and CUDNN_TENSOR_OP_MATH
 // lets cuDNN use tensor cores, which for fp32 tensors means TF32 products (10-bit mantissa, fp32 range,
 // fp32 accumulation) — a step towards, not yet, bf16 activations (which need bf16 tensors in the table).
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_conv_algo.h"
 #include "cuda_ops.cuh"
 
 typedef struct {
@@ -39,19 +43,23 @@ static int tensor_math(cudnnMathType_t t) {
     return t == CUDNN_TENSOR_OP_MATH || t == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// Fastest deterministic algorithm within the workspace limit (and without tensor-core math in fp32 mode).
-#define PICK(perf, n, what, out)                                                                      \
+// Fastest allowed deterministic algorithm within the workspace limit, from the heuristics' list (ordered
+// by expected speed). found_ = 0 leaves the fallback below to the caller.
+#define PICK(perf, n, allowed, out, found)                                                                   \
     do {                                                                                                     \
-        int found_ = 0;                                                                                      \
-        for (int i_ = 0; i_ < (n) && !found_; i_++)                                                          \
+        (found) = 0;                                                                                         \
+        for (int i_ = 0; i_ < (n) && !(found); i_++)                                                         \
             if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].determinism == CUDNN_DETERMINISTIC &&  \
-                (perf)[i_].memory <= APT_CUDA_CONV_WS_MAX && (m->bf16 || !tensor_math((perf)[i_].mathType))) { \
+                (perf)[i_].memory <= APT_CUDA_CONV_WS_MAX &&                                                 \
+                (m->bf16 || (!tensor_math((perf)[i_].mathType) && allowed((int)(perf)[i_].algo)))) {         \
                 (out) = (perf)[i_].algo;                                                                     \
-                found_ = 1;                                                                                  \
+                (found) = 1;                                                                                 \
             }                                                                                                \
-        APT_CHECK(found_, "cuDNN offers no deterministic %s algorithm for conv N%d C%d H%d W%d K%d R%d S%d", what, \
-                  d->N, d->C, d->H, d->W, d->K, d->R, d->S);                                                 \
     } while (0)
+
+#define NO_ALGO(what)                                                                                        \
+    apt_fatal(__FILE__, __LINE__, "cuDNN offers no deterministic %s algorithm for conv N%d C%d H%d W%d K%d R%d S%d", \
+              what, d->N, d->C, d->H, d->W, d->K, d->R, d->S)
 
 static void grow_workspace(AptCudaImpl *m, size_t bytes) {
     if (bytes <= m->ws_bytes) return;
@@ -88,19 +96,49 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
         APT_CHECK(m->nalgos < APT_CUDA_ALGO_CACHE, "cuda conv: more than %d distinct shapes", APT_CUDA_ALGO_CACHE);
         AptCudaAlgo *a = &m->algos[m->nalgos++];
         memcpy(a->key, key, sizeof key);
-        int n = 0;
+        int n = 0, found = 0;
         cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(m->cudnn, pl->x, pl->w, pl->conv, pl->y,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
-        PICK(pf, n, "forward", a->fwd);
+        PICK(pf, n, apt_conv_fp32_fwd_ok, a->fwd, found);
+        if (!found) { // the heuristics ranked none of the allowed ones: take the first that cuDNN supports
+            static const cudnnConvolutionFwdAlgo_t fb[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_GEMM};
+            for (int i = 0; i < 3 && !found; i++) {
+                size_t b = 0;
+                if (cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, pl->x, pl->w, pl->conv, pl->y, fb[i], &b) ==
+                        CUDNN_STATUS_SUCCESS &&
+                    b <= APT_CUDA_CONV_WS_MAX)
+                    a->fwd = fb[i], found = 1;
+            }
+            if (!found) NO_ALGO("forward");
+        }
         cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(m->cudnn, pl->w, pl->y, pl->conv, pl->x,
                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
-        PICK(pd, n, "backward-data", a->bwd_data);
+        PICK(pd, n, apt_conv_fp32_bwd_data_ok, a->bwd_data, found);
+        if (!found) {
+            size_t b = 0;
+            if (cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, pl->w, pl->y, pl->conv, pl->x,
+                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &b) != CUDNN_STATUS_SUCCESS ||
+                b > APT_CUDA_CONV_WS_MAX)
+                NO_ALGO("backward-data");
+            a->bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+        }
         cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(m->cudnn, pl->x, pl->y, pl->conv, pl->w,
                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
-        PICK(pw, n, "backward-filter", a->bwd_filter);
+        PICK(pw, n, apt_conv_fp32_bwd_filter_ok, a->bwd_filter, found);
+        if (!found) {
+            size_t b = 0;
+            if (cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, pl->x, pl->y, pl->conv, pl->w,
+                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &b) !=
+                    CUDNN_STATUS_SUCCESS ||
+                b > APT_CUDA_CONV_WS_MAX)
+                NO_ALGO("backward-filter");
+            a->bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+        }
         pl->algo = a;
     }
     // Workspace sizes of the chosen algorithms (also right when the choice came from the cache).

@@ -16,8 +16,10 @@ __global__ void add_kernel(size_t n, const float *a, const float *b, float *y) {
 __global__ void axpy_kernel(size_t n, float alpha, const float *x, float *y) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
 __global__ void scale_kernel(size_t n, float alpha, float *x) { GRID_STRIDE(i, n) x[i] *= alpha; }
 __global__ void fill_kernel(size_t n, float v, float *x) { GRID_STRIDE(i, n) x[i] = v; }
-__global__ void bias_rows_kernel(size_t n, int C, int HW, const float *b, float *y) {
-    GRID_STRIDE(i, n) y[i] = b[(i / (size_t)HW) % (size_t)C];
+// The one kernel here that decomposes the flat index: 32-bit arithmetic when n < 2^31 (cuda_common.cuh).
+template <typename I> __global__ void bias_rows_kernel(I n, int C, int HW, const float *b, float *y) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x)
+        y[i] = b[(i / (I)HW) % (I)C];
 }
 
 #define LAUNCH(kernel, n, ...)                                                                               \
@@ -39,5 +41,6 @@ void apt_cuda_scale(AptBackend *be, size_t n, float alpha, float *x) { LAUNCH(sc
 void apt_cuda_fill(AptBackend *be, size_t n, float value, float *x) { LAUNCH(fill_kernel, n, n, value, x); }
 void apt_cuda_bias_rows(AptBackend *be, int N, int C, int HW, const float *b, float *y) {
     size_t n = (size_t)N * C * HW;
-    LAUNCH(bias_rows_kernel, n, n, C, HW, b, y);
+    if (apt_cuda_idx32(n)) LAUNCH(bias_rows_kernel<uint32_t>, n, (uint32_t)n, C, HW, b, y);
+    else LAUNCH(bias_rows_kernel<size_t>, n, n, C, HW, b, y);
 }

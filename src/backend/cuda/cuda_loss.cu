@@ -132,7 +132,7 @@ static int cmp_u64(const void *a, const void *b) {
 
 int apt_loss_cuda_supports(const AptLossParams *p) {
     if (!p || !p->impl) return 0;
-    return p->impl->row == apt_loss_smoothap_row || p->impl->row == apt_loss_pnp_row;
+    return apt_lp_kind_of(p->impl->id) != APT_LP_NONE; // the CUDA column of loss_names.h
 }
 
 AptLossCudaWorkspace *apt_loss_cuda_workspace_create(int b_max, int B_max, int D_max, int m_max, int rows_max,
@@ -257,7 +257,7 @@ void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *
     const int *perm = ws->grp_dev, *grp_of = perm + B, *rank = grp_of + B, *start = rank + B;
 
     LossK k;
-    k.kind = p->impl->row == apt_loss_smoothap_row ? APT_LP_SMOOTHAP : APT_LP_PNP;
+    k.kind = apt_lp_kind_of(p->impl->id);
     k.variant = p->impl->variant;
     k.self = p->include_self ? 1 : 0;
     k.inv_tau = 1.0 / p->tau;

@@ -18,14 +18,15 @@ static int red_chunks(int N, int HW) {
     return (int)(k < 1 ? 1 : (k > APT_CUDA_RED_CHUNKS ? APT_CUDA_RED_CHUNKS : k));
 }
 
-// part[(c * chunks + k) * 2 + v]
-template <int MODE>
+// part[(c * chunks + k) * 2 + v]. I: index type of the N·HW positions of one channel (uint32_t when
+// N·HW < 2^31, see cuda_common.cuh); the offset into x itself is always size_t.
+template <int MODE, typename I>
 __global__ void chan_partials_kernel(int N, int C, int HW, int chunks, const float *x, const float *dy,
                                      const float *mean, const float *var, float eps, double *part) {
     __shared__ double red[32];
     const int c = blockIdx.x, k = blockIdx.y;
-    const long long n_all = (long long)N * HW, len = (n_all + chunks - 1) / chunks;
-    const long long e0 = (long long)k * len, e1 = e0 + len < n_all ? e0 + len : n_all;
+    const I n_all = (I)N * (I)HW, len = (n_all + (I)chunks - 1) / (I)chunks, hw = (I)HW;
+    const I e0 = (I)k * len, e1 = e0 + len < n_all ? e0 + len : n_all;
     double m = 0, invstd_d = 0;
     float mf = 0, invstd_f = 0;
     if (MODE == RED_BWD_STATS) {
@@ -37,8 +38,9 @@ __global__ void chan_partials_kernel(int N, int C, int HW, int chunks, const flo
         mf = mean[c];
     }
     double s0 = 0, s1 = 0;
-    for (long long e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
-        const size_t o = ((size_t)(e / HW) * C + c) * HW + (size_t)(e % HW);
+    for (I e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+        const I n = e / hw, p = e - n * hw; // one division per element, in I
+        const size_t o = ((size_t)n * C + c) * HW + p;
         if (MODE == RED_STATS) {
             double v = x[o];
             s0 += v;
@@ -87,7 +89,12 @@ static void chan_reduce(AptBackend *be, int N, int C, int HW, const float *x, co
     if (C == 0) return;
     const int chunks = red_chunks(N, HW);
     dim3 grid((unsigned)C, (unsigned)chunks);
-    chan_partials_kernel<MODE><<<grid, RED_THREADS, 0, m->stream>>>(N, C, HW, chunks, x, dy, mean, var, eps, m->red);
+    if (apt_cuda_idx32((size_t)N * HW))
+        chan_partials_kernel<MODE, uint32_t>
+            <<<grid, RED_THREADS, 0, m->stream>>>(N, C, HW, chunks, x, dy, mean, var, eps, m->red);
+    else
+        chan_partials_kernel<MODE, size_t>
+            <<<grid, RED_THREADS, 0, m->stream>>>(N, C, HW, chunks, x, dy, mean, var, eps, m->red);
     CUDA_CHECK_LAUNCH();
     chan_finish_kernel<<<APT_CEIL_DIV(C, 128), 128, 0, m->stream>>>(C, chunks, m->red, sums, acc0, acc1);
     CUDA_CHECK_LAUNCH();
@@ -97,29 +104,42 @@ void apt_cuda_channel_sum_add(AptBackend *be, int N, int C, int HW, const float 
     chan_reduce<RED_SUM>(be, N, C, HW, NULL, dy, NULL, NULL, 0.0f, NULL, db, NULL);
 }
 
+// Per-element launch in 32-bit index arithmetic when n < 2^31 (cuda_common.cuh), else 64-bit.
+#define BN_LAUNCH(kernel, n, ...)                                                                            \
+    do {                                                                                                     \
+        cudaStream_t st_ = apt_cuda_impl(be)->stream;                                                        \
+        if (apt_cuda_idx32(n))                                                                               \
+            kernel<uint32_t><<<apt_cuda_grid_1d((n), 256), 256, 0, st_>>>((uint32_t)(n), __VA_ARGS__);       \
+        else                                                                                                 \
+            kernel<size_t><<<apt_cuda_grid_1d((n), 256), 256, 0, st_>>>((n), __VA_ARGS__);                  \
+    } while (0)
+
 // y = x * a + b with a = gamma / sqrt(var + eps), b = beta - mean * a (as the CPU, in float).
-__global__ void bn_fwd_kernel(size_t n, int C, int HW, const float *x, const float *mean, const float *var, float eps,
+template <typename I>
+__global__ void bn_fwd_kernel(I n, int C, int HW, const float *x, const float *mean, const float *var, float eps,
                               const float *gamma, const float *beta, float *y) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x) {
-        const int c = (int)((i / (size_t)HW) % (size_t)C);
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
+        const int c = (int)((i / (I)HW) % (I)C);
         const float invstd = 1.0f / sqrtf(var[c] + eps), a = gamma[c] * invstd, b = beta[c] - mean[c] * a;
         y[i] = x[i] * a + b;
     }
 }
 
-__global__ void bn_dx_affine_kernel(size_t n, int C, int HW, const float *dy, const float *var, float eps,
+template <typename I>
+__global__ void bn_dx_affine_kernel(I n, int C, int HW, const float *dy, const float *var, float eps,
                                     const float *gamma, float *dx) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x) {
-        const int c = (int)((i / (size_t)HW) % (size_t)C);
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
+        const int c = (int)((i / (I)HW) % (I)C);
         dx[i] = dy[i] * (gamma[c] * (1.0f / sqrtf(var[c] + eps)));
     }
 }
 
-__global__ void bn_dx_train_kernel(size_t n, int C, int HW, const float *x, const float *dy, const float *mean,
+template <typename I>
+__global__ void bn_dx_train_kernel(I n, int C, int HW, const float *x, const float *dy, const float *mean,
                                    const float *var, float eps, const float *gamma, const double *sums, double count,
                                    float *dx) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x) {
-        const int c = (int)((i / (size_t)HW) % (size_t)C);
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
+        const int c = (int)((i / (I)HW) % (I)C);
         const float invstd = (float)(1.0 / sqrt((double)var[c] + eps)), a = gamma[c] * invstd, m = mean[c];
         const float mdy = (float)(sums[c] / count), mdyx = (float)(sums[C + c] / count);
         dx[i] = a * (dy[i] - mdy - (x[i] - m) * invstd * mdyx);
@@ -145,8 +165,7 @@ void apt_cuda_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, c
                          float eps, const float *gamma, const float *beta, float *y) {
     size_t n = (size_t)N * C * HW;
     if (!n) return;
-    bn_fwd_kernel<<<apt_cuda_grid_1d(n, 256), 256, 0, apt_cuda_impl(be)->stream>>>(n, C, HW, x, mean, var, eps, gamma,
-                                                                                   beta, y);
+    BN_LAUNCH(bn_fwd_kernel, n, C, HW, x, mean, var, eps, gamma, beta, y);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -157,8 +176,7 @@ void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, const flo
     if (!n) return;
     if (dgamma || dbeta) chan_reduce<RED_AFFINE>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
     if (dx) {
-        bn_dx_affine_kernel<<<apt_cuda_grid_1d(n, 256), 256, 0, apt_cuda_impl(be)->stream>>>(n, C, HW, dy, var, eps,
-                                                                                             gamma, dx);
+        BN_LAUNCH(bn_dx_affine_kernel, n, C, HW, dy, var, eps, gamma, dx);
         CUDA_CHECK_LAUNCH();
     }
 }
@@ -185,8 +203,7 @@ void apt_cuda_bn_backward_data(AptBackend *be, int N, int C, int HW, const float
                                const double *sums, double count, float *dx) {
     size_t n = (size_t)N * C * HW;
     if (!n) return;
-    bn_dx_train_kernel<<<apt_cuda_grid_1d(n, 256), 256, 0, apt_cuda_impl(be)->stream>>>(n, C, HW, x, dy, mean, var, eps,
-                                                                                         gamma, sums, count, dx);
+    BN_LAUNCH(bn_dx_train_kernel, n, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx);
     CUDA_CHECK_LAUNCH();
 }
 

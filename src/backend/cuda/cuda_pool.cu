@@ -19,10 +19,11 @@ static PoolK pool_k(const AptPoolDesc *d) {
     return k;
 }
 
-__global__ void maxpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float *y, int *idx) {
-    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < n_out; o += (size_t)blockDim.x * gridDim.x) {
+template <typename I>
+__global__ void maxpool_fwd_kernel(I n_out, PoolK k, const float *x, float *y, int *idx) {
+    for (I o = blockIdx.x * (I)blockDim.x + threadIdx.x; o < n_out; o += (I)blockDim.x * gridDim.x) {
         const int q = (int)(o % k.Q), p = (int)((o / k.Q) % k.P);
-        const size_t plane = o / ((size_t)k.P * k.Q);
+        const size_t plane = o / ((I)k.P * (I)k.Q); // offsets in size_t, the division in I
         const float *xp = x + plane * k.H * k.W;
         const int h0 = p * k.sh - k.ph, w0 = q * k.sw - k.pw;
         float best = -FLT_MAX;
@@ -47,10 +48,11 @@ __global__ void maxpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float 
     }
 }
 
-__global__ void maxpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, const int *idx, float *dx) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_in; i += (size_t)blockDim.x * gridDim.x) {
+template <typename I>
+__global__ void maxpool_bwd_kernel(I n_in, PoolK k, const float *dy, const int *idx, float *dx) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n_in; i += (I)blockDim.x * gridDim.x) {
         const int w = (int)(i % k.W), h = (int)((i / k.W) % k.H);
-        const size_t plane = i / ((size_t)k.H * k.W);
+        const size_t plane = i / ((I)k.H * (I)k.W);
         const float *g = dy + plane * k.P * k.Q;
         const int *ip = idx + plane * k.P * k.Q;
         const int self = h * k.W + w;
@@ -65,11 +67,12 @@ __global__ void maxpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, const 
     }
 }
 
-__global__ void avgpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float *y) {
+template <typename I>
+__global__ void avgpool_fwd_kernel(I n_out, PoolK k, const float *x, float *y) {
     const float inv = 1.0f / (float)(k.kh * k.kw); // count_include_pad=True
-    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < n_out; o += (size_t)blockDim.x * gridDim.x) {
+    for (I o = blockIdx.x * (I)blockDim.x + threadIdx.x; o < n_out; o += (I)blockDim.x * gridDim.x) {
         const int q = (int)(o % k.Q), p = (int)((o / k.Q) % k.P);
-        const float *xp = x + (o / ((size_t)k.P * k.Q)) * k.H * k.W;
+        const float *xp = x + (size_t)(o / ((I)k.P * (I)k.Q)) * k.H * k.W;
         const int h0 = p * k.sh - k.ph, w0 = q * k.sw - k.pw;
         float s = 0;
         for (int r = 0; r < k.kh; r++) {
@@ -84,11 +87,12 @@ __global__ void avgpool_fwd_kernel(size_t n_out, PoolK k, const float *x, float 
     }
 }
 
-__global__ void avgpool_bwd_kernel(size_t n_in, PoolK k, const float *dy, float *dx) {
+template <typename I>
+__global__ void avgpool_bwd_kernel(I n_in, PoolK k, const float *dy, float *dx) {
     const float inv = 1.0f / (float)(k.kh * k.kw);
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_in; i += (size_t)blockDim.x * gridDim.x) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n_in; i += (I)blockDim.x * gridDim.x) {
         const int w = (int)(i % k.W), h = (int)((i / k.W) % k.H);
-        const float *g = dy + (i / ((size_t)k.H * k.W)) * k.P * k.Q;
+        const float *g = dy + (size_t)(i / ((I)k.H * (I)k.W)) * k.P * k.Q;
         int p0, p1, q0, q1;
         apt_pool_window_range(h, k.kh, k.sh, k.ph, k.P, &p0, &p1);
         apt_pool_window_range(w, k.kw, k.sw, k.pw, k.Q, &q0, &q1);
@@ -109,10 +113,11 @@ __global__ void gap_fwd_kernel(size_t planes, int HW, const float *x, float *y) 
     }
 }
 
-__global__ void gap_bwd_kernel(size_t n, int HW, const float *dy, float *dx) {
+template <typename I>
+__global__ void gap_bwd_kernel(I n, int HW, const float *dy, float *dx) {
     const float inv = 1.0f / (float)HW;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)blockDim.x * gridDim.x)
-        dx[i] = dy[i / HW] * inv;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x)
+        dx[i] = dy[i / (I)HW] * inv;
 }
 
 #define POOL_LAUNCH(kernel, n, ...)                                                                          \
@@ -122,22 +127,32 @@ __global__ void gap_bwd_kernel(size_t n, int HW, const float *dy, float *dx) {
         CUDA_CHECK_LAUNCH();                                                                                 \
     } while (0)
 
+// Per-element kernels index in uint32_t when both the input and the output have < 2^31 elements
+// (cuda_common.cuh: 32-bit division and remainder are several times cheaper), else in size_t.
+#define POOL_LAUNCH_I(kernel, n, n_other, ...)                                                               \
+    do {                                                                                                     \
+        if (apt_cuda_idx32(n) && apt_cuda_idx32(n_other))                                                   \
+            POOL_LAUNCH(kernel<uint32_t>, n, (uint32_t)(n), __VA_ARGS__);                                    \
+        else                                                                                                 \
+            POOL_LAUNCH(kernel<size_t>, n, (n), __VA_ARGS__);                                                \
+    } while (0)
+
 void apt_cuda_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx) {
-    size_t no = (size_t)n * d->C * d->P * d->Q;
-    POOL_LAUNCH(maxpool_fwd_kernel, no, no, pool_k(d), x, y, idx);
+    size_t no = (size_t)n * d->C * d->P * d->Q, ni = (size_t)n * d->C * d->H * d->W;
+    POOL_LAUNCH_I(maxpool_fwd_kernel, no, ni, pool_k(d), x, y, idx);
 }
 void apt_cuda_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
                                float *dx) {
-    size_t ni = (size_t)n * d->C * d->H * d->W;
-    POOL_LAUNCH(maxpool_bwd_kernel, ni, ni, pool_k(d), dy, idx, dx);
+    size_t ni = (size_t)n * d->C * d->H * d->W, no = (size_t)n * d->C * d->P * d->Q;
+    POOL_LAUNCH_I(maxpool_bwd_kernel, ni, no, pool_k(d), dy, idx, dx);
 }
 void apt_cuda_avgpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y) {
-    size_t no = (size_t)n * d->C * d->P * d->Q;
-    POOL_LAUNCH(avgpool_fwd_kernel, no, no, pool_k(d), x, y);
+    size_t no = (size_t)n * d->C * d->P * d->Q, ni = (size_t)n * d->C * d->H * d->W;
+    POOL_LAUNCH_I(avgpool_fwd_kernel, no, ni, pool_k(d), x, y);
 }
 void apt_cuda_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, float *dx) {
-    size_t ni = (size_t)n * d->C * d->H * d->W;
-    POOL_LAUNCH(avgpool_bwd_kernel, ni, ni, pool_k(d), dy, dx);
+    size_t ni = (size_t)n * d->C * d->H * d->W, no = (size_t)n * d->C * d->P * d->Q;
+    POOL_LAUNCH_I(avgpool_bwd_kernel, ni, no, pool_k(d), dy, dx);
 }
 void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
     size_t planes = (size_t)N * C;
@@ -145,5 +160,5 @@ void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, 
 }
 void apt_cuda_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
     size_t n = (size_t)N * C * HW;
-    POOL_LAUNCH(gap_bwd_kernel, n, n, HW, dy, dx);
+    POOL_LAUNCH_I(gap_bwd_kernel, n, n, HW, dy, dx);
 }
