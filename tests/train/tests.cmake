@@ -10,3 +10,7 @@ target_link_libraries(bench_step PRIVATE apt)
 # Device residency without a GPU: training on the guard backend == the plain CPU backend, bitwise.
 apt_test(NAME test_guard_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard_train.c LABELS train guard TIMEOUT 300)
 apt_test(NAME test_guard_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard_train.c NP 2 LABELS train guard TIMEOUT 300)
+if(APT_HAVE_CUDA)
+  # Training on cuda vs cpu (stated tolerances); skips (77) without a GPU.
+  apt_test(NAME test_train_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_cuda.c LABELS gpu TIMEOUT 300)
+endif()
