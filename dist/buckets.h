@@ -19,7 +19,7 @@ extern "C" {
 
 typedef struct AptBuckets AptBuckets;
 
-// grads: numel elements of dt in the communicator's memory (device for nccl, host for mpi/self).
+// grads: numel elements of dt in the communicator's memory (device for nccl and staged, host for mpi/self).
 AptBuckets *apt_buckets_create(AptComm *c, void *grads, size_t numel, AptDType dt, size_t bucket_elems);
 void apt_buckets_ready_from(AptBuckets *b, size_t lo);
 void apt_buckets_wait(AptBuckets *b); // also re-arms the buckets for the next step

@@ -1,7 +1,7 @@
 // comm.h — the communicator interface (DESIGN §2). Counts are ELEMENTS of a dtype, never bytes.
 //
-// Implementations: "self" (one process, no MPI calls), "mpi" (host memory), "nccl" (device memory,
-// GPU issue). All collectives are blocking unless named i*; buffers for allgather/reduce_scatter are
+// Implementations: "self" (one process, no MPI calls), "mpi" (host memory), "nccl" (device memory),
+// "staged" (device memory over a host communicator, through host scratch). All collectives are blocking unless named i*; buffers for allgather/reduce_scatter are
 // laid out in rank order, so with contiguous rank slices the global order is preserved.
 #pragma once
 #include "../src/core/tensor.h"

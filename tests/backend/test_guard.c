@@ -2,9 +2,14 @@
 // results (the step-tail cases of step_ops_cases.h, bitwise for the loss), and it really guards:
 //   - a host read or write of a guard allocation outside an op dies with SIGSEGV (forked children);
 //   - between ops, memory an op wrote stays unreadable, and be->copy still reads it back;
-//   - a copy whose device side is not guard memory, or whose host side is, is refused (fatal, exit != 0).
+//   - a copy whose device side is not guard memory, or whose host side is, is refused (fatal, exit != 0);
+//   - a model on the guard backend: forward/backward, safetensors export and import (model.pretrained)
+//     stage through copies and give the CPU backend's bits.
 #include "backend/backend.h"
+#include "config/config.h"
 #include "harness.h"
+#include "nn/model.h"
+#include "nn/safetensors.h"
 #include "step_ops_cases.h"
 
 #include <signal.h>
@@ -65,5 +70,37 @@ int main(void) {
     be->free(be, p);
     check_step_ops(be, true);
     apt_backend_destroy(be);
+
+    // A small model on guard and on cpu: same init, same forward/backward, export on the guard, import
+    // on the guard (pretrained) equals the exported weights.
+    AptConfig cfg;
+    apt_config_defaults(&cfg);
+    snprintf(cfg.model.arch, sizeof cfg.model.arch, "smallcnn");
+    cfg.model.width = 4, cfg.model.embed_dim = 8;
+    AptBackend *bg = apt_backend_guard_create(), *bc = apt_backend_create("cpu");
+    AptModel *mg = apt_model_create(&cfg.model, bg, NULL, 4, 1, 12, 12, 3), *mc = apt_model_create(&cfg.model, bc, NULL, 4, 1, 12, 12, 3);
+    float x[4 * 144], Eg[32], Ec[32], dE[32];
+    for (int i = 0; i < 4 * 144; i++) x[i] = (float)sin(0.1 * i);
+    for (int i = 0; i < 32; i++) dE[i] = (float)cos(0.3 * i);
+    apt_model_forward(mg, x, 4, Eg, true), apt_model_forward(mc, x, 4, Ec, true);
+    apt_model_backward(mg, dE), apt_model_backward(mc, dE);
+    TEST_CHECK(!memcmp(Eg, Ec, sizeof Eg), "model forward: guard and cpu embeddings differ");
+    AptParamStore hg, hc;
+    apt_params_host_mirror(apt_model_params(mg), &hg);
+    apt_params_host_mirror(apt_model_params(mc), &hc);
+    TEST_CHECK(!memcmp(hg.w, hc.w, hg.numel * 4), "model init: guard and cpu weights differ");
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/apt_test_guard_%d.safetensors", (int)getpid());
+    TEST_CHECK(apt_safetensors_save(apt_model_params(mg), path) == 0, "safetensors export from the guard");
+    snprintf(cfg.model.pretrained, sizeof cfg.model.pretrained, "%s", path);
+    AptModel *mp = apt_model_create(&cfg.model, bg, NULL, 4, 1, 12, 12, 99); // other seed: weights come from the file
+    AptParamStore hp;
+    apt_params_host_mirror(apt_model_params(mp), &hp);
+    TEST_CHECK(!memcmp(hp.w, hg.w, hg.numel * 4) && !memcmp(hp.buffers, hg.buffers, hg.buffers_numel * 4),
+               "safetensors import on the guard: weights differ from the export");
+    unlink(path);
+    apt_params_host_free(&hg), apt_params_host_free(&hc), apt_params_host_free(&hp);
+    apt_model_destroy(mp), apt_model_destroy(mg), apt_model_destroy(mc);
+    apt_backend_destroy(bg), apt_backend_destroy(bc);
     return apt_test_finish("test_guard");
 }

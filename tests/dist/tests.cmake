@@ -8,3 +8,7 @@ endif()
 apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c LABELS dist gpu)
 apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c NP 2 LABELS dist gpu)
 apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c NP 4 LABELS dist gpu)
+# Device buffers over MPI through host scratch (the guard backend's memory stands in for a GPU's).
+apt_test(NAME test_comm_staged SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_staged.c LABELS dist guard)
+apt_test(NAME test_comm_staged SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_staged.c NP 2 LABELS dist guard)
+apt_test(NAME test_comm_staged SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_staged.c NP 4 LABELS dist guard)
