@@ -2,7 +2,8 @@
 // results (the step-tail cases of step_ops_cases.h, bitwise for the loss), and it really guards:
 //   - a host read or write of a guard allocation outside an op dies with SIGSEGV (forked children);
 //   - between ops, memory an op wrote stays unreadable, and be->copy still reads it back;
-//   - a copy whose device side is not guard memory, or whose host side is, is refused (fatal, exit != 0);
+//   - a copy whose device side is not guard memory, or whose host side is, is refused (fatal, exit != 0),
+//     and so is an op given a host array as a tensor argument;
 //   - a model on the guard backend: forward/backward, safetensors export and import (model.pretrained)
 //     stage through copies and give the CPU backend's bits.
 #include "backend/backend.h"
@@ -44,6 +45,15 @@ static void copy_from_host_as_device(AptBackend *be) {
     float host[4] = {0}, back[4];
     be->copy(be, back, host, sizeof host, APT_COPY_D2H); // "device" source is host memory: refused
 }
+static void op_on_host_array(AptBackend *be) {
+    float host[8];
+    be->fill(be, 8, 1.0f, host); // a host array passed as a tensor: refused before the kernel runs
+}
+static void sumsq_into_host(AptBackend *be) {
+    float *x = be->alloc(be, 8 * sizeof(float));
+    double out;
+    be->sumsq(be, 8, x, &out, false); // the result must land in backend memory too
+}
 static void copy_to_device_as_host(AptBackend *be) {
     float *p = be->alloc(be, 4 * sizeof(float)), *q = be->alloc(be, 4 * sizeof(float));
     be->copy(be, p, q, 4 * sizeof(float), APT_COPY_H2D); // "host" source is guard memory: refused
@@ -59,6 +69,10 @@ int main(void) {
     TEST_CHECK(sig == SIGSEGV, "host write to guard memory: signal %d (status %d), want SIGSEGV", sig, st);
     sig = in_child(copy_from_host_as_device, be, &st);
     TEST_CHECK(sig == 0 && st != 0, "D2H copy from host memory: signal %d status %d, want a fatal error", sig, st);
+    sig = in_child(op_on_host_array, be, &st);
+    TEST_CHECK(sig == 0 && st != 0, "fill of a host array: signal %d status %d, want a fatal error", sig, st);
+    sig = in_child(sumsq_into_host, be, &st);
+    TEST_CHECK(sig == 0 && st != 0, "sumsq into a host double: signal %d status %d, want a fatal error", sig, st);
     sig = in_child(copy_to_device_as_host, be, &st);
     TEST_CHECK(sig == 0 && st != 0, "H2D copy from guard memory: signal %d status %d, want a fatal error", sig, st);
 

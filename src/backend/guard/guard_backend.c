@@ -8,13 +8,17 @@
 // for bit (same kernels, same order), so a guarded run must equal a plain CPU run.
 //
 // Selected by APT_GUARD_BACKEND=1 with `device: cpu` (backend.c); not a user-facing device.
-// Copies check their pointers: the device side must lie inside a region, the host side outside every
-// region. Not thread-safe (neither is the CPU table's use by one model).
+// Pointers are checked: every float / double / bf16 tensor argument of an op (NULL aside) must lie in a
+// region (a host array passed as a tensor is refused, as a GPU would fault on it); int arguments are not
+// checked (labels are host memory by contract, pooling indices are not). Copies check both sides: the
+// device side inside a region, the host side outside every region. Not thread-safe (neither is the CPU
+// table's use by one model).
 #define _GNU_SOURCE
 #include "backend/backend.h"
 
 #include "core/check.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -125,10 +129,64 @@ static void guard_sync(AptBackend *be) {
     (void)be;
 }
 
-// One wrapper per op of the list: open the regions, run the CPU kernel on the inner table, close them.
+// Tensor arguments (float, double, bf16 pointers) must be backend memory; other arguments pass.
+static void check_tensor(GuardImpl *g, const void *p, const char *op) {
+    if (p && !region_of(g, p, 1)) apt_fatal(__FILE__, __LINE__, "guard: %s got %p, which is not backend memory", op, p);
+}
+static void check_none(GuardImpl *g, const void *p, const char *op) {
+    (void)g, (void)p, (void)op;
+}
+#define GUARD_ARG(g, op, a)                                                                                   \
+    _Generic((a),                                                                                            \
+        float *: check_tensor,                                                                               \
+        const float *: check_tensor,                                                                         \
+        double *: check_tensor,                                                                              \
+        const double *: check_tensor,                                                                        \
+        uint16_t *: check_tensor,                                                                            \
+        const uint16_t *: check_tensor,                                                                      \
+        default: check_none)(g, guard_ptr_(a), op)
+// Any argument as a pointer for the call above (scalars become NULL; only pointer types reach
+// check_tensor, so the conversion of a scalar is never used).
+#define guard_ptr_(a)                                                                                        \
+    _Generic((a),                                                                                            \
+        float *: (const void *)(uintptr_t)(a),                                                               \
+        const float *: (const void *)(uintptr_t)(a),                                                         \
+        double *: (const void *)(uintptr_t)(a),                                                              \
+        const double *: (const void *)(uintptr_t)(a),                                                        \
+        uint16_t *: (const void *)(uintptr_t)(a),                                                            \
+        const uint16_t *: (const void *)(uintptr_t)(a),                                                      \
+        default: (const void *)0)
+// FOR_EACH over an op's argument list (the longest has 14).
+#define GUARD_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
+#define GUARD_N(...) GUARD_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+#define GUARD_CAT_(a, b) a##b
+#define GUARD_CAT(a, b) GUARD_CAT_(a, b)
+#define GUARD_E1(g, op, a) GUARD_ARG(g, op, a);
+#define GUARD_E2(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E1(g, op, __VA_ARGS__)
+#define GUARD_E3(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E2(g, op, __VA_ARGS__)
+#define GUARD_E4(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E3(g, op, __VA_ARGS__)
+#define GUARD_E5(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E4(g, op, __VA_ARGS__)
+#define GUARD_E6(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E5(g, op, __VA_ARGS__)
+#define GUARD_E7(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E6(g, op, __VA_ARGS__)
+#define GUARD_E8(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E7(g, op, __VA_ARGS__)
+#define GUARD_E9(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E8(g, op, __VA_ARGS__)
+#define GUARD_E10(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E9(g, op, __VA_ARGS__)
+#define GUARD_E11(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E10(g, op, __VA_ARGS__)
+#define GUARD_E12(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E11(g, op, __VA_ARGS__)
+#define GUARD_E13(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E12(g, op, __VA_ARGS__)
+#define GUARD_E14(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E13(g, op, __VA_ARGS__)
+#define GUARD_E15(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E14(g, op, __VA_ARGS__)
+#define GUARD_E16(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E15(g, op, __VA_ARGS__)
+#define GUARD_CHECK_ARGS_(g, op, ...) GUARD_CAT(GUARD_E, GUARD_N(__VA_ARGS__))(g, op, __VA_ARGS__)
+#define GUARD_CHECK_ARGS(g, op, args) GUARD_CHECK_ARGS_(g, op, GUARD_UNPAREN args)
+#define GUARD_UNPAREN(...) __VA_ARGS__
+
+// One wrapper per op of the list: check the tensor arguments, open the regions, run the CPU kernel on
+// the inner table, close them.
 #define APT_GUARD_OP(name, params, args)                                                                     \
     static void guard_##name params {                                                                        \
         GuardImpl *guard_ = gimpl(be);                                                                       \
+        GUARD_CHECK_ARGS(guard_, #name, args)                                                                \
         open_all(guard_);                                                                                    \
         be = guard_->inner;                                                                                  \
         be->name args;                                                                                       \
