@@ -60,6 +60,17 @@ static void copy_to_device_as_host(AptBackend *be) {
 }
 
 int main(void) {
+    // Selection: `auto` is cuda where a GPU is visible, else cpu; APT_GUARD_BACKEND turns cpu into guard.
+    AptBackend *a = apt_backend_create("auto");
+    const bool gpu = !strcmp(a->name, "cuda");
+    TEST_CHECK(gpu || !strcmp(a->name, "cpu"), "device auto gave backend %s", a->name);
+    apt_backend_destroy(a);
+    setenv("APT_GUARD_BACKEND", "1", 1);
+    a = apt_backend_create(gpu ? "cpu" : "auto");
+    TEST_CHECK(!strcmp(a->name, "guard"), "APT_GUARD_BACKEND=1: backend %s, want guard", a->name);
+    apt_backend_destroy(a);
+    unsetenv("APT_GUARD_BACKEND");
+
     AptBackend *be = apt_backend_guard_create();
     TEST_CHECK(!strcmp(be->name, "guard") && !apt_backend_is_host(be), "guard backend name / host memory flag");
     int st = 0;
