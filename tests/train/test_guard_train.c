@@ -10,7 +10,8 @@
 // guard, as a GPU run with dist.backend mpi must):
 //   cpu:   3 steps, pre-empted (checkpoint), resume=auto to 5 steps, final evaluation;
 //   guard: the same on the guard backend;
-//   mixed: 3 steps on the guard (its checkpoint), resumed on the cpu backend to 5 steps.
+//   mixed: 3 steps on the guard (its checkpoint), resumed on the cpu backend to 5 steps;
+//   mixed2: 3 steps on the cpu backend, resumed on the guard to 5 steps.
 // Compared bitwise: weights, BN buffers, Adam/SGD state; metrics.jsonl (per-step losses and learning
 // rates, evaluation metrics; timings removed); the final Recall@K values.
 #include "harness.h"
@@ -165,20 +166,24 @@ int main(int argc, char **argv) {
     const char *vname[2] = {"sync-adam", "frozen-sgd-clip"};
     for (int v = 0; v < 2; v++) {
         AptConfig cfg;
-        char n[3][64], what[160];
+        char n[4][64], what[160];
         base_config(&cfg, root, out, "x", v);
         snprintf(n[0], sizeof n[0], "cpu_%s", vname[v]);
         snprintf(n[1], sizeof n[1], "guard_%s", vname[v]);
         snprintf(n[2], sizeof n[2], "mixed_%s", vname[v]);
-        Result a = {0}, b = {0}, m = {0};
+        snprintf(n[3], sizeof n[3], "mixed2_%s", vname[v]);
+        Result a = {0}, b = {0}, m = {0}, m2 = {0};
         full_run(&cfg, c, out, n[0], false, false, &a);
         full_run(&cfg, c, out, n[1], true, true, &b);
         full_run(&cfg, c, out, n[2], true, false, &m);
+        full_run(&cfg, c, out, n[3], false, true, &m2);
         snprintf(what, sizeof what, "W=%d %s: guard vs cpu", c->world, vname[v]);
         compare(&b, &a, what);
         snprintf(what, sizeof what, "W=%d %s: guard checkpoint resumed on cpu vs cpu", c->world, vname[v]);
         compare(&m, &a, what);
-        result_free(&a), result_free(&b), result_free(&m);
+        snprintf(what, sizeof what, "W=%d %s: cpu checkpoint resumed on guard vs cpu", c->world, vname[v]);
+        compare(&m2, &a, what);
+        result_free(&a), result_free(&b), result_free(&m), result_free(&m2);
     }
     c->barrier(c);
     if (c->rank == 0) apt_rm_rf(dir);
