@@ -200,9 +200,10 @@ struct AptBackend {
     // on the backend's stream.
     void (*copy)(AptBackend *be, void *dst, const void *src, size_t bytes, AptCopyDir dir);
     // The batch upload: host -> backend memory without waiting (CUDA: staged through pinned memory on a
-    // copy stream; the host buffer may be reused on return). upload_wait orders the ops enqueued after
-    // it behind every upload started before it (CUDA: the compute stream waits on the copy's event; the
-    // host does not wait). So the next batch may be uploaded while the current step computes.
+    // copy stream; the host buffer may be reused on return). It is NOT ordered after ops already
+    // enqueued: dst must not be in use by them (alternate two buffers, as the trainer does). upload_wait
+    // orders the ops enqueued after it behind every upload started before it (CUDA: the compute stream
+    // waits on the copy's event; the host does not wait). So an upload overlaps the work in flight.
     void (*upload)(AptBackend *be, void *dst, const void *src, size_t bytes);
     void (*upload_wait)(AptBackend *be);
     void (*sync)(AptBackend *be);

@@ -29,7 +29,8 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     APT_CHECK(bt->C == t->C && bt->H == t->H && bt->W == t->W, "batch shape %dx%dx%d, model input %dx%dx%d",
               bt->C, bt->H, bt->W, t->C, t->H, t->W);
 
-    float *x = apt_model_input(t->model);
+    // The other buffer than the previous step's: the upload may overlap that step's optimizer kernels.
+    float *x = t->x[t->step & 1];
     be->upload(be, x, bt->x, (size_t)t->b * t->C * t->H * t->W * sizeof(float));
     be->upload_wait(be);
     apt_model_forward_dev(t->model, x, t->b, t->E_local, true);      // [b, D]

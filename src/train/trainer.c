@@ -210,6 +210,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     t->dE_local = be_zeros(t->be, (size_t)t->b * t->D);
     t->E = be_zeros(t->be, (size_t)t->B * t->D);
     t->dE = be_zeros(t->be, (size_t)t->B * t->D);
+    for (int k = 0; k < 2; k++) t->x[k] = be_zeros(t->be, (size_t)t->b * t->C * t->H * t->W);
     t->scal = t->be->alloc(t->be, APT_SCALAR_COUNT * sizeof(double));
     t->be->fill_f64(t->be, APT_SCALAR_COUNT, 0.0, t->scal);
     apt_optim_init(&t->optim, &t->cfg.optim, t->ps);
@@ -340,8 +341,8 @@ void apt_trainer_destroy(AptTrainer *t) {
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     if (t->loss_ws) t->be->loss_free(t->be, t->loss_ws);
     if (t->buckets) apt_buckets_free(t->buckets);
-    float *bufs[4] = {t->E_local, t->dE_local, t->E, t->dE};
-    for (int i = 0; i < 4; i++)
+    float *bufs[6] = {t->E_local, t->dE_local, t->E, t->dE, t->x[0], t->x[1]};
+    for (int i = 0; i < 6; i++)
         if (bufs[i]) t->be->free(t->be, bufs[i]);
     if (t->scal) t->be->free(t->be, t->scal);
     if (t->dcomm && t->dcomm != t->comm) t->dcomm->destroy(t->dcomm);

@@ -35,6 +35,8 @@ struct AptTrainer {
     float *dE;             // [B, D] partial gradient of this rank's loss part
     float *dE_local;       // [b, D] reduced
     double *scal;          // [APT_SCALAR_COUNT] loss part, gradient sum of squares, finite flag
+    float *x[2];           // [b, C, H, W] batch upload targets, alternating by step: an upload never
+                           // writes the buffer the ops still in flight (previous step) may read
     long step;             // optimizer steps completed
     int epoch;             // epoch of the next step
     long step_in_epoch;    // steps of `epoch` completed

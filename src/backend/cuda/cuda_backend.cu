@@ -33,8 +33,9 @@ static void cuda_copy(AptBackend *be, void *dst, const void *src, size_t bytes, 
 }
 
 // The batch upload: the host buffer goes to a pinned slot (memcpy), then to the device on the copy
-// stream, after everything the compute stream had enqueued (the destination may still be read by the
-// step in flight). Two slots: the host waits only for the upload before the previous one.
+// stream, without waiting for the compute stream: the caller guarantees no enqueued op still uses dst
+// (the trainer alternates two input buffers), so the copy overlaps the previous step's tail (optimizer
+// kernels). Two pinned slots: the host waits only for the upload before the previous one.
 static void cuda_upload(AptBackend *be, void *dst, const void *src, size_t bytes) {
     AptCudaImpl *m = apt_cuda_impl(be);
     if (!bytes) return;
@@ -46,8 +47,6 @@ static void cuda_upload(AptBackend *be, void *dst, const void *src, size_t bytes
         m->pinned_bytes[k] = bytes;
     }
     memcpy(m->pinned[k], src, bytes);
-    CUDA_CHECK(cudaEventRecord(m->compute_mark, m->stream));
-    CUDA_CHECK(cudaStreamWaitEvent(m->copy_stream, m->compute_mark, 0));
     CUDA_CHECK(cudaMemcpyAsync(dst, m->pinned[k], bytes, cudaMemcpyHostToDevice, m->copy_stream));
     CUDA_CHECK(cudaEventRecord(m->up_done[k], m->copy_stream));
     m->up_last = k;
@@ -69,7 +68,6 @@ static void cuda_destroy(AptBackend *be) {
         if (m->pinned[k]) cudaFreeHost(m->pinned[k]);
         cudaEventDestroy(m->up_done[k]);
     }
-    cudaEventDestroy(m->compute_mark);
     cudaStreamDestroy(m->copy_stream);
     cudaFree(m->ws);
     cudaFree(m->red);
@@ -118,7 +116,6 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     CUDNN_CHECK(cudnnSetStream(m->cudnn, m->stream));
     CUDA_CHECK(cudaStreamCreateWithFlags(&m->copy_stream, cudaStreamNonBlocking));
     for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&m->up_done[k], cudaEventDisableTiming));
-    CUDA_CHECK(cudaEventCreateWithFlags(&m->compute_mark, cudaEventDisableTiming));
     m->up_last = -1;
     CUDA_CHECK(cudaMalloc((void **)&m->red, 2 * (size_t)APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS * sizeof(double)));
 

@@ -39,7 +39,7 @@ typedef struct {
     // Batch upload (be->upload): host -> pinned slot -> device on copy_stream; up_done[k] marks slot k's
     // copy finished (the compute stream waits on it in upload_wait; the next use of the slot on the host).
     cudaStream_t copy_stream;
-    cudaEvent_t up_done[2], compute_mark;
+    cudaEvent_t up_done[2];
     void *pinned[2];
     size_t pinned_bytes[2];
     int up_next, up_last; // slot of the next upload; of the last one (-1: none)
