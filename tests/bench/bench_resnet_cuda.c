@@ -1,9 +1,9 @@
 // bench_resnet_cuda.c — aptrain's side of the ResNet-50 GPU throughput comparison (the peer is
 // bench_resnet_torch.py; tests/gpu/run.sh runs both in one command on the same GPU, in fp32).
 //
-//   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5] [--fp32]
+//   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5] [--fp32] [--step]
 // One step = model forward (train mode, frozen BatchNorm) -> Smooth-AP (tau 0.01, m = 4) on the batch
-// -> model backward, on the CUDA backend; inputs are random (the loader is measured separately). Prints
+// -> model backward [--step: -> SGD update, momentum 0.9, as in training], on the CUDA backend; inputs are random (the loader is measured separately). Prints
 // images/s (median over steps of batch / step time, host wall clock after a device sync per step).
 // Default precision bf16 (today: TF32 tensor-core convolutions on fp32 tensors); --fp32 for the exact path.
 // Exit 77 without a device.
@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "loss/loss.h"
 #include "nn/model.h"
+#include "optim/optim.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -34,7 +35,7 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *arch = "resnet50";
-    int batch = 128, size = 224, steps = 20, warmup = 5, fp32 = 0;
+    int batch = 128, size = 224, steps = 20, warmup = 5, fp32 = 0, with_step = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -42,9 +43,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fp32")) fp32 = 1;
+        else if (!strcmp(argv[i], "--step")) with_step = 1;
         else {
             fprintf(stderr, "usage: bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] "
-                            "[--warmup 5] [--fp32]\n");
+                            "[--warmup 5] [--fp32] [--step]\n");
             return 2;
         }
     }
@@ -83,6 +85,10 @@ int main(int argc, char **argv) {
     void *lws = NULL;
     be->loss_create(be, &lp, batch, batch, D, m, &lws);
     APT_CHECK(lws, "no CUDA kernel for smoothap");
+    AptOptim opt;
+    AptOptimConfig oc = cfg->optim;
+    oc.name = APT_OPT_SGD, oc.momentum = 0.9, oc.weight_decay = 0, oc.fc_lr_mul = 1;
+    if (with_step) apt_optim_init(&opt, &oc, ps); // m in device memory, like the parameters
     double *dt = malloc((size_t)steps * sizeof *dt);
     struct cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -93,13 +99,15 @@ int main(int argc, char **argv) {
         be->loss_compute(be, lws, &lp, E, labels, batch, D, 0, batch, dE, loss_part);
         apt_params_zero_grad(ps);
         apt_model_backward_dev(model, dE);
+        if (with_step) apt_optim_step(&opt, 1e-3);
         be->sync(be);
         if (it >= 0) dt[it] = now_s() - t0;
     }
     qsort(dt, (size_t)steps, sizeof *dt, cmp_d);
-    printf("| aptrain %s %dx%d batch %d %s frozen BN, Smooth-AP (fwd+loss+bwd, no optimizer step) | %s | %.1f images/s "
+    printf("| aptrain %s %dx%d batch %d %s frozen BN, Smooth-AP (%s) | %s | %.1f images/s "
            "(median step %.2f ms) |\n",
-           arch, size, size, batch, fp32 ? "fp32" : "precision bf16 (TF32 tensor-core convolutions)", prop.name, batch / dt[steps / 2], dt[steps / 2] * 1e3);
+           arch, size, size, batch, fp32 ? "fp32" : "precision bf16 (TF32 tensor-core convolutions)",
+           with_step ? "fwd+loss+bwd+SGD" : "fwd+loss+bwd, no optimizer step", prop.name, batch / dt[steps / 2], dt[steps / 2] * 1e3);
     be->loss_free(be, lws);
     be->free(be, E), be->free(be, dE), be->free(be, loss_part);
     apt_model_destroy(model);

@@ -19,7 +19,8 @@
 #               (tests/bench/bench_resnet_torch.py --precision fp32 --no-step); the ratio
 #   racecheck/memcheck  compute-sanitizer on test_backend_ops_cuda and test_loss_cuda
 #   bench_nccl  the bucketed all-reduce machinery on 1 rank (bench_nccl)
-# Options name further steps (--train, --bf16, --vit, ...): one not written yet is reported
+# Options name further steps: --train (ResNet-50 training on cuda vs cpu, and training images/s with the
+# SGD step against PyTorch in fp32); one not written yet (--bf16, --vit, ...) is reported
 # "not available yet". --no-default keeps only device/unpack/libs/aptrain before the options' steps.
 # Writes LOGDIR/summary.md (PASS/FAIL/SKIP per step, figures) and one log per step; prints the summary.
 # Without a device every GPU step reports "skipped: no device" (exit 0); a missing library or a binary
@@ -345,6 +346,40 @@ step_bench_nccl() {
     run_capped "$c" "$f" "$BIN/bench_nccl" --bucket-mb 25 --bwd-ms 60 --reps 5
     verdict "bench_nccl (1 rank)" "$f"
     [ "$RC" -eq 0 ] && figure "### NCCL buckets, 1 rank (bench_nccl)" '```' "$(grep -E '^(#|\|)' "$f")" '```'
+}
+
+# --train: training on the GPU. ResNet-50 (64x64x3, 5 SGD steps, frozen BN) on cuda against the cpu backend
+# (test_train_cuda; the small CNN runs in the default pass), then ResNet-50 224x224 batch 128 training
+# throughput (fwd+loss+bwd+SGD, fp32, TF32 off on both sides) against the host's PyTorch.
+step_opt_train() {
+    local f="$LOG/train_resnet50_cuda_vs_cpu.log" g="$LOG/train_resnet50_torch.log" h="$LOG/train_resnet50_aptrain.log"
+    local shape=(--batch 128 --size 224 --steps 10 --warmup 3) c a t
+    c=$(cap 240)
+    run_capped "$c" "$f" "$BIN/test_train_cuda" --arch resnet50 --size 64 --channels 3
+    verdict "train resnet50 cuda vs cpu" "$f"
+    c=$(cap 90)
+    [ "$c" -gt 0 ] || { record train_resnet50_aptrain SKIP "time budget spent"; return; }
+    run_capped "$c" "$h" "$BIN/bench_resnet_cuda" "${shape[@]}" --fp32 --step
+    verdict train_resnet50_aptrain "$h"
+    a=$(grep -m1 -oE '[0-9.]+ images/s' "$h" | awk '{print $1}')
+    if [ "$NGPU" -eq 0 ]; then record train_resnet50_torch SKIP "skipped: no device"; return; fi
+    if [ -z "$PY" ]; then record train_resnet50_torch SKIP "no python3 on this host"; return; fi
+    c=$(cap 150)
+    [ "$c" -gt 0 ] || { record train_resnet50_torch SKIP "time budget spent"; return; }
+    echo "\$ $PY tests/bench/bench_resnet_torch.py ${shape[*]} --precision fp32 --modes eager" >> "$g"
+    local t0=$SECONDS
+    LD_LIBRARY_PATH="$HOST_LD" timeout -k 5 "$c" "$PY" tests/bench/bench_resnet_torch.py "${shape[@]}" \
+        --precision fp32 --modes eager < /dev/null >> "$g" 2>&1
+    RC=$? DUR=$((SECONDS - t0))
+    echo "[exit $RC after ${DUR} s]" >> "$g"
+    verdict train_resnet50_torch "$g"
+    t=$(grep -m1 -oE '[0-9.]+ images/s' "$g" | awk '{print $1}')
+    figure "### ResNet-50 224x224 batch 128 training step, fp32 (TF32 off on both sides), fwd+loss+bwd+SGD" \
+        "$(grep -m1 '^|' "$h" || echo "| aptrain | no figure (see $(basename "$h")) |")" \
+        "$(grep -m1 '^|' "$g" || echo "| PyTorch | no figure (see $(basename "$g")) |")"
+    if [ -n "$a" ] && [ -n "$t" ]; then
+        figure "" "aptrain / PyTorch = $(awk -v a="$a" -v t="$t" 'BEGIN {printf "%.2f", a / t}') ($a vs $t images/s)"
+    fi
 }
 
 if [ "$DEFAULT" -eq 1 ]; then

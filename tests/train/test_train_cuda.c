@@ -1,6 +1,7 @@
-// test_train_cuda.c — training on the GPU against the CPU: the same 4 steps of a small CNN (BN frozen,
+// test_train_cuda.c — training on the GPU against the CPU: the same 5 steps of a small CNN (BN frozen,
 // SGD with momentum; the batch crosses an epoch boundary; final evaluation) with device cuda and device
 // cpu, one process. Label gpu; skips (exit 77) where no CUDA device is visible.
+//   test_train_cuda [--arch NAME --size S --channels C]   (tests/gpu/run.sh --train: resnet50 at 64x64x3)
 //
 // Tolerances, and why: the two backends run different kernels (cuDNN/cuBLAS vs oneDNN/OpenBLAS, the
 // fused CUDA loss vs the CPU loss driver), all in fp32 with fp64 reductions, so each op differs by a
@@ -8,6 +9,9 @@
 // through the weights into the next steps' losses without amplification (no Adam sign effects):
 // per-step loss within 1e-5 relative, per-tensor ||w_cuda - w_cpu|| / ||w_cpu|| within 1e-4, and the
 // final Recall@1 equal (a 64-image test split: one changed neighbour would move it by 1/64).
+// A deeper model (any arch but smallcnn: ResNet-50 has 53 conv+BN layers whose ulp differences compound
+// through the forward and again through the backward) gets 10x the loss and weight bounds and Recall@1
+// within 1/64.
 #include "harness.h"
 #include "synth_data.h"
 #include "backend/backend.h"
@@ -20,12 +24,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static void config(AptConfig *cfg, const char *root, const char *out, const char *name, AptDevice dev) {
+static void config(AptConfig *cfg, const char *root, const char *out, const char *name, AptDevice dev,
+                   const char *arch) {
     apt_config_defaults(cfg);
     snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
     snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
     snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
+    snprintf(cfg->model.arch, sizeof cfg->model.arch, "%s", arch);
     snprintf(cfg->resume, sizeof cfg->resume, "never");
     snprintf(cfg->dist.backend, sizeof cfg->dist.backend, "auto");
     cfg->seed = 11;
@@ -61,6 +66,19 @@ static int read_losses(const char *out, const char *name, double *loss, int cap)
 }
 
 int main(int argc, char **argv) {
+    const char *arch = "smallcnn";
+    int size = 28, channels = 1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--arch")) arch = argv[i + 1];
+        else if (!strcmp(argv[i], "--size")) size = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--channels")) channels = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "usage: test_train_cuda [--arch NAME] [--size S] [--channels C]\n");
+            return 2;
+        }
+    }
+    const bool deep = strcmp(arch, "smallcnn") != 0;
+    const double tol_loss = deep ? 1e-4 : 1e-5, tol_w = deep ? 1e-3 : 1e-4, tol_r = deep ? 1.0 / 64 : 0;
     const char *why = NULL;
     AptBackend *probe = apt_backend_cuda_create_on(0, &why);
     if (!probe) {
@@ -68,7 +86,7 @@ int main(int argc, char **argv) {
         return 77;
     }
     apt_backend_destroy(probe);
-    AptComm *c = apt_comm_init_mpi(&argc, &argv);
+    AptComm *c = apt_comm_init_auto(&argc, &argv); // no MPI_Init on a bare GPU host without a launcher
     apt_log_init(c->rank, APT_LOG_ERROR, 0);
     apt_h5_init();
     char dir[256], root[300], out[300];
@@ -76,8 +94,8 @@ int main(int argc, char **argv) {
     snprintf(root, sizeof root, "%s/data", dir);
     snprintf(out, sizeof out, "%s/runs", dir);
     apt_rm_rf(dir);
-    synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-    synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
+    synth_write_split(root, "train", 8, 16, size, size, channels, 1);
+    synth_write_split(root, "test", 8, 8, size, size, channels, 2);
 
     AptParamStore h[2];
     double recall[2], loss[2][8];
@@ -85,7 +103,7 @@ int main(int argc, char **argv) {
     const char *names[2] = {"cpu", "cuda"};
     for (int k = 0; k < 2; k++) {
         AptConfig cfg;
-        config(&cfg, root, out, names[k], k ? APT_DEVICE_CUDA : APT_DEVICE_CPU);
+        config(&cfg, root, out, names[k], k ? APT_DEVICE_CUDA : APT_DEVICE_CPU, arch);
         AptTrainerOptions o = {.quiet = true};
         AptTrainer *t = apt_trainer_create(&cfg, c, &o);
         TEST_CHECK(apt_trainer_run(t) == 0, "%s run failed", names[k]);
@@ -100,7 +118,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nl[0] && i < nl[1]; i++) {
         double r = fabs(loss[1][i] - loss[0][i]) / fabs(loss[0][i]);
         printf("step %d: loss cpu %.9g cuda %.9g (rel %.2g)\n", i + 1, loss[0][i], loss[1][i], r);
-        TEST_CHECK(r <= 1e-5, "step %d: loss differs by %.3g relative (tol 1e-5)", i + 1, r);
+        TEST_CHECK(r <= tol_loss, "step %d: loss differs by %.3g relative (tol %g)", i + 1, r, tol_loss);
     }
     double worst = 0;
     for (int i = 0; i < h[0].n; i++) {
@@ -111,10 +129,13 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < p->numel; j++) d2 += pow((double)x[j] - y[j], 2), y2 += (double)y[j] * y[j];
         double r = y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
         if (r > worst) worst = r;
-        TEST_CHECK(r <= 1e-4, "%s: ||w_cuda - w_cpu|| / ||w_cpu|| = %.3g (tol 1e-4)", p->name, r);
+        TEST_CHECK(r <= tol_w, "%s: ||w_cuda - w_cpu|| / ||w_cpu|| = %.3g (tol %g)", p->name, r, tol_w);
     }
-    printf("weights after 5 steps: worst per-tensor relative difference %.3g (tol 1e-4)\n", worst);
-    TEST_CHECK(recall[0] == recall[1], "Recall@1: cpu %g, cuda %g", recall[0], recall[1]);
+    printf("%s %dx%dx%d, weights after 5 steps: worst per-tensor relative difference %.3g (tol %g)\n", arch,
+           size, size, channels, worst, tol_w);
+    printf("Recall@1: cpu %g, cuda %g\n", recall[0], recall[1]);
+    TEST_CHECK(fabs(recall[0] - recall[1]) <= tol_r, "Recall@1: cpu %g, cuda %g (tol %g)", recall[0], recall[1],
+               tol_r);
     apt_params_host_free(&h[0]), apt_params_host_free(&h[1]);
     apt_rm_rf(dir);
     int rc = apt_test_finish("test_train_cuda");
