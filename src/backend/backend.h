@@ -50,7 +50,7 @@ typedef struct {
 void apt_pool_desc_init(AptPoolDesc *d, int N, int C, int H, int W, int k, int stride, int pad);
 
 typedef struct AptBackend AptBackend;
-struct AptLossParams; // src/loss/loss.h: which ranking loss and its hyper-parameters
+struct AptLossParams; // backend/loss_types.h: which ranking loss and its hyper-parameters
 
 // Scalars a step reads back (one device-to-host copy per step): slots of a small float64 block in the
 // backend's memory that ops write into.
