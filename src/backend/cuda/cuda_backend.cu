@@ -15,7 +15,10 @@ static void *cuda_alloc(AptBackend *be, size_t bytes) {
 }
 
 static void cuda_free(AptBackend *be, void *p) {
-    CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->stream)); // set-up/tear-down only
+    // Set-up/tear-down only. The copy stream too: an upload issued ahead (the next batch, prefetched
+    // during the last step before a pre-emption) may still be writing the buffer.
+    CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->stream));
+    CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->copy_stream));
     if (p) CUDA_CHECK(cudaFree(p));
 }
 
