@@ -50,7 +50,7 @@ typedef struct {
 void apt_pool_desc_init(AptPoolDesc *d, int N, int C, int H, int W, int k, int stride, int pad);
 
 typedef struct AptBackend AptBackend;
-struct AptLossParams; // src/loss/loss.h: which ranking loss and its hyper-parameters
+struct AptLossParams; // backend/loss_types.h: which ranking loss and its hyper-parameters
 
 // Scalars a step reads back (one device-to-host copy per step): slots of a small float64 block in the
 // backend's memory that ops write into.
@@ -199,11 +199,17 @@ struct AptBackend {
     // Blocking for host<->device directions (the host buffer may be reused on return); D2D is ordered
     // on the backend's stream.
     void (*copy)(AptBackend *be, void *dst, const void *src, size_t bytes, AptCopyDir dir);
-    // The batch upload: host -> backend memory without waiting (CUDA: staged through pinned memory on a
-    // copy stream; the host buffer may be reused on return). It is NOT ordered after ops already
-    // enqueued: dst must not be in use by them (alternate two buffers, as the trainer does). upload_wait
-    // orders the ops enqueued after it behind every upload started before it (CUDA: the compute stream
-    // waits on the copy's event; the host does not wait). So an upload overlaps the work in flight.
+    // The batch upload: host -> backend memory without waiting for the device (CUDA: the host buffer is
+    // copied into one of two pinned staging slots, then to dst on a copy stream, and an event is recorded;
+    // the host waits only until the slot's upload before the previous one has left it). The host buffer
+    // may be reused (the loader may recycle the batch) as soon as upload returns. The copy is NOT ordered
+    // after ops already enqueued: dst must not be read or written by any op still in flight (the trainer
+    // alternates two input buffers and issues batch k + 1's upload during step k, into the buffer step
+    // k - 1 read, whose ops ended at step k - 1's blocking scalar read). upload_wait orders the ops
+    // enqueued after it behind every upload started before it (CUDA: the compute stream waits on the last
+    // upload's event, and the copy stream is in order; the host does not wait). So an upload overlaps the
+    // ops in flight when it is issued, and only the ops after the next upload_wait depend on it.
+    // cpu and guard: upload is a synchronous copy and upload_wait does nothing.
     void (*upload)(AptBackend *be, void *dst, const void *src, size_t bytes);
     void (*upload_wait)(AptBackend *be);
     void (*sync)(AptBackend *be);

@@ -1,6 +1,7 @@
 // step.c — one training step, the chain of DESIGN §1 and nothing else:
-//   batch upload -> forward (local b) -> all-gather E -> loss (local queries vs global gallery)
-//   -> reduce-scatter dE -> backward -> all-reduce gradients (SUM) -> [clip] -> optimizer.
+//   [wait for this batch's upload] -> forward (local b) -> all-gather E -> loss (local queries vs global
+//   gallery) -> reduce-scatter dE -> backward -> all-reduce gradients (SUM) -> [next batch's upload]
+//   -> scalar read -> [clip] -> optimizer.
 // Why SUM and not mean: every rank's loss part is already divided by the GLOBAL query count, so the
 // loss of one process running B is the SUM of the parts, and so is its gradient: rank r's parameters
 // see d(sum_r' loss_r')/dE_local through the reduce-scattered dE, and the weight gradient of the
@@ -10,6 +11,17 @@
 // op-table calls, the device communicator and the model. Host traffic: the batch upload, and ONE read of
 // the scalar block (loss part, gradient sum of squares, finite flag) after the gradient all-reduce,
 // which decides the numeric stop and the clipping coefficient.
+//
+// Batch upload contract (backend.h upload/upload_wait; trainer.c apt_train_fetch_upload/apt_train_prefetch):
+// step k reads its input from x[k & 1], whose upload the trainer issued during step k - 1. Step k begins
+// with upload_wait (device-side ordering behind that upload) and, once its kernels up to the scalars are
+// enqueued and before the blocking scalar read, calls apt_train_prefetch: batch k + 1 is fetched from the
+// loader and its upload into x[(k + 1) & 1] is issued, overlapping step k's compute on CUDA (pinned staging,
+// copy stream, event). x[(k + 1) & 1] was last read by step k - 1, whose kernels finished at its own
+// scalar read, and the optimizer kernels after a read never touch x. The batch host memory is copied by
+// upload before it returns, so the loader may recycle it at its next fetch. On cpu and guard the upload
+// is a synchronous copy: the same values in the same buffers as fetching at the step boundary
+// (tests/train/test_prefetch.c checks the run is bitwise the same either way, resumed or not).
 #include "trainer_impl.h"
 
 #include "core/check.h"
@@ -23,15 +35,14 @@
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm) {
     AptComm *c = t->comm, *dc = t->dcomm;
     AptBackend *be = t->be;
-    APT_CHECK(bt->b == t->b && bt->B == t->B && bt->offset == c->rank * t->b,
-              "batch slice (b %d, B %d, offset %d) does not match rank %d of %d with b %d", bt->b, bt->B,
-              bt->offset, c->rank, c->world, t->b);
-    APT_CHECK(bt->C == t->C && bt->H == t->H && bt->W == t->W, "batch shape %dx%dx%d, model input %dx%dx%d",
-              bt->C, bt->H, bt->W, t->C, t->H, t->W);
+    APT_CHECK(bt->epoch == t->epoch && bt->step == t->step_in_epoch,
+              "loader at epoch %d step %d, trainer at epoch %d step %ld", bt->epoch, bt->step, t->epoch,
+              t->step_in_epoch);
 
-    // The other buffer than the previous step's: the upload may overlap that step's optimizer kernels.
+    // This step's batch: its upload into x[step & 1] was issued during the previous step (or at the first
+    // step's boundary). The ops below wait for it on the device (CUDA: the compute stream waits on the copy's
+    // event), not on the host.
     float *x = t->x[t->step & 1];
-    be->upload(be, x, bt->x, (size_t)t->b * t->C * t->H * t->W * sizeof(float));
     be->upload_wait(be);
     apt_model_forward_dev(t->model, x, t->b, t->E_local, true);      // [b, D]
     apt_exchange_allgather(dc, t->E_local, t->E, t->b, t->D);         // [B, D], global order
@@ -50,6 +61,10 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     apt_grad_sumsq(ps, &t->scal[APT_SCALAR_SUMSQ]); // identical on every rank after the all-reduce
     be->fill_f64(be, 1, 1.0, &t->scal[APT_SCALAR_FINITE]);
     be->finite_check(be, ps->numel, ps->g, &t->scal[APT_SCALAR_FINITE]);
+    // Every kernel of this step up to the scalars is enqueued: fetch the next batch and issue its upload
+    // into the other input buffer now, so the copy runs while these kernels do. bt is not read after this
+    // (the loader releases it on the next fetch; loss_compute consumed its labels synchronously).
+    apt_train_prefetch(t);
     double s[APT_SCALAR_COUNT];
     be->copy(be, s, t->scal, sizeof s, APT_COPY_D2H); // the step's one scalar read
 

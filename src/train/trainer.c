@@ -265,6 +265,23 @@ static void evaluate(AptTrainer *t, int epoch) {
     apt_progress_eval(&t->progress, epoch, t->step, r.n, r.names, r.values);
 }
 
+const AptBatch *apt_train_fetch_upload(AptTrainer *t, long slot) {
+    const AptBatch *bt = apt_loader_next(t->loader);
+    APT_CHECK(bt && bt->x, "loader: no float batch");
+    APT_CHECK(bt->b == t->b && bt->B == t->B && bt->offset == t->comm->rank * t->b,
+              "batch slice (b %d, B %d, offset %d) does not match rank %d of %d with b %d", bt->b, bt->B,
+              bt->offset, t->comm->rank, t->comm->world, t->b);
+    APT_CHECK(bt->C == t->C && bt->H == t->H && bt->W == t->W, "batch shape %dx%dx%d, model input %dx%dx%d",
+              bt->C, bt->H, bt->W, t->C, t->H, t->W);
+    t->be->upload(t->be, t->x[slot & 1], bt->x, (size_t)t->b * t->C * t->H * t->W * sizeof(float));
+    return bt;
+}
+
+void apt_train_prefetch(AptTrainer *t) {
+    if (t->opts.sync_upload || t->step + 1 >= t->total_steps) return;
+    t->batch = apt_train_fetch_upload(t, t->step + 1);
+}
+
 int apt_trainer_run(AptTrainer *t) {
     AptComm *c = t->comm;
     const AptConfig *cfg = &t->cfg;
@@ -284,10 +301,9 @@ int apt_trainer_run(AptTrainer *t) {
             apt_signals_clear();
             return APT_EXIT_REQUEUE;
         }
-        const AptBatch *bt = apt_loader_next(t->loader);
-        APT_CHECK(bt && bt->epoch == t->epoch && bt->step == t->step_in_epoch,
-                  "loader at epoch %d step %d, trainer at epoch %d step %ld", bt ? bt->epoch : -1,
-                  bt ? bt->step : -1, t->epoch, t->step_in_epoch);
+        // Fetched and uploaded during the previous step (apt_train_prefetch), or now for the first step.
+        const AptBatch *bt = t->batch ? t->batch : apt_train_fetch_upload(t, t->step);
+        t->batch = NULL;
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
         double gnorm;
         double loss = apt_train_step(t, bt, lr, &gnorm);

@@ -19,6 +19,8 @@ typedef struct {
     bool quiet;           // no progress lines (tests)
     bool no_eval;         // skip evaluations (tests of the step loop)
     long preempt_at_step; // > 0: act as if SIGUSR1 arrived before this step (resume tests)
+    bool sync_upload;     // fetch and upload each batch at its step boundary instead of during the previous
+                          // step (tests: the prefetching order must give the same run bitwise)
 } AptTrainerOptions;
 
 typedef struct AptTrainer AptTrainer;

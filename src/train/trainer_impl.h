@@ -35,8 +35,10 @@ struct AptTrainer {
     float *dE;             // [B, D] partial gradient of this rank's loss part
     float *dE_local;       // [b, D] reduced
     double *scal;          // [APT_SCALAR_COUNT] loss part, gradient sum of squares, finite flag
-    float *x[2];           // [b, C, H, W] batch upload targets, alternating by step: an upload never
-                           // writes the buffer the ops still in flight (previous step) may read
+    float *x[2];           // [b, C, H, W] batch upload targets: step k's batch goes to x[k & 1], so the
+                           // upload of batch k + 1 (issued during step k) never writes what step k reads
+    const AptBatch *batch; // the loader's batch of step `step`, already uploaded into x[step & 1] during
+                           // the previous step (apt_train_prefetch); NULL: not fetched yet
     long step;             // optimizer steps completed
     int epoch;             // epoch of the next step
     long step_in_epoch;    // steps of `epoch` completed
@@ -54,4 +56,18 @@ struct AptTrainer {
 // step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;
 // *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
 // verdict on every rank) is reported by rank 0 and returns NAN without updating the weights.
+// bt's upload into t->x[t->step & 1] was issued by the trainer (apt_train_fetch_upload); the step orders
+// its ops behind it with be->upload_wait, reads bt only before it calls apt_train_prefetch, and calls
+// apt_train_prefetch once its kernels are enqueued and before its blocking scalar read.
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
+
+// trainer.c: the batch pipeline of the step loop (DESIGN §2 "Device residency").
+// apt_train_fetch_upload: the loader's next batch (the one before it is released: loader.h), its upload
+// issued into x[slot & 1]; the host copy is free again when upload returns (backend.h).
+const AptBatch *apt_train_fetch_upload(AptTrainer *t, long slot);
+// apt_train_prefetch: called by step k with its kernels in flight: fetches batch k + 1 and issues its upload
+// into the other input buffer, so the copy overlaps step k's compute; sets t->batch. Does nothing after
+// the last step, or with the test option sync_upload (the batch is then fetched at the step boundary).
+// The loader's position is not part of a checkpoint: a resumed run's loader starts at the checkpoint's
+// step, so fetching a batch ahead that a pre-emption then leaves unused changes nothing.
+void apt_train_prefetch(AptTrainer *t);

@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
         qsort(tr, (size_t)reps, sizeof(double), cmp_d);
         qsort(tc, (size_t)reps, sizeof(double), cmp_d);
         // One process with the whole batch in one block: syrk + one GEMM (3 B^2 D flop); otherwise
-        // 3 GEMMs of 2 b B D flop (see src/loss/loss.c).
+        // 3 GEMMs of 2 b B D flop (see src/backend/cpu/cpu_loss.c).
         int whole = b == B && (long long)B * B <= (64ll << 20);
         double gflop = (whole ? 3.0 * B * (double)B * D : 6.0 * b * (double)B * D) / 1e9;
         printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b,

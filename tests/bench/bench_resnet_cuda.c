@@ -3,7 +3,10 @@
 //
 //   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5] [--fp32] [--step]
 // One step = model forward (train mode, frozen BatchNorm) -> Smooth-AP (tau 0.01, m = 4) on the batch
-// -> model backward [--step: -> SGD update, momentum 0.9, as in training], on the CUDA backend; inputs are random (the loader is measured separately). Prints
+// -> model backward [--step: -> SGD update, momentum 0.9, as in training], all on the CUDA backend with x,
+// E, dE and the loss in device memory (the training step's device path: the table's loss op, no host
+// copies); inputs are random and uploaded once (the loader and the batch upload are measured separately).
+// Prints
 // images/s (median over steps of batch / step time, host wall clock after a device sync per step).
 // Default precision bf16 (today: TF32 tensor-core convolutions on fp32 tensors); --fp32 for the exact path.
 // Exit 77 without a device.

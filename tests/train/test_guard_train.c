@@ -77,7 +77,8 @@ static void use_guard(bool on) {
 }
 
 static int run(const AptConfig *cfg, AptComm *c, long preempt_at, Result *r) {
-    AptTrainerOptions o = {.quiet = true, .no_eval = false, .preempt_at_step = preempt_at};
+    // quiet = false: rank 0 writes metrics.jsonl (per-step losses, evaluations), which is compared
+    AptTrainerOptions o = {.quiet = false, .no_eval = false, .preempt_at_step = preempt_at};
     AptTrainer *t = apt_trainer_create(cfg, c, &o);
     const char *want = getenv("APT_GUARD_BACKEND") ? "guard" : "cpu";
     TEST_CHECK(apt_trainer_params(t)->be && !strcmp(apt_trainer_params(t)->be->name, want),
@@ -177,6 +178,9 @@ int main(int argc, char **argv) {
         full_run(&cfg, c, out, n[1], true, true, &b);
         full_run(&cfg, c, out, n[2], true, false, &m);
         full_run(&cfg, c, out, n[3], false, true, &m2);
+        // Rank 0 writes metrics.jsonl (others compare empty strings): it must hold the steps and an evaluation.
+        TEST_CHECK(c->rank != 0 || (strstr(a.metrics, "\"type\":\"eval\"") && strstr(a.metrics, "\"loss\"")),
+                   "%s: metrics.jsonl has no step losses or no evaluation:\n%s", n[0], a.metrics);
         snprintf(what, sizeof what, "W=%d %s: guard vs cpu", c->world, vname[v]);
         compare(&b, &a, what);
         snprintf(what, sizeof what, "W=%d %s: guard checkpoint resumed on cpu vs cpu", c->world, vname[v]);

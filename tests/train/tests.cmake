@@ -14,3 +14,7 @@ if(APT_HAVE_CUDA)
   # Training on cuda vs cpu (stated tolerances); skips (77) without a GPU.
   apt_test(NAME test_train_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_cuda.c LABELS gpu TIMEOUT 300)
 endif()
+# The batch pipeline (next batch fetched and uploaded during this step) == fetching at the step boundary,
+# bitwise, on cpu and guard; across an epoch boundary, evaluations, checkpoints and pre-emption + resume.
+apt_test(NAME test_prefetch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_prefetch.c LABELS train guard TIMEOUT 300)
+apt_test(NAME test_prefetch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_prefetch.c NP 2 LABELS train guard TIMEOUT 300)

@@ -15,7 +15,10 @@ static void *cuda_alloc(AptBackend *be, size_t bytes) {
 }
 
 static void cuda_free(AptBackend *be, void *p) {
-    CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->stream)); // set-up/tear-down only
+    // Set-up/tear-down only. The copy stream too: an upload issued ahead (the next batch, prefetched
+    // during the last step before a pre-emption) may still be writing the buffer.
+    CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->stream));
+    CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->copy_stream));
     if (p) CUDA_CHECK(cudaFree(p));
 }
 
@@ -34,8 +37,9 @@ static void cuda_copy(AptBackend *be, void *dst, const void *src, size_t bytes, 
 
 // The batch upload: the host buffer goes to a pinned slot (memcpy), then to the device on the copy
 // stream, without waiting for the compute stream: the caller guarantees no enqueued op still uses dst
-// (the trainer alternates two input buffers), so the copy overlaps the previous step's tail (optimizer
-// kernels). Two pinned slots: the host waits only for the upload before the previous one.
+// (the trainer alternates two input buffers and issues batch k + 1's upload while step k's kernels run),
+// so the copy overlaps that compute. Two pinned slots: the host waits only for the upload before the
+// previous one. The source may be reused on return (it has been copied to the slot).
 static void cuda_upload(AptBackend *be, void *dst, const void *src, size_t bytes) {
     AptCudaImpl *m = apt_cuda_impl(be);
     if (!bytes) return;

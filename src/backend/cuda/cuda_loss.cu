@@ -1,11 +1,13 @@
-// cuda_loss.cu — Smooth-AP and PNP on the device: the twin of src/loss/loss.c + smoothap.c + pnp.c for
-// float32 (interface and semantics in src/loss/loss_cuda.h; the math is documented in smoothap.c/pnp.c).
+// cuda_loss.cu — Smooth-AP and PNP on the device: the twin of src/backend/cpu/cpu_loss.c +
+// cpu_loss_smoothap.c + cpu_loss_pnp.c for float32 (interface and semantics in cuda_loss.h; the math is
+// documented in cpu_loss_smoothap.c and cpu_loss_pnp.c).
 //
 // Per block of nb local queries [r0, r0 + nb):
 //   1. S[nb, B] = E[r0:r0+nb] E^T                         cuBLAS SGEMM (fp32 math; TF32 never enabled)
 //   2. pair_sums:  one thread block per (query t, positive k). Over j it sums, in double,
 //        Σ G, Σ_{j in class} G, Σ G', Σ_{j in class} G'    (G evaluated in float from a double exponent)
-//      and turns them into the per-pair coefficients of the backward pass (smoothap.c: ca, cp; pnp.c: c0),
+//      and turns them into the per-pair coefficients of the backward pass (cpu_loss_smoothap.c: ca, cp;
+//      cpu_loss_pnp.c: c0),
 //      the pair's "acc" (what the positive i itself receives: -Σ_j c_j G'_j) and the pair's loss term.
 //   3. query_loss: per query, the loss from its pair terms; then one block sums the nb query losses in
 //      a fixed tree and adds them to the running loss (one thread, stream order: deterministic).
@@ -14,7 +16,7 @@
 //   5. dE (+)= S^T E_q ; dE[r0:r0+nb] += S E                   two SGEMMs (beta = 1 after the first block)
 // Work is O(nb * m * B) sigmoid evaluations twice (steps 2 and 4 re-evaluate instead of storing G'),
 // memory O(rows * B). Every sum has a fixed order: results are bitwise reproducible.
-#include "loss/loss_cuda.h"
+#include "backend/cuda/cuda_loss.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -23,21 +25,19 @@
 
 #include "cuda_common.cuh"
 
-extern "C" { // loss_impl.h is a C header without its own guards (math.h is already included above)
-#include "loss/loss_impl.h"
-}
-#include "loss/loss_pair.h"
+#include "backend/loss_pair.h"
+#include "backend/loss_types.h"
 
 #define APT_LOSS_THREADS 256
 // Default S block: at most 1 GiB of similarities per block of queries.
 #define APT_LOSS_S_BYTES ((size_t)1 << 30)
 
-// The per-pair arithmetic lives in loss/loss_pair.h, shared with a host test of the decomposition.
+// The per-pair arithmetic lives in backend/loss_pair.h, shared with a host test of the decomposition.
 typedef AptLossPairK LossK;
 static_assert((int)APT_PNP_O == (int)APT_LP_PNP_O && (int)APT_PNP_DS == (int)APT_LP_PNP_DS &&
                   (int)APT_PNP_DQ == (int)APT_LP_PNP_DQ && (int)APT_PNP_IU == (int)APT_LP_PNP_IU &&
                   (int)APT_PNP_IB == (int)APT_LP_PNP_IB,
-              "loss_pair.h numbers the PNP variants as loss_impl.h does");
+              "loss_pair.h numbers the PNP variants as loss_types.h does");
 
 // Per-(query, positive) results of pair_sums, [rows * m_max] each.
 typedef struct {
@@ -237,7 +237,7 @@ static double group_labels(AptLossCudaWorkspace *ws, const AptLossParams *p, con
 void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *p, const AptLossIn *in,
                                  AptLossOut *out) {
     const int B = in->B, D = in->D;
-    APT_CHECK(apt_loss_cuda_supports(p), "cuda loss: '%s' has no CUDA implementation", apt_loss_name(p->impl));
+    APT_CHECK(apt_loss_cuda_supports(p), "cuda loss: '%s' has no CUDA implementation", p->impl ? p->impl->name : "?");
     APT_CHECK(in->E && !in->E64 && out->dE && in->labels, "cuda loss: float32 E, dE and labels are required");
     APT_CHECK(B > 0 && B <= ws->B_max && D > 0 && D <= ws->D_max, "cuda loss: B %d D %d exceed workspace (%d, %d)",
               B, D, ws->B_max, ws->D_max);

@@ -4,7 +4,7 @@
 // the finite flag, the optimizer updates (cuda_optim.cu kernels) and the ranking loss (cuda_loss.cu).
 #include "backend/cuda/cuda_backend.h"
 #include "cuda_ops.cuh"
-#include "loss/loss_cuda.h"
+#include "backend/cuda/cuda_loss.h"
 
 #define STEP_THREADS 256
 #define SUMSQ_CHUNKS 64 // fixed: the partition depends only on n, never on the device

@@ -1,4 +1,4 @@
-// smoothap.c — Smooth-AP (Brown et al., ECCV 2020), forward and backward for one query, O(m * B).
+// cpu_loss_smoothap.c — Smooth-AP (Brown et al., ECCV 2020), forward and backward for one query, O(m * B).
 //
 // G(d) = 1 / (1 + exp(-d / tau)), exponent clamped to [-50, 50] (DESIGN §3). For query q with class
 // P (q included, |P| = m_q) and i in P' (the positives that are scored):
@@ -12,7 +12,7 @@
 // Backward: dL/dR_all = w R_pos / (|P'| R_all^2), dL/dR_pos = -w / (|P'| R_all) with w = 1 / Q; each
 // term G(s_qj - s_qi) then sends coef * G' to s_qj and -coef * G' to s_qi. The per-i sums are formed
 // before the backward sweep over j reuses the stored G' row, so each sigmoid is evaluated once.
-#include "loss_impl.h"
+#include "cpu_loss.h"
 
 bool apt_loss_smoothap_counts(const AptLossParams *p, int npos, int B) {
     (void)B;

@@ -1,4 +1,4 @@
-// loss_kernel.c — the sigmoid row kernel of the ranking losses: G and G' of s_qj - s_qi for a whole
+// cpu_loss_kernel.c — the sigmoid row kernel of the ranking losses: G and G' of s_qj - s_qi for a whole
 // row, vectorised. This is where Smooth-AP and PNP spend their non-GEMM time (b * m * B terms).
 //
 // Why a file of its own: GCC only if-converts (and so vectorises) the clamp of DESIGN §3 without
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "loss_impl.h"
+#include "cpu_loss.h"
 
 // exp(x) for |x| <= 50, branch-free: Cody-Waite reduction x = k ln2 + r with |r| <= ln2 / 2 (fdlibm's
 // split of ln2, k ln2_hi exact for |k| < 2^11), degree-13 Taylor polynomial (truncation < 1e-17

@@ -1,4 +1,4 @@
-// multisim.c — multi-similarity loss (Wang et al., CVPR 2019) with its pair mining, official-code
+// cpu_loss_multisim.c — multi-similarity loss (Wang et al., CVPR 2019) with its pair mining, official-code
 // semantics (MS_loss: alpha = scale_pos, beta = scale_neg, lambda = thresh, margin = epsilon).
 //
 // For query q, positives P' = class \ {q}, negatives N:
@@ -9,7 +9,7 @@
 //   loss = (1 / B) sum_q loss_q; a query with no positive, no negative, or an empty kept set
 //   contributes 0 (the official code skips it but still divides by the batch size).
 // The log(1 + sum exp) terms are computed with a max shift so non-normalised inputs cannot overflow.
-#include "loss_impl.h"
+#include "cpu_loss.h"
 
 // log(1 + sum_k exp(x_k)) over the selected entries, and writes d/dx_k * scale into gs.
 static double softplus_sum(const double *x, const unsigned char *sel, int B, double a, double lambda,

@@ -1,11 +1,11 @@
-// contrastive.c — contrastive loss on cosine similarity (Hadsell et al. 2006, in the similarity form
-// of pytorch-metric-learning: pos_margin 1, neg_margin = margin), averaged per query.
+// cpu_loss_contrastive.c — contrastive loss on cosine similarity (Hadsell et al. 2006, in the similarity
+// form of pytorch-metric-learning: pos_margin 1, neg_margin = margin), averaged per query.
 //
 // For query q with positives P' = class \ {q} and negatives N (other classes):
 //   loss_q = (1 / |P'|) sum_{i in P'} relu(1 - s_qi) + (1 / |N|) sum_{j in N} relu(s_qj - margin)
 //   loss   = (1 / B) sum_q loss_q          (an empty P' or N contributes 0)
 // Gradient: -1 / |P'| to s_qi where 1 - s_qi > 0; 1 / |N| to s_qj where s_qj > margin.
-#include "loss_impl.h"
+#include "cpu_loss.h"
 
 double apt_loss_contrastive_row(const AptLossParams *p, const AptLossRow *r) {
     const int B = r->B, q = r->q, lq = r->labels[q];

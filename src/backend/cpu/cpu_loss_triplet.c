@@ -1,4 +1,4 @@
-// triplet.c — triplet loss with a margin on cosine similarity (Schroff et al. 2015), in-batch.
+// cpu_loss_triplet.c — triplet loss with a margin on cosine similarity (Schroff et al. 2015), in-batch.
 //
 // For query (anchor) q, positives P' = class \ {q}, negatives N = other classes:
 //   all:      loss_q = (1 / (|P'| |N|)) sum_{i in P'} sum_{j in N} relu(s_qj - s_qi + margin)
@@ -8,7 +8,7 @@
 //             similar negative; ties go to the lowest row index.
 //   loss = (1 / Q) sum over the Q queries that have at least one positive and one negative.
 // The selection of n(i) is piecewise constant, so the gradient flows through the selected pair only.
-#include "loss_impl.h"
+#include "cpu_loss.h"
 
 bool apt_loss_triplet_counts(const AptLossParams *p, int npos, int B) {
     (void)p;

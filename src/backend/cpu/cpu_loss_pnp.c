@@ -1,5 +1,5 @@
-// pnp.c — PNP losses (Li et al., AAAI 2022: "only penalizing negative instances before positive ones
-// is enough"), official-code semantics, forward and backward for one query, O(m * B).
+// cpu_loss_pnp.c — PNP losses (Li et al., AAAI 2022: "only penalizing negative instances before positive
+// ones is enough"), official-code semantics, forward and backward for one query, O(m * B).
 //
 // For query q with class P (q included, |P| = m_q) and i in P:
 //   N(q, i) = sum_{j not in P} G(s_qj - s_qi),  G as in DESIGN §3 (exponent clamped to [-50, 50])
@@ -12,7 +12,7 @@
 // A query alone in its class scores i = q only; with no negatives (one class) N = 0.
 // Backward: dL/dN(q, i) = w f' / m_q (negated for pnp-dq); the term G(s_qj - s_qi) sends coef * G'
 // to s_qj and -coef * G' to s_qi.
-#include "loss_impl.h"
+#include "cpu_loss.h"
 
 double apt_loss_pnp_row(const AptLossParams *p, const AptLossRow *r) {
     const double *s = r->s, *same = r->same;

@@ -1,0 +1,177 @@
+// test_prefetch.c — the batch pipeline's ordering contract (src/train/step.c, backend.h upload/upload_wait):
+// the trainer fetches batch k + 1 and issues its upload during step k (into the other input buffer) instead
+// of at the step boundary. On cpu and guard the upload is a synchronous copy, so the run must be BITWISE the
+// run that fetches each batch at its own step boundary (the test option sync_upload, the order before the
+// prefetch existed) — across an epoch boundary, with evaluations and checkpoints between steps, and when a
+// pre-emption at a step boundary leaves a prefetched batch unused (the resumed run's loader starts at the
+// checkpoint's step, so the unused batch must not count as consumed).
+//
+// Runs (7 steps; 4 steps per epoch; eval every 2 steps; checkpoint every 3):
+//   ref:      cpu, fetched at the step boundary, uninterrupted            (the old order)
+//   cpu:      cpu, prefetched, uninterrupted
+//   guard:    guard backend, prefetched, uninterrupted
+//   guard-pe: guard, prefetched, pre-empted at step 4 (the prefetched batch is the next epoch's first),
+//             resumed (resume: auto) to the end
+//   cpu-pe:   cpu, prefetched, pre-empted at step 5 (after an evaluation), resumed
+//   mixed:    cpu, old order pre-empted at step 3 (a checkpoint step), resumed prefetching
+// Every run is compared with ref: weights, BN buffers, Adam m/v, final Recall@K, and metrics.jsonl (per-step
+// losses and learning rates, evaluation metrics; timings removed).
+#include "harness.h"
+#include "synth_data.h"
+#include "backend/backend.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "data/h5check.h"
+#include "dist/comm.h"
+#include "train/trainer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    AptParamStore h; // host mirror (w, m, v, buffers)
+    double recall[APT_LIST_MAX];
+    char *metrics; // metrics.jsonl without timings (rank 0)
+} Result;
+
+static void base_config(AptConfig *cfg, const char *root, const char *out) {
+    apt_config_defaults(cfg);
+    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
+    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
+    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
+    snprintf(cfg->resume, sizeof cfg->resume, "never");
+    cfg->seed = 11;
+    cfg->device = APT_DEVICE_CPU;
+    cfg->model.width = 8;
+    cfg->model.embed_dim = 16;
+    cfg->model.bn = APT_BN_SYNC;
+    cfg->data.batch_size = 32; // 8 classes x 4: 16 images per class give 4 steps per epoch
+    cfg->data.samples_per_class = 4;
+    cfg->data.threads = 2;
+    cfg->data.prefetch = 2;
+    cfg->schedule.name = APT_SCHED_CONSTANT;
+    cfg->schedule.max_steps = 7;
+    cfg->eval.every_epochs = 0;
+    cfg->eval.every_steps = 2;
+    cfg->checkpoint.every_epochs = 0;
+    cfg->checkpoint.every_steps = 3;
+    cfg->checkpoint.keep = 1;
+    cfg->logging.every_steps = 1;
+    cfg->optim.name = APT_OPT_ADAM;
+    cfg->optim.lr = 1e-3;
+    cfg->optim.weight_decay = 4e-4;
+}
+
+static int run(const AptConfig *cfg, AptComm *c, bool guard, bool sync_upload, long preempt_at, Result *r) {
+    if (guard)
+        setenv("APT_GUARD_BACKEND", "1", 1);
+    else
+        unsetenv("APT_GUARD_BACKEND");
+    // quiet = false: rank 0 writes metrics.jsonl (per-step losses, evaluations), which is compared
+    AptTrainerOptions o = {.quiet = false, .preempt_at_step = preempt_at, .sync_upload = sync_upload};
+    AptTrainer *t = apt_trainer_create(cfg, c, &o);
+    const char *be = apt_trainer_params(t)->be ? apt_trainer_params(t)->be->name : "(none)";
+    TEST_CHECK(!strcmp(be, guard ? "guard" : "cpu"), "%s: trained on backend %s", cfg->run_name, be);
+    int rc = apt_trainer_run(t);
+    if (r) {
+        apt_params_host_mirror(apt_trainer_params(t), &r->h);
+        for (int i = 0; i < APT_LIST_MAX; i++) r->recall[i] = apt_trainer_last_recall(t, i);
+    }
+    apt_trainer_destroy(t);
+    unsetenv("APT_GUARD_BACKEND");
+    return rc;
+}
+
+// metrics.jsonl with the timing fields ("images_per_s", "time_s") cut out.
+static char *read_metrics(const char *out, const char *name) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", out, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return strdup("");
+    char *s = calloc(1, 1 << 20), line[4096];
+    size_t k = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *cut = strstr(line, ",\"images_per_s\"");
+        if (cut) strcpy(cut, "}\n");
+        size_t n = strlen(line);
+        if (k + n < (1 << 20)) memcpy(s + k, line, n), k += n;
+    }
+    fclose(f);
+    return s;
+}
+
+// One run; preempt_at > 0: pre-empted there (first part in the order sync_first), then resumed to the end.
+static void full_run(const AptConfig *base, AptComm *c, const char *out, const char *name, bool guard,
+                     bool sync_first, bool sync_after, long preempt_at, Result *r) {
+    AptConfig cfg = *base;
+    snprintf(cfg.run_name, sizeof cfg.run_name, "%s", name);
+    if (preempt_at > 0) {
+        int rc = run(&cfg, c, guard, sync_first, preempt_at, NULL);
+        TEST_CHECK(rc == APT_EXIT_REQUEUE, "%s: pre-empted run returned %d", name, rc);
+        snprintf(cfg.resume, sizeof cfg.resume, "auto");
+    }
+    int rc = run(&cfg, c, guard, sync_after, 0, r);
+    TEST_CHECK(rc == APT_EXIT_OK, "%s: run returned %d", name, rc);
+    r->metrics = c->rank == 0 ? read_metrics(out, name) : strdup("");
+}
+
+static void compare(const Result *a, const Result *ref, const char *what) {
+    const AptParamStore *x = &a->h, *y = &ref->h;
+    int before = apt_test_failures, bad = 0;
+    bad += memcmp(x->w, y->w, x->numel * 4) != 0;
+    bad += memcmp(x->buffers, y->buffers, x->buffers_numel * 4) != 0;
+    bad += (x->m && memcmp(x->m, y->m, x->numel * 4) != 0);
+    bad += (x->v && memcmp(x->v, y->v, x->numel * 4) != 0);
+    TEST_CHECK(bad == 0, "%s: weights / buffers / optimizer state differ bitwise (%d of 4 buffers)", what, bad);
+    TEST_CHECK(!memcmp(a->recall, ref->recall, sizeof a->recall), "%s: final Recall@K differ (%.17g vs %.17g)",
+               what, a->recall[0], ref->recall[0]);
+    TEST_CHECK(!strcmp(a->metrics, ref->metrics), "%s: metrics.jsonl differ:\n%s---\n%s", what, a->metrics,
+               ref->metrics);
+    printf("%s: bitwise identical to the old order: %s\n", what, apt_test_failures == before ? "yes" : "NO");
+}
+
+int main(int argc, char **argv) {
+    AptComm *c = apt_comm_init_mpi(&argc, &argv);
+    apt_log_init(c->rank, APT_LOG_ERROR, 0);
+    apt_h5_init();
+    int pid = (int)getpid();
+    c->bcast(c, &pid, 1, APT_I32, 0);
+    char dir[256], root[300], out[300];
+    snprintf(dir, sizeof dir, "/tmp/apt_test_prefetch_np%d_%d", c->world, pid);
+    snprintf(root, sizeof root, "%s/data", dir);
+    snprintf(out, sizeof out, "%s/runs", dir);
+    if (c->rank == 0) {
+        apt_rm_rf(dir);
+        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
+        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
+    }
+    c->barrier(c);
+    AptConfig cfg;
+    base_config(&cfg, root, out);
+    Result ref, r[5];
+    memset(&ref, 0, sizeof ref), memset(r, 0, sizeof r);
+    full_run(&cfg, c, out, "ref", false, true, true, 0, &ref);
+    TEST_CHECK(c->rank != 0 || strstr(ref.metrics, "\"type\":\"eval\"") != NULL, "ref: no evaluation recorded");
+    full_run(&cfg, c, out, "cpu", false, false, false, 0, &r[0]);
+    full_run(&cfg, c, out, "guard", true, false, false, 0, &r[1]);
+    full_run(&cfg, c, out, "guard-pe", true, false, false, 4, &r[2]);
+    full_run(&cfg, c, out, "cpu-pe", false, false, false, 5, &r[3]);
+    full_run(&cfg, c, out, "mixed", false, true, false, 3, &r[4]);
+    const char *what[5] = {"cpu prefetched", "guard prefetched", "guard prefetched, pre-empted at 4 + resumed",
+                           "cpu prefetched, pre-empted at 5 + resumed", "old order pre-empted at 3, resumed prefetched"};
+    for (int i = 0; i < 5; i++) {
+        char w[200];
+        snprintf(w, sizeof w, "W=%d %s", c->world, what[i]);
+        compare(&r[i], &ref, w);
+        apt_params_host_free(&r[i].h);
+        free(r[i].metrics);
+    }
+    apt_params_host_free(&ref.h);
+    free(ref.metrics);
+    c->barrier(c);
+    if (c->rank == 0) apt_rm_rf(dir);
+    int rc = apt_test_finish("test_prefetch");
+    apt_comm_finalize(c);
+    return rc;
+}
