@@ -64,6 +64,49 @@ static int decode_png(const uint8_t *data, size_t n, int want_c, uint8_t **pix, 
     return 0;
 }
 
+int apt_jpeg_header(const uint8_t *data, size_t n, int *h, int *w, int *colorspace) {
+    tjhandle tj = tjInitDecompress();
+    int subsamp, cs = 0, rc = tj ? tjDecompressHeader3(tj, data, (unsigned long)n, w, h, &subsamp, &cs) : -1;
+    if (tj) tjDestroy(tj);
+    if (colorspace) *colorspace = cs;
+    return rc == 0 && *h > 0 && *w > 0 ? 0 : -1;
+}
+
+int apt_jpeg_scale_denom(double bh, double bw, int dh, int dw) {
+    for (int d = 8; d > 1; d /= 2)
+        if (bh / d >= dh && bw / d >= dw) return d;
+    return 1;
+}
+
+int apt_jpeg_decode_scaled(void *tj, const uint8_t *data, size_t n, int want_c, int denom, uint8_t **buf,
+                           size_t *cap, int *h, int *w, char *err, size_t errcap) {
+    int width, height, subsamp, cs;
+    if (tjDecompressHeader3(tj, data, (unsigned long)n, &width, &height, &subsamp, &cs) != 0) {
+        snprintf(err, errcap, "JPEG header: %s", tjGetErrorStr2(tj));
+        return -1;
+    }
+    tjscalingfactor sf = {1, denom};
+    const int sw = TJSCALED(width, sf), sh = TJSCALED(height, sf);
+    const size_t need = (size_t)sw * sh * want_c;
+    if (need > *cap) { // grows to the largest image seen, then stays
+        free(*buf);
+        *buf = malloc(need);
+        *cap = *buf ? need : 0;
+        if (!*buf) {
+            snprintf(err, errcap, "out of memory for a %dx%d image", sh, sw);
+            return -1;
+        }
+    }
+    if (tjDecompress2(tj, data, (unsigned long)n, *buf, sw, 0, sh, want_c == 1 ? TJPF_GRAY : TJPF_RGB,
+                      TJFLAG_ACCURATEDCT) != 0) {
+        snprintf(err, errcap, "JPEG decode: %s", tjGetErrorStr2(tj));
+        return -1;
+    }
+    *h = sh;
+    *w = sw;
+    return 0;
+}
+
 int apt_image_decode(const uint8_t *data, size_t n, int want_c, uint8_t **pixels, int *h, int *w, char *err,
                      size_t errcap) {
     APT_CHECK(want_c == 1 || want_c == 3, "channels must be 1 or 3, got %d", want_c);
@@ -113,15 +156,15 @@ static double tri(double x) {
     return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Pillow's precompute_coeffs for the box [0, in) in double, then normalize_coeffs_8bpc: weights in fixed
+// Pillow's precompute_coeffs for the box [in0, in1) of a source of `in` pixels, in double, then normalize_coeffs_8bpc: weights in fixed
 // point with PREC fraction bits, so that the passes below reproduce Pillow's integers exactly.
 #define PREC 22
-static void coeffs(int in, int out, int kcap, int32_t *k, int *b, int *nk) {
-    double scale = (double)in / out;
+static void coeffs(int in, double in0, double in1, int out, int kcap, int32_t *k, int *b, int *nk) {
+    double scale = (in1 - in0) / out;
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 1.0 * filterscale;
     for (int o = 0; o < out; o++) {
-        double center = (o + 0.5) * scale;
+        double center = in0 + (o + 0.5) * scale;
         double ss = 1.0 / filterscale;
         int xmin = (int)(center - support + 0.5);
         if (xmin < 0) xmin = 0;
@@ -150,19 +193,29 @@ static inline uint8_t clip8(int64_t acc) {
 
 void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, uint8_t *dst,
                       int dh, int dw) {
+    apt_image_resize_box(w, src, src_stride, sh, sw, 0.0, 0.0, sh, sw, dst, dh, dw);
+}
+
+// Pillow's ImagingResample: coefficients for the box in both directions, then the horizontal pass over
+// the source rows the vertical pass needs (rounded to uint8), then the vertical pass.
+void apt_image_resize_box(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, double y0,
+                          double x0, double bh, double bw, uint8_t *dst, int dh, int dw) {
     const int C = w->C;
     APT_CHECK(sh <= w->cap_sh && sw <= w->cap_sw && dh <= w->cap_dh && dw <= w->cap_dw && sh > 0 && sw > 0 &&
                   dh > 0 && dw > 0,
               "resize %dx%d -> %dx%d outside the workspace %dx%d -> %dx%d", sh, sw, dh, dw, w->cap_sh,
               w->cap_sw, w->cap_dh, w->cap_dw);
-    // Horizontal pass (skipped when the width is unchanged, as Pillow does) into tmp [sh, dw, C].
+    const int need_h = dw != sw || x0 != 0.0 || x0 + bw != (double)dw;
+    const int need_v = dh != sh || y0 != 0.0 || y0 + bh != (double)dh;
+    coeffs(sh, y0, y0 + bh, dh, w->kcap_y, w->ky, w->by, w->ny);
+    const int yfirst = w->by[0], ylast = w->by[dh - 1] + w->ny[dh - 1];
     const uint8_t *h_src = src;
-    int h_stride = src_stride;
-    if (dw != sw) {
-        coeffs(sw, dw, w->kcap_x, w->kx, w->bx, w->nx);
-        for (int y = 0; y < sh; y++) {
+    int h_stride = src_stride, shift = 0;
+    if (need_h) { // into tmp [ylast - yfirst, dw, C]
+        coeffs(sw, x0, x0 + bw, dw, w->kcap_x, w->kx, w->bx, w->nx);
+        for (int y = yfirst; y < ylast; y++) {
             const uint8_t *row = src + (size_t)y * src_stride;
-            uint8_t *o = w->tmp + (size_t)y * dw * C;
+            uint8_t *o = w->tmp + (size_t)(y - yfirst) * dw * C;
             for (int x = 0; x < dw; x++) {
                 const int32_t *k = w->kx + (size_t)x * w->kcap_x;
                 const uint8_t *p = row + (size_t)w->bx[x] * C;
@@ -176,19 +229,20 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
         }
         h_src = w->tmp;
         h_stride = dw * C;
+        shift = yfirst;
     }
-    if (dh == sh) {
+    if (!need_v) {
         for (int y = 0; y < dh; y++)
-            memcpy(dst + (size_t)y * dw * C, h_src + (size_t)y * h_stride, (size_t)dw * C);
+            memcpy(dst + (size_t)y * dw * C, h_src + (size_t)(y - shift) * h_stride, (size_t)dw * C);
         return;
     }
-    coeffs(sh, dh, w->kcap_y, w->ky, w->by, w->ny);
     for (int y = 0; y < dh; y++) {
         const int32_t *k = w->ky + (size_t)y * w->kcap_y;
         uint8_t *o = dst + (size_t)y * dw * C;
+        const uint8_t *base = h_src + (size_t)(w->by[y] - shift) * h_stride;
         for (int x = 0; x < dw * C; x++) {
             int64_t acc = 1 << (PREC - 1);
-            const uint8_t *p = h_src + (size_t)w->by[y] * h_stride + x;
+            const uint8_t *p = base + x;
             for (int t = 0; t < w->ny[y]; t++)
                 acc += (int64_t)k[t] * p[(size_t)t * h_stride];
             o[x] = clip8(acc);
@@ -197,12 +251,13 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
 }
 
 void apt_image_short_side(int h, int w, int s, int *oh, int *ow) {
+    // torchvision's _compute_resized_output_size: long side int(s * long / short), truncated
     if (h <= w) {
         *oh = s;
-        *ow = (int)floor((double)w * s / h + 0.5);
+        *ow = (int)((double)s * w / h);
     } else {
         *ow = s;
-        *oh = (int)floor((double)h * s / w + 0.5);
+        *oh = (int)((double)s * h / w);
     }
     if (*oh < 1) *oh = 1;
     if (*ow < 1) *ow = 1;

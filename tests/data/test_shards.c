@@ -4,7 +4,10 @@
 #include "data/h5check.h"
 #include "data/manifest.h"
 #include "data/shard_reader.h"
+#include "data/h5strings.h"
 #include "harness.h"
+
+#include <zlib.h>
 #include "synth.h"
 
 int main(void) {
@@ -22,7 +25,7 @@ int main(void) {
                m->num_classes);
     TEST_CHECK(m->height == H && m->width == W && m->channels == C, "geometry %dx%dx%d", m->height, m->width,
                m->channels);
-    TEST_CHECK(m->storage == APT_STORAGE_RAW && m->format_version == 1, "storage/version");
+    TEST_CHECK(m->storage == APT_STORAGE_RAW && m->format_version == 2, "storage/version");
     TEST_CHECK(m->num_shards == 6, "shards %d, want ceil(53/10) = 6", m->num_shards);
     TEST_CHECK(m->shard_sizes[5] == 3, "last shard size %lld, want 3", (long long)m->shard_sizes[5]);
     TEST_CHECK(!strcmp(m->shards[1], "train-00001.h5"), "shard name %s", m->shards[1]);
@@ -81,6 +84,11 @@ int main(void) {
                "write contiguous shard");
     H5Dclose(d);
     H5Sclose(space);
+    uint32_t crc[10]; // format 2: every row carries its CRC-32
+    for (int64_t i = 0; i < 10; i++)
+        crc[i] = (uint32_t)crc32(0L, buf + i * bytes, (uInt)bytes);
+    hsize_t d10[1] = {10};
+    TEST_CHECK(apt_h5_write_nd(f, "checksums", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d10, crc) == 0, "checksums");
     H5Fclose(f);
     memset(buf, 0, bytes * N);
     r = apt_shard_reader_create(m);
