@@ -159,8 +159,8 @@ static double tri(double x) {
 // Pillow's precompute_coeffs for the box [in0, in1) of a source of `in` pixels, in double, then normalize_coeffs_8bpc: weights in fixed
 // point with PREC fraction bits, so that the passes below reproduce Pillow's integers exactly.
 #define PREC 22
-static void coeffs(int in, double in0, double in1, int out, int kcap, int32_t *k, int *b, int *nk) {
-    double scale = (in1 - in0) / out;
+static void coeffs(int in, float in0, float in1, int out, int kcap, int32_t *k, int *b, int *nk) {
+    double scale = (double)(in1 - in0) / out; // the box is float in Pillow (_imaging.c parses "(ffff)")
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 1.0 * filterscale;
     for (int o = 0; o < out; o++) {
@@ -205,14 +205,15 @@ void apt_image_resize_box(AptResizeWork *w, const uint8_t *src, int src_stride, 
                   dh > 0 && dw > 0,
               "resize %dx%d -> %dx%d outside the workspace %dx%d -> %dx%d", sh, sw, dh, dw, w->cap_sh,
               w->cap_sw, w->cap_dh, w->cap_dw);
-    const int need_h = dw != sw || x0 != 0.0 || x0 + bw != (double)dw;
-    const int need_v = dh != sh || y0 != 0.0 || y0 + bh != (double)dh;
-    coeffs(sh, y0, y0 + bh, dh, w->kcap_y, w->ky, w->by, w->ny);
+    const float bx0 = (float)x0, bx1 = (float)(x0 + bw), by0 = (float)y0, by1 = (float)(y0 + bh);
+    const int need_h = dw != sw || bx0 != 0.0f || bx1 != (float)dw;
+    const int need_v = dh != sh || by0 != 0.0f || by1 != (float)dh;
+    coeffs(sh, by0, by1, dh, w->kcap_y, w->ky, w->by, w->ny);
     const int yfirst = w->by[0], ylast = w->by[dh - 1] + w->ny[dh - 1];
     const uint8_t *h_src = src;
     int h_stride = src_stride, shift = 0;
     if (need_h) { // into tmp [ylast - yfirst, dw, C]
-        coeffs(sw, x0, x0 + bw, dw, w->kcap_x, w->kx, w->bx, w->nx);
+        coeffs(sw, bx0, bx1, dw, w->kcap_x, w->kx, w->bx, w->nx);
         for (int y = yfirst; y < ylast; y++) {
             const uint8_t *row = src + (size_t)y * src_stride;
             uint8_t *o = w->tmp + (size_t)(y - yfirst) * dw * C;

@@ -31,7 +31,8 @@ void apt_image_resize(AptResizeWork *w, const uint8_t *src, int src_stride, int 
                       int dh, int dw);
 
 // The box [y0, y0 + bh) x [x0, x0 + bw) of src (source pixel units, fractional allowed) resized to dst
-// [dh, dw, C]: Pillow's Image.resize((dw, dh), BILINEAR, box=(x0, y0, x0 + bw, y0 + bh)) bit for bit. Filter
+// [dh, dw, C]: Pillow's Image.resize((dw, dh), BILINEAR, box=(x0, y0, x0 + bw, y0 + bh)) bit for bit (the
+// box corners rounded to float, as Pillow holds them). Filter
 // taps near the box edge may reach source pixels outside the box (clipped to the image only): that equals
 // resize-then-crop, not crop-then-resize (pass the crop as the source for the latter).
 void apt_image_resize_box(AptResizeWork *w, const uint8_t *src, int src_stride, int sh, int sw, double y0,

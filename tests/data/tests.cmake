@@ -14,3 +14,4 @@ apt_test(NAME test_augment SOURCES ${APT_DATA_TEST_DIR}/test_augment.c ${CMAKE_S
 apt_test(NAME test_loader_mpi SOURCES ${APT_DATA_TEST_DIR}/test_loader_mpi.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c NP 2 LABELS data)
 apt_test(NAME test_loader_mpi SOURCES ${APT_DATA_TEST_DIR}/test_loader_mpi.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c NP 4 LABELS data)
 apt_test(NAME test_aprep_jpeg SOURCES ${APT_DATA_TEST_DIR}/test_aprep_jpeg.c LABELS data)
+apt_test(NAME test_loader_jpeg SOURCES ${APT_DATA_TEST_DIR}/test_loader_jpeg.c LABELS data PYTHON)
