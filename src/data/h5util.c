@@ -3,12 +3,27 @@
 
 #include <pthread.h>
 
+#include <stdlib.h>
+
 static pthread_mutex_t g_h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_h5_once = PTHREAD_ONCE_INIT;
+static __thread int g_h5_held; // this thread holds g_h5_mutex
+
+// At exit (a user error in any thread, or the end of main) take the lock before HDF5's own exit-time
+// cleanup runs: a loader thread still inside HDF5 finishes its call first, and no thread enters HDF5 (or
+// reports the error the torn-down library would give it) afterwards. Registered after H5open, so it
+// runs before HDF5's handler. A thread that exits holding the lock already has it.
+static void h5_lock_at_exit(void) {
+    if (!g_h5_held) {
+        pthread_mutex_lock(&g_h5_mutex);
+        g_h5_held = 1;
+    }
+}
 
 static void h5_init_once(void) {
     H5open();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name file and row; the stack only adds noise
+    atexit(h5_lock_at_exit);
 }
 
 void apt_h5_init(void) {
@@ -17,8 +32,10 @@ void apt_h5_init(void) {
 void apt_h5_lock(void) {
     apt_h5_init();
     pthread_mutex_lock(&g_h5_mutex);
+    g_h5_held = 1;
 }
 void apt_h5_unlock(void) {
+    g_h5_held = 0;
     pthread_mutex_unlock(&g_h5_mutex);
 }
 

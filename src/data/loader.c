@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "data/h5check.h"
 #include "data/image.h"
 #include "data/input_shape.h"
 #include "data/sampler.h"
@@ -148,7 +149,7 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
         if (oh > rh || ow > rw) {
             int64_t row;
             int s = apt_manifest_locate(l->m, id, &row);
-            apt_user_error("%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
+            APT_DATA_FAIL("%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
                            apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
         }
         const double sy = (double)H0 / rh, sx = (double)W0 / rw;
@@ -163,7 +164,7 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
     if (apt_jpeg_decode_scaled(w->tj, w->enc, len, C, d, &w->dec, &w->dec_cap, &hs, &ws, err, sizeof err) != 0) {
         int64_t row;
         int s = apt_manifest_locate(l->m, id, &row);
-        apt_user_error("%s: row %lld: %s", apt_shard_reader_path(l->reader, s), (long long)row, err);
+        APT_DATA_FAIL("%s: row %lld: %s", apt_shard_reader_path(l->reader, s), (long long)row, err);
     }
     const double fy0 = by / d, fx0 = bx / d, fh = bh / d, fw = bw / d;
     int iy0 = 0, ix0 = 0, iy1 = hs, ix1 = ws;

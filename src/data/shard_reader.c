@@ -174,7 +174,7 @@ static void shard_open_locked(AptShardReader *r, int s) {
 // Row data against its stored CRC-32 (format 2): a damaged byte anywhere in the row is caught here.
 static void check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n) {
     if (sh->crc && (uint32_t)crc32(0L, data, (uInt)n) != sh->crc[row])
-        apt_user_error("%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard or "
+        APT_DATA_FAIL("%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard or "
                        "re-run aprep)",
                        sh->path, (long long)row);
 }
