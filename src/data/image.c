@@ -132,6 +132,7 @@ void apt_resize_work_init(AptResizeWork *w, int max_sh, int max_sw, int max_dh, 
     w->kcap_x = max_sw + 1;
     w->kcap_y = max_sh + 1;
     w->tmp = apt_malloc((size_t)max_sh * max_dw * C);
+    w->acc = apt_malloc((size_t)max_dw * C * sizeof(int32_t));
     w->kx = apt_malloc((size_t)max_dw * w->kcap_x * sizeof(int32_t));
     w->ky = apt_malloc((size_t)max_dh * w->kcap_y * sizeof(int32_t));
     w->bx = apt_malloc((size_t)max_dw * sizeof(int));
@@ -142,6 +143,7 @@ void apt_resize_work_init(AptResizeWork *w, int max_sh, int max_sw, int max_dh, 
 
 void apt_resize_work_free(AptResizeWork *w) {
     free(w->tmp);
+    free(w->acc);
     free(w->kx);
     free(w->ky);
     free(w->bx);
@@ -159,10 +161,14 @@ static double tri(double x) {
 // Pillow's precompute_coeffs for the box [in0, in1) of a source of `in` pixels, in double, then normalize_coeffs_8bpc: weights in fixed
 // point with PREC fraction bits, so that the passes below reproduce Pillow's integers exactly.
 #define PREC 22
-static void coeffs(int in, float in0, float in1, int out, int kcap, int32_t *k, int *b, int *nk) {
+// Returns the tap stride of k (Pillow's ksize): short rows keep the weights of neighbouring outputs close
+// in memory, which the horizontal pass touches for every source row.
+static int coeffs(int in, float in0, float in1, int out, int kcap, int32_t *k, int *b, int *nk) {
     double scale = (double)(in1 - in0) / out; // the box is float in Pillow (_imaging.c parses "(ffff)")
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 1.0 * filterscale;
+    int ksize = (int)ceil(support) * 2 + 1;
+    if (ksize > kcap) ksize = kcap;
     for (int o = 0; o < out; o++) {
         double center = in0 + (o + 0.5) * scale;
         double ss = 1.0 / filterscale;
@@ -171,11 +177,11 @@ static void coeffs(int in, float in0, float in1, int out, int kcap, int32_t *k, 
         int xmax = (int)(center + support + 0.5);
         if (xmax > in) xmax = in;
         xmax -= xmin;
-        APT_CHECK(xmax <= kcap, "resize filter needs %d taps, workspace holds %d", xmax, kcap);
+        APT_CHECK(xmax <= ksize, "resize filter needs %d taps, room for %d", xmax, ksize);
         double ww = 0;
         for (int x = 0; x < xmax; x++)
             ww += tri((x + xmin - center + 0.5) * ss);
-        int32_t *kk = k + (size_t)o * kcap;
+        int32_t *kk = k + (size_t)o * ksize;
         for (int x = 0; x < xmax; x++) {
             double kx = tri((x + xmin - center + 0.5) * ss);
             double v = ww != 0.0 ? kx / ww : 0.0;
@@ -184,9 +190,11 @@ static void coeffs(int in, float in0, float in1, int out, int kcap, int32_t *k, 
         b[o] = xmin;
         nk[o] = xmax;
     }
+    return ksize;
 }
 
-static inline uint8_t clip8(int64_t acc) {
+// Pillow accumulates in int32: weights sum to ~2^22 and pixels are < 2^8, so no sum can overflow.
+static inline uint8_t clip8(int32_t acc) {
     acc >>= PREC;
     return acc <= 0 ? 0 : acc >= 255 ? 255 : (uint8_t)acc;
 }
@@ -208,22 +216,38 @@ void apt_image_resize_box(AptResizeWork *w, const uint8_t *src, int src_stride, 
     const float bx0 = (float)x0, bx1 = (float)(x0 + bw), by0 = (float)y0, by1 = (float)(y0 + bh);
     const int need_h = dw != sw || bx0 != 0.0f || bx1 != (float)dw;
     const int need_v = dh != sh || by0 != 0.0f || by1 != (float)dh;
-    coeffs(sh, by0, by1, dh, w->kcap_y, w->ky, w->by, w->ny);
+    const int ksy = coeffs(sh, by0, by1, dh, w->kcap_y, w->ky, w->by, w->ny);
     const int yfirst = w->by[0], ylast = w->by[dh - 1] + w->ny[dh - 1];
     const uint8_t *h_src = src;
     int h_stride = src_stride, shift = 0;
     if (need_h) { // into tmp [ylast - yfirst, dw, C]
-        coeffs(sw, bx0, bx1, dw, w->kcap_x, w->kx, w->bx, w->nx);
+        const int ksx = coeffs(sw, bx0, bx1, dw, w->kcap_x, w->kx, w->bx, w->nx);
         for (int y = yfirst; y < ylast; y++) {
             const uint8_t *row = src + (size_t)y * src_stride;
             uint8_t *o = w->tmp + (size_t)(y - yfirst) * dw * C;
+            if (C == 3) {
+                for (int x = 0; x < dw; x++) {
+                    const int32_t *k = w->kx + (size_t)x * ksx;
+                    const uint8_t *p = row + (size_t)w->bx[x] * 3;
+                    int32_t a0 = 1 << (PREC - 1), a1 = a0, a2 = a0;
+                    for (int t = 0; t < w->nx[x]; t++) {
+                        a0 += k[t] * p[3 * t];
+                        a1 += k[t] * p[3 * t + 1];
+                        a2 += k[t] * p[3 * t + 2];
+                    }
+                    o[3 * x] = clip8(a0);
+                    o[3 * x + 1] = clip8(a1);
+                    o[3 * x + 2] = clip8(a2);
+                }
+                continue;
+            }
             for (int x = 0; x < dw; x++) {
-                const int32_t *k = w->kx + (size_t)x * w->kcap_x;
+                const int32_t *k = w->kx + (size_t)x * ksx;
                 const uint8_t *p = row + (size_t)w->bx[x] * C;
                 for (int c = 0; c < C; c++) {
-                    int64_t acc = 1 << (PREC - 1);
+                    int32_t acc = 1 << (PREC - 1);
                     for (int t = 0; t < w->nx[x]; t++)
-                        acc += (int64_t)k[t] * p[t * C + c];
+                        acc += k[t] * p[t * C + c];
                     o[x * C + c] = clip8(acc);
                 }
             }
@@ -237,17 +261,22 @@ void apt_image_resize_box(AptResizeWork *w, const uint8_t *src, int src_stride, 
             memcpy(dst + (size_t)y * dw * C, h_src + (size_t)(y - shift) * h_stride, (size_t)dw * C);
         return;
     }
+    // Vertical pass, tap-major over a row of int32 sums (contiguous: the compiler vectorises it).
+    const int n = dw * C;
+    int32_t *acc = w->acc;
     for (int y = 0; y < dh; y++) {
-        const int32_t *k = w->ky + (size_t)y * w->kcap_y;
-        uint8_t *o = dst + (size_t)y * dw * C;
-        const uint8_t *base = h_src + (size_t)(w->by[y] - shift) * h_stride;
-        for (int x = 0; x < dw * C; x++) {
-            int64_t acc = 1 << (PREC - 1);
-            const uint8_t *p = base + x;
-            for (int t = 0; t < w->ny[y]; t++)
-                acc += (int64_t)k[t] * p[(size_t)t * h_stride];
-            o[x] = clip8(acc);
+        const int32_t *k = w->ky + (size_t)y * ksy;
+        for (int x = 0; x < n; x++)
+            acc[x] = 1 << (PREC - 1);
+        for (int t = 0; t < w->ny[y]; t++) {
+            const uint8_t *p = h_src + (size_t)(w->by[y] + t - shift) * h_stride;
+            const int32_t kt = k[t];
+            for (int x = 0; x < n; x++)
+                acc[x] += kt * p[x];
         }
+        uint8_t *o = dst + (size_t)y * n;
+        for (int x = 0; x < n; x++)
+            o[x] = clip8(acc[x]);
     }
 }
 

@@ -16,6 +16,7 @@ int apt_image_decode(const uint8_t *data, size_t n, int want_c, uint8_t **pixels
 typedef struct {
     int cap_sh, cap_sw, cap_dh, cap_dw, C;
     uint8_t *tmp;           // [cap_sh, cap_dw, C] horizontal pass
+    int32_t *acc;           // [cap_dw * C] vertical-pass sums
     int32_t *kx, *ky;       // filter weights, fixed point (Pillow's 22 fraction bits)
     int *bx, *nx, *by, *ny; // first source index and tap count per output column/row
     int kcap_x, kcap_y;     // taps per output column/row the weight arrays hold

@@ -10,6 +10,7 @@
 #include "data/h5check.h"
 #include "data/image.h"
 #include "data/input_shape.h"
+#include "data/jpeg_region.h"
 #include "data/sampler.h"
 #include "data/shard_reader.h"
 
@@ -34,6 +35,7 @@ typedef struct {
     AptResizeWork rw;
     // jpeg storage: encoded row, decoded image and resize workspace, grown to the largest image seen
     tjhandle tj;
+    AptJpegRegion *jr; // train crops: only the box's rows and iMCU columns are decoded
     uint8_t *enc, *dec;
     size_t enc_cap, dec_cap;
     int rw_sh, rw_sw; // source capacity of rw
@@ -122,6 +124,12 @@ static void ensure_work(Worker *w, int sh, int sw) {
     apt_resize_work_init(&w->rw, w->rw_sh, w->rw_sw, l->oh, l->ow, l->C);
 }
 
+_Noreturn static void jpeg_fail(AptLoader *l, int64_t id, const char *err) {
+    int64_t row;
+    int s = apt_manifest_locate(l->m, id, &row);
+    APT_DATA_FAIL("%s: row %lld: %s", apt_shard_reader_path(l->reader, s), (long long)row, err);
+}
+
 // jpeg storage: decode at the DCT scale 1/d the crop allows (image.h), then resize the crop box, given in
 // original-image pixels, from the scaled image into w->cropped [oh, ow, C]. Train: torchvision's
 // RandomResizedCrop (crop, then resize: the filter sees only the box). Eval: Resize(short side) then
@@ -161,27 +169,30 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
         *flip = 0;
         d = l->o.exact_decode ? 1 : apt_jpeg_scale_denom(H0, W0, rh, rw);
     }
-    if (apt_jpeg_decode_scaled(w->tj, w->enc, len, C, d, &w->dec, &w->dec_cap, &hs, &ws, err, sizeof err) != 0) {
-        int64_t row;
-        int s = apt_manifest_locate(l->m, id, &row);
-        APT_DATA_FAIL("%s: row %lld: %s", apt_shard_reader_path(l->reader, s), (long long)row, err);
-    }
     const double fy0 = by / d, fx0 = bx / d, fh = bh / d, fw = bw / d;
-    int iy0 = 0, ix0 = 0, iy1 = hs, ix1 = ws;
-    if (!whole) { // crop-then-resize: the source is the box's pixel span
-        iy0 = (int)floor(fy0);
-        ix0 = (int)floor(fx0);
-        iy1 = (int)ceil(fy0 + fh - 1e-9);
-        ix1 = (int)ceil(fx0 + fw - 1e-9);
+    if (!whole) { // crop-then-resize: the source is the box's pixel span, and only that span is decoded
+        hs = (H0 + d - 1) / d;
+        ws = (W0 + d - 1) / d;
+        int iy0 = (int)floor(fy0), ix0 = (int)floor(fx0);
+        int iy1 = (int)ceil(fy0 + fh - 1e-9), ix1 = (int)ceil(fx0 + fw - 1e-9);
         if (iy1 > hs) iy1 = hs;
         if (ix1 > ws) ix1 = ws;
         if (iy1 <= iy0) iy1 = iy0 + 1;
         if (ix1 <= ix0) ix1 = ix0 + 1;
+        const uint8_t *px;
+        int stride, ox, rh, rw;
+        if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, iy0, iy1, ix0, ix1, &px, &stride, &ox, &rh, &rw, err,
+                                   sizeof err) != 0)
+            jpeg_fail(l, id, err);
+        ensure_work(w, iy1 - iy0, ix1 - ix0);
+        apt_image_resize_box(&w->rw, px + (size_t)(ix0 - ox) * C, stride, iy1 - iy0, ix1 - ix0, fy0 - iy0, fx0 - ix0,
+                             fh, fw, w->cropped, oh, ow);
+        return;
     }
-    ensure_work(w, iy1 - iy0, ix1 - ix0);
-    const int stride = ws * C;
-    apt_image_resize_box(&w->rw, w->dec + (size_t)iy0 * stride + (size_t)ix0 * C, stride, iy1 - iy0, ix1 - ix0,
-                         fy0 - iy0, fx0 - ix0, fh, fw, w->cropped, oh, ow);
+    if (apt_jpeg_decode_scaled(w->tj, w->enc, len, C, d, &w->dec, &w->dec_cap, &hs, &ws, err, sizeof err) != 0)
+        jpeg_fail(l, id, err);
+    ensure_work(w, hs, ws);
+    apt_image_resize_box(&w->rw, w->dec, ws * C, hs, ws, fy0, fx0, fh, fw, w->cropped, oh, ow);
 }
 
 // One sample: raw row -> (resize) -> (random resized crop + flip | center crop) -> out [C, oh, ow]; jpeg
@@ -384,6 +395,7 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
         if (m->storage == APT_STORAGE_JPEG) {
             w->tj = tjInitDecompress();
             APT_CHECK(w->tj, "cannot initialise libjpeg-turbo");
+            w->jr = apt_jpeg_region_create();
             apt_resize_work_init(&w->rw, 1, 1, l->oh, l->ow, l->C);
             w->rw_sh = w->rw_sw = 1;
             continue;
@@ -435,6 +447,7 @@ void apt_loader_destroy(AptLoader *l) {
         free(l->workers[t].enc);
         free(l->workers[t].dec);
         if (l->workers[t].tj) tjDestroy(l->workers[t].tj);
+        apt_jpeg_region_destroy(l->workers[t].jr);
         apt_resize_work_free(&l->workers[t].rw);
     }
     for (int i = 0; i < l->P; i++) {
