@@ -189,10 +189,16 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
                              fh, fw, w->cropped, oh, ow);
         return;
     }
-    if (apt_jpeg_decode_scaled(w->tj, w->enc, len, C, d, &w->dec, &w->dec_cap, &hs, &ws, err, sizeof err) != 0)
+    // Eval: the whole (scaled) image, through the same persistent decoder (no per-image set-up).
+    hs = (H0 + d - 1) / d;
+    ws = (W0 + d - 1) / d;
+    const uint8_t *px;
+    int stride, ox, rh, rw;
+    if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, 0, hs, 0, ws, &px, &stride, &ox, &rh, &rw, err,
+                               sizeof err) != 0)
         jpeg_fail(l, id, err);
     ensure_work(w, hs, ws);
-    apt_image_resize_box(&w->rw, w->dec, ws * C, hs, ws, fy0, fx0, fh, fw, w->cropped, oh, ow);
+    apt_image_resize_box(&w->rw, px, stride, hs, ws, fy0, fx0, fh, fw, w->cropped, oh, ow);
 }
 
 // One sample: raw row -> (resize) -> (random resized crop + flip | center crop) -> out [C, oh, ow]; jpeg

@@ -4,7 +4,8 @@
 //   bench_loader [--dir /tmp/fm] [--batch 128] [--m 16] [--images 200000] [--threads 1,2] [--resize S --crop
 //   S] [--augment 1] [--exact 1]
 // --augment 1: train mode draws RandomResizedCrop(crop) + flip; --exact 1: jpeg rows decoded at full size
-// (no DCT-domain downscaling).
+// (no DCT-domain downscaling); --eval-split S: the split eval mode reads (default test; a small one makes
+// the timing include re-creating the loader, and its batch buffers, after every pass).
 //
 // For each thread count: train mode (epoch sampler, global batch B = --batch, m = --m (Fashion-MNIST has 10
 // classes: C = 8), float output normalised with mean 0.5 / std 0.5) and eval mode (the test split in order,
@@ -49,7 +50,7 @@ static double run(const AptLoaderOptions *o, long images, double *checksum, doub
 }
 
 int main(int argc, char **argv) {
-    const char *dir = "/tmp/fm", *threads = "1,2";
+    const char *dir = "/tmp/fm", *threads = "1,2", *eval_split = "test";
     int batch = 128, m = 16, resize = 0, crop = 0, augment = 0, exact = 0;
     long images = 200000;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -69,6 +70,8 @@ int main(int argc, char **argv) {
             crop = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--augment"))
             augment = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--eval-split"))
+            eval_split = argv[i + 1];
         else if (!strcmp(argv[i], "--exact"))
             exact = atoi(argv[i + 1]);
         else {
@@ -88,7 +91,7 @@ int main(int argc, char **argv) {
             apt_loader_options_default(&o);
             o.dir = dir;
             o.mode = mode ? APT_LOADER_EVAL : APT_LOADER_TRAIN;
-            o.split = mode ? "test" : "train";
+            o.split = mode ? eval_split : "train";
             o.batch_size = batch;
             o.samples_per_class = m;
             o.seed = 1;

@@ -2,7 +2,8 @@
 recipes' transforms — train: RandomResizedCrop(224) + RandomHorizontalFlip + ToTensor + Normalize(ImageNet);
 eval: Resize(256) + CenterCrop(224) + ToTensor + Normalize — through torch.utils.data.DataLoader, batch 128,
 one intra-op thread. Usage: /usr/bin/python3 bench_loader_jpeg_torch.py ROOT [images] [workers...]
-(ROOT holds train/ and test/ class folders, e.g. from make_photos.py)."""
+(ROOT holds train/ and test/ class folders, e.g. from make_photos.py; EVAL_SPLIT=train in the environment
+makes eval read train/, as bench_loader --eval-split train)."""
 import os
 import sys
 import time
@@ -23,7 +24,7 @@ tf = {
 print(f"torch {torch.__version__}, {root}, batch 128, {images} images per run")
 print(f"{'workers':<8} {'mode':<6} {'images/s':>10} {'images/CPU-second':>18}  (CPU time of this process only: workers=0)")
 for w in workers:
-    for mode, split in (("train", "train"), ("eval", "test")):
+    for mode, split in (("train", "train"), ("eval", os.environ.get("EVAL_SPLIT", "test"))):
         ds = ImageFolder(os.path.join(root, split), transform=tf[mode])
         done, t0, c0, first = 0, None, None, True
         while done < images:
