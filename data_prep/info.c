@@ -56,7 +56,10 @@ int aprep_info(const char *dir) {
                 shrt[i] = h < w ? h : w;
                 lng[i] = h < w ? w : h;
             }
-            printf("  images of varying size, %d channel(s); pixels (HxW as stored):\n", m->channels);
+            if (m->height > 0)
+                printf("  images %dx%dx%d (HxWxC) as JPEG; pixels (HxW as stored):\n", m->height, m->width, m->channels);
+            else
+                printf("  images of varying size, %d channel(s); pixels (HxW as stored):\n", m->channels);
             percentiles("short side", shrt, n);
             percentiles("long side ", lng, n);
             free(shrt);

@@ -20,10 +20,27 @@ static void h5_lock_at_exit(void) {
     }
 }
 
+// fork() while another thread is inside HDF5 would leave the child's copy of the lock held forever (its
+// exit handler above would then wait on it): fork only between HDF5 calls, and release it on both sides.
+static __thread int g_h5_fork_locked;
+static void h5_prefork(void) {
+    if (!g_h5_held) {
+        pthread_mutex_lock(&g_h5_mutex);
+        g_h5_fork_locked = 1;
+    }
+}
+static void h5_postfork(void) {
+    if (g_h5_fork_locked) {
+        g_h5_fork_locked = 0;
+        pthread_mutex_unlock(&g_h5_mutex);
+    }
+}
+
 static void h5_init_once(void) {
     H5open();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name file and row; the stack only adds noise
     atexit(h5_lock_at_exit);
+    pthread_atfork(h5_prefork, h5_postfork, h5_postfork);
 }
 
 void apt_h5_init(void) {
