@@ -24,7 +24,8 @@ static const char *usage =
     "ROOT/Inat_dataset_splits/Inaturalist_{train,test}_set1.txt\n"
     "  vggface2 ROOT OUT            ROOT/train_list.txt, ROOT/test_list.txt (id/file.jpg) under ROOT/train, "
     "ROOT/test\n"
-    "  verify DIR                   re-read every shard: counts, labels, checksums, content hashes, decodability\n"
+    "  verify DIR                   re-read every shard: counts, labels, checksums, content hashes, "
+    "decodability\n"
     "  info DIR                     print the splits, storage, bytes per image, image sizes and classes\n"
     "options:\n"
     "  --storage raw|jpeg   raw: decoded pixels, one size; jpeg: the original JPEG bytes (default for\n"
@@ -124,7 +125,8 @@ int main(int argc, char **argv) {
         return APT_EXIT_USAGE;
     }
     const char *cmd = pos[0];
-    if (!o.storage_set && (!strcmp(cmd, "inaturalist") || !strcmp(cmd, "vggface2"))) o.storage = APT_STORAGE_JPEG;
+    if (!o.storage_set && (!strcmp(cmd, "inaturalist") || !strcmp(cmd, "vggface2")))
+        o.storage = APT_STORAGE_JPEG;
 #define NARGS(k)                                                                                             \
     if (npos != (k) + 1) apt_exit(APT_EXIT_USAGE, "aprep %s takes %d argument(s) (aprep --help)", cmd, k)
     if (!strcmp(cmd, "fashion-mnist")) {

@@ -70,8 +70,8 @@ void aprep_write_decoded(const char *out, const char *name, AprepSplit *splits, 
 // ---- encode.c: one input file to what a shard stores ----
 int aprep_read_file(const char *path, uint8_t **data, size_t *n);
 // Decode path and fit it to [H, W, C] into out (raw storage). 0, or -1 with the reason in err.
-int aprep_load_raw(const char *path, const float *bbox, const AprepOptions *o, int H, int W, int C, uint8_t *out,
-                   char *err, size_t cap);
+int aprep_load_raw(const char *path, const float *bbox, const AprepOptions *o, int H, int W, int C,
+                   uint8_t *out, char *err, size_t cap);
 // The bytes a jpeg shard stores for path: the original file when it is a JPEG that needs no change, else
 // a re-encode (PNG input, crop box, --size, --max-short-side). *out is malloc'd. 0, or -1 with err.
 int aprep_load_jpeg(const char *path, const float *bbox, const AprepOptions *o, int C, uint8_t **out,

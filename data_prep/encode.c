@@ -74,8 +74,8 @@ static int decode_cropped(const uint8_t *data, size_t n, const float *bbox, int 
     return 0;
 }
 
-int aprep_load_raw(const char *path, const float *bbox, const AprepOptions *o, int H, int W, int C, uint8_t *out,
-                   char *err, size_t cap) {
+int aprep_load_raw(const char *path, const float *bbox, const AprepOptions *o, int H, int W, int C,
+                   uint8_t *out, char *err, size_t cap) {
     uint8_t *data = NULL, *px = NULL;
     const uint8_t *src;
     size_t n = 0;

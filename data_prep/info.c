@@ -18,8 +18,8 @@ static int cmp_int(const void *a, const void *b) {
 static void percentiles(const char *what, int *v, int64_t n) {
     if (n == 0) return;
     qsort(v, (size_t)n, sizeof *v, cmp_int);
-    printf("  %s: min %d  p10 %d  median %d  p90 %d  max %d\n", what, v[0], v[n / 10], v[n / 2], v[n * 9 / 10],
-           v[n - 1]);
+    printf("  %s: min %d  p10 %d  median %d  p90 %d  max %d\n", what, v[0], v[n / 10], v[n / 2],
+           v[n * 9 / 10], v[n - 1]);
 }
 
 int aprep_info(const char *dir) {
@@ -49,7 +49,8 @@ int aprep_info(const char *dir) {
             printf("  images %dx%dx%d (HxWxC), all the same size\n", m->height, m->width, m->channels);
         } else {
             const int64_t n = m->num_samples;
-            int *shrt = apt_malloc((size_t)(n ? n : 1) * sizeof(int)), *lng = apt_malloc((size_t)(n ? n : 1) * sizeof(int));
+            int *shrt = apt_malloc((size_t)(n ? n : 1) * sizeof(int)),
+                *lng = apt_malloc((size_t)(n ? n : 1) * sizeof(int));
             for (int64_t i = 0; i < n; i++) {
                 int h, w;
                 apt_shard_reader_size(r, i, &h, &w);
@@ -57,7 +58,8 @@ int aprep_info(const char *dir) {
                 lng[i] = h < w ? w : h;
             }
             if (m->height > 0)
-                printf("  images %dx%dx%d (HxWxC) as JPEG; pixels (HxW as stored):\n", m->height, m->width, m->channels);
+                printf("  images %dx%dx%d (HxWxC) as JPEG; pixels (HxW as stored):\n", m->height, m->width,
+                       m->channels);
             else
                 printf("  images of varying size, %d channel(s); pixels (HxW as stored):\n", m->channels);
             percentiles("short side", shrt, n);

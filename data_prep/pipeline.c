@@ -88,8 +88,8 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
         for (int64_t i = 0; i < n; i++)
             if (!err[i] && (hw[i][0] != *H || hw[i][1] != *W)) {
                 char e[160];
-                snprintf(e, sizeof e, "image is %dx%d but the dataset is %dx%d (use --size to resize)", hw[i][0],
-                         hw[i][1], *H, *W);
+                snprintf(e, sizeof e, "image is %dx%d but the dataset is %dx%d (use --size to resize)",
+                         hw[i][0], hw[i][1], *H, *W);
                 err[i] = strdup(e);
             }
     // classes without a good sample
@@ -100,7 +100,8 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
     for (int64_t i = 0; i < n; i++)
         if (err[i]) {
             bad++;
-            fprintf(stderr, "aprep: %s: %s (split %s, row %lld)\n", s->paths[i], err[i], s->split, (long long)i);
+            fprintf(stderr, "aprep: %s: %s (split %s, row %lld)\n", s->paths[i], err[i], s->split,
+                    (long long)i);
         }
     int64_t empty = 0;
     for (int k = 0; k < s->num_classes; k++)
@@ -109,8 +110,8 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
             if (s->class_dir)
                 fprintf(stderr, "aprep: %s/%s: empty class (no images)\n", s->class_dir, s->class_names[k]);
             else
-                fprintf(stderr, "aprep: class %s of split %s: empty class (no good images)\n", s->class_names[k],
-                        s->split);
+                fprintf(stderr, "aprep: class %s of split %s: empty class (no good images)\n",
+                        s->class_names[k], s->split);
         }
     fflush(stderr);
     if ((bad || empty) && o->skip_bad) { // compact samples and classes; record what was left out
@@ -146,8 +147,8 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
         }
         s->n = m;
         free(remap);
-        apt_warn("aprep: split %s: left out %lld bad input(s) and %lld empty class(es) (--skip-bad)", s->split,
-                 (long long)bad, (long long)empty);
+        apt_warn("aprep: split %s: left out %lld bad input(s) and %lld empty class(es) (--skip-bad)",
+                 s->split, (long long)bad, (long long)empty);
     }
     for (int64_t i = 0; i < n; i++)
         free(err[i]);
@@ -171,8 +172,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 static void job_string(char *out, size_t cap, const char *name, const AprepSplit *splits, int ns,
                        const AprepOptions *o) {
     uint64_t h = 1469598103934665603ull;
-    int opts[] = {o->size_h, o->size_w, o->short_side, (int)o->storage, o->shard_size, o->channels,
-                  o->max_short_side, o->quality};
+    int opts[] = {o->size_h,     o->size_w,   o->short_side,     (int)o->storage,
+                  o->shard_size, o->channels, o->max_short_side, o->quality};
     h = fnv(h, opts, sizeof opts);
     h = fnv(h, &o->bbox_margin, sizeof o->bbox_margin);
     int64_t total = 0;
@@ -215,9 +216,10 @@ static void *encode_worker(void *arg) {
         const float *bb = j->s->bbox ? j->s->bbox[g] : NULL;
         j->errs[i][0] = 0;
         int rc = j->o->storage == APT_STORAGE_RAW
-                     ? aprep_load_raw(j->s->paths[g], bb, j->o, j->H, j->W, j->C, j->images + i * bytes, j->errs[i], 256)
-                     : aprep_load_jpeg(j->s->paths[g], bb, j->o, j->C, &j->enc[i], &j->enc_len[i], &j->enc_hw[i][0],
-                                       &j->enc_hw[i][1], j->errs[i], 256);
+                     ? aprep_load_raw(j->s->paths[g], bb, j->o, j->H, j->W, j->C, j->images + i * bytes,
+                                      j->errs[i], 256)
+                     : aprep_load_jpeg(j->s->paths[g], bb, j->o, j->C, &j->enc[i], &j->enc_len[i],
+                                       &j->enc_hw[i][0], &j->enc_hw[i][1], j->errs[i], 256);
         if (rc != 0 && !j->errs[i][0]) snprintf(j->errs[i], 256, "cannot decode");
     }
     return NULL;
@@ -281,8 +283,8 @@ static void write_split(const char *dir, const char *name, const AprepSplit *s, 
                 aprep_writer_add(w, images + i * bytes, s->labels[first + i], s->paths[first + i]);
                 out_bytes += (int64_t)bytes;
             } else {
-                aprep_writer_add_encoded(w, enc[i], enc_len[i], enc_hw[i][0], enc_hw[i][1], s->labels[first + i],
-                                         s->paths[first + i]);
+                aprep_writer_add_encoded(w, enc[i], enc_len[i], enc_hw[i][0], enc_hw[i][1],
+                                         s->labels[first + i], s->paths[first + i]);
                 out_bytes += (int64_t)enc_len[i];
                 free(enc[i]);
                 enc[i] = NULL;
@@ -294,8 +296,8 @@ static void write_split(const char *dir, const char *name, const AprepSplit *s, 
             double rate = (k - done) / (now - t0 + 1e-9);
             char eta[32];
             fmt_eta(eta, sizeof eta, (s->n - k) / (rate > 0 ? rate : 1));
-            printf("aprep: %s: %lld/%lld images, %.0f images/s, %.1f MB written, ETA %s\n", s->split, (long long)k,
-                   (long long)s->n, rate, out_bytes / 1e6, eta);
+            printf("aprep: %s: %lld/%lld images, %.0f images/s, %.1f MB written, ETA %s\n", s->split,
+                   (long long)k, (long long)s->n, rate, out_bytes / 1e6, eta);
             fflush(stdout);
             last = now;
         }
@@ -322,9 +324,10 @@ void aprep_write_decoded(const char *out, const char *name, AprepSplit *splits, 
     for (int k = 0; k < nsplits; k++)
         bad += check_split(&splits[k], o, &skipped[k], &nskipped[k], &H[k], &W[k]);
     if (bad && !o->skip_bad)
-        apt_user_error("%lld bad input(s) listed above; nothing written (fix them, or add --skip-bad to leave "
-                       "them out)",
-                       (long long)bad);
+        apt_user_error(
+            "%lld bad input(s) listed above; nothing written (fix them, or add --skip-bad to leave "
+            "them out)",
+            (long long)bad);
     int64_t total = 0;
     for (int k = 0; k < nsplits; k++)
         total += splits[k].n;

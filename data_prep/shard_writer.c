@@ -30,8 +30,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define WRITE_BLOCK 256          // raw rows per H5Dwrite
-#define JPEG_FLUSH (8u << 20)    // jpeg bytes buffered per H5Dwrite
+#define WRITE_BLOCK 256       // raw rows per H5Dwrite
+#define JPEG_FLUSH (8u << 20) // jpeg bytes buffered per H5Dwrite
 #define JPEG_CHUNK ((hsize_t)1 << 20)
 
 struct AprepWriter {
@@ -163,7 +163,8 @@ static void close_shard(AprepWriter *w) {
     int ok = apt_h5_write_nd(w->file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, lab) == 0;
     ok = ok && apt_h5_write_nd(w->file, "checksums", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d1, w->crc) == 0;
     if (w->storage == APT_STORAGE_JPEG) {
-        ok = ok && apt_h5_write_nd(w->file, "offsets", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, d1p, w->offsets) == 0;
+        ok = ok &&
+             apt_h5_write_nd(w->file, "offsets", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, d1p, w->offsets) == 0;
         ok = ok && apt_h5_write_nd(w->file, "sizes", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, w->sizes) == 0;
     }
     ok = ok && apt_h5_write_strings(w->file, "paths", w->paths, n) == 0;
@@ -171,7 +172,8 @@ static void close_shard(AprepWriter *w) {
     ok = H5Fclose(w->file) >= 0 && ok;
     apt_h5_unlock();
     if (!ok) apt_user_error("%s: writing the shard failed (disk full?)", w->part);
-    if (apt_rename_durable(w->part, w->final) != 0) apt_user_error("%s: cannot rename onto %s", w->part, w->final);
+    if (apt_rename_durable(w->part, w->final) != 0)
+        apt_user_error("%s: cannot rename onto %s", w->part, w->final);
     w->shard_hash[w->cur] = apt_shard_hash(lab, w->rowbytes, w->crc, n);
     for (int64_t i = 0; i < n; i++) {
         free(w->paths[i]);
@@ -287,7 +289,8 @@ static int resume_shard(AprepWriter *w, int s, const int32_t *labels) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     int ok = f >= 0 && apt_h5_read_1d(f, "/labels", H5T_NATIVE_INT32, n, lab) == 0 &&
              apt_h5_read_1d(f, "/checksums", H5T_NATIVE_UINT32, n, crc) == 0;
-    if (ok && w->storage == APT_STORAGE_JPEG) ok = apt_h5_read_1d(f, "/offsets", H5T_NATIVE_UINT64, n + 1, off) == 0;
+    if (ok && w->storage == APT_STORAGE_JPEG)
+        ok = apt_h5_read_1d(f, "/offsets", H5T_NATIVE_UINT64, n + 1, off) == 0;
     if (f >= 0) H5Fclose(f);
     apt_h5_unlock();
     const int64_t first = (int64_t)s * w->shard_size;
@@ -347,7 +350,8 @@ void aprep_writer_finish(AprepWriter *w) {
     ok = ok && apt_h5_write_strings(f, "skipped", w->skipped, w->num_skipped) == 0;
     hsize_t ds[1] = {(hsize_t)w->num_shards}, dn[1] = {(hsize_t)w->n};
     ok = ok && apt_h5_write_nd(f, "shard_sizes", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, ds, w->shard_sizes) == 0;
-    ok = ok && apt_h5_write_nd(f, "shard_hashes", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ds, w->shard_hash) == 0;
+    ok =
+        ok && apt_h5_write_nd(f, "shard_hashes", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, ds, w->shard_hash) == 0;
     ok = ok && apt_h5_write_nd(f, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dn, w->labels) == 0;
     if (f >= 0) ok = H5Fclose(f) >= 0 && ok;
     apt_h5_unlock();
@@ -390,14 +394,16 @@ void aprep_out_begin(const char *out, int resume, const char *job, char *partial
     snprintf(jobfile, sizeof jobfile, "%s/.aprep-job", partial);
     if (apt_path_exists(partial)) {
         if (!resume)
-            apt_user_error("%s: an interrupted run left it; add --resume to continue it, or remove it", partial);
+            apt_user_error("%s: an interrupted run left it; add --resume to continue it, or remove it",
+                           partial);
         FILE *f = fopen(jobfile, "r");
         char buf[512] = "";
         size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
         if (f) fclose(f);
         buf[n] = 0;
         if (strcmp(buf, job) != 0)
-            apt_user_error("%s: was started with other inputs or options; remove it to start afresh", partial);
+            apt_user_error("%s: was started with other inputs or options; remove it to start afresh",
+                           partial);
         apt_info("aprep: resuming %s", partial);
         return;
     }

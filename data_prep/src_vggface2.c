@@ -96,8 +96,9 @@ static void attach_boxes(AprepSplit *s, const char *dir, const char *csv, double
         s->bbox[i][2] = (float)(w * (1 + 2 * margin));
         s->bbox[i][3] = (float)(h * (1 + 2 * margin));
     }
-    if (missing) apt_warn("aprep: %s: no box for %lld of %lld images (kept whole)", csv, (long long)missing,
-                          (long long)s->n);
+    if (missing)
+        apt_warn("aprep: %s: no box for %lld of %lld images (kept whole)", csv, (long long)missing,
+                 (long long)s->n);
     for (int64_t i = 0; i < nb; i++)
         free(boxes[i].name);
     free(boxes);

@@ -116,9 +116,10 @@ int aprep_verify(const char *dir) {
                 bytes += (int64_t)n;
             }
             if (m->shard_hash && apt_shard_reader_hash(r, s, lab) != m->shard_hash[s])
-                apt_user_error("%s: content hash differs from the manifest's /shard_hashes[%d] (shard replaced or "
-                               "manifest damaged: re-run aprep)",
-                               apt_shard_reader_path(r, s), s);
+                apt_user_error(
+                    "%s: content hash differs from the manifest's /shard_hashes[%d] (shard replaced or "
+                    "manifest damaged: re-run aprep)",
+                    apt_shard_reader_path(r, s), s);
             free(lab);
         }
         tjDestroy(tj);
@@ -127,10 +128,11 @@ int aprep_verify(const char *dir) {
         int empty = 0;
         for (int c = 0; c < m->num_classes; c++)
             empty += m->class_count[c] == 0;
-        printf("%s: ok: %lld samples, %d classes%s, %dx%dx%d %s, %d shards, %.1f MB, content fnv1a %016llx%s\n",
-               m->path, (long long)m->num_samples, m->num_classes, empty ? " (some without samples)" : "",
-               m->height, m->width, m->channels, apt_storage_name(m->storage), m->num_shards, bytes / 1e6,
-               (unsigned long long)checksum, m->shard_hash ? ", checksums and shard hashes match" : "");
+        printf(
+            "%s: ok: %lld samples, %d classes%s, %dx%dx%d %s, %d shards, %.1f MB, content fnv1a %016llx%s\n",
+            m->path, (long long)m->num_samples, m->num_classes, empty ? " (some without samples)" : "",
+            m->height, m->width, m->channels, apt_storage_name(m->storage), m->num_shards, bytes / 1e6,
+            (unsigned long long)checksum, m->shard_hash ? ", checksums and shard hashes match" : "");
         free(row);
         apt_shard_reader_destroy(r);
         apt_manifest_free(m);

@@ -119,7 +119,8 @@ int apt_h5_write_nd(hid_t file, const char *name, hid_t file_type, hid_t mem_typ
     }
     hid_t sp = H5Screate_simple(rank, dims, maxd);
     hid_t dcpl = apt_h5_dcpl();
-    int rc = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0 ? 0 : -1;
+    int rc =
+        sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0 ? 0 : -1;
     hid_t d = rc == 0 ? H5Dcreate2(file, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
     if (d < 0) rc = -1;
     if (rc == 0 && dims[0] > 0 && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) rc = -1;

@@ -158,8 +158,9 @@ static double tri(double x) {
     return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Pillow's precompute_coeffs for the box [in0, in1) of a source of `in` pixels, in double, then normalize_coeffs_8bpc: weights in fixed
-// point with PREC fraction bits, so that the passes below reproduce Pillow's integers exactly.
+// Pillow's precompute_coeffs for the box [in0, in1) of a source of `in` pixels, in double, then
+// normalize_coeffs_8bpc: weights in fixed point with PREC fraction bits, so that the passes below reproduce
+// Pillow's integers exactly.
 #define PREC 22
 // Returns the tap stride of k (Pillow's ksize): short rows keep the weights of neighbouring outputs close
 // in memory, which the horizontal pass touches for every source row.

@@ -11,8 +11,9 @@ void apt_input_shape(int resize, int crop, const AptManifest *m, int *C, int *H,
         return;
     }
     if (m->height < 1 || m->width < 1)
-        apt_user_error("%s: %s storage with images of different sizes: set data.crop (the model's input side)",
-                       m->path, apt_storage_name(m->storage));
+        apt_user_error(
+            "%s: %s storage with images of different sizes: set data.crop (the model's input side)", m->path,
+            apt_storage_name(m->storage));
     if (resize > 0) {
         apt_image_short_side(m->height, m->width, resize, H, W);
     } else {

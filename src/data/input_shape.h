@@ -9,6 +9,7 @@
 #include "data/manifest.h"
 
 void apt_input_shape(int resize, int crop, const AptManifest *m, int *C, int *H, int *W);
-static inline void apt_input_shape_config(const AptDataConfig *d, const AptManifest *m, int *C, int *H, int *W) {
+static inline void apt_input_shape_config(const AptDataConfig *d, const AptManifest *m, int *C, int *H,
+                                          int *W) {
     apt_input_shape(d->resize, d->crop, m, C, H, W);
 }

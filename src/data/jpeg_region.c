@@ -54,9 +54,9 @@ void apt_jpeg_region_destroy(AptJpegRegion *d) {
     free(d);
 }
 
-int apt_jpeg_region_decode(AptJpegRegion *d, const uint8_t *data, size_t n, int want_c, int denom, int y0, int y1,
-                           int x0, int x1, const uint8_t **px, int *stride, int *ox, int *h, int *w, char *err,
-                           size_t errcap) {
+int apt_jpeg_region_decode(AptJpegRegion *d, const uint8_t *data, size_t n, int want_c, int denom, int y0,
+                           int y1, int x0, int x1, const uint8_t **px, int *stride, int *ox, int *h, int *w,
+                           char *err, size_t errcap) {
     struct jpeg_decompress_struct *ci = &d->cinfo;
     d->err.warned = 0;
     if (setjmp(d->err.jump)) {

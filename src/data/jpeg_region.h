@@ -17,6 +17,6 @@ void apt_jpeg_region_destroy(AptJpegRegion *d);
 // bytes per row, starting at scaled column *ox <= x0 (iMCU boundary) and row y0; *h, *w its size. The
 // buffer stays owned by d until the next call. Returns 0, or -1 with a reason in err (warnings, such as
 // truncated data, fail too).
-int apt_jpeg_region_decode(AptJpegRegion *d, const uint8_t *data, size_t n, int want_c, int denom, int y0, int y1,
-                           int x0, int x1, const uint8_t **px, int *stride, int *ox, int *h, int *w, char *err,
-                           size_t errcap);
+int apt_jpeg_region_decode(AptJpegRegion *d, const uint8_t *data, size_t n, int want_c, int denom, int y0,
+                           int y1, int x0, int x1, const uint8_t **px, int *stride, int *ox, int *h, int *w,
+                           char *err, size_t errcap);

@@ -158,7 +158,7 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
             int64_t row;
             int s = apt_manifest_locate(l->m, id, &row);
             APT_DATA_FAIL("%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
-                           apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
+                          apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
         }
         const double sy = (double)H0 / rh, sx = (double)W0 / rw;
         by = rint((rh - oh) / 2.0) * sy; // torchvision center_crop offsets: round half to even
@@ -181,12 +181,12 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
         if (ix1 <= ix0) ix1 = ix0 + 1;
         const uint8_t *px;
         int stride, ox, rh, rw;
-        if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, iy0, iy1, ix0, ix1, &px, &stride, &ox, &rh, &rw, err,
-                                   sizeof err) != 0)
+        if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, iy0, iy1, ix0, ix1, &px, &stride, &ox, &rh, &rw,
+                                   err, sizeof err) != 0)
             jpeg_fail(l, id, err);
         ensure_work(w, iy1 - iy0, ix1 - ix0);
-        apt_image_resize_box(&w->rw, px + (size_t)(ix0 - ox) * C, stride, iy1 - iy0, ix1 - ix0, fy0 - iy0, fx0 - ix0,
-                             fh, fw, w->cropped, oh, ow);
+        apt_image_resize_box(&w->rw, px + (size_t)(ix0 - ox) * C, stride, iy1 - iy0, ix1 - ix0, fy0 - iy0,
+                             fx0 - ix0, fh, fw, w->cropped, oh, ow);
         return;
     }
     // Eval: the whole (scaled) image, through the same persistent decoder (no per-image set-up).

@@ -62,7 +62,8 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
     else
         MANIFEST_FAIL("%s: attribute storage = '%s', expected raw or jpeg", path, storage);
     if (m->format_version < 2 && m->storage != APT_STORAGE_RAW)
-        MANIFEST_FAIL("%s: format_version %d with storage %s: re-run aprep", path, m->format_version, storage);
+        MANIFEST_FAIL("%s: format_version %d with storage %s: re-run aprep", path, m->format_version,
+                      storage);
     if (m->storage == APT_STORAGE_RAW && (m->height < 1 || m->width < 1))
         MANIFEST_FAIL("%s: raw storage needs height and width >= 1 (got %dx%d)", path, m->height, m->width);
     if (apt_h5_attr_read_str(f, "name", m->name, sizeof m->name) != 0)
@@ -97,7 +98,8 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
         if (apt_h5_read_1d(f, "/shard_hashes", H5T_NATIVE_UINT64, S, m->shard_hash) != 0)
             MANIFEST_FAIL("%s: missing dataset /shard_hashes or its length is not %lld", path, (long long)S);
         int64_t ns = apt_h5_dataset_len(f, "/skipped");
-        if (ns < 0 || ns > m->num_samples + (1 << 30) || apt_h5_read_strings(f, "/skipped", ns, &m->skipped) != 0)
+        if (ns < 0 || ns > m->num_samples + (1 << 30) ||
+            apt_h5_read_strings(f, "/skipped", ns, &m->skipped) != 0)
             MANIFEST_FAIL("%s: missing or unreadable dataset /skipped", path);
         m->num_skipped = ns;
     }

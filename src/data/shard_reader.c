@@ -92,13 +92,15 @@ static void open_jpeg_locked(Shard *sh, int64_t rows) {
     sh->offsets = apt_malloc((size_t)(rows + 1) * sizeof(uint64_t));
     sh->sizes = apt_malloc((size_t)(rows ? rows : 1) * 2 * sizeof(int32_t));
     if (apt_h5_read_1d(sh->file, "/offsets", H5T_NATIVE_UINT64, rows + 1, sh->offsets) != 0)
-        OPEN_FAIL("%s: missing or unreadable /offsets (or its length is not %lld)", sh->path, (long long)rows + 1);
+        OPEN_FAIL("%s: missing or unreadable /offsets (or its length is not %lld)", sh->path,
+                  (long long)rows + 1);
     if (apt_h5_dataset_len(sh->file, "/sizes") != rows)
         OPEN_FAIL("%s: missing /sizes or its length is not %lld", sh->path, (long long)rows);
     hid_t d = H5Dopen2(sh->file, "sizes", H5P_DEFAULT);
     hid_t sp = H5Dget_space(d);
     hsize_t dims[2] = {0, 0};
-    int ok = H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 && dims[1] == 2;
+    int ok =
+        H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 && dims[1] == 2;
     H5Sclose(sp);
     ok = ok && (rows == 0 || H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sh->sizes) >= 0);
     H5Dclose(d);
@@ -117,7 +119,8 @@ static void open_jpeg_locked(Shard *sh, int64_t rows) {
     for (int64_t i = 0; i < rows; i++) {
         if (sh->offsets[i + 1] < sh->offsets[i] || sh->offsets[i + 1] - sh->offsets[i] > (1u << 30))
             OPEN_FAIL("%s: row %lld: bad /offsets entry", sh->path, (long long)i);
-        if (sh->sizes[2 * i] < 1 || sh->sizes[2 * i] > 65535 || sh->sizes[2 * i + 1] < 1 || sh->sizes[2 * i + 1] > 65535)
+        if (sh->sizes[2 * i] < 1 || sh->sizes[2 * i] > 65535 || sh->sizes[2 * i + 1] < 1 ||
+            sh->sizes[2 * i + 1] > 65535)
             OPEN_FAIL("%s: row %lld: bad /sizes entry %dx%d", sh->path, (long long)i, sh->sizes[2 * i],
                       sh->sizes[2 * i + 1]);
     }
@@ -138,7 +141,8 @@ static void shard_open_locked(AptShardReader *r, int s) {
     if (m->format_version >= 2) {
         sh->crc = apt_malloc((size_t)(rows ? rows : 1) * sizeof(uint32_t));
         if (apt_h5_read_1d(sh->file, "/checksums", H5T_NATIVE_UINT32, rows, sh->crc) != 0)
-            OPEN_FAIL("%s: missing or unreadable /checksums (or its length is not %lld)", sh->path, (long long)rows);
+            OPEN_FAIL("%s: missing or unreadable /checksums (or its length is not %lld)", sh->path,
+                      (long long)rows);
     }
     if (m->storage == APT_STORAGE_JPEG) {
         open_jpeg_locked(sh, rows);
@@ -175,8 +179,8 @@ static void shard_open_locked(AptShardReader *r, int s) {
 static void check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n) {
     if (sh->crc && (uint32_t)crc32(0L, data, (uInt)n) != sh->crc[row])
         APT_DATA_FAIL("%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard or "
-                       "re-run aprep)",
-                       sh->path, (long long)row);
+                      "re-run aprep)",
+                      sh->path, (long long)row);
 }
 
 static Shard *shard_get(AptShardReader *r, int s) {
@@ -221,8 +225,8 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
     check_crc(sh, row, out, r->row_bytes);
 }
 
-void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len, int *h,
-                                   int *w) {
+void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                   int *h, int *w) {
     APT_CHECK(r->m->storage == APT_STORAGE_JPEG, "encoded rows need jpeg storage");
     int64_t row;
     int s = apt_manifest_locate(r->m, i, &row);
@@ -245,7 +249,8 @@ void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, 
         H5Sclose(fs);
     }
     if (!ok)
-        apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path, (long long)row);
+        apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                       (long long)row);
     apt_h5_unlock();
     check_crc(sh, row, *buf, (size_t)n);
     *len = (size_t)n;

@@ -26,8 +26,8 @@ void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, ui
 
 // jpeg storage: the encoded bytes of global sample i into *buf (grown to fit; *cap bytes held), *len bytes;
 // *h, *w: its image size. Every row is checked against its CRC-32: damage exits naming shard and row.
-void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len, int *h,
-                                   int *w);
+void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                   int *h, int *w);
 // Image size of sample i without reading its pixels (raw: the manifest's H x W).
 void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w);
 // apt_shard_hash of shard s from its stored checksums and the given labels (0 for format 1 shards).

@@ -78,7 +78,8 @@ static double raw_rows(hid_t f, int n, size_t row, int mode, const uint32_t *crc
     return best * 1e6;
 }
 
-static double jpeg_rows(hid_t f, int n, const uint64_t *off, int crc_check, const uint32_t *crc, const int *order) {
+static double jpeg_rows(hid_t f, int n, const uint64_t *off, int crc_check, const uint32_t *crc,
+                        const int *order) {
     hid_t d = H5Dopen2(f, "images", H5P_DEFAULT);
     uint8_t *buf = malloc(1 << 20);
     double best = 1e9;

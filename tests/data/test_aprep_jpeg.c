@@ -80,16 +80,17 @@ static int lines_of(const char *path, char *buf, size_t cap) {
 
 // Every regular file of a equals the one of b (names and bytes).
 static int same_tree(const char *a, const char *b) {
-    return sh("cd %s && for f in *; do cmp -s \"$f\" \"%s/$f\" || exit 1; done && [ $(ls %s | wc -l) -eq $(ls %s | wc -l) ]",
+    return sh("cd %s && for f in *; do cmp -s \"$f\" \"%s/$f\" || exit 1; done && [ $(ls %s | wc -l) -eq "
+              "$(ls %s | wc -l) ]",
               a, b, a, b) == 0;
 }
 
 // iNaturalist layout: 10 train images in 3 classes (one a PNG), 4 test images in 2 classes.
-static const char *k_train[] = {
-    "train_val2018/Plantae/7477/a.jpg", "train_val2018/Aves/3/b.jpg",   "train_val2018/Plantae/7477/c.jpg",
-    "train_val2018/Aves/12/d.jpg",      "train_val2018/Aves/3/e.jpg",   "train_val2018/Aves/12/f.png",
-    "train_val2018/Plantae/7477/g.jpg", "train_val2018/Aves/3/h.jpg",   "train_val2018/Aves/12/i.jpg",
-    "train_val2018/Plantae/7477/j.jpg"};
+static const char *k_train[] = {"train_val2018/Plantae/7477/a.jpg", "train_val2018/Aves/3/b.jpg",
+                                "train_val2018/Plantae/7477/c.jpg", "train_val2018/Aves/12/d.jpg",
+                                "train_val2018/Aves/3/e.jpg",       "train_val2018/Aves/12/f.png",
+                                "train_val2018/Plantae/7477/g.jpg", "train_val2018/Aves/3/h.jpg",
+                                "train_val2018/Aves/12/i.jpg",      "train_val2018/Plantae/7477/j.jpg"};
 static const char *k_test[] = {"train_val2018/Fungi/500/k.jpg", "train_val2018/Fungi/500/l.jpg",
                                "train_val2018/Fungi/41/m.jpg", "train_val2018/Fungi/41/n.jpg"};
 
@@ -129,8 +130,8 @@ static void make_inat(const char *root) {
 
 static void check_inat(const char *out, const char *root) {
     AptManifest *m = apt_manifest_load(out, "train");
-    TEST_CHECK(m->storage == APT_STORAGE_JPEG && m->format_version == APT_DATA_FORMAT_VERSION && m->num_samples == 10 &&
-                   m->num_classes == 3 && m->num_shards == 4,
+    TEST_CHECK(m->storage == APT_STORAGE_JPEG && m->format_version == APT_DATA_FORMAT_VERSION &&
+                   m->num_samples == 10 && m->num_classes == 3 && m->num_shards == 4,
                "train manifest: storage %s N %lld K %d shards %d", apt_storage_name(m->storage),
                (long long)m->num_samples, m->num_classes, m->num_shards);
     const char *cls[] = {"3", "12", "7477"}; // numeric order, directory names kept
@@ -162,7 +163,8 @@ static void check_inat(const char *out, const char *root) {
     }
     TEST_CHECK(kept == 9, "%d of 9 JPEG rows hold the original bytes", kept);
     TEST_CHECK(png_ok, "the PNG row is not a JPEG of the same size");
-    printf("ok   inaturalist jpeg: 9 original JPEGs bit-exact, PNG re-encoded, sizes per row, classes 3,12,7477\n");
+    printf("ok   inaturalist jpeg: 9 original JPEGs bit-exact, PNG re-encoded, sizes per row, classes "
+           "3,12,7477\n");
     free(buf);
     apt_shard_reader_destroy(r);
     apt_manifest_free(m);
@@ -274,8 +276,8 @@ static void bad_inputs(void) {
     int st = sh("%s inaturalist %s %s >/dev/null 2>%s", g_aprep, root, out, g_err);
     char buf[16384];
     int lines = lines_of(g_err, buf, sizeof buf);
-    TEST_CHECK(st == 1 && lines == 5 && strstr(buf, "c.jpg") && strstr(buf, "d.jpg") && strstr(buf, "missing.jpg") &&
-                   strstr(buf, "duplicate") && strstr(buf, "4 bad input"),
+    TEST_CHECK(st == 1 && lines == 5 && strstr(buf, "c.jpg") && strstr(buf, "d.jpg") &&
+                   strstr(buf, "missing.jpg") && strstr(buf, "duplicate") && strstr(buf, "4 bad input"),
                "bad inputs: status %d, %d lines (want 4 + summary):\n%s", st, lines, buf);
     TEST_CHECK(!apt_path_exists(out) && sh("ls -d %s.partial >/dev/null 2>&1", out) != 0,
                "something written after refusing bad inputs");
@@ -322,8 +324,8 @@ static void vggface2(void) {
         int h, w, oh, ow;
         char err[256];
         apt_shard_reader_read_encoded(r, i, &buf, &cap, &len, &h, &w);
-        TEST_CHECK(h == want[i][0] && w == want[i][1], "vggface2 row %d: %dx%d, want %dx%d", i, h, w, want[i][0],
-                   want[i][1]);
+        TEST_CHECK(h == want[i][0] && w == want[i][1], "vggface2 row %d: %dx%d, want %dx%d", i, h, w,
+                   want[i][0], want[i][1]);
         apt_image_decode(buf, len, 3, &px, &h, &w, err, sizeof err);
         apt_path_join(p, sizeof p, root, src[i]);
         o = slurp(p, &n);
@@ -345,11 +347,12 @@ static void vggface2(void) {
                 else if (e < best_other)
                     best_other = e;
             }
-        TEST_CHECK(mad < best_other && mad < 20.0, "vggface2 row %d: mean |crop - original crop| = %.2f, shifted %.2f",
-                   i, mad, best_other);
-        printf("ok   vggface2 row %d: loose box + 10%% margin -> %dx%d, mean abs diff vs the original crop %.2f "
-               "(1 px off: %.2f)\n",
-               i, h, w, mad, best_other);
+        TEST_CHECK(mad < best_other && mad < 20.0,
+                   "vggface2 row %d: mean |crop - original crop| = %.2f, shifted %.2f", i, mad, best_other);
+        printf(
+            "ok   vggface2 row %d: loose box + 10%% margin -> %dx%d, mean abs diff vs the original crop %.2f "
+            "(1 px off: %.2f)\n",
+            i, h, w, mad, best_other);
         free(buf);
         free(px);
         free(orig);
@@ -383,25 +386,29 @@ int main(void) {
 
     // Same output for any --threads.
     apt_path_join(out1, sizeof out1, g_root, "out_t1");
-    TEST_CHECK(sh("%s inaturalist --shard-size 3 --threads 1 %s %s >/dev/null", g_aprep, root, out1) == 0, "threads 1");
+    TEST_CHECK(sh("%s inaturalist --shard-size 3 --threads 1 %s %s >/dev/null", g_aprep, root, out1) == 0,
+               "threads 1");
     TEST_CHECK(same_tree(out, out1), "--threads 1 and 2 give different files");
     printf("ok   --threads 1 and --threads 2 write identical files\n");
 
     // Interrupted run: manifests and the last shards missing, a half-written shard left as .part.
     apt_path_join(outr, sizeof outr, g_root, "out_r");
-    TEST_CHECK(sh("cp -r %s %s.partial && cd %s.partial && rm train.h5 test.h5 train-00002.h5 train-00003.h5 && "
-                  "head -c 100 ../out/train-00002.h5 > train-00002.h5.part",
-                  out, outr, outr) == 0,
-               "simulate interruption");
+    TEST_CHECK(
+        sh("cp -r %s %s.partial && cd %s.partial && rm train.h5 test.h5 train-00002.h5 train-00003.h5 && "
+           "head -c 100 ../out/train-00002.h5 > train-00002.h5.part",
+           out, outr, outr) == 0,
+        "simulate interruption");
     TEST_CHECK(sh("%s inaturalist --shard-size 3 %s %s >/dev/null 2>%s", g_aprep, root, outr, g_err) == 1,
                "a partial directory without --resume must be refused");
-    TEST_CHECK(sh("%s inaturalist --shard-size 3 --resume %s %s >/dev/null", g_aprep, root, outr) == 0, "--resume");
+    TEST_CHECK(sh("%s inaturalist --shard-size 3 --resume %s %s >/dev/null", g_aprep, root, outr) == 0,
+               "--resume");
     TEST_CHECK(same_tree(out, outr), "resumed output differs from an uninterrupted run");
     printf("ok   --resume after an interruption writes the same files as an uninterrupted run\n");
 
     // --max-short-side: only images whose short side exceeds it are re-encoded.
     apt_path_join(out1, sizeof out1, g_root, "out_max");
-    TEST_CHECK(sh("%s inaturalist --max-short-side 40 %s %s >/dev/null", g_aprep, root, out1) == 0, "max-short-side");
+    TEST_CHECK(sh("%s inaturalist --max-short-side 40 %s %s >/dev/null", g_aprep, root, out1) == 0,
+               "max-short-side");
     AptManifest *m = apt_manifest_load(out1, "train");
     AptShardReader *r = apt_shard_reader_create(m);
     int ok = 1;

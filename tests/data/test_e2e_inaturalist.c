@@ -74,7 +74,8 @@ int main(void) {
              "run_name: e2e\nout_dir: %s/runs\nseed: 3\ndevice: cpu\n"
              "model: {arch: smallcnn, embed_dim: 16, width: 8, bn: local}\n"
              "data: {root: %s/data, sampler: epoch, batch_size: 8, samples_per_class: 2, threads: 2,\n"
-             "       resize: 36, crop: 32, augment: true, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}\n"
+             "       resize: 36, crop: 32, augment: true, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, "
+             "0.225]}\n"
              "loss: {name: smoothap, tau: 0.1}\n"
              "optim: {name: adam, lr: 0.001}\n"
              "schedule: {name: constant, max_steps: 6}\n"
@@ -84,11 +85,12 @@ int main(void) {
              "logging: {every_steps: 2}\n",
              root, root, srcdir);
     txt_write(cfg, yaml);
-    TEST_CHECK(sh("cd %s && %s/aptrain %s > %s/train.log 2>&1", root, bin, cfg, root) == 0, "aptrain (see %s/train.log)",
-               root);
-    TEST_CHECK(sh("cd %s && %s/aptrain eval %s --checkpoint %s/runs/e2e/checkpoints/latest.h5 > %s/eval.log 2>&1", root,
-                  bin, cfg, root, root) == 0,
-               "aptrain eval");
+    TEST_CHECK(sh("cd %s && %s/aptrain %s > %s/train.log 2>&1", root, bin, cfg, root) == 0,
+               "aptrain (see %s/train.log)", root);
+    TEST_CHECK(
+        sh("cd %s && %s/aptrain eval %s --checkpoint %s/runs/e2e/checkpoints/latest.h5 > %s/eval.log 2>&1",
+           root, bin, cfg, root, root) == 0,
+        "aptrain eval");
     snprintf(p, sizeof p, "%s/runs/e2e/leaderboard.md", root);
     char *md = slurp(p);
     snprintf(p, sizeof p, "%s/runs/e2e/leaderboard.json", root);

@@ -22,7 +22,7 @@
 static char g_root[64], g_aprep[4096], g_err[4200];
 
 typedef struct {
-    char dir[4096];   // the dataset the runs read (mutated in place, restored after each mutation)
+    char dir[4096]; // the dataset the runs read (mutated in place, restored after each mutation)
     char files[32][256];
     int nfiles;
 } Dataset;
@@ -54,7 +54,8 @@ static void list_h5(Dataset *ds) {
     ds->nfiles = 0;
     while ((e = readdir(d)) && ds->nfiles < 32) {
         size_t n = strlen(e->d_name);
-        if (n > 3 && !strcmp(e->d_name + n - 3, ".h5")) snprintf(ds->files[ds->nfiles++], 256, "%s", e->d_name);
+        if (n > 3 && !strcmp(e->d_name + n - 3, ".h5"))
+            snprintf(ds->files[ds->nfiles++], 256, "%s", e->d_name);
     }
     closedir(d);
 }
@@ -174,7 +175,8 @@ int main(int argc, char **argv) {
             size_t at = apt_rng_next_below(&r, (uint32_t)span), len = 1 + apt_rng_next_below(&r, 64);
             if (at + len > n) len = n - at;
             memset(buf + at, op == 4 ? 0x00 : 0xFF, len);
-            snprintf(mutation, sizeof mutation, "%zu bytes set to 0x%02X at %zu", len, op == 4 ? 0 : 0xFF, at);
+            snprintf(mutation, sizeof mutation, "%zu bytes set to 0x%02X at %zu", len, op == 4 ? 0 : 0xFF,
+                     at);
         } else if (op == 6) { // truncate
             m = apt_rng_next_below(&r, (uint32_t)n);
             snprintf(mutation, sizeof mutation, "truncation to %zu of %zu bytes", m, n);

@@ -23,7 +23,8 @@ static void write_photo(const char *path, int h, int w, int subsamp, uint32_t sa
         for (int x = 0; x < w; x++)
             for (int c = 0; c < 3; c++) {
                 double v = 128 + 90 * sin(0.021 * x * (c + 1) + 0.013 * y + salt) +
-                           ((x / 37 + y / 29 + (int)salt) % 3 == 0 ? 30 : 0) + (int)((x * 7 + y * 13 + c) % 11);
+                           ((x / 37 + y / 29 + (int)salt) % 3 == 0 ? 30 : 0) +
+                           (int)((x * 7 + y * 13 + c) % 11);
                 p[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
     tjhandle tj = tjInitCompress();
@@ -74,8 +75,8 @@ static int collect(const AptLoaderOptions *o, int batches, AptShardReader *r, ch
             if (o->mode == APT_LOADER_TRAIN) {
                 AptCropBox box = apt_image_random_crop(o->seed, bt->epoch, bt->step, bt->offset + j, H0, W0);
                 int d = o->exact_decode ? 1 : apt_jpeg_scale_denom(box.h, box.w, OUT, OUT);
-                fprintf(cases, "%s train %d %d %d %d %d %d %d %d 0\n", paths[id], box.y0, box.x0, box.h, box.w,
-                        box.flip, d, OUT, OUT);
+                fprintf(cases, "%s train %d %d %d %d %d %d %d %d 0\n", paths[id], box.y0, box.x0, box.h,
+                        box.w, box.flip, d, OUT, OUT);
             } else {
                 int rh, rw;
                 apt_image_short_side(H0, W0, RESIZE, &rh, &rw);
@@ -114,7 +115,8 @@ int main(void) {
         write_photo(paths[i], sz[i % 5][0], sz[i % 5][1], i % 3 ? TJSAMP_420 : TJSAMP_444, (uint32_t)i);
     }
     apt_path_join(out, sizeof out, g_root, "ds");
-    TEST_CHECK(sh("%s/aprep folder --storage jpeg --shard-size 5 %s %s >/dev/null", aprep_dir, root, out) == 0,
+    TEST_CHECK(sh("%s/aprep folder --storage jpeg --shard-size 5 %s %s >/dev/null", aprep_dir, root, out) ==
+                   0,
                "aprep folder --storage jpeg");
     AptManifest *m = apt_manifest_load(out, "train");
     AptShardReader *r = apt_shard_reader_create(m);
@@ -174,7 +176,8 @@ int main(void) {
         apt_loader_destroy(l);
     }
     TEST_CHECK(!memcmp(a, c, per * 48), "world 2 rank slices differ from the world-1 batches");
-    printf("ok   determinism: threads 1 == threads 3, world-2 rank slices == world-1 batches (%d samples)\n", na);
+    printf("ok   determinism: threads 1 == threads 3, world-2 rank slices == world-1 batches (%d samples)\n",
+           na);
     free(a);
     free(b);
     free(c);

@@ -2,13 +2,13 @@
 // (including a shard size that does not divide N), read in order, in random order and as row lists; both
 // read paths: direct chunk reads (aprep's one-image chunks) and hyperslab reads (a contiguous shard).
 #include "data/h5check.h"
+#include "data/h5strings.h"
 #include "data/manifest.h"
 #include "data/shard_reader.h"
-#include "data/h5strings.h"
 #include "harness.h"
 
-#include <zlib.h>
 #include "synth.h"
+#include <zlib.h>
 
 // A format-1 dataset as the earlier aprep wrote it: variable-length strings, no /checksums, no
 // /shard_hashes or /skipped, default (pre-1.10) file format. It must still load, read and verify.
@@ -107,8 +107,8 @@ static void format1(const char *root) {
     apt_shard_reader_destroy(r);
     apt_manifest_free(m);
     char cmd[4400];
-    snprintf(cmd, sizeof cmd, "%s/aprep verify %s >/dev/null", getenv("APT_BINARY_DIR") ? getenv("APT_BINARY_DIR") : ".",
-             root);
+    snprintf(cmd, sizeof cmd, "%s/aprep verify %s >/dev/null",
+             getenv("APT_BINARY_DIR") ? getenv("APT_BINARY_DIR") : ".", root);
     TEST_CHECK(system(cmd) == 0, "aprep verify of a format 1 dataset");
     printf("ok   format 1 dataset (variable-length strings, no checksums) loads, reads and verifies\n");
 }
@@ -191,7 +191,8 @@ int main(void) {
     for (int64_t i = 0; i < 10; i++)
         crc[i] = (uint32_t)crc32(0L, buf + i * bytes, (uInt)bytes);
     hsize_t d10[1] = {10};
-    TEST_CHECK(apt_h5_write_nd(f, "checksums", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d10, crc) == 0, "checksums");
+    TEST_CHECK(apt_h5_write_nd(f, "checksums", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d10, crc) == 0,
+               "checksums");
     H5Fclose(f);
     memset(buf, 0, bytes * N);
     r = apt_shard_reader_create(m);
