@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 // ---- check pass ----
 
@@ -30,6 +31,7 @@ typedef struct {
     int32_t (*hw)[2]; // [n] size of each input
     char **err;       // [n] reason, NULL when fine
     int tid, T;
+    int64_t *checked; // shared count of inputs checked (progress line)
 } CheckJob;
 
 static void *check_worker(void *arg) {
@@ -42,6 +44,7 @@ static void *check_worker(void *arg) {
             j->err[i] = strdup(err);
         j->hw[i][0] = h;
         j->hw[i][1] = w;
+        __atomic_fetch_add(j->checked, 1, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -62,9 +65,25 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
     pthread_t *tids = apt_calloc((size_t)o->threads, sizeof(pthread_t));
     int32_t(*hw)[2] = apt_malloc((size_t)(n ? n : 1) * sizeof *hw);
     char **err = apt_calloc((size_t)(n ? n : 1), sizeof(char *));
+    int64_t checked = 0;
     for (int t = 0; t < o->threads; t++) {
-        jobs[t] = (CheckJob){s, o, hw, err, t, o->threads};
+        jobs[t] = (CheckJob){s, o, hw, err, t, o->threads, &checked};
         APT_CHECK(pthread_create(&tids[t], NULL, check_worker, &jobs[t]) == 0, "pthread_create");
+    }
+    // A progress line every 5 s while the workers run (a check of millions of images takes minutes).
+    const double t0 = apt_time_now();
+    double last = t0;
+    for (int64_t k; (k = __atomic_load_n(&checked, __ATOMIC_RELAXED)) < n;) {
+        const struct timespec nap = {0, 100 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        const double now = apt_time_now();
+        if (now - last >= 5.0) {
+            const double rate = k / (now - t0);
+            printf("aprep: %s: checked %lld/%lld inputs, %.0f/s, ETA %.0f s\n", s->split, (long long)k,
+                   (long long)n, rate, rate > 0 ? (n - k) / rate : 0.0);
+            fflush(stdout);
+            last = now;
+        }
     }
     for (int t = 0; t < o->threads; t++)
         pthread_join(tids[t], NULL);
