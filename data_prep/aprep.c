@@ -1,6 +1,6 @@
-// aprep.c — the `aprep` command line: subcommand dispatch, common options, and the temp-directory
-// discipline (a dataset is written into OUT.tmp.<pid> beside OUT and renamed onto OUT only when complete,
-// so OUT never holds a half-written dataset).
+// aprep.c — the `aprep` command line: subcommand dispatch and common options. A dataset is written into
+// OUT.partial beside OUT and renamed onto OUT only when complete (shard_writer.c), so OUT never holds a
+// half-written dataset.
 #include "aprep.h"
 
 #include "core/check.h"
@@ -24,45 +24,24 @@ static const char *usage =
     "ROOT/Inat_dataset_splits/Inaturalist_{train,test}_set1.txt\n"
     "  vggface2 ROOT OUT            ROOT/train_list.txt, ROOT/test_list.txt (id/file.jpg) under ROOT/train, "
     "ROOT/test\n"
-    "  verify DIR                   re-read every shard: counts, labels, layout\n"
-    "  info DIR                     print the splits, sizes and classes\n"
+    "  verify DIR                   re-read every shard: counts, labels, checksums, content hashes, "
+    "decodability\n"
+    "  info DIR                     print the splits, storage, bytes per image, image sizes and classes\n"
     "options:\n"
-    "  --size S | HxW   resize: short side S then center crop S x S, or exactly H x W (bilinear, "
-    "antialiased)\n"
-    "  --storage raw|jpeg   (raw only for now)\n"
+    "  --storage raw|jpeg   raw: decoded pixels, one size; jpeg: the original JPEG bytes (default for\n"
+    "                   inaturalist and vggface2; raw for the others)\n"
+    "  --size S | HxW   raw: short side S then center crop S x S, or exactly H x W (bilinear, antialiased);\n"
+    "                   jpeg: re-encode every image to short side S (aspect kept) or exactly H x W\n"
+    "  --max-short-side N   jpeg: re-encode only images whose short side exceeds N, down to N\n"
+    "  --quality Q      JPEG quality of re-encoded images (PNG inputs, crops, resizes; default 90, 4:2:0)\n"
     "  --shard-size N   samples per shard (default 10000)\n"
-    "  --threads N      decode threads (default 2)\n"
-    "  --channels 1|3   channels of decoded images (folder/list sources; default 3)\n"
+    "  --threads N      decode threads (default 2); the output does not depend on it\n"
+    "  --channels 1|3   channels of decoded images (default 3)\n"
+    "  --skip-bad       leave bad inputs out (listed in the manifest) instead of refusing\n"
+    "  --resume         continue OUT.partial left by an interrupted run\n"
+    "  --bbox-margin F  vggface2: grow each loose box by F x its size on every side (default 0)\n"
     "  --source DIR     fashion-mnist: directory of the idx .gz files\n"
     "exit status: 0 ok, 1 bad input (one line naming the file and row), 2 usage, 3 internal error\n";
-
-// The temp directory to remove if the process exits before the commit (set once by the tool's main path).
-static char g_pending_tmp[4096];
-
-static void remove_pending_tmp(void) {
-    if (g_pending_tmp[0]) apt_rm_rf(g_pending_tmp);
-}
-
-void aprep_out_abort_on_exit(const char *tmp) {
-    snprintf(g_pending_tmp, sizeof g_pending_tmp, "%s", tmp);
-    static int registered = 0;
-    if (!registered) atexit(remove_pending_tmp);
-    registered = 1;
-}
-
-void aprep_out_begin(const char *out, char *tmp, size_t cap) {
-    if (apt_path_exists(out))
-        apt_user_error("%s: already exists; remove it first (aprep never overwrites a dataset)", out);
-    apt_temp_name(tmp, cap, out);
-    apt_rm_rf(tmp);
-    if (apt_mkdir_p(tmp) != 0) apt_user_error("%s: cannot create directory", tmp);
-    aprep_out_abort_on_exit(tmp);
-}
-
-void aprep_out_commit(const char *tmp, const char *out) {
-    if (apt_rename_durable(tmp, out) != 0) apt_user_error("%s: cannot rename %s onto it", out, tmp);
-    g_pending_tmp[0] = 0;
-}
 
 static int parse_int(const char *opt, const char *v, int lo, int hi) {
     char *end;
@@ -76,7 +55,12 @@ int main(int argc, char **argv) {
     apt_set_program_name("aprep");
     apt_log_init(0, APT_LOG_INFO, 0);
     apt_h5_init();
-    AprepOptions o = {0, 0, 0, APT_STORAGE_RAW, APREP_DEFAULT_SHARD_SIZE, 2, 3};
+    AprepOptions o = {0};
+    o.storage = APT_STORAGE_RAW;
+    o.shard_size = APREP_DEFAULT_SHARD_SIZE;
+    o.threads = 2;
+    o.channels = 3;
+    o.quality = 90;
     const char *source = "/usr/share/datasets/fashion-mnist";
     const char *pos[8];
     int npos = 0;
@@ -85,6 +69,10 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 0;
+        }
+        if (!strcmp(a, "--resume") || !strcmp(a, "--skip-bad")) {
+            *(a[2] == 'r' ? &o.resume : &o.skip_bad) = 1;
+            continue;
         }
         if (a[0] == '-' && a[1] == '-') {
             if (i + 1 >= argc) apt_exit(APT_EXIT_USAGE, "%s needs a value", a);
@@ -105,6 +93,16 @@ int main(int argc, char **argv) {
                     o.storage = APT_STORAGE_JPEG;
                 else
                     apt_exit(APT_EXIT_USAGE, "--storage %s: expected raw or jpeg", v);
+                o.storage_set = 1;
+            } else if (!strcmp(a, "--max-short-side")) {
+                o.max_short_side = parse_int(a, v, 1, 65535);
+            } else if (!strcmp(a, "--quality")) {
+                o.quality = parse_int(a, v, 1, 100);
+            } else if (!strcmp(a, "--bbox-margin")) {
+                char *end;
+                o.bbox_margin = strtod(v, &end);
+                if (!*v || *end || o.bbox_margin < 0 || o.bbox_margin > 10)
+                    apt_exit(APT_EXIT_USAGE, "--bbox-margin %s: expected a number in [0, 10]", v);
             } else if (!strcmp(a, "--shard-size")) {
                 o.shard_size = parse_int(a, v, 1, 1 << 30);
             } else if (!strcmp(a, "--threads")) {
@@ -127,6 +125,8 @@ int main(int argc, char **argv) {
         return APT_EXIT_USAGE;
     }
     const char *cmd = pos[0];
+    if (!o.storage_set && (!strcmp(cmd, "inaturalist") || !strcmp(cmd, "vggface2")))
+        o.storage = APT_STORAGE_JPEG;
 #define NARGS(k)                                                                                             \
     if (npos != (k) + 1) apt_exit(APT_EXIT_USAGE, "aprep %s takes %d argument(s) (aprep --help)", cmd, k)
     if (!strcmp(cmd, "fashion-mnist")) {

@@ -67,6 +67,7 @@ static void write_split(const char *tmp, const char *src_dir, const char *prefix
     }
     AprepWriter *w = aprep_writer_create(tmp, "fashion-mnist", split, di[0], H, W, 1, o->storage,
                                          o->shard_size, 10, k_classes);
+    aprep_writer_set_quality(w, o->quality);
     AptResizeWork rw;
     uint8_t *out = apt_malloc((size_t)H * W);
     if (H != sh || W != sw) apt_resize_work_init(&rw, sh, sw, H, W, 1);
@@ -91,8 +92,10 @@ static void write_split(const char *tmp, const char *src_dir, const char *prefix
 
 int aprep_fashion_mnist(const char *out, const char *src_dir, const AprepOptions *o) {
     double t0 = apt_time_now();
-    char tmp[4096];
-    aprep_out_begin(out, tmp, sizeof tmp);
+    char tmp[4096], job[256];
+    snprintf(job, sizeof job, "fashion-mnist %s size %dx%d/%d storage %d shard %d quality %d\n", src_dir,
+             o->size_h, o->size_w, o->short_side, (int)o->storage, o->shard_size, o->quality);
+    aprep_out_begin(out, o->resume, job, tmp, sizeof tmp);
     write_split(tmp, src_dir, "train", "train", o);
     write_split(tmp, src_dir, "t10k", "test", o);
     aprep_out_commit(tmp, out);

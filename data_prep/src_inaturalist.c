@@ -1,6 +1,7 @@
 // src_inaturalist.c — iNaturalist 2018 with the Smooth-AP retrieval splits:
 // ROOT/Inat_dataset_splits/Inaturalist_{train,test}_set1.txt list image paths relative to ROOT
-// (train_val2018/<kingdom>/<category>/<file>.jpg); the class is the category directory.
+// (train_val2018/<kingdom>/<category>/<file>.jpg), one per line; the class is the category directory (a
+// number: classes are numbered in numeric order and keep the directory name as their class name).
 #include "aprep.h"
 
 #include "core/check.h"

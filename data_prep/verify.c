@@ -1,6 +1,7 @@
 // verify.c — `aprep verify DIR`: load every split's manifest, then re-read every shard: /images layout,
-// /labels equal to the manifest's, /paths present, every row readable. The first problem ends the run
-// with one line naming the shard (and row); success prints one summary line per split.
+// /labels equal to the manifest's, /paths present, every row readable and equal to its CRC-32 (format 2),
+// every jpeg row decodable, each shard's content hash equal to the manifest's. The first problem ends the
+// run with one line naming the shard (and row); success prints one summary line per split.
 #include "aprep.h"
 
 #include "core/check.h"
@@ -8,7 +9,10 @@
 #include "core/timer.h"
 #include "data/h5check.h"
 #include "data/h5strings.h"
+#include "data/image.h"
 #include "data/shard_reader.h"
+
+#include <turbojpeg.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -48,7 +52,8 @@ int aprep_list_splits(const char *dir, char names[][64], int cap) {
     return n;
 }
 
-static void verify_shard_meta(const AptManifest *m, const AptShardReader *r, int s) {
+// Returns the shard's /labels (malloc'd), checked against the manifest.
+static int32_t *verify_shard_meta(const AptManifest *m, const AptShardReader *r, int s) {
     const char *path = apt_shard_reader_path(r, s);
     const int64_t rows = m->shard_sizes[s];
     if (!apt_path_exists(path)) apt_user_error("%s: shard file missing", path);
@@ -68,7 +73,7 @@ static void verify_shard_meta(const AptManifest *m, const AptShardReader *r, int
         if (lab[i] != m->labels[m->shard_start[s] + i])
             apt_user_error("%s: row %lld: label %d but the manifest says %d", path, (long long)i, lab[i],
                            m->labels[m->shard_start[s] + i]);
-    free(lab);
+    return lab;
 }
 
 int aprep_verify(const char *dir) {
@@ -80,24 +85,54 @@ int aprep_verify(const char *dir) {
     for (int k = 0; k < ns; k++) {
         AptManifest *m = apt_manifest_load(dir, splits[k]);
         AptShardReader *r = apt_shard_reader_create(m);
-        uint8_t *row = apt_malloc(apt_shard_reader_row_bytes(r) ? apt_shard_reader_row_bytes(r) : 1);
-        uint64_t checksum = 1469598103934665603ull; // FNV-1a over all pixels, printed for comparisons
         const size_t rb = apt_shard_reader_row_bytes(r);
+        uint8_t *row = apt_malloc(rb ? rb : 1), *enc = NULL, *dec = NULL;
+        size_t enc_cap = 0, dec_cap = 0, len;
+        tjhandle tj = tjInitDecompress();
+        uint64_t checksum = 1469598103934665603ull; // FNV-1a over all stored bytes, printed for comparisons
+        int64_t bytes = 0;
         for (int s = 0; s < m->num_shards; s++) {
-            verify_shard_meta(m, r, s);
+            int32_t *lab = verify_shard_meta(m, r, s);
             for (int64_t i = m->shard_start[s]; i < m->shard_start[s + 1]; i++) {
-                apt_shard_reader_read(r, i, row);
-                for (size_t j = 0; j < rb; j++)
-                    checksum = (checksum ^ row[j]) * 1099511628211ull;
+                const uint8_t *data = row;
+                size_t n = rb;
+                if (m->storage == APT_STORAGE_JPEG) { // CRC checked by the reader, then a full decode
+                    int h, w, dh, dw;
+                    char err[256];
+                    apt_shard_reader_read_encoded(r, i, &enc, &enc_cap, &len, &h, &w);
+                    if (apt_jpeg_decode_scaled(tj, enc, len, m->channels, 1, &dec, &dec_cap, &dh, &dw, err,
+                                               sizeof err) != 0 ||
+                        dh != h || dw != w)
+                        apt_user_error("%s: row %lld: %s", apt_shard_reader_path(r, s),
+                                       (long long)(i - m->shard_start[s]),
+                                       dh != h || dw != w ? "decoded size differs from /sizes" : err);
+                    data = enc;
+                    n = len;
+                } else {
+                    apt_shard_reader_read(r, i, row);
+                }
+                for (size_t j = 0; j < n; j++)
+                    checksum = (checksum ^ data[j]) * 1099511628211ull;
+                bytes += (int64_t)n;
             }
+            if (m->shard_hash && apt_shard_reader_hash(r, s, lab) != m->shard_hash[s])
+                apt_user_error(
+                    "%s: content hash differs from the manifest's /shard_hashes[%d] (shard replaced or "
+                    "manifest damaged: re-run aprep)",
+                    apt_shard_reader_path(r, s), s);
+            free(lab);
         }
+        tjDestroy(tj);
+        free(enc);
+        free(dec);
         int empty = 0;
         for (int c = 0; c < m->num_classes; c++)
             empty += m->class_count[c] == 0;
-        printf("%s: ok: %lld samples, %d classes%s, %dx%dx%d %s, %d shards, pixel fnv1a %016llx\n", m->path,
-               (long long)m->num_samples, m->num_classes, empty ? " (some without samples)" : "", m->height,
-               m->width, m->channels, apt_storage_name(m->storage), m->num_shards,
-               (unsigned long long)checksum);
+        printf(
+            "%s: ok: %lld samples, %d classes%s, %dx%dx%d %s, %d shards, %.1f MB, content fnv1a %016llx%s\n",
+            m->path, (long long)m->num_samples, m->num_classes, empty ? " (some without samples)" : "",
+            m->height, m->width, m->channels, apt_storage_name(m->storage), m->num_shards, bytes / 1e6,
+            (unsigned long long)checksum, m->shard_hash ? ", checksums and shard hashes match" : "");
         free(row);
         apt_shard_reader_destroy(r);
         apt_manifest_free(m);

@@ -26,6 +26,15 @@ void apt_h5_unlock(void);
 // The caller holds the HDF5 lock where a loader may run concurrently.
 hid_t apt_h5_create(const char *path);
 
+// A user error found OUTSIDE the HDF5 lock in code that other threads may run at the same time (loader
+// workers: a checksum mismatch, an undecodable row): take the lock first, so the exiting thread is the only
+// one that can report (the others block on the lock) and none is inside HDF5 while it shuts down.
+#define APT_DATA_FAIL(...)                                                                                   \
+    do {                                                                                                     \
+        apt_h5_lock();                                                                                       \
+        apt_user_error(__VA_ARGS__);                                                                         \
+    } while (0)
+
 // Internal invariant on an HDF5 call (a negative return is a failure): file:line plus the statement.
 #define H5_CHECK(call)                                                                                       \
     do {                                                                                                     \

@@ -83,19 +83,57 @@ void apt_h5_free_strings(char **s, int64_t n) {
     free(s);
 }
 
+// Fixed-length strings (the longest one sets the width, NUL-padded): variable-length strings live in the
+// global heap, which carries no checksum and crashes libhdf5 1.10 when damaged (ENVIRONMENT.md §11).
 int apt_h5_write_strings(hid_t file, const char *name, char *const *s, int64_t n) {
+    size_t len = 1;
+    for (int64_t i = 0; i < n; i++) {
+        size_t l = strlen(s[i]);
+        if (l > len) len = l;
+    }
+    char *buf = apt_calloc((size_t)(n ? n : 1), len);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(buf + (size_t)i * len, s[i], strlen(s[i]));
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_size(t, len);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
     H5Tset_cset(t, H5T_CSET_UTF8);
     hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t d = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = d < 0 ? -1 : 0;
-    if (rc == 0 && n > 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) rc = -1;
-    if (d >= 0) H5Dclose(d);
-    H5Sclose(sp);
+    int rc = apt_h5_write_nd(file, name, t, t, 1, dims, buf);
     H5Tclose(t);
+    free(buf);
     return rc;
+}
+
+int apt_h5_write_nd(hid_t file, const char *name, hid_t file_type, hid_t mem_type, int rank,
+                    const hsize_t *dims, const void *data) {
+    hsize_t maxd[4], chunk[4];
+    size_t esize = H5Tget_size(file_type), row = esize;
+    for (int k = 1; k < rank; k++)
+        row *= dims[k];
+    hsize_t rows = (hsize_t)((1u << 20) / (row ? row : 1)); // ~1 MiB chunks
+    if (rows < 1) rows = 1;
+    for (int k = 0; k < rank; k++) {
+        maxd[k] = k == 0 ? H5S_UNLIMITED : dims[k];
+        chunk[k] = k == 0 ? (dims[0] < rows ? (dims[0] ? dims[0] : 1) : rows) : (dims[k] ? dims[k] : 1);
+    }
+    hid_t sp = H5Screate_simple(rank, dims, maxd);
+    hid_t dcpl = apt_h5_dcpl();
+    int rc =
+        sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0 ? 0 : -1;
+    hid_t d = rc == 0 ? H5Dcreate2(file, name, file_type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
+    if (d < 0) rc = -1;
+    if (rc == 0 && dims[0] > 0 && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) rc = -1;
+    if (d >= 0) H5Dclose(d);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}
+
+hid_t apt_h5_dcpl(void) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl >= 0) H5Pset_obj_track_times(dcpl, 0); // no timestamps: same input, same file bytes
+    return dcpl;
 }
 
 int apt_h5_attr_read_i64(hid_t obj, const char *name, int64_t *v) {
@@ -156,11 +194,15 @@ int apt_h5_attr_write_i64(hid_t obj, const char *name, int64_t v, hid_t file_typ
 
 int apt_h5_attr_write_str(hid_t obj, const char *name, const char *s) {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_size(t, strlen(s) ? strlen(s) : 1);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
     H5Tset_cset(t, H5T_CSET_UTF8);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a >= 0 && H5Awrite(a, t, &s) >= 0 ? 0 : -1;
+    char *buf = apt_calloc(1, strlen(s) + 1);
+    memcpy(buf, s, strlen(s));
+    int rc = a >= 0 && H5Awrite(a, t, buf) >= 0 ? 0 : -1;
+    free(buf);
     if (a >= 0) H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);

@@ -7,7 +7,10 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "data/h5check.h"
 #include "data/image.h"
+#include "data/input_shape.h"
+#include "data/jpeg_region.h"
 #include "data/sampler.h"
 #include "data/shard_reader.h"
 
@@ -15,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <turbojpeg.h>
 
 typedef struct {
     AptBatch batch;
@@ -29,6 +33,12 @@ typedef struct {
     uint8_t *resized; // [rh, rw, C]
     uint8_t *cropped; // [oh, ow, C] (augmentation output)
     AptResizeWork rw;
+    // jpeg storage: encoded row, decoded image and resize workspace, grown to the largest image seen
+    tjhandle tj;
+    AptJpegRegion *jr; // train crops: only the box's rows and iMCU columns are decoded
+    uint8_t *enc, *dec;
+    size_t enc_cap, dec_cap;
+    int rw_sh, rw_sw; // source capacity of rw
 } Worker;
 
 struct AptLoader {
@@ -105,14 +115,106 @@ static int bpe_locked(AptLoader *l, int epoch) {
     return n;
 }
 
-// One sample: raw row -> (resize) -> (random resized crop + flip | center crop) -> out [C, oh, ow].
+static void ensure_work(Worker *w, int sh, int sw) {
+    AptLoader *l = w->l;
+    if (sh <= w->rw_sh && sw <= w->rw_sw) return;
+    apt_resize_work_free(&w->rw);
+    w->rw_sh = sh > w->rw_sh ? sh : w->rw_sh;
+    w->rw_sw = sw > w->rw_sw ? sw : w->rw_sw;
+    apt_resize_work_init(&w->rw, w->rw_sh, w->rw_sw, l->oh, l->ow, l->C);
+}
+
+_Noreturn static void jpeg_fail(AptLoader *l, int64_t id, const char *err) {
+    int64_t row;
+    int s = apt_manifest_locate(l->m, id, &row);
+    APT_DATA_FAIL("%s: row %lld: %s", apt_shard_reader_path(l->reader, s), (long long)row, err);
+}
+
+// jpeg storage: decode at the DCT scale 1/d the crop allows (image.h), then resize the crop box, given in
+// original-image pixels, from the scaled image into w->cropped [oh, ow, C]. Train: torchvision's
+// RandomResizedCrop (crop, then resize: the filter sees only the box). Eval: Resize(short side) then
+// CenterCrop, computed as a resize of the centre box of the whole image (equal to resize-then-crop).
+static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gpos, int *flip) {
+    AptLoader *l = w->l;
+    const int C = l->C, oh = l->oh, ow = l->ow;
+    size_t len;
+    int H0, W0, hs, ws, d;
+    char err[256];
+    apt_shard_reader_read_encoded(l->reader, id, &w->enc, &w->enc_cap, &len, &H0, &W0);
+    double by, bx, bh, bw; // box in original pixels
+    int whole = 0;         // eval: the filter may reach outside the box (resize-then-crop)
+    if (l->o.augment) {
+        AptCropBox box = apt_image_random_crop(l->o.seed, bt->epoch, bt->step, gpos, H0, W0);
+        by = box.y0;
+        bx = box.x0;
+        bh = box.h;
+        bw = box.w;
+        *flip = box.flip;
+        d = l->o.exact_decode ? 1 : apt_jpeg_scale_denom(bh, bw, oh, ow);
+    } else {
+        int rh = H0, rw = W0;
+        if (l->o.resize > 0) apt_image_short_side(H0, W0, l->o.resize, &rh, &rw);
+        if (oh > rh || ow > rw) {
+            int64_t row;
+            int s = apt_manifest_locate(l->m, id, &row);
+            APT_DATA_FAIL("%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
+                          apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
+        }
+        const double sy = (double)H0 / rh, sx = (double)W0 / rw;
+        by = rint((rh - oh) / 2.0) * sy; // torchvision center_crop offsets: round half to even
+        bx = rint((rw - ow) / 2.0) * sx;
+        bh = oh * sy;
+        bw = ow * sx;
+        whole = 1;
+        *flip = 0;
+        d = l->o.exact_decode ? 1 : apt_jpeg_scale_denom(H0, W0, rh, rw);
+    }
+    const double fy0 = by / d, fx0 = bx / d, fh = bh / d, fw = bw / d;
+    if (!whole) { // crop-then-resize: the source is the box's pixel span, and only that span is decoded
+        hs = (H0 + d - 1) / d;
+        ws = (W0 + d - 1) / d;
+        int iy0 = (int)floor(fy0), ix0 = (int)floor(fx0);
+        int iy1 = (int)ceil(fy0 + fh - 1e-9), ix1 = (int)ceil(fx0 + fw - 1e-9);
+        if (iy1 > hs) iy1 = hs;
+        if (ix1 > ws) ix1 = ws;
+        if (iy1 <= iy0) iy1 = iy0 + 1;
+        if (ix1 <= ix0) ix1 = ix0 + 1;
+        const uint8_t *px;
+        int stride, ox, rh, rw;
+        if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, iy0, iy1, ix0, ix1, &px, &stride, &ox, &rh, &rw,
+                                   err, sizeof err) != 0)
+            jpeg_fail(l, id, err);
+        ensure_work(w, iy1 - iy0, ix1 - ix0);
+        apt_image_resize_box(&w->rw, px + (size_t)(ix0 - ox) * C, stride, iy1 - iy0, ix1 - ix0, fy0 - iy0,
+                             fx0 - ix0, fh, fw, w->cropped, oh, ow);
+        return;
+    }
+    // Eval: the whole (scaled) image, through the same persistent decoder (no per-image set-up).
+    hs = (H0 + d - 1) / d;
+    ws = (W0 + d - 1) / d;
+    const uint8_t *px;
+    int stride, ox, rh, rw;
+    if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, 0, hs, 0, ws, &px, &stride, &ox, &rh, &rw, err,
+                               sizeof err) != 0)
+        jpeg_fail(l, id, err);
+    ensure_work(w, hs, ws);
+    apt_image_resize_box(&w->rw, px, stride, hs, ws, fy0, fx0, fh, fw, w->cropped, oh, ow);
+}
+
+// One sample: raw row -> (resize) -> (random resized crop + flip | center crop) -> out [C, oh, ow]; jpeg
+// rows go through decode_jpeg_sample.
 static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gpos) {
     AptLoader *l = w->l;
     const int C = l->C, oh = l->oh, ow = l->ow;
-    apt_shard_reader_read(l->reader, id, w->raw);
-    const uint8_t *src = w->raw;
+    const uint8_t *src;
     int sh = l->H, sw = l->W, stride = l->W * C, flip = 0;
-    if (l->o.augment) {
+    if (l->m->storage == APT_STORAGE_JPEG) {
+        decode_jpeg_sample(w, id, bt, gpos, &flip);
+        src = w->cropped;
+        stride = ow * C;
+    } else if (l->o.augment) {
+        apt_shard_reader_read(l->reader, id, w->raw);
+        src = w->raw;
         AptCropBox box = apt_image_random_crop(l->o.seed, bt->epoch, bt->step, gpos, sh, sw);
         apt_image_resize(&w->rw, src + (size_t)box.y0 * stride + (size_t)box.x0 * C, stride, box.h, box.w,
                          w->cropped, oh, ow);
@@ -120,6 +222,8 @@ static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gp
         stride = ow * C;
         flip = box.flip;
     } else {
+        apt_shard_reader_read(l->reader, id, w->raw);
+        src = w->raw;
         if (l->rh != sh || l->rw != sw) {
             apt_image_resize(&w->rw, src, stride, sh, sw, w->resized, l->rh, l->rw);
             src = w->resized;
@@ -219,22 +323,16 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
         apt_user_error("bad rank %d of %d", o->rank, o->world);
     l->m = apt_manifest_load(o->dir, o->split);
     const AptManifest *m = l->m;
-    if (m->storage != APT_STORAGE_RAW)
-        apt_user_error("%s: jpeg storage is not supported by this loader yet", m->path);
-    l->C = m->channels;
+    apt_input_shape(o->resize, o->crop, m, &l->C, &l->oh, &l->ow);
     l->H = m->height;
     l->W = m->width;
     l->rh = l->H;
     l->rw = l->W;
-    if (o->resize > 0 && !o->augment) apt_image_short_side(l->H, l->W, o->resize, &l->rh, &l->rw);
-    if (o->crop > 0) {
-        l->oh = l->ow = o->crop;
-        if (!o->augment && (o->crop > l->rh || o->crop > l->rw))
+    if (m->storage == APT_STORAGE_RAW) {
+        if (o->resize > 0 && !o->augment) apt_image_short_side(l->H, l->W, o->resize, &l->rh, &l->rw);
+        if (!o->augment && (l->oh > l->rh || l->ow > l->rw))
             apt_user_error("%s: crop %d larger than the image (%dx%d after resize)", m->path, o->crop, l->rh,
                            l->rw);
-    } else {
-        l->oh = l->rh;
-        l->ow = l->rw;
     }
     for (int c = 0; c < 4; c++) {
         float mean = o->std[c] == 0.0f ? 0.0f : o->mean[c], sd = o->std[c] == 0.0f ? 1.0f : o->std[c];
@@ -299,9 +397,17 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
     for (int t = 0; t < l->T; t++) {
         Worker *w = &l->workers[t];
         w->l = l;
+        w->cropped = apt_malloc((size_t)l->oh * l->ow * l->C);
+        if (m->storage == APT_STORAGE_JPEG) {
+            w->tj = tjInitDecompress();
+            APT_CHECK(w->tj, "cannot initialise libjpeg-turbo");
+            w->jr = apt_jpeg_region_create();
+            apt_resize_work_init(&w->rw, 1, 1, l->oh, l->ow, l->C);
+            w->rw_sh = w->rw_sw = 1;
+            continue;
+        }
         w->raw = apt_malloc((size_t)l->H * l->W * l->C);
         w->resized = apt_malloc((size_t)l->rh * l->rw * l->C);
-        w->cropped = apt_malloc((size_t)l->oh * l->ow * l->C);
         int mh = l->H > l->rh ? l->H : l->rh, mw = l->W > l->rw ? l->W : l->rw;
         int dh = l->rh > l->oh ? l->rh : l->oh, dw = l->rw > l->ow ? l->rw : l->ow;
         apt_resize_work_init(&w->rw, mh, mw, dh, dw, l->C);
@@ -344,6 +450,10 @@ void apt_loader_destroy(AptLoader *l) {
         free(l->workers[t].raw);
         free(l->workers[t].resized);
         free(l->workers[t].cropped);
+        free(l->workers[t].enc);
+        free(l->workers[t].dec);
+        if (l->workers[t].tj) tjDestroy(l->workers[t].tj);
+        apt_jpeg_region_destroy(l->workers[t].jr);
         apt_resize_work_free(&l->workers[t].rw);
     }
     for (int i = 0; i < l->P; i++) {

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "data/input_shape.h" // the model input shape, shared with the trainer and eval
 #include "data/manifest.h"
 
 typedef enum { APT_LOADER_TRAIN = 0, APT_LOADER_EVAL = 1 } AptLoaderMode;
@@ -40,12 +41,16 @@ typedef struct {
     int prefetch;           // batch slots (0 = 2 * threads); more slots = more batches in flight
     AptLoaderOutput output; // float: ((v / 255) - mean[c]) / std[c]; uint8: raw pixel values
     int resize;             // short side after decoding (0 = keep), bilinear antialiased
+                            // Output shape: data/input_shape.h. jpeg storage: every transform applies
+                            // to the original photo, decoded at the DCT scale the output allows (1/2,
+                            // 1/4, 1/8: image.h), eval = Resize(resize) + CenterCrop(crop).
     int crop;               // square output side: center crop (eval/no augment) or RandomResizedCrop size
     int augment;            // train: RandomResizedCrop(crop or stored size) + horizontal flip p = 0.5, taken
                             // from the stored image (resize is not applied), parameters keyed by
                             // (seed, epoch, step, position in the global batch, APT_RNG_AUGMENT)
     float mean[4], std[4];  // per channel; std 0 means mean 0 / std 1
     int start_epoch, start_step; // train: where to start (resume)
+    int exact_decode;            // jpeg storage: decode at full size (no DCT-domain downscaling; tests)
 } AptLoaderOptions;
 
 typedef struct {

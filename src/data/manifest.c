@@ -61,6 +61,9 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
         m->storage = APT_STORAGE_JPEG;
     else
         MANIFEST_FAIL("%s: attribute storage = '%s', expected raw or jpeg", path, storage);
+    if (m->format_version < 2 && m->storage != APT_STORAGE_RAW)
+        MANIFEST_FAIL("%s: format_version %d with storage %s: re-run aprep", path, m->format_version,
+                      storage);
     if (m->storage == APT_STORAGE_RAW && (m->height < 1 || m->width < 1))
         MANIFEST_FAIL("%s: raw storage needs height and width >= 1 (got %dx%d)", path, m->height, m->width);
     if (apt_h5_attr_read_str(f, "name", m->name, sizeof m->name) != 0)
@@ -90,6 +93,16 @@ AptManifest *apt_manifest_load(const char *dir, const char *split) {
     if (apt_h5_read_1d(f, "/labels", H5T_NATIVE_INT32, m->num_samples, m->labels) != 0)
         MANIFEST_FAIL("%s: missing dataset /labels or its length is not num_samples = %lld", path,
                       (long long)m->num_samples);
+    if (m->format_version >= 2) {
+        m->shard_hash = apt_malloc((size_t)S * sizeof(uint64_t));
+        if (apt_h5_read_1d(f, "/shard_hashes", H5T_NATIVE_UINT64, S, m->shard_hash) != 0)
+            MANIFEST_FAIL("%s: missing dataset /shard_hashes or its length is not %lld", path, (long long)S);
+        int64_t ns = apt_h5_dataset_len(f, "/skipped");
+        if (ns < 0 || ns > m->num_samples + (1 << 30) ||
+            apt_h5_read_strings(f, "/skipped", ns, &m->skipped) != 0)
+            MANIFEST_FAIL("%s: missing or unreadable dataset /skipped", path);
+        m->num_skipped = ns;
+    }
     H5Fclose(f);
     apt_h5_unlock();
 
@@ -112,6 +125,8 @@ void apt_manifest_free(AptManifest *m) {
     free(m->shard_start);
     free(m->labels);
     free(m->class_count);
+    free(m->shard_hash);
+    apt_h5_free_strings(m->skipped, m->num_skipped);
     free(m);
 }
 
@@ -130,4 +145,21 @@ int apt_manifest_locate(const AptManifest *m, int64_t i, int64_t *row) {
         lo++; // cannot run past the end: i < N
     *row = i - m->shard_start[lo];
     return lo;
+}
+
+uint64_t apt_shard_hash(const int32_t *labels, const uint64_t *row_bytes, const uint32_t *crc, int64_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t b[16];
+        uint32_t y = (uint32_t)labels[i];
+        for (int k = 0; k < 4; k++)
+            b[k] = (uint8_t)(y >> (8 * k));
+        for (int k = 0; k < 8; k++)
+            b[4 + k] = (uint8_t)(row_bytes[i] >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            b[12 + k] = (uint8_t)(crc[i] >> (8 * k));
+        for (int k = 0; k < 16; k++)
+            h = (h ^ b[k]) * 1099511628211ull;
+    }
+    return h;
 }

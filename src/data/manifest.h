@@ -6,7 +6,10 @@
 #pragma once
 #include <stdint.h>
 
-#define APT_DATA_FORMAT_VERSION 1
+// Format 2: jpeg storage; per-row CRC-32 (/checksums) in every shard; per-shard content hashes and the
+// skipped-input list in the manifest; fixed-length strings and Fletcher32-checksummed metadata datasets;
+// files in the HDF5 1.10 format (checksummed object headers). Format 1 (raw only, no checksums) still reads.
+#define APT_DATA_FORMAT_VERSION 2
 
 typedef enum { APT_STORAGE_RAW = 0, APT_STORAGE_JPEG = 1 } AptStorage;
 
@@ -18,7 +21,7 @@ typedef struct {
     int format_version;          // APT_DATA_FORMAT_VERSION
     int64_t num_samples;         // N
     int num_classes;             // K
-    int height, width, channels; // H, W, C of every stored image (raw storage)
+    int height, width, channels; // H, W, C of every stored image (raw); jpeg: 0 x 0 when sizes vary
     AptStorage storage;
     int num_shards;
     char **shards;        // [num_shards] file names relative to dir ("train-00000.h5")
@@ -27,7 +30,15 @@ typedef struct {
     int32_t *labels;      // [N] in [0, K)
     char **class_names;   // [K]
     int64_t *class_count; // [K] samples per class
+    uint64_t *shard_hash; // [num_shards] content hash of each shard (format 2; NULL for format 1)
+    int64_t num_skipped;  // inputs left out by aprep --skip-bad
+    char **skipped;       // [num_skipped] "path: reason"
 } AptManifest;
+
+// Content hash of a shard (format 2): FNV-1a 64 over, per row in order, the label (int32 LE), the stored
+// byte count (uint64 LE) and the row's CRC-32 (uint32 LE). The CRCs cover every stored byte, so the hash
+// changes with any row's content; it is recomputed from the shard by `aprep verify`.
+uint64_t apt_shard_hash(const int32_t *labels, const uint64_t *row_bytes, const uint32_t *crc, int64_t n);
 
 // Load and validate DIR/<split>.h5. Bad input (missing file, wrong layout, label out of range, sizes that
 // do not add up) exits via apt_user_error with one line naming the file. Takes the HDF5 lock.

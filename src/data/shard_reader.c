@@ -10,17 +10,22 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "data/h5check.h"
+#include "data/h5strings.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <zlib.h>
 
 typedef struct {
     int state; // 0 closed, 1 open (published with release semantics after every field is set)
     hid_t file, images;
     int direct; // one unfiltered image per chunk: rows are read with H5Dread_chunk (half the cost)
     char path[4096];
+    uint32_t *crc;     // [rows] CRC-32 per row (format 2), NULL for format 1
+    uint64_t *offsets; // jpeg: [rows + 1] byte offsets into /images
+    int32_t *sizes;    // jpeg: [rows, 2] height, width
 } Shard;
 
 struct AptShardReader {
@@ -42,7 +47,7 @@ static void raise_fd_limit(void) {
 AptShardReader *apt_shard_reader_create(const AptManifest *m) {
     AptShardReader *r = apt_calloc(1, sizeof *r);
     r->m = m;
-    r->row_bytes = (size_t)m->height * m->width * m->channels;
+    r->row_bytes = m->storage == APT_STORAGE_RAW ? (size_t)m->height * m->width * m->channels : 0;
     r->shards = apt_calloc((size_t)m->num_shards, sizeof(Shard));
     for (int s = 0; s < m->num_shards; s++) {
         r->shards[s].file = r->shards[s].images = -1;
@@ -61,6 +66,9 @@ void apt_shard_reader_destroy(AptShardReader *r) {
         Shard *sh = &r->shards[s];
         if (sh->images >= 0) H5Dclose(sh->images);
         if (sh->file >= 0) H5Fclose(sh->file);
+        free(sh->crc);
+        free(sh->offsets);
+        free(sh->sizes);
     }
     apt_h5_unlock();
     pthread_mutex_destroy(&r->open_mutex);
@@ -79,6 +87,45 @@ const char *apt_shard_reader_path(const AptShardReader *r, int s) {
 // when the library's exit-time cleanup runs).
 #define OPEN_FAIL(...) apt_user_error(__VA_ARGS__)
 
+// jpeg storage: /offsets, /sizes into memory, checked against each other and the length of /images.
+static void open_jpeg_locked(Shard *sh, int64_t rows) {
+    sh->offsets = apt_malloc((size_t)(rows + 1) * sizeof(uint64_t));
+    sh->sizes = apt_malloc((size_t)(rows ? rows : 1) * 2 * sizeof(int32_t));
+    if (apt_h5_read_1d(sh->file, "/offsets", H5T_NATIVE_UINT64, rows + 1, sh->offsets) != 0)
+        OPEN_FAIL("%s: missing or unreadable /offsets (or its length is not %lld)", sh->path,
+                  (long long)rows + 1);
+    if (apt_h5_dataset_len(sh->file, "/sizes") != rows)
+        OPEN_FAIL("%s: missing /sizes or its length is not %lld", sh->path, (long long)rows);
+    hid_t d = H5Dopen2(sh->file, "sizes", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    int ok =
+        H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 && dims[1] == 2;
+    H5Sclose(sp);
+    ok = ok && (rows == 0 || H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, sh->sizes) >= 0);
+    H5Dclose(d);
+    if (!ok) OPEN_FAIL("%s: /sizes is not [%lld, 2] or cannot be read", sh->path, (long long)rows);
+    sp = H5Dget_space(sh->images);
+    hsize_t total = 0;
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd == 1) H5Sget_simple_extent_dims(sp, &total, NULL);
+    H5Sclose(sp);
+    hid_t t = H5Dget_type(sh->images);
+    int is_u8 = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1;
+    H5Tclose(t);
+    if (nd != 1 || !is_u8) OPEN_FAIL("%s: /images is not a 1-D uint8 dataset (jpeg storage)", sh->path);
+    if (sh->offsets[0] != 0 || sh->offsets[rows] != (uint64_t)total)
+        OPEN_FAIL("%s: /offsets do not span /images (%llu bytes)", sh->path, (unsigned long long)total);
+    for (int64_t i = 0; i < rows; i++) {
+        if (sh->offsets[i + 1] < sh->offsets[i] || sh->offsets[i + 1] - sh->offsets[i] > (1u << 30))
+            OPEN_FAIL("%s: row %lld: bad /offsets entry", sh->path, (long long)i);
+        if (sh->sizes[2 * i] < 1 || sh->sizes[2 * i] > 65535 || sh->sizes[2 * i + 1] < 1 ||
+            sh->sizes[2 * i + 1] > 65535)
+            OPEN_FAIL("%s: row %lld: bad /sizes entry %dx%d", sh->path, (long long)i, sh->sizes[2 * i],
+                      sh->sizes[2 * i + 1]);
+    }
+}
+
 // Called with open_mutex and the HDF5 lock held: open the file and check /images against the manifest.
 static void shard_open_locked(AptShardReader *r, int s) {
     Shard *sh = &r->shards[s];
@@ -91,8 +138,17 @@ static void shard_open_locked(AptShardReader *r, int s) {
         OPEN_FAIL("%s: shard has no dataset /images", sh->path);
     sh->images = H5Dopen2(sh->file, "images", H5P_DEFAULT);
     if (sh->images < 0) OPEN_FAIL("%s: cannot open /images", sh->path);
-    if (m->storage != APT_STORAGE_RAW)
-        OPEN_FAIL("%s: jpeg storage is not supported by this reader yet", sh->path);
+    if (m->format_version >= 2) {
+        sh->crc = apt_malloc((size_t)(rows ? rows : 1) * sizeof(uint32_t));
+        if (apt_h5_read_1d(sh->file, "/checksums", H5T_NATIVE_UINT32, rows, sh->crc) != 0)
+            OPEN_FAIL("%s: missing or unreadable /checksums (or its length is not %lld)", sh->path,
+                      (long long)rows);
+    }
+    if (m->storage == APT_STORAGE_JPEG) {
+        open_jpeg_locked(sh, rows);
+        __atomic_store_n(&sh->state, 1, __ATOMIC_RELEASE);
+        return;
+    }
 
     hid_t sp = H5Dget_space(sh->images);
     hsize_t dims[4] = {0};
@@ -117,6 +173,14 @@ static void shard_open_locked(AptShardReader *r, int s) {
     H5Pclose(dcpl);
 
     __atomic_store_n(&sh->state, 1, __ATOMIC_RELEASE);
+}
+
+// Row data against its stored CRC-32 (format 2): a damaged byte anywhere in the row is caught here.
+static void check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n) {
+    if (sh->crc && (uint32_t)crc32(0L, data, (uInt)n) != sh->crc[row])
+        APT_DATA_FAIL("%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard or "
+                      "re-run aprep)",
+                      sh->path, (long long)row);
 }
 
 static Shard *shard_get(AptShardReader *r, int s) {
@@ -145,6 +209,7 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
             apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
                            (long long)row);
         apt_h5_unlock();
+        check_crc(sh, row, out, r->row_bytes);
         return;
     }
     hid_t fs = H5Dget_space(sh->images);
@@ -157,6 +222,69 @@ void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
         apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
                        (long long)row);
     apt_h5_unlock();
+    check_crc(sh, row, out, r->row_bytes);
+}
+
+void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                   int *h, int *w) {
+    APT_CHECK(r->m->storage == APT_STORAGE_JPEG, "encoded rows need jpeg storage");
+    int64_t row;
+    int s = apt_manifest_locate(r->m, i, &row);
+    Shard *sh = shard_get(r, s);
+    const uint64_t off = sh->offsets[row], n = sh->offsets[row + 1] - off;
+    if (n + 1 > *cap) { // grows to the largest row seen, then stays
+        free(*buf);
+        *cap = n + 1;
+        *buf = apt_malloc(*cap);
+    }
+    apt_h5_lock();
+    int ok = 1;
+    if (n > 0) {
+        hsize_t start[1] = {off}, count[1] = {n};
+        hid_t fs = H5Dget_space(sh->images);
+        hid_t ms = H5Screate_simple(1, count, NULL);
+        ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dread(sh->images, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, *buf) >= 0;
+        H5Sclose(ms);
+        H5Sclose(fs);
+    }
+    if (!ok)
+        apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                       (long long)row);
+    apt_h5_unlock();
+    check_crc(sh, row, *buf, (size_t)n);
+    *len = (size_t)n;
+    *h = sh->sizes[2 * row];
+    *w = sh->sizes[2 * row + 1];
+}
+
+void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w) {
+    if (r->m->storage != APT_STORAGE_JPEG) {
+        *h = r->m->height;
+        *w = r->m->width;
+        return;
+    }
+    int64_t row;
+    Shard *sh = shard_get(r, apt_manifest_locate(r->m, i, &row));
+    *h = sh->sizes[2 * row];
+    *w = sh->sizes[2 * row + 1];
+}
+
+uint64_t apt_shard_reader_hash(AptShardReader *r, int s, const int32_t *labels) {
+    Shard *sh = shard_get(r, s);
+    const int64_t n = r->m->shard_sizes[s];
+    if (!sh->crc) return 0;
+    uint64_t *rb = apt_malloc((size_t)(n ? n : 1) * sizeof(uint64_t));
+    for (int64_t i = 0; i < n; i++)
+        rb[i] = sh->offsets ? sh->offsets[i + 1] - sh->offsets[i] : r->row_bytes;
+    uint64_t h = apt_shard_hash(labels, rb, sh->crc, n);
+    free(rb);
+    return h;
+}
+
+uint64_t apt_shard_reader_bytes(AptShardReader *r, int s) {
+    Shard *sh = shard_get(r, s);
+    return sh->offsets ? sh->offsets[r->m->shard_sizes[s]] : (uint64_t)r->m->shard_sizes[s] * r->row_bytes;
 }
 
 void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, uint8_t *out) {

@@ -3,7 +3,8 @@
 // Shards are opened lazily, on first use, and stay open until destroy. Thread safety:
 // apt_shard_reader_read may be called from any number of threads at once; every HDF5 call it makes holds
 // the process-wide HDF5 lock (h5check.h: HDF5 1.10 here is not thread-safe), and only the row copy
-// itself (~4 us for 28x28) is serialised. Every error names the shard file and the row.
+// itself (~4 us for 28x28) is serialised; CRC checks and decoding run outside the lock. Every error names
+// the shard file and the row.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -15,13 +16,23 @@ typedef struct AptShardReader AptShardReader;
 AptShardReader *apt_shard_reader_create(const AptManifest *m); // m must outlive the reader; opens nothing
 void apt_shard_reader_destroy(AptShardReader *r);
 
-size_t apt_shard_reader_row_bytes(const AptShardReader *r); // H*W*C for raw storage
+size_t apt_shard_reader_row_bytes(const AptShardReader *r); // H*W*C for raw storage, 0 for jpeg
 
 // Copy global sample i, uint8 [H, W, C], into out. Exits via apt_user_error naming shard and row on a
 // short read, an unreadable shard or a shard whose layout does not match the manifest.
 void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out);
 // n samples: out is [n, H, W, C].
 void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, uint8_t *out);
+
+// jpeg storage: the encoded bytes of global sample i into *buf (grown to fit; *cap bytes held), *len bytes;
+// *h, *w: its image size. Every row is checked against its CRC-32: damage exits naming shard and row.
+void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                   int *h, int *w);
+// Image size of sample i without reading its pixels (raw: the manifest's H x W).
+void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w);
+// apt_shard_hash of shard s from its stored checksums and the given labels (0 for format 1 shards).
+uint64_t apt_shard_reader_hash(AptShardReader *r, int s, const int32_t *labels);
+uint64_t apt_shard_reader_bytes(AptShardReader *r, int s); // stored image bytes of shard s
 
 // Path of shard s (for messages): DIR/<file>.
 const char *apt_shard_reader_path(const AptShardReader *r, int s);

@@ -5,7 +5,7 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/image.h"
+#include "data/input_shape.h"
 #include "data/manifest.h"
 #include "eval/eval.h"
 #include "train/checkpoint.h"
@@ -48,9 +48,8 @@ int apt_eval_cmd(int argc, char **argv) {
 
     // Input shape of the eval transforms: center crop, else the (resized) stored size.
     AptManifest *man = apt_manifest_load(cfg.data.root, cfg.data.test_split);
-    int C = man->channels, H = man->height, W = man->width;
-    if (cfg.data.resize > 0) apt_image_short_side(man->height, man->width, cfg.data.resize, &H, &W);
-    if (cfg.data.crop > 0) H = W = cfg.data.crop;
+    int C, H, W;
+    apt_input_shape_config(&cfg.data, man, &C, &H, &W);
     apt_manifest_free(man);
 
     AptBackend *be = apt_backend_create_on(device_name(cfg.device), comm->local_rank); // device = local rank

@@ -136,13 +136,11 @@ void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char
                              .pub = ctx->have_pub ? &ctx->pub : NULL};
         if (apt_leaderboard_write(ctx->run_dir, &lb) != 0)
             apt_user_error("%s: cannot write leaderboard.md/leaderboard.json", ctx->run_dir);
-        apt_h5_lock(); // a training loader's threads may be reading shards
-        int bad_e =
+        int bad_e = // eval_io takes the HDF5 lock itself (a training loader's threads may be reading shards)
             cfg->eval.save_embeddings &&
             apt_eval_save_embeddings(ctx->run_dir, split, emb.E, emb.labels, emb.ids, emb.N, emb.D) != 0;
         int bad_q =
             cfg->eval.save_per_query && apt_eval_save_per_query(ctx->run_dir, split, &kr, emb.labels) != 0;
-        apt_h5_unlock();
         if (bad_e) apt_user_error("%s: cannot write embeddings_%s.h5", ctx->run_dir, split);
         if (bad_q) apt_user_error("%s: cannot write per_query_%s.h5", ctx->run_dir, split);
         char line[1024];

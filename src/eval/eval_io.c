@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/fsutil.h"
+#include "data/h5check.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -65,8 +66,8 @@ static int commit(hid_t f, const char *tmp, const char *path) {
     return apt_rename_durable(tmp, path);
 }
 
-int apt_eval_save_embeddings(const char *run_dir, const char *split, const float *E, const int32_t *labels,
-                             const int64_t *indices, int64_t N, int D) {
+static int save_embeddings(const char *run_dir, const char *split, const float *E, const int32_t *labels,
+                           const int64_t *indices, int64_t N, int D) {
     char path[4096], tmp[4096];
     hid_t f = create_tmp(run_dir, "embeddings", split, path, tmp);
     if (f < 0) return -1;
@@ -87,8 +88,8 @@ int apt_eval_save_embeddings(const char *run_dir, const char *split, const float
     return commit(f, tmp, path);
 }
 
-int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnnResult *r,
-                            const int32_t *labels) {
+static int save_per_query(const char *run_dir, const char *split, const AptKnnResult *r,
+                          const int32_t *labels) {
     char path[4096], tmp[4096];
     hid_t f = create_tmp(run_dir, "per_query", split, path, tmp);
     if (f < 0) return -1;
@@ -102,4 +103,22 @@ int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnn
     attr_str(f, "split", split);
     attr_str(f, "tie_rule", "score descending, then gallery index ascending; self excluded");
     return commit(f, tmp, path);
+}
+
+// HDF5 here is not thread-safe (data/h5check.h): every call into it holds the process-wide lock, as a
+// loader may be reading shards in other threads while rank 0 writes these files.
+int apt_eval_save_embeddings(const char *run_dir, const char *split, const float *E, const int32_t *labels,
+                             const int64_t *indices, int64_t N, int D) {
+    apt_h5_lock();
+    int rc = save_embeddings(run_dir, split, E, labels, indices, N, D);
+    apt_h5_unlock();
+    return rc;
+}
+
+int apt_eval_save_per_query(const char *run_dir, const char *split, const AptKnnResult *r,
+                            const int32_t *labels) {
+    apt_h5_lock();
+    int rc = save_per_query(run_dir, split, r, labels);
+    apt_h5_unlock();
+    return rc;
 }

@@ -5,8 +5,8 @@
 //   per_query_<split>.h5:  /ap, /ap_at_r float64 [N], /first_positive_rank, /num_positives int64 [N]
 //                          (0 = no positive: left out of the metrics), /labels int32 [N] and, when kept,
 //                          /topk int64 [N, k] (neighbour ids best first; ties ranked by index).
-// HDF5 is not thread-safe: when other threads may be inside HDF5 (a live loader), call these with the
-// process-wide lock held (apt_h5_lock / apt_h5_unlock, data/h5check.h; the lock is not recursive).
+// HDF5 is not thread-safe: both functions take the process-wide HDF5 lock themselves (apt_h5_lock,
+// data/h5check.h; not recursive: do not call them with it held), so a live loader may run meanwhile.
 #pragma once
 #include "eval/knn.h"
 

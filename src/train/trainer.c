@@ -88,23 +88,6 @@ static void resume_source(AptTrainer *t, char *out, size_t cap) {
     t->comm->bcast(t->comm, out, cap, APT_U8, 0);
 }
 
-// Model input shape from the stored images and the resize/crop settings (DESIGN §4, loader.h).
-static void input_shape(AptTrainer *t, const AptManifest *man) {
-    const AptDataConfig *d = &t->cfg.data;
-    t->C = man->channels;
-    if (d->crop > 0) {
-        t->H = t->W = d->crop;
-    } else if (d->resize > 0) {
-        if (man->height != man->width)
-            apt_user_error("data.resize: %s holds %dx%d images; resizing without data.crop gives varying shapes",
-                           man->path, man->height, man->width);
-        t->H = t->W = d->resize;
-    } else {
-        t->H = man->height;
-        t->W = man->width;
-    }
-}
-
 // Cumulative step counts at the end of each epoch until total_steps is covered.
 static void plan_epochs(AptTrainer *t) {
     const AptScheduleConfig *s = &t->cfg.schedule;
@@ -186,7 +169,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     lo.start_epoch = t->epoch;
     lo.start_step = (int)t->step_in_epoch;
     t->loader = apt_loader_create(&lo);
-    input_shape(t, apt_loader_manifest(t->loader));
+    apt_input_shape_config(&t->cfg.data, apt_loader_manifest(t->loader), &t->C, &t->H, &t->W);
     plan_epochs(t);
     // The device communicator exists before the model (sync BatchNorm reduces through it); the staged
     // path's scratch is sized below, once the gradient buffer's size is known.

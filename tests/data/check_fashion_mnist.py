@@ -48,7 +48,7 @@ for split, prefix, n in (("train", "train", 60000), ("test", "t10k", 10000)):
     labels = idx(os.path.join(SRC, f"{prefix}-labels-idx1-ubyte.gz"), 0x801, 1)
     with h5py.File(os.path.join(out, f"{split}.h5"), "r") as m:
         a = m.attrs
-        want = dict(format_version=1, num_samples=n, num_classes=10, height=28, width=28, channels=1)
+        want = dict(format_version=2, num_samples=n, num_classes=10, height=28, width=28, channels=1)
         for k, v in want.items():
             check(k in a and int(a[k]) == v, f"{split}: attribute {k} = {a.get(k)}, want {v}")
         check(s(a["storage"]) == "raw" and s(a["name"]) == "fashion-mnist", f"{split}: storage/name attributes")

@@ -113,7 +113,7 @@ static void check_split(const char *out, const char *split, const char *root, co
 }
 
 static int no_tmp_left(const char *out) {
-    return sh("ls -d %s.tmp.* >/dev/null 2>&1", out) != 0;
+    return sh("ls -d %s.tmp.* %s.partial >/dev/null 2>&1", out, out) != 0;
 }
 
 int main(void) {
@@ -191,7 +191,7 @@ int main(void) {
     apt_path_join(p, sizeof p, inat, "Inat_dataset_splits/Inaturalist_test_set1.txt");
     txt_write(p, "train_val2018/Aves/12/d.png\n");
     apt_path_join(out, sizeof out, g_root, "out_inat");
-    TEST_CHECK(sh("%s inaturalist %s %s", g_aprep, inat, out) == 0, "aprep inaturalist");
+    TEST_CHECK(sh("%s inaturalist --storage raw %s %s", g_aprep, inat, out) == 0, "aprep inaturalist");
     const char *inat_rels[] = {"train_val2018/Plantae/7477/a.jpg", "train_val2018/Aves/3/b.jpg",
                                "train_val2018/Plantae/7477/c.jpg"};
     const int inat_lab[] = {1, 0, 1};
@@ -209,7 +209,7 @@ int main(void) {
     apt_path_join(p, sizeof p, vgg, "test_list.txt");
     txt_write(p, "n000009/0001_01.jpg\n");
     apt_path_join(out, sizeof out, g_root, "out_vgg");
-    TEST_CHECK(sh("%s vggface2 %s %s", g_aprep, vgg, out) == 0, "aprep vggface2");
+    TEST_CHECK(sh("%s vggface2 --storage raw %s %s", g_aprep, vgg, out) == 0, "aprep vggface2");
     const char *vgg_rels[] = {"train/n000002/0001_01.jpg", "train/n000001/0002_01.jpg"};
     const int vgg_lab[] = {1, 0};
     const char *vgg_cls[] = {"n000001", "n000002"};
