@@ -1,6 +1,7 @@
 // cpu_backend.c — fill the CPU op table; host memory.
 #include "cpu_conv_dnnl.h"
 #include "cpu_ops.h"
+#include "cpu_transformer.h"
 
 #include "core/check.h"
 
@@ -77,5 +78,6 @@ AptBackend *apt_backend_cpu_create(void) {
     be->scale = apt_cpu_scale;
     be->fill = apt_cpu_fill;
     be->destroy = cpu_destroy;
+    apt_cpu_transformer_register(be);
     return be;
 }

@@ -1,0 +1,244 @@
+// cpu_transformer.c — the transformer ops of the op table on the CPU (backend.h, "transformer ops"):
+// batched GEMM (OpenBLAS per batch entry), LayerNorm, GELU, row softmax, ViT token embedding and
+// pooling, drop-path. OpenMP over independent rows/columns; every reduction runs in a fixed order inside
+// one thread (float64 accumulators), so results do not depend on the thread count (GEMM aside).
+#include "cpu_transformer.h"
+
+#include "backend/drop_path.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+static void cpu_gemm_batched(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                             int lda, long long sA, const float *B, int ldb, long long sB, float beta, float *C,
+                             int ldc, long long sC, int batch) {
+    (void)be;
+    for (int i = 0; i < batch; i++)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                    A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC, ldc);
+}
+
+static void cpu_layernorm_forward(AptBackend *be, int R, int D, const float *x, const float *gamma,
+                                  const float *beta, float eps, float *y, float *mean, float *rstd) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        const float *xr = x + (size_t)r * D;
+        double s = 0, ss = 0;
+        for (int d = 0; d < D; d++)
+            s += xr[d];
+        const double mu = s / D;
+        for (int d = 0; d < D; d++) {
+            double c = xr[d] - mu;
+            ss += c * c;
+        }
+        const float m = (float)mu, rs = (float)(1.0 / sqrt(ss / D + (double)eps));
+        float *yr = y + (size_t)r * D;
+        for (int d = 0; d < D; d++)
+            yr[d] = (xr[d] - m) * rs * gamma[d] + beta[d];
+        mean[r] = m;
+        rstd[r] = rs;
+    }
+}
+
+static void cpu_layernorm_backward(AptBackend *be, int R, int D, const float *x, const float *dy,
+                                   const float *gamma, const float *mean, const float *rstd, float *dx,
+                                   float *dgamma, float *dbeta) {
+    (void)be;
+    if (dx) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < R; r++) {
+            const float *xr = x + (size_t)r * D, *gr = dy + (size_t)r * D;
+            const float m = mean[r], rs = rstd[r];
+            double sg = 0, sgx = 0;
+            for (int d = 0; d < D; d++) {
+                double g = (double)gr[d] * gamma[d];
+                sg += g;
+                sgx += g * ((xr[d] - m) * rs);
+            }
+            const float a = (float)(sg / D), b = (float)(sgx / D);
+            float *dr = dx + (size_t)r * D;
+            for (int d = 0; d < D; d++)
+                dr[d] = rs * (gr[d] * gamma[d] - a - (xr[d] - m) * rs * b);
+        }
+    }
+    if (!dgamma && !dbeta) return;
+    // Column blocks in parallel, rows in order inside each: the same sums for any thread count.
+    enum { CB = 64 };
+    const int nb = (D + CB - 1) / CB;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) {
+        const int d0 = b * CB, d1 = d0 + CB < D ? d0 + CB : D;
+        double sg[CB] = {0}, sb[CB] = {0};
+        for (int r = 0; r < R; r++) {
+            const float *xr = x + (size_t)r * D, *gr = dy + (size_t)r * D;
+            const float m = mean[r], rs = rstd[r];
+            for (int d = d0; d < d1; d++) {
+                sg[d - d0] += (double)gr[d] * ((xr[d] - m) * rs);
+                sb[d - d0] += gr[d];
+            }
+        }
+        for (int d = d0; d < d1; d++) {
+            if (dgamma) dgamma[d] += (float)sg[d - d0];
+            if (dbeta) dbeta[d] += (float)sb[d - d0];
+        }
+    }
+}
+
+#define APT_INV_SQRT2 0.70710678118654752440f
+#define APT_INV_SQRT_2PI 0.39894228040143267794f
+
+static void cpu_gelu_forward(AptBackend *be, size_t n, const float *x, float *y) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * APT_INV_SQRT2));
+}
+
+static void cpu_gelu_backward(AptBackend *be, size_t n, const float *x, const float *dy, float *dx) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        const float cdf = 0.5f * (1.0f + erff(v * APT_INV_SQRT2)), pdf = APT_INV_SQRT_2PI * expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+static void cpu_softmax_forward(AptBackend *be, int R, int L, const float *x, float *y) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        const float *xr = x + (size_t)r * L;
+        float *yr = y + (size_t)r * L;
+        float mx = xr[0];
+        for (int j = 1; j < L; j++)
+            mx = xr[j] > mx ? xr[j] : mx;
+        double s = 0;
+        for (int j = 0; j < L; j++) {
+            yr[j] = expf(xr[j] - mx);
+            s += yr[j];
+        }
+        const float inv = (float)(1.0 / s);
+        for (int j = 0; j < L; j++)
+            yr[j] *= inv;
+    }
+}
+
+static void cpu_softmax_backward(AptBackend *be, int R, int L, const float *y, const float *dy, float *dx) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        const float *yr = y + (size_t)r * L, *gr = dy + (size_t)r * L;
+        float *dr = dx + (size_t)r * L;
+        double s = 0;
+        for (int j = 0; j < L; j++)
+            s += (double)yr[j] * gr[j];
+        const float sf = (float)s;
+        for (int j = 0; j < L; j++)
+            dr[j] = yr[j] * (gr[j] - sf);
+    }
+}
+
+static void cpu_vit_embed_forward(AptBackend *be, int n, int P, int D, const float *patch, const float *cls,
+                                  const float *pos, float *y) {
+    (void)be;
+    const int T = P + 1;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        float *ys = y + (size_t)s * T * D;
+        const float *ps = patch + (size_t)s * D * P;
+        for (int d = 0; d < D; d++)
+            ys[d] = cls[d] + pos[d];
+        for (int t = 1; t < T; t++)
+            for (int d = 0; d < D; d++)
+                ys[(size_t)t * D + d] = ps[(size_t)d * P + (t - 1)] + pos[(size_t)t * D + d];
+    }
+}
+
+static void cpu_vit_embed_backward(AptBackend *be, int n, int P, int D, const float *dy, float *dpatch,
+                                   float *dcls, float *dpos) {
+    (void)be;
+    const int T = P + 1;
+    if (dpatch) {
+#pragma omp parallel for schedule(static)
+        for (int s = 0; s < n; s++)
+            for (int d = 0; d < D; d++)
+                for (int p = 0; p < P; p++)
+                    dpatch[((size_t)s * D + d) * P + p] = dy[((size_t)s * T + 1 + p) * D + d];
+    }
+    if (dpos || dcls) { // each (t, d) sums over samples in order
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < D; d++) {
+                double acc = 0;
+                for (int s = 0; s < n; s++)
+                    acc += dy[((size_t)s * T + t) * D + d];
+                if (dpos) dpos[(size_t)t * D + d] += (float)acc;
+                if (t == 0 && dcls) dcls[d] += (float)acc;
+            }
+    }
+}
+
+static void cpu_token_pool_forward(AptBackend *be, int n, int T, int D, bool mean, const float *x, float *y) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        const float *xs = x + (size_t)s * T * D;
+        float *ys = y + (size_t)s * D;
+        if (!mean) {
+            memcpy(ys, xs, (size_t)D * sizeof(float));
+            continue;
+        }
+        for (int d = 0; d < D; d++) {
+            double acc = 0;
+            for (int t = 1; t < T; t++)
+                acc += xs[(size_t)t * D + d];
+            ys[d] = (float)(acc / (T - 1));
+        }
+    }
+}
+
+static void cpu_token_pool_backward(AptBackend *be, int n, int T, int D, bool mean, const float *dy, float *dx) {
+    (void)be;
+    const float w = mean ? 1.0f / (float)(T - 1) : 0.0f;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        const float *gs = dy + (size_t)s * D;
+        float *xs = dx + (size_t)s * T * D;
+        for (int d = 0; d < D; d++)
+            xs[d] = mean ? 0.0f : gs[d];
+        for (int t = 1; t < T; t++)
+            for (int d = 0; d < D; d++)
+                xs[(size_t)t * D + d] = gs[d] * w;
+    }
+}
+
+static void cpu_drop_path(AptBackend *be, int n, size_t len, float p, uint64_t seed, uint32_t epoch,
+                          uint32_t step, uint32_t sample0, uint32_t layer, const float *x, float *y) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        const float f = apt_drop_path_factor(p, seed, epoch, step, sample0 + (uint32_t)s, layer);
+        const float *xs = x + (size_t)s * len;
+        float *ys = y + (size_t)s * len;
+        for (size_t i = 0; i < len; i++)
+            ys[i] = xs[i] * f;
+    }
+}
+
+void apt_cpu_transformer_register(AptBackend *be) {
+    be->gemm_batched = cpu_gemm_batched;
+    be->layernorm_forward = cpu_layernorm_forward;
+    be->layernorm_backward = cpu_layernorm_backward;
+    be->gelu_forward = cpu_gelu_forward;
+    be->gelu_backward = cpu_gelu_backward;
+    be->softmax_forward = cpu_softmax_forward;
+    be->softmax_backward = cpu_softmax_backward;
+    be->vit_embed_forward = cpu_vit_embed_forward;
+    be->vit_embed_backward = cpu_vit_embed_backward;
+    be->token_pool_forward = cpu_token_pool_forward;
+    be->token_pool_backward = cpu_token_pool_backward;
+    be->drop_path = cpu_drop_path;
+}
