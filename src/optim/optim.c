@@ -31,10 +31,11 @@ void apt_optim_init(AptOptim *o, const AptOptimConfig *cfg, AptParamStore *ps) {
     // SGD without momentum keeps no state, but m is still allocated so checkpoints have one layout.
     if (!ps->m) ps->m = alloc_state(ps->numel);
     if (adam && !ps->v) ps->v = alloc_state(ps->numel);
+    apt_param_groups_apply(ps, cfg); // layer-wise lr scale and the no-decay set (param_groups.c)
 }
 
 double apt_optim_param_lr(const AptOptim *o, const AptParam *p, double lr) {
-    return p->is_head ? lr * o->cfg.fc_lr_mul : lr;
+    return (p->is_head ? lr * o->cfg.fc_lr_mul : lr) * p->lr_scale;
 }
 
 void apt_optim_sgd_update(float *w, const float *g, float *buf, size_t n, float lr, float wd, float mu,

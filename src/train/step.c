@@ -23,6 +23,7 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     APT_CHECK(bt->C == t->C && bt->H == t->H && bt->W == t->W, "batch shape %dx%dx%d, model input %dx%dx%d",
               bt->C, bt->H, bt->W, t->C, t->H, t->W);
 
+    apt_model_set_rng_position(t->model, (uint32_t)t->epoch, (uint32_t)t->step, (uint32_t)bt->offset);
     apt_model_forward(t->model, bt->x, t->b, t->E_local, true);      // [b, D]
     apt_exchange_allgather(c, t->E_local, t->E, t->b, t->D);         // [B, D], global order
     AptLossIn in = {.E = t->E, .labels = bt->labels_global, .B = t->B, .D = t->D,

@@ -7,3 +7,8 @@ apt_test(NAME test_stop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stop.c LABELS tra
 # benchmark (not a test): tests/bench/bench_step.c (+ bench_step_torch.py), figures in tests/bench/RESULTS.md
 add_executable(bench_step ${CMAKE_SOURCE_DIR}/tests/bench/bench_step.c)
 target_link_libraries(bench_step PRIVATE apt)
+# ViT fine-tuning from timm-named weights (fixtures of tests/nn: vit_ref_fixtures)
+apt_test(NAME test_vit_train_s16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_s16 LABELS train vit PYTHON TIMEOUT 240)
+apt_test(NAME test_vit_train_s16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_s16 NP 2 LABELS train vit PYTHON TIMEOUT 240)
+apt_test(NAME test_vit_train_b16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_b16 LABELS train vit PYTHON TIMEOUT 240)
+set_tests_properties(test_vit_train_s16 test_vit_train_s16_np2 test_vit_train_b16 PROPERTIES FIXTURES_REQUIRED vit_ref)
