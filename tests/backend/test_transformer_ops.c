@@ -66,8 +66,9 @@ static void fd_grad(RefFn f, const void *ctx, double *in, size_t nin, size_t nou
 
 // ---------------------------------------------------------------- batched strided GEMM
 // The attention pattern: heads as the batch, operands as column views of a wider row (lda > K).
-static void test_gemm_batched(AptBackend *be) {
-    const int M = 7, N = 5, K = 6, batch = 3;
+// Small products run in parallel over the batch with single-threaded GEMMs, large ones one after the
+// other (cpu_transformer.c): both paths are exercised.
+static void test_gemm_batched(AptBackend *be, int M, int N, int K, int batch) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             // A_i: op(A_i) is [M, K]; stored [M, K] (ta=0) or [K, M] (ta=1) as a column block of a row of
@@ -95,7 +96,7 @@ static void test_gemm_batched(AptBackend *be) {
             be->gemm_batched(be, ta, tb, M, N, K, (float)alpha, Af, lda, acols, Bf, ldb, bcols, (float)beta, Cf, ldc,
                              N, batch);
             char label[64];
-            snprintf(label, sizeof label, "gemm_batched ta=%d tb=%d", ta, tb);
+            snprintf(label, sizeof label, "gemm_batched ta=%d tb=%d %dx%dx%d x%d", ta, tb, M, N, K, batch);
             check(Cf, want, nc, label); // untouched padding columns must keep C's values too
             free(A), free(B), free(C), free(Af), free(Bf), free(Cf), free(want);
         }
@@ -311,7 +312,8 @@ static void test_drop_path(AptBackend *be) {
 int main(void) {
     g_rng = apt_rng_stream(4321, APT_RNG_TEST, 0, 0, 0);
     AptBackend *be = apt_backend_create("cpu");
-    test_gemm_batched(be);
+    test_gemm_batched(be, 7, 5, 6, 3);
+    test_gemm_batched(be, 203, 205, 207, 2); // 17 MFLOP per product: the sequential path
     test_layernorm(be, 5, 11);
     test_layernorm(be, 3, 131); // more than one column block of the dgamma reduction
     test_gelu(be);

@@ -10,13 +10,29 @@
 #include <math.h>
 #include <string.h>
 
+// Small products (attention heads: 197×197×64 is 2.5 MFLOP) gain nothing from OpenBLAS's own threads,
+// whose wake-up and spinning cost more than the product: those run as single-threaded GEMMs in parallel
+// over the batch (as torch's CPU bmm does). Each C_i is one single-threaded call either way, so the
+// result does not depend on the thread count.
+#define APT_GEMM_SMALL_FLOPS (16.0 * 1024 * 1024)
+
 static void cpu_gemm_batched(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
                              int lda, long long sA, const float *B, int ldb, long long sB, float beta, float *C,
                              int ldc, long long sC, int batch) {
     (void)be;
+    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+    if (batch > 1 && 2.0 * M * N * K <= APT_GEMM_SMALL_FLOPS) {
+        const int blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < batch; i++)
+            cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC,
+                        ldc);
+        openblas_set_num_threads(blas_threads);
+        return;
+    }
     for (int i = 0; i < batch; i++)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                    A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC, ldc);
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC, ldc);
 }
 
 static void cpu_layernorm_forward(AptBackend *be, int R, int D, const float *x, const float *gamma,
