@@ -220,6 +220,49 @@ struct AptBackend {
 
     void (*destroy)(AptBackend *be);
     void *impl;
+
+    // ---- transformer ops (ViT, src/nn/vit.c): CPU in cpu/cpu_transformer.c, CUDA in cuda/cuda_transformer.cu,
+    // tests in tests/backend/test_transformer_ops.c (float64 + finite differences) and
+    // test_transformer_ops_cuda.c (CUDA vs CPU). Rows are the last dimension; [R, D] row-major.
+    // Batched GEMM, row-major, for i < batch: C_i = alpha op(A_i) op(B_i) + beta C_i with A_i = A + i*sA,
+    // B_i = B + i*sB, C_i = C + i*sC (strides in elements). Attention runs heads as the batch with the
+    // heads' columns of the fused qkv buffer as strided views. The C_i must not overlap.
+    void (*gemm_batched)(AptBackend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                         const float *A, int lda, long long sA, const float *B, int ldb, long long sB, float beta,
+                         float *C, int ldc, long long sC, int batch);
+    // LayerNorm over rows of x [R, D] (torch.nn.LayerNorm, biased variance):
+    // y = (x - mean) * rstd * gamma + beta, rstd = 1 / sqrt(var + eps); mean, rstd: [R] kept for backward.
+    void (*layernorm_forward)(AptBackend *be, int R, int D, const float *x, const float *gamma,
+                              const float *beta, float eps, float *y, float *mean, float *rstd);
+    // g = dy * gamma: dx = rstd * (g - mean_row(g) - xhat * mean_row(g * xhat)) (overwritten; may be NULL);
+    // dgamma += Σ_rows dy * xhat; dbeta += Σ_rows dy (either may be NULL).
+    void (*layernorm_backward)(AptBackend *be, int R, int D, const float *x, const float *dy, const float *gamma,
+                               const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta);
+    // GELU, erf form (torch nn.GELU(), timm's default): y = x/2 (1 + erf(x/√2));
+    // dx = dy (Φ(x) + x φ(x)). In place allowed.
+    void (*gelu_forward)(AptBackend *be, size_t n, const float *x, float *y);
+    void (*gelu_backward)(AptBackend *be, size_t n, const float *x, const float *dy, float *dx);
+    // Softmax over each row of x [R, L] (max-subtracted); in place allowed.
+    void (*softmax_forward)(AptBackend *be, int R, int L, const float *x, float *y);
+    // dx = y * (dy - Σ_row y dy), from the forward's output y; dx == dy allowed.
+    void (*softmax_backward)(AptBackend *be, int R, int L, const float *y, const float *dy, float *dx);
+    // ViT tokens: patch [n, D, P] (the patch conv's NCHW output, P = gh*gw), cls [D], pos [1+P, D] ->
+    // y [n, 1+P, D]: y[s,0] = cls + pos[0], y[s,1+p,d] = patch[s,d,p] + pos[1+p,d].
+    void (*vit_embed_forward)(AptBackend *be, int n, int P, int D, const float *patch, const float *cls,
+                              const float *pos, float *y);
+    // dpatch (overwritten; may be NULL) from dy [n, 1+P, D]; dcls += Σ_s dy[s,0]; dpos += Σ_s dy[s].
+    void (*vit_embed_backward)(AptBackend *be, int n, int P, int D, const float *dy, float *dpatch, float *dcls,
+                               float *dpos);
+    // Token pooling x [n, T, D] -> y [n, D]: mean = false: token 0 (class token); true: mean of tokens 1..T-1.
+    void (*token_pool_forward)(AptBackend *be, int n, int T, int D, bool mean, const float *x, float *y);
+    // dx [n, T, D] overwritten (zero where the pool does not read).
+    void (*token_pool_backward)(AptBackend *be, int n, int T, int D, bool mean, const float *dy, float *dx);
+    // Stochastic depth (drop-path) on rows of len elements: y[s] = x[s] * keep_s / (1 - p) with
+    // keep_s = (uniform of apt_rng_block(seed, APT_RNG_DROP_PATH, epoch, step, sample0 + s, layer) >= p)
+    // (src/core/rng.h): the same draw on every backend, rank and thread. Linear in x, so the backward is
+    // the same call on dy. In place allowed.
+    void (*drop_path)(AptBackend *be, int n, size_t len, float p, uint64_t seed, uint32_t epoch, uint32_t step,
+                      uint32_t sample0, uint32_t layer, const float *x, float *y);
 };
 
 // name: "cpu" | "cuda" | "auto" (cuda when a device is usable, else cpu; the log says which). Never NULL:

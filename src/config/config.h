@@ -27,6 +27,8 @@ typedef struct {
     double head_init_std;  // official code: normal(0, 0.01)
     int width;             // smallcnn: channels of the first stage
     int hidden;            // mlp: hidden units
+    char vit_pool[16];     // vit_*: token (class token) | mean (mean of the patch tokens)
+    double drop_path;      // vit_*: stochastic-depth rate of the last block (0 = off)
 } AptModelConfig;
 
 typedef struct {
@@ -64,6 +66,8 @@ typedef struct {
     double beta1, beta2, eps; // adam/adamw
     double fc_lr_mul;      // learning-rate multiplier of the embedding head (official code: 2)
     double clip_grad_norm; // 0 = off
+    double layer_decay;    // vit_*: layer-wise lr decay (BEiT/timm); 1 = off
+    bool decay_exclude_norm_bias; // no weight decay on 1-D tensors (norms, biases), pos_embed, cls_token
 } AptOptimConfig;
 
 typedef struct {
@@ -89,6 +93,7 @@ typedef struct {
     int block;             // queries per scoring block (memory: block x N floats)
     char protocol[64];     // key into configs/published.yaml: fashion-mnist | inaturalist | vggface2
     char published[APT_STR]; // published-results file ("" = configs/published.yaml beside the source)
+    char borrowed[APT_STR]; // settings taken from another method's paper, named on the leaderboard ("" = none)
     bool save_embeddings;
     bool save_per_query;
 } AptEvalConfig;
@@ -143,7 +148,8 @@ void apt_config_print_help(void);
 //   global plan; a rank's slice need not hold whole classes);
 //   data.mean and data.std have the same count (>= 1); eval.recall_k non-empty and increasing;
 //   schedule.name step: milestones non-empty and increasing; data.crop <= data.resize when both set;
-//   precision bf16 and dist.backend nccl exclude device cpu.
+//   precision bf16 and dist.backend nccl exclude device cpu; model.drop_path > 0, model.vit_pool mean and
+//   optim.layer_decay < 1 need a vit_* model.arch.
 // apt_config_check returns 0, or 1 with a one-line message naming the keys in err.
 int apt_config_check(const AptConfig *cfg, int world_size, char *err, size_t cap);
 // apt_config_check, exiting through apt_user_error ("config: <message>") on failure.

@@ -41,6 +41,14 @@ int apt_config_check(const AptConfig *c, int world_size, char *err, size_t cap) 
         return snprintf(err, cap,
                         "schedule.name step needs schedule.milestones, a non-empty increasing list"),
                1;
+    if (strncmp(c->model.arch, "vit_", 4) != 0 &&
+        (c->model.drop_path > 0 || !strcmp(c->model.vit_pool, "mean") ||
+         (c->optim.layer_decay > 0 && c->optim.layer_decay < 1)))
+        return snprintf(err, cap,
+                        "model.drop_path, model.vit_pool mean and optim.layer_decay apply to the vit_* archs, not "
+                        "model.arch %s",
+                        c->model.arch),
+               1;
     if (c->device == APT_DEVICE_CPU && c->precision == APT_PREC_BF16)
         return snprintf(err, cap, "precision bf16 needs device cuda (or auto on a GPU host), not cpu"), 1;
     if (c->device == APT_DEVICE_CPU && !strcmp(c->dist.backend, "nccl"))

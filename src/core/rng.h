@@ -22,6 +22,7 @@ enum {
     APT_RNG_AUGMENT = 3,       // augmentation parameters of one sample
     APT_RNG_INIT = 4,          // initial weights (sample = parameter index)
     APT_RNG_TEST = 5,          // tests and benchmarks
+    APT_RNG_DROP_PATH = 6,     // stochastic depth keep/drop of one sample in one residual branch
 };
 
 typedef struct { uint32_t v[4]; } AptRng4;

@@ -133,7 +133,10 @@ void apt_eval_run(AptEvalContext *ctx, AptModel *model, int64_t step, const char
                              .step = step,
                              .world = c->world,
                              .m = &r->m,
-                             .pub = ctx->have_pub ? &ctx->pub : NULL};
+                             .pub = ctx->have_pub ? &ctx->pub : NULL,
+                             .method = cfg->loss.name,
+                             .backbone = cfg->model.arch,
+                             .borrowed = cfg->eval.borrowed};
         if (apt_leaderboard_write(ctx->run_dir, &lb) != 0)
             apt_user_error("%s: cannot write leaderboard.md/leaderboard.json", ctx->run_dir);
         int bad_e = // eval_io takes the HDF5 lock itself (a training loader's threads may be reading shards)

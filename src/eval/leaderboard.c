@@ -73,10 +73,13 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void md_cell(FILE *f, const char *s) { // a table cell: no pipes or newlines
-    fputc(' ', f);
+static void md_cell_text(FILE *f, const char *s) { // no pipes or newlines
     for (; s && *s; s++)
         fputc(*s == '|' ? '/' : *s == '\n' ? ' ' : *s, f);
+}
+static void md_cell(FILE *f, const char *s) { // a table cell
+    fputc(' ', f);
+    md_cell_text(f, s);
     fputs(" |", f);
 }
 
@@ -103,7 +106,17 @@ static void write_md(FILE *f, const AptLeaderboard *lb, const char *when) {
     fputs("\n|---|---|", f);
     for (int c = 0; c < nc; c++)
         fputs("---:|", f);
-    fputs("\n| **ours** | |", f);
+    fputs("\n| **ours**", f);
+    if (lb->method && lb->method[0]) {
+        fputs(" (", f);
+        md_cell_text(f, lb->method);
+        fputs(")", f);
+    }
+    fputs(" |", f);
+    if (lb->backbone && lb->backbone[0])
+        md_cell(f, lb->backbone);
+    else
+        fputs(" |", f);
     for (int c = 0; c < nc; c++) {
         double v;
         if (our_value(m, cols[c], &v))
@@ -128,6 +141,12 @@ static void write_md(FILE *f, const AptLeaderboard *lb, const char *when) {
         }
         fputc('\n', f);
     }
+    if (lb->borrowed && lb->borrowed[0])
+        fprintf(f,
+                "\n**ours** is this run%s%s%s. Settings borrowed from another method's paper: %s. It is not that "
+                "paper's result; its published row (if listed) is that method's own figure.\n",
+                lb->method && lb->method[0] ? " (loss " : "", lb->method && lb->method[0] ? lb->method : "",
+                lb->method && lb->method[0] ? ")" : "", lb->borrowed);
     fputs("\nAll figures in percent. — : not computed / not reported; ? : reported in the source but not "
           "recorded in configs/published.yaml.\n",
           f);
@@ -165,7 +184,13 @@ static void write_json(FILE *f, const AptLeaderboard *lb, const char *when) {
             (long long)m->n_queries, (long long)m->n_valid, (long long)m->n_single);
     for (int i = 0; i < m->n_k; i++)
         fprintf(f, "\"R@%d\": %.17g, ", m->K[i], 100 * m->recall[i]);
-    fprintf(f, "\"mAP\": %.17g, \"mAP@R\": %.17g},\n  \"published\": [", 100 * m->map, 100 * m->map_at_r);
+    fprintf(f, "\"mAP\": %.17g, \"mAP@R\": %.17g},\n  \"ours_run\": {\"method\": ", 100 * m->map, 100 * m->map_at_r);
+    json_str(f, lb->method ? lb->method : "");
+    fputs(", \"backbone\": ", f);
+    json_str(f, lb->backbone ? lb->backbone : "");
+    fputs(", \"borrowed\": ", f);
+    json_str(f, lb->borrowed ? lb->borrowed : "");
+    fputs("},\n  \"published\": [", f);
     for (int r = 0; lb->pub && r < lb->pub->n_results; r++) {
         const AptPubResult *pr = &lb->pub->results[r];
         fputs(r ? ",\n    {\"method\": " : "\n    {\"method\": ", f);

@@ -42,6 +42,10 @@ typedef struct {
     int world;              // ranks that computed it
     const AptMetrics *m;
     const AptPublished *pub; // may be NULL (no published file / protocol)
+    // Our row's own identity (NULL or "": left blank): the loss trained (loss.name), the backbone
+    // (model.arch), and eval.borrowed — settings taken from another method's paper (e.g. a ViT recipe),
+    // printed as such so that the row is never read as that paper's published result.
+    const char *method, *backbone, *borrowed;
 } AptLeaderboard;
 
 // Write run_dir/leaderboard.md and run_dir/leaderboard.json (temp name + fsync + rename each).

@@ -5,7 +5,8 @@
 //     ID       enum suffix: AptArchId APT_ARCH_<ID>
 //     "name"   what model.arch accepts
 //     CREATE   the backbone constructor (an AptBackboneCreate of backbone.h), implemented in src/nn/<file>.c
-//     VARIANT  int handed to CREATE: smallcnn 1 = the flat variant, resnet the depth; else 0
+//     VARIANT  int handed to CREATE: smallcnn 1 = the flat variant, resnet the depth, vit the size
+//              (0 = S/16, 1 = B/16); else 0
 //
 // Derived from it: the AptArchId enum and APT_ARCH_NAMES_BAR / APT_ARCH_NAMES_COMMA below; the config
 // key model.arch (config_keys.def: allowed list, error message, --help-config); the constructor
@@ -28,7 +29,9 @@
     X(RESNET18,      "resnet18",      apt_resnet_create,   18)          \
     X(RESNET34,      "resnet34",      apt_resnet_create,   34)          \
     X(RESNET50,      "resnet50",      apt_resnet_create,   50)          \
-    X(RESNET101,     "resnet101",     apt_resnet_create,   101)
+    X(RESNET101,     "resnet101",     apt_resnet_create,   101)         \
+    X(VIT_S16,       "vit_s16",       apt_vit_create,      0)           \
+    X(VIT_B16,       "vit_b16",       apt_vit_create,      1)
 // clang-format on
 
 #define APT_ARCH_ENUM_(ID, NAME, CREATE, VARIANT) APT_ARCH_##ID,

@@ -45,6 +45,8 @@ typedef struct {
                            // the same role in alternate blocks (apt_net_dy)
     void (*grad_ready)(void *ctx, size_t lo); // backward progress hook (model.h), may be NULL
     void *grad_ready_ctx;
+    uint32_t rng_epoch, rng_step, rng_sample0; // draw position of the next train forward (drop-path):
+                                               // apt_model_set_rng_position; sample0 = global index of row 0
 } AptNet;
 
 void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm, AptBNMode bn, int b_max,

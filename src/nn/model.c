@@ -122,6 +122,10 @@ void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo)
     m->net.grad_ready_ctx = ctx;
 }
 
+void apt_model_set_rng_position(AptModel *m, uint32_t epoch, uint32_t step, uint32_t sample0) {
+    m->net.rng_epoch = epoch, m->net.rng_step = step, m->net.rng_sample0 = sample0;
+}
+
 AptParamStore *apt_model_params(AptModel *m) {
     return &m->ps;
 }

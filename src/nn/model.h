@@ -36,6 +36,11 @@ float *apt_model_input(AptModel *m); // [b_max, C, H, W] backend memory
 // fn(ctx, lo) is called each time every gradient at element offset >= lo of the store is final; lo
 // decreases call by call and the last call has lo = 0. E.g. fn = a wrapper of apt_buckets_ready_from.
 void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo), void *ctx);
+// Position of the next train forward in the run, for the random draws inside the model (ViT drop-path,
+// keyed by (seed, epoch, step, global sample index)): sample0 is the global index of the batch's row 0
+// on this rank (the trainer passes the batch offset), so a draw does not depend on the world size.
+// Defaults to 0, 0, 0.
+void apt_model_set_rng_position(AptModel *m, uint32_t epoch, uint32_t step, uint32_t sample0);
 AptParamStore *apt_model_params(AptModel *m);
 int apt_model_embed_dim(const AptModel *m);
 // Bytes of the activation arena (all layer outputs and their gradients for b_max samples).

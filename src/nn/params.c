@@ -37,6 +37,7 @@ int apt_params_add(AptParamStore *s, const char *name, int ndim, const int *shap
     p->is_buffer = is_buffer;
     p->trainable = !is_buffer;
     p->decay = !is_buffer;
+    p->lr_scale = 1.0f;
     size_t *total = is_buffer ? &s->buffers_numel : &s->numel;
     p->offset = *total;
     *total += round_up(p->numel);

@@ -16,6 +16,7 @@ typedef struct {
     bool trainable; // false: frozen (e.g. BN affine in frozen_affine mode); no update, zero grad
     bool is_head;   // belongs to the embedding head (fc_lr_mul)
     bool is_buffer; // running_mean / running_var: lives in `buffers`, not in w
+    float lr_scale; // learning-rate factor of this tensor (1; layer-wise decay: src/optim/param_groups.c)
 } AptParam;
 
 struct AptBackend;

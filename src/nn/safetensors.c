@@ -2,10 +2,13 @@
 // The JSON header is parsed with libcjson (Debian libcjson-dev).
 #include "safetensors.h"
 
+#include "pos_embed.h"
+
 #include "backend/backend.h"
 #include "core/check.h"
 
 #include <stdbool.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +188,31 @@ static int load_host(AptParamStore *s, const char *path) {
             if (same && fshape[d] != p->shape[d]) same = false;
         }
         int esize = dtype_size(dt->valuestring);
+        // A ViT position embedding of another patch grid (a 224 checkpoint at another input size): resampled
+        // as timm's checkpoint_filter_fn does (pos_embed.h). Square grids, one class-token prefix.
+        const int g0 = !same && esize && !strcmp(p->name, "pos_embed") && fnd == 3 && p->ndim == 3 &&
+                               fshape[0] == 1 && fshape[2] == p->shape[2]
+                           ? (int)lround(sqrt((double)(fshape[1] - 1)))
+                           : 0,
+                  g1 = g0 ? (int)lround(sqrt((double)(p->shape[1] - 1))) : 0;
+        if (g0 > 0 && g0 * g0 == fshape[1] - 1 && g1 > 0 && g1 * g1 == p->shape[1] - 1) {
+            uint64_t b0 = (uint64_t)cJSON_GetArrayItem(offs, 0)->valuedouble;
+            uint64_t b1 = (uint64_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+            const size_t fnumel = (size_t)fshape[1] * fshape[2];
+            if (b1 < b0 || b1 > data_size || b1 - b0 != fnumel * (uint64_t)esize) {
+                problem(&mismatched, "%s%s %s", p->name, "(data_offsets outside the file)");
+                continue;
+            }
+            unsigned char *buf = apt_malloc(b1 - b0);
+            float *tmp = apt_malloc(fnumel * sizeof *tmp);
+            if (fseek(f, (long)(data0 + b0), SEEK_SET) != 0 || fread(buf, 1, b1 - b0, f) != b1 - b0)
+                apt_user_error("%s: truncated data for %s", path, p->name);
+            convert(dt->valuestring, buf, tmp, fnumel);
+            apt_pos_embed_resample(tmp, g0, g0, apt_params_w(s, i), g1, g1, p->shape[2], 1);
+            free(buf), free(tmp);
+            loaded++;
+            continue;
+        }
         if (!same || !esize) {
             if (p->is_head && esize)
                 continue; // e.g. an ImageNet classifier: the head stays freshly initialised
@@ -213,6 +241,8 @@ static int load_host(AptParamStore *s, const char *path) {
     }
     for (cJSON *t = root->child; t; t = t->next) {
         if (!strcmp(t->string, "__metadata__") || ends_with(t->string, "num_batches_tracked")) continue;
+        // timm's classifier (ImageNet logits): the embedding head `fc` takes its place
+        if (!strcmp(t->string, "head.weight") || !strcmp(t->string, "head.bias")) continue;
         if (apt_params_find(s, t->string) < 0) problem(&extra, "%s%s%s", t->string, "");
     }
     free(raw);

@@ -40,10 +40,11 @@ void apt_optim_init(AptOptim *o, const AptOptimConfig *cfg, AptParamStore *ps) {
     // SGD without momentum keeps no state, but m is still allocated so checkpoints have one layout.
     if (!ps->m) ps->m = alloc_state(ps, ps->numel);
     if (adam && !ps->v) ps->v = alloc_state(ps, ps->numel);
+    apt_param_groups_apply(ps, cfg); // layer-wise lr scale and the no-decay set (param_groups.c)
 }
 
 double apt_optim_param_lr(const AptOptim *o, const AptParam *p, double lr) {
-    return p->is_head ? lr * o->cfg.fc_lr_mul : lr;
+    return (p->is_head ? lr * o->cfg.fc_lr_mul : lr) * p->lr_scale;
 }
 
 // The kernels live in the CPU op table (src/backend/cpu/cpu_optim.c); these entry points serve host

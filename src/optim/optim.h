@@ -6,6 +6,7 @@
 //   is_head    -> learning rate x fc_lr_mul (official code: 2 for the embedding head)
 //   decay      -> weight decay applies (false: wd = 0 for that tensor)
 //   trainable  -> false: never updated; its m/v stay zero
+//   lr_scale   -> learning rate x lr_scale (layer-wise decay, optim.layer_decay)
 // State: m (SGD momentum buffer / Adam first moment) and v (Adam second moment) are allocated in the
 // store's backend memory with the same layout as w (apt_optim_init), so a checkpoint saves them as named views.
 // The elementwise kernels are ops of the backend table (sgd_update, adam_update); the store's backend
@@ -29,6 +30,14 @@ void apt_optim_init(AptOptim *o, const AptOptimConfig *cfg, AptParamStore *ps);
 // One update of every trainable tensor with base learning rate lr (head tensors: lr * fc_lr_mul).
 // Gradients in ps->g are read, not modified (coupled weight decay is applied on the fly).
 void apt_optim_step(AptOptim *o, double lr);
+// Set lr_scale and decay of every tensor from cfg (apt_optim_init calls it; idempotent):
+//   0 < optim.layer_decay < 1 (ViT archs: tensors `blocks.<i>.*`), BEiT's layer-wise decay as timm applies it to
+//   fine-tuning: layer id 0 for cls_token, pos_embed, patch_embed.*; i + 1 for blocks.<i>.*; depth + 1 for
+//   the rest (final norm, embedding head); lr_scale = layer_decay^(depth + 1 - layer id). Else 1.
+//   optim.decay_exclude_norm_bias: decay = false for 1-D tensors (norm weights/biases, every bias) and for
+//   pos_embed and cls_token (timm's no_weight_decay set); otherwise decay is left as the model set it.
+// A layer decay on a model without `blocks.<i>.` tensors is a user error.
+void apt_param_groups_apply(AptParamStore *ps, const AptOptimConfig *cfg);
 // Learning rate that a tensor receives for base rate lr.
 double apt_optim_param_lr(const AptOptim *o, const AptParam *p, double lr);
 const char *apt_optim_name(AptOptimName n);

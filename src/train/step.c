@@ -44,6 +44,7 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     // event), not on the host.
     float *x = t->x[t->step & 1];
     be->upload_wait(be);
+    apt_model_set_rng_position(t->model, (uint32_t)t->epoch, (uint32_t)t->step, (uint32_t)bt->offset);
     apt_model_forward_dev(t->model, x, t->b, t->E_local, true);      // [b, D]
     apt_exchange_allgather(dc, t->E_local, t->E, t->b, t->D);         // [B, D], global order
     // Local queries, global normaliser; labels are the sampler's plan (host, identical on every rank).

@@ -13,3 +13,7 @@ target_link_libraries(bench_model PRIVATE apt)
 apt_test(NAME test_pool_window SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_window.c LABELS backend gpu)
 # The guard test backend: its ops equal the CPU's, and host code touching its memory dies with SIGSEGV.
 apt_test(NAME test_guard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard.c LABELS backend guard)
+apt_test(NAME test_transformer_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer_ops.c LABELS backend vit)
+if(APT_HAVE_CUDA)
+  apt_test(NAME test_transformer_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer_ops_cuda.c LABELS gpu vit)
+endif()

@@ -163,6 +163,9 @@ static void test_validate(void) {
          "schedule.name step needs schedule.milestones"},
         {{"precision=bf16", "device=cpu"}, 1, "precision bf16 needs device cuda"},
         {{"dist.backend=nccl", "device=cpu"}, 1, "dist.backend nccl needs device cuda"},
+        {{"model.drop_path=0.1", NULL}, 1, "apply to the vit_* archs, not model.arch smallcnn"},
+        {{"model.vit_pool=mean", NULL}, 1, "apply to the vit_* archs"},
+        {{"optim.layer_decay=0.65", "model.arch=resnet50"}, 1, "apply to the vit_* archs, not model.arch resnet50"},
     };
     char err[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -185,6 +188,11 @@ static void test_validate(void) {
         TEST_CHECK(apt_config_check(&c, w, err, sizeof err) == 0, "B=384 at world %d: %s", w, err);
     TEST_CHECK(apt_config_check(&c, 256, err, sizeof err) == 1, "B=384 at world 256 must fail");
     TEST_CHECK(apt_config_check(&c, 0, err, sizeof err) == 0, "world 0 skips the world rule");
+    apt_config_override(&c, "model.arch=vit_s16");
+    apt_config_override(&c, "model.drop_path=0.1");
+    apt_config_override(&c, "model.vit_pool=mean");
+    apt_config_override(&c, "optim.layer_decay=0.65");
+    TEST_CHECK(apt_config_check(&c, 1, err, sizeof err) == 0, "ViT keys on vit_s16: %s", err);
     printf("ok   cross-field validation, %zu failing cases\n", sizeof cases / sizeof cases[0]);
 }
 

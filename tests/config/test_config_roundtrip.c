@@ -189,13 +189,38 @@ static void check_paper(const AptConfig *c, const char *name) {
     }
 }
 
+// The ViT-B/16 configs: Smooth-AP / PNP-D_q losses as above with the ViT-B/16 settings borrowed from the
+// Recall@k surrogate code's iNaturalist branch (AdamW, lr 5e-5, decay 4e-4, B = 4000 = 1000 x 4, step
+// [10, 40, 70] x 0.3 over 90 epochs), and eval.borrowed naming them.
+static void check_vit(const AptConfig *c, const char *name) {
+    TEST_CHECK(!strcmp(c->model.arch, "vit_b16") && c->model.embed_dim == 512 && !strcmp(c->model.vit_pool, "token"),
+               "%s: model", name);
+    TEST_CHECK(c->optim.name == APT_OPT_ADAMW && c->optim.lr == 5e-5 && c->optim.weight_decay == 4e-4 &&
+                   c->optim.fc_lr_mul == 1,
+               "%s: optim", name);
+    TEST_CHECK(c->data.batch_size == 4000 && c->data.samples_per_class == 4 && c->data.crop == 224 &&
+                   c->data.augment && c->data.n_mean == 3,
+               "%s: data", name);
+    TEST_CHECK(c->loss.tau == 0.01 && (strstr(name, "pnp") ? !strcmp(c->loss.name, "pnp-dq") && c->loss.pnp.alpha == 4
+                                                           : !strcmp(c->loss.name, "smoothap")),
+               "%s: loss", name);
+    TEST_CHECK(c->schedule.name == APT_SCHED_STEP && c->schedule.epochs == 90 && c->schedule.n_milestones == 3 &&
+                   c->schedule.milestones[0] == 10 && c->schedule.milestones[1] == 40 &&
+                   c->schedule.milestones[2] == 70 && c->schedule.gamma == 0.3,
+               "%s: schedule", name);
+    int k[] = {1, 4, 16, 32};
+    TEST_CHECK(c->eval.n_recall_k == 4 && !memcmp(c->eval.recall_k, k, sizeof k) &&
+                   !strcmp(c->eval.protocol, "inaturalist") && strstr(c->eval.borrowed, "Patel"),
+               "%s: eval (protocol, K, borrowed settings named)", name);
+}
+
 static void test_shipped(void) {
     char dir[512];
     source_path(dir, sizeof dir, "configs");
     DIR *d = opendir(dir);
     TEST_CHECK(d != NULL, "open %s", dir);
     if (!d) return;
-    int count = 0, paper = 0;
+    int count = 0, paper = 0, vit = 0;
     for (struct dirent *e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
         if (n < 6 || strcmp(e->d_name + n - 5, ".yaml")) continue;
@@ -219,6 +244,9 @@ static void test_shipped(void) {
             // Fashion-MNIST has 10 classes: a batch must hold at most 10 distinct ones.
             TEST_CHECK(c.data.batch_size / c.data.samples_per_class <= 10,
                        "quickstart: <= 10 classes per batch");
+        } else if (strstr(e->d_name, "_vitb16.yaml")) {
+            check_vit(&c, e->d_name);
+            vit++;
         } else if (strstr(e->d_name, "inaturalist_") || strstr(e->d_name, "vggface2_")) {
             check_paper(&c, e->d_name);
             paper++;
@@ -227,6 +255,7 @@ static void test_shipped(void) {
     }
     closedir(d);
     TEST_CHECK(paper == 4, "found %d paper-setting configs, want 4", paper);
+    TEST_CHECK(vit == 2, "found %d ViT-B/16 configs, want 2", vit);
     printf("ok   %d shipped configs load, validate for W = 1..8 and round-trip\n", count);
 }
 

@@ -18,3 +18,8 @@ endif()
 # bitwise, on cpu and guard; across an epoch boundary, evaluations, checkpoints and pre-emption + resume.
 apt_test(NAME test_prefetch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_prefetch.c LABELS train guard TIMEOUT 300)
 apt_test(NAME test_prefetch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_prefetch.c NP 2 LABELS train guard TIMEOUT 300)
+# ViT fine-tuning from timm-named weights (fixtures of tests/nn: vit_ref_fixtures)
+apt_test(NAME test_vit_train_s16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_s16 LABELS train vit PYTHON TIMEOUT 240)
+apt_test(NAME test_vit_train_s16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_s16 NP 2 LABELS train vit PYTHON TIMEOUT 240)
+apt_test(NAME test_vit_train_b16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_b16 LABELS train vit PYTHON TIMEOUT 240)
+set_tests_properties(test_vit_train_s16 test_vit_train_s16_np2 test_vit_train_b16 PROPERTIES FIXTURES_REQUIRED vit_ref)

@@ -1,6 +1,7 @@
 // cpu_backend.c — fill the CPU op table; host memory.
 #include "cpu_conv_dnnl.h"
 #include "cpu_ops.h"
+#include "cpu_transformer.h"
 
 #include "core/check.h"
 
@@ -57,5 +58,6 @@ AptBackend *apt_backend_cpu_create(void) {
     APT_BACKEND_OPS(APT_CPU_OP_SET)
 #undef APT_CPU_OP_SET
     be->destroy = cpu_destroy;
+    apt_cpu_transformer_register(be);
     return be;
 }

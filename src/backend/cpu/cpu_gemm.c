@@ -31,12 +31,18 @@ void apt_cpu_linear_backward(AptBackend *be, int N, int in, int out, const float
                     in);
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in);
-    if (db) {
-        for (int o = 0; o < out; o++) {
-            double s = 0;
-            for (int i = 0; i < N; i++)
-                s += dy[(size_t)i * out + o];
-            db[o] += (float)s;
+    if (db) { // each column summed over rows in order; column blocks swept row by row (contiguous reads)
+        enum { CB = 256 };
+        for (int o0 = 0; o0 < out; o0 += CB) {
+            const int o1 = o0 + CB < out ? o0 + CB : out;
+            double s[CB] = {0};
+            for (int i = 0; i < N; i++) {
+                const float *r = dy + (size_t)i * out;
+                for (int o = o0; o < o1; o++)
+                    s[o - o0] += r[o];
+            }
+            for (int o = o0; o < o1; o++)
+                db[o] += (float)s[o - o0];
         }
     }
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cuda_ops.cuh"
+#include "cuda_transformer.cuh"
 
 static void *cuda_alloc(AptBackend *be, size_t bytes) {
     (void)be;
@@ -136,6 +137,7 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     APT_BACKEND_OPS(APT_CUDA_OP_SET)
 #undef APT_CUDA_OP_SET
     be->destroy = cuda_destroy;
+    apt_cuda_transformer_register(be);
     if (why) *why = NULL;
     return be;
 }

@@ -1,0 +1,327 @@
+// test_transformer_ops.c — the transformer ops of the CPU table (backend.h, "transformer ops") against
+// naive float64 loops written here (forward), and every backward against float64 central finite
+// differences of those loops, as test_backend_ops.c does for the other ops (h = 1e-6: the reference
+// gradient is exact to ~1e-9). Sizes are odd on purpose.
+//
+// Tolerances: rtol 1e-5 + atol 1e-5·max(1, max|ref|), the bound of test_backend_ops.c: float32 results
+// of sums of at most a few dozen O(1) terms are within ~1e-6; a wrong index or a missing term is O(0.1-1).
+// GELU uses erff/expf (float32, ~1 ulp); LayerNorm's rstd for unit-variance rows is O(1).
+#include "backend/backend.h"
+#include "backend/drop_path.h"
+#include "core/rng.h"
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RTOL 1e-5
+#define ATOL 1e-5
+#define FD_H 1e-6
+
+static AptRngStream g_rng;
+
+static double *drand_vec(size_t n, double lo, double hi) {
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(lo + (hi - lo) * apt_rng_next_double(&g_rng)); // float-representable inputs
+    return v;
+}
+static float *to_f(const double *d, size_t n) {
+    float *f = malloc((n ? n : 1) * sizeof *f);
+    for (size_t i = 0; i < n; i++)
+        f[i] = (float)d[i];
+    return f;
+}
+static int check(const float *got, const double *want, size_t n, const char *label) {
+    double *g = malloc(n * sizeof *g), scale = 1;
+    for (size_t i = 0; i < n; i++) {
+        g[i] = got[i];
+        scale = fmax(scale, fabs(want[i]));
+    }
+    int ok = expect_close_d(g, want, n, RTOL, ATOL * scale, label);
+    free(g);
+    return ok;
+}
+
+typedef void (*RefFn)(const void *ctx, const double *in, double *out);
+// Gradient of L(in) = Σ r · f(in) by central differences.
+static void fd_grad(RefFn f, const void *ctx, double *in, size_t nin, size_t nout, const double *r, double *grad) {
+    double *out = malloc(nout * sizeof *out);
+    for (size_t i = 0; i < nin; i++) {
+        double keep = in[i], lp = 0, lm = 0;
+        in[i] = keep + FD_H;
+        f(ctx, in, out);
+        for (size_t j = 0; j < nout; j++)
+            lp += r[j] * out[j];
+        in[i] = keep - FD_H;
+        f(ctx, in, out);
+        for (size_t j = 0; j < nout; j++)
+            lm += r[j] * out[j];
+        in[i] = keep;
+        grad[i] = (lp - lm) / (2 * FD_H);
+    }
+    free(out);
+}
+
+// ---------------------------------------------------------------- batched strided GEMM
+// The attention pattern: heads as the batch, operands as column views of a wider row (lda > K).
+// Small products run in parallel over the batch with single-threaded GEMMs, large ones one after the
+// other (cpu_transformer.c): both paths are exercised.
+static void test_gemm_batched(AptBackend *be, int M, int N, int K, int batch) {
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            // A_i: op(A_i) is [M, K]; stored [M, K] (ta=0) or [K, M] (ta=1) as a column block of a row of
+            // width lda = batch*cols + 2 (head i's columns at offset i*cols).
+            int arows = ta ? K : M, acols = ta ? M : K, brows = tb ? N : K, bcols = tb ? K : N;
+            int lda = batch * acols + 2, ldb = batch * bcols + 1, ldc = batch * N + 3;
+            size_t na = (size_t)arows * lda, nb = (size_t)brows * ldb, nc = (size_t)M * ldc;
+            double *A = drand_vec(na, -1, 1), *B = drand_vec(nb, -1, 1), *C = drand_vec(nc, -1, 1);
+            float *Af = to_f(A, na), *Bf = to_f(B, nb), *Cf = to_f(C, nc);
+            const double alpha = 0.625, beta = -0.5;
+            double *want = malloc(nc * sizeof *want);
+            memcpy(want, C, nc * sizeof *want);
+            for (int h = 0; h < batch; h++)
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double s = 0;
+                        for (int k = 0; k < K; k++) {
+                            double a = ta ? A[(size_t)k * lda + h * acols + i] : A[(size_t)i * lda + h * acols + k];
+                            double b = tb ? B[(size_t)j * ldb + h * bcols + k] : B[(size_t)k * ldb + h * bcols + j];
+                            s += a * b;
+                        }
+                        size_t o = (size_t)i * ldc + h * N + j;
+                        want[o] = alpha * s + beta * C[o];
+                    }
+            be->gemm_batched(be, ta, tb, M, N, K, (float)alpha, Af, lda, acols, Bf, ldb, bcols, (float)beta, Cf, ldc,
+                             N, batch);
+            char label[64];
+            snprintf(label, sizeof label, "gemm_batched ta=%d tb=%d %dx%dx%d x%d", ta, tb, M, N, K, batch);
+            check(Cf, want, nc, label); // untouched padding columns must keep C's values too
+            free(A), free(B), free(C), free(Af), free(Bf), free(Cf), free(want);
+        }
+}
+
+// ---------------------------------------------------------------- LayerNorm
+typedef struct {
+    int R, D;
+    double eps;
+} LnRef;
+// in = [x (R*D) | gamma (D) | beta (D)]
+static void ln_ref(const void *vc, const double *in, double *y) {
+    const LnRef *c = vc;
+    const double *x = in, *g = in + (size_t)c->R * c->D, *b = g + c->D;
+    for (int r = 0; r < c->R; r++) {
+        double s = 0, ss = 0;
+        for (int d = 0; d < c->D; d++)
+            s += x[r * c->D + d];
+        double mu = s / c->D;
+        for (int d = 0; d < c->D; d++)
+            ss += (x[r * c->D + d] - mu) * (x[r * c->D + d] - mu);
+        double rs = 1 / sqrt(ss / c->D + c->eps);
+        for (int d = 0; d < c->D; d++)
+            y[r * c->D + d] = (x[r * c->D + d] - mu) * rs * g[d] + b[d];
+    }
+}
+
+static void test_layernorm(AptBackend *be, int R, int D) {
+    LnRef c = {R, D, 1e-6};
+    size_t nx = (size_t)R * D, nin = nx + 2 * D;
+    double *in = drand_vec(nin, -1.5, 1.5), *r = drand_vec(nx, -1, 1), *y = malloc(nx * sizeof *y),
+           *grad = malloc(nin * sizeof *grad);
+    for (int d = 0; d < D; d++)
+        in[nx + d] = (float)(0.5 + 0.5 * (in[nx + d] + 1.5) / 3); // gamma in [0.5, 1]
+    ln_ref(&c, in, y);
+    fd_grad(ln_ref, &c, in, nin, nx, r, grad);
+    float *xf = to_f(in, nx), *gf = to_f(in + nx, D), *bf = to_f(in + nx + D, D), *dyf = to_f(r, nx);
+    float *yf = malloc(nx * 4), *mean = malloc(R * 4), *rstd = malloc(R * 4), *dxf = malloc(nx * 4);
+    float *dg = calloc(D, 4), *db = calloc(D, 4);
+    be->layernorm_forward(be, R, D, xf, gf, bf, 1e-6f, yf, mean, rstd);
+    be->layernorm_backward(be, R, D, xf, dyf, gf, mean, rstd, dxf, dg, db);
+    check(yf, y, nx, "layernorm forward");
+    check(dxf, grad, nx, "layernorm dx vs FD");
+    check(dg, grad + nx, D, "layernorm dgamma vs FD");
+    check(db, grad + nx + D, D, "layernorm dbeta vs FD");
+    // accumulation: a second backward adds the same again
+    be->layernorm_backward(be, R, D, xf, dyf, gf, mean, rstd, NULL, dg, db);
+    for (int d = 0; d < D; d++)
+        grad[nx + d] *= 2, grad[nx + D + d] *= 2;
+    check(dg, grad + nx, D, "layernorm dgamma accumulates (+=)");
+    check(db, grad + nx + D, D, "layernorm dbeta accumulates (+=)");
+    free(in), free(r), free(y), free(grad), free(xf), free(gf), free(bf), free(dyf), free(yf), free(mean);
+    free(rstd), free(dxf), free(dg), free(db);
+}
+
+// ---------------------------------------------------------------- GELU, softmax
+static void gelu_ref(const void *vc, const double *x, double *y) {
+    size_t n = *(const size_t *)vc;
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0)));
+}
+
+static void test_gelu(AptBackend *be) {
+    size_t n = 101;
+    double *x = drand_vec(n, -4, 4), *r = drand_vec(n, -1, 1), y[101], grad[101];
+    gelu_ref(&n, x, y);
+    fd_grad(gelu_ref, &n, x, n, n, r, grad);
+    float *xf = to_f(x, n), *dyf = to_f(r, n), yf[101], dxf[101];
+    be->gelu_forward(be, n, xf, yf);
+    be->gelu_backward(be, n, xf, dyf, dxf);
+    check(yf, y, n, "gelu forward (erf)");
+    check(dxf, grad, n, "gelu backward vs FD");
+    free(x), free(r), free(xf), free(dyf);
+}
+
+typedef struct {
+    int R, L;
+} SmRef;
+static void softmax_ref(const void *vc, const double *x, double *y) {
+    const SmRef *c = vc;
+    for (int r = 0; r < c->R; r++) {
+        double mx = -INFINITY, s = 0;
+        for (int j = 0; j < c->L; j++)
+            mx = fmax(mx, x[r * c->L + j]);
+        for (int j = 0; j < c->L; j++)
+            s += exp(x[r * c->L + j] - mx);
+        for (int j = 0; j < c->L; j++)
+            y[r * c->L + j] = exp(x[r * c->L + j] - mx) / s;
+    }
+}
+
+static void test_softmax(AptBackend *be) {
+    SmRef c = {5, 13};
+    size_t n = 65;
+    double *x = drand_vec(n, -6, 6), *r = drand_vec(n, -1, 1), y[65], grad[65];
+    softmax_ref(&c, x, y);
+    fd_grad(softmax_ref, &c, x, n, n, r, grad);
+    float *xf = to_f(x, n), *dyf = to_f(r, n), yf[65], dxf[65];
+    be->softmax_forward(be, c.R, c.L, xf, yf);
+    be->softmax_backward(be, c.R, c.L, yf, dyf, dxf);
+    check(yf, y, n, "softmax forward");
+    check(dxf, grad, n, "softmax backward vs FD");
+    be->softmax_forward(be, c.R, c.L, xf, xf); // in place
+    be->softmax_backward(be, c.R, c.L, xf, dyf, dyf);
+    check(xf, y, n, "softmax forward in place");
+    check(dyf, grad, n, "softmax backward in place");
+    free(x), free(r), free(xf), free(dyf);
+}
+
+// ---------------------------------------------------------------- ViT embedding and pooling
+typedef struct {
+    int n, P, D;
+} EmbRef;
+// in = [patch (n*D*P) | cls (D) | pos ((1+P)*D)] -> y [n, 1+P, D]
+static void embed_ref(const void *vc, const double *in, double *y) {
+    const EmbRef *c = vc;
+    const int T = c->P + 1, D = c->D, P = c->P;
+    const double *patch = in, *cls = in + (size_t)c->n * D * P, *pos = cls + D;
+    for (int s = 0; s < c->n; s++)
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < D; d++)
+                y[((size_t)s * T + t) * D + d] = (t ? patch[((size_t)s * D + d) * P + t - 1] : cls[d]) + pos[t * D + d];
+}
+
+static void test_embed(AptBackend *be) {
+    EmbRef c = {3, 4, 5};
+    size_t np = 3 * 5 * 4, nin = np + 5 + 25, ny = 3 * 5 * 5;
+    double *in = drand_vec(nin, -1, 1), *r = drand_vec(ny, -1, 1), *y = malloc(ny * 8), *grad = malloc(nin * 8);
+    embed_ref(&c, in, y);
+    fd_grad(embed_ref, &c, in, nin, ny, r, grad);
+    float *pf = to_f(in, np), *cf = to_f(in + np, 5), *posf = to_f(in + np + 5, 25), *dyf = to_f(r, ny);
+    float *yf = malloc(ny * 4), *dpf = malloc(np * 4), dcls[5] = {0}, dpos[25] = {0};
+    be->vit_embed_forward(be, 3, 4, 5, pf, cf, posf, yf);
+    be->vit_embed_backward(be, 3, 4, 5, dyf, dpf, dcls, dpos);
+    check(yf, y, ny, "vit_embed forward");
+    check(dpf, grad, np, "vit_embed dpatch vs FD");
+    check(dcls, grad + np, 5, "vit_embed dcls vs FD");
+    check(dpos, grad + np + 5, 25, "vit_embed dpos vs FD");
+    free(in), free(r), free(y), free(grad), free(pf), free(cf), free(posf), free(dyf), free(yf), free(dpf);
+}
+
+typedef struct {
+    int n, T, D;
+    bool mean;
+} PoolRef;
+static void pool_ref(const void *vc, const double *x, double *y) {
+    const PoolRef *c = vc;
+    for (int s = 0; s < c->n; s++)
+        for (int d = 0; d < c->D; d++) {
+            double acc = 0;
+            if (!c->mean)
+                acc = x[(size_t)s * c->T * c->D + d];
+            else {
+                for (int t = 1; t < c->T; t++)
+                    acc += x[((size_t)s * c->T + t) * c->D + d];
+                acc /= c->T - 1;
+            }
+            y[s * c->D + d] = acc;
+        }
+}
+
+static void test_pool(AptBackend *be, bool mean) {
+    PoolRef c = {3, 6, 7, mean};
+    size_t nx = 3 * 6 * 7, ny = 21;
+    double *x = drand_vec(nx, -1, 1), *r = drand_vec(ny, -1, 1), y[21], *grad = malloc(nx * 8);
+    pool_ref(&c, x, y);
+    fd_grad(pool_ref, &c, x, nx, ny, r, grad);
+    float *xf = to_f(x, nx), *dyf = to_f(r, ny), yf[21], *dxf = malloc(nx * 4);
+    be->token_pool_forward(be, 3, 6, 7, mean, xf, yf);
+    be->token_pool_backward(be, 3, 6, 7, mean, dyf, dxf);
+    check(yf, y, ny, mean ? "token_pool mean forward" : "token_pool cls forward");
+    check(dxf, grad, nx, mean ? "token_pool mean backward vs FD" : "token_pool cls backward vs FD");
+    free(x), free(r), free(grad), free(xf), free(dyf), free(dxf);
+}
+
+// ---------------------------------------------------------------- drop-path
+// The mask is a function of (seed, epoch, step, sample, layer) only; kept rows are scaled by 1/(1-p); the
+// kept fraction over many samples is 1-p; p = 0 is the identity.
+static void test_drop_path(AptBackend *be) {
+    const int n = 4000;
+    const size_t len = 3;
+    const float p = 0.25f;
+    float *x = malloc(n * len * 4), *y = malloc(n * len * 4), *y2 = malloc(n * len * 4);
+    for (size_t i = 0; i < n * len; i++)
+        x[i] = 1.0f + (float)(i % 7);
+    be->drop_path(be, n, len, p, 42, 1, 7, 100, 3, x, y);
+    int kept = 0, bad = 0;
+    for (int s = 0; s < n; s++) {
+        float f = apt_drop_path_factor(p, 42, 1, 7, 100 + (uint32_t)s, 3);
+        kept += f > 0;
+        for (size_t i = 0; i < len; i++)
+            bad += y[s * len + i] != x[s * len + i] * f || (f != 0.0f && f != 1.0f / 0.75f);
+    }
+    TEST_CHECK(bad == 0, "drop_path: %d elements differ from x * factor(seed, epoch, step, sample, layer)", bad);
+    double frac = (double)kept / n; // binomial: sd = sqrt(0.75*0.25/4000) = 0.0068
+    TEST_CHECK(fabs(frac - 0.75) < 0.03, "drop_path: kept fraction %.4f, expected 0.75 +- 0.03", frac);
+    // another sample offset shifts the mask: rows [100, 4100) at offset 0 are rows [0, 4000) at offset 100
+    float *xb = malloc((n + 100) * len * 4), *yb = malloc((n + 100) * len * 4);
+    for (size_t i = 0; i < (size_t)(n + 100) * len; i++)
+        xb[i] = 1.0f;
+    be->drop_path(be, n + 100, len, p, 42, 1, 7, 0, 3, xb, yb);
+    int shifted = 0;
+    for (int s = 0; s < n; s++)
+        shifted += (yb[(s + 100) * len] != 0) != (y[s * len] != 0);
+    TEST_CHECK(shifted == 0, "drop_path: the mask depends on the global sample index only (%d rows differ)", shifted);
+    be->drop_path(be, n, len, p, 42, 1, 8, 100, 3, x, y2);
+    TEST_CHECK(memcmp(y, y2, n * len * 4) != 0, "drop_path: another step gives another mask");
+    be->drop_path(be, n, len, 0.0f, 42, 1, 7, 100, 3, x, y2);
+    TEST_CHECK(memcmp(x, y2, n * len * 4) == 0, "drop_path: p = 0 is the identity");
+    free(x), free(y), free(y2), free(xb), free(yb);
+}
+
+int main(void) {
+    g_rng = apt_rng_stream(4321, APT_RNG_TEST, 0, 0, 0);
+    AptBackend *be = apt_backend_create("cpu");
+    test_gemm_batched(be, 7, 5, 6, 3);
+    test_gemm_batched(be, 203, 205, 207, 2); // 17 MFLOP per product: the sequential path
+    test_layernorm(be, 5, 11);
+    test_layernorm(be, 3, 131); // more than one column block of the dgamma reduction
+    test_gelu(be);
+    test_softmax(be);
+    test_embed(be);
+    test_pool(be, false);
+    test_pool(be, true);
+    test_drop_path(be);
+    apt_backend_destroy(be);
+    return apt_test_finish("test_transformer_ops");
+}
