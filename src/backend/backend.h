@@ -190,6 +190,68 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
        int D, int q_begin, int q_end, float *dE, double *loss_part),                                          \
       (be, ws, p, E, labels, B, D, q_begin, q_end, dE, loss_part))
 
+// ---- transformer ops (ViT, src/nn/vit.c), a second X-macro list of the same form (the guard backend
+// wraps every op of both lists): CPU in cpu/cpu_transformer.c, CUDA in cuda/cuda_transformer.cu (each
+// fills them in its *_transformer_register), tests in tests/backend/test_transformer_ops.c (float64 +
+// finite differences) and test_transformer_ops_cuda.c (CUDA vs CPU). Rows are the last dimension; [R, D]
+// row-major.
+//   gemm_batched: row-major, for i < batch: C_i = alpha op(A_i) op(B_i) + beta C_i with A_i = A + i*sA,
+//     B_i = B + i*sB, C_i = C + i*sC (strides in elements). Attention runs heads as the batch with the
+//     heads' columns of the fused qkv buffer as strided views. The C_i must not overlap.
+//   layernorm_forward: over rows of x [R, D] (torch.nn.LayerNorm, biased variance):
+//     y = (x - mean) * rstd * gamma + beta, rstd = 1 / sqrt(var + eps); mean, rstd: [R] kept for backward.
+//   layernorm_backward: g = dy * gamma: dx = rstd * (g - mean_row(g) - xhat * mean_row(g * xhat))
+//     (overwritten; may be NULL); dgamma += sum_rows dy * xhat; dbeta += sum_rows dy (either may be NULL).
+//   gelu_forward/backward: erf form (torch nn.GELU(), timm's default): y = x/2 (1 + erf(x/sqrt 2));
+//     dx = dy (Phi(x) + x phi(x)). In place allowed.
+//   softmax_forward: over each row of x [R, L] (max-subtracted); in place allowed.
+//   softmax_backward: dx = y * (dy - sum_row y dy), from the forward's output y; dx == dy allowed.
+//   vit_embed_forward: patch [n, D, P] (the patch conv's NCHW output, P = gh*gw), cls [D], pos [1+P, D]
+//     -> y [n, 1+P, D]: y[s,0] = cls + pos[0], y[s,1+p,d] = patch[s,d,p] + pos[1+p,d].
+//   vit_embed_backward: dpatch (overwritten; may be NULL) from dy [n, 1+P, D]; dcls += sum_s dy[s,0];
+//     dpos += sum_s dy[s].
+//   token_pool_forward: x [n, T, D] -> y [n, D]: mean = false: token 0 (class token); true: mean of
+//     tokens 1..T-1. token_pool_backward: dx [n, T, D] overwritten (zero where the pool does not read).
+//   drop_path: stochastic depth on rows of len elements: y[s] = x[s] * keep_s / (1 - p) with
+//     keep_s = (uniform of apt_rng_block(seed, APT_RNG_DROP_PATH, epoch, step, sample0 + s, layer) >= p)
+//     (src/core/rng.h): the same draw on every backend, rank and thread. Linear in x, so the backward is
+//     the same call on dy. In place allowed.
+#define APT_BACKEND_TRANSFORMER_OPS(X)                                                                        \
+    X(gemm_batched,                                                                                           \
+      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,  \
+       long long sA, const float *B, int ldb, long long sB, float beta, float *C, int ldc, long long sC,       \
+       int batch),                                                                                            \
+      (be, trans_a, trans_b, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch))                \
+    X(layernorm_forward,                                                                                      \
+      (AptBackend * be, int R, int D, const float *x, const float *gamma, const float *beta, float eps,       \
+       float *y, float *mean, float *rstd),                                                                   \
+      (be, R, D, x, gamma, beta, eps, y, mean, rstd))                                                         \
+    X(layernorm_backward,                                                                                     \
+      (AptBackend * be, int R, int D, const float *x, const float *dy, const float *gamma, const float *mean, \
+       const float *rstd, float *dx, float *dgamma, float *dbeta),                                            \
+      (be, R, D, x, dy, gamma, mean, rstd, dx, dgamma, dbeta))                                                \
+    X(gelu_forward, (AptBackend * be, size_t n, const float *x, float *y), (be, n, x, y))                    \
+    X(gelu_backward, (AptBackend * be, size_t n, const float *x, const float *dy, float *dx),                \
+      (be, n, x, dy, dx))                                                                                     \
+    X(softmax_forward, (AptBackend * be, int R, int L, const float *x, float *y), (be, R, L, x, y))          \
+    X(softmax_backward, (AptBackend * be, int R, int L, const float *y, const float *dy, float *dx),         \
+      (be, R, L, y, dy, dx))                                                                                  \
+    X(vit_embed_forward,                                                                                      \
+      (AptBackend * be, int n, int P, int D, const float *patch, const float *cls, const float *pos,          \
+       float *y),                                                                                             \
+      (be, n, P, D, patch, cls, pos, y))                                                                      \
+    X(vit_embed_backward,                                                                                     \
+      (AptBackend * be, int n, int P, int D, const float *dy, float *dpatch, float *dcls, float *dpos),       \
+      (be, n, P, D, dy, dpatch, dcls, dpos))                                                                  \
+    X(token_pool_forward, (AptBackend * be, int n, int T, int D, bool mean, const float *x, float *y),       \
+      (be, n, T, D, mean, x, y))                                                                              \
+    X(token_pool_backward, (AptBackend * be, int n, int T, int D, bool mean, const float *dy, float *dx),    \
+      (be, n, T, D, mean, dy, dx))                                                                            \
+    X(drop_path,                                                                                              \
+      (AptBackend * be, int n, size_t len, float p, uint64_t seed, uint32_t epoch, uint32_t step,             \
+       uint32_t sample0, uint32_t layer, const float *x, float *y),                                           \
+      (be, n, len, p, seed, epoch, step, sample0, layer, x, y))
+
 struct AptBackend {
     const char *name; // "cpu" | "cuda" | "guard"
 
@@ -221,48 +283,10 @@ struct AptBackend {
     void (*destroy)(AptBackend *be);
     void *impl;
 
-    // ---- transformer ops (ViT, src/nn/vit.c): CPU in cpu/cpu_transformer.c, CUDA in cuda/cuda_transformer.cu,
-    // tests in tests/backend/test_transformer_ops.c (float64 + finite differences) and
-    // test_transformer_ops_cuda.c (CUDA vs CPU). Rows are the last dimension; [R, D] row-major.
-    // Batched GEMM, row-major, for i < batch: C_i = alpha op(A_i) op(B_i) + beta C_i with A_i = A + i*sA,
-    // B_i = B + i*sB, C_i = C + i*sC (strides in elements). Attention runs heads as the batch with the
-    // heads' columns of the fused qkv buffer as strided views. The C_i must not overlap.
-    void (*gemm_batched)(AptBackend *be, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
-                         const float *A, int lda, long long sA, const float *B, int ldb, long long sB, float beta,
-                         float *C, int ldc, long long sC, int batch);
-    // LayerNorm over rows of x [R, D] (torch.nn.LayerNorm, biased variance):
-    // y = (x - mean) * rstd * gamma + beta, rstd = 1 / sqrt(var + eps); mean, rstd: [R] kept for backward.
-    void (*layernorm_forward)(AptBackend *be, int R, int D, const float *x, const float *gamma,
-                              const float *beta, float eps, float *y, float *mean, float *rstd);
-    // g = dy * gamma: dx = rstd * (g - mean_row(g) - xhat * mean_row(g * xhat)) (overwritten; may be NULL);
-    // dgamma += Σ_rows dy * xhat; dbeta += Σ_rows dy (either may be NULL).
-    void (*layernorm_backward)(AptBackend *be, int R, int D, const float *x, const float *dy, const float *gamma,
-                               const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta);
-    // GELU, erf form (torch nn.GELU(), timm's default): y = x/2 (1 + erf(x/√2));
-    // dx = dy (Φ(x) + x φ(x)). In place allowed.
-    void (*gelu_forward)(AptBackend *be, size_t n, const float *x, float *y);
-    void (*gelu_backward)(AptBackend *be, size_t n, const float *x, const float *dy, float *dx);
-    // Softmax over each row of x [R, L] (max-subtracted); in place allowed.
-    void (*softmax_forward)(AptBackend *be, int R, int L, const float *x, float *y);
-    // dx = y * (dy - Σ_row y dy), from the forward's output y; dx == dy allowed.
-    void (*softmax_backward)(AptBackend *be, int R, int L, const float *y, const float *dy, float *dx);
-    // ViT tokens: patch [n, D, P] (the patch conv's NCHW output, P = gh*gw), cls [D], pos [1+P, D] ->
-    // y [n, 1+P, D]: y[s,0] = cls + pos[0], y[s,1+p,d] = patch[s,d,p] + pos[1+p,d].
-    void (*vit_embed_forward)(AptBackend *be, int n, int P, int D, const float *patch, const float *cls,
-                              const float *pos, float *y);
-    // dpatch (overwritten; may be NULL) from dy [n, 1+P, D]; dcls += Σ_s dy[s,0]; dpos += Σ_s dy[s].
-    void (*vit_embed_backward)(AptBackend *be, int n, int P, int D, const float *dy, float *dpatch, float *dcls,
-                               float *dpos);
-    // Token pooling x [n, T, D] -> y [n, D]: mean = false: token 0 (class token); true: mean of tokens 1..T-1.
-    void (*token_pool_forward)(AptBackend *be, int n, int T, int D, bool mean, const float *x, float *y);
-    // dx [n, T, D] overwritten (zero where the pool does not read).
-    void (*token_pool_backward)(AptBackend *be, int n, int T, int D, bool mean, const float *dy, float *dx);
-    // Stochastic depth (drop-path) on rows of len elements: y[s] = x[s] * keep_s / (1 - p) with
-    // keep_s = (uniform of apt_rng_block(seed, APT_RNG_DROP_PATH, epoch, step, sample0 + s, layer) >= p)
-    // (src/core/rng.h): the same draw on every backend, rank and thread. Linear in x, so the backward is
-    // the same call on dy. In place allowed.
-    void (*drop_path)(AptBackend *be, int n, size_t len, float p, uint64_t seed, uint32_t epoch, uint32_t step,
-                      uint32_t sample0, uint32_t layer, const float *x, float *y);
+    // ---- transformer ops (ViT, src/nn/vit.c): APT_BACKEND_TRANSFORMER_OPS above ----
+#define APT_BACKEND_OP_FIELD(name, params, args) void(*name) params;
+    APT_BACKEND_TRANSFORMER_OPS(APT_BACKEND_OP_FIELD)
+#undef APT_BACKEND_OP_FIELD
 };
 
 // name: "cpu" | "cuda" | "auto" (cuda when a device is usable, else cpu; the log says which). Never NULL:

@@ -108,7 +108,10 @@ static Result train_ex(const AptConfig *cfg, AptComm *c, bool check, long preemp
     if (check) check_groups(ps);
     Result r = {.n = ps->numel};
     r.w = malloc(r.n * sizeof *r.w);
-    memcpy(r.w, ps->w, r.n * sizeof *r.w);
+    AptParamStore h; // explicit copies: the store may be backend memory (guard, cuda)
+    apt_params_host_mirror(ps, &h);
+    memcpy(r.w, h.w, r.n * sizeof *r.w);
+    apt_params_host_free(&h);
     for (int k = 0; k < 3; k++)
         r.recall[k] = apt_trainer_last_recall(t, k);
     apt_trainer_destroy(t);

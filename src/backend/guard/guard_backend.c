@@ -156,9 +156,12 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
         uint16_t *: (const void *)(uintptr_t)(a),                                                            \
         const uint16_t *: (const void *)(uintptr_t)(a),                                                      \
         default: (const void *)0)
-// FOR_EACH over an op's argument list (the longest has 14).
-#define GUARD_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
-#define GUARD_N(...) GUARD_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+// FOR_EACH over an op's argument list (the longest, gemm_batched, has 18).
+#define GUARD_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, N,  \
+                 ...)                                                                                        \
+    N
+#define GUARD_N(...)                                                                                         \
+    GUARD_N_(__VA_ARGS__, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
 #define GUARD_CAT_(a, b) a##b
 #define GUARD_CAT(a, b) GUARD_CAT_(a, b)
 #define GUARD_E1(g, op, a) GUARD_ARG(g, op, a);
@@ -177,6 +180,10 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
 #define GUARD_E14(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E13(g, op, __VA_ARGS__)
 #define GUARD_E15(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E14(g, op, __VA_ARGS__)
 #define GUARD_E16(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E15(g, op, __VA_ARGS__)
+#define GUARD_E17(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E16(g, op, __VA_ARGS__)
+#define GUARD_E18(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E17(g, op, __VA_ARGS__)
+#define GUARD_E19(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E18(g, op, __VA_ARGS__)
+#define GUARD_E20(g, op, a, ...) GUARD_ARG(g, op, a); GUARD_E19(g, op, __VA_ARGS__)
 #define GUARD_CHECK_ARGS_(g, op, ...) GUARD_CAT(GUARD_E, GUARD_N(__VA_ARGS__))(g, op, __VA_ARGS__)
 #define GUARD_CHECK_ARGS(g, op, args) GUARD_CHECK_ARGS_(g, op, GUARD_UNPAREN args)
 #define GUARD_UNPAREN(...) __VA_ARGS__
@@ -193,6 +200,7 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
         close_all(guard_);                                                                                   \
     }
 APT_BACKEND_OPS(APT_GUARD_OP)
+APT_BACKEND_TRANSFORMER_OPS(APT_GUARD_OP)
 #undef APT_GUARD_OP
 
 static void guard_destroy(AptBackend *be) {
@@ -220,6 +228,7 @@ AptBackend *apt_backend_guard_create(void) {
     be->sync = guard_sync;
 #define APT_GUARD_SET(name, params, args) be->name = guard_##name;
     APT_BACKEND_OPS(APT_GUARD_SET)
+    APT_BACKEND_TRANSFORMER_OPS(APT_GUARD_SET)
 #undef APT_GUARD_SET
     be->destroy = guard_destroy;
     return be;
