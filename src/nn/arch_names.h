@@ -28,7 +28,8 @@
     X(RESNET18,      "resnet18",      apt_resnet_create,   18)          \
     X(RESNET34,      "resnet34",      apt_resnet_create,   34)          \
     X(RESNET50,      "resnet50",      apt_resnet_create,   50)          \
-    X(RESNET101,     "resnet101",     apt_resnet_create,   101)
+    X(RESNET101,     "resnet101",     apt_resnet_create,   101)         \
+    X(SENET50,       "senet50",       apt_senet_create,    50)
 // clang-format on
 
 #define APT_ARCH_ENUM_(ID, NAME, CREATE, VARIANT) APT_ARCH_##ID,

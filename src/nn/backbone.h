@@ -21,3 +21,4 @@ typedef AptBackbone *AptBackboneCreate(AptNet *net, const AptModelConfig *mc, in
 AptBackboneCreate apt_smallcnn_create; // variant 1: smallcnn-flat; first stage mc->width channels
 AptBackboneCreate apt_mlp_create;      // mc->hidden units; variant unused
 AptBackboneCreate apt_resnet_create;   // variant: depth 18 | 34 | 50 | 101
+AptBackboneCreate apt_senet_create;    // SE-ResNet (senet.c); variant: depth 50
