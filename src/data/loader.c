@@ -341,7 +341,8 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
         // The released VGGFace2 models (Caffe SENet-50/ResNet-50 and their PyTorch ports) take BGR
         // pixels on the 0-255 scale minus the training-set mean, no std division. Output channel c reads
         // source channel 2 - c (plane_src); the table is indexed by the output channel.
-        if (l->C != 3) apt_user_error("%s: data.preprocess vggface2 needs 3-channel images, got %d", m->path, l->C);
+        if (l->C != 3)
+            apt_user_error("%s: data.preprocess vggface2 needs 3-channel images, got %d", m->path, l->C);
         static const float mean_bgr[3] = {91.4953f, 103.8827f, 131.0912f};
         for (int c = 0; c < 3; c++)
             for (int v = 0; v < 256; v++)

@@ -76,7 +76,8 @@ static void se_init(SEModule *se, AptNet *net, int C, int HW) {
 static void se_forward(SEModule *se, AptNet *net, int n, const float *u) {
     AptBackend *be = net->be;
     be->gap_forward(be, n, se->C, se->HW, u, se->pooled);
-    be->linear_forward(be, n, se->C, se->Cr, se->pooled, apt_net_w(net, se->w1), apt_net_w(net, se->b1), se->h);
+    be->linear_forward(be, n, se->C, se->Cr, se->pooled, apt_net_w(net, se->w1), apt_net_w(net, se->b1),
+                       se->h);
     be->relu_forward(be, (size_t)n * se->Cr, se->h, se->h);
     be->linear_forward(be, n, se->Cr, se->C, se->h, apt_net_w(net, se->w2), apt_net_w(net, se->b2), se->s);
     be->sigmoid_forward(be, (size_t)n * se->C, se->s, se->s);
@@ -101,7 +102,8 @@ static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int 
     int out = 4 * planes;
     b->C_in = inplanes;
     b->HW_in = H * W;
-    apt_convbn_init(&b->u[0], net, "conv1", "bn1", inplanes, H, W, planes, 1, stride, 0, true); // Caffe stride
+    apt_convbn_init(&b->u[0], net, "conv1", "bn1", inplanes, H, W, planes, 1, stride, 0,
+                    true); // Caffe stride
     int H1 = b->u[0].conv.d.P, W1 = b->u[0].conv.d.Q;
     apt_convbn_init(&b->u[1], net, "conv2", "bn2", planes, H1, W1, planes, 3, 1, 1, true);
     apt_convbn_init(&b->u[2], net, "conv3", "bn3", planes, H1, W1, out, 1, 1, 0, false);
@@ -111,7 +113,8 @@ static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int 
     se_init(&b->se, net, out, H1 * W1);
     b->has_ds = stride != 1 || inplanes != out;
     if (b->has_ds) {
-        apt_convbn_init(&b->ds, net, "downsample.0", "downsample.1", inplanes, H, W, out, 1, stride, 0, false);
+        apt_convbn_init(&b->ds, net, "downsample.0", "downsample.1", inplanes, H, W, out, 1, stride, 0,
+                        false);
         apt_net_need_scratch(net, (size_t)net->b_max * inplanes * H * W);
     }
 }
@@ -197,7 +200,8 @@ static void senet_destroy(AptBackbone *bb, AptNet *net) {
 AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, int C, int H, int W) {
     (void)mc;
     if (depth != 50)
-        apt_fatal(__FILE__, __LINE__, "senet: no stage layout for depth %d (arch_names.h VARIANT column)", depth);
+        apt_fatal(__FILE__, __LINE__, "senet: no stage layout for depth %d (arch_names.h VARIANT column)",
+                  depth);
     static const int layers[4] = {3, 4, 6, 3};
     SENet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];

@@ -46,12 +46,14 @@ bool apt_senet_caffe_name(const char *name, char *out, size_t cap) {
         return n > 0 && (size_t)n < cap;
     }
     int S = 0, J = 0, used = 0;
-    if (sscanf(base, "conv%d_%d_%n", &S, &J, &used) != 2 || used == 0 || S < 2 || S > 5 || J < 1) return false;
+    if (sscanf(base, "conv%d_%d_%n", &S, &J, &used) != 2 || used == 0 || S < 2 || S > 5 || J < 1)
+        return false;
     static const struct {
         const char *caffe, *conv, *bn;
     } k_parts[] = {
-        {"1x1_reduce", "conv1", "bn1"},   {"3x3", "conv2", "bn2"},     {"1x1_increase", "conv3", "bn3"},
-        {"1x1_down", "se.fc1", NULL},     {"1x1_up", "se.fc2", NULL},  {"1x1_proj", "downsample.0", "downsample.1"},
+        {"1x1_reduce", "conv1", "bn1"},   {"3x3", "conv2", "bn2"},
+        {"1x1_increase", "conv3", "bn3"}, {"1x1_down", "se.fc1", NULL},
+        {"1x1_up", "se.fc2", NULL},       {"1x1_proj", "downsample.0", "downsample.1"},
     };
     for (size_t i = 0; i < sizeof k_parts / sizeof k_parts[0]; i++) {
         if (strcmp(base + used, k_parts[i].caffe)) continue;

@@ -16,7 +16,8 @@
 static void photo(uint8_t *p, int h, int w, const int box[4], int id, int i) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            double u = (x - (box[0] + box[2] / 2.0)) / (box[2] / 2.0), v = (y - (box[1] + box[3] / 2.0)) / (box[3] / 2.0);
+            double u = (x - (box[0] + box[2] / 2.0)) / (box[2] / 2.0),
+                   v = (y - (box[1] + box[3] / 2.0)) / (box[3] / 2.0);
             int in = u * u + v * v < 0.8;
             for (int c = 0; c < 3; c++) {
                 double val = in ? 70 + 50 * ((id + c) % 3) + 30 * sin(0.2 * x + 0.1 * y * (c + 1) + id)
@@ -84,7 +85,8 @@ int main(void) {
                "aprep vggface2 (see %s/aprep.log)", root);
     snprintf(p, sizeof p, "%s/aprep.log", root);
     char *alog = slurp(p);
-    TEST_CHECK(alog && !strstr(alog, "no box"), "aprep: every photo has its loose box:\n%s", alog ? alog : "");
+    TEST_CHECK(alog && !strstr(alog, "no box"), "aprep: every photo has its loose box:\n%s",
+               alog ? alog : "");
     free(alog);
     TEST_CHECK(sh("%s/aprep verify %s/data >/dev/null", bin, root) == 0, "aprep verify");
 
@@ -114,8 +116,9 @@ int main(void) {
     char *md = slurp(p);
     snprintf(p, sizeof p, "%s/runs/e2e/leaderboard.json", root);
     char *js = slurp(p);
-    TEST_CHECK(md && js && strstr(md, "R@1") && strstr(md, "R@5") && strstr(md, "mAP") && strstr(md, "Smooth-AP"),
-               "leaderboard.md lacks Recall@1/5, mAP or the published Smooth-AP row:\n%s", md ? md : "(missing)");
+    TEST_CHECK(
+        md && js && strstr(md, "R@1") && strstr(md, "R@5") && strstr(md, "mAP") && strstr(md, "Smooth-AP"),
+        "leaderboard.md lacks Recall@1/5, mAP or the published Smooth-AP row:\n%s", md ? md : "(missing)");
     if (md) printf("%s\n", md);
     snprintf(p, sizeof p, "%s/runs/e2e/config.yaml", root);
     char *resolved = slurp(p);

@@ -70,10 +70,16 @@ static void test_names(void) {
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char out[128] = "";
         bool ok = apt_senet_caffe_name(rows[i][0], out, sizeof out);
-        TEST_CHECK(ok && !strcmp(out, rows[i][1]), "name map: %s -> '%s', want %s", rows[i][0], out, rows[i][1]);
+        TEST_CHECK(ok && !strcmp(out, rows[i][1]), "name map: %s -> '%s', want %s", rows[i][0], out,
+                   rows[i][1]);
     }
-    static const char *keep[] = {"layer1.0.conv1.weight", "fc.bias", "conv6_1_3x3.weight", "conv2_0_3x3.weight",
-                                 "conv2_1_1x1_down_bn.weight", "conv2_1_7x7.weight", "conv1.weight"};
+    static const char *keep[] = {"layer1.0.conv1.weight",
+                                 "fc.bias",
+                                 "conv6_1_3x3.weight",
+                                 "conv2_0_3x3.weight",
+                                 "conv2_1_1x1_down_bn.weight",
+                                 "conv2_1_7x7.weight",
+                                 "conv1.weight"};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         char out[128];
         TEST_CHECK(!apt_senet_caffe_name(keep[i], out, sizeof out), "name map must not rename %s", keep[i]);
@@ -92,10 +98,14 @@ static AptModel *senet(AptBackend *be, const char *pretrained, uint64_t seed) {
     return apt_model_create(&mc, be, NULL, 2, 3, 64, 64, seed);
 }
 
-static const char *k_grads[] = {"conv1.weight",           "bn1.bias",
-                                "layer1.0.se.fc1.weight", "layer1.0.se.fc2.bias",
-                                "layer2.0.conv1.weight",  "layer2.0.downsample.0.weight",
-                                "layer3.5.bn3.weight",    "layer4.2.se.fc2.weight",
+static const char *k_grads[] = {"conv1.weight",
+                                "bn1.bias",
+                                "layer1.0.se.fc1.weight",
+                                "layer1.0.se.fc2.bias",
+                                "layer2.0.conv1.weight",
+                                "layer2.0.downsample.0.weight",
+                                "layer3.5.bn3.weight",
+                                "layer4.2.se.fc2.weight",
                                 "fc.weight"};
 
 int main(void) {
