@@ -1,13 +1,15 @@
 // senet.c — SE-ResNet-50 (Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018) with the topology of
 // the VGGFace2 paper's SENet-50 (Cao et al. 2018; the released Caffe model and its PyTorch port):
-//   conv1 7×7/2 → bn1 → relu → maxpool 3×3/2 → layer1..layer4 (3, 4, 6, 3 SE bottlenecks) → (head)
+//   conv1 7×7/2 → bn1 → relu → maxpool 3×3/2 (ceil) → layer1..layer4 (3, 4, 6, 3 SE bottlenecks) → head
 //   SE bottleneck: u = bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))),
 //                  s = sigmoid(fc2(relu(fc1(gap(u))))),  fc1: C→C/16, fc2: C/16→C, both with bias,
 //                  y = relu(u * s + id(x)),  id = x or downsample = conv1×1(stride) → BN.
 // The stride of a downsampling block sits on its FIRST 1×1 conv (conv1, Caffe's "1x1_reduce"), as in the
 // original ResNet and the Caffe SENet-50 — torchvision's ResNet v1.5 puts it on the 3×3 (conv2) instead.
-// The max pool is torchvision's (3×3/2, pad 1); Caffe's is pad 0 with ceil rounding: the same output
-// size, windows shifted by one pixel at the top/left border.
+// The stem's max pool is Caffe's, as in the released model: 3×3/2, no padding, output size rounded UP
+// (PyTorch's ceil_mode=True); torchvision's is pad 1 rounded down — the same size for even inputs
+// (112 → 56), windows shifted by one pixel. The pooling kernels clip every window to the input, so only
+// the output size differs from apt_pool_desc_init's.
 //
 // Parameter names are torchvision-style ("layer2.0.conv1.weight", "layer2.0.downsample.0.weight") plus
 // the SE module's "layer2.0.se.fc1.weight" [C/16, C, 1, 1] / ".bias" and "se.fc2" [C, C/16, 1, 1]: 1×1
@@ -197,6 +199,18 @@ static void senet_destroy(AptBackbone *bb, AptNet *net) {
     free(m);
 }
 
+// 3×3/2 pad 0 with ceil rounding: P = ceil((H - 3) / 2) + 1 (every window starts inside the input).
+static void caffe_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W) {
+    APT_CHECK(H >= 3 && W >= 3, "senet: stem output %dx%d smaller than the 3x3 pool", H, W);
+    apt_pool_desc_init(&l->d, net->b_max, C, H, W, 3, 2, 0);
+    l->d.P = (H - 3 + 1) / 2 + 1;
+    l->d.Q = (W - 3 + 1) / 2 + 1;
+    size_t out = (size_t)net->b_max * C * l->d.P * l->d.Q;
+    apt_acts_floats(&net->acts, &l->y, out);
+    apt_acts_floats(&net->acts, &l->dy, out);
+    apt_acts_request(&net->acts, &l->idx, out * sizeof(int));
+}
+
 AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, int C, int H, int W) {
     (void)mc;
     if (depth != 50)
@@ -207,7 +221,7 @@ AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, 
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];
     m->blocks = apt_calloc((size_t)m->n_blocks, sizeof *m->blocks); // fixed: the arena holds slot addresses
     apt_convbn_init(&m->stem, net, "conv1", "bn1", C, H, W, 64, 7, 2, 3, true);
-    apt_maxpool_init(&m->pool, net, 64, m->stem.conv.d.P, m->stem.conv.d.Q, 3, 2, 1);
+    caffe_maxpool_init(&m->pool, net, 64, m->stem.conv.d.P, m->stem.conv.d.Q);
     int inplanes = 64, h = m->pool.d.P, w = m->pool.d.Q, bi = 0;
     for (int s = 0; s < 4; s++) {
         for (int j = 0; j < layers[s]; j++) {

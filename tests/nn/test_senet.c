@@ -13,6 +13,7 @@
 //    the wrong conv, a missed SE path, a swapped name) is O(1).
 //  - Export/import round trip: the imported model saved with apt_safetensors_save (our names) and loaded
 //    into a senet50 of another seed gives the same tensors and the same embeddings, bitwise.
+//  - The guard backend (device residency, DESIGN §2) gives the CPU's embeddings and gradients, bitwise.
 #include "harness.h"
 #include "nn/model.h"
 #include "nn/safetensors.h"
@@ -169,6 +170,28 @@ int main(void) {
     apt_model_forward(m2, x, 2, e2, false);
     TEST_CHECK(!memcmp(e1, e2, sizeof e1), "round trip: embeddings differ");
     printf("     round trip: %d tensors, embeddings bitwise equal\n", ps->n);
+    // device residency: the guard backend (the CPU kernels over memory host code cannot read) gives the
+    // same embeddings and gradients, bitwise
+    {
+        AptBackend *gb = apt_backend_guard_create();
+        AptModel *mg = senet(gb, path, 7);
+        float eg[64], et[64];
+        apt_model_forward(m, x, 2, et, true);
+        apt_model_forward(mg, x, 2, eg, true);
+        apt_params_zero_grad(ps);
+        apt_model_backward(m, dE);
+        apt_model_backward(mg, dE);
+        AptParamStore *psg = apt_model_params(mg);
+        float *gh = malloc(psg->numel * sizeof *gh);
+        gb->copy(gb, gh, psg->g, psg->numel * sizeof *gh, APT_COPY_D2H);
+        TEST_CHECK(!memcmp(eg, et, sizeof eg) && psg->numel == ps->numel &&
+                       !memcmp(gh, ps->g, ps->numel * sizeof *gh),
+                   "guard backend: embeddings or gradients differ from the CPU's");
+        printf("     guard backend: embeddings and %zu gradients bitwise equal to the CPU's\n", ps->numel);
+        free(gh);
+        apt_model_destroy(mg);
+        apt_backend_destroy(gb);
+    }
     apt_model_destroy(m2);
     apt_model_destroy(m);
     apt_backend_destroy(be);

@@ -4,7 +4,7 @@
 The VGGFace2 paper's SENet-50 written from the paper (Hu et al. 2018) without torchvision: ResNet-50
 bottlenecks with the stride on the FIRST 1x1 conv of a downsampling block (Caffe), a squeeze-excitation
 module (global average pool -> 1x1 conv C->C/16 with bias -> ReLU -> 1x1 conv C/16->C with bias ->
-sigmoid -> channel scale) before the residual add. The stem max pool is 3x3/2 pad 1 (as senet50 here).
+sigmoid -> channel scale) before the residual add. The stem max pool is Caffe's: 3x3/2, pad 0, ceil_mode.
 Modules carry the released model's Caffe layer names as its PyTorch port spells them (conv2_1_1x1_reduce,
 conv2_1_1x1_reduce_bn, conv2_1_1x1_down, ...); the stem is written with Caffe's slashes
 (conv1/7x7_s2, conv1/7x7_s2/bn) to exercise both spellings of the import map (src/nn/senet_names.c).
@@ -64,7 +64,7 @@ class SEResNet50(nn.Module):
     def forward(self, x):
         m = self._modules
         x = F.relu(m["conv1_7x7_s2_bn"](m["conv1_7x7_s2"](x)))
-        x = F.max_pool2d(x, 3, 2, 1)
+        x = F.max_pool2d(x, 3, 2, 0, ceil_mode=True)
         for p in self.blocks:
             u = F.relu(m[p + "1x1_reduce_bn"](m[p + "1x1_reduce"](x)))
             u = F.relu(m[p + "3x3_bn"](m[p + "3x3"](u)))
