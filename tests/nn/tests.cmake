@@ -5,4 +5,4 @@ apt_test(NAME test_syncbn_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_syncbn_mpi.
 apt_test(NAME test_syncbn_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_syncbn_mpi.c NP 4 LABELS nn)
 apt_test(NAME test_safetensors SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_safetensors.c LABELS nn)
 apt_test(NAME test_paper_configs SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_paper_configs.c LABELS nn)
-apt_test(NAME test_senet SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_senet.c LABELS nn PYTHON TIMEOUT 120)
+apt_test(NAME test_senet SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_senet.c LABELS nn PYTHON TIMEOUT 300)
