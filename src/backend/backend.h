@@ -141,6 +141,19 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
       (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *dy, float *dx,   \
        float *dw, float *db),                                                                                 \
       (be, N, in, out, x, w, dy, dx, dw, db))                                                                 \
+    /* ---- squeeze-excitation (SE-ResNet): src/backend/cpu/cpu_se.c, src/backend/cuda/cuda_se.cu ---- */      \
+    /* y = 1 / (1 + exp(-x)), in place ok; dx = dy * y * (1 - y) from the output, in place ok */           \
+    X(sigmoid_forward, (AptBackend * be, size_t n, const float *x, float *y), (be, n, x, y))                 \
+    X(sigmoid_backward, (AptBackend * be, size_t n, const float *y, const float *dy, float *dx),             \
+      (be, n, y, dy, dx))                                                                                     \
+    /* channel scale, x/y: [N, C, HW], s: [N, C]: y[n,c,:] = x[n,c,:] * s[n,c] */                           \
+    X(chscale_forward, (AptBackend * be, int N, int C, int HW, const float *x, const float *s, float *y),    \
+      (be, N, C, HW, x, s, y))                                                                                \
+    /* dx = dy * s (dx may be NULL); ds[n,c] = S_hw dy * x, OVERWRITTEN (an input gradient; may be NULL) */ \
+    X(chscale_backward,                                                                                       \
+      (AptBackend * be, int N, int C, int HW, const float *x, const float *s, const float *dy, float *dx,     \
+       float *ds),                                                                                            \
+      (be, N, C, HW, x, s, dy, dx, ds))                                                                       \
     /* ---- L2 normalisation of rows, x/y: [N, D]; y = x / max(||x||, 1e-12) (torch F.normalize) ---- */    \
     X(l2norm_forward, (AptBackend * be, int N, int D, const float *x, float *y), (be, N, D, x, y))           \
     /* dx = (dy - y (y.dy)) / max(||x||, 1e-12) */                                                          \

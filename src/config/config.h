@@ -16,6 +16,7 @@ typedef enum { APT_DEVICE_AUTO = 0, APT_DEVICE_CPU, APT_DEVICE_CUDA } AptDevice;
 typedef enum { APT_PREC_FP32 = 0, APT_PREC_BF16 } AptPrecision;
 typedef enum { APT_BN_FROZEN = 0, APT_BN_FROZEN_AFFINE, APT_BN_LOCAL, APT_BN_SYNC } AptBNMode;
 typedef enum { APT_SAMPLER_EPOCH = 0, APT_SAMPLER_RANDOM } AptSamplerMode;
+typedef enum { APT_PREPROC_IMAGENET = 0, APT_PREPROC_VGGFACE2 } AptPreprocess;
 typedef enum { APT_OPT_ADAM = 0, APT_OPT_ADAMW, APT_OPT_SGD } AptOptimName;
 typedef enum { APT_SCHED_CONSTANT = 0, APT_SCHED_STEP, APT_SCHED_COSINE } AptSchedName;
 
@@ -45,6 +46,7 @@ typedef struct {
     bool augment;          // RandomResizedCrop + horizontal flip on train
     float mean[APT_LIST_MAX]; int n_mean; // per-channel normalisation
     float std[APT_LIST_MAX]; int n_std;
+    AptPreprocess preprocess; // imagenet | vggface2 (BGR, 0-255, mean subtraction)
 } AptDataConfig;
 
 typedef struct {

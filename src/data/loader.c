@@ -52,6 +52,7 @@ struct AptLoader {
     int b, B;
     int64_t eval_begin, eval_end, eval_batches;
     float lut[4][256]; // pixel value -> normalised float per channel
+    int plane_src[4];  // output channel c holds source channel plane_src[c] (BGR: 2 - c)
     Slot *slots;
     int P;
     Worker *workers;
@@ -97,6 +98,7 @@ void apt_loader_options_from_config(AptLoaderOptions *o, const AptConfig *cfg, A
         o->mean[c] = d->n_mean == 0 ? 0.0f : d->mean[d->n_mean == 1 ? 0 : (c < d->n_mean ? c : 0)];
         o->std[c] = d->n_std == 0 ? 1.0f : d->std[d->n_std == 1 ? 0 : (c < d->n_std ? c : 0)];
     }
+    o->preprocess = d->preprocess;
 }
 
 void apt_loader_eval_range(int64_t N, int rank, int world, int64_t *begin, int64_t *end) {
@@ -238,13 +240,14 @@ static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gp
     const size_t plane = (size_t)oh * ow;
     for (int c = 0; c < C; c++) {
         for (int y = 0; y < oh; y++) {
-            const uint8_t *row = src + (size_t)y * stride + c;
             size_t o = (size_t)j * C * plane + c * plane + (size_t)y * ow;
             if (bt->x) {
+                const uint8_t *row = src + (size_t)y * stride + l->plane_src[c];
                 const float *lut = l->lut[c];
                 for (int x = 0; x < ow; x++)
                     bt->x[o + x] = lut[row[(size_t)(flip ? ow - 1 - x : x) * C]];
             } else {
+                const uint8_t *row = src + (size_t)y * stride + c;
                 for (int x = 0; x < ow; x++)
                     bt->x_u8[o + x] = row[(size_t)(flip ? ow - 1 - x : x) * C];
             }
@@ -334,10 +337,25 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
             apt_user_error("%s: crop %d larger than the image (%dx%d after resize)", m->path, o->crop, l->rh,
                            l->rw);
     }
-    for (int c = 0; c < 4; c++) {
-        float mean = o->std[c] == 0.0f ? 0.0f : o->mean[c], sd = o->std[c] == 0.0f ? 1.0f : o->std[c];
-        for (int v = 0; v < 256; v++)
-            l->lut[c][v] = ((float)v / 255.0f - mean) / sd;
+    if (o->preprocess == APT_PREPROC_VGGFACE2) {
+        // The released VGGFace2 models (Caffe SENet-50/ResNet-50 and their PyTorch ports) take BGR
+        // pixels on the 0-255 scale minus the training-set mean, no std division. Output channel c reads
+        // source channel 2 - c (plane_src); the table is indexed by the output channel.
+        if (l->C != 3)
+            apt_user_error("%s: data.preprocess vggface2 needs 3-channel images, got %d", m->path, l->C);
+        static const float mean_bgr[3] = {91.4953f, 103.8827f, 131.0912f};
+        for (int c = 0; c < 3; c++)
+            for (int v = 0; v < 256; v++)
+                l->lut[c][v] = (float)v - mean_bgr[c];
+        for (int c = 0; c < 3; c++)
+            l->plane_src[c] = 2 - c;
+    } else {
+        for (int c = 0; c < 4; c++) {
+            float mean = o->std[c] == 0.0f ? 0.0f : o->mean[c], sd = o->std[c] == 0.0f ? 1.0f : o->std[c];
+            for (int v = 0; v < 256; v++)
+                l->lut[c][v] = ((float)v / 255.0f - mean) / sd;
+            l->plane_src[c] = c;
+        }
     }
     if (o->batch_size < 1) apt_user_error("batch size %d must be >= 1", o->batch_size);
     if (o->mode == APT_LOADER_TRAIN) {

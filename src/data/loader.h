@@ -49,6 +49,9 @@ typedef struct {
                             // from the stored image (resize is not applied), parameters keyed by
                             // (seed, epoch, step, position in the global batch, APT_RNG_AUGMENT)
     float mean[4], std[4];  // per channel; std 0 means mean 0 / std 1
+    AptPreprocess preprocess; // imagenet: the float output above; vggface2: the released VGGFace2 models'
+                              // input: channels in BGR order, v - mean_bgr[c] on the 0-255 scale
+                              // (mean/std unused; 3-channel data only)
     int start_epoch, start_step; // train: where to start (resume)
     int exact_decode;            // jpeg storage: decode at full size (no DCT-domain downscaling; tests)
 } AptLoaderOptions;

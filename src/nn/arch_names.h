@@ -31,7 +31,8 @@
     X(RESNET50,      "resnet50",      apt_resnet_create,   50)          \
     X(RESNET101,     "resnet101",     apt_resnet_create,   101)         \
     X(VIT_S16,       "vit_s16",       apt_vit_create,      0)           \
-    X(VIT_B16,       "vit_b16",       apt_vit_create,      1)
+    X(VIT_B16,       "vit_b16",       apt_vit_create,      1)           \
+    X(SENET50,       "senet50",       apt_senet_create,    50)
 // clang-format on
 
 #define APT_ARCH_ENUM_(ID, NAME, CREATE, VARIANT) APT_ARCH_##ID,

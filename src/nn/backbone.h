@@ -22,3 +22,4 @@ AptBackboneCreate apt_smallcnn_create; // variant 1: smallcnn-flat; first stage 
 AptBackboneCreate apt_mlp_create;      // mc->hidden units; variant unused
 AptBackboneCreate apt_resnet_create;   // variant: depth 18 | 34 | 50 | 101
 AptBackboneCreate apt_vit_create;      // variant: 0 ViT-S/16, 1 ViT-B/16 (vit.c; timm names)
+AptBackboneCreate apt_senet_create;    // SE-ResNet (senet.c); variant: depth 50

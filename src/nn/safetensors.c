@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "core/check.h"
+#include "senet_names.h"
 
 #include <stdbool.h>
 #include <math.h>
@@ -161,6 +162,17 @@ static int load_host(AptParamStore *s, const char *path) {
     cJSON *root = cJSON_ParseWithLength(hdr, hlen);
     if (!root || !cJSON_IsObject(root)) apt_user_error("%s: the header is not a JSON object", path);
     const uint64_t data0 = 8 + hlen, data_size = (uint64_t)fsize - data0;
+    // Foreign names with a documented map onto ours (senet_names.c: the released VGGFace2 SENet-50) are
+    // renamed in the parsed header when the store has the target and not the name itself.
+    for (cJSON *t = root->child; t; t = t->next) {
+        char alias[128];
+        if (!t->string || apt_params_find(s, t->string) >= 0) continue;
+        if (!apt_senet_caffe_name(t->string, alias, sizeof alias) || apt_params_find(s, alias) < 0) continue;
+        char *copy = cJSON_malloc(strlen(alias) + 1);
+        strcpy(copy, alias);
+        cJSON_free(t->string);
+        t->string = copy;
+    }
 
     Problems missing = {{0}, 0, false}, mismatched = {{0}, 0, false}, extra = {{0}, 0, false};
     int loaded = 0;

@@ -449,6 +449,61 @@ static void test_gap_relu_linear_l2(AptBackend *be) {
     }
 }
 
+// ---------------------------------------------------------------- squeeze-excitation (cpu_se.c)
+static void sigmoid_ref(const void *vc, const double *x, double *y) {
+    const Dims *c = vc;
+    for (int i = 0; i < c->N; i++)
+        y[i] = 1.0 / (1.0 + exp(-x[i]));
+}
+// in = [x (N×C×HW) | s (N×C)]
+static void chscale_ref(const void *vc, const double *in, double *y) {
+    const Dims *c = vc;
+    const double *x = in, *s = in + (size_t)c->N * c->C * c->HW;
+    for (int pl = 0; pl < c->N * c->C; pl++)
+        for (int i = 0; i < c->HW; i++)
+            y[(size_t)pl * c->HW + i] = x[(size_t)pl * c->HW + i] * s[pl];
+}
+
+static void test_se(AptBackend *be) {
+    { // sigmoid, arguments in [-6, 6] (both tails)
+        Dims c = {.N = 37};
+        double *x = drand_vec(37, -6, 6), *r = drand_vec(37, -1, 1), y[37], grad[37];
+        round_f(x, 37), round_f(r, 37);
+        sigmoid_ref(&c, x, y);
+        fd_grad(sigmoid_ref, &c, x, 37, 37, r, grad);
+        float *xf = to_f(x, 37), *dyf = to_f(r, 37), yf[37], dxf[37];
+        be->sigmoid_forward(be, 37, xf, yf);
+        be->sigmoid_backward(be, 37, yf, dyf, dxf);
+        check_fd(yf, y, 37, "sigmoid forward");
+        check_fd(dxf, grad, 37, "sigmoid backward vs FD");
+        be->sigmoid_forward(be, 37, xf, xf); // in place
+        TEST_CHECK(!memcmp(xf, yf, sizeof yf), "sigmoid forward in place");
+        free(x), free(r), free(xf), free(dyf);
+    }
+    { // channel scale: dx and ds vs FD, then dx == NULL / ds == NULL
+        Dims c = {.N = 3, .C = 5, .HW = 11};
+        size_t nx = 3 * 5 * 11, ns = 15, nin = nx + ns;
+        double *in = drand_vec(nin, -1, 1), *r = drand_vec(nx, -1, 1), *y = malloc(nx * sizeof *y),
+               *grad = malloc(nin * sizeof *grad);
+        round_f(in, nin), round_f(r, nx);
+        chscale_ref(&c, in, y);
+        fd_grad(chscale_ref, &c, in, nin, nx, r, grad);
+        float *xf = to_f(in, nx), *sf = to_f(in + nx, ns), *dyf = to_f(r, nx), *yf = malloc(nx * sizeof *yf),
+              *dxf = malloc(nx * sizeof *dxf), dsf[15], ds2[15];
+        be->chscale_forward(be, 3, 5, 11, xf, sf, yf);
+        be->chscale_backward(be, 3, 5, 11, xf, sf, dyf, dxf, dsf);
+        check_fd(yf, y, nx, "chscale forward");
+        check_fd(dxf, grad, nx, "chscale dx vs FD");
+        check_fd(dsf, grad + nx, ns, "chscale ds vs FD");
+        be->chscale_backward(be, 3, 5, 11, xf, sf, dyf, NULL, ds2);
+        TEST_CHECK(!memcmp(ds2, dsf, sizeof dsf), "chscale ds alone equals ds with dx");
+        float *dx2 = malloc(nx * sizeof *dx2);
+        be->chscale_backward(be, 3, 5, 11, xf, sf, dyf, dx2, NULL);
+        TEST_CHECK(!memcmp(dx2, dxf, nx * sizeof *dx2), "chscale dx alone equals dx with ds");
+        free(in), free(r), free(y), free(grad), free(xf), free(sf), free(dyf), free(yf), free(dxf), free(dx2);
+    }
+}
+
 static void test_eltwise(AptBackend *be) {
     const size_t n = 77;
     double *a = drand_vec(n, -1, 1), *b = drand_vec(n, -1, 1), want[77];
@@ -516,6 +571,7 @@ int main(void) {
     test_pool(be, false, 3, 2, 1);
     test_pool(be, false, 2, 2, 0);
     test_gap_relu_linear_l2(be);
+    test_se(be);
     test_eltwise(be);
     check_step_ops(be, true);
     apt_backend_destroy(be);

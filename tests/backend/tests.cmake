@@ -1,6 +1,7 @@
 apt_test(NAME test_backend_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops.c LABELS backend)
 if(APT_HAVE_CUDA)
   apt_test(NAME test_backend_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops_cuda.c LABELS gpu)
+  apt_test(NAME test_backend_se_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_se_cuda.c LABELS gpu)
   apt_test(NAME test_backend_step_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_step_ops_cuda.c LABELS gpu)
   apt_test(NAME test_conv_algo SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_conv_algo.c LABELS backend gpu)
 endif()

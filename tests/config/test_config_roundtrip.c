@@ -156,16 +156,21 @@ static void test_header(void) {
 
 // Values the paper-settings issue prescribes (ResNet-50 frozen BN, 512-d, Adam coupled L2 4e-4, lr 1e-5,
 // fc_lr_mul 2, B = 384 = 96 x 4, tau 0.01, PNP-D_q alpha 4, 224 crops; iNaturalist 90 epochs, step 40/70
-// gamma 0.3, R@1,4,16,32; VGGFace2 R@1,5,10).
+// gamma 0.3, R@1,4,16,32, ImageNet normalisation; VGGFace2 SE-ResNet-50 with the released models'
+// preprocessing, R@1,5,10).
 static void check_paper(const AptConfig *c, const char *name) {
-    TEST_CHECK(!strcmp(c->model.arch, "resnet50") && c->model.embed_dim == 512 &&
+    const bool face = strstr(name, "vggface2") != NULL;
+    TEST_CHECK(!strcmp(c->model.arch, face ? "senet50" : "resnet50") && c->model.embed_dim == 512 &&
                    c->model.bn == APT_BN_FROZEN,
                "%s: model", name);
+    TEST_CHECK(c->data.preprocess == (face ? APT_PREPROC_VGGFACE2 : APT_PREPROC_IMAGENET) &&
+                   (face || c->data.n_mean == 3),
+               "%s: preprocessing", name);
     TEST_CHECK(c->optim.name == APT_OPT_ADAM && c->optim.lr == 1e-5 && c->optim.weight_decay == 4e-4 &&
                    c->optim.fc_lr_mul == 2,
                "%s: optim", name);
     TEST_CHECK(c->data.batch_size == 384 && c->data.samples_per_class == 4 && c->data.crop == 224 &&
-                   c->data.augment && c->data.n_mean == 3,
+                   c->data.augment,
                "%s: data", name);
     TEST_CHECK(c->loss.tau == 0.01, "%s: tau", name);
     if (strstr(name, "pnp"))

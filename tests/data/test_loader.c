@@ -96,6 +96,27 @@ int main(void) {
     apt_loader_destroy(l1);
     apt_loader_destroy(l2);
 
+    // ---- data.preprocess vggface2: BGR planes, v - mean_bgr on the 0-255 scale (the float means differ
+    // from the decimal ones by up to 2^-17 * 131 ~ 1e-5, plus one rounding of the difference) ----
+    {
+        static const double mean_bgr[3] = {91.4953, 103.8827, 131.0912};
+        AptLoaderOptions o = train_opts(root, 2, 0, 1);
+        o.preprocess = APT_PREPROC_VGGFACE2;
+        AptLoader *l = apt_loader_create(&o);
+        const AptBatch *a = apt_loader_next(l);
+        double md = 0;
+        for (int j = 0; j < 12; j++)
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++) {
+                        double v = synth_pixel(a->ids[j], ((size_t)y * W + x) * C + (2 - c)) - mean_bgr[c];
+                        md = fmax(md, fabs(a->x[j * per + ((size_t)c * H + y) * W + x] - v));
+                    }
+        TEST_CHECK(md <= 2e-5, "vggface2 preprocessing: max |x - (v_bgr - mean)| = %.3g > 2e-5", md);
+        printf("ok   vggface2 preprocessing (BGR, 0-255, mean subtraction): max |diff| %.3g\n", md);
+        apt_loader_destroy(l);
+    }
+
     // ---- ranks: W = 2, 4 (b = 6, 3) take their slices of the W = 1 batches ----
     for (int world = 2; world <= 4; world *= 2) {
         int ok = 1;

@@ -17,6 +17,7 @@ apt_test(NAME test_aprep_jpeg SOURCES ${APT_DATA_TEST_DIR}/test_aprep_jpeg.c LAB
 apt_test(NAME test_loader_jpeg SOURCES ${APT_DATA_TEST_DIR}/test_loader_jpeg.c LABELS data PYTHON)
 apt_test(NAME test_fuzz_data SOURCES ${APT_DATA_TEST_DIR}/test_fuzz_data.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c LABELS data fuzz TIMEOUT 120)
 apt_test(NAME test_e2e_inaturalist SOURCES ${APT_DATA_TEST_DIR}/test_e2e_inaturalist.c LABELS data e2e TIMEOUT 300)
+apt_test(NAME test_e2e_vggface2 SOURCES ${APT_DATA_TEST_DIR}/test_e2e_vggface2.c LABELS data e2e train TIMEOUT 120)
 # benchmark (not a test): per-row cost of CRC-32 vs Fletcher32 (tests/bench/RESULTS.md)
 add_executable(bench_row_checksum ${CMAKE_SOURCE_DIR}/tests/bench/bench_row_checksum.c)
 target_link_libraries(bench_row_checksum PRIVATE apt)
