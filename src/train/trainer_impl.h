@@ -29,6 +29,7 @@ struct AptTrainer {
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
     int B, b, D;           // global batch, local batch, embedding size
+    int chunk;             // train.chunk when it splits the local batch (two-pass step), else 0
     int C, H, W;           // input sample shape
     float *E_local;        // [b, D]   backend memory, like everything numeric below
     float *E;              // [B, D] all-gathered
@@ -55,3 +56,6 @@ struct AptTrainer {
 // *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
 // verdict on every rank) is reported by rank 0 and returns NAN without updating the weights.
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
+// step_chunked.c: the forward/loss/backward part of a step in the two-pass scheme of train.chunk (x: the
+// uploaded local batch [b, C, H, W]); leaves the gradients where apt_model_backward_dev would.
+void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x);

@@ -13,3 +13,8 @@ target_link_libraries(bench_model PRIVATE apt)
 apt_test(NAME test_pool_window SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool_window.c LABELS backend gpu)
 # The guard test backend: its ops equal the CPU's, and host code touching its memory dies with SIGSEGV.
 apt_test(NAME test_guard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard.c LABELS backend guard)
+# bf16 compute ops: CPU bf16 vs fp32 twins (stated bounds); CUDA bf16 vs CPU bf16 (gpu, skips without a device).
+apt_test(NAME test_bf16_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_ops.c LABELS backend)
+if(APT_HAVE_CUDA)
+  apt_test(NAME test_bf16_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_ops_cuda.c LABELS gpu)
+endif()

@@ -14,3 +14,12 @@ if(APT_HAVE_CUDA)
   # Training on cuda vs cpu (stated tolerances); skips (77) without a GPU.
   apt_test(NAME test_train_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_cuda.c LABELS gpu TIMEOUT 300)
 endif()
+# train.chunk (two-pass step) == one-pass gradients with frozen BN, W = 1 and 2, cpu and guard backends.
+apt_test(NAME test_chunked_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_train.c LABELS train guard TIMEOUT 300)
+apt_test(NAME test_chunked_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_train.c NP 2 LABELS train guard TIMEOUT 300)
+# train.chunk bounds memory: one step at a batch whose one-pass activation arena exceeds the test's cap.
+apt_test(NAME test_chunked_memory SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_memory.c LABELS train TIMEOUT 300)
+# benchmark (not a test): peak RSS and step time of train.chunk vs one pass; figures in tests/bench/RESULTS.md
+add_executable(bench_chunk ${CMAKE_SOURCE_DIR}/tests/bench/bench_chunk.c)
+target_link_libraries(bench_chunk PRIVATE apt)
+target_include_directories(bench_chunk PRIVATE ${CMAKE_SOURCE_DIR}/tests)
