@@ -194,6 +194,10 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
                                    cfg->seed, cfg->precision == APT_PREC_BF16);
     t->ps = apt_model_params(t->model);
     t->D = apt_model_embed_dim(t->model);
+    if (cfg->train.chunk > 0 || cfg->precision == APT_PREC_BF16)
+        apt_info("precision %s; %s (activation arena %.1f MiB)", cfg->precision == APT_PREC_BF16 ? "bf16" : "fp32",
+                 t->chunk ? "train.chunk: two-pass step, forward in chunks" : "one-pass step",
+                 apt_model_activation_bytes(t->model) / 1048576.0);
     if (!strcmp(t->dcomm->name, "staged")) // buckets in flight + one gather/scatter of E + BN sums
         apt_comm_staged_reserve(t->dcomm, t->ps->numel * sizeof(float) + 2 * (size_t)t->B * t->D * sizeof(float) +
                                               (size_t)t->ps->n * 256 + ((size_t)1 << 20));
