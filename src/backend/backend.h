@@ -170,6 +170,26 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
     /* fp32 -> bf16 (round to nearest even; NaN stays NaN) and bf16 -> fp32 (exact) */                      \
     X(cast_f32_bf16, (AptBackend * be, size_t n, const float *x, uint16_t *y), (be, n, x, y))                \
     X(cast_bf16_f32, (AptBackend * be, size_t n, const uint16_t *x, float *y), (be, n, x, y))                \
+    /* ---- bf16 compute (precision: bf16): bf16 inputs (uint16_t, the upper half of an fp32), fp32 */    \
+    /* accumulation, fp32 outputs; same shapes and accumulation rules as the fp32 twins above. CUDA rounds */ \
+    /* the convolution outputs to bf16 (cuDNN has no bf16-in/fp32-out convolution); the CPU does not. */     \
+    /* y = conv(x, w), no bias */                                                                           \
+    X(conv2d_forward_bf16,                                                                                    \
+      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *w, float *y),        \
+      (be, d, n, x, w, y))                                                                                    \
+    /* dx = conv_transpose(dy, w) */                                                                        \
+    X(conv2d_backward_data_bf16,                                                                              \
+      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *dy, const uint16_t *w, float *dx),      \
+      (be, d, n, dy, w, dx))                                                                                  \
+    /* dw += corr(x, dy) */                                                                                 \
+    X(conv2d_backward_weights_bf16,                                                                           \
+      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *dy, float *dw),      \
+      (be, d, n, x, dy, dw))                                                                                  \
+    /* C[M,N] = alpha * op(A) . op(B) + beta * C, row-major, A and B bf16, C fp32 */                        \
+    X(gemm_bf16,                                                                                              \
+      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const uint16_t *A,      \
+       int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc),                                   \
+      (be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))                                   \
     /* ---- reductions for the gradient norm and the numeric stop (results stay in backend memory) ---- */  \
     /* *out (accumulate ? += : =) sum of x[i]^2 in float64: 8 lanes over a fixed stride combined in a */    \
     /* fixed tree (CPU), or a fixed chunking summed in index order (CUDA): same bits run to run. */          \

@@ -113,6 +113,10 @@ typedef struct {
 } AptLoggingConfig;
 
 typedef struct {
+    int chunk;             // images per rank per forward in the two-pass step; 0 = one pass
+} AptTrainConfig;
+
+typedef struct {
     char run_name[128];
     char out_dir[APT_STR]; // runs/
     uint64_t seed;
@@ -128,6 +132,7 @@ typedef struct {
     AptEvalConfig eval;
     AptCheckpointConfig checkpoint;
     AptLoggingConfig logging;
+    AptTrainConfig train;
 } AptConfig;
 
 // Fill every field with its default from config_keys.def.
@@ -150,8 +155,8 @@ void apt_config_print_help(void);
 //   global plan; a rank's slice need not hold whole classes);
 //   data.mean and data.std have the same count (>= 1); eval.recall_k non-empty and increasing;
 //   schedule.name step: milestones non-empty and increasing; data.crop <= data.resize when both set;
-//   precision bf16 and dist.backend nccl exclude device cpu; model.drop_path > 0, model.vit_pool mean and
-//   optim.layer_decay < 1 need a vit_* model.arch.
+//   dist.backend nccl excludes device cpu; train.chunk excludes model.bn local and sync; model.drop_path > 0,
+//   model.vit_pool mean and optim.layer_decay < 1 need a vit_* model.arch.
 // apt_config_check returns 0, or 1 with a one-line message naming the keys in err.
 int apt_config_check(const AptConfig *cfg, int world_size, char *err, size_t cap);
 // apt_config_check, exiting through apt_user_error ("config: <message>") on failure.

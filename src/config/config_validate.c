@@ -49,8 +49,11 @@ int apt_config_check(const AptConfig *c, int world_size, char *err, size_t cap) 
                         "model.arch %s",
                         c->model.arch),
                1;
-    if (c->device == APT_DEVICE_CPU && c->precision == APT_PREC_BF16)
-        return snprintf(err, cap, "precision bf16 needs device cuda (or auto on a GPU host), not cpu"), 1;
+    if (c->train.chunk > 0 && (c->model.bn == APT_BN_LOCAL || c->model.bn == APT_BN_SYNC))
+        return snprintf(err, cap,
+                        "train.chunk needs model.bn frozen or frozen_affine (batch statistics would come from "
+                        "one chunk, not the batch)"),
+               1;
     if (c->device == APT_DEVICE_CPU && !strcmp(c->dist.backend, "nccl"))
         return snprintf(err, cap, "dist.backend nccl needs device cuda (or auto on a GPU host), not cpu"), 1;
     return 0;

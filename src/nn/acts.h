@@ -24,5 +24,8 @@ void apt_acts_request(AptActs *a, void *slot, size_t bytes);
 // The same, sharing memory with every other request of `key` (> 0): the region gets the largest size
 // asked for. For buffers whose lifetimes never overlap (gradients of alternate residual blocks).
 void apt_acts_request_shared(AptActs *a, void *slot, size_t bytes, int key);
+// Sharing key of the bf16 copies of convolution output gradients (conv2d.c): used within one layer's
+// backward only. Above every key apt_net_dy hands out (block * 1024 + role).
+#define APT_ACTS_KEY_BF16_DY (1 << 30)
 void apt_acts_alloc(AptActs *a);
 void apt_acts_free(AptActs *a);

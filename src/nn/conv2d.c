@@ -19,16 +19,40 @@ void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int 
     size_t out = (size_t)net->b_max * K * l->d.P * l->d.Q;
     apt_acts_floats(&net->acts, &l->y, out);
     apt_net_dy(net, &l->dy, out);
+    l->x16 = l->w16 = l->dy16 = NULL;
+    if (net->bf16 && !bias) { // (a conv with bias, the small CNN's last, stays fp32)
+        apt_acts_request(&net->acts, &l->x16, (size_t)net->b_max * C * H * W * sizeof(uint16_t));
+        apt_acts_request(&net->acts, &l->w16, (size_t)K * C * k * k * sizeof(uint16_t));
+        apt_acts_request_shared(&net->acts, &l->dy16, out * sizeof(uint16_t), APT_ACTS_KEY_BF16_DY);
+    }
 }
 
+// precision bf16 (l->x16 set): the input and weights are rounded to bf16 (round to nearest even), the
+// convolution accumulates in fp32 and writes fp32 y; the weights stay fp32 masters in the store. The
+// bf16 input is kept for the weight gradient; dy is rounded to bf16 for both backward convolutions.
 void apt_conv_forward(AptConv *l, AptNet *net, int n, const float *x) {
-    net->be->conv2d_forward(net->be, &l->d, n, x, apt_net_w(net, l->w), apt_net_w(net, l->b), l->y);
+    AptBackend *be = net->be;
+    if (l->x16) {
+        const AptConvDesc *d = &l->d;
+        be->cast_f32_bf16(be, (size_t)n * d->C * d->H * d->W, x, l->x16);
+        be->cast_f32_bf16(be, (size_t)d->K * d->C * d->R * d->S, apt_net_w(net, l->w), l->w16);
+        be->conv2d_forward_bf16(be, d, n, l->x16, l->w16, l->y);
+        return;
+    }
+    be->conv2d_forward(be, &l->d, n, x, apt_net_w(net, l->w), apt_net_w(net, l->b), l->y);
 }
 
 void apt_conv_backward(AptConv *l, AptNet *net, int n, const float *x, float *dx) {
+    AptBackend *be = net->be;
     float *dw = apt_net_g(net, l->w), *db = apt_net_g(net, l->b);
-    if (dw || db) net->be->conv2d_backward_weights(net->be, &l->d, n, x, l->dy, dw, db);
-    if (dx) net->be->conv2d_backward_data(net->be, &l->d, n, l->dy, apt_net_w(net, l->w), dx);
+    if (l->x16) { // w16 still holds this forward's weights (the optimizer runs after backward)
+        be->cast_f32_bf16(be, (size_t)n * l->d.K * l->d.P * l->d.Q, l->dy, l->dy16);
+        if (dw) be->conv2d_backward_weights_bf16(be, &l->d, n, l->x16, l->dy16, dw);
+        if (dx) be->conv2d_backward_data_bf16(be, &l->d, n, l->dy16, l->w16, dx);
+        return;
+    }
+    if (dw || db) be->conv2d_backward_weights(be, &l->d, n, x, l->dy, dw, db);
+    if (dx) be->conv2d_backward_data(be, &l->d, n, l->dy, apt_net_w(net, l->w), dx);
 }
 
 void apt_conv_release(AptConv *l, AptNet *net) {

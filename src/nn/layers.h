@@ -47,6 +47,7 @@ typedef struct {
     void *grad_ready_ctx;
     uint32_t rng_epoch, rng_step, rng_sample0; // draw position of the next train forward (drop-path):
                                                // apt_model_set_rng_position; sample0 = global index of row 0
+    bool bf16; // precision bf16: convolutions without bias compute in bf16 (conv2d.c)
 } AptNet;
 
 void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm, AptBNMode bn, int b_max,
@@ -78,6 +79,9 @@ typedef struct {
     AptConvDesc d;
     int w, b; // parameter indices (b = -1: no bias)
     float *y, *dy;
+    // precision bf16 (NULL otherwise): the input rounded to bf16 [b_max, C, H, W] (saved for the weight
+    // gradient), the weights rounded at forward [K, C, R, S], and dy rounded at backward (shared scratch).
+    uint16_t *x16, *w16, *dy16;
 } AptConv;
 void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride,
                    int pad, bool bias);

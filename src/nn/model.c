@@ -42,12 +42,18 @@ struct AptModel {
 
 AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
                            int W, uint64_t seed) {
+    return apt_model_create_ex(mc, be, comm, b_max, C, H, W, seed, false);
+}
+
+AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
+                              int W, uint64_t seed, bool bf16) {
     if (mc->embed_dim < 1) apt_user_error("model.embed_dim: must be >= 1, got %d", mc->embed_dim);
     APT_CHECK(b_max >= 1 && C >= 1 && H >= 1 && W >= 1, "model input %dx%dx%dx%d", b_max, C, H, W);
     AptModel *m = apt_calloc(1, sizeof *m);
     m->b_max = b_max, m->C = C, m->H = H, m->W = W, m->D = mc->embed_dim;
     apt_params_init(&m->ps);
     apt_net_init(&m->net, be, &m->ps, comm, mc->bn, b_max, seed);
+    m->net.bf16 = bf16;
     const AptArch *arch = apt_arch_find(mc->arch);
     if (!arch) apt_user_error("model.arch: unknown '%s' (%s)", mc->arch, APT_ARCH_NAMES_COMMA);
     m->bb = arch->create(&m->net, mc, arch->variant, C, H, W);

@@ -21,6 +21,12 @@ typedef struct AptModel AptModel;
 // Bad settings (unknown arch, embed_dim < 1, unreadable or mismatched weights) are user errors.
 AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
                            int W, uint64_t seed);
+// The same with the compute precision: bf16 = true runs the convolutions (those without bias: all of a
+// ResNet's) on bf16-rounded inputs and weights with fp32 accumulation, keeping a bf16 copy of each conv
+// input for the weight gradient; parameters, gradients, BatchNorm, pooling, the head (fc, L2 norm) and
+// every stored layer output stay fp32 (precision: bf16, README).
+AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
+                              int W, uint64_t seed, bool bf16);
 // x: [b, C, H, W] -> E: [b, D] L2-normalised. b <= b_max. train: BatchNorm `local`/`sync` use batch
 // statistics (and update the running ones); train = false is evaluation mode.
 void apt_model_forward(AptModel *m, const float *x, int b, float *E, bool train);

@@ -45,6 +45,11 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     float *x = t->x[t->step & 1];
     be->upload_wait(be);
     apt_model_set_rng_position(t->model, (uint32_t)t->epoch, (uint32_t)t->step, (uint32_t)bt->offset);
+    AptParamStore *ps = t->ps;
+    if (t->chunk > 0) { // train.chunk: the two-pass scheme, step_chunked.c
+        apt_train_chunked_fwd_bwd(t, bt, x);
+        goto grads_done;
+    }
     apt_model_forward_dev(t->model, x, t->b, t->E_local, true);      // [b, D]
     apt_exchange_allgather(dc, t->E_local, t->E, t->b, t->D);         // [B, D], global order
     // Local queries, global normaliser; labels are the sampler's plan (host, identical on every rank).
@@ -52,9 +57,9 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
                      bt->offset + t->b, t->dE, &t->scal[APT_SCALAR_LOSS]);
     apt_exchange_reduce_scatter(dc, t->dE, t->dE_local, t->b, t->D);  // [b, D]
 
-    AptParamStore *ps = t->ps;
     apt_params_zero_grad(ps);
     apt_model_backward_dev(t->model, t->dE_local);
+grads_done:
     // Buckets of the flat gradient buffer, summed over ranks: each started during backward as soon as the
     // model reported its gradients final (grad-ready hook set up in trainer.c); wait starts the rest.
     if (c->world > 1) apt_buckets_wait(t->buckets);

@@ -158,8 +158,6 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
 
     // ---- data, model, loss, optimizer
     const char *dev = cfg->device == APT_DEVICE_CPU ? "cpu" : cfg->device == APT_DEVICE_CUDA ? "cuda" : "auto";
-    if (cfg->precision == APT_PREC_BF16)
-        apt_user_error("precision: bf16 is not implemented yet (fp32 master weights and fp32 compute only)");
     // The device is chosen from the node-local rank before any CUDA call (comm exists already).
     t->be = apt_backend_create_on(dev, comm->local_rank);
     t->B = cfg->data.batch_size;
@@ -174,13 +172,19 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     // The device communicator exists before the model (sync BatchNorm reduces through it); the staged
     // path's scratch is sized below, once the gradient buffer's size is known.
     t->dcomm = device_comm(t, 0);
-    t->model = apt_model_create(&t->cfg.model, t->be, t->dcomm, t->b, t->C, t->H, t->W, cfg->seed);
+    t->chunk = cfg->train.chunk > 0 && cfg->train.chunk < t->b ? cfg->train.chunk : 0; // step_chunked.c
+    t->model = apt_model_create_ex(&t->cfg.model, t->be, t->dcomm, t->chunk ? t->chunk : t->b, t->C, t->H, t->W,
+                                   cfg->seed, cfg->precision == APT_PREC_BF16);
     t->ps = apt_model_params(t->model);
     t->D = apt_model_embed_dim(t->model);
+    if (cfg->train.chunk > 0 || cfg->precision == APT_PREC_BF16)
+        apt_info("precision %s; %s (activation arena %.1f MiB)", cfg->precision == APT_PREC_BF16 ? "bf16" : "fp32",
+                 t->chunk ? "train.chunk: two-pass step, forward in chunks" : "one-pass step",
+                 apt_model_activation_bytes(t->model) / 1048576.0);
     if (!strcmp(t->dcomm->name, "staged")) // buckets in flight + one gather/scatter of E + BN sums
         apt_comm_staged_reserve(t->dcomm, t->ps->numel * sizeof(float) + 2 * (size_t)t->B * t->D * sizeof(float) +
                                               (size_t)t->ps->n * 256 + ((size_t)1 << 20));
-    if (!t->opts.no_eval) t->eval = apt_eval_create(&t->cfg, comm, t->run_dir, t->b);
+    if (!t->opts.no_eval) t->eval = apt_eval_create(&t->cfg, comm, t->run_dir, t->chunk ? t->chunk : t->b);
     apt_loss_params_from_config(&t->loss_params, &t->cfg.loss);
     // Largest class in a batch: m under the epoch sampler (distinct classes); the random sampler draws
     // classes with replacement, so only B bounds it.

@@ -29,6 +29,7 @@ struct AptTrainer {
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
     int B, b, D;           // global batch, local batch, embedding size
+    int chunk;             // train.chunk when it splits the local batch (two-pass step), else 0
     int C, H, W;           // input sample shape
     float *E_local;        // [b, D]   backend memory, like everything numeric below
     float *E;              // [B, D] all-gathered
@@ -71,3 +72,6 @@ const AptBatch *apt_train_fetch_upload(AptTrainer *t, long slot);
 // The loader's position is not part of a checkpoint: a resumed run's loader starts at the checkpoint's
 // step, so fetching a batch ahead that a pre-emption then leaves unused changes nothing.
 void apt_train_prefetch(AptTrainer *t);
+// step_chunked.c: the forward/loss/backward part of a step in the two-pass scheme of train.chunk (x: the
+// uploaded local batch [b, C, H, W]); leaves the gradients where apt_model_backward_dev would.
+void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x);

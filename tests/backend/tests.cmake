@@ -18,3 +18,8 @@ apt_test(NAME test_transformer_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transf
 if(APT_HAVE_CUDA)
   apt_test(NAME test_transformer_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer_ops_cuda.c LABELS gpu vit)
 endif()
+# bf16 compute ops: CPU bf16 vs fp32 twins (stated bounds); CUDA bf16 vs CPU bf16 (gpu, skips without a device).
+apt_test(NAME test_bf16_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_ops.c LABELS backend)
+if(APT_HAVE_CUDA)
+  apt_test(NAME test_bf16_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_ops_cuda.c LABELS gpu)
+endif()

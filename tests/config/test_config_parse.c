@@ -161,11 +161,12 @@ static void test_validate(void) {
         {{"schedule.name=step", "schedule.milestones=70,40"},
          1,
          "schedule.name step needs schedule.milestones"},
-        {{"precision=bf16", "device=cpu"}, 1, "precision bf16 needs device cuda"},
         {{"dist.backend=nccl", "device=cpu"}, 1, "dist.backend nccl needs device cuda"},
         {{"model.drop_path=0.1", NULL}, 1, "apply to the vit_* archs, not model.arch smallcnn"},
         {{"model.vit_pool=mean", NULL}, 1, "apply to the vit_* archs"},
         {{"optim.layer_decay=0.65", "model.arch=resnet50"}, 1, "apply to the vit_* archs, not model.arch resnet50"},
+        {{"train.chunk=8", "model.bn=sync"}, 1, "train.chunk needs model.bn frozen or frozen_affine"},
+        {{"train.chunk=8", "model.bn=local"}, 1, "train.chunk needs model.bn frozen or frozen_affine"},
     };
     char err[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -23,3 +23,14 @@ apt_test(NAME test_vit_train_s16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_trai
 apt_test(NAME test_vit_train_s16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_s16 NP 2 LABELS train vit PYTHON TIMEOUT 240)
 apt_test(NAME test_vit_train_b16 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vit_train.c ARGS vit_b16 LABELS train vit PYTHON TIMEOUT 240)
 set_tests_properties(test_vit_train_s16 test_vit_train_s16_np2 test_vit_train_b16 PROPERTIES FIXTURES_REQUIRED vit_ref)
+# train.chunk (two-pass step) == one-pass gradients with frozen BN, W = 1 and 2, cpu and guard backends.
+apt_test(NAME test_chunked_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_train.c LABELS train guard TIMEOUT 300)
+apt_test(NAME test_chunked_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_train.c NP 2 LABELS train guard TIMEOUT 300)
+# train.chunk bounds memory: one step at a batch whose one-pass activation arena exceeds the test's cap.
+apt_test(NAME test_chunked_memory SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_memory.c LABELS train TIMEOUT 300)
+# benchmark (not a test): peak RSS and step time of train.chunk vs one pass; figures in tests/bench/RESULTS.md
+add_executable(bench_chunk ${CMAKE_SOURCE_DIR}/tests/bench/bench_chunk.c)
+target_link_libraries(bench_chunk PRIVATE apt)
+target_include_directories(bench_chunk PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+# precision bf16 trains on the CPU: loss curve within a stated band of fp32; guard backend; with train.chunk.
+apt_test(NAME test_bf16_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_train.c LABELS train guard TIMEOUT 300)

@@ -24,6 +24,7 @@ typedef struct {
     AptConvRoute route;
     int nb;     // im2col: images per GEMM
     void *dnnl; // AptDnnlConv
+    void *dnnl_bf16; // AptDnnlConv of the bf16 ops (cpu_bf16.c), made on their first call
 } ConvPlan;
 
 static size_t crs(const AptConvDesc *d) {
@@ -64,9 +65,23 @@ void apt_cpu_conv2d_release(AptBackend *be, AptConvDesc *d) {
     ConvPlan *plan = d->plan;
 #ifdef APT_HAVE_DNNL
     if (plan && plan->dnnl) apt_dnnl_conv_destroy(plan->dnnl);
+    if (plan && plan->dnnl_bf16) apt_dnnl_conv_destroy(plan->dnnl_bf16);
 #endif
     free(plan);
     d->plan = NULL;
+}
+
+void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d) {
+    ConvPlan *plan = d->plan;
+    APT_CHECK(plan, "bf16 convolution on a descriptor that was not prepared");
+#ifdef APT_HAVE_DNNL
+    // Like the per-batch-size primitives of cpu_conv_dnnl.c, built on first use (the first step).
+    if (!plan->dnnl_bf16) plan->dnnl_bf16 = apt_dnnl_conv_create_bf16(((AptCpuImpl *)be->impl)->dnnl, d);
+    return plan->dnnl_bf16;
+#else
+    (void)be;
+    apt_fatal(__FILE__, __LINE__, "bf16 convolutions need oneDNN (this build has none): use precision fp32");
+#endif
 }
 
 // col[(c·R + r)·S + s][i·PQ + p·Q + q] = x[i, c, p·sh − ph + r, q·sw − pw + s] (0 outside)

@@ -57,6 +57,7 @@ struct AptDnnlConv {
     AptDnnl *ctx;
     AptConvDesc d;
     bool blocked, bias;
+    bool bf16; // x, w, dy bf16; y, dx, dw f32 (fp32 accumulation): the cpu_bf16.c ops
     Prims p[APT_DNNL_CACHE + 1];
     int np;
 };
@@ -75,9 +76,13 @@ void apt_dnnl_destroy(AptDnnl *c) {
     free(c);
 }
 
-static void md(dnnl_memory_desc_t *m, int d0, int d1, int d2, int d3, dnnl_format_tag_t tag) {
+static void md_t(dnnl_memory_desc_t *m, int d0, int d1, int d2, int d3, dnnl_data_type_t dt,
+                 dnnl_format_tag_t tag) {
     dnnl_dims_t dims = {d0, d1, d2, d3};
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(m, 4, dims, dnnl_f32, tag));
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(m, 4, dims, dt, tag));
+}
+static void md(dnnl_memory_desc_t *m, int d0, int d1, int d2, int d3, dnnl_format_tag_t tag) {
+    md_t(m, d0, d1, d2, d3, dnnl_f32, tag);
 }
 
 // Add argument `kind` whose plain layout is `plain` and whose primitive layout is queried from pd.
@@ -150,18 +155,27 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     AptDnnl *c = cv->ctx;
     const AptConvDesc *d = &cv->d;
     dnnl_format_tag_t any = dnnl_format_tag_any;
-    dnnl_memory_desc_t x_p, w_p, y_p, b_p, x_a, w_a, y_a;
-    md(&x_p, n, d->C, d->H, d->W, dnnl_nchw);
-    md(&w_p, d->K, d->C, d->R, d->S, dnnl_oihw);
+    // bf16: the inputs of each direction (x, w; dy, w; x, dy) are bf16, its output (y; dx; dw) f32. So
+    // x and w have one bf16 layout, y an f32 one for forward, and dy a bf16 one for the backward passes.
+    const dnnl_data_type_t lo = cv->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t x_p, w_p, y_p, b_p, x_a, w_a, y_a, dy_p, dy_a, dx_p, dx_a, dw_p, dw_a;
+    md_t(&x_p, n, d->C, d->H, d->W, lo, dnnl_nchw);
+    md_t(&w_p, d->K, d->C, d->R, d->S, lo, dnnl_oihw);
     md(&y_p, n, d->K, d->P, d->Q, dnnl_nchw);
+    md_t(&dy_p, n, d->K, d->P, d->Q, lo, dnnl_nchw);
+    md(&dx_p, n, d->C, d->H, d->W, dnnl_nchw);
+    md(&dw_p, d->K, d->C, d->R, d->S, dnnl_oihw);
     dnnl_dims_t bd = {d->K};
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b_p, 1, bd, dnnl_f32, dnnl_x));
     if (cv->blocked) {
-        md(&x_a, n, d->C, d->H, d->W, any);
-        md(&w_a, d->K, d->C, d->R, d->S, any);
+        md_t(&x_a, n, d->C, d->H, d->W, lo, any);
+        md_t(&w_a, d->K, d->C, d->R, d->S, lo, any);
         md(&y_a, n, d->K, d->P, d->Q, any);
+        md_t(&dy_a, n, d->K, d->P, d->Q, lo, any);
+        md(&dx_a, n, d->C, d->H, d->W, any);
+        md(&dw_a, d->K, d->C, d->R, d->S, any);
     } else {
-        x_a = x_p, w_a = w_p, y_a = y_p;
+        x_a = x_p, w_a = w_p, y_a = y_p, dy_a = dy_p, dx_a = dx_p, dw_a = dw_p;
     }
     dnnl_dims_t strides = {d->stride_h, d->stride_w}, pad = {d->pad_h, d->pad_w};
     // padding_r so that the output size is exactly P × Q
@@ -180,24 +194,24 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     if (cv->bias) exec_arg(c, &p->fwd, fpd, DNNL_ARG_BIAS, dnnl_query_weights_md, 1, &b_p, false);
     exec_arg(c, &p->fwd, fpd, DNNL_ARG_DST, dnnl_query_dst_md, 0, &y_p, true);
 
-    DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &x_a, &w_a, &y_a,
+    DNNL_CHECK(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dx_a, &w_a, &dy_a,
                                                         strides, pad, pad_r));
     dnnl_primitive_desc_t dpd;
     DNNL_CHECK(dnnl_primitive_desc_create(&dpd, &bdd, NULL, c->eng, fpd));
     DNNL_CHECK(dnnl_primitive_create(&p->bwd_data.prim, dpd));
-    exec_arg(c, &p->bwd_data, dpd, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, 0, &y_p, false);
+    exec_arg(c, &p->bwd_data, dpd, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, 0, &dy_p, false);
     exec_arg(c, &p->bwd_data, dpd, DNNL_ARG_WEIGHTS, dnnl_query_weights_md, 0, &w_p, false);
-    exec_arg(c, &p->bwd_data, dpd, DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, 0, &x_p, true);
+    exec_arg(c, &p->bwd_data, dpd, DNNL_ARG_DIFF_SRC, dnnl_query_diff_src_md, 0, &dx_p, true);
     dnnl_primitive_desc_destroy(dpd);
 
     DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(
-        &bwd, dnnl_convolution_direct, &x_a, &w_a, cv->bias ? &b_p : NULL, &y_a, strides, pad, pad_r));
+        &bwd, dnnl_convolution_direct, &x_a, &dw_a, cv->bias ? &b_p : NULL, &dy_a, strides, pad, pad_r));
     dnnl_primitive_desc_t wpd;
     DNNL_CHECK(dnnl_primitive_desc_create(&wpd, &bwd, NULL, c->eng, fpd));
     DNNL_CHECK(dnnl_primitive_create(&p->bwd_w.prim, wpd));
     exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_SRC, dnnl_query_src_md, 0, &x_p, false);
-    exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, 0, &y_p, false);
-    exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, 0, &w_p, true);
+    exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_DIFF_DST, dnnl_query_diff_dst_md, 0, &dy_p, false);
+    exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_DIFF_WEIGHTS, dnnl_query_diff_weights_md, 0, &dw_p, true);
     if (cv->bias) exec_arg(c, &p->bwd_w, wpd, DNNL_ARG_DIFF_BIAS, dnnl_query_diff_weights_md, 1, &b_p, true);
     dnnl_primitive_desc_destroy(wpd);
     dnnl_primitive_desc_destroy(fpd);
@@ -208,16 +222,25 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     p->db_tmp = apt_aligned_alloc((size_t)d->K * sizeof(float));
 }
 
-AptDnnlConv *apt_dnnl_conv_create(AptDnnl *ctx, const AptConvDesc *d, bool blocked, bool bias) {
+static AptDnnlConv *conv_create(AptDnnl *ctx, const AptConvDesc *d, bool blocked, bool bias, bool bf16) {
     AptDnnlConv *cv = apt_calloc(1, sizeof *cv);
     cv->ctx = ctx;
     cv->d = *d;
     cv->d.plan = NULL;
     cv->blocked = blocked;
     cv->bias = bias;
+    cv->bf16 = bf16;
     build(cv, &cv->p[0], d->N);
     cv->np = 1;
     return cv;
+}
+
+AptDnnlConv *apt_dnnl_conv_create(AptDnnl *ctx, const AptConvDesc *d, bool blocked, bool bias) {
+    return conv_create(ctx, d, blocked, bias, false);
+}
+
+AptDnnlConv *apt_dnnl_conv_create_bf16(AptDnnl *ctx, const AptConvDesc *d) {
+    return conv_create(ctx, d, true, false, true);
 }
 
 static Prims *prims_for(AptDnnlConv *cv, int n) {

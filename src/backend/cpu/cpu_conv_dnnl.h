@@ -10,6 +10,9 @@ AptDnnl *apt_dnnl_create(void);
 void apt_dnnl_destroy(AptDnnl *c);
 // blocked: oneDNN's preferred layouts with reorders around each call; else primitives on plain layouts.
 AptDnnlConv *apt_dnnl_conv_create(AptDnnl *ctx, const AptConvDesc *d, bool blocked, bool bias);
+// bf16 flavour (cpu_bf16.c): x, w and dy are bf16 (uint16_t) buffers, y, dx and dw float32; the same
+// entry points below take them through void-compatible casts; no bias. Blocked layouts.
+AptDnnlConv *apt_dnnl_conv_create_bf16(AptDnnl *ctx, const AptConvDesc *d);
 void apt_dnnl_conv_forward(AptDnnlConv *cv, int n, const float *x, const float *w, const float *bias,
                            float *y);
 void apt_dnnl_conv_backward_data(AptDnnlConv *cv, int n, const float *dy, const float *w, float *dx);

@@ -34,6 +34,9 @@ void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, c
 void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x,
                                      const float *dy, float *dw, float *db);
 
+// The bf16 oneDNN primitives of a prepared convolution (AptDnnlConv *), built on the first call.
+void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d);
+
 // cpu_norm.c
 void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
                         const float *var, float eps, const float *gamma, const float *beta, float *y);

@@ -1,0 +1,173 @@
+// bf16_cases.h — the bf16 compute ops (backend.h, "bf16 compute") on random inputs, for
+// test_bf16_ops.c (CPU bf16 vs CPU fp32) and test_bf16_ops_cuda.c (CUDA bf16 vs CPU bf16).
+//
+// Each case draws fp32 inputs, rounds them to bf16 with the backend's cast, runs the op on backend
+// `be` and returns host fp32 results; the caller compares. Shapes cover the ResNet families (7x7/2 stem,
+// 3x3/1, 3x3/2, 1x1/2 projection), odd sizes, and a call with n < N (the last partial chunk).
+#pragma once
+#include "backend/backend.h"
+#include "core/rng.h"
+#include "harness.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int N, n, C, H, W, K, k, stride, pad;
+} Bf16ConvCase;
+
+static const Bf16ConvCase BF16_CONV_CASES[] = {
+    {4, 4, 3, 32, 32, 16, 7, 2, 3},  // stem
+    {4, 3, 16, 14, 14, 32, 3, 1, 1}, // 3x3, n < N
+    {2, 2, 32, 15, 15, 24, 3, 2, 1}, // 3x3/2, odd sizes
+    {3, 3, 40, 8, 8, 64, 1, 2, 0},   // 1x1/2 projection
+};
+#define BF16_N_CONV_CASES ((int)(sizeof BF16_CONV_CASES / sizeof BF16_CONV_CASES[0]))
+
+static float *bf16_rand(uint64_t seed, uint32_t tag, size_t n) {
+    AptRngStream r = apt_rng_stream(seed, APT_RNG_TEST, 0, tag, 0);
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(2.0 * apt_rng_next_double(&r) - 1.0);
+    return v;
+}
+
+static void *bf16_up(AptBackend *be, const void *h, size_t bytes) {
+    void *d = be->alloc(be, bytes ? bytes : 64);
+    be->copy(be, d, h, bytes, APT_COPY_H2D);
+    return d;
+}
+
+static void bf16_down(AptBackend *be, void *h, const void *d, size_t bytes) {
+    be->copy(be, h, d, bytes, APT_COPY_D2H);
+}
+
+// Host fp32 -> backend bf16 (the backend's own rounding).
+static uint16_t *bf16_to_dev(AptBackend *be, const float *h, size_t n) {
+    float *d = bf16_up(be, h, n * sizeof(float));
+    uint16_t *q = be->alloc(be, (n ? n : 1) * sizeof(uint16_t));
+    be->cast_f32_bf16(be, n, d, q);
+    be->free(be, d);
+    return q;
+}
+
+// Round-trip fp32 -> bf16 -> fp32 on the host (round to nearest even), the values the bf16 ops see.
+static void bf16_round_host(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        memcpy(&x[i], &u, 4);
+    }
+}
+
+typedef struct {
+    float *y, *dx, *dw; // host results: forward [n,K,P,Q], backward data [n,C,H,W], weights [K,C,k,k]
+    size_t ny, nx, nw;
+} Bf16ConvOut;
+
+// mode 0: the bf16 ops on bf16-rounded x, w, dy. mode 1: the fp32 ops on the same rounded values.
+// mode 2: the fp32 ops on the unrounded values. mode 3: the fp32 ops on |x|, |w|, |dy| unrounded
+// (the magnitude sums that bound the rounding error). dw starts from dw0 (accumulation checked).
+static Bf16ConvOut bf16_conv_run(AptBackend *be, const Bf16ConvCase *c, int mode, uint64_t seed) {
+    AptConvDesc d;
+    apt_conv_desc_init(&d, c->N, c->C, c->H, c->W, c->K, c->k, c->k, c->stride, c->pad);
+    be->conv2d_prepare(be, &d);
+    Bf16ConvOut o;
+    const int n = c->n;
+    o.nx = (size_t)n * c->C * c->H * c->W, o.nw = (size_t)c->K * c->C * c->k * c->k;
+    o.ny = (size_t)n * c->K * d.P * d.Q;
+    float *x = bf16_rand(seed, 1, o.nx), *w = bf16_rand(seed, 2, o.nw), *dy = bf16_rand(seed, 3, o.ny);
+    float *dw0 = bf16_rand(seed, 4, o.nw);
+    if (mode == 1) bf16_round_host(x, o.nx), bf16_round_host(w, o.nw), bf16_round_host(dy, o.ny);
+    if (mode == 3) {
+        for (size_t i = 0; i < o.nx; i++) x[i] = fabsf(x[i]);
+        for (size_t i = 0; i < o.nw; i++) w[i] = fabsf(w[i]), dw0[i] = 0;
+        for (size_t i = 0; i < o.ny; i++) dy[i] = fabsf(dy[i]);
+    }
+    o.y = malloc(o.ny * sizeof(float)), o.dx = malloc(o.nx * sizeof(float)), o.dw = malloc(o.nw * sizeof(float));
+    float *y_d = be->alloc(be, o.ny * sizeof(float)), *dx_d = be->alloc(be, o.nx * sizeof(float));
+    float *dw_d = bf16_up(be, dw0, o.nw * sizeof(float));
+    if (mode == 0) {
+        uint16_t *x16 = bf16_to_dev(be, x, o.nx), *w16 = bf16_to_dev(be, w, o.nw), *dy16 = bf16_to_dev(be, dy, o.ny);
+        be->conv2d_forward_bf16(be, &d, n, x16, w16, y_d);
+        be->conv2d_backward_weights_bf16(be, &d, n, x16, dy16, dw_d);
+        be->conv2d_backward_data_bf16(be, &d, n, dy16, w16, dx_d);
+        be->free(be, x16), be->free(be, w16), be->free(be, dy16);
+    } else {
+        float *x_d = bf16_up(be, x, o.nx * sizeof(float)), *w_d = bf16_up(be, w, o.nw * sizeof(float));
+        float *dy_d = bf16_up(be, dy, o.ny * sizeof(float));
+        be->conv2d_forward(be, &d, n, x_d, w_d, NULL, y_d);
+        be->conv2d_backward_weights(be, &d, n, x_d, dy_d, dw_d, NULL);
+        be->conv2d_backward_data(be, &d, n, dy_d, w_d, dx_d);
+        be->free(be, x_d), be->free(be, w_d), be->free(be, dy_d);
+    }
+    bf16_down(be, o.y, y_d, o.ny * sizeof(float));
+    bf16_down(be, o.dx, dx_d, o.nx * sizeof(float));
+    bf16_down(be, o.dw, dw_d, o.nw * sizeof(float));
+    be->free(be, y_d), be->free(be, dx_d), be->free(be, dw_d);
+    be->conv2d_release(be, &d);
+    free(x), free(w), free(dy), free(dw0);
+    return o;
+}
+
+static void bf16_conv_free(Bf16ConvOut *o) {
+    free(o->y), free(o->dx), free(o->dw);
+}
+
+typedef struct {
+    int M, N, K;
+    bool ta, tb;
+} Bf16GemmCase;
+static const Bf16GemmCase BF16_GEMM_CASES[] = {{37, 29, 70, false, false}, {16, 128, 512, false, true},
+                                               {64, 33, 17, true, false}, {9, 5, 300, true, true}};
+#define BF16_N_GEMM_CASES ((int)(sizeof BF16_GEMM_CASES / sizeof BF16_GEMM_CASES[0]))
+
+// Modes as for convolutions; C starts from random values, beta = 0.5, alpha = 1.5 (mode 3: C0 = 0).
+static float *bf16_gemm_run(AptBackend *be, const Bf16GemmCase *g, int mode, uint64_t seed) {
+    const size_t na = (size_t)g->M * g->K, nb = (size_t)g->K * g->N, nc = (size_t)g->M * g->N;
+    const int lda = g->ta ? g->M : g->K, ldb = g->tb ? g->K : g->N;
+    float *A = bf16_rand(seed, 11, na), *B = bf16_rand(seed, 12, nb), *C0 = bf16_rand(seed, 13, nc);
+    if (mode == 1) bf16_round_host(A, na), bf16_round_host(B, nb);
+    if (mode == 3) {
+        for (size_t i = 0; i < na; i++) A[i] = fabsf(A[i]);
+        for (size_t i = 0; i < nb; i++) B[i] = fabsf(B[i]);
+        for (size_t i = 0; i < nc; i++) C0[i] = 0;
+    }
+    float *C_d = bf16_up(be, C0, nc * sizeof(float)), *C = malloc(nc * sizeof(float));
+    if (mode == 0) {
+        uint16_t *a16 = bf16_to_dev(be, A, na), *b16 = bf16_to_dev(be, B, nb);
+        be->gemm_bf16(be, g->ta, g->tb, g->M, g->N, g->K, 1.5f, a16, lda, b16, ldb, 0.5f, C_d, g->N);
+        be->free(be, a16), be->free(be, b16);
+    } else {
+        float *a_d = bf16_up(be, A, na * sizeof(float)), *b_d = bf16_up(be, B, nb * sizeof(float));
+        be->gemm(be, g->ta, g->tb, g->M, g->N, g->K, 1.5f, a_d, lda, b_d, ldb, 0.5f, C_d, g->N);
+        be->free(be, a_d), be->free(be, b_d);
+    }
+    bf16_down(be, C, C_d, nc * sizeof(float));
+    be->free(be, C_d);
+    free(A), free(B), free(C0);
+    return C;
+}
+
+// |got - want| <= rel * bound[i] + abs_tol for every i (bound: a magnitude sum, or |want|). Returns the
+// worst ratio |got - want| / (rel * bound + abs_tol) and counts a failure when it exceeds 1.
+static double bf16_expect(const float *got, const float *want, const float *bound, size_t n, double rel,
+                          double abs_tol, const char *label) {
+    double worst = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double b = bound ? fabs((double)bound[i]) : fabs((double)want[i]);
+        double r = fabs((double)got[i] - want[i]) / (rel * b + abs_tol);
+        if (!(r <= 1.0)) {
+            if (bad < 3)
+                fprintf(stderr, "  %s[%zu]: got %.9g want %.9g (bound %.3g)\n", label, i, got[i], want[i], b);
+            bad++;
+        }
+        if (!(r <= worst)) worst = r;
+    }
+    TEST_CHECK(bad == 0, "%s: %zu of %zu values outside the bound (worst ratio %.3g)", label, bad, n, worst);
+    return worst;
+}
