@@ -16,6 +16,7 @@ PKGS=(
   python3-torch python3-numpy python3-h5py # test-time references only (never at run time)
   python3-pil                              # test-time reference for image resize/decode
   python3-torchvision                      # test-time reference: ResNet topology and names (tests/ref/nn_ref.py)
+  slurmctld slurmd slurm-client munge      # tests/launch/test_slurm.sh: a private one-node Slurm cluster
 )
 
 missing=()
