@@ -79,6 +79,9 @@ typedef struct {
 typedef struct {
     char backend[16];      // auto | self | mpi | nccl
     double bucket_mb;      // gradient all-reduce bucket size
+    double timeout_s;      // a step longer than this ends the rank (step watchdog); 0 = off
+    double timeout_io_s;   // the same for an evaluation or a checkpoint write; 0 = off
+    double heartbeat_s;    // a peer silent this long (heartbeat files in the run dir) is lost; 0 = off
 } AptDistConfig;
 
 typedef struct {

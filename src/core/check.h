@@ -23,6 +23,7 @@ enum {
     APT_EXIT_USAGE = 2,     // unknown subcommand or option
     APT_EXIT_INTERNAL = 3,  // failed invariant or library call
     APT_EXIT_NUMERIC = 4,   // NaN/Inf loss or gradient
+    APT_EXIT_LOST = 5,      // a peer rank died or hung, or a step outlived dist.timeout_s (step watchdog)
     APT_EXIT_REQUEUE = 75,  // pre-empted: checkpoint written, batch script should requeue (EX_TEMPFAIL)
 };
 

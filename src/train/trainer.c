@@ -10,6 +10,7 @@
 #include "core/timer.h"
 #include "data/h5check.h"
 #include "signals.h"
+#include "watchdog.h"
 
 #include <errno.h>
 #include <math.h>
@@ -184,10 +185,14 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
              t->run_dir, cfg->model.arch, t->C, t->H, t->W, t->D, trainable, apt_optim_name(cfg->optim.name),
              cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs);
     apt_progress_open(&t->progress, t->run_dir, t->opts.quiet ? -1 : comm->rank, t->total_steps, t->step);
+    char hb[4200];
+    apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
+    t->watchdog = apt_watchdog_start(comm, hb, cfg->dist.timeout_s, cfg->dist.timeout_io_s, cfg->dist.heartbeat_s);
     return t;
 }
 
 static void save_checkpoint(AptTrainer *t) {
+    apt_watchdog_allow(t->watchdog, "checkpoint");
     if (t->comm->rank == 0) {
         AptCkptMeta meta = {.step = t->step, .epoch = t->epoch, .step_in_epoch = t->step_in_epoch,
                             .optim_t = t->optim.t, .seed = t->cfg.seed, .world_size = t->comm->world};
@@ -203,6 +208,7 @@ static void save_checkpoint(AptTrainer *t) {
 // leaderboard (the latest evaluation's figures) and the optional HDF5 outputs.
 static void evaluate(AptTrainer *t, int epoch) {
     if (t->opts.no_eval) return;
+    apt_watchdog_allow(t->watchdog, "evaluation");
     AptEvalResult r;
     apt_eval_run(t->eval, t->model, t->step, NULL, &r);
     for (int i = 0; i < t->cfg.eval.n_recall_k; i++) t->last_recall[i] = r.m.recall[i];
@@ -218,6 +224,7 @@ int apt_trainer_run(AptTrainer *t) {
     long logged_at = t->step;
     if (t->step >= t->total_steps) apt_info("nothing to do: step %ld of %ld already done", t->step, t->total_steps);
     while (t->step < t->total_steps) {
+        apt_watchdog_beat(t->watchdog, t->step); // step boundary: the step watchdog's deadline starts now
         // Pre-emption is decided collectively at the step boundary, so every rank stops at the same step.
         int sig = apt_signals_pending();
         if (t->opts.preempt_at_step > 0 && t->step == t->opts.preempt_at_step) sig = SIGUSR1;
@@ -280,6 +287,7 @@ double apt_trainer_last_recall(const AptTrainer *t, int i) {
 
 void apt_trainer_destroy(AptTrainer *t) {
     if (!t) return;
+    apt_watchdog_stop(t->watchdog);
     apt_progress_close(&t->progress);
     if (t->eval) apt_eval_destroy(t->eval);
     if (t->loader) apt_loader_destroy(t->loader);

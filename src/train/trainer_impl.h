@@ -44,6 +44,7 @@ struct AptTrainer {
     AptEvalContext *eval;  // src/eval/: test-split embedding, exact kNN metrics, leaderboard (NULL: no_eval)
     double last_recall[APT_LIST_MAX];
     bool evaluated;
+    struct AptWatchdog *watchdog; // watchdog.h: step deadline + peer heartbeats (NULL: off)
 };
 
 // step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;

@@ -7,3 +7,4 @@ apt_test(NAME test_stop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stop.c LABELS tra
 # benchmark (not a test): tests/bench/bench_step.c (+ bench_step_torch.py), figures in tests/bench/RESULTS.md
 add_executable(bench_step ${CMAKE_SOURCE_DIR}/tests/bench/bench_step.c)
 target_link_libraries(bench_step PRIVATE apt)
+apt_test(NAME test_watchdog SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_watchdog.c LABELS train TIMEOUT 60)
