@@ -76,6 +76,13 @@ typedef struct {
     double min_lr;         // `cosine` floor
 } AptScheduleConfig;
 
+typedef enum { APT_NAN_ABORT, APT_NAN_SKIP } AptNanAction;
+
+typedef struct {
+    AptNanAction on_nan;   // a step with a non-finite loss/gradient: stop the run, or skip it
+    int max_nan_skips;     // skip: stop after this many skipped steps in a row
+} AptTrainConfig;
+
 typedef struct {
     char backend[16];      // auto | self | mpi | nccl
     double bucket_mb;      // gradient all-reduce bucket size
@@ -120,6 +127,7 @@ typedef struct {
     AptLossConfig loss;
     AptOptimConfig optim;
     AptScheduleConfig schedule;
+    AptTrainConfig train;
     AptDistConfig dist;
     AptEvalConfig eval;
     AptCheckpointConfig checkpoint;

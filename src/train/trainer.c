@@ -4,11 +4,13 @@
 #include "trainer_impl.h"
 
 #include "checkpoint.h"
+#include "ckpt/ckpt_verify.h"
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/h5check.h"
+#include "nan_policy.h"
 #include "signals.h"
 #include "watchdog.h"
 
@@ -40,10 +42,12 @@ static void resume_source(AptTrainer *t, char *out, size_t cap) {
     if (t->comm->rank == 0) {
         char latest[4096];
         apt_path_join(latest, sizeof latest, t->ckpt_dir, "latest.h5");
+        char why[512];
         if (!strcmp(r, "auto")) {
-            if (apt_path_exists(latest)) snprintf(out, cap, "%s", latest);
+            apt_ckpt_pick_resume(t->ckpt_dir, out, cap); // latest.h5, or the newest intact step-*.h5
         } else if (strcmp(r, "never") != 0) {
             if (!apt_path_exists(r)) apt_user_error("resume: checkpoint %s does not exist", r);
+            if (apt_ckpt_verify(r, why, sizeof why) != 0) apt_user_error("resume: checkpoint %s is damaged: %s", r, why);
             snprintf(out, cap, "%s", r);
         } else if (apt_path_exists(latest)) {
             apt_warn("resume: never: starting afresh; %s will be overwritten", latest);
@@ -187,6 +191,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     apt_progress_open(&t->progress, t->run_dir, t->opts.quiet ? -1 : comm->rank, t->total_steps, t->step);
     char hb[4200];
     apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
+    apt_nan_policy_init(&t->nan, &cfg->train);
     t->watchdog = apt_watchdog_start(comm, hb, cfg->dist.timeout_s, cfg->dist.timeout_io_s, cfg->dist.heartbeat_s);
     return t;
 }
@@ -243,7 +248,7 @@ int apt_trainer_run(AptTrainer *t) {
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
         double gnorm;
         double loss = apt_train_step(t, bt, lr, &gnorm);
-        if (isnan(loss)) {
+        if (!apt_nan_policy_step(&t->nan, loss, c->rank, t->step, bt)) { // train.on_nan
             // Stop the loader threads before exit() runs HDF5's atexit clean-up under them, then leave
             // every rank in step (all reached the same verdict): no abort, no checkpoint.
             apt_loader_destroy(t->loader);
@@ -251,15 +256,14 @@ int apt_trainer_run(AptTrainer *t) {
             apt_comm_finalize(c);
             exit(APT_EXIT_NUMERIC);
         }
-        loss_sum += loss;
-        loss_n++;
+        if (isfinite(loss)) loss_sum += loss, loss_n++; // a skipped step (train.on_nan: skip) has no loss
         t->step++;
         t->step_in_epoch++;
         int epoch = t->epoch;
         bool epoch_done = t->epoch < t->n_epochs && t->step_in_epoch == epoch_length(t, t->epoch);
         bool last = t->step == t->total_steps;
         if (t->step % cfg->logging.every_steps == 0 || last) {
-            apt_progress_step(&t->progress, epoch, t->step, loss_sum / loss_n, lr, (long)t->B * (t->step - logged_at),
+            apt_progress_step(&t->progress, epoch, t->step, loss_n ? loss_sum / loss_n : NAN, lr, (long)t->B * (t->step - logged_at),
                               !t->opts.quiet);
             loss_sum = 0, loss_n = 0, logged_at = t->step;
         }
