@@ -18,6 +18,7 @@ PKGS=(
   python3-torchvision                      # test-time reference: ResNet topology and names (tests/ref/nn_ref.py)
   slurmctld slurmd slurm-client munge      # tests/launch/test_slurm.sh: a private one-node Slurm cluster
   clang libclang-rt-14-dev libomp-dev      # tests/fuzz: libFuzzer targets and the ASan/UBSan tree (clang, its OpenMP)
+  gnuplot-nox                              # launch/plot.sh (tested by tests/launch/test_run_tools.sh)
 )
 
 missing=()

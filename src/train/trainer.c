@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,8 +136,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     if (comm->rank == 0) {
         char p[4096], header[256];
         apt_path_join(p, sizeof p, t->run_dir, "config.yaml");
-        snprintf(header, sizeof header, "aptrain %s, world size %d, seed %llu (resolved configuration)", APT_VERSION,
-                 comm->world, (unsigned long long)cfg->seed);
+        // World size and thread counts: what launch/rerun.sh needs to repeat the run (data.threads is a key).
+        snprintf(header, sizeof header, "aptrain %s, world size %d, seed %llu, OMP threads %d (resolved configuration)",
+                 APT_VERSION, comm->world, (unsigned long long)cfg->seed, omp_get_max_threads());
         if (apt_config_dump(&t->cfg, p, header) != 0) apt_user_error("cannot write %s", p);
         t->config_text = read_text(p);
     }
