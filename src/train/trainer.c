@@ -243,13 +243,16 @@ int apt_trainer_run(AptTrainer *t) {
             apt_signals_clear();
             return APT_EXIT_REQUEUE;
         }
+        double t_wait = apt_time_now();
         const AptBatch *bt = apt_loader_next(t->loader);
+        double t_got = apt_time_now();
         APT_CHECK(bt && bt->epoch == t->epoch && bt->step == t->step_in_epoch,
                   "loader at epoch %d step %d, trainer at epoch %d step %ld", bt ? bt->epoch : -1,
                   bt ? bt->step : -1, t->epoch, t->step_in_epoch);
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
         double gnorm;
         double loss = apt_train_step(t, bt, lr, &gnorm);
+        apt_progress_time(&t->progress, t_got - t_wait, apt_time_now() - t_got); // per-step time split
         if (!apt_nan_policy_step(&t->nan, loss, c->rank, t->step, bt)) { // train.on_nan
             // Stop the loader threads before exit() runs HDF5's atexit clean-up under them, then leave
             // every rank in step (all reached the same verdict): no abort, no checkpoint.

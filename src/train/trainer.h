@@ -42,3 +42,5 @@ int apt_train_cmd(int argc, char **argv);
 // `aptrain check CONFIG.yaml [key=value ...] [--world N]` (cmd_check.c); argv[0] is "check". One line per
 // problem found; returns 0 (none) or APT_EXIT_USER.
 int apt_check_cmd(int argc, char **argv);
+// `aptrain export CHECKPOINT.h5 OUT.safetensors` (cmd_export.c): weights and BN statistics, torchvision names.
+int apt_export_cmd(int argc, char **argv);

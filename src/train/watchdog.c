@@ -144,17 +144,26 @@ static int lost_peer(AptWatchdog *w, bool read_files, char *why, size_t cap) {
         }
         double age = (double)(now_wall - p->wall_ms) / 1000.0;
         if (w->heartbeat_s > 0 && read_files && age > w->heartbeat_s) {
-            snprintf(why, cap, "pid %d on %s silent for %.0f s, at step %ld", p->pid, p->host, age, p->step);
+            snprintf(why, cap, "pid %d on %s silent for %.0f s, in step %ld", p->pid, p->host, age, p->step + 1);
             return r;
         }
     }
     return -1;
 }
 
+// "step 42" / "the checkpoint after step 42" / "the evaluation after step 42": steps are numbered from 1 as
+// on the progress line (the published counter is the number of steps completed before the current one).
+static void where(char *out, size_t cap, const char *phase, long step) {
+    if (!strcmp(phase, "step"))
+        snprintf(out, cap, "step %ld", step + 1);
+    else
+        snprintf(out, cap, "the %s after step %ld", phase, step + 1);
+}
+
 static void *watch(void *arg) {
     AptWatchdog *w = arg;
     int64_t next_write = 0, next_scan = 0;
-    char why[512], msg[1024];
+    char why[512], msg[1024], at[96];
     while (!atomic_load(&w->stop)) {
         int64_t now = mono_ms();
         long step = atomic_load(&w->step);
@@ -172,7 +181,8 @@ static void *watch(void *arg) {
             if (scan) next_scan = now + 1000;
             int r = lost_peer(w, scan, why, sizeof why);
             if (r >= 0) {
-                snprintf(msg, sizeof msg, "lost rank %d (%s) during %s %ld", r, why, phase, step);
+                where(at, sizeof at, phase, step);
+                snprintf(msg, sizeof msg, "lost rank %d (%s) during %s", r, why, at);
                 give_up(w, msg);
             }
         }
@@ -180,13 +190,12 @@ static void *watch(void *arg) {
         if (dl > 0 && now > dl) {
             double limit = strcmp(phase, "step") ? w->timeout_io_s : w->timeout_s;
             int r = w->world > 1 && w->fd >= 0 ? lost_peer(w, true, why, sizeof why) : -1;
+            where(at, sizeof at, phase, step);
             if (r >= 0)
-                snprintf(msg, sizeof msg, "%s %ld did not finish within %g s: lost rank %d (%s)", phase, step, limit, r,
-                         why);
+                snprintf(msg, sizeof msg, "%s did not finish within %g s: lost rank %d (%s)", at, limit, r, why);
             else
-                snprintf(msg, sizeof msg,
-                         "%s %ld did not finish within %g s (dist.timeout%s_s); a peer rank or this one is stuck", phase,
-                         step, limit, strcmp(phase, "step") ? "_io" : "");
+                snprintf(msg, sizeof msg, "%s did not finish within %g s (dist.timeout%s_s); a peer rank or this one is stuck",
+                         at, limit, strcmp(phase, "step") ? "_io" : "");
             give_up(w, msg);
         }
         struct timespec ts = {0, 50 * 1000000L};

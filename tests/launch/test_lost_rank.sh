@@ -63,9 +63,10 @@ say "no process of the job left"
 lines=$(grep -E '^aptrain: \[rank 0 [^]]*\] (lost rank 1|step [0-9]+ did not finish)' "$work/out.txt" || true)
 echo "$lines"
 [ "$(grep -c . <<<"$lines")" -eq 1 ] || { cat "$work/out.txt"; echo "FAIL: want exactly one line from rank 0 naming the lost rank"; exit 1; }
-grep -qE 'lost rank 1 .*step [0-9]+' <<<"$lines" || { echo "FAIL: the line does not name rank 1 and the step"; exit 1; }
-step=$(grep -oE 'during step [0-9]+' <<<"$lines" | grep -oE '[0-9]+' || true)
-[ -z "$step" ] || [ "$step" -ge "$at" ] || { echo "FAIL: names step $step, before the signal (>= $at)"; exit 1; }
+grep -qE 'lost rank 1 .*during (step|the (checkpoint|evaluation) after step) [0-9]+' <<<"$lines" ||
+  { echo "FAIL: the line does not name rank 1 and the step"; exit 1; }
+step=$(grep -oE 'during (step|the [a-z]+ after step) [0-9]+' <<<"$lines" | grep -oE '[0-9]+$' || true)
+[ "$step" -gt "$at" ] || { echo "FAIL: names step $step, not after the signal at >= $at steps done"; exit 1; }
 
 # The last good checkpoint is intact: a new single-process run resumes from it (names, shapes, checksums).
 "$bin/aptrain" "${args[@]}" schedule.max_steps=1 >"$work/resume.txt" 2>&1 ||

@@ -13,6 +13,8 @@ apt_cmd_test(NAME test_lost_rank_stop COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_los
 set_tests_properties(test_lost_rank_kill test_lost_rank_stop PROPERTIES RUN_SERIAL TRUE)
 # launch/rerun.sh (reproduces a 2-rank run; names an altered metrics line), launch/plot.sh, aptrain check.
 apt_cmd_test(NAME test_run_tools COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_run_tools.sh LABELS launch TIMEOUT 300)
+# aptrain export: the safetensors file in torchvision's resnet18 gives aptrain's test embeddings (~30 s).
+apt_cmd_test(NAME test_export COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_export.sh PYTHON LABELS launch TIMEOUT 300)
 # Checkpoints under damage and storage failure: damaged latest.h5 -> fallback to the newest intact step
 # file (bitwise-equal finish), disk full (tmpfs), read-only directory (bind mount); ~15 s.
 apt_cmd_test(NAME test_ckpt_recovery COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_ckpt_recovery.sh PYTHON

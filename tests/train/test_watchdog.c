@@ -55,11 +55,13 @@ int main(void) {
     rc = run_case(1, msg, sizeof msg);
     printf("stuck step: rc %d: %s", rc, msg);
     TEST_CHECK(rc == APT_EXIT_LOST, "stuck step exits with APT_EXIT_LOST");
-    TEST_CHECK(strstr(msg, "step 7 did not finish within") && strstr(msg, "dist.timeout_s"), "line names step and key");
+    // beat(7): 7 steps done, the 8th running (steps are numbered from 1, as on the progress line)
+    TEST_CHECK(strstr(msg, "step 8 did not finish within") && strstr(msg, "dist.timeout_s"), "line names step and key");
     TEST_CHECK(strchr(msg, '\n') == msg + strlen(msg) - 1, "exactly one line");
     rc = run_case(2, msg, sizeof msg);
     printf("stuck checkpoint: rc %d: %s", rc, msg);
-    TEST_CHECK(rc == APT_EXIT_LOST && strstr(msg, "checkpoint 7 did not finish") && strstr(msg, "dist.timeout_io_s"),
+    TEST_CHECK(rc == APT_EXIT_LOST && strstr(msg, "the checkpoint after step 8 did not finish") &&
+                   strstr(msg, "dist.timeout_io_s"),
                 "stuck checkpoint names the checkpoint and dist.timeout_io_s");
     rc = run_case(3, msg, sizeof msg);
     TEST_CHECK(rc == 0 && msg[0] == 0, "an evaluation inside its allowance passes");
