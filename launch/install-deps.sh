@@ -16,6 +16,9 @@ PKGS=(
   python3-torch python3-numpy python3-h5py # test-time references only (never at run time)
   python3-pil                              # test-time reference for image resize/decode
   python3-torchvision                      # test-time reference: ResNet topology and names (tests/ref/nn_ref.py)
+  slurmctld slurmd slurm-client munge      # tests/launch/test_slurm.sh: a private one-node Slurm cluster
+  clang libclang-rt-14-dev libomp-dev      # tests/fuzz: libFuzzer targets and the ASan/UBSan tree (clang, its OpenMP)
+  gnuplot-nox                              # launch/plot.sh (tested by tests/launch/test_run_tools.sh)
 )
 
 missing=()

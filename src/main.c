@@ -12,6 +12,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: aptrain CONFIG.yaml [key=value ...]        train (1 process or under mpirun/srun)\n"
             "       aptrain eval CONFIG.yaml --checkpoint FILE  evaluate a checkpoint\n"
+            "       aptrain check CONFIG.yaml [key=value ...] [--world N]   find problems before a run\n"
+            "       aptrain export CHECKPOINT.h5 OUT.safetensors  weights with torchvision names\n"
             "       aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5\n"
             "       aptrain --help | --help-config | --version\n");
 }
@@ -36,6 +38,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "loss")) return apt_loss_cmd(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return apt_eval_cmd(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check")) return apt_check_cmd(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return apt_export_cmd(argc - 1, argv + 1);
     size_t n = strlen(cmd);
     if ((n > 5 && !strcmp(cmd + n - 5, ".yaml")) || (n > 4 && !strcmp(cmd + n - 4, ".yml")))
         return apt_train_cmd(argc - 1, argv + 1);

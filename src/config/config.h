@@ -82,9 +82,19 @@ typedef struct {
     double min_lr;         // `cosine` floor
 } AptScheduleConfig;
 
+typedef enum { APT_NAN_ABORT, APT_NAN_SKIP } AptNanAction;
+
+typedef struct {
+    AptNanAction on_nan;   // a step with a non-finite loss/gradient: stop the run, or skip it
+    int max_nan_skips;     // skip: stop after this many skipped steps in a row
+} AptTrainConfig;
+
 typedef struct {
     char backend[16];      // auto | self | mpi | nccl
     double bucket_mb;      // gradient all-reduce bucket size
+    double timeout_s;      // a step longer than this ends the rank (step watchdog); 0 = off
+    double timeout_io_s;   // the same for an evaluation or a checkpoint write; 0 = off
+    double heartbeat_s;    // a peer silent this long (heartbeat files in the run dir) is lost; 0 = off
 } AptDistConfig;
 
 typedef struct {
@@ -128,6 +138,7 @@ typedef struct {
     AptLossConfig loss;
     AptOptimConfig optim;
     AptScheduleConfig schedule;
+    AptTrainConfig train;
     AptDistConfig dist;
     AptEvalConfig eval;
     AptCheckpointConfig checkpoint;

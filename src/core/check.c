@@ -19,7 +19,17 @@ void apt_set_identity(int rank, int world) {
     g_world = world;
 }
 
-_Noreturn void apt_vexit(int code, const char *prefix, const char *fmt, va_list ap) {
+static _Noreturn void vexit(int code, const char *prefix, const char *fmt, va_list ap, int quick);
+
+_Noreturn void apt_vexit(int code, const char *prefix, const char *fmt, va_list ap) { vexit(code, prefix, fmt, ap, 0); }
+
+_Noreturn void apt_user_error_now(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vexit(APT_EXIT_USER, "error: ", fmt, ap, 1);
+}
+
+static _Noreturn void vexit(int code, const char *prefix, const char *fmt, va_list ap, int quick) {
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
     char host[64] = "?";
@@ -31,6 +41,10 @@ _Noreturn void apt_vexit(int code, const char *prefix, const char *fmt, va_list 
     fflush(stderr);
     fflush(stdout);
     if (g_abort_hook) g_abort_hook(code); // takes every rank down; may not return
+    if (quick) {
+        fflush(NULL); // every open output stream (logs, metrics) still gets its data
+        _exit(code);
+    }
     exit(code);
 }
 

@@ -23,6 +23,7 @@ enum {
     APT_EXIT_USAGE = 2,     // unknown subcommand or option
     APT_EXIT_INTERNAL = 3,  // failed invariant or library call
     APT_EXIT_NUMERIC = 4,   // NaN/Inf loss or gradient
+    APT_EXIT_LOST = 5,      // a peer rank died or hung, or a step outlived dist.timeout_s (step watchdog)
     APT_EXIT_REQUEUE = 75,  // pre-empted: checkpoint written, batch script should requeue (EX_TEMPFAIL)
 };
 
@@ -37,6 +38,10 @@ _Noreturn void apt_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 _Noreturn void apt_user_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void apt_exit(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// apt_user_error that ends the process with _exit (after flushing every stdio stream), skipping atexit
+// handlers: for a failure inside a library whose exit-time clean-up would crash on the state it is left
+// in (HDF5 with a file it could not flush: a full disk).
+_Noreturn void apt_user_error_now(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void apt_vexit(int code, const char *prefix, const char *fmt, va_list ap);
 
 #define APT_CHECK(cond, ...)                                                                                 \

@@ -235,9 +235,14 @@ static int load_host(AptParamStore *s, const char *path) {
             problem(&mismatched, "%s%s %s", p->name, detail);
             continue;
         }
-        uint64_t b0 = (uint64_t)cJSON_GetArrayItem(offs, 0)->valuedouble;
-        uint64_t b1 = (uint64_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
-        if (b1 < b0 || b1 > data_size || b1 - b0 != p->numel * (uint64_t)esize) {
+        // Offsets are JSON numbers: anything but integers in [0, 2^53] (exact in a double) is a bad file;
+        // converting a negative or huge double to uint64_t would be undefined behaviour.
+        double d0 = cJSON_GetArrayItem(offs, 0)->valuedouble, d1 = cJSON_GetArrayItem(offs, 1)->valuedouble;
+        bool ints = cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) && cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) &&
+                    d0 >= 0 && d1 >= 0 && d0 <= 9007199254740992.0 && d1 <= 9007199254740992.0 &&
+                    d0 == (double)(uint64_t)d0 && d1 == (double)(uint64_t)d1;
+        uint64_t b0 = ints ? (uint64_t)d0 : 0, b1 = ints ? (uint64_t)d1 : 0;
+        if (!ints || b1 < b0 || b1 > data_size || b1 - b0 != p->numel * (uint64_t)esize) {
             problem(&mismatched, "%s%s %s", p->name, "(data_offsets outside the file)");
             continue;
         }

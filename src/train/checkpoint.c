@@ -3,6 +3,7 @@
 
 #include "core/check.h"
 #include "core/fsutil.h"
+#include "data/h5check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,13 +20,24 @@
 
 typedef struct {
     const char *file; // final name, for messages
+    const char *tmp;  // the name being written, removed on failure
     hid_t f;
 } Writer;
 
-// Any write failure is an I/O problem of the user's disk (full, permissions), reported against the file.
+// Any write failure is an I/O problem of the user's disk (full, read-only, permissions), reported against
+// the file. The partial temp file is removed (a full disk gets its space back); the final name and any
+// earlier checkpoint were never touched.
+// HDF5 1.10.8 cannot close a file it failed to flush (ENOSPC): its exit-time clean-up then crashes in
+// H5F__close_cb. So the process ends with _exit (apt_user_error_now) instead of exit.
+static _Noreturn void write_failed(hid_t *f, const char *file, const char *tmp, const char *what) {
+    int e = errno;
+    (void)f;
+    unlink(tmp);
+    apt_user_error_now("cannot write checkpoint %s: %s failed%s%s", file, what, e ? ": " : "", e ? strerror(e) : "");
+}
 #define WCHECK(w, cond, what)                                                                                \
     do {                                                                                                     \
-        if (!(cond)) apt_user_error("cannot write checkpoint %s: %s", (w)->file, what);                      \
+        if (!(cond)) write_failed(&(w)->f, (w)->file, (w)->tmp, what);                                       \
     } while (0)
 
 static uint32_t crc_of(const float *x, size_t n) {
@@ -79,7 +91,12 @@ static void write_tensor(Writer *w, hid_t group, const AptParam *p, const float 
     hsize_t dims[4];
     for (int i = 0; i < p->ndim; i++) dims[i] = (hsize_t)p->shape[i];
     hid_t sp = H5Screate_simple(p->ndim, dims, NULL);
-    hid_t d = H5Dcreate2(group, p->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    // One chunk per tensor with HDF5's Fletcher32 filter: the library itself refuses damaged bytes on read
+    // (on top of our crc32 attribute, which also covers a reader that skips filters).
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    WCHECK(w, dcpl >= 0 && H5Pset_chunk(dcpl, p->ndim, dims) >= 0 && H5Pset_fletcher32(dcpl) >= 0, p->name);
+    hid_t d = H5Dcreate2(group, p->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     WCHECK(w, d >= 0, p->name);
     WCHECK(w, H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, p->name);
     write_attr_u32(w, d, "crc32", crc_of(x, p->numel));
@@ -117,8 +134,9 @@ static void save_host(const char *path, const AptParamStore *ps, const AptCkptMe
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our messages name the file; the HDF5 stack adds nothing
-    Writer w = {path, -1};
-    w.f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    Writer w = {path, tmp, -1};
+    errno = 0;
+    w.f = apt_h5_create(tmp); // HDF5 1.10 format: checksummed superblock and object headers
     if (w.f < 0) apt_user_error("cannot write checkpoint %s: cannot create %s: %s", path, tmp, strerror(errno));
 
     write_attr_i64(&w, w.f, "format_version", CKPT_FORMAT);
@@ -159,6 +177,9 @@ static void save_host(const char *path, const AptParamStore *ps, const AptCkptMe
     WCHECK(&w, H5Fclose(w.f) >= 0, "close");
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     if (apt_rename_durable(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
         unlink(tmp);
         apt_user_error("cannot write checkpoint %s: rename from %s failed: %s", path, tmp, strerror(errno));
     }
@@ -202,7 +223,23 @@ static int read_meta(hid_t f, AptCkptMeta *meta) {
     return 0;
 }
 
+// HDF5 1.10.8 can crash on damaged metadata it has no checksum for (ENVIRONMENT.md §11; fuzzing found a
+// use-after-free in H5Aexists). Checkpoints are written in the 1.10 format, whose superblock (version >= 2)
+// and object headers carry checksums, so a file with an older superblock is refused before HDF5 parses
+// it. Returns the superblock version, -1 if there is no HDF5 signature at offset 0, -2 if unreadable.
+static int superblock_version(const char *path) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[9];
+    FILE *f = fopen(path, "rb");
+    if (!f) return -2;
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n < sizeof b || memcmp(b, sig, 8) != 0) return -1;
+    return b[8];
+}
+
 static hid_t open_file_quiet(const char *path) {
+    if (superblock_version(path) < 2) return -1;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
@@ -238,11 +275,11 @@ static void read_tensor(Reader *r, hid_t group, const char *gname, const AptPara
     if (H5Tget_class(t) != H5T_FLOAT) RFAIL(r, "tensor '%s/%s' is not floating point", gname, p->name);
     H5Tclose(t);
     if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0)
-        RFAIL(r, "tensor '%s/%s' unreadable (truncated or corrupt file)", gname, p->name);
+        RFAIL(r, "tensor '%s/%s' fails its checksum or is unreadable (corrupt or truncated file)", gname, p->name);
     long long crc = -1;
     if (read_attr_i64(d, "crc32", &crc) != 0) RFAIL(r, "tensor '%s/%s' has no crc32 attribute", gname, p->name);
     if ((uint32_t)crc != crc_of(x, p->numel))
-        RFAIL(r, "tensor '%s/%s' fails its crc32 check (corrupt file)", gname, p->name);
+        RFAIL(r, "tensor '%s/%s' fails its checksum (crc32; corrupt file)", gname, p->name);
     H5Sclose(sp);
     H5Dclose(d);
 }
@@ -295,8 +332,13 @@ static void load_host(const char *path, AptParamStore *ps, AptCkptMeta *meta, ch
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     Reader r = {path, -1};
     if (!apt_path_exists(path)) RFAIL(&r, "no such file");
+    int sb = superblock_version(path);
+    if (sb == -1) RFAIL(&r, "not an HDF5 file (no signature at offset 0: truncated or corrupt)");
+    if (sb >= 0 && sb < 2)
+        RFAIL(&r, "HDF5 superblock version %d: not written by this aptrain (checkpoints use the checksummed "
+                  "1.10 format), or corrupt", sb);
     r.f = open_file_quiet(path);
-    if (r.f < 0) RFAIL(&r, "not a readable HDF5 file (truncated or corrupt)");
+    if (r.f < 0) RFAIL(&r, "not a readable HDF5 file (truncated or corrupt: checksum or structure error)");
     int mrc = read_meta(r.f, meta);
     if (mrc == -2) RFAIL(&r, "format_version is not %d", CKPT_FORMAT);
     if (mrc != 0) RFAIL(&r, "missing counters (step, epoch, ...): not an aptrain checkpoint");

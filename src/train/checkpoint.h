@@ -6,7 +6,9 @@
 //   /optim/m/<name>, /optim/v/<name>   optimizer state, present when the store has m / v
 //   /config            the resolved config text (string)
 //   attributes on /:   format_version, step, epoch, step_in_epoch, optim_t, seed, world_size, version
-// Every dataset carries a `crc32` attribute of its bytes, so a flipped bit is an error on restore, not a
+// Files use the HDF5 1.10 format (apt_h5_create: checksummed superblock and object headers; readers refuse
+// files with an older superblock before HDF5 parses them), each tensor is one chunk with the Fletcher32
+// filter and carries a `crc32` attribute of its bytes, so a flipped bit is an error on restore, not a
 // silently different run. Files are written to a temp name and renamed (a crash never leaves a partial
 // checkpoint under its final name). Only rank 0 calls save (default HDF5 driver); every rank may restore.
 #pragma once

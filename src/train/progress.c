@@ -47,9 +47,18 @@ void apt_format_duration(char *out, size_t cap, double s) {
         snprintf(out, cap, "%lds", t);
 }
 
+void apt_progress_time(AptProgress *p, double data_s, double step_s) {
+    if (!p->out) return;
+    p->data_s += data_s;
+    p->step_s += step_s;
+}
+
 void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double lr, long images, bool print) {
     if (!p->out) return;
     double now = apt_time_now(), dt = now - p->t_last;
+    double data_s = p->data_s, step_s = p->step_s, other_s = dt - data_s - step_s;
+    if (other_s < 0) other_s = 0;
+    p->data_s = p->step_s = 0;
     long dsteps = step - p->step_last;
     if (dt > 0 && dsteps > 0) {
         double sps = dsteps / dt;
@@ -67,6 +76,12 @@ void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double
         json_num(p->metrics, lr);
         fputs(",\"images_per_s\":", p->metrics);
         json_num(p->metrics, p->images_per_s);
+        fputs(",\"data_s\":", p->metrics);
+        json_num(p->metrics, data_s);
+        fputs(",\"step_s\":", p->metrics);
+        json_num(p->metrics, step_s);
+        fputs(",\"other_s\":", p->metrics);
+        json_num(p->metrics, other_s);
         fputs(",\"time_s\":", p->metrics);
         json_num(p->metrics, now - p->t_start);
         fputs("}\n", p->metrics);
@@ -76,8 +91,12 @@ void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double
         char e[32];
         apt_format_duration(e, sizeof e, eta);
         // Through the logger: the same line lands in the run directory's log.txt.
-        apt_info("epoch %d step %ld/%ld loss %.5f lr %.3e %.0f img/s ETA %s", epoch, step, p->total_steps, loss, lr,
-                 p->images_per_s, e);
+        char split[96] = "";
+        if (dt > 0 && data_s + step_s > 0)
+            snprintf(split, sizeof split, " (data %.0f%% step %.0f%% other %.0f%%)", 100 * data_s / dt,
+                     100 * step_s / dt, 100 * other_s / dt);
+        apt_info("epoch %d step %ld/%ld loss %.5f lr %.3e %.0f img/s ETA %s%s", epoch, step, p->total_steps, loss, lr,
+                 p->images_per_s, e, split);
     }
 }
 

@@ -4,15 +4,19 @@
 #include "trainer_impl.h"
 
 #include "checkpoint.h"
+#include "ckpt/ckpt_verify.h"
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/h5check.h"
+#include "nan_policy.h"
 #include "signals.h"
+#include "watchdog.h"
 
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +80,12 @@ static void resume_source(AptTrainer *t, char *out, size_t cap) {
     if (t->comm->rank == 0) {
         char latest[4096];
         apt_path_join(latest, sizeof latest, t->ckpt_dir, "latest.h5");
+        char why[512];
         if (!strcmp(r, "auto")) {
-            if (apt_path_exists(latest)) snprintf(out, cap, "%s", latest);
+            apt_ckpt_pick_resume(t->ckpt_dir, out, cap); // latest.h5, or the newest intact step-*.h5
         } else if (strcmp(r, "never") != 0) {
             if (!apt_path_exists(r)) apt_user_error("resume: checkpoint %s does not exist", r);
+            if (apt_ckpt_verify(r, why, sizeof why) != 0) apt_user_error("resume: checkpoint %s is damaged: %s", r, why);
             snprintf(out, cap, "%s", r);
         } else if (apt_path_exists(latest)) {
             apt_warn("resume: never: starting afresh; %s will be overwritten", latest);
@@ -150,8 +156,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     if (comm->rank == 0) {
         char p[4096], header[256];
         apt_path_join(p, sizeof p, t->run_dir, "config.yaml");
-        snprintf(header, sizeof header, "aptrain %s, world size %d, seed %llu (resolved configuration)", APT_VERSION,
-                 comm->world, (unsigned long long)cfg->seed);
+        // World size and thread counts: what launch/rerun.sh needs to repeat the run (data.threads is a key).
+        snprintf(header, sizeof header, "aptrain %s, world size %d, seed %llu, OMP threads %d (resolved configuration)",
+                 APT_VERSION, comm->world, (unsigned long long)cfg->seed, omp_get_max_threads());
         if (apt_config_dump(&t->cfg, p, header) != 0) apt_user_error("cannot write %s", p);
         t->config_text = read_text(p);
     }
@@ -226,10 +233,15 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
              t->run_dir, cfg->model.arch, t->C, t->H, t->W, t->D, trainable, apt_optim_name(cfg->optim.name),
              cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs, t->be->name, t->dcomm->name);
     apt_progress_open(&t->progress, t->run_dir, t->opts.quiet ? -1 : comm->rank, t->total_steps, t->step);
+    char hb[4200];
+    apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
+    apt_nan_policy_init(&t->nan, &cfg->train);
+    t->watchdog = apt_watchdog_start(comm, hb, cfg->dist.timeout_s, cfg->dist.timeout_io_s, cfg->dist.heartbeat_s);
     return t;
 }
 
 static void save_checkpoint(AptTrainer *t) {
+    apt_watchdog_allow(t->watchdog, "checkpoint");
     if (t->comm->rank == 0) {
         AptCkptMeta meta = {.step = t->step, .epoch = t->epoch, .step_in_epoch = t->step_in_epoch,
                             .optim_t = t->optim.t, .seed = t->cfg.seed, .world_size = t->comm->world};
@@ -245,6 +257,7 @@ static void save_checkpoint(AptTrainer *t) {
 // leaderboard (the latest evaluation's figures) and the optional HDF5 outputs.
 static void evaluate(AptTrainer *t, int epoch) {
     if (t->opts.no_eval) return;
+    apt_watchdog_allow(t->watchdog, "evaluation");
     AptEvalResult r;
     apt_eval_run(t->eval, t->model, t->step, NULL, &r);
     for (int i = 0; i < t->cfg.eval.n_recall_k; i++) t->last_recall[i] = r.m.recall[i];
@@ -277,6 +290,7 @@ int apt_trainer_run(AptTrainer *t) {
     long logged_at = t->step;
     if (t->step >= t->total_steps) apt_info("nothing to do: step %ld of %ld already done", t->step, t->total_steps);
     while (t->step < t->total_steps) {
+        apt_watchdog_beat(t->watchdog, t->step); // step boundary: the step watchdog's deadline starts now
         // Pre-emption is decided collectively at the step boundary, so every rank stops at the same step.
         int sig = apt_signals_pending();
         if (t->opts.preempt_at_step > 0 && t->step == t->opts.preempt_at_step) sig = SIGUSR1;
@@ -288,13 +302,20 @@ int apt_trainer_run(AptTrainer *t) {
             apt_signals_clear();
             return APT_EXIT_REQUEUE;
         }
+        double t_wait = apt_time_now();
         // Fetched and uploaded during the previous step (apt_train_prefetch), or now for the first step.
+        // The data wait below is then this boundary's fetch only; a prefetch's loader wait falls inside the
+        // previous step's time (it runs while that step's kernels do).
         const AptBatch *bt = t->batch ? t->batch : apt_train_fetch_upload(t, t->step);
         t->batch = NULL;
+        double t_got = apt_time_now();
+        AptNanBatchInfo bt_info; // bt may be recycled by the loader once the step has prefetched
+        apt_nan_batch_info(&bt_info, bt);
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
         double gnorm;
         double loss = apt_train_step(t, bt, lr, &gnorm);
-        if (isnan(loss)) {
+        apt_progress_time(&t->progress, t_got - t_wait, apt_time_now() - t_got); // per-step time split
+        if (!apt_nan_policy_step(&t->nan, loss, c->rank, t->step, &bt_info)) { // train.on_nan
             // Stop the loader threads before exit() runs HDF5's atexit clean-up under them, then leave
             // every rank in step (all reached the same verdict): no abort, no checkpoint.
             apt_loader_destroy(t->loader);
@@ -302,15 +323,14 @@ int apt_trainer_run(AptTrainer *t) {
             apt_comm_finalize(c);
             exit(APT_EXIT_NUMERIC);
         }
-        loss_sum += loss;
-        loss_n++;
+        if (isfinite(loss)) loss_sum += loss, loss_n++; // a skipped step (train.on_nan: skip) has no loss
         t->step++;
         t->step_in_epoch++;
         int epoch = t->epoch;
         bool epoch_done = t->epoch < t->n_epochs && t->step_in_epoch == epoch_length(t, t->epoch);
         bool last = t->step == t->total_steps;
         if (t->step % cfg->logging.every_steps == 0 || last) {
-            apt_progress_step(&t->progress, epoch, t->step, loss_sum / loss_n, lr, (long)t->B * (t->step - logged_at),
+            apt_progress_step(&t->progress, epoch, t->step, loss_n ? loss_sum / loss_n : NAN, lr, (long)t->B * (t->step - logged_at),
                               !t->opts.quiet);
             loss_sum = 0, loss_n = 0, logged_at = t->step;
         }
@@ -338,6 +358,7 @@ double apt_trainer_last_recall(const AptTrainer *t, int i) {
 
 void apt_trainer_destroy(AptTrainer *t) {
     if (!t) return;
+    apt_watchdog_stop(t->watchdog);
     apt_progress_close(&t->progress);
     if (t->eval) apt_eval_destroy(t->eval);
     if (t->loader) apt_loader_destroy(t->loader);

@@ -41,3 +41,8 @@ void apt_trainer_destroy(AptTrainer *t);
 // `aptrain CONFIG.yaml [key=value ...]` (DESIGN §5); argv[0] is the config path. Initialises MPI (works
 // without mpirun as a single process), runs, finalizes. Returns the exit status.
 int apt_train_cmd(int argc, char **argv);
+// `aptrain check CONFIG.yaml [key=value ...] [--world N]` (cmd_check.c); argv[0] is "check". One line per
+// problem found; returns 0 (none) or APT_EXIT_USER.
+int apt_check_cmd(int argc, char **argv);
+// `aptrain export CHECKPOINT.h5 OUT.safetensors` (cmd_export.c): weights and BN statistics, torchvision names.
+int apt_export_cmd(int argc, char **argv);

@@ -11,6 +11,7 @@
 #include "loss/loss.h"
 #include "nn/model.h"
 #include "optim/optim.h"
+#include "nan_policy.h"
 #include "progress.h"
 
 struct AptTrainer {
@@ -52,6 +53,8 @@ struct AptTrainer {
     AptEvalContext *eval;  // src/eval/: test-split embedding, exact kNN metrics, leaderboard (NULL: no_eval)
     double last_recall[APT_LIST_MAX];
     bool evaluated;
+    struct AptWatchdog *watchdog; // watchdog.h: step deadline + peer heartbeats (NULL: off)
+    AptNanPolicy nan;             // train.on_nan / max_nan_skips (nan_policy.h)
 };
 
 // step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;

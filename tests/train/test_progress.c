@@ -39,6 +39,8 @@ int main(void) {
     AptProgress p;
     apt_progress_open(&p, dir, 0, 100, 0);
     usleep(20000);
+    apt_progress_time(&p, 0.002, 0.015);
+    apt_progress_time(&p, 0.0005, 0.001);
     apt_progress_step(&p, 0, 10, 0.5, 1e-3, 640, true);
     const char *names[2] = {"recall@1", "map"};
     double vals[2] = {0.75, 0.5};
@@ -66,6 +68,12 @@ int main(void) {
         double ips = 0;
         const char *q = strstr(line[0], "\"images_per_s\":");
         TEST_CHECK(q && sscanf(q + 15, "%lf", &ips) == 1 && ips > 0 && ips < 640 / 0.02 + 1, "images_per_s %g", ips);
+        // The time split: sums of the apt_progress_time calls; other_s = the rest of the >= 20 ms interval.
+        double other = -1;
+        const char *o = strstr(line[0], "\"other_s\":");
+        TEST_CHECK(strstr(line[0], "\"data_s\":0.0025,\"step_s\":0.016,\"other_s\":") && o &&
+                       sscanf(o + 10, "%lf", &other) == 1 && other >= 0.0015,
+                   "time split: %s", line[0]);
         TEST_CHECK(!strcmp(line[1], "{\"type\":\"eval\",\"epoch\":0,\"step\":10,\"recall@1\":0.75,\"map\":0.5}\n"),
                    "eval line: %s", line[1]);
         TEST_CHECK(strstr(line[2], "\"loss\":null") != NULL, "NaN loss must be null: %s", line[2]);

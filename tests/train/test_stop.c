@@ -96,6 +96,41 @@ int main(void) {
     TEST_CHECK(apt_checkpoint_peek(latest, &meta) == 0, "no readable latest.h5 after the NaN stop");
     TEST_CHECK(meta.step == bad_step - 1, "latest.h5 is step %ld, want the last good step %ld", meta.step, bad_step - 1);
 
+    // ---- train.on_nan: skip with max_nan_skips 3: the same absurd lr diverges for good, so three steps in a
+    // row are not finite (one line each, naming step, rank and the batch's sample ids): two are skipped,
+    // the third stops the run with APT_EXIT_NUMERIC; latest.h5 is the step before it (skipped steps count
+    // as done).
+    config(&cfg, root, out);
+    snprintf(cfg.run_name, sizeof cfg.run_name, "nanskip");
+    cfg.optim.name = APT_OPT_SGD;
+    cfg.optim.momentum = 0;
+    cfg.optim.lr = 1e30;
+    cfg.schedule.max_steps = 50;
+    cfg.checkpoint.every_steps = 1;
+    cfg.train.on_nan = APT_NAN_SKIP;
+    cfg.train.max_nan_skips = 3;
+    rc = run_child(&cfg, errf, &pid, true);
+    slurp(errf, msg, sizeof msg);
+    int skipped = 0, stopping = 0;
+    long first_skip = -1;
+    for (char *p = strstr(msg, "loss not finite on rank 0's batch ["); p; p = strstr(p + 1, "loss not finite on rank 0's batch [")) {
+        const char *line = p;
+        while (line > msg && line[-1] != '\n') line--;
+        long st = -1;
+        if (first_skip < 0 && sscanf(strstr(line, "step "), "step %ld", &st) == 1) first_skip = st;
+        skipped += strstr(p, "skipped without an update") && strstr(p, "skipped without an update") < strchr(p, '\n');
+        stopping += strstr(p, "; stopping (") && strstr(p, "; stopping (") < strchr(p, '\n');
+    }
+    printf("NaN skip run: exit %d, %d skipped + %d stopping lines, first at step %ld\n", rc, skipped, stopping, first_skip);
+    TEST_CHECK(rc == 4, "on_nan skip: exit %d after max_nan_skips, want 4", rc);
+    TEST_CHECK(skipped == 2 && stopping == 1, "on_nan skip: %d skipped + %d stopping lines, want 2 + 1:\n%s", skipped,
+               stopping, msg);
+    TEST_CHECK(strstr(msg, "batch [") && strstr(msg, "(3 in a row"), "no sample ids / count in:\n%s", msg);
+    snprintf(latest, sizeof latest, "%s/nanskip/checkpoints/latest.h5", out);
+    TEST_CHECK(apt_checkpoint_peek(latest, &meta) == 0 && meta.step == first_skip + 1,
+               "on_nan skip: latest.h5 at step %ld, want %ld (the skipped steps before the stop count as done)",
+               meta.step, first_skip + 1);
+
     // ---- SIGUSR1 while training: requeue status and a checkpoint at the stopping step, then resume
     config(&cfg, root, out);
     snprintf(cfg.run_name, sizeof cfg.run_name, "sig");

@@ -34,3 +34,4 @@ target_link_libraries(bench_chunk PRIVATE apt)
 target_include_directories(bench_chunk PRIVATE ${CMAKE_SOURCE_DIR}/tests)
 # precision bf16 trains on the CPU: loss curve within a stated band of fp32; guard backend; with train.chunk.
 apt_test(NAME test_bf16_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_train.c LABELS train guard TIMEOUT 300)
+apt_test(NAME test_watchdog SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_watchdog.c LABELS train TIMEOUT 60)

@@ -1,0 +1,280 @@
+// watchdog.c — the step watchdog and the heartbeat files of watchdog.h.
+//
+// Heartbeat file DIR/rank-NNNNN, one fixed-width line rewritten in place (pwrite at offset 0):
+//   aptrain-heartbeat token=<hex> rank=<r> pid=<pid> host=<host> step=<s> wall_ms=<ms> state=<run|done>
+// The thread ticks every 50 ms: it checks the deadline and the processes of peers on this host (cheap),
+// refreshes its own file every 0.5 s, and reads the peers' files once a second while it still misses one
+// or while the main thread has not reached a step boundary for more than 2 s (so a fast-stepping run on
+// many ranks does not read every peer's file every second).
+#include "watchdog.h"
+
+#include "core/check.h"
+#include "core/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { LINE = 200, HOST = 64 };
+
+typedef struct {
+    bool seen;   // a file with this run's token was read
+    bool done;   // the peer finished (state=done)
+    int pid;
+    char host[HOST];
+    long step;
+    int64_t wall_ms;
+} Peer;
+
+struct AptWatchdog {
+    int rank, world;
+    char dir[4096], host[HOST];
+    uint64_t token;
+    double timeout_s, timeout_io_s, heartbeat_s;
+    int fd;                     // own heartbeat file, -1 when heartbeats are off
+    Peer *peers;                // [world], thread-private
+    pthread_t thread;
+    bool running;
+    atomic_long step;           // step being run (published by the main thread)
+    atomic_llong deadline_ms;   // monotonic ms; 0 = none armed
+    atomic_llong last_beat_ms;  // monotonic ms of the last step boundary
+    _Atomic(const char *) phase; // "step" | "evaluation" | "checkpoint" (static strings)
+    atomic_bool stop;
+};
+
+// The running watchdog of this process, for the atexit handler: a rank that leaves through exit() without
+// apt_watchdog_stop (a NaN verdict, a user error) still marks itself finished, so its peers, leaving the
+// same way a moment later, do not report it lost.
+static AptWatchdog *_Atomic g_active;
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void peer_path(const AptWatchdog *w, int r, char *out, size_t cap) {
+    char name[32];
+    snprintf(name, sizeof name, "rank-%05d", r);
+    apt_path_join(out, cap, w->dir, name);
+}
+
+static void write_own(AptWatchdog *w, const char *state) {
+    if (w->fd < 0) return;
+    char line[LINE];
+    int n = snprintf(line, sizeof line, "aptrain-heartbeat token=%" PRIx64 " rank=%d pid=%d host=%s step=%ld wall_ms=%" PRId64
+                     " state=%s",
+                     w->token, w->rank, (int)getpid(), w->host, atomic_load(&w->step), wall_ms(), state);
+    if (n < 0 || n >= LINE - 1) n = LINE - 2;
+    memset(line + n, ' ', (size_t)(LINE - 1 - n)); // fixed width: a shorter line never leaves a stale tail
+    line[LINE - 1] = '\n';
+    ssize_t wr = pwrite(w->fd, line, LINE, 0);
+    (void)wr; // a full disk must not end the run; peers then see an old heartbeat (heartbeat_s is generous)
+}
+
+static void read_peer(AptWatchdog *w, int r) {
+    char path[4200], line[LINE + 1];
+    peer_path(w, r, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = pread(fd, line, LINE, 0);
+    close(fd);
+    if (n <= 0) return;
+    line[n] = 0;
+    uint64_t token = 0;
+    int rank = -1, pid = 0;
+    long step = 0;
+    int64_t wms = 0;
+    char host[HOST] = "", state[16] = "";
+    if (sscanf(line, "aptrain-heartbeat token=%" SCNx64 " rank=%d pid=%d host=%63s step=%ld wall_ms=%" SCNd64 " state=%15s",
+               &token, &rank, &pid, host, &step, &wms, state) != 7 ||
+        token != w->token || rank != r)
+        return; // not written yet for this run, or being rewritten: try again later
+    Peer *p = &w->peers[r];
+    p->seen = true;
+    p->done = !strcmp(state, "done");
+    p->pid = pid;
+    snprintf(p->host, sizeof p->host, "%s", host);
+    p->step = step;
+    p->wall_ms = wms;
+}
+
+static _Noreturn void give_up(AptWatchdog *w, const char *why) {
+    char line[1024];
+    int n = snprintf(line, sizeof line, "aptrain: [rank %d %s] %s; exiting (status %d)\n", w->rank, w->host, why,
+                     APT_EXIT_LOST);
+    if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+    ssize_t wr = write(STDERR_FILENO, line, (size_t)n);
+    (void)wr;
+    // _exit, not exit: the main thread is inside MPI or HDF5, and atexit handlers (HDF5's) must not run
+    // under it. mpirun / srun --kill-on-bad-exit notice the status and end the other ranks.
+    _exit(APT_EXIT_LOST);
+}
+
+// A peer that is gone or silent: returns its rank and writes the reason, else -1.
+static int lost_peer(AptWatchdog *w, bool read_files, char *why, size_t cap) {
+    int64_t now_wall = wall_ms();
+    for (int r = 0; r < w->world; r++) {
+        if (r == w->rank) continue;
+        Peer *p = &w->peers[r];
+        if (read_files || !p->seen) read_peer(w, r);
+        if (!p->seen || p->done) continue;
+        if (!strcmp(p->host, w->host) && kill(p->pid, 0) != 0 && errno == ESRCH) {
+            read_peer(w, r); // it may have finished between the two looks
+            if (p->done) continue;
+            snprintf(why, cap, "pid %d on %s is gone", p->pid, p->host);
+            return r;
+        }
+        double age = (double)(now_wall - p->wall_ms) / 1000.0;
+        if (w->heartbeat_s > 0 && read_files && age > w->heartbeat_s) {
+            snprintf(why, cap, "pid %d on %s silent for %.0f s, in step %ld", p->pid, p->host, age, p->step + 1);
+            return r;
+        }
+    }
+    return -1;
+}
+
+// "step 42" / "the checkpoint after step 42" / "the evaluation after step 42": steps are numbered from 1 as
+// on the progress line (the published counter is the number of steps completed before the current one).
+static void where(char *out, size_t cap, const char *phase, long step) {
+    if (!strcmp(phase, "step"))
+        snprintf(out, cap, "step %ld", step + 1);
+    else
+        snprintf(out, cap, "the %s after step %ld", phase, step + 1);
+}
+
+static void *watch(void *arg) {
+    AptWatchdog *w = arg;
+    int64_t next_write = 0, next_scan = 0;
+    char why[512], msg[1024], at[96];
+    while (!atomic_load(&w->stop)) {
+        int64_t now = mono_ms();
+        long step = atomic_load(&w->step);
+        const char *phase = atomic_load(&w->phase);
+        if (now >= next_write) {
+            write_own(w, "run");
+            next_write = now + 500;
+        }
+        if (w->world > 1 && w->fd >= 0) {
+            bool stuck = now - atomic_load(&w->last_beat_ms) > 2000;
+            bool all_seen = true;
+            for (int r = 0; r < w->world; r++)
+                if (r != w->rank && !w->peers[r].seen) all_seen = false;
+            bool scan = now >= next_scan && (stuck || !all_seen);
+            if (scan) next_scan = now + 1000;
+            int r = lost_peer(w, scan, why, sizeof why);
+            if (r >= 0) {
+                where(at, sizeof at, phase, step);
+                snprintf(msg, sizeof msg, "lost rank %d (%s) during %s", r, why, at);
+                give_up(w, msg);
+            }
+        }
+        int64_t dl = atomic_load(&w->deadline_ms);
+        if (dl > 0 && now > dl) {
+            double limit = strcmp(phase, "step") ? w->timeout_io_s : w->timeout_s;
+            int r = w->world > 1 && w->fd >= 0 ? lost_peer(w, true, why, sizeof why) : -1;
+            where(at, sizeof at, phase, step);
+            if (r >= 0)
+                snprintf(msg, sizeof msg, "%s did not finish within %g s: lost rank %d (%s)", at, limit, r, why);
+            else
+                snprintf(msg, sizeof msg, "%s did not finish within %g s (dist.timeout%s_s); a peer rank or this one is stuck",
+                         at, limit, strcmp(phase, "step") ? "_io" : "");
+            give_up(w, msg);
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void stop_at_exit(void) { apt_watchdog_stop(atomic_load(&g_active)); }
+
+AptWatchdog *apt_watchdog_start(AptComm *comm, const char *dir, double timeout_s, double timeout_io_s,
+                                double heartbeat_s) {
+    // Agree on a token even when this rank watches nothing: the call is collective.
+    uint64_t token = ((uint64_t)wall_ms() << 20) ^ (uint64_t)getpid();
+    if (comm->world > 1) comm->bcast(comm, &token, sizeof token, APT_U8, 0); // opaque bytes
+    if (timeout_s <= 0 && timeout_io_s <= 0 && heartbeat_s <= 0) return NULL;
+    AptWatchdog *w = apt_calloc(1, sizeof *w);
+    w->rank = comm->rank;
+    w->world = comm->world;
+    w->token = token;
+    w->timeout_s = timeout_s;
+    w->timeout_io_s = timeout_io_s;
+    w->heartbeat_s = heartbeat_s;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    if (gethostname(w->host, sizeof w->host) != 0) snprintf(w->host, sizeof w->host, "unknown");
+    w->host[HOST - 1] = 0;
+    for (char *c = w->host; *c; c++)
+        if (*c == ' ') *c = '_';
+    w->peers = apt_calloc((size_t)w->world, sizeof *w->peers);
+    w->fd = -1;
+    if (heartbeat_s > 0 && apt_mkdir_p(dir) == 0) {
+        char path[4200];
+        peer_path(w, w->rank, path, sizeof path);
+        w->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    }
+    atomic_init(&w->step, 0);
+    atomic_init(&w->deadline_ms, 0);
+    atomic_init(&w->last_beat_ms, mono_ms());
+    atomic_init(&w->phase, "step");
+    atomic_init(&w->stop, false);
+    write_own(w, "run");
+    // The thread must not take signals meant for the main thread's handlers (SIGTERM/SIGUSR1 pre-emption).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    w->running = pthread_create(&w->thread, NULL, watch, w) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    APT_CHECK(w->running, "cannot start the watchdog thread");
+    static bool registered;
+    if (!registered) registered = atexit(stop_at_exit) == 0;
+    atomic_store(&g_active, w);
+    return w;
+}
+
+void apt_watchdog_beat(AptWatchdog *w, long step) {
+    if (!w) return;
+    int64_t now = mono_ms();
+    atomic_store(&w->step, step);
+    atomic_store(&w->phase, "step");
+    atomic_store(&w->last_beat_ms, now);
+    atomic_store(&w->deadline_ms, w->timeout_s > 0 ? now + (int64_t)(w->timeout_s * 1000) : 0);
+}
+
+void apt_watchdog_allow(AptWatchdog *w, const char *what) {
+    if (!w) return;
+    int64_t now = mono_ms();
+    atomic_store(&w->phase, !strcmp(what, "evaluation") ? "evaluation" : "checkpoint");
+    atomic_store(&w->last_beat_ms, now);
+    atomic_store(&w->deadline_ms, w->timeout_io_s > 0 ? now + (int64_t)(w->timeout_io_s * 1000) : 0);
+}
+
+void apt_watchdog_stop(AptWatchdog *w) {
+    if (!w) return;
+    AptWatchdog *expected = w;
+    atomic_compare_exchange_strong(&g_active, &expected, NULL);
+    atomic_store(&w->stop, true);
+    if (w->running) pthread_join(w->thread, NULL);
+    write_own(w, "done");
+    if (w->fd >= 0) close(w->fd);
+    free(w->peers);
+    free(w);
+}

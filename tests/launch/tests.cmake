@@ -1,0 +1,21 @@
+# End-to-end launch tests: the real aptrain binary under Slurm and under mpirun with a lost rank.
+add_executable(apt_synth ${CMAKE_CURRENT_LIST_DIR}/apt_synth.c)
+target_link_libraries(apt_synth PRIVATE apt)
+target_include_directories(apt_synth PRIVATE ${CMAKE_SOURCE_DIR}/tests/train)
+# A private one-node Slurm (munged, slurmctld, slurmd started and stopped by PID by the test): a 2-task job
+# to the end, then a job pre-empted with USR1, requeued and resumed to bitwise-equal final state (~50 s).
+apt_cmd_test(NAME test_slurm COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_slurm.sh 540 LABELS slurm launch TIMEOUT 600)
+set_tests_properties(test_slurm PROPERTIES RUN_SERIAL TRUE)
+# A rank lost at a seeded random step (SIGKILL: dies; SIGSTOP: hangs): rank 0 exits within 60 s naming it
+# and the step, no process left, latest.h5 intact (~10 s and ~25 s).
+apt_cmd_test(NAME test_lost_rank_kill COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_lost_rank.sh kill 1 LABELS kill launch TIMEOUT 240)
+apt_cmd_test(NAME test_lost_rank_stop COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_lost_rank.sh stop 2 LABELS kill launch TIMEOUT 240)
+set_tests_properties(test_lost_rank_kill test_lost_rank_stop PROPERTIES RUN_SERIAL TRUE)
+# launch/rerun.sh (reproduces a 2-rank run; names an altered metrics line), launch/plot.sh, aptrain check.
+apt_cmd_test(NAME test_run_tools COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_run_tools.sh LABELS launch TIMEOUT 300)
+# aptrain export: the safetensors file in torchvision's resnet18 gives aptrain's test embeddings (~30 s).
+apt_cmd_test(NAME test_export COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_export.sh PYTHON LABELS launch TIMEOUT 300)
+# Checkpoints under damage and storage failure: damaged latest.h5 -> fallback to the newest intact step
+# file (bitwise-equal finish), disk full (tmpfs), read-only directory (bind mount); ~15 s.
+apt_cmd_test(NAME test_ckpt_recovery COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_ckpt_recovery.sh PYTHON
+  LABELS train launch TIMEOUT 300)
