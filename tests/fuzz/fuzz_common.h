@@ -20,10 +20,21 @@ static void fuzz_hook(int code) {
     abort(); // an internal error on input data: report it as a crash
 }
 
+static char g_fuzz_path[256];
+
+// The temp file and the config target's dump beside it go when the fuzz run ends.
+static void fuzz_remove_files(void) {
+    char dump[300];
+    snprintf(dump, sizeof dump, "%s.dump.yaml", g_fuzz_path);
+    unlink(g_fuzz_path);
+    unlink(dump);
+}
+
 // Write data to a per-process temp file; returns its path (static buffer).
 static const char *fuzz_file(const char *tag, const uint8_t *data, size_t size) {
-    static char path[256];
-    snprintf(path, sizeof path, "/tmp/apt_fuzz_%s_%d", tag, (int)getpid());
+    char *path = g_fuzz_path;
+    if (!path[0]) atexit(fuzz_remove_files);
+    snprintf(g_fuzz_path, sizeof g_fuzz_path, "/tmp/apt_fuzz_%s_%d", tag, (int)getpid());
     FILE *f = fopen(path, "wb");
     if (!f) abort();
     if (size && fwrite(data, 1, size, f) != size) abort();
