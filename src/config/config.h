@@ -87,6 +87,7 @@ typedef enum { APT_NAN_ABORT, APT_NAN_SKIP } AptNanAction;
 typedef struct {
     AptNanAction on_nan;   // a step with a non-finite loss/gradient: stop the run, or skip it
     int max_nan_skips;     // skip: stop after this many skipped steps in a row
+    int chunk;             // images per rank per forward in the two-pass step; 0 = one pass
 } AptTrainConfig;
 
 typedef struct {
@@ -123,10 +124,6 @@ typedef struct {
 } AptLoggingConfig;
 
 typedef struct {
-    int chunk;             // images per rank per forward in the two-pass step; 0 = one pass
-} AptTrainConfig;
-
-typedef struct {
     char run_name[128];
     char out_dir[APT_STR]; // runs/
     uint64_t seed;
@@ -143,7 +140,6 @@ typedef struct {
     AptEvalConfig eval;
     AptCheckpointConfig checkpoint;
     AptLoggingConfig logging;
-    AptTrainConfig train;
 } AptConfig;
 
 // Fill every field with its default from config_keys.def.
