@@ -81,8 +81,11 @@ grads_done:
         // Name a rank whose own part is not finite (the highest one), or -1 if only the sum overflowed.
         int bad = (int)apt_comm_max_host(c, isfinite(part) ? -1.0 : (double)c->rank);
         if (c->rank == 0)
-            fprintf(stderr, "aptrain: error: step %ld (epoch %d): loss %g, gradient norm %g is not finite (rank %d's "
-                    "loss part); stopping without touching the checkpoints\n", t->step + 1, t->epoch, loss, norm, bad);
+            fprintf(stderr, "aptrain: %s: step %ld (epoch %d): loss %g, gradient norm %g is not finite (rank %d's "
+                    "loss part); %s\n", t->cfg.train.on_nan == APT_NAN_SKIP ? "warning" : "error", t->step + 1,
+                    t->epoch, loss, norm, bad,
+                    t->cfg.train.on_nan == APT_NAN_SKIP ? "the update is not applied (train.on_nan skip)"
+                                                        : "stopping without touching the checkpoints");
         fflush(stderr);
         *grad_norm = norm;
         return NAN; // the caller stops every rank with APT_EXIT_NUMERIC; the weights are not updated
