@@ -35,7 +35,9 @@ build)
 test)
   cd "$dir"
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  ctest -j 2 --output-on-failure -LE '^(slurm|kill|fuzz|sanitize|launch)$'
+  # test_guard asserts that host reads of guard memory die with SIGSEGV; ASan turns that SEGV into an
+  # abort by design, so it runs in the plain tree only (the guard's positive tests still run here).
+  ctest -j 2 --output-on-failure -LE '^(slurm|kill|fuzz|sanitize|launch)$' -E '^test_guard$'
   ;;
 fuzz)
   t=${3:?TARGET} runs=${4:?RUNS}
