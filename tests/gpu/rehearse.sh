@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rehearse.sh — rehearse the GPU check on this machine (root, network; by hand, not part of ctest):
 #
-#     tests/gpu/pack.sh && tests/gpu/rehearse.sh [LOGDIR]          (LOGDIR default build/gpu-rehearsal)
+#     tests/gpu/pack.sh && tests/gpu/rehearse.sh [LOGDIR] [--train ...]   (LOGDIR default build/gpu-rehearsal;
+#                                                                          --options are passed to run.sh)
 #
 # A bare Debian root stands in for the GPU host: `debootstrap --variant=minbase --include=python3
 # bookworm` (glibc, libstdc++, python3 as a Python image has; none of our libraries; cached under
@@ -15,7 +16,9 @@
 set -uo pipefail
 die() { echo "rehearse.sh: $*" >&2; exit 1; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)" || die "cannot find the project root"
-LOG="${1:-$root/build/gpu-rehearsal}"
+LOG="" RUN_OPTS=() # --OPTION arguments go to run.sh (e.g. --train); the other one is LOGDIR
+for a in "$@"; do case "$a" in --*) RUN_OPTS+=("$a") ;; *) LOG="$a" ;; esac; done
+LOG="${LOG:-$root/build/gpu-rehearsal}"
 cache="${APT_REHEARSE_CACHE:-/var/cache/aptrain-rehearse}"
 R="$cache/bookworm-python3"
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount)"
@@ -63,10 +66,10 @@ for p in /usr/local/bin/nvcc /usr/lib/x86_64-linux-gnu/libmpi.so.40 /usr/lib/x86
     [ ! -e "$R$p" ] || die "the bare root has $p: not a stand-in for the GPU host"
 done
 
-echo "rehearse.sh: chroot $R: tests/gpu/run.sh /tmp/gpu-logs --prefix /opt/aptgpu"
+echo "rehearse.sh: chroot $R: tests/gpu/run.sh /tmp/gpu-logs --prefix /opt/aptgpu ${RUN_OPTS[*]:-}"
 t0=$SECONDS
 chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp \
-    /bin/bash -c "cd $W && tests/gpu/run.sh /tmp/gpu-logs --prefix /opt/aptgpu" > /dev/null
+    /bin/bash -c "cd $W && tests/gpu/run.sh /tmp/gpu-logs --prefix /opt/aptgpu ${RUN_OPTS[*]:-}" > /dev/null
 rc=$?
 dt=$((SECONDS - t0))
 rm -rf "$LOG" && mkdir -p "$LOG" && cp -r "$R/tmp/gpu-logs/." "$LOG/"
