@@ -9,24 +9,41 @@
 AptComm *apt_comm_mpi_create(int rank, int world, int local_rank, int local_world);
 
 static int g_mpi_world = 1; // process identity for the abort hook
-// A device communicator to abort first (ncclCommAbort), registered by comm_nccl.c; process-wide like the
-// hook itself, since apt_fatal can fire anywhere.
-static void (*g_device_abort)(void *);
-static void *g_device_abort_arg;
+// Device communicators to abort first (ncclCommAbort), registered by comm_nccl.c (a trainer on NCCL holds
+// two: one for E/dE/BN sums, one for gradient buckets); process-wide like the hook itself, since
+// apt_fatal can fire anywhere.
+#define APT_DEVICE_ABORT_MAX 4
+static struct {
+    void (*fn)(void *);
+    void *arg;
+} g_device_abort[APT_DEVICE_ABORT_MAX];
 
 // Installed as apt_fatal's abort hook: a lone exit() would leave the other ranks hanging in a collective.
 // Order: abort the device communicator (its kernels may be spinning on a peer that will never answer,
 // and ncclCommAbort is what releases them), then MPI_Abort takes every rank down.
 static void comm_abort_hook(int code) {
-    void (*dev)(void *) = g_device_abort;
-    g_device_abort = NULL; // once: if the device abort itself fails fatally, the re-entry goes straight on
-    if (dev) dev(g_device_abort_arg);
+    for (int i = 0; i < APT_DEVICE_ABORT_MAX; i++) {
+        void (*dev)(void *) = g_device_abort[i].fn;
+        g_device_abort[i].fn = NULL; // once: if a device abort itself fails fatally, the re-entry goes on
+        if (dev) dev(g_device_abort[i].arg);
+    }
     if (g_mpi_world > 1) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 void apt_comm_set_device_abort(void (*fn)(void *), void *arg) {
-    g_device_abort = fn;
-    g_device_abort_arg = arg;
+    int free_slot = -1;
+    for (int i = 0; i < APT_DEVICE_ABORT_MAX; i++) {
+        if (!fn && (!arg || g_device_abort[i].arg == arg)) g_device_abort[i].fn = NULL, g_device_abort[i].arg = NULL;
+        if (fn && g_device_abort[i].fn && g_device_abort[i].arg == arg) { // re-registration: update
+            g_device_abort[i].fn = fn;
+            return;
+        }
+        if (fn && !g_device_abort[i].fn && free_slot < 0) free_slot = i;
+    }
+    if (!fn) return;
+    APT_CHECK(free_slot >= 0, "more than %d device communicators registered for abort", APT_DEVICE_ABORT_MAX);
+    g_device_abort[free_slot].fn = fn;
+    g_device_abort[free_slot].arg = arg;
     apt_set_abort_hook(comm_abort_hook); // also without MPI (a 1-rank NCCL communicator over comm_self)
 }
 

@@ -46,8 +46,9 @@ int apt_comm_launched(void);
 // For single-process tools and GPU checks: apt_comm_init_mpi under a launcher, apt_comm_create_self
 // (no MPI call at all) otherwise.
 AptComm *apt_comm_init_auto(int *argc, char ***argv);
-// Registers fn(arg) to run first in the abort hook (before MPI_Abort): comm_nccl.c's ncclCommAbort.
-// Installs the hook if no MPI bootstrap did. fn = NULL unregisters.
+// Registers fn(arg) to run first in the abort hook (before MPI_Abort): comm_nccl.c's ncclCommAbort; up
+// to 4 registrations, each run once. Installs the hook if no MPI bootstrap did. fn = NULL unregisters
+// arg's registration (arg = NULL: all of them).
 void apt_comm_set_device_abort(void (*fn)(void *), void *arg);
 void apt_comm_finalize(AptComm *c); // destroys c; MPI_Finalize when MPI was initialised
 

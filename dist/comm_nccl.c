@@ -151,7 +151,7 @@ static void device_abort(void *arg) {
 }
 
 static void nccl_abort(AptComm *c, int code) {
-    apt_comm_set_device_abort(NULL, NULL);
+    apt_comm_set_device_abort(NULL, impl(c));
     ncclCommAbort(impl(c)->nccl);
     impl(c)->host->abort(impl(c)->host, code);
     exit(code);
@@ -160,7 +160,7 @@ static void nccl_abort(AptComm *c, int code) {
 static void nccl_destroy(AptComm *c) {
     NcclImpl *m = impl(c);
     drain(c, "destroy");
-    apt_comm_set_device_abort(NULL, NULL);
+    apt_comm_set_device_abort(NULL, m);
     ncclCommDestroy(m->nccl);
     for (int i = 0; i < APT_NCCL_MAX_INFLIGHT; i++) cudaEventDestroy(m->req[i].done);
     cudaStreamDestroy(m->comm_stream);

@@ -210,7 +210,14 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     apt_optim_init(&t->optim, &t->cfg.optim, t->ps);
     if (comm->world > 1) {
         size_t elems = (size_t)(cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
-        t->buckets = apt_buckets_create(t->dcomm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
+        t->gcomm = t->dcomm;
+        if (!strcmp(t->dcomm->name, "nccl")) { // NCCL runs one communicator's collectives in issue order
+            const char *why = NULL;
+            t->gcomm = apt_comm_nccl_open(t->comm, t->be, &why);
+            if (!t->gcomm) apt_user_error("dist.backend nccl: no NCCL communicator for gradient buckets: %s",
+                                          why ? why : "unknown reason");
+        }
+        t->buckets = apt_buckets_create(t->gcomm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
         // Backward reports "every gradient at offset >= lo is final"; each bucket starts its all-reduce then.
         apt_model_set_grad_ready_hook(t->model, grads_ready, t->buckets);
     }
@@ -369,6 +376,7 @@ void apt_trainer_destroy(AptTrainer *t) {
     for (int i = 0; i < 6; i++)
         if (bufs[i]) t->be->free(t->be, bufs[i]);
     if (t->scal) t->be->free(t->be, t->scal);
+    if (t->gcomm && t->gcomm != t->dcomm) t->gcomm->destroy(t->gcomm);
     if (t->dcomm && t->dcomm != t->comm) t->dcomm->destroy(t->dcomm);
     apt_backend_destroy(t->be);
     free(t->epoch_end);

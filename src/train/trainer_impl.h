@@ -20,6 +20,8 @@ struct AptTrainer {
     AptComm *comm;         // host memory (MPI or self): control, host scalars, evaluation
     AptComm *dcomm;        // backend memory: E, dE, BN sums, gradients (comm itself on the cpu backend;
                            // NCCL, or comm staged through host scratch, otherwise)
+    AptComm *gcomm;        // gradient buckets: a second NCCL communicator when dcomm is NCCL, so sync-BN
+                           // sums and the E/dE exchange never queue behind bucket all-reduces; else dcomm
     AptBackend *be;
     AptModel *model;
     AptParamStore *ps;     // the model's
