@@ -15,6 +15,7 @@
 // Compared bitwise: weights, BN buffers, Adam/SGD state; metrics.jsonl (per-step losses and learning
 // rates, evaluation metrics; timings removed); the final Recall@K values.
 #include "harness.h"
+#include "run_result.h"
 #include "synth_data.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
@@ -27,11 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    AptParamStore h; // host mirror (w, m, v, buffers)
-    double recall[APT_LIST_MAX];
-    char *metrics; // metrics.jsonl without timings (rank 0)
-} Result;
+typedef RunResult Result;
 
 static void base_config(AptConfig *cfg, const char *root, const char *out, const char *name, int variant) {
     apt_config_defaults(cfg);
@@ -93,24 +90,6 @@ static int run(const AptConfig *cfg, AptComm *c, long preempt_at, Result *r) {
     return rc;
 }
 
-// metrics.jsonl with the timing fields ("images_per_s", "time_s") cut out.
-static char *read_metrics(const char *out, const char *name) {
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", out, name);
-    FILE *f = fopen(p, "rb");
-    if (!f) return strdup("");
-    char *s = calloc(1, 1 << 20), line[4096];
-    size_t k = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *cut = strstr(line, ",\"images_per_s\"");
-        if (cut) strcpy(cut, "}\n");
-        size_t n = strlen(line);
-        if (k + n < (1 << 20)) memcpy(s + k, line, n), k += n;
-    }
-    fclose(f);
-    return s;
-}
-
 static void full_run(const AptConfig *base, AptComm *c, const char *out, const char *name, bool guard_first,
                      bool guard_second, Result *r) {
     AptConfig cfg = *base;
@@ -123,29 +102,15 @@ static void full_run(const AptConfig *base, AptComm *c, const char *out, const c
     rc = run(&cfg, c, 0, r);
     TEST_CHECK(rc == 0, "%s: resumed run returned %d", name, rc);
     use_guard(false);
-    r->metrics = c->rank == 0 ? read_metrics(out, name) : strdup("");
+    r->metrics = c->rank == 0 ? run_read_metrics(out, name) : strdup("");
 }
 
 static void compare(const Result *a, const Result *b, const char *what) {
-    const AptParamStore *x = &a->h, *y = &b->h;
-    int bad = 0;
-    bad += memcmp(x->w, y->w, x->numel * 4) != 0;
-    bad += memcmp(x->buffers, y->buffers, x->buffers_numel * 4) != 0;
-    bad += (x->m && memcmp(x->m, y->m, x->numel * 4) != 0);
-    bad += (x->v && memcmp(x->v, y->v, x->numel * 4) != 0);
-    TEST_CHECK(bad == 0, "%s: weights / buffers / optimizer state differ bitwise (%d of 4 buffers)", what, bad);
-    TEST_CHECK(!memcmp(a->recall, b->recall, sizeof a->recall), "%s: final Recall@K differ (%.17g vs %.17g)", what,
-               a->recall[0], b->recall[0]);
-    TEST_CHECK(!strcmp(a->metrics, b->metrics), "%s: metrics.jsonl differ:\n%s---\n%s", what, a->metrics, b->metrics);
+    int failed = run_compare(a, b, what);
     TEST_CHECK(strstr(a->metrics, "\"type\":\"eval\"") != NULL || a->metrics[0] == 0, "%s: no evaluation recorded",
                what);
     printf("%s: bitwise identical (weights, buffers, optimizer state, losses, metrics): %s\n", what,
-           apt_test_failures ? "NO" : "yes");
-}
-
-static void result_free(Result *r) {
-    apt_params_host_free(&r->h);
-    free(r->metrics);
+           failed ? "NO" : "yes");
 }
 
 int main(int argc, char **argv) {
@@ -187,7 +152,7 @@ int main(int argc, char **argv) {
         compare(&m, &a, what);
         snprintf(what, sizeof what, "W=%d %s: cpu checkpoint resumed on guard vs cpu", c->world, vname[v]);
         compare(&m2, &a, what);
-        result_free(&a), result_free(&b), result_free(&m), result_free(&m2);
+        run_result_free(&a), run_result_free(&b), run_result_free(&m), run_result_free(&m2);
     }
     c->barrier(c);
     if (c->rank == 0) apt_rm_rf(dir);

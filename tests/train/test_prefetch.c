@@ -17,6 +17,7 @@
 // Every run is compared with ref: weights, BN buffers, Adam m/v, final Recall@K, and metrics.jsonl (per-step
 // losses and learning rates, evaluation metrics; timings removed).
 #include "harness.h"
+#include "run_result.h"
 #include "synth_data.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
@@ -29,11 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    AptParamStore h; // host mirror (w, m, v, buffers)
-    double recall[APT_LIST_MAX];
-    char *metrics; // metrics.jsonl without timings (rank 0)
-} Result;
+typedef RunResult Result;
 
 static void base_config(AptConfig *cfg, const char *root, const char *out) {
     apt_config_defaults(cfg);
@@ -83,24 +80,6 @@ static int run(const AptConfig *cfg, AptComm *c, bool guard, bool sync_upload, l
     return rc;
 }
 
-// metrics.jsonl with the timing fields ("images_per_s", "time_s") cut out.
-static char *read_metrics(const char *out, const char *name) {
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", out, name);
-    FILE *f = fopen(p, "rb");
-    if (!f) return strdup("");
-    char *s = calloc(1, 1 << 20), line[4096];
-    size_t k = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *cut = strstr(line, ",\"images_per_s\"");
-        if (cut) strcpy(cut, "}\n");
-        size_t n = strlen(line);
-        if (k + n < (1 << 20)) memcpy(s + k, line, n), k += n;
-    }
-    fclose(f);
-    return s;
-}
-
 // One run; preempt_at > 0: pre-empted there (first part in the order sync_first), then resumed to the end.
 static void full_run(const AptConfig *base, AptComm *c, const char *out, const char *name, bool guard,
                      bool sync_first, bool sync_after, long preempt_at, Result *r) {
@@ -113,22 +92,11 @@ static void full_run(const AptConfig *base, AptComm *c, const char *out, const c
     }
     int rc = run(&cfg, c, guard, sync_after, 0, r);
     TEST_CHECK(rc == APT_EXIT_OK, "%s: run returned %d", name, rc);
-    r->metrics = c->rank == 0 ? read_metrics(out, name) : strdup("");
+    r->metrics = c->rank == 0 ? run_read_metrics(out, name) : strdup("");
 }
 
 static void compare(const Result *a, const Result *ref, const char *what) {
-    const AptParamStore *x = &a->h, *y = &ref->h;
-    int before = apt_test_failures, bad = 0;
-    bad += memcmp(x->w, y->w, x->numel * 4) != 0;
-    bad += memcmp(x->buffers, y->buffers, x->buffers_numel * 4) != 0;
-    bad += (x->m && memcmp(x->m, y->m, x->numel * 4) != 0);
-    bad += (x->v && memcmp(x->v, y->v, x->numel * 4) != 0);
-    TEST_CHECK(bad == 0, "%s: weights / buffers / optimizer state differ bitwise (%d of 4 buffers)", what, bad);
-    TEST_CHECK(!memcmp(a->recall, ref->recall, sizeof a->recall), "%s: final Recall@K differ (%.17g vs %.17g)",
-               what, a->recall[0], ref->recall[0]);
-    TEST_CHECK(!strcmp(a->metrics, ref->metrics), "%s: metrics.jsonl differ:\n%s---\n%s", what, a->metrics,
-               ref->metrics);
-    printf("%s: bitwise identical to the old order: %s\n", what, apt_test_failures == before ? "yes" : "NO");
+    printf("%s: bitwise identical to the old order: %s\n", what, run_compare(a, ref, what) ? "NO" : "yes");
 }
 
 int main(int argc, char **argv) {
@@ -164,11 +132,9 @@ int main(int argc, char **argv) {
         char w[200];
         snprintf(w, sizeof w, "W=%d %s", c->world, what[i]);
         compare(&r[i], &ref, w);
-        apt_params_host_free(&r[i].h);
-        free(r[i].metrics);
+        run_result_free(&r[i]);
     }
-    apt_params_host_free(&ref.h);
-    free(ref.metrics);
+    run_result_free(&ref);
     c->barrier(c);
     if (c->rank == 0) apt_rm_rf(dir);
     int rc = apt_test_finish("test_prefetch");
