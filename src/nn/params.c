@@ -117,6 +117,11 @@ void apt_params_free(AptParamStore *s) {
 void apt_params_host_mirror(const AptParamStore *s, AptParamStore *h) {
     APT_CHECK(s->finalized, "host mirror of an unfinalized parameter store");
     *h = *s;
+    // The mirror owns a copy of the registry: it must outlive the store (tests compare two runs after
+    // both trainers are gone).
+    h->cap = s->n ? s->n : 1;
+    h->p = apt_malloc((size_t)h->cap * sizeof(AptParam));
+    if (s->n) memcpy(h->p, s->p, (size_t)s->n * sizeof(AptParam));
     h->on_device = false;
     h->g = NULL;
     const size_t n = s->numel ? s->numel : 1, nb = s->buffers_numel ? s->buffers_numel : 1;
@@ -155,6 +160,7 @@ void apt_params_host_upload(const AptParamStore *h, AptParamStore *s) {
 }
 
 void apt_params_host_free(AptParamStore *h) {
+    free(h->p);
     free(h->w);
     free(h->buffers);
     free(h->m);

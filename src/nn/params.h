@@ -48,7 +48,7 @@ float *apt_params_g(AptParamStore *s, int idx); // gradient (NULL for buffers)
 int apt_params_find(const AptParamStore *s, const char *name); // -1 if absent
 void apt_params_zero_grad(AptParamStore *s);
 void apt_params_free(AptParamStore *s);
-// Staging for checkpoints, imports/exports and tests: a host mirror of s (same registry, shared; host
+// Staging for checkpoints, imports/exports and tests: a host mirror of s (its own copy of the registry; host
 // copies of w, m, v (when s has them) and buffers; g = NULL) filled by explicit backend copies;
 // upload writes a mirror's w/m/v/buffers back into s. Free the mirror with apt_params_host_free only.
 void apt_params_host_mirror(const AptParamStore *s, AptParamStore *host);

@@ -239,7 +239,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
              "%ld steps over %d epochs, device %s, communicator %s",
              t->run_dir, cfg->model.arch, t->C, t->H, t->W, t->D, trainable, apt_optim_name(cfg->optim.name),
              cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs, t->be->name, t->dcomm->name);
-    apt_progress_open(&t->progress, t->run_dir, t->opts.quiet ? -1 : comm->rank, t->total_steps, t->step);
+    apt_progress_open(&t->progress, t->run_dir, comm->rank, t->total_steps, t->step);
     char hb[4200];
     apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
     apt_nan_policy_init(&t->nan, &cfg->train);

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 
 typedef struct {
-    bool quiet;           // no progress lines (tests)
+    bool quiet;           // no progress lines (tests); metrics.jsonl is still written
     bool no_eval;         // skip evaluations (tests of the step loop)
     long preempt_at_step; // > 0: act as if SIGUSR1 arrived before this step (resume tests)
     bool sync_upload;     // fetch and upload each batch at its step boundary instead of during the previous

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — the GPU check in one command, on a GPU host, from the repository root:
 #
-#     tests/gpu/run.sh LOGDIR [--budget S] [--prefix DIR] [--no-default] [--train] [--bf16] [--vit] ...
+#     tests/gpu/run.sh LOGDIR [--budget S] [--opt-budget S] [--prefix DIR] [--no-default] [--train] [--bf16] [--vit] ...
 #
 # Needs .gpubin/aptgpu.tar.xz (tests/gpu/pack.sh on the Debian build machine; carry .gpubin). The host
 # provides the CUDA driver, cudart/cuBLAS/cuDNN/NCCL (toolkit or PyTorch's pip wheels), glibc and
@@ -30,11 +30,12 @@ usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)" || { echo "run.sh: no project root" >&2; exit 2; }
 cd "$root" || exit 2
 
-LOG="" BUDGET=240 PREFIX="${TMPDIR:-/tmp}/aptgpu" DEFAULT=1 OPTS=()
+LOG="" BUDGET=240 OPT_BUDGET=600 PREFIX="${TMPDIR:-/tmp}/aptgpu" DEFAULT=1 OPTS=()
 while [ $# -gt 0 ]; do
     case "$1" in
     -h | --help) usage; exit 0 ;;
     --budget) BUDGET="${2:?--budget needs seconds}"; shift ;;
+    --opt-budget) OPT_BUDGET="${2:?--opt-budget needs seconds}"; shift ;;
     --prefix) PREFIX="${2:?--prefix needs a folder}"; shift ;;
     --no-default) DEFAULT=0 ;;
     --*) OPTS+=("${1#--}") ;;
@@ -393,7 +394,7 @@ fi
 # ---- optional steps: --NAME runs step_opt_NAME when it exists ----
 for o in "${OPTS[@]}"; do
     fn="step_opt_${o//-/_}"
-    if declare -F "$fn" > /dev/null; then DEADLINE=$((SECONDS + 600)); "$fn"
+    if declare -F "$fn" > /dev/null; then DEADLINE=$((SECONDS + OPT_BUDGET)); "$fn"
     else record "--$o" SKIP "not available yet"; fi
 done
 

@@ -13,6 +13,10 @@ apt_test(NAME test_guard_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard_trai
 if(APT_HAVE_CUDA)
   # Training on cuda vs cpu (stated tolerances); skips (77) without a GPU.
   apt_test(NAME test_train_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_train_cuda.c LABELS gpu TIMEOUT 300)
+  # The same harness with both halves on cpu (equal results required): runs in CI without a GPU.
+  add_test(NAME test_train_cuda_cpu_twin COMMAND test_train_cuda)
+  set_tests_properties(test_train_cuda_cpu_twin PROPERTIES ENVIRONMENT "${APT_TEST_ENV};APT_TEST_CPU_TWIN=1"
+    LABELS train TIMEOUT 300)
 endif()
 # The batch pipeline (next batch fetched and uploaded during this step) == fetching at the step boundary,
 # bitwise, on cpu and guard; across an epoch boundary, evaluations, checkpoints and pre-emption + resume.
