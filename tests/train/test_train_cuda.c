@@ -2,18 +2,21 @@
 // SGD with momentum; the batch crosses an epoch boundary; final evaluation) with device cuda and device
 // cpu, one process. Label gpu; skips (exit 77) where no CUDA device is visible.
 //   test_train_cuda [--arch NAME --size S --channels C]   (tests/gpu/run.sh --train: resnet50 at 64x64x3)
-// APT_TEST_CPU_TWIN=1 runs the "cuda" half on the cpu backend too (ctest test_train_cuda_cpu_twin): the
-// harness itself (losses read, registry, comparisons) is then exercised in CI, with equal results required.
+// APT_TEST_CPU_TWIN=1 runs the "cuda" run on the cpu backend too (ctest test_train_cuda_cpu_twin): the
+// harness itself (losses read, registry, comparisons) is then exercised in CI, with bitwise equal results.
 //
 // Tolerances, and why: the two backends run different kernels (cuDNN/cuBLAS vs oneDNN/OpenBLAS, the
 // fused CUDA loss vs the CPU loss driver), all in fp32 with fp64 reductions, so each op differs by a
-// few float32 ulps (test_backend_ops_cuda: ~1e-6 relative). Over 4 SGD steps these differences pass
-// through the weights into the next steps' losses without amplification (no Adam sign effects):
-// per-step loss within 1e-5 relative, per-tensor ||w_cuda - w_cpu|| / ||w_cpu|| within 1e-4, and the
-// final Recall@1 equal (a 64-image test split: one changed neighbour would move it by 1/64).
-// A deeper model (any arch but smallcnn: ResNet-50 has 53 conv+BN layers whose ulp differences compound
-// through the forward and again through the backward) gets 10x the loss and weight bounds and Recall@1
-// within 1/64.
+// few float32 ulps (test_backend_ops_cuda: ~1e-6 relative). How far such differences grow over 5 steps
+// depends on the model and data, not on the backend: a deep net trained from scratch with frozen BN
+// amplifies them (measured on the CPU alone: ResNet-50 at 64x64, a 1e-6 relative perturbation of the
+// initial weights moved BN biases by 1% of their update at lr 0.001, 12% at lr 0.05). So the test
+// measures that floor in the same process: a third run, on cpu, from weights scaled by 1 +- 1e-6, and
+// requires the cuda run to differ from the cpu run by no more than max(fixed bound, 10 x floor):
+// per-step loss (fixed bound 1e-5 relative) and per-tensor ||w_cuda - w_cpu|| / ||w_cpu|| (1e-4).
+// Recall@1 must be equal for the small CNN (a 64-image test split: one changed neighbour moves it by
+// 1/64) and within 2/64 for a deeper model. Deep models train at lr 0.001 (0.05 collapses ResNet-50's
+// embeddings in 2 steps: the loss becomes constant and the comparison meaningless).
 #include "harness.h"
 #include "synth_data.h"
 #include "backend/backend.h"
@@ -44,7 +47,7 @@ static void config(AptConfig *cfg, const char *root, const char *out, const char
     cfg->data.samples_per_class = 4;
     cfg->data.threads = 1;
     cfg->optim.name = APT_OPT_SGD;
-    cfg->optim.lr = 0.05;
+    cfg->optim.lr = strcmp(arch, "smallcnn") ? 0.001 : 0.05;
     cfg->optim.momentum = 0.9;
     cfg->schedule.name = APT_SCHED_CONSTANT;
     cfg->schedule.max_steps = 5;
@@ -67,6 +70,16 @@ static int read_losses(const char *out, const char *name, double *loss, int cap)
     return n;
 }
 
+// Weights scaled by 1 +- eps (pseudo-random signs): a stand-in for the ulp-level differences between
+// backends, to measure how much this configuration amplifies them.
+static void perturb_weights(AptParamStore *s, double eps) {
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < s->numel; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        s->w[i] *= (float)(1 + ((x & 1) ? eps : -eps));
+    }
+}
+
 int main(int argc, char **argv) {
     const char *arch = "smallcnn";
     int size = 28, channels = 1;
@@ -80,7 +93,7 @@ int main(int argc, char **argv) {
         }
     }
     const bool deep = strcmp(arch, "smallcnn") != 0;
-    const double tol_loss = deep ? 1e-4 : 1e-5, tol_w = deep ? 1e-3 : 1e-4, tol_r = deep ? 1.0 / 64 : 0;
+    const double tol_loss = 1e-5, tol_w = 1e-4, tol_r = deep ? 2.0 / 64 : 0, floor_mul = 10;
     const char *why = NULL;
     const bool cpu_twin = getenv("APT_TEST_CPU_TWIN") != NULL;
     AptBackend *probe = cpu_twin ? NULL : apt_backend_cuda_create_on(0, &why);
@@ -100,17 +113,19 @@ int main(int argc, char **argv) {
     synth_write_split(root, "train", 8, 16, size, size, channels, 1);
     synth_write_split(root, "test", 8, 8, size, size, channels, 2);
 
-    AptParamStore h[2];
-    double recall[2], loss[2][8];
-    int nl[2];
-    const char *names[2] = {"cpu", "cuda"};
-    for (int k = 0; k < 2; k++) {
+    // Runs: 0 = cpu, 1 = cuda (cpu with APT_TEST_CPU_TWIN), 2 = cpu from perturbed weights (the floor).
+    AptParamStore h[3];
+    double recall[3], loss[3][8];
+    int nl[3];
+    const char *names[3] = {"cpu", "cuda", "cpu_perturbed"};
+    for (int k = 0; k < 3; k++) {
         AptConfig cfg;
-        config(&cfg, root, out, names[k], k && !cpu_twin ? APT_DEVICE_CUDA : APT_DEVICE_CPU, arch);
+        config(&cfg, root, out, names[k], k == 1 && !cpu_twin ? APT_DEVICE_CUDA : APT_DEVICE_CPU, arch);
         AptTrainerOptions o = {.quiet = true};
         AptTrainer *t = apt_trainer_create(&cfg, c, &o);
+        if (k == 2) perturb_weights(apt_trainer_params(t), 1e-6);
         TEST_CHECK(apt_trainer_run(t) == 0, "%s run failed", names[k]);
-        const char *want = cpu_twin ? "cpu" : names[k];
+        const char *want = k == 1 && !cpu_twin ? "cuda" : "cpu";
         TEST_CHECK(!strcmp(apt_trainer_params(t)->be->name, want), "%s run on backend %s", names[k],
                    apt_trainer_params(t)->be->name);
         apt_params_host_mirror(apt_trainer_params(t), &h[k]);
@@ -118,29 +133,37 @@ int main(int argc, char **argv) {
         apt_trainer_destroy(t);
         nl[k] = read_losses(out, names[k], loss[k], 8);
     }
-    TEST_CHECK(nl[0] == 5 && nl[1] == 5, "losses logged: cpu %d, cuda %d (want 5)", nl[0], nl[1]);
-    for (int i = 0; i < nl[0] && i < nl[1]; i++) {
+    TEST_CHECK(nl[0] == 5 && nl[1] == 5 && nl[2] == 5, "losses logged: cpu %d, cuda %d, perturbed %d (want 5)",
+               nl[0], nl[1], nl[2]);
+    for (int i = 0; i < nl[0] && i < nl[1] && i < nl[2]; i++) {
         double r = fabs(loss[1][i] - loss[0][i]) / fabs(loss[0][i]);
-        printf("step %d: loss cpu %.9g cuda %.9g (rel %.2g)\n", i + 1, loss[0][i], loss[1][i], r);
-        TEST_CHECK(r <= tol_loss, "step %d: loss differs by %.3g relative (tol %g)", i + 1, r, tol_loss);
+        double f = fabs(loss[2][i] - loss[0][i]) / fabs(loss[0][i]), tol = cpu_twin ? 0 : fmax(tol_loss, floor_mul * f);
+        printf("step %d: loss cpu %.9g cuda %.9g (rel %.2g; perturbed cpu rel %.2g; tol %.2g)\n", i + 1, loss[0][i],
+               loss[1][i], r, f, tol);
+        TEST_CHECK(r <= tol, "step %d: loss differs by %.3g relative (tol %.3g)", i + 1, r, tol);
     }
-    double worst = 0;
+    double worst = 0, worst_floor = 0;
     for (int i = 0; i < h[0].n; i++) {
         const AptParam *p = &h[0].p[i];
-        const float *x = (p->is_buffer ? h[1].buffers : h[1].w) + p->offset;
-        const float *y = (p->is_buffer ? h[0].buffers : h[0].w) + p->offset;
-        double d2 = 0, y2 = 0;
-        for (size_t j = 0; j < p->numel; j++) d2 += pow((double)x[j] - y[j], 2), y2 += (double)y[j] * y[j];
-        double r = y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
-        if (r > worst) worst = r;
-        TEST_CHECK(r <= tol_w, "%s: ||w_cuda - w_cpu|| / ||w_cpu|| = %.3g (tol %g)", p->name, r, tol_w);
+        double r[2];
+        for (int k = 1; k <= 2; k++) {
+            const float *x = (p->is_buffer ? h[k].buffers : h[k].w) + p->offset;
+            const float *y = (p->is_buffer ? h[0].buffers : h[0].w) + p->offset;
+            double d2 = 0, y2 = 0;
+            for (size_t j = 0; j < p->numel; j++) d2 += pow((double)x[j] - y[j], 2), y2 += (double)y[j] * y[j];
+            r[k - 1] = y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
+        }
+        const double tol = cpu_twin ? 0 : fmax(tol_w, floor_mul * r[1]);
+        worst = fmax(worst, r[0]), worst_floor = fmax(worst_floor, r[1]);
+        TEST_CHECK(r[0] <= tol, "%s: ||w_cuda - w_cpu|| / ||w_cpu|| = %.3g (tol %.3g; perturbed cpu %.3g)", p->name,
+                   r[0], tol, r[1]);
     }
-    printf("%s %dx%dx%d, weights after 5 steps: worst per-tensor relative difference %.3g (tol %g)\n", arch,
-           size, size, channels, worst, tol_w);
-    printf("Recall@1: cpu %g, cuda %g\n", recall[0], recall[1]);
+    printf("%s %dx%dx%d, weights after 5 steps: worst per-tensor relative difference %.3g (perturbed cpu %.3g)\n",
+           arch, size, size, channels, worst, worst_floor);
+    printf("Recall@1: cpu %g, cuda %g, perturbed cpu %g\n", recall[0], recall[1], recall[2]);
     TEST_CHECK(fabs(recall[0] - recall[1]) <= tol_r, "Recall@1: cpu %g, cuda %g (tol %g)", recall[0], recall[1],
                tol_r);
-    apt_params_host_free(&h[0]), apt_params_host_free(&h[1]);
+    for (int k = 0; k < 3; k++) apt_params_host_free(&h[k]);
     apt_rm_rf(dir);
     int rc = apt_test_finish("test_train_cuda");
     apt_comm_finalize(c);
