@@ -3,7 +3,7 @@
 // evaluate() below, which runs src/eval/eval.c (apt_eval_run) on the test split.
 #include "trainer_impl.h"
 
-#include "checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "ckpt/ckpt_verify.h"
 #include "core/check.h"
 #include "core/fsutil.h"

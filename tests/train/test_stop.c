@@ -6,9 +6,9 @@
 //         latest.h5 at the step where it stopped; a resume=auto run then finishes the planned steps.
 #include "harness.h"
 #include "synth_data.h"
+#include "ckpt/checkpoint.h"
 #include "core/log.h"
 #include "data/h5check.h"
-#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 #include <signal.h>

@@ -2,15 +2,16 @@
 // every damaged or mismatched file is a one-line user error (exit 1) naming the file and the tensor:
 // truncated file, a flipped byte inside one tensor's data (crc32), wrong shape, missing and extra
 // tensors, SGD state restored into Adam. Also the run-directory policy (latest.h5 + keep newest steps),
-// and a format-1 file kept in the repository (data/checkpoint_format1.h5, written by the code of commit
-// f859ee0) still restores bitwise: the format does not drift while the code around it moves.
+// and a format-1 file kept in the repository (tests/ckpt/data/checkpoint_format1.h5, written at commit
+// f859ee0, while this code was src/train/checkpoint.c) still restores bitwise: the format does not drift
+// while the code around it moves.
 // Error cases run in a forked child whose stderr is captured.
 // `test_checkpoint --write-golden FILE` writes that file's contents (only for a deliberate format change,
 // which also bumps format_version).
 #include "harness.h"
+#include "ckpt/checkpoint.h"
 #include "core/fsutil.h"
 #include "core/rng.h"
-#include "train/checkpoint.h"
 
 #include <hdf5.h>
 #include <string.h>
@@ -257,7 +258,7 @@ int main(int argc, char **argv) {
     // counters, config text): read from the source tree, never rewritten by the test.
     const char *src = getenv("APT_SOURCE_DIR");
     char golden[1024];
-    snprintf(golden, sizeof golden, "%s/tests/train/data/checkpoint_format1.h5", src ? src : ".");
+    snprintf(golden, sizeof golden, "%s/tests/ckpt/data/checkpoint_format1.h5", src ? src : ".");
     TEST_CHECK(apt_path_exists(golden), "golden checkpoint %s missing", golden);
     if (apt_path_exists(golden)) {
         AptParamStore g, want;
