@@ -17,6 +17,12 @@ void apt_log_init(int rank, AptLogLevel level, int all_ranks) {
 
 void apt_log_set_mirror(FILE *f) { g_mirror = f; }
 
+void apt_log_mirror_line(const char *line) {
+    if (!g_mirror) return;
+    fprintf(g_mirror, "%s\n", line);
+    fflush(g_mirror);
+}
+
 AptLogLevel apt_log_level_parse(const char *s, int *ok) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     for (int i = 0; i < 4; i++)
