@@ -273,7 +273,8 @@ int main(int argc, char **argv) {
             const AptParam *q = &g.p[i];
             size_t o = q->offset, nb = q->numel * sizeof(float);
             if (q->is_buffer) {
-                TEST_CHECK(memcmp(g.buffers + o, want.buffers + o, nb) == 0, "golden: buffer %s differs", q->name);
+                TEST_CHECK(memcmp(g.buffers + o, want.buffers + o, nb) == 0, "golden: buffer %s differs",
+                           q->name);
                 continue;
             }
             TEST_CHECK(memcmp(g.w + o, want.w + o, nb) == 0, "golden: weights %s differ", q->name);
@@ -284,7 +285,8 @@ int main(int argc, char **argv) {
                        mg.step_in_epoch == GOLDEN_META.step_in_epoch && mg.optim_t == GOLDEN_META.optim_t &&
                        mg.seed == GOLDEN_META.seed && mg.world_size == GOLDEN_META.world_size,
                    "golden: counters differ (step %ld epoch %d)", mg.step, mg.epoch);
-        TEST_CHECK(cfg_g && !strcmp(cfg_g, GOLDEN_CONFIG), "golden: config text differs: %s", cfg_g ? cfg_g : "(null)");
+        TEST_CHECK(cfg_g && !strcmp(cfg_g, GOLDEN_CONFIG), "golden: config text differs: %s",
+                   cfg_g ? cfg_g : "(null)");
         AptCkptMeta mpk;
         TEST_CHECK(apt_checkpoint_peek(golden, &mpk) == 0 && mpk.step == GOLDEN_META.step, "golden: peek");
         free(cfg_g);
