@@ -1,5 +1,6 @@
 // check.c — apt_fatal / apt_user_error and checked allocation.
 #include "check.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +35,15 @@ static _Noreturn void vexit(int code, const char *prefix, const char *fmt, va_li
     vsnprintf(msg, sizeof msg, fmt, ap);
     char host[64] = "?";
     gethostname(host, sizeof host - 1);
+    char line[2800];
     if (g_world > 1)
-        fprintf(stderr, "%s: %s[rank %d %s] %s\n", g_prog, prefix, g_rank, host, msg);
+        snprintf(line, sizeof line, "%s[rank %d %s] %s", prefix, g_rank, host, msg);
     else
-        fprintf(stderr, "%s: %s%s\n", g_prog, prefix, msg);
+        snprintf(line, sizeof line, "%s%s", prefix, msg);
+    fprintf(stderr, "%s: %s\n", g_prog, line);
     fflush(stderr);
     fflush(stdout);
+    apt_log_mirror_line(line); // the run's log.txt (rank 0 during training), like the logger's own lines
     if (g_abort_hook) g_abort_hook(code); // takes every rank down; may not return
     if (quick) {
         fflush(NULL); // every open output stream (logs, metrics) still gets its data

@@ -3,7 +3,9 @@
 // Internal errors (a failed invariant, a failed library call) go through apt_fatal: it prints
 // "[rank R host] file:line: message", runs the abort hook that dist/ installs (MPI_Abort, so no rank
 // hangs in a collective) and exits. User errors (bad config, bad file) go through apt_user_error: one
-// line naming the file/key/row, no internals. Neither is ever compiled out.
+// line naming the file/key/row, no internals. apt_exit is the same with a status of its own (usage,
+// the numeric stop). Neither is ever compiled out. The line goes to stderr and, when the logger has a
+// mirror file (rank 0 of a training run: its log.txt), there too.
 #pragma once
 #include <stdarg.h>
 #include <stddef.h>

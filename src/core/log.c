@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 // Process-level logging settings, set once at start-up.
 static int g_rank = 0, g_all_ranks = 0;
@@ -16,6 +17,19 @@ void apt_log_init(int rank, AptLogLevel level, int all_ranks) {
 }
 
 void apt_log_set_mirror(FILE *f) { g_mirror = f; }
+
+void apt_log_mirror_line(const char *line) {
+    if (!g_mirror) return;
+    fprintf(g_mirror, "%s\n", line);
+    fflush(g_mirror);
+}
+
+void apt_log_mirror_write(const char *line, size_t n) {
+    FILE *f = g_mirror;
+    if (!f) return;
+    ssize_t wr = write(fileno(f), line, n); // log.txt is opened for append: the line lands at the end
+    (void)wr;
+}
 
 AptLogLevel apt_log_level_parse(const char *s, int *ok) {
     static const char *names[] = {"error", "warn", "info", "debug"};

@@ -11,6 +11,12 @@ typedef enum { APT_LOG_ERROR = 0, APT_LOG_WARN, APT_LOG_INFO, APT_LOG_DEBUG } Ap
 
 void apt_log_init(int rank, AptLogLevel level, int all_ranks);
 void apt_log_set_mirror(FILE *f); // not owned; NULL to stop mirroring
+// One line (no newline) into the mirror file only, flushed; nothing without a mirror. For the error path
+// (check.c), which prints its own line to stderr: a run's fatal or user error also lands in its log.txt.
+void apt_log_mirror_line(const char *line);
+// The same for a thread that ends the process while the main thread may be anywhere (the step watchdog):
+// one write(2) of line[0..n) (newline included) to the mirror's descriptor, no stdio lock taken.
+void apt_log_mirror_write(const char *line, size_t n);
 AptLogLevel apt_log_level_parse(const char *s, int *ok);
 
 void apt_log(AptLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,13 +2,13 @@
 // checkpoint on the config's test split, on any world size (1 process, mpirun, srun), and write the
 // leaderboard in the config's run directory (out_dir/run_name).
 #include "backend/backend.h"
+#include "ckpt/checkpoint.h"
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "data/input_shape.h"
 #include "data/manifest.h"
 #include "eval/eval.h"
-#include "train/checkpoint.h"
 
 #include <stdio.h>
 #include <string.h>

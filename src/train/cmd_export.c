@@ -7,7 +7,7 @@
 // the output is written to a temp name and renamed.
 #include "trainer.h"
 
-#include "checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "ckpt/ckpt_verify.h"
 #include "core/check.h"
 #include "core/fsutil.h"

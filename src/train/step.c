@@ -80,15 +80,9 @@ grads_done:
     if (!isfinite(loss) || !isfinite(norm) || s[APT_SCALAR_FINITE] == 0.0) {
         // Name a rank whose own part is not finite (the highest one), or -1 if only the sum overflowed.
         int bad = (int)apt_comm_max_host(c, isfinite(part) ? -1.0 : (double)c->rank);
-        if (c->rank == 0)
-            fprintf(stderr, "aptrain: %s: step %ld (epoch %d): loss %g, gradient norm %g is not finite (rank %d's "
-                    "loss part); %s\n", t->cfg.train.on_nan == APT_NAN_SKIP ? "warning" : "error", t->step + 1,
-                    t->epoch, loss, norm, bad,
-                    t->cfg.train.on_nan == APT_NAN_SKIP ? "the update is not applied (train.on_nan skip)"
-                                                        : "stopping without touching the checkpoints");
-        fflush(stderr);
+        t->nan_diag = (AptNanDiag){.loss = loss, .grad_norm = norm, .bad_rank = bad};
         *grad_norm = norm;
-        return NAN; // the caller stops every rank with APT_EXIT_NUMERIC; the weights are not updated
+        return NAN; // the weights are not updated; trainer.c applies train.on_nan (nan_policy.h) and reports
     }
     apt_grad_scale(ps, apt_grad_clip_coef(norm, t->cfg.optim.clip_grad_norm));
     apt_optim_step(&t->optim, lr);

@@ -3,7 +3,7 @@
 // evaluate() below, which runs src/eval/eval.c (apt_eval_run) on the test split.
 #include "trainer_impl.h"
 
-#include "checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "ckpt/ckpt_verify.h"
 #include "core/check.h"
 #include "core/fsutil.h"
@@ -322,13 +322,15 @@ int apt_trainer_run(AptTrainer *t) {
         double gnorm;
         double loss = apt_train_step(t, bt, lr, &gnorm);
         apt_progress_time(&t->progress, t_got - t_wait, apt_time_now() - t_got); // per-step time split
-        if (!apt_nan_policy_step(&t->nan, loss, c->rank, t->step, &bt_info)) { // train.on_nan
-            // Stop the loader threads before exit() runs HDF5's atexit clean-up under them, then leave
-            // every rank in step (all reached the same verdict): no abort, no checkpoint.
+        if (!apt_nan_policy_step(&t->nan, loss, &t->nan_diag, c->rank, t->step, &bt_info)) { // train.on_nan
+            // Every rank is here at the same step. Stop the loader threads before exit() runs HDF5's
+            // atexit clean-up under them, and the watchdog (this rank is finished: peers must not report
+            // it lost while the abort takes the ranks down); no checkpoint.
             apt_loader_destroy(t->loader);
             t->loader = NULL;
-            apt_comm_finalize(c);
-            exit(APT_EXIT_NUMERIC);
+            apt_watchdog_stop(t->watchdog);
+            t->watchdog = NULL;
+            apt_nan_policy_stop(&t->nan, &t->nan_diag, c, t->step, &bt_info);
         }
         if (isfinite(loss)) loss_sum += loss, loss_n++; // a skipped step (train.on_nan: skip) has no loss
         t->step++;

@@ -6,8 +6,9 @@
 //   apt_trainer_destroy(t);
 //
 // Run directory (rank 0 writes): <out_dir>/<run_name>/{config.yaml, log.txt, metrics.jsonl, checkpoints/}.
-// A NaN/Inf loss or gradient ends every rank with APT_EXIT_NUMERIC and a one-line message naming the step
-// and a rank whose loss part was not finite; latest.h5 is left as it was.
+// A NaN/Inf loss or gradient ends every rank with APT_EXIT_NUMERIC and one line from rank 0 through
+// apt_exit (stderr and log.txt) naming the step, a rank whose loss part was not finite and that rank's
+// sample ids; latest.h5 is left as it was (nan_policy.h; train.on_nan skip defers the stop).
 #pragma once
 #include "config/config.h"
 #include "dist/comm.h"

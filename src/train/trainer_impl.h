@@ -57,11 +57,12 @@ struct AptTrainer {
     bool evaluated;
     struct AptWatchdog *watchdog; // watchdog.h: step deadline + peer heartbeats (NULL: off)
     AptNanPolicy nan;             // train.on_nan / max_nan_skips (nan_policy.h)
+    AptNanDiag nan_diag;          // the last non-finite step (step.c), for nan_policy's messages
 };
 
 // step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;
 // *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
-// verdict on every rank) is reported by rank 0 and returns NAN without updating the weights.
+// verdict on every rank) returns NAN without updating the weights, its diagnosis in t->nan_diag.
 // bt's upload into t->x[t->step & 1] was issued by the trainer (apt_train_fetch_upload); the step orders
 // its ops behind it with be->upload_wait, reads bt only before it calls apt_train_prefetch, and calls
 // apt_train_prefetch once its kernels are enqueued and before its blocking scalar read.

@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "core/fsutil.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,12 +118,15 @@ static void read_peer(AptWatchdog *w, int r) {
 }
 
 static _Noreturn void give_up(AptWatchdog *w, const char *why) {
-    char line[1024];
-    int n = snprintf(line, sizeof line, "aptrain: [rank %d %s] %s; exiting (status %d)\n", w->rank, w->host, why,
-                     APT_EXIT_LOST);
-    if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+    char body[1000], line[1100];
+    snprintf(body, sizeof body, "[rank %d %s] %s; exiting (status %d)", w->rank, w->host, why, APT_EXIT_LOST);
+    int n = snprintf(line, sizeof line, "aptrain: %s\n", body);
     ssize_t wr = write(STDERR_FILENO, line, (size_t)n);
     (void)wr;
+    // Rank 0's line also goes to the run's log.txt, as the error idiom's lines do (apt_exit cannot be used
+    // here: this thread must not call MPI_Abort, nor run exit()'s handlers).
+    n = snprintf(line, sizeof line, "error: %s\n", body);
+    apt_log_mirror_write(line, (size_t)n);
     // _exit, not exit: the main thread is inside MPI or HDF5, and atexit handlers (HDF5's) must not run
     // under it. mpirun / srun --kill-on-bad-exit notice the status and end the other ranks.
     _exit(APT_EXIT_LOST);

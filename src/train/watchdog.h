@@ -7,9 +7,9 @@
 // wall time, refreshed every 0.5 s by the peer's own watchdog thread. A peer is lost when its process is
 // gone (same host: kill(pid, 0)) or its heartbeat is older than heartbeat_s (a stopped or frozen process;
 // needs DIR on a file system shared by the nodes, otherwise only the step deadline applies). On expiry
-// the thread writes the line to stderr and calls _exit(APT_EXIT_LOST); mpirun / srun --kill-on-bad-exit
-// then end the remaining ranks. Checkpoints are written to a temp name and renamed, so latest.h5 stays
-// the last complete one.
+// the thread writes the line to stderr (rank 0: also to log.txt) and calls _exit(APT_EXIT_LOST); mpirun /
+// srun --kill-on-bad-exit then end the remaining ranks. Checkpoints are written to a temp name and
+// renamed, so latest.h5 stays the last complete one.
 //
 //   AptWatchdog *w = apt_watchdog_start(comm, dir, cfg->dist.timeout_s, cfg->dist.timeout_io_s,
 //                                       cfg->dist.heartbeat_s);   // collective, main thread

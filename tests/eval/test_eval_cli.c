@@ -7,12 +7,12 @@
 // names the checkpoint's step, and usage/user errors exit 2/1.
 #define _GNU_SOURCE
 #include "backend/backend.h"
+#include "ckpt/checkpoint.h"
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "data/synth.h"
 #include "eval/eval.h"
 #include "harness.h"
-#include "train/checkpoint.h"
 
 #include <hdf5.h>
 #include <stdlib.h>

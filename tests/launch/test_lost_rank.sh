@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_lost_rank.sh kill|stop SEED — a 2-rank training under mpirun loses rank 1 at a seeded random step
 # (SIGKILL: it dies; SIGSTOP: it hangs). Rank 0 must exit within 60 s with exactly one line naming rank 1
-# and the step, mpirun must end with a nonzero status, no process of the job may remain, and latest.h5
-# must still be a complete checkpoint (a fresh run resumes from it, checksums verified).
+# and the step (also in the run's log.txt), mpirun must end with a nonzero status, no process of the job
+# may remain, and latest.h5 must still be a complete checkpoint (a fresh run resumes from it, checksums
+# verified).
 # Environment: APT_SOURCE_DIR, APT_BINARY_DIR (ctest sets them).
 set -euo pipefail
 mode=${1:?kill|stop} seed=${2:?seed}
@@ -65,6 +66,8 @@ echo "$lines"
 [ "$(grep -c . <<<"$lines")" -eq 1 ] || { cat "$work/out.txt"; echo "FAIL: want exactly one line from rank 0 naming the lost rank"; exit 1; }
 grep -qE 'lost rank 1 .*during (step|the (checkpoint|evaluation) after step) [0-9]+' <<<"$lines" ||
   { echo "FAIL: the line does not name rank 1 and the step"; exit 1; }
+grep -qxF "error: ${lines#aptrain: }" "$run/log.txt" ||
+  { tail -5 "$run/log.txt"; echo "FAIL: rank 0's line is not in $run/log.txt"; exit 1; }
 step=$(grep -oE 'during (step|the [a-z]+ after step) [0-9]+' <<<"$lines" | grep -oE '[0-9]+$' || true)
 [ "$step" -gt "$at" ] || { echo "FAIL: names step $step, not after the signal at >= $at steps done"; exit 1; }
 

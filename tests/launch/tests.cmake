@@ -11,6 +11,9 @@ set_tests_properties(test_slurm PROPERTIES RUN_SERIAL TRUE)
 apt_cmd_test(NAME test_lost_rank_kill COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_lost_rank.sh kill 1 LABELS kill launch TIMEOUT 240)
 apt_cmd_test(NAME test_lost_rank_stop COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_lost_rank.sh stop 2 LABELS kill launch TIMEOUT 240)
 set_tests_properties(test_lost_rank_kill test_lost_rank_stop PROPERTIES RUN_SERIAL TRUE)
+# The numeric stop at 2 ranks (train.on_nan abort and skip): status 4 through MPI_Abort, one line from
+# rank 0 also in log.txt, no rank reported lost, no process left, latest.h5 untouched (~5 s).
+apt_cmd_test(NAME test_nan_stop COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_nan_stop.sh LABELS train launch TIMEOUT 300)
 # launch/rerun.sh (reproduces a 2-rank run; names an altered metrics line), launch/plot.sh, aptrain check.
 apt_cmd_test(NAME test_run_tools COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_run_tools.sh LABELS launch TIMEOUT 300)
 # aptrain export: the safetensors file in torchvision's resnet18 gives aptrain's test embeddings (~30 s).

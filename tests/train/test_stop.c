@@ -1,14 +1,15 @@
 // test_stop.c — how a training run stops, on the synthetic dataset, each run in a forked child:
 //   NaN:  an absurd learning rate overflows the weights; the run must exit with APT_EXIT_NUMERIC (4) and
-//         ONE line naming the step and a rank, and leave latest.h5 as the last good checkpoint (its step
-//         is before the failing step and it restores cleanly);
+//         ONE line naming the step, a rank and its batch's sample ids, the same line in the run's log.txt
+//         (the error idiom's path, not a bare fprintf), and leave latest.h5 as the last good checkpoint
+//         (its step is before the failing step and it restores cleanly);
 //   SIGUSR1 (Slurm pre-emption) sent by the parent while the child trains: exit APT_EXIT_REQUEUE (75) with
 //         latest.h5 at the step where it stopped; a resume=auto run then finishes the planned steps.
 #include "harness.h"
 #include "synth_data.h"
+#include "ckpt/checkpoint.h"
 #include "core/log.h"
 #include "data/h5check.h"
-#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 #include <signal.h>
@@ -90,16 +91,30 @@ int main(void) {
     long bad_step = -1;
     const char *s = strstr(msg, "step ");
     TEST_CHECK(s && sscanf(s, "step %ld", &bad_step) == 1 && strstr(msg, "rank "), "message names no step/rank: %s", msg);
+    TEST_CHECK(strstr(msg, "'s batch [") && strstr(msg, "train.on_nan abort"),
+               "message names no sample ids / policy: %s", msg);
     printf("NaN run: exit %d: %s", rc, msg);
+    // The same line (less the program name) is the last line of the run's log.txt.
+    char logf[512], logtxt[8192];
+    snprintf(logf, sizeof logf, "%s/nan/log.txt", out);
+    slurp(logf, logtxt, sizeof logtxt);
+    const char *body = strstr(msg, "error: ");
+    char *nl = body ? strchr(body, '\n') : NULL;
+    if (nl) *nl = 0;
+    const char *in_log = body ? strstr(logtxt, body) : NULL;
+    TEST_CHECK(body && in_log && in_log[strlen(body)] == '\n' && in_log[strlen(body) + 1] == 0,
+               "the NaN stop line is not the last line of %s:\n--- stderr\n%s\n--- log.txt\n%s", logf, msg,
+               logtxt);
+    if (nl) *nl = '\n';
     snprintf(latest, sizeof latest, "%s/nan/checkpoints/latest.h5", out);
     AptCkptMeta meta = {0};
     TEST_CHECK(apt_checkpoint_peek(latest, &meta) == 0, "no readable latest.h5 after the NaN stop");
     TEST_CHECK(meta.step == bad_step - 1, "latest.h5 is step %ld, want the last good step %ld", meta.step, bad_step - 1);
 
     // ---- train.on_nan: skip with max_nan_skips 3: the same absurd lr diverges for good, so three steps in a
-    // row are not finite (one line each, naming step, rank and the batch's sample ids): two are skipped,
-    // the third stops the run with APT_EXIT_NUMERIC; latest.h5 is the step before it (skipped steps count
-    // as done).
+    // row are not finite (one line each, naming step, rank and the batch's sample ids): two are skipped
+    // (warnings), the third stops the run with APT_EXIT_NUMERIC (the error line); all three are in log.txt;
+    // latest.h5 is the step before it (skipped steps count as done).
     config(&cfg, root, out);
     snprintf(cfg.run_name, sizeof cfg.run_name, "nanskip");
     cfg.optim.name = APT_OPT_SGD;
@@ -113,7 +128,7 @@ int main(void) {
     slurp(errf, msg, sizeof msg);
     int skipped = 0, stopping = 0;
     long first_skip = -1;
-    for (char *p = strstr(msg, "loss not finite on rank 0's batch ["); p; p = strstr(p + 1, "loss not finite on rank 0's batch [")) {
+    for (char *p = strstr(msg, "rank 0's batch ["); p; p = strstr(p + 1, "rank 0's batch [")) {
         const char *line = p;
         while (line > msg && line[-1] != '\n') line--;
         long st = -1;
@@ -126,6 +141,14 @@ int main(void) {
     TEST_CHECK(skipped == 2 && stopping == 1, "on_nan skip: %d skipped + %d stopping lines, want 2 + 1:\n%s", skipped,
                stopping, msg);
     TEST_CHECK(strstr(msg, "batch [") && strstr(msg, "(3 in a row"), "no sample ids / count in:\n%s", msg);
+    snprintf(logf, sizeof logf, "%s/nanskip/log.txt", out);
+    slurp(logf, logtxt, sizeof logtxt);
+    int log_skipped = 0, log_stop = 0;
+    for (char *p = strstr(logtxt, "warning: step "); p; p = strstr(p + 1, "warning: step ")) log_skipped++;
+    for (char *p = strstr(logtxt, "error: step "); p; p = strstr(p + 1, "error: step ")) log_stop++;
+    TEST_CHECK(log_skipped == 2 && log_stop == 1,
+               "on_nan skip: log.txt has %d warning + %d error lines, want 2 + 1:\n%s", log_skipped, log_stop,
+               logtxt);
     snprintf(latest, sizeof latest, "%s/nanskip/checkpoints/latest.h5", out);
     TEST_CHECK(apt_checkpoint_peek(latest, &meta) == 0 && meta.step == first_skip + 1,
                "on_nan skip: latest.h5 at step %ld, want %ld (the skipped steps before the stop count as done)",

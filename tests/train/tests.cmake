@@ -1,4 +1,3 @@
-apt_test(NAME test_checkpoint SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_checkpoint.c LABELS train)
 apt_test(NAME test_progress SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_progress.c LABELS train)
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c LABELS train TIMEOUT 240)
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 2 LABELS train TIMEOUT 240)

@@ -1,12 +1,17 @@
 // test_checkpoint.c — checkpoint round trip is bitwise (weights, BN buffers, m, v, counters, config text);
 // every damaged or mismatched file is a one-line user error (exit 1) naming the file and the tensor:
 // truncated file, a flipped byte inside one tensor's data (crc32), wrong shape, missing and extra
-// tensors, SGD state restored into Adam. Also the run-directory policy (latest.h5 + keep newest steps).
+// tensors, SGD state restored into Adam. Also the run-directory policy (latest.h5 + keep newest steps),
+// and a format-1 file kept in the repository (tests/ckpt/data/checkpoint_format1.h5, written at commit
+// f859ee0, while this code was src/train/checkpoint.c) still restores bitwise: the format does not drift
+// while the code around it moves.
 // Error cases run in a forked child whose stderr is captured.
+// `test_checkpoint --write-golden FILE` writes that file's contents (only for a deliberate format change,
+// which also bumps format_version).
 #include "harness.h"
+#include "ckpt/checkpoint.h"
 #include "core/fsutil.h"
 #include "core/rng.h"
-#include "train/checkpoint.h"
 
 #include <hdf5.h>
 #include <string.h>
@@ -53,6 +58,20 @@ static void fill(AptParamStore *ps, uint64_t seed) {
         if (ps->v) ps->v[i] = (float)apt_rng_next_double(&r);
     }
     for (size_t i = 0; i < ps->buffers_numel; i++) ps->buffers[i] = (float)apt_rng_next_double(&r);
+}
+
+// The golden file's state: closed-form values (no RNG, so only the file format can make it fail), exact in
+// float32, every tensor different.
+static const AptCkptMeta GOLDEN_META = {.step = 4321, .epoch = 5, .step_in_epoch = 21, .optim_t = 4300,
+                                        .seed = 0x0123456789ABCDEFull, .world_size = 3};
+static const char GOLDEN_CONFIG[] = "run_name: golden\nmodel:\n  arch: smallcnn\noptim:\n  name: adam\n";
+static void fill_golden(AptParamStore *ps) {
+    for (size_t i = 0; i < ps->numel; i++) {
+        ps->w[i] = (float)((long)(i % 97) - 48) * 0.0625f;
+        ps->m[i] = (float)((long)(i % 31) - 15) * 0.001953125f;
+        ps->v[i] = (float)(i % 53) * 0.0009765625f;
+    }
+    for (size_t i = 0; i < ps->buffers_numel; i++) ps->buffers[i] = 1.0f + (float)i * 0.125f;
 }
 
 // Run apt_checkpoint_load in a child; return its exit status and its stderr in msg.
@@ -121,7 +140,15 @@ static long file_size(const char *p) {
     return n;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--write-golden")) {
+        AptParamStore g;
+        build(&g, -1, -1, NULL, 1);
+        fill_golden(&g);
+        apt_checkpoint_save(argv[2], &g, &GOLDEN_META, GOLDEN_CONFIG);
+        apt_params_free(&g);
+        return 0;
+    }
     char dir[128], path[256];
     snprintf(dir, sizeof dir, "/tmp/apt_test_ckpt_%d", (int)getpid());
     apt_mkdir_p(dir);
@@ -226,6 +253,47 @@ int main(void) {
     b.v = NULL;
     apt_checkpoint_load(p, &b, &mb, NULL);
     TEST_CHECK(mb.step == 40 && b.w[0] == 40.0f, "latest.h5 is step %ld (w0 %g), want 40", mb.step, b.w[0]);
+
+    // ---- a format-1 file written before this code last moved restores bitwise (weights, buffers, m, v,
+    // counters, config text): read from the source tree, never rewritten by the test.
+    const char *src = getenv("APT_SOURCE_DIR");
+    char golden[1024];
+    snprintf(golden, sizeof golden, "%s/tests/ckpt/data/checkpoint_format1.h5", src ? src : ".");
+    TEST_CHECK(apt_path_exists(golden), "golden checkpoint %s missing", golden);
+    if (apt_path_exists(golden)) {
+        AptParamStore g, want;
+        build(&g, -1, -1, NULL, 1);
+        build(&want, -1, -1, NULL, 1);
+        fill_golden(&want);
+        fill(&g, 4); // overwritten by the file
+        AptCkptMeta mg;
+        char *cfg_g = NULL;
+        apt_checkpoint_load(golden, &g, &mg, &cfg_g);
+        for (int i = 0; i < g.n; i++) {
+            const AptParam *q = &g.p[i];
+            size_t o = q->offset, nb = q->numel * sizeof(float);
+            if (q->is_buffer) {
+                TEST_CHECK(memcmp(g.buffers + o, want.buffers + o, nb) == 0, "golden: buffer %s differs",
+                           q->name);
+                continue;
+            }
+            TEST_CHECK(memcmp(g.w + o, want.w + o, nb) == 0, "golden: weights %s differ", q->name);
+            TEST_CHECK(memcmp(g.m + o, want.m + o, nb) == 0, "golden: m %s differs", q->name);
+            TEST_CHECK(memcmp(g.v + o, want.v + o, nb) == 0, "golden: v %s differs", q->name);
+        }
+        TEST_CHECK(mg.step == GOLDEN_META.step && mg.epoch == GOLDEN_META.epoch &&
+                       mg.step_in_epoch == GOLDEN_META.step_in_epoch && mg.optim_t == GOLDEN_META.optim_t &&
+                       mg.seed == GOLDEN_META.seed && mg.world_size == GOLDEN_META.world_size,
+                   "golden: counters differ (step %ld epoch %d)", mg.step, mg.epoch);
+        TEST_CHECK(cfg_g && !strcmp(cfg_g, GOLDEN_CONFIG), "golden: config text differs: %s",
+                   cfg_g ? cfg_g : "(null)");
+        AptCkptMeta mpk;
+        TEST_CHECK(apt_checkpoint_peek(golden, &mpk) == 0 && mpk.step == GOLDEN_META.step, "golden: peek");
+        free(cfg_g);
+        apt_params_free(&g);
+        apt_params_free(&want);
+        printf("golden format-1 checkpoint %s restores bitwise\n", golden);
+    }
 
     apt_params_free(&a);
     apt_params_free(&b);

@@ -1,4 +1,5 @@
-// checkpoint.h — HDF5 save/restore of a training state (DESIGN §5).
+// checkpoint.h — HDF5 save/restore of a training state (DESIGN §5): the file format and its I/O, below
+// train/ (which decides when to save and what the counters are) and eval/ (which only restores weights).
 //
 // File layout (format_version 1), every tensor under its torchvision name:
 //   /params/<name>     float32, the tensor's shape (trainable or not)
