@@ -285,6 +285,32 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
        uint32_t sample0, uint32_t layer, const float *x, float *y),                                           \
       (be, n, len, p, seed, epoch, step, sample0, layer, x, y))
 
+// ---- step timers (src/train/step_timer.c), a third X-macro list of the same form (the guard backend
+// wraps it like the others). A timer set holds n time stamps taken in the backend's order of execution:
+//   cpu (and guard, which runs the cpu table): the host's monotonic clock when timer_record is called;
+//     every cpu op is synchronous, so that is the moment the work issued before it ended;
+//   cuda: an event recorded on the compute stream (cudaEventRecord: no host wait); its time is when the
+//     stream reached it. The device communicator's collectives (NCCL) run on that stream and gradient
+//     bucket waits are stream waits, so communication is on the same timeline.
+// The caller owns the AptTimerSet struct; the backend fills n, s (host) and impl.
+//   timer_create: a set of n >= 1 stamps, s[n] zeroed (set-up time).
+//   timer_free:   releases s and impl.
+//   timer_record: stamp i (< n) := now, in the backend's order.
+//   timer_read:   s[i] = seconds from stamp 0 to stamp i, for i < n_read (stamps 0 .. n_read - 1 recorded
+//                 since they were last read); waits until stamp n_read - 1 has been reached (cuda:
+//                 cudaEventSynchronize on it), which costs nothing for stamps before a blocking copy the
+//                 host has already done.
+typedef struct AptTimerSet {
+    int n;      // stamps
+    double *s;  // [n] host memory: seconds since stamp 0, written by timer_read
+    void *impl; // backend-private (cpu: host clock readings; cuda: cudaEvent_t [n])
+} AptTimerSet;
+#define APT_BACKEND_TIMER_OPS(X)                                                                             \
+    X(timer_create, (AptBackend * be, int n, AptTimerSet *ts), (be, n, ts))                                  \
+    X(timer_free, (AptBackend * be, AptTimerSet * ts), (be, ts))                                             \
+    X(timer_record, (AptBackend * be, AptTimerSet * ts, int i), (be, ts, i))                                 \
+    X(timer_read, (AptBackend * be, AptTimerSet * ts, int n_read), (be, ts, n_read))
+
 struct AptBackend {
     const char *name; // "cpu" | "cuda" | "guard"
 
@@ -319,6 +345,11 @@ struct AptBackend {
     // ---- transformer ops (ViT, src/nn/vit.c): APT_BACKEND_TRANSFORMER_OPS above ----
 #define APT_BACKEND_OP_FIELD(name, params, args) void(*name) params;
     APT_BACKEND_TRANSFORMER_OPS(APT_BACKEND_OP_FIELD)
+#undef APT_BACKEND_OP_FIELD
+
+    // ---- step timers: APT_BACKEND_TIMER_OPS above ----
+#define APT_BACKEND_OP_FIELD(name, params, args) void(*name) params;
+    APT_BACKEND_TIMER_OPS(APT_BACKEND_OP_FIELD)
 #undef APT_BACKEND_OP_FIELD
 };
 

@@ -53,12 +53,20 @@ void apt_progress_time(AptProgress *p, double data_s, double step_s) {
     p->step_s += step_s;
 }
 
+void apt_progress_phases(AptProgress *p, const double phase[APT_PHASE_COUNT]) {
+    if (!p->out) return;
+    memcpy(p->phase, phase, sizeof p->phase);
+    p->has_phase = true;
+}
+
 void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double lr, long images, bool print) {
     if (!p->out) return;
     double now = apt_time_now(), dt = now - p->t_last;
     double data_s = p->data_s, step_s = p->step_s, other_s = dt - data_s - step_s;
     if (other_s < 0) other_s = 0;
     p->data_s = p->step_s = 0;
+    const bool has_phase = p->has_phase;
+    p->has_phase = false;
     long dsteps = step - p->step_last;
     if (dt > 0 && dsteps > 0) {
         double sps = dsteps / dt;
@@ -82,6 +90,10 @@ void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double
         json_num(p->metrics, step_s);
         fputs(",\"other_s\":", p->metrics);
         json_num(p->metrics, other_s);
+        for (int k = 0; has_phase && k < APT_PHASE_COUNT; k++) {
+            fprintf(p->metrics, ",\"%s\":", apt_phase_key((AptPhase)k));
+            json_num(p->metrics, p->phase[k]);
+        }
         fputs(",\"time_s\":", p->metrics);
         json_num(p->metrics, now - p->t_start);
         fputs("}\n", p->metrics);
@@ -91,8 +103,12 @@ void apt_progress_step(AptProgress *p, int epoch, long step, double loss, double
         char e[32];
         apt_format_duration(e, sizeof e, eta);
         // Through the logger: the same line lands in the run directory's log.txt.
-        char split[96] = "";
-        if (dt > 0 && data_s + step_s > 0)
+        char split[160] = "";
+        if (has_phase && dt > 0 && dsteps > 0) {
+            char ph[140];
+            apt_phase_format(ph, sizeof ph, p->phase, dt / (double)dsteps);
+            snprintf(split, sizeof split, " (%s)", ph);
+        } else if (dt > 0 && data_s + step_s > 0)
             snprintf(split, sizeof split, " (data %.0f%% step %.0f%% other %.0f%%)", 100 * data_s / dt,
                      100 * step_s / dt, 100 * other_s / dt);
         apt_info("epoch %d step %ld/%ld loss %.5f lr %.3e %.0f img/s ETA %s%s", epoch, step, p->total_steps, loss, lr,

@@ -28,6 +28,10 @@
 // the last one of pass 1, whose activations are still in the arena: pass 2 walks the chunks in reverse
 // and starts with it.
 //
+// Phases (step_timer.h): both passes' forwards count as forward, each chunk's backward as backward, the
+// exchange and the loss as in the one-pass step; stamps after pass 1, the exchange and loss, and after
+// each chunk's forward and backward of pass 2.
+//
 // Bucketed all-reduce: the model's grad-ready hook (buckets start as backward finishes layers) may fire
 // only during the last chunk's backward, when the gradients are final; earlier chunks run without it.
 #include "trainer_impl.h"
@@ -58,10 +62,14 @@ void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x
         chunk_rng(t, bt, i0); // drop-path draws keyed by global sample index: the same in both passes
         apt_model_forward_dev(t->model, x + (size_t)i0 * sample, n, t->E_local + (size_t)i0 * D, true);
     }
+    apt_step_timer_mark(&t->timer, APT_PHASE_FORWARD);
     apt_exchange_allgather(dc, t->E_local, t->E, t->b, t->D); // [B, D], global order
+    apt_step_timer_mark(&t->timer, APT_PHASE_EXCHANGE);
     be->loss_compute(be, t->loss_ws, &t->loss_params, t->E, bt->labels_global, t->B, t->D, bt->offset,
                      bt->offset + t->b, t->dE, &t->scal[APT_SCALAR_LOSS]);
+    apt_step_timer_mark(&t->timer, APT_PHASE_LOSS);
     apt_exchange_reduce_scatter(dc, t->dE, t->dE_local, t->b, t->D); // [b, D]
+    apt_step_timer_mark(&t->timer, APT_PHASE_EXCHANGE);
 
     // ---- pass 2: recompute each chunk's activations and back-propagate its rows of dE_local
     apt_params_zero_grad(t->ps);
@@ -69,10 +77,13 @@ void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x
     for (int k = n_chunks - 1; k >= 0; k--) {
         const int i0 = k * c, n = b - i0 < c ? b - i0 : c;
         chunk_rng(t, bt, i0);
-        if (k != n_chunks - 1) // the last chunk's activations are the arena's from pass 1
+        if (k != n_chunks - 1) { // the last chunk's activations are the arena's from pass 1
             apt_model_forward_dev(t->model, x + (size_t)i0 * sample, n, t->E_local + (size_t)i0 * D, true);
+            apt_step_timer_mark(&t->timer, APT_PHASE_FORWARD);
+        }
         apt_model_set_grad_ready_hook(t->model, hook && k == 0 ? grads_ready : NULL, hook ? t->buckets : NULL);
         apt_model_backward_dev(t->model, t->dE_local + (size_t)i0 * D);
+        apt_step_timer_mark(&t->timer, APT_PHASE_BACKWARD);
     }
     // Leave the hook as trainer.c set it (the final chunk had it on).
     apt_model_set_grad_ready_hook(t->model, hook ? grads_ready : NULL, hook ? t->buckets : NULL);

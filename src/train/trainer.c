@@ -240,6 +240,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
              t->run_dir, cfg->model.arch, t->C, t->H, t->W, t->D, trainable, apt_optim_name(cfg->optim.name),
              cfg->optim.lr, cfg->loss.name, t->B, comm->world, t->b, t->total_steps, t->n_epochs, t->be->name, t->dcomm->name);
     apt_progress_open(&t->progress, t->run_dir, comm->rank, t->total_steps, t->step);
+    // Stamps per step: 12 in the one-pass step; the two-pass step adds a forward and a backward per chunk.
+    const int n_chunks = t->chunk ? (t->b + t->chunk - 1) / t->chunk : 0;
+    apt_step_timer_init(&t->timer, t->be, 16 + 2 * n_chunks);
     char hb[4200];
     apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
     apt_nan_policy_init(&t->nan, &cfg->train);
@@ -316,6 +319,7 @@ int apt_trainer_run(AptTrainer *t) {
         const AptBatch *bt = t->batch ? t->batch : apt_train_fetch_upload(t, t->step);
         t->batch = NULL;
         double t_got = apt_time_now();
+        apt_step_timer_add(&t->timer, APT_PHASE_DATA, t_got - t_wait);
         AptNanBatchInfo bt_info; // bt may be recycled by the loader once the step has prefetched
         apt_nan_batch_info(&bt_info, bt);
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
@@ -339,6 +343,9 @@ int apt_trainer_run(AptTrainer *t) {
         bool epoch_done = t->epoch < t->n_epochs && t->step_in_epoch == epoch_length(t, t->epoch);
         bool last = t->step == t->total_steps;
         if (t->step % cfg->logging.every_steps == 0 || last) {
+            double phase[APT_PHASE_COUNT]; // every rank takes its own (device: the same small wait each)
+            apt_step_timer_take(&t->timer, phase);
+            apt_progress_phases(&t->progress, phase);
             apt_progress_step(&t->progress, epoch, t->step, loss_n ? loss_sum / loss_n : NAN, lr, (long)t->B * (t->step - logged_at),
                               !t->opts.quiet);
             loss_sum = 0, loss_n = 0, logged_at = t->step;
@@ -373,6 +380,7 @@ void apt_trainer_destroy(AptTrainer *t) {
     if (t->loader) apt_loader_destroy(t->loader);
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     if (t->loss_ws) t->be->loss_free(t->be, t->loss_ws);
+    apt_step_timer_free(&t->timer);
     if (t->buckets) apt_buckets_free(t->buckets);
     float *bufs[6] = {t->E_local, t->dE_local, t->E, t->dE, t->x[0], t->x[1]};
     for (int i = 0; i < 6; i++)

@@ -13,6 +13,7 @@
 #include "optim/optim.h"
 #include "nan_policy.h"
 #include "progress.h"
+#include "step_timer.h"
 
 struct AptTrainer {
     AptConfig cfg;
@@ -31,6 +32,7 @@ struct AptTrainer {
     AptOptim optim;
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
+    AptStepTimer timer;    // per-step phases (step_timer.h): stamped by step.c / step_chunked.c
     int B, b, D;           // global batch, local batch, embedding size
     int chunk;             // train.chunk when it splits the local batch (two-pass step), else 0
     int C, H, W;           // input sample shape

@@ -13,6 +13,9 @@
 //        ranking loss (every loss the CUDA table accepts; the others must be refused, NULL workspace):
 //          loss part 1e-5 (1 + |loss|), dE 1e-4 relative + 1e-5 absolute (float32 sigmoids in the fused
 //          kernels vs float64 per-query sums on the cpu); labels are HOST memory, as the op requires.
+//   3. the step-timer ops (timer_create/record/read/free, src/train/step_timer.h): events on the stream
+//      around 32 sums of squares of 2^22 floats read back as seconds: stamp 0 is 0, the stamps never
+//      decrease, the span around the work is > 0, and a second read of passed stamps gives the same values.
 // Every buffer of the CUDA table is its own device memory (alloc + copy), read back with a blocking
 // D2H copy, which is ordered after the ops on the backend's stream. Label gpu; skips (exit 77) without
 // a CUDA device.
@@ -242,6 +245,37 @@ static void vs_cpu_loss(void) {
     cpu->free(cpu, lc), gpu->free(gpu, lg);
 }
 
+// The CUDA timer ops: events on the backend's stream, read as seconds from stamp 0.
+static void timer_ops(void) {
+    enum { N = 1 << 22 };
+    float *x = gpu->alloc(gpu, N * sizeof(float));
+    double *out = gpu->alloc(gpu, sizeof(double));
+    gpu->fill(gpu, N, 0.5f, x);
+    AptTimerSet ts;
+    gpu->timer_create(gpu, 4, &ts);
+    TEST_CHECK(ts.n == 4 && ts.s && ts.impl, "timer_create: n %d", ts.n);
+    gpu->timer_record(gpu, &ts, 0);
+    for (int k = 0; k < 32; k++) gpu->sumsq(gpu, N, x, out, k > 0);
+    gpu->timer_record(gpu, &ts, 1);
+    gpu->timer_record(gpu, &ts, 2); // nothing between 1 and 2
+    gpu->sumsq(gpu, N, x, out, true);
+    gpu->timer_record(gpu, &ts, 3);
+    gpu->timer_read(gpu, &ts, 4);
+    double first[4];
+    memcpy(first, ts.s, sizeof first);
+    printf("timer: stamps %.6f %.6f %.6f %.6f s (32 + 1 sums of squares of 2^22 floats)\n", ts.s[0], ts.s[1], ts.s[2],
+           ts.s[3]);
+    TEST_CHECK(ts.s[0] == 0 && ts.s[1] > 0 && ts.s[2] >= ts.s[1] && ts.s[3] > ts.s[2],
+               "timer stamps not increasing: %g %g %g %g", ts.s[0], ts.s[1], ts.s[2], ts.s[3]);
+    TEST_CHECK(ts.s[2] - ts.s[1] < ts.s[1], "empty span %g longer than the work before it %g", ts.s[2] - ts.s[1],
+               ts.s[1]);
+    gpu->timer_read(gpu, &ts, 4);
+    TEST_CHECK(!memcmp(first, ts.s, sizeof first), "a second read of passed stamps differs");
+    gpu->timer_free(gpu, &ts);
+    TEST_CHECK(ts.s == NULL && ts.impl == NULL, "timer_free left pointers");
+    gpu->free(gpu, x), gpu->free(gpu, out);
+}
+
 int main(void) {
     const char *why = NULL;
     gpu = apt_backend_cuda_create_on(0, &why);
@@ -273,6 +307,7 @@ int main(void) {
     vs_cpu_small_ops(1000003); // several blocks and a grid-stride tail
     vs_cpu_optim(1000003);
     vs_cpu_loss();
+    timer_ops();
 
     int rc = apt_test_finish("test_backend_step_ops_cuda");
     apt_backend_destroy(gpu);

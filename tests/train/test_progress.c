@@ -1,6 +1,6 @@
 // test_progress.c — metrics.jsonl content (one parseable JSON object per step/eval line, NaN -> null,
-// appended across reopen as after a resume), the progress line format, duration formatting, and the
-// SIGUSR1/SIGTERM flag the trainer polls at step boundaries.
+// appended across reopen as after a resume, the per-step phase means written once), the progress line
+// format, duration formatting, and the SIGUSR1/SIGTERM flag the trainer polls at step boundaries.
 #include "harness.h"
 #include "core/fsutil.h"
 #include "train/progress.h"
@@ -41,6 +41,9 @@ int main(void) {
     usleep(20000);
     apt_progress_time(&p, 0.002, 0.015);
     apt_progress_time(&p, 0.0005, 0.001);
+    // Phase means (step_timer.h) for this interval: written after other_s, shown on the progress line.
+    const double phase[APT_PHASE_COUNT] = {0.0001, 0.0005, 0.00025, 0.000125, 0.0006, 0.0002, 0.0001};
+    apt_progress_phases(&p, phase);
     apt_progress_step(&p, 0, 10, 0.5, 1e-3, 640, true);
     const char *names[2] = {"recall@1", "map"};
     double vals[2] = {0.75, 0.5};
@@ -74,6 +77,12 @@ int main(void) {
         TEST_CHECK(strstr(line[0], "\"data_s\":0.0025,\"step_s\":0.016,\"other_s\":") && o &&
                        sscanf(o + 10, "%lf", &other) == 1 && other >= 0.0015,
                    "time split: %s", line[0]);
+        TEST_CHECK(strstr(line[0], ",\"t_data_s\":0.0001,\"t_forward_s\":0.0005,\"t_exchange_s\":0.00025,"
+                          "\"t_loss_s\":0.000125,\"t_backward_s\":0.0006,\"t_allreduce_s\":0.0002,\"t_optim_s\":0.0001,"
+                          "\"time_s\":") != NULL,
+                   "phase fields: %s", line[0]);
+        // Given once: the next interval (no apt_progress_phases call) has none.
+        TEST_CHECK(!strstr(line[2], "t_data_s"), "phase fields repeated: %s", line[2]);
         TEST_CHECK(!strcmp(line[1], "{\"type\":\"eval\",\"epoch\":0,\"step\":10,\"recall@1\":0.75,\"map\":0.5}\n"),
                    "eval line: %s", line[1]);
         TEST_CHECK(strstr(line[2], "\"loss\":null") != NULL, "NaN loss must be null: %s", line[2]);

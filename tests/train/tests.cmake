@@ -1,4 +1,10 @@
 apt_test(NAME test_progress SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_progress.c LABELS train)
+# The per-step phase timer: accumulator, means, progress-line format, read order (no wait inside a step),
+# cpu and guard timer ops.
+apt_test(NAME test_step_timer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_step_timer.c LABELS train guard)
+# metrics.jsonl's phase fields on real runs (one-pass and train.chunk): >= 0, within and covering the step.
+apt_test(NAME test_step_phases SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_step_phases.c LABELS train TIMEOUT 120)
+apt_test(NAME test_step_phases SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_step_phases.c NP 2 LABELS train TIMEOUT 120)
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c LABELS train TIMEOUT 240)
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 2 LABELS train TIMEOUT 240)
 apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 4 LABELS train TIMEOUT 240)

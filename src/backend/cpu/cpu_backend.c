@@ -56,6 +56,7 @@ AptBackend *apt_backend_cpu_create(void) {
     be->upload_wait = cpu_sync;
 #define APT_CPU_OP_SET(name, params, args) be->name = apt_cpu_##name;
     APT_BACKEND_OPS(APT_CPU_OP_SET)
+    APT_BACKEND_TIMER_OPS(APT_CPU_OP_SET)
 #undef APT_CPU_OP_SET
     be->destroy = cpu_destroy;
     apt_cpu_transformer_register(be);

@@ -76,4 +76,5 @@ void apt_cpu_fill(AptBackend *be, size_t n, float value, float *x);
 // ones; this covers the rest: cpu_step.c, cpu_optim.c, cpu_loss.c).
 #define APT_CPU_OP_DECL(name, params, args) void apt_cpu_##name params;
 APT_BACKEND_OPS(APT_CPU_OP_DECL)
+APT_BACKEND_TIMER_OPS(APT_CPU_OP_DECL) // cpu_timer.c
 #undef APT_CPU_OP_DECL

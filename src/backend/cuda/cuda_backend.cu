@@ -135,6 +135,7 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     be->upload_wait = cuda_upload_wait;
 #define APT_CUDA_OP_SET(name, params, args) be->name = apt_cuda_##name;
     APT_BACKEND_OPS(APT_CUDA_OP_SET)
+    APT_BACKEND_TIMER_OPS(APT_CUDA_OP_SET)
 #undef APT_CUDA_OP_SET
     be->destroy = cuda_destroy;
     apt_cuda_transformer_register(be);

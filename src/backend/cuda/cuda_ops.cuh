@@ -108,4 +108,5 @@ void apt_cuda_bias_rows(AptBackend *be, int N, int C, int HW, const float *b, fl
 // casts, sum of squares, finite flag, optimizer updates, ranking loss).
 #define APT_CUDA_OP_DECL(name, params, args) void apt_cuda_##name params;
 APT_BACKEND_OPS(APT_CUDA_OP_DECL)
+APT_BACKEND_TIMER_OPS(APT_CUDA_OP_DECL) // cuda_timer.cu
 #undef APT_CUDA_OP_DECL

@@ -201,6 +201,7 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
     }
 APT_BACKEND_OPS(APT_GUARD_OP)
 APT_BACKEND_TRANSFORMER_OPS(APT_GUARD_OP)
+APT_BACKEND_TIMER_OPS(APT_GUARD_OP)
 #undef APT_GUARD_OP
 
 static void guard_destroy(AptBackend *be) {
@@ -229,6 +230,7 @@ AptBackend *apt_backend_guard_create(void) {
 #define APT_GUARD_SET(name, params, args) be->name = guard_##name;
     APT_BACKEND_OPS(APT_GUARD_SET)
     APT_BACKEND_TRANSFORMER_OPS(APT_GUARD_SET)
+    APT_BACKEND_TIMER_OPS(APT_GUARD_SET)
 #undef APT_GUARD_SET
     be->destroy = guard_destroy;
     return be;
