@@ -130,7 +130,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     apt_config_validate(&t->cfg, comm->world);
     apt_h5_init();
     // From here on a pre-emption signal is remembered (and honoured at the first step boundary) instead
-    // of killing the process during set-up.
+    // of killing the process during set-up. Before any compute or loader thread exists: install blocks the
+    // signals in this thread, and the threads created below inherit that (signals.c: a signal delivered
+    // inside oneDNN's JIT GEMM corrupts the heap).
     apt_signals_install();
 
     // ---- run directory, log, resolved config (rank 0)
