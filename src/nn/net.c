@@ -46,6 +46,14 @@ void apt_net_dy(AptNet *net, float **slot, size_t floats) {
         apt_acts_floats(&net->acts, slot, floats);
 }
 
+void apt_net_act(AptNet *net, AptAct *a, size_t n, bool bf16) {
+    a->f = NULL, a->h = NULL;
+    if (bf16)
+        apt_acts_request(&net->acts, &a->h, n * sizeof(uint16_t));
+    else
+        apt_acts_floats(&net->acts, &a->f, n);
+}
+
 void apt_net_need_scratch(AptNet *net, size_t floats) {
     if (floats > net->scratch_floats) net->scratch_floats = floats;
 }

@@ -37,40 +37,41 @@ void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplane
     }
 }
 
-float *apt_resblock_y(AptResBlock *b) {
+AptAct apt_resblock_y(AptResBlock *b) {
     return b->u[b->n_units - 1].bn.y;
 }
 float *apt_resblock_dy(AptResBlock *b) {
     return b->u[b->n_units - 1].bn.dy;
 }
 
-void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, const float *x, bool train) {
-    const float *in = x;
+void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptAct x, bool train) {
+    AptAct in = x;
     for (int i = 0; i < b->n_units; i++) {
         apt_convbn_forward(&b->u[i], net, n, in, train);
         in = b->u[i].bn.y;
     }
-    const float *id = x;
+    AptAct id = x;
     if (b->has_ds) {
         apt_convbn_forward(&b->ds, net, n, x, train);
         id = b->ds.bn.y;
     }
-    float *y = apt_resblock_y(b);
+    AptAct y = apt_resblock_y(b);
     size_t len = (size_t)n * b->C * b->H * b->W;
-    net->be->add(net->be, len, y, id, y);
-    net->be->relu_forward(net->be, len, y, y);
+    apt_act_add(net, len, y, id, y); // bf16 chain: the sum of two bf16 values, rounded once
+    apt_act_relu(net, len, y);
 }
 
-void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, const float *x, float *dx) {
-    float *y = apt_resblock_y(b), *dy = apt_resblock_dy(b);
+void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptAct x, float *dx) {
+    AptAct y = apt_resblock_y(b);
+    float *dy = apt_resblock_dy(b);
     size_t len = (size_t)n * b->C * b->H * b->W;
-    net->be->relu_backward(net->be, len, y, dy, dy); // dy is now the gradient of both branches' sum
+    apt_act_relu_backward(net, len, y, dy); // dy is now the gradient of both branches' sum
     if (b->has_ds) {
         net->be->copy(net->be, b->ds.bn.dy, dy, len * sizeof(float), APT_COPY_D2D);
     }
     // Main branch, last unit first (its ReLU flag is off, so dy is used as is).
     for (int i = b->n_units - 1; i >= 0; i--) {
-        const float *in = i ? b->u[i - 1].bn.y : x;
+        AptAct in = i ? b->u[i - 1].bn.y : x;
         float *din = i ? b->u[i - 1].bn.dy : dx;
         apt_convbn_backward(&b->u[i], net, n, in, din);
     }

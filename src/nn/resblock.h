@@ -14,9 +14,9 @@ typedef struct {
 
 void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride,
                        int H, int W);
-void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, const float *x, bool train);
+void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptAct x, bool train);
 // Reads apt_resblock_dy(b); writes dx (may be NULL).
-void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, const float *x, float *dx);
-float *apt_resblock_y(AptResBlock *b);
+void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptAct x, float *dx);
+AptAct apt_resblock_y(AptResBlock *b);
 float *apt_resblock_dy(AptResBlock *b);
 void apt_resblock_release(AptResBlock *b, AptNet *net);
