@@ -79,6 +79,40 @@ static void bf16_act_inputs_free(Bf16ActIn *in) {
     free(in->gamma), free(in->beta), free(in->dg0), free(in->db0), free(in->s_nc), free(in->dy_nc), free(in->sums);
 }
 
+// The sums of |terms| behind every per-channel sum of bf16_act_run, from the same inputs (the bounds of
+// the comparisons): bn_stats {S|x|, S x^2}, bn_backward_stats {S|dy|, S|dy (x - mean)| / std} [2C];
+// dgamma, dbeta: the latter two plus |dg0|, |db0| [C]; chscale ds: S|dy x| [N, C].
+typedef struct {
+    double *st, *bst;
+    float *dg, *db, *ds;
+} Bf16ActMags;
+
+static Bf16ActMags bf16_act_mags(const Bf16ActCase *c, const Bf16ActIn *in) {
+    const int N = c->N, C = c->C, HW = c->H * c->W;
+    Bf16ActMags m;
+    m.st = calloc(2 * (size_t)C, sizeof(double)), m.bst = calloc(2 * (size_t)C, sizeof(double));
+    m.dg = malloc((size_t)C * sizeof(float)), m.db = malloc((size_t)C * sizeof(float));
+    m.ds = malloc((size_t)N * C * sizeof(float));
+    for (int n = 0; n < N; n++)
+        for (int ch = 0; ch < C; ch++) {
+            double invstd = 1.0 / sqrt((double)in->var[ch] + 1e-5), ds = 0;
+            for (int p = 0; p < HW; p++) {
+                size_t i = ((size_t)n * C + ch) * HW + p;
+                m.st[ch] += fabs(in->x[i]), m.st[C + ch] += (double)in->x[i] * in->x[i];
+                m.bst[ch] += fabs(in->dy[i]), m.bst[C + ch] += fabs(in->dy[i] * (in->x[i] - in->mean[ch])) * invstd;
+                ds += fabs((double)in->dy[i] * in->x[i]);
+            }
+            m.ds[(size_t)n * C + ch] = (float)ds;
+        }
+    for (int ch = 0; ch < C; ch++)
+        m.dg[ch] = (float)(m.bst[C + ch] + fabs(in->dg0[ch])), m.db[ch] = (float)(m.bst[ch] + fabs(in->db0[ch]));
+    return m;
+}
+
+static void bf16_act_mags_free(Bf16ActMags *m) {
+    free(m->st), free(m->bst), free(m->dg), free(m->db), free(m->ds);
+}
+
 static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, uint64_t seed) {
     const int N = c->N, C = c->C, HW = c->H * c->W;
     AptPoolDesc pd;

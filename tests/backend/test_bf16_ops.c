@@ -127,48 +127,20 @@ static void act_case(AptBackend *cpu, const Bf16ActCase *c, int cs) {
         }
     W(act_expect(a.bn_dxt, t.bn_dxt, bnd, n, ULP_F32, 1e-30, cs, "bn_backward_data dx"));
     // per-channel sums: bound = the sum of |terms| (+ the accumulated start value for dgamma / dbeta)
-    {
-        double *m0 = calloc((size_t)C, sizeof(double)), *m1 = calloc((size_t)C, sizeof(double));
-        double *q0 = calloc((size_t)C, sizeof(double)), *q1 = calloc((size_t)C, sizeof(double));
-        for (int nn = 0; nn < N; nn++)
-            for (int ch = 0; ch < C; ch++) {
-                double invstd = 1.0 / sqrt((double)in.var[ch] + 1e-5);
-                for (int p = 0; p < HW; p++) {
-                    size_t i = ((size_t)nn * C + ch) * HW + p;
-                    m0[ch] += fabs(in.x[i]), m1[ch] += (double)in.x[i] * in.x[i];
-                    q0[ch] += fabs(in.dy[i]), q1[ch] += fabs(in.dy[i] * (in.x[i] - in.mean[ch])) * invstd;
-                }
-            }
-        double *st_b = malloc(2 * (size_t)C * sizeof(double)), *bst_b = malloc(2 * (size_t)C * sizeof(double));
-        float *dg_b = malloc((size_t)C * sizeof(float)), *db_b = malloc((size_t)C * sizeof(float));
-        for (int ch = 0; ch < C; ch++) {
-            st_b[ch] = m0[ch], st_b[C + ch] = m1[ch], bst_b[ch] = q0[ch], bst_b[C + ch] = q1[ch];
-            dg_b[ch] = (float)(q1[ch] + fabs(in.dg0[ch])), db_b[ch] = (float)(q0[ch] + fabs(in.db0[ch]));
-        }
-        size_t bad = 0;
-        for (int i = 0; i < 2 * C; i++) {
-            bad += !(fabs(a.bn_st[i] - t.bn_st[i]) <= SUM_F32 * st_b[i] + 1e-12);
-            bad += !(fabs(a.bn_bst[i] - t.bn_bst[i]) <= SUM_F32 * bst_b[i] + 1e-12);
-        }
-        TEST_CHECK(bad == 0, "act case %d: bn_stats / bn_backward_stats sums: %zu of %d outside %g of sum |terms|", cs,
-                   bad, 4 * C, SUM_F32);
-        W(act_expect(a.bn_dg, t.bn_dg, dg_b, (size_t)C, SUM_F32, 1e-12, cs, "bn_backward_affine dgamma"));
-        W(act_expect(a.bn_db, t.bn_db, db_b, (size_t)C, SUM_F32, 1e-12, cs, "bn_backward_affine dbeta"));
-        free(m0), free(m1), free(q0), free(q1), free(st_b), free(bst_b), free(dg_b), free(db_b);
+    Bf16ActMags mg = bf16_act_mags(c, &in);
+    size_t bad = 0;
+    for (int i = 0; i < 2 * C; i++) {
+        bad += !(fabs(a.bn_st[i] - t.bn_st[i]) <= SUM_F32 * mg.st[i] + 1e-12);
+        bad += !(fabs(a.bn_bst[i] - t.bn_bst[i]) <= SUM_F32 * mg.bst[i] + 1e-12);
     }
+    TEST_CHECK(bad == 0, "act case %d: bn_stats / bn_backward_stats sums: %zu of %d outside %g of sum |terms|", cs, bad,
+               4 * C, SUM_F32);
+    W(act_expect(a.bn_dg, t.bn_dg, mg.dg, (size_t)C, SUM_F32, 1e-12, cs, "bn_backward_affine dgamma"));
+    W(act_expect(a.bn_db, t.bn_db, mg.db, (size_t)C, SUM_F32, 1e-12, cs, "bn_backward_affine dbeta"));
     // gap and SE ds: the same float64 sums in the same order as the twin (a few ulps)
     W(act_expect(a.gap_y, t.gap_y, NULL, nc, ULP_F32, 1e-12, cs, "gap_forward y"));
-    {
-        float *ds_b = malloc(nc * sizeof(float));
-        for (size_t pl = 0; pl < nc; pl++) {
-            double s = 0;
-            for (int p = 0; p < HW; p++)
-                s += fabs((double)in.dy[pl * HW + p] * in.x[pl * HW + p]);
-            ds_b[pl] = (float)s;
-        }
-        W(act_expect(a.cs_ds, t.cs_ds, ds_b, nc, ULP_F32, 1e-12, cs, "chscale_backward ds"));
-        free(ds_b);
-    }
+    W(act_expect(a.cs_ds, t.cs_ds, mg.ds, nc, ULP_F32, 1e-12, cs, "chscale_backward ds"));
+    bf16_act_mags_free(&mg);
     // layout conversions: exact
     W(act_expect(a.in16, in.x, NULL, n, 0, 1e-30, cs, "act_from_f32_bf16 (= host rounding)"));
     W(act_expect(a.to32, in.x, NULL, n, 0, 1e-30, cs, "act_to_f32 (exact)"));
