@@ -55,8 +55,8 @@ typedef struct {
     float *scratch;
     double bn_count_scale; // per forward: global samples / local samples (sync BN), else 1
     char prefix[64];       // prepended to registered names ("" or "layer2.1.")
-    int dy_group, dy_role; // > 0 while building a residual block: its gradient buffers share memory with
-                           // the same role in alternate blocks (apt_net_dy)
+    int dy_keys[16];       // sharing keys of the next apt_net_dy requests, in order (apt_net_dy_route)
+    int dy_nkeys, dy_next;
     void (*grad_ready)(void *ctx, size_t lo); // backward progress hook (model.h), may be NULL
     void *grad_ready_ctx;
     uint32_t rng_epoch, rng_step, rng_sample0; // draw position of the next train forward (drop-path):
@@ -71,8 +71,17 @@ void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm,
 int apt_net_param(AptNet *net, const char *name, int ndim, const int *shape, bool is_buffer, AptInitKind kind,
                   double arg);
 void apt_net_need_scratch(AptNet *net, size_t floats);
-// Request the gradient buffer of a layer output (shared per dy_group/dy_role inside residual blocks).
+// Request the gradient buffer of a layer output: a buffer of its own, or the region of the next key
+// routed by apt_net_dy_route.
 void apt_net_dy(AptNet *net, float **slot, size_t floats);
+// Gradient regions of residual networks, shared by liveness (resblock.c has the argument): the input
+// gradients of the convolutions (CONV), of the inner BatchNorms (BN), of the downsample branch's BN
+// (SIDE), and a block's output gradient (OUT + block parity: a block writes its input gradient into
+// the previous block's). Each region is as large as its largest user.
+enum { APT_DY_OWN = 0, APT_DY_CONV = 1, APT_DY_BN = 2, APT_DY_SIDE = 3, APT_DY_OUT = 4 /* 4, 5 */ };
+// The next n apt_net_dy requests take keys[0..n) (APT_DY_OWN: a buffer of its own); every routed key
+// must be taken before the next route (checked).
+void apt_net_dy_route(AptNet *net, int n, const int *keys);
 // Request a stored activation of n elements: bf16 (a->h) when `bf16`, else fp32 (a->f).
 void apt_net_act(AptNet *net, AptAct *a, size_t n, bool bf16);
 

@@ -63,8 +63,13 @@ AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm 
     apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std, m->bb->x_bf16);
     for (int i = head_first; i < m->ps.n; i++)
         m->ps.p[i].is_head = true;
-    apt_acts_floats(&m->net.acts, &m->x, (size_t)b_max * C * H * W);
-    if (m->bb->x_bf16) apt_acts_request(&m->net.acts, &m->x16, (size_t)b_max * C * H * W * sizeof(uint16_t));
+    const size_t nx = (size_t)b_max * C * H * W;
+    if (m->bb->x_bf16) { // the first layer keeps the bf16 input; x is only the upload buffer
+        apt_acts_floats(&m->net.acts, &m->x, nx);
+        apt_acts_request_saved(&m->net.acts, &m->x16, nx * sizeof(uint16_t));
+    } else {
+        apt_acts_request_saved(&m->net.acts, &m->x, nx * sizeof(float));
+    }
     apt_net_finalize(&m->net);
     if (mc->pretrained[0]) {
         int n = apt_safetensors_load(&m->ps, mc->pretrained);
@@ -147,6 +152,9 @@ int apt_model_embed_dim(const AptModel *m) {
 }
 size_t apt_model_activation_bytes(const AptModel *m) {
     return m->net.acts.total;
+}
+size_t apt_model_saved_activation_bytes(const AptModel *m) {
+    return m->net.acts.saved;
 }
 
 void apt_model_destroy(AptModel *m) {

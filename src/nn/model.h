@@ -54,4 +54,7 @@ int apt_model_embed_dim(const AptModel *m);
 // Bytes of the activation arena (all layer outputs and their gradients for b_max samples; with bf16 also
 // the bf16 copy of the convolution weights).
 size_t apt_model_activation_bytes(const AptModel *m);
+// Of those, the stored activations: the tensors kept from forward to backward (layer outputs, pool
+// indices, the input); the rest are gradient buffers (shared by liveness), statistics and scratch.
+size_t apt_model_saved_activation_bytes(const AptModel *m);
 void apt_model_destroy(AptModel *m);

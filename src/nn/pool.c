@@ -8,8 +8,8 @@ void apt_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W, int k, in
     apt_pool_desc_init(&l->d, net->b_max, C, H, W, k, stride, pad);
     size_t out = (size_t)net->b_max * C * l->d.P * l->d.Q;
     apt_net_act(net, &l->y, out, net->bf16);
-    apt_acts_floats(&net->acts, &l->dy, out);
-    apt_acts_request(&net->acts, &l->idx, out * sizeof(int));
+    apt_net_dy(net, &l->dy, out);
+    apt_acts_request_saved(&net->acts, &l->idx, out * sizeof(int)); // the argmax, kept for backward
 }
 
 void apt_maxpool_forward(AptMaxPool *l, AptNet *net, int n, AptAct x) {

@@ -77,20 +77,19 @@ AptBackbone *apt_resnet_create(AptNet *net, const AptModelConfig *mc, int depth,
     ResNet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];
     m->blocks = apt_calloc((size_t)m->n_blocks, sizeof *m->blocks); // fixed: the arena holds slot addresses
+    // The stem's gradients come after every block's, when the shared regions (resblock.c) are free.
+    apt_net_dy_route(net, 2, (int[]){APT_DY_CONV, APT_DY_SIDE});
     apt_convbn_init(&m->stem, net, "conv1", "bn1", C, H, W, 64, 7, 2, 3, true);
+    apt_net_dy_route(net, 1, (int[]){APT_DY_OUT + 1}); // block 0 (parity 0) writes its input gradient here
     apt_maxpool_init(&m->pool, net, 64, m->stem.conv.d.P, m->stem.conv.d.Q, 3, 2, 1);
     int inplanes = 64, h = m->pool.d.P, w = m->pool.d.Q, bi = 0;
     for (int s = 0; s < 4; s++) {
         int planes = 64 << s;
         for (int j = 0; j < layers[s]; j++) {
             snprintf(net->prefix, sizeof net->prefix, "layer%d.%d.", s + 1, j);
-            // A block's gradient buffers are live during its own backward, and its output gradient from the
-            // next block's backward until its own: alternate blocks can share them.
-            net->dy_group = 1 + bi % 2;
-            net->dy_role = 0;
-            AptResBlock *b = &m->blocks[bi++];
-            apt_resblock_init(b, net, bottleneck, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, h, w);
-            net->dy_group = 0;
+            AptResBlock *b = &m->blocks[bi];
+            apt_resblock_init(b, net, bottleneck, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, h, w, bi % 2);
+            bi++;
             inplanes = b->C;
             h = b->H;
             w = b->W;

@@ -114,8 +114,13 @@ static void se_backward(SEModule *se, AptNet *net, int n, AptAct u, float *du) {
     be->axpy(be, (size_t)n * se->C * se->HW, 1.0f, net->scratch, du);
 }
 
-static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int stride, int H, int W) {
+// Gradient buffers by liveness as in resblock.c; the SE module's output gradient is the block's (OUT),
+// and it hands its input gradient to u2's BN region (BN), so u2 is an inner unit here.
+static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int stride, int H, int W, int parity) {
     int out = 4 * planes;
+    apt_net_dy_route(net, 10,
+                     (int[]){APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN, APT_DY_OWN,
+                             APT_DY_OWN, APT_DY_OWN, APT_DY_OUT + parity}); // u0, u1, u2; se: dpooled, dh, ds, dy
     b->C_in = inplanes;
     b->HW_in = H * W;
     apt_convbn_init(&b->u[0], net, "conv1", "bn1", inplanes, H, W, planes, 1, stride, 0,
@@ -129,6 +134,7 @@ static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int 
     se_init(&b->se, net, out, H1 * W1);
     b->has_ds = stride != 1 || inplanes != out;
     if (b->has_ds) {
+        apt_net_dy_route(net, 2, (int[]){APT_DY_CONV, APT_DY_SIDE});
         apt_convbn_init(&b->ds, net, "downsample.0", "downsample.1", inplanes, H, W, out, 1, stride, 0,
                         false);
         apt_net_need_scratch(net, (size_t)net->b_max * inplanes * H * W);
@@ -221,8 +227,8 @@ static void caffe_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W) 
     l->d.Q = (W - 3 + 1) / 2 + 1;
     size_t out = (size_t)net->b_max * C * l->d.P * l->d.Q;
     apt_net_act(net, &l->y, out, net->bf16);
-    apt_acts_floats(&net->acts, &l->dy, out);
-    apt_acts_request(&net->acts, &l->idx, out * sizeof(int));
+    apt_net_dy(net, &l->dy, out);
+    apt_acts_request_saved(&net->acts, &l->idx, out * sizeof(int));
 }
 
 AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, int C, int H, int W) {
@@ -234,17 +240,18 @@ AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, 
     SENet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];
     m->blocks = apt_calloc((size_t)m->n_blocks, sizeof *m->blocks); // fixed: the arena holds slot addresses
+    // the stem's gradients run after every block's: the shared regions are free (resnet.c)
+    apt_net_dy_route(net, 2, (int[]){APT_DY_CONV, APT_DY_SIDE});
     apt_convbn_init(&m->stem, net, "conv1", "bn1", C, H, W, 64, 7, 2, 3, true);
+    apt_net_dy_route(net, 1, (int[]){APT_DY_OUT + 1}); // block 0 (parity 0) writes its input gradient here
     caffe_maxpool_init(&m->pool, net, 64, m->stem.conv.d.P, m->stem.conv.d.Q);
     int inplanes = 64, h = m->pool.d.P, w = m->pool.d.Q, bi = 0;
     for (int s = 0; s < 4; s++) {
         for (int j = 0; j < layers[s]; j++) {
             snprintf(net->prefix, sizeof net->prefix, "layer%d.%d.", s + 1, j);
-            net->dy_group = 1 + bi % 2; // alternate blocks share gradient buffers (resnet.c)
-            net->dy_role = 0;
-            SEBlock *b = &m->blocks[bi++];
-            seblock_init(b, net, inplanes, 64 << s, (j == 0 && s > 0) ? 2 : 1, h, w);
-            net->dy_group = 0;
+            SEBlock *b = &m->blocks[bi];
+            seblock_init(b, net, inplanes, 64 << s, (j == 0 && s > 0) ? 2 : 1, h, w, bi % 2);
+            bi++;
             inplanes = b->C;
             h = b->H;
             w = b->W;

@@ -148,8 +148,9 @@ int main(int argc, char **argv) {
         return 77;
     }
     char dir[256], root[300], out[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_vit_train_%s_np%d_%s", arch, c->world,
-             getenv("USER") ? getenv("USER") : "u");
+    int pid = (int)getpid(); // rank 0's: unique per run, so concurrent suites (and users) never share it
+    c->bcast(c, &pid, 1, APT_I32, 0);
+    snprintf(dir, sizeof dir, "/tmp/apt_test_vit_train_%s_np%d_%d", arch, c->world, pid);
     snprintf(root, sizeof root, "%s/data", dir);
     snprintf(out, sizeof out, "%s/runs", dir);
     if (c->rank == 0) {
