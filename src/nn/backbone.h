@@ -10,6 +10,7 @@ struct AptBackbone {
     // the input as a bf16 activation (the model casts it, act_from_f32_bf16) and the features are bf16;
     // otherwise both are fp32 NCHW.
     bool x_bf16;
+    bool feat_bf16; // the features (*feat) are a bf16 activation (x_bf16 and no fp32 layer at the end)
     void (*forward)(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train);
     void (*backward)(AptBackbone *bb, AptNet *net, int n, AptAct x); // from *dfeat; no input gradient
     void (*destroy)(AptBackbone *bb, AptNet *net);

@@ -60,7 +60,7 @@ AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm 
     m->bb = arch->create(&m->net, mc, arch->variant, C, H, W);
     int head_first = m->ps.n;
     double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;
-    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std, m->bb->x_bf16);
+    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std, m->bb->feat_bf16);
     for (int i = head_first; i < m->ps.n; i++)
         m->ps.p[i].is_head = true;
     const size_t nx = (size_t)b_max * C * H * W;

@@ -100,7 +100,7 @@ AptBackbone *apt_resnet_create(AptNet *net, const AptModelConfig *mc, int depth,
     m->bb.C = last->C;
     m->bb.H = last->H;
     m->bb.W = last->W;
-    m->bb.x_bf16 = net->bf16; // the bf16 activation chain from the input on
+    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
     m->bb.forward = resnet_forward;
     m->bb.backward = resnet_backward;
     m->bb.destroy = resnet_destroy;

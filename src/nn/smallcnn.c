@@ -82,7 +82,7 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     m->bb.C = 4 * width;
     m->bb.H = H3;
     m->bb.W = W3;
-    m->bb.x_bf16 = net->bf16; // the bf16 activation chain from the input on (conv4 and the head widen it)
+    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
     m->bb.forward = cnn_forward;
     m->bb.backward = cnn_backward;
     m->bb.destroy = cnn_destroy;
@@ -92,6 +92,7 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     if (flat) {
         apt_conv_init(&m->c4, net, "conv4", 4 * width, H3, W3, 8 * width, H3 < W3 ? H3 : W3, 1, 0, true);
         if (net->bf16) apt_conv_take_bf16_input(&m->c4, net); // conv4 has a bias: fp32 on widened features
+        m->bb.feat_bf16 = false;                              // ... and fp32 output
         m->bb.C = 8 * width;
         m->bb.H = m->c4.d.P;
         m->bb.W = m->c4.d.Q;
