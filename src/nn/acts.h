@@ -6,7 +6,7 @@
 typedef struct {
     void **slot; // where the pointer goes (a field of a layer struct that does not move)
     size_t bytes;
-    int key; // 0: a buffer of its own; > 0: shares one region with every request of the same key
+    int key;    // 0: a buffer of its own; > 0: shares one region with every request of the same key
     bool saved; // a stored activation (kept from forward to backward): counted in AptActs.saved
 } AptActReq;
 

@@ -78,12 +78,13 @@ void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptAct x, bool train) {
 }
 
 // The affine backward (dx = dy * gamma / std; dgamma, dbeta) in the precision of x.
-static void backward_affine(AptBatchNorm *l, AptNet *net, int n, AptAct x, const float *mean, const float *var,
-                            float *dx, float *dgamma, float *dbeta) {
+static void backward_affine(AptBatchNorm *l, AptNet *net, int n, AptAct x, const float *mean,
+                            const float *var, float *dx, float *dgamma, float *dbeta) {
     AptBackend *be = net->be;
     const float *gamma = apt_net_w(net, l->gamma);
     if (x.h)
-        be->bn_backward_affine_bf16(be, n, l->C, l->HW, x.h, l->dy, mean, var, l->eps, gamma, dx, dgamma, dbeta);
+        be->bn_backward_affine_bf16(be, n, l->C, l->HW, x.h, l->dy, mean, var, l->eps, gamma, dx, dgamma,
+                                    dbeta);
     else
         be->bn_backward_affine(be, n, l->C, l->HW, x.f, l->dy, mean, var, l->eps, gamma, dx, dgamma, dbeta);
 }
@@ -110,8 +111,9 @@ void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptAct x, float *dx) {
         count *= net->bn_count_scale;
     }
     if (x.h)
-        be->bn_backward_data_bf16(be, n, l->C, l->HW, x.h, l->dy, l->mean, l->var, l->eps, gamma, l->sums, count,
-                                  dx);
+        be->bn_backward_data_bf16(be, n, l->C, l->HW, x.h, l->dy, l->mean, l->var, l->eps, gamma, l->sums,
+                                  count, dx);
     else
-        be->bn_backward_data(be, n, l->C, l->HW, x.f, l->dy, l->mean, l->var, l->eps, gamma, l->sums, count, dx);
+        be->bn_backward_data(be, n, l->C, l->HW, x.f, l->dy, l->mean, l->var, l->eps, gamma, l->sums, count,
+                             dx);
 }

@@ -123,8 +123,8 @@ static inline float *apt_net_g(AptNet *net, int idx) {
 // ---- conv2d.c ----
 typedef struct {
     AptConvDesc d;
-    int w, b;  // parameter indices (b = -1: no bias)
-    bool bf16; // the bf16 chain (net->bf16, no bias): x and y bf16 in the activation layout
+    int w, b;     // parameter indices (b = -1: no bias)
+    bool bf16;    // the bf16 chain (net->bf16, no bias): x and y bf16 in the activation layout
     bool widen_x; // an fp32 conv (with bias) reading a bf16 input: apt_conv_take_bf16_input
     AptAct y;
     float *dy; // fp32; in the activation layout when bf16

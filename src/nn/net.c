@@ -46,7 +46,8 @@ void apt_net_dy(AptNet *net, float **slot, size_t floats) {
 void apt_net_dy_route(AptNet *net, int n, const int *keys) {
     APT_CHECK(net->dy_next == net->dy_nkeys, "apt_net_dy_route: %d routed gradient keys were not taken",
               net->dy_nkeys - net->dy_next);
-    APT_CHECK(n >= 0 && n <= (int)(sizeof net->dy_keys / sizeof net->dy_keys[0]), "apt_net_dy_route: %d keys", n);
+    APT_CHECK(n >= 0 && n <= (int)(sizeof net->dy_keys / sizeof net->dy_keys[0]), "apt_net_dy_route: %d keys",
+              n);
     for (int i = 0; i < n; i++)
         net->dy_keys[i] = keys[i];
     net->dy_nkeys = n, net->dy_next = 0;

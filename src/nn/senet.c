@@ -116,11 +116,13 @@ static void se_backward(SEModule *se, AptNet *net, int n, AptAct u, float *du) {
 
 // Gradient buffers by liveness as in resblock.c; the SE module's output gradient is the block's (OUT),
 // and it hands its input gradient to u2's BN region (BN), so u2 is an inner unit here.
-static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int stride, int H, int W, int parity) {
+static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int stride, int H, int W,
+                         int parity) {
     int out = 4 * planes;
     apt_net_dy_route(net, 10,
-                     (int[]){APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN, APT_DY_OWN,
-                             APT_DY_OWN, APT_DY_OWN, APT_DY_OUT + parity}); // u0, u1, u2; se: dpooled, dh, ds, dy
+                     (int[]){APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN,
+                             APT_DY_OWN, APT_DY_OWN, APT_DY_OWN,
+                             APT_DY_OUT + parity}); // u0, u1, u2; se: dpooled, dh, ds, dy
     b->C_in = inplanes;
     b->HW_in = H * W;
     apt_convbn_init(&b->u[0], net, "conv1", "bn1", inplanes, H, W, planes, 1, stride, 0,

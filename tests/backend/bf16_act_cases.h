@@ -25,24 +25,24 @@ static const Bf16ActCase BF16_ACT_CASES[] = {
 typedef struct {
     size_t n, np; // elements of x [N, C, H, W] and of the pooled output [N, C, P, Q]
     int P, Q;
-    float *bn_y;                 // bn_forward with given (mean, var): a frozen / eval BatchNorm
+    float *bn_y;                  // bn_forward with given (mean, var): a frozen / eval BatchNorm
     float *bn_dx, *bn_dg, *bn_db; // bn_backward_affine (dgamma, dbeta accumulate onto dg0, db0)
     float *bn_dx1;                // bn_backward_affine with dx alone (dgamma = dbeta = NULL)
-    double *bn_st, *bn_bst;      // bn_stats, bn_backward_stats sums [2C]
-    float *bn_dxt;               // bn_backward_data (train) with given sums
+    double *bn_st, *bn_bst;       // bn_stats, bn_backward_stats sums [2C]
+    float *bn_dxt;                // bn_backward_data (train) with given sums
     float *relu_y, *relu_dx, *add_y;
     float *mp_y, *mp_dx;
-    int *mp_idx; // NCHW order
-    float *gap_y, *gap_dx;                // [N, C]; [N, C, H, W]
-    float *cs_y, *cs_dx, *cs_ds;          // chscale forward; backward dx, ds [N, C]
-    float *in16, *to32, *from_nchw;       // bf16 only: act_from_f32_bf16, act_to_f32, act_from_nchw_f32
+    int *mp_idx;                    // NCHW order
+    float *gap_y, *gap_dx;          // [N, C]; [N, C, H, W]
+    float *cs_y, *cs_dx, *cs_ds;    // chscale forward; backward dx, ds [N, C]
+    float *in16, *to32, *from_nchw; // bf16 only: act_from_f32_bf16, act_to_f32, act_from_nchw_f32
 } Bf16ActOut;
 
 // The inputs of one case (host, NCHW; rounded where a bf16 op reads bf16).
 typedef struct {
     float *x, *x_raw, *b, *dy, *dy_pool; // x, b: bf16-rounded; x_raw: x before rounding
     float *mean, *var, *gamma, *beta, *dg0, *db0, *s_nc, *dy_nc; // [C] / [N, C]
-    double *sums;                                               // [2C] for bn_backward_data
+    double *sums;                                                // [2C] for bn_backward_data
 } Bf16ActIn;
 
 static Bf16ActIn bf16_act_inputs(const Bf16ActCase *c, size_t np, uint64_t seed) {
@@ -76,7 +76,8 @@ static Bf16ActIn bf16_act_inputs(const Bf16ActCase *c, size_t np, uint64_t seed)
 
 static void bf16_act_inputs_free(Bf16ActIn *in) {
     free(in->x), free(in->x_raw), free(in->b), free(in->dy), free(in->dy_pool), free(in->mean), free(in->var);
-    free(in->gamma), free(in->beta), free(in->dg0), free(in->db0), free(in->s_nc), free(in->dy_nc), free(in->sums);
+    free(in->gamma), free(in->beta), free(in->dg0), free(in->db0), free(in->s_nc), free(in->dy_nc),
+        free(in->sums);
 }
 
 // The sums of |terms| behind every per-channel sum of bf16_act_run, from the same inputs (the bounds of
@@ -99,13 +100,15 @@ static Bf16ActMags bf16_act_mags(const Bf16ActCase *c, const Bf16ActIn *in) {
             for (int p = 0; p < HW; p++) {
                 size_t i = ((size_t)n * C + ch) * HW + p;
                 m.st[ch] += fabs(in->x[i]), m.st[C + ch] += (double)in->x[i] * in->x[i];
-                m.bst[ch] += fabs(in->dy[i]), m.bst[C + ch] += fabs(in->dy[i] * (in->x[i] - in->mean[ch])) * invstd;
+                m.bst[ch] += fabs(in->dy[i]),
+                    m.bst[C + ch] += fabs(in->dy[i] * (in->x[i] - in->mean[ch])) * invstd;
                 ds += fabs((double)in->dy[i] * in->x[i]);
             }
             m.ds[(size_t)n * C + ch] = (float)ds;
         }
     for (int ch = 0; ch < C; ch++)
-        m.dg[ch] = (float)(m.bst[C + ch] + fabs(in->dg0[ch])), m.db[ch] = (float)(m.bst[ch] + fabs(in->db0[ch]));
+        m.dg[ch] = (float)(m.bst[C + ch] + fabs(in->dg0[ch])),
+        m.db[ch] = (float)(m.bst[ch] + fabs(in->db0[ch]));
     return m;
 }
 
@@ -124,19 +127,22 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
     const size_t n = o.n, np = o.np, nc = (size_t)N * C, cb = (size_t)C * sizeof(float);
     Bf16ActIn in = bf16_act_inputs(c, np, seed);
 #define OUTF(f, cnt) o.f = malloc(((cnt) ? (cnt) : 1) * sizeof(float))
-    OUTF(bn_y, n), OUTF(bn_dx, n), OUTF(bn_dx1, n), OUTF(bn_dg, C), OUTF(bn_db, C), OUTF(bn_dxt, n), OUTF(relu_y, n);
+    OUTF(bn_y, n), OUTF(bn_dx, n), OUTF(bn_dx1, n), OUTF(bn_dg, C), OUTF(bn_db, C), OUTF(bn_dxt, n),
+        OUTF(relu_y, n);
     OUTF(relu_dx, n), OUTF(add_y, n), OUTF(mp_y, np), OUTF(mp_dx, n), OUTF(gap_y, nc), OUTF(gap_dx, n);
     OUTF(cs_y, n), OUTF(cs_dx, n), OUTF(cs_ds, nc);
 #undef OUTF
     o.bn_st = malloc(2 * (size_t)C * sizeof(double)), o.bn_bst = malloc(2 * (size_t)C * sizeof(double));
     o.mp_idx = malloc(np * sizeof(int));
     // per-channel and [N, C] inputs: the same on both paths
-    float *mean = bf16_up(be, in.mean, cb), *var = bf16_up(be, in.var, cb), *gamma = bf16_up(be, in.gamma, cb);
+    float *mean = bf16_up(be, in.mean, cb), *var = bf16_up(be, in.var, cb),
+          *gamma = bf16_up(be, in.gamma, cb);
     float *beta = bf16_up(be, in.beta, cb), *dg = bf16_up(be, in.dg0, cb), *db = bf16_up(be, in.db0, cb);
     float *s = bf16_up(be, in.s_nc, nc * sizeof(float)), *dy_nc = bf16_up(be, in.dy_nc, nc * sizeof(float));
     float *ds = be->alloc(be, nc * sizeof(float)), *gap_y = be->alloc(be, nc * sizeof(float));
     double *sums_in = bf16_up(be, in.sums, 2 * (size_t)C * sizeof(double));
-    double *st = be->alloc(be, 2 * (size_t)C * sizeof(double)), *bst = be->alloc(be, 2 * (size_t)C * sizeof(double));
+    double *st = be->alloc(be, 2 * (size_t)C * sizeof(double)),
+           *bst = be->alloc(be, 2 * (size_t)C * sizeof(double));
     int *idx = be->alloc(be, (np ? np : 1) * sizeof(int));
     const float eps = 1e-5f;
     if (bf16) {
@@ -144,7 +150,8 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
         uint16_t *x = bf16_act_up_bf16(be, in.x, N, C, HW), *b = bf16_act_up_bf16(be, in.b, N, C, HW);
         float *dy = bf16_act_up_f32(be, in.dy, N, C, HW), *dyp = bf16_act_up_f32(be, in.dy_pool, N, C, PQ);
         float *dx = be->alloc(be, n * sizeof(float));
-        uint16_t *y = be->alloc(be, n * sizeof(uint16_t)), *yp = be->alloc(be, (np ? np : 1) * sizeof(uint16_t));
+        uint16_t *y = be->alloc(be, n * sizeof(uint16_t)),
+                 *yp = be->alloc(be, (np ? np : 1) * sizeof(uint16_t));
         be->bn_forward_bf16(be, N, C, HW, x, mean, var, eps, gamma, beta, y);
         bf16_act_down_bf16(be, o.bn_y, y, N, C, HW);
         be->bn_backward_affine_bf16(be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dg, db);
@@ -185,7 +192,8 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
         be->chscale_backward_bf16(be, N, C, HW, x, s, dy, dx, ds);
         bf16_act_down_f32(be, o.cs_dx, dx, N, C, HW);
         // the layout conversions: the model input (unrounded), its inverse, an fp32 gradient
-        o.in16 = malloc(n * sizeof(float)), o.to32 = malloc(n * sizeof(float)), o.from_nchw = malloc(n * sizeof(float));
+        o.in16 = malloc(n * sizeof(float)), o.to32 = malloc(n * sizeof(float)),
+        o.from_nchw = malloc(n * sizeof(float));
         float *xr = bf16_up(be, in.x_raw, n * sizeof(float)), *t32 = be->alloc(be, n * sizeof(float));
         be->act_from_f32_bf16(be, N, C, HW, xr, y);
         bf16_act_down_bf16(be, o.in16, y, N, C, HW);
@@ -195,7 +203,8 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
         be->act_from_nchw_f32(be, N, C, HW, dyn, t32);
         bf16_act_down_f32(be, o.from_nchw, t32, N, C, HW);
         be->free(be, xr), be->free(be, t32), be->free(be, dyn);
-        be->free(be, x), be->free(be, b), be->free(be, dy), be->free(be, dyp), be->free(be, dx), be->free(be, y);
+        be->free(be, x), be->free(be, b), be->free(be, dy), be->free(be, dyp), be->free(be, dx),
+            be->free(be, y);
         be->free(be, yp);
     } else {
         // the fp32 twins, NCHW, on the same (rounded) values
@@ -231,13 +240,16 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
         bf16_down(be, o.cs_y, y, n * sizeof(float));
         be->chscale_backward(be, N, C, HW, x, s, dy, dx, ds);
         bf16_down(be, o.cs_dx, dx, n * sizeof(float));
-        be->free(be, x), be->free(be, b), be->free(be, dy), be->free(be, dyp), be->free(be, dx), be->free(be, y);
+        be->free(be, x), be->free(be, b), be->free(be, dy), be->free(be, dyp), be->free(be, dx),
+            be->free(be, y);
         be->free(be, yp);
     }
     bf16_down(be, o.bn_dg, dg, cb), bf16_down(be, o.bn_db, db, cb);
-    bf16_down(be, o.bn_st, st, 2 * (size_t)C * sizeof(double)), bf16_down(be, o.bn_bst, bst, 2 * (size_t)C * sizeof(double));
+    bf16_down(be, o.bn_st, st, 2 * (size_t)C * sizeof(double)),
+        bf16_down(be, o.bn_bst, bst, 2 * (size_t)C * sizeof(double));
     bf16_down(be, o.gap_y, gap_y, nc * sizeof(float)), bf16_down(be, o.cs_ds, ds, nc * sizeof(float));
-    be->free(be, mean), be->free(be, var), be->free(be, gamma), be->free(be, beta), be->free(be, dg), be->free(be, db);
+    be->free(be, mean), be->free(be, var), be->free(be, gamma), be->free(be, beta), be->free(be, dg),
+        be->free(be, db);
     be->free(be, s), be->free(be, dy_nc), be->free(be, ds), be->free(be, gap_y), be->free(be, sums_in);
     be->free(be, st), be->free(be, bst), be->free(be, idx);
     bf16_act_inputs_free(&in);
@@ -245,7 +257,8 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
 }
 
 static void bf16_act_free(Bf16ActOut *o) {
-    free(o->bn_y), free(o->bn_dx), free(o->bn_dx1), free(o->bn_dg), free(o->bn_db), free(o->bn_st), free(o->bn_bst), free(o->bn_dxt);
+    free(o->bn_y), free(o->bn_dx), free(o->bn_dx1), free(o->bn_dg), free(o->bn_db), free(o->bn_st),
+        free(o->bn_bst), free(o->bn_dxt);
     free(o->relu_y), free(o->relu_dx), free(o->add_y), free(o->mp_y), free(o->mp_dx), free(o->mp_idx);
     free(o->gap_y), free(o->gap_dx), free(o->cs_y), free(o->cs_dx), free(o->cs_ds);
     free(o->in16), free(o->to32), free(o->from_nchw);

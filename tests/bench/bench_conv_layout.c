@@ -27,7 +27,7 @@
     do {                                                                                                     \
         dnnl_status_t s_ = (call);                                                                           \
         if (s_ != dnnl_success) {                                                                            \
-            fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, __LINE__, #call, (int)s_);                   \
+            fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, __LINE__, #call, (int)s_);                  \
             exit(1);                                                                                         \
         }                                                                                                    \
     } while (0)
@@ -38,18 +38,18 @@ typedef struct {
 
 // ResNet-50 (torchvision v1.5: stride on the 3x3), every distinct convolution and its count per pass.
 static const Shape SHAPES[] = {
-    {1, 3, 224, 224, 64, 7, 2, 3},                                                          // conv1
-    {1, 64, 56, 56, 64, 1, 1, 0},    {3, 64, 56, 56, 64, 3, 1, 1},                          // layer1
-    {3, 64, 56, 56, 256, 1, 1, 0},   {2, 256, 56, 56, 64, 1, 1, 0},   {1, 64, 56, 56, 256, 1, 1, 0}, // +ds
-    {1, 256, 56, 56, 128, 1, 1, 0},  {1, 128, 56, 56, 128, 3, 2, 1},                        // layer2.0
-    {4, 128, 28, 28, 512, 1, 1, 0},  {3, 512, 28, 28, 128, 1, 1, 0},  {3, 128, 28, 28, 128, 3, 1, 1},
-    {1, 256, 56, 56, 512, 1, 2, 0},                                                         // layer2 ds
-    {1, 512, 28, 28, 256, 1, 1, 0},  {1, 256, 28, 28, 256, 3, 2, 1},                        // layer3.0
-    {6, 256, 14, 14, 1024, 1, 1, 0}, {5, 1024, 14, 14, 256, 1, 1, 0}, {5, 256, 14, 14, 256, 3, 1, 1},
-    {1, 512, 28, 28, 1024, 1, 2, 0},                                                        // layer3 ds
-    {1, 1024, 14, 14, 512, 1, 1, 0}, {1, 512, 14, 14, 512, 3, 2, 1},                        // layer4.0
-    {3, 512, 7, 7, 2048, 1, 1, 0},   {2, 2048, 7, 7, 512, 1, 1, 0},   {2, 512, 7, 7, 512, 3, 1, 1},
-    {1, 1024, 14, 14, 2048, 1, 2, 0},                                                       // layer4 ds
+    {1, 3, 224, 224, 64, 7, 2, 3},                                  // conv1
+    {1, 64, 56, 56, 64, 1, 1, 0},     {3, 64, 56, 56, 64, 3, 1, 1}, // layer1
+    {3, 64, 56, 56, 256, 1, 1, 0},    {2, 256, 56, 56, 64, 1, 1, 0},   {1, 64, 56, 56, 256, 1, 1, 0}, // +ds
+    {1, 256, 56, 56, 128, 1, 1, 0},   {1, 128, 56, 56, 128, 3, 2, 1}, // layer2.0
+    {4, 128, 28, 28, 512, 1, 1, 0},   {3, 512, 28, 28, 128, 1, 1, 0},  {3, 128, 28, 28, 128, 3, 1, 1},
+    {1, 256, 56, 56, 512, 1, 2, 0},                                   // layer2 ds
+    {1, 512, 28, 28, 256, 1, 1, 0},   {1, 256, 28, 28, 256, 3, 2, 1}, // layer3.0
+    {6, 256, 14, 14, 1024, 1, 1, 0},  {5, 1024, 14, 14, 256, 1, 1, 0}, {5, 256, 14, 14, 256, 3, 1, 1},
+    {1, 512, 28, 28, 1024, 1, 2, 0},                                  // layer3 ds
+    {1, 1024, 14, 14, 512, 1, 1, 0},  {1, 512, 14, 14, 512, 3, 2, 1}, // layer4.0
+    {3, 512, 7, 7, 2048, 1, 1, 0},    {2, 2048, 7, 7, 512, 1, 1, 0},   {2, 512, 7, 7, 512, 3, 1, 1},
+    {1, 1024, 14, 14, 2048, 1, 2, 0}, // layer4 ds
 };
 #define NSHAPES ((int)(sizeof SHAPES / sizeof *SHAPES))
 #define NROUTES 3
@@ -58,7 +58,8 @@ static const char *ROUTES[NROUTES] = {"nchw-blk", "nchw", "nhwc"};
 static dnnl_engine_t eng;
 static dnnl_stream_t strm;
 
-static void md4(dnnl_memory_desc_t *m, int a, int b, int c, int d, dnnl_data_type_t dt, dnnl_format_tag_t tag) {
+static void md4(dnnl_memory_desc_t *m, int a, int b, int c, int d, dnnl_data_type_t dt,
+                dnnl_format_tag_t tag) {
     dnnl_dims_t dims = {a, b, c, d};
     CK(dnnl_memory_desc_init_by_tag(m, 4, dims, dt, tag));
 }
@@ -89,7 +90,8 @@ static void arg_init(Arg *a, const_dnnl_primitive_desc_t pd, dnnl_query_t q, con
 }
 
 static void reorder(Arg *a) {
-    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, a->out ? a->inner : a->user}, {DNNL_ARG_TO, a->out ? a->user : a->inner}};
+    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, a->out ? a->inner : a->user},
+                             {DNNL_ARG_TO, a->out ? a->user : a->inner}};
     CK(dnnl_primitive_execute(a->re, strm, 2, ra));
 }
 
@@ -122,28 +124,36 @@ static const char *impl_of(const_dnnl_primitive_desc_t pd) {
 int main(int argc, char **argv) {
     int N = 8, reps = 3, size = 224;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--batch")) N = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--size")) size = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--batch"))
+            N = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps"))
+            reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--size"))
+            size = atoi(argv[i + 1]);
     }
     CK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
     double tot[NROUTES][3] = {{0}};
-    printf("ResNet-50 convolutions at %dx%d, batch %d, bf16 (fp32 accumulation), best of %d; ms fwd / bwd-data / "
+    printf("ResNet-50 convolutions at %dx%d, batch %d, bf16 (fp32 accumulation), best of %d; ms fwd / "
+           "bwd-data / "
            "bwd-weights\n",
            size, size, N, reps);
     for (int s = 0; s < NSHAPES; s++) {
         const Shape *sh = &SHAPES[s];
         const int H = sh->H * size / 224, W = sh->W * size / 224;
-        const int P = (H + 2 * sh->pad - sh->k) / sh->stride + 1, Q = (W + 2 * sh->pad - sh->k) / sh->stride + 1;
+        const int P = (H + 2 * sh->pad - sh->k) / sh->stride + 1,
+                  Q = (W + 2 * sh->pad - sh->k) / sh->stride + 1;
         const size_t nx = (size_t)N * sh->C * H * W, ny = (size_t)N * sh->K * P * Q,
                      nw = (size_t)sh->K * sh->C * sh->k * sh->k;
         // Random-ish contents (the speed does not depend on them; bf16 1.0 .. 1.99).
         uint16_t *x = malloc(nx * 2), *y = malloc(ny * 2), *dy = malloc(ny * 2), *w = malloc(nw * 2);
         float *dx = malloc(nx * 4), *dw = malloc(nw * 4);
-        for (size_t i = 0; i < nx; i++) x[i] = (uint16_t)(0x3f80 + (i * 7919) % 127);
-        for (size_t i = 0; i < ny; i++) dy[i] = (uint16_t)(0x3f80 + (i * 104729) % 127);
-        for (size_t i = 0; i < nw; i++) w[i] = (uint16_t)(0x3c00 + (i * 31) % 127);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (uint16_t)(0x3f80 + (i * 7919) % 127);
+        for (size_t i = 0; i < ny; i++)
+            dy[i] = (uint16_t)(0x3f80 + (i * 104729) % 127);
+        for (size_t i = 0; i < nw; i++)
+            w[i] = (uint16_t)(0x3c00 + (i * 31) % 127);
         printf("%4dx%3dx%3d k%d/%d ->%4d x%d", sh->C, H, W, sh->k, sh->stride, sh->K, sh->count);
         for (int r = 0; r < NROUTES; r++) {
             const dnnl_format_tag_t act = r == 2 ? dnnl_nhwc : dnnl_nchw, any = dnnl_format_tag_any;
@@ -161,16 +171,18 @@ int main(int argc, char **argv) {
                 x_a = x_p, y_a = y_p, dy_a = dy_p, dx_a = dx_p;
             }
             dnnl_dims_t st = {sh->stride, sh->stride}, pl = {sh->pad, sh->pad},
-                        pr = {(P - 1) * sh->stride + sh->k - H - sh->pad, (Q - 1) * sh->stride + sh->k - W - sh->pad};
+                        pr = {(P - 1) * sh->stride + sh->k - H - sh->pad,
+                              (Q - 1) * sh->stride + sh->k - W - sh->pad};
             dnnl_convolution_desc_t fd, bdd, bwd;
             dnnl_primitive_desc_t fpd, dpd, wpd;
-            CK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &x_a, &w_a,
-                                                  NULL, &y_a, st, pl, pr));
+            CK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &x_a,
+                                                  &w_a, NULL, &y_a, st, pl, pr));
             CK(dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL));
-            CK(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dx_a, &w_a, &dy_a, st, pl, pr));
+            CK(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dx_a, &w_a, &dy_a, st,
+                                                        pl, pr));
             CK(dnnl_primitive_desc_create(&dpd, &bdd, NULL, eng, fpd));
-            CK(dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &x_a, &dw_a, NULL, &dy_a, st,
-                                                           pl, pr));
+            CK(dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &x_a, &dw_a, NULL,
+                                                           &dy_a, st, pl, pr));
             CK(dnnl_primitive_desc_create(&wpd, &bwd, NULL, eng, fpd));
             dnnl_primitive_t pf, pd, pw;
             CK(dnnl_primitive_create(&pf, fpd));
@@ -199,20 +211,21 @@ int main(int argc, char **argv) {
                 tot[r][o] += sh->count * best[o];
             printf(" | %s %6.1f %6.1f %6.1f", ROUTES[r], 1e3 * best[0], 1e3 * best[1], 1e3 * best[2]);
             if (s == 1 || s == 2) // the implementations on two typical shapes (1x1, 3x3)
-                fprintf(stderr, "  [%s %dx%d: fwd %s, bwd-data %s, bwd-w %s]\n", ROUTES[r], sh->k, sh->k, impl_of(fpd),
-                        impl_of(dpd), impl_of(wpd));
+                fprintf(stderr, "  [%s %dx%d: fwd %s, bwd-data %s, bwd-w %s]\n", ROUTES[r], sh->k, sh->k,
+                        impl_of(fpd), impl_of(dpd), impl_of(wpd));
             for (int i = 0; i < 3; i++)
                 arg_free(&af[i]), arg_free(&ad[i]), arg_free(&aw[i]);
             dnnl_primitive_destroy(pf), dnnl_primitive_destroy(pd), dnnl_primitive_destroy(pw);
-            dnnl_primitive_desc_destroy(fpd), dnnl_primitive_desc_destroy(dpd), dnnl_primitive_desc_destroy(wpd);
+            dnnl_primitive_desc_destroy(fpd), dnnl_primitive_desc_destroy(dpd),
+                dnnl_primitive_desc_destroy(wpd);
         }
         printf("\n");
         free(x), free(y), free(dy), free(w), free(dx), free(dw);
     }
     printf("TOTAL per pass (weighted), ms fwd / bwd-data / bwd-weights (sum):\n");
     for (int r = 0; r < NROUTES; r++)
-        printf("  %-9s %7.0f %7.0f %7.0f  (%7.0f)\n", ROUTES[r], 1e3 * tot[r][0], 1e3 * tot[r][1], 1e3 * tot[r][2],
-               1e3 * (tot[r][0] + tot[r][1] + tot[r][2]));
+        printf("  %-9s %7.0f %7.0f %7.0f  (%7.0f)\n", ROUTES[r], 1e3 * tot[r][0], 1e3 * tot[r][1],
+               1e3 * tot[r][2], 1e3 * (tot[r][0] + tot[r][1] + tot[r][2]));
     dnnl_stream_destroy(strm);
     dnnl_engine_destroy(eng);
     return 0;

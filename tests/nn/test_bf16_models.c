@@ -35,9 +35,9 @@ typedef struct {
 } Case;
 
 static const Case CASES[] = {
-    {"smallcnn", APT_BN_LOCAL, 1, 28, 28, 4},      {"smallcnn-flat", APT_BN_LOCAL, 1, 28, 28, 4},
-    {"resnet18", APT_BN_FROZEN, 3, 32, 32, 3},     {"resnet18", APT_BN_LOCAL, 3, 40, 40, 4},
-    {"resnet50", APT_BN_FROZEN, 3, 64, 64, 2},     {"senet50", APT_BN_FROZEN, 3, 48, 48, 2},
+    {"smallcnn", APT_BN_LOCAL, 1, 28, 28, 4},  {"smallcnn-flat", APT_BN_LOCAL, 1, 28, 28, 4},
+    {"resnet18", APT_BN_FROZEN, 3, 32, 32, 3}, {"resnet18", APT_BN_LOCAL, 3, 40, 40, 4},
+    {"resnet50", APT_BN_FROZEN, 3, 64, 64, 2}, {"senet50", APT_BN_FROZEN, 3, 48, 48, 2},
 };
 
 typedef struct {
@@ -85,8 +85,10 @@ int main(void) {
         const size_t nx = (size_t)k->b * k->C * k->H * k->W, nE = (size_t)k->b * 16;
         float *x = malloc(nx * sizeof(float)), *dE = malloc(nE * sizeof(float));
         AptRngStream rs = apt_rng_stream(11, APT_RNG_TEST, 0, (uint32_t)ci, 0);
-        for (size_t i = 0; i < nx; i++) x[i] = (float)(2.0 * apt_rng_next_double(&rs) - 1.0);
-        for (size_t i = 0; i < nE; i++) dE[i] = (float)(2.0 * apt_rng_next_double(&rs) - 1.0);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (float)(2.0 * apt_rng_next_double(&rs) - 1.0);
+        for (size_t i = 0; i < nE; i++)
+            dE[i] = (float)(2.0 * apt_rng_next_double(&rs) - 1.0);
         Run f = run(k, false, false, x, dE), h = run(k, true, false, x, dE), gd = run(k, true, true, x, dE);
         const char *bn = k->bn == APT_BN_LOCAL ? "local" : "frozen";
         double worst_cos = 1;
@@ -99,7 +101,8 @@ int main(void) {
             const double cs = d / sqrt(a * c);
             if (!(cs >= worst_cos)) worst_cos = cs;
         }
-        TEST_CHECK(worst_cos >= 0.999, "%s (bn %s): embedding cosine bf16 vs fp32 %.6f < 0.999", k->arch, bn, worst_cos);
+        TEST_CHECK(worst_cos >= 0.999, "%s (bn %s): embedding cosine bf16 vs fp32 %.6f < 0.999", k->arch, bn,
+                   worst_cos);
         double num = 0, den = 0;
         for (size_t i = 0; i < f.ng; i++)
             num += ((double)h.g[i] - f.g[i]) * ((double)h.g[i] - f.g[i]), den += (double)f.g[i] * f.g[i];
@@ -115,18 +118,20 @@ int main(void) {
             const double cs = a > 0 && c > 0 ? d / sqrt(a * c) : 1.0;
             if (cs < min_cos) min_cos = cs, min_name = f.p[t].name;
         }
-        TEST_CHECK(den > 0 && rel <= 0.5, "%s (bn %s): gradient relative error bf16 vs fp32 %.4f > 0.5", k->arch, bn,
-                   rel);
-        TEST_CHECK(min_cos >= 0.75, "%s (bn %s): %s: gradient cosine bf16 vs fp32 %.4f < 0.75", k->arch, bn, min_name,
-                   min_cos);
+        TEST_CHECK(den > 0 && rel <= 0.5, "%s (bn %s): gradient relative error bf16 vs fp32 %.4f > 0.5",
+                   k->arch, bn, rel);
+        TEST_CHECK(min_cos >= 0.75, "%s (bn %s): %s: gradient cosine bf16 vs fp32 %.4f < 0.75", k->arch, bn,
+                   min_name, min_cos);
         const double ratio = (double)h.saved / (double)f.saved;
-        TEST_CHECK(ratio <= 0.55, "%s: bf16 stored activations %.1f%% of fp32's (want <= 55%%)", k->arch, 100 * ratio);
+        TEST_CHECK(ratio <= 0.55, "%s: bf16 stored activations %.1f%% of fp32's (want <= 55%%)", k->arch,
+                   100 * ratio);
         TEST_CHECK(!memcmp(gd.E, h.E, h.nE * sizeof(float)) && !memcmp(gd.g, h.g, h.ng * sizeof(float)),
                    "%s (bn %s): the guard backend's bf16 run differs from the CPU's", k->arch, bn);
-        printf("%-13s bn %-6s %dx%dx%d b%d: E cosine >= %.6f, grad rel err %.4f, stored activations %.1f%% of fp32 "
+        printf("%-13s bn %-6s %dx%dx%d b%d: E cosine >= %.6f, grad rel err %.4f, stored activations %.1f%% "
+               "of fp32 "
                "(%.2f / %.2f MiB); worst tensor gradient cosine %.4f (%s)\n",
-               k->arch, bn, k->C, k->H, k->W, k->b, worst_cos, rel, 100 * ratio, h.saved / 1048576.0, f.saved / 1048576.0,
-               min_cos, min_name);
+               k->arch, bn, k->C, k->H, k->W, k->b, worst_cos, rel, 100 * ratio, h.saved / 1048576.0,
+               f.saved / 1048576.0, min_cos, min_name);
         free(f.E), free(f.g), free(h.E), free(h.g), free(gd.E), free(gd.g), free(x), free(dE);
         free(f.p), free(h.p), free(gd.p);
     }

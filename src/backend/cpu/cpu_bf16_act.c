@@ -60,7 +60,8 @@ void apt_cpu_act_from_nchw_f32(AptBackend *be, int N, int C, int HW, const float
 // ---- BatchNorm ----
 
 void apt_cpu_bn_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *mean,
-                             const float *var, float eps, const float *gamma, const float *beta, uint16_t *y) {
+                             const float *var, float eps, const float *gamma, const float *beta,
+                             uint16_t *y) {
     (void)be;
     if (!C) return;
     float a[C], b[C];
@@ -123,8 +124,8 @@ static void bn_dy_sums(int N, int C, int HW, const uint16_t *x, const float *dy,
 }
 
 void apt_cpu_bn_backward_affine_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
-                                     const float *mean, const float *var, float eps, const float *gamma, float *dx,
-                                     float *dgamma, float *dbeta) {
+                                     const float *mean, const float *var, float eps, const float *gamma,
+                                     float *dx, float *dgamma, float *dbeta) {
     (void)be;
     if (!C) return;
     float a[C], invstd[C];
@@ -163,7 +164,8 @@ void apt_cpu_bn_backward_data_bf16(AptBackend *be, int N, int C, int HW, const u
     float a[C], k[C], mdy[C];
     for (int c = 0; c < C; c++) { // as cpu_norm.c
         float invstd = (float)(1.0 / sqrt((double)var[c] + eps));
-        a[c] = gamma[c] * invstd, mdy[c] = (float)(sums[c] / count), k[c] = invstd * (float)(sums[C + c] / count);
+        a[c] = gamma[c] * invstd, mdy[c] = (float)(sums[c] / count),
+        k[c] = invstd * (float)(sums[C + c] / count);
     }
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)rows_of(N, HW); r++) {
@@ -249,8 +251,8 @@ void apt_cpu_maxpool_forward_bf16(AptBackend *be, const AptPoolDesc *d, int n, c
 }
 
 // dx[img, idx, c] += dy[img, pq, c] in output order (cpu_pool.c's order per channel); one image per thread.
-void apt_cpu_maxpool_backward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
-                                   float *dx) {
+void apt_cpu_maxpool_backward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const float *dy,
+                                   const int *idx, float *dx) {
     (void)be;
     const int HW = d->H * d->W, PQ = d->P * d->Q, C = d->C;
 #pragma omp parallel for schedule(static)
