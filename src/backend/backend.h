@@ -56,6 +56,17 @@ struct AptLossParams; // backend/loss_types.h: which ranking loss and its hyper-
 // backend's memory that ops write into.
 enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUNT };
 
+// bf16 activation chain (precision: bf16; the conv families, src/nn/conv2d.c): the tensors a backward
+// keeps (convolution and BatchNorm outputs, pooled and residual outputs) are stored in bf16 (uint16_t, the
+// upper half of an fp32, round to nearest even; NaN stays NaN), in the backend's ACTIVATION LAYOUT
+// (AptBackend.act_nhwc: NHWC on the CPU, where oneDNN's bf16 convolutions run fastest without reorders;
+// NCHW on CUDA), and so are the fp32 gradients flowing alongside them (dy, dx of the *_bf16 ops).
+// Every *_bf16 op is its fp32 twin above applied to the exactly widened bf16 inputs, with the same fp32
+// arithmetic (and float64 statistics), its bf16 outputs rounded once at the end; parameters, their
+// gradients, BatchNorm statistics and every [N, C] / [N, D] tensor stay fp32. Convolutions multiply
+// bf16 inputs with fp32 accumulation and round y to bf16 (CUDA also rounds dx and the dw increment to
+// bf16 before widening them: cuDNN has no bf16-in / fp32-out convolution). tests/backend/test_bf16_ops.c
+// checks every one against its fp32 twin, test_bf16_ops_cuda.c CUDA against the CPU.
 // The numeric ops, as one X-macro list: X(name, (parameters), (arguments)). Every op returns void and
 // takes the backend first. The struct below, the CPU and CUDA tables and the guard backend's wrappers
 // (src/backend/guard/) are generated from this list, so an op added here is wrapped everywhere.
@@ -170,18 +181,18 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
     /* fp32 -> bf16 (round to nearest even; NaN stays NaN) and bf16 -> fp32 (exact) */                      \
     X(cast_f32_bf16, (AptBackend * be, size_t n, const float *x, uint16_t *y), (be, n, x, y))                \
     X(cast_bf16_f32, (AptBackend * be, size_t n, const uint16_t *x, float *y), (be, n, x, y))                \
-    /* ---- bf16 compute (precision: bf16): bf16 inputs (uint16_t, the upper half of an fp32), fp32 */    \
-    /* accumulation, fp32 outputs; same shapes and accumulation rules as the fp32 twins above. CUDA rounds */ \
-    /* the convolution outputs to bf16 (cuDNN has no bf16-in/fp32-out convolution); the CPU does not. */     \
-    /* y = conv(x, w), no bias */                                                                           \
+    /* ---- bf16 chain (precision: bf16; see "bf16 activation chain" above the list) ---- */              \
+    /* Set-up, once per layer that runs the bf16 convolutions (after conv2d_prepare): their plan. */        \
+    X(conv2d_prepare_bf16, (AptBackend * be, AptConvDesc * d), (be, d))                                      \
+    /* y = conv(x, w), no bias; x, y: activation layout, bf16; w: [K, C, R, S] bf16 */                      \
     X(conv2d_forward_bf16,                                                                                    \
-      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *w, float *y),        \
+      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *w, uint16_t *y),     \
       (be, d, n, x, w, y))                                                                                    \
-    /* dx = conv_transpose(dy, w) */                                                                        \
+    /* dx = conv_transpose(dy, w): dy bf16, dx fp32 (activation layout) */                                  \
     X(conv2d_backward_data_bf16,                                                                              \
       (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *dy, const uint16_t *w, float *dx),      \
       (be, d, n, dy, w, dx))                                                                                  \
-    /* dw += corr(x, dy) */                                                                                 \
+    /* dw += corr(x, dy): x, dy bf16 (activation layout); dw [K, C, R, S] fp32 */                           \
     X(conv2d_backward_weights_bf16,                                                                           \
       (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *dy, float *dw),      \
       (be, d, n, x, dy, dw))                                                                                  \
@@ -190,6 +201,60 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
       (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const uint16_t *A,      \
        int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc),                                   \
       (be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))                                   \
+    /* x: [N, C, HW] NCHW fp32 (the model input) -> y: bf16 in the activation layout */                     \
+    X(act_from_f32_bf16, (AptBackend * be, int N, int C, int HW, const float *x, uint16_t *y),              \
+      (be, N, C, HW, x, y))                                                                                   \
+    /* its inverse, widening (exact): bf16 activation layout -> fp32 NCHW; and fp32 NCHW -> fp32 in the */ \
+    /* activation layout (an fp32 layer inside the chain: its input and its input gradient) */              \
+    X(act_to_f32, (AptBackend * be, int N, int C, int HW, const uint16_t *x, float *y), (be, N, C, HW, x, y)) \
+    X(act_from_nchw_f32, (AptBackend * be, int N, int C, int HW, const float *x, float *y),                 \
+      (be, N, C, HW, x, y))                                                                                   \
+    /* the BatchNorm ops above with x (and y) bf16 in the activation layout; dy, dx fp32 in it */          \
+    X(bn_forward_bf16,                                                                                        \
+      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *mean, const float *var,         \
+       float eps, const float *gamma, const float *beta, uint16_t *y),                                        \
+      (be, N, C, HW, x, mean, var, eps, gamma, beta, y))                                                      \
+    X(bn_backward_affine_bf16,                                                                                \
+      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *dy, const float *mean,          \
+       const float *var, float eps, const float *gamma, float *dx, float *dgamma, float *dbeta),              \
+      (be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dgamma, dbeta))                                        \
+    X(bn_stats_bf16, (AptBackend * be, int N, int C, int HW, const uint16_t *x, double *sums),               \
+      (be, N, C, HW, x, sums))                                                                                \
+    X(bn_backward_stats_bf16,                                                                                 \
+      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *dy, const float *mean,          \
+       const float *var, float eps, double *sums),                                                            \
+      (be, N, C, HW, x, dy, mean, var, eps, sums))                                                            \
+    X(bn_backward_data_bf16,                                                                                  \
+      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *dy, const float *mean,          \
+       const float *var, float eps, const float *gamma, const double *sums, double count, float *dx),         \
+      (be, N, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx))                                          \
+    /* elementwise (any layout): relu (in place ok); relu backward from the bf16 output, dy/dx fp32 (in */ \
+    /* place ok); y = a + b (in place ok) */                                                                \
+    X(relu_forward_bf16, (AptBackend * be, size_t n, const uint16_t *x, uint16_t *y), (be, n, x, y))         \
+    X(relu_backward_bf16, (AptBackend * be, size_t n, const uint16_t *y, const float *dy, float *dx),        \
+      (be, n, y, dy, dx))                                                                                     \
+    X(add_bf16, (AptBackend * be, size_t n, const uint16_t *a, const uint16_t *b, uint16_t *y),              \
+      (be, n, a, b, y))                                                                                       \
+    /* max pooling in the activation layout: x, y bf16, idx as maxpool_forward; backward dy, dx fp32 */    \
+    X(maxpool_forward_bf16,                                                                                   \
+      (AptBackend * be, const AptPoolDesc *d, int n, const uint16_t *x, uint16_t *y, int *idx),               \
+      (be, d, n, x, y, idx))                                                                                  \
+    X(maxpool_backward_bf16,                                                                                  \
+      (AptBackend * be, const AptPoolDesc *d, int n, const float *dy, const int *idx, float *dx),             \
+      (be, d, n, dy, idx, dx))                                                                                \
+    /* global average pool: x bf16 (activation layout) -> y [N, C] fp32; backward dy [N, C] -> dx fp32 */  \
+    X(gap_forward_bf16, (AptBackend * be, int N, int C, int HW, const uint16_t *x, float *y),               \
+      (be, N, C, HW, x, y))                                                                                   \
+    X(gap_backward_bf16, (AptBackend * be, int N, int C, int HW, const float *dy, float *dx),                \
+      (be, N, C, HW, dy, dx))                                                                                 \
+    /* channel scale (SE): x, y bf16 in the activation layout, s [N, C] fp32; backward dy, dx fp32 */      \
+    X(chscale_forward_bf16,                                                                                   \
+      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *s, uint16_t *y),                \
+      (be, N, C, HW, x, s, y))                                                                                \
+    X(chscale_backward_bf16,                                                                                  \
+      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *s, const float *dy, float *dx,  \
+       float *ds),                                                                                            \
+      (be, N, C, HW, x, s, dy, dx, ds))                                                                       \
     /* ---- reductions for the gradient norm and the numeric stop (results stay in backend memory) ---- */  \
     /* *out (accumulate ? += : =) sum of x[i]^2 in float64: 8 lanes over a fixed stride combined in a */    \
     /* fixed tree (CPU), or a fixed chunking summed in index order (CUDA): same bits run to run. */          \
@@ -313,6 +378,7 @@ typedef struct AptTimerSet {
 
 struct AptBackend {
     const char *name; // "cpu" | "cuda" | "guard"
+    bool act_nhwc;    // layout of the bf16 activation chain (above the op list): NHWC if true, else NCHW
 
     // ---- memory (set-up time for alloc/free; copy/sync any time) ----
     void *(*alloc)(AptBackend *be, size_t bytes); // 64-byte aligned; never NULL (fatal on failure)

@@ -19,7 +19,12 @@ void apt_acts_request_shared(AptActs *a, void *slot, size_t bytes, int key) {
         a->req = realloc(a->req, (size_t)a->cap * sizeof *a->req);
         APT_CHECK(a->req, "out of memory");
     }
-    a->req[a->n++] = (AptActReq){(void **)slot, bytes, key};
+    a->req[a->n++] = (AptActReq){(void **)slot, bytes, key, false};
+}
+
+void apt_acts_request_saved(AptActs *a, void *slot, size_t bytes) {
+    apt_acts_request_shared(a, slot, bytes, 0);
+    a->req[a->n - 1].saved = true;
 }
 
 void apt_acts_request(AptActs *a, void *slot, size_t bytes) {
@@ -34,8 +39,12 @@ static size_t round64(size_t b) {
 // the largest request of that key.
 void apt_acts_alloc(AptActs *a) {
     size_t *off = apt_calloc((size_t)(a->n ? a->n : 1), sizeof *off), total = 0;
+    a->saved = 0;
     for (int i = 0; i < a->n; i++)
-        if (!a->req[i].key) off[i] = total, total += round64(a->req[i].bytes);
+        if (!a->req[i].key) {
+            off[i] = total, total += round64(a->req[i].bytes);
+            if (a->req[i].saved) a->saved += round64(a->req[i].bytes);
+        }
     for (int i = 0; i < a->n; i++) {
         if (!a->req[i].key) continue;
         int first = i;

@@ -6,11 +6,16 @@
 typedef struct AptBackbone AptBackbone;
 struct AptBackbone {
     int C, H, W; // feature map shape
-    void (*forward)(AptBackbone *bb, AptNet *net, int n, const float *x, bool train);
-    void (*backward)(AptBackbone *bb, AptNet *net, int n, const float *x); // from *dfeat; no input gradient
+    // x_bf16: the backbone runs the bf16 activation chain (net->bf16 in a conv family): forward takes
+    // the input as a bf16 activation (the model casts it, act_from_f32_bf16) and the features are bf16;
+    // otherwise both are fp32 NCHW.
+    bool x_bf16;
+    bool feat_bf16; // the features (*feat) are a bf16 activation (x_bf16 and no fp32 layer at the end)
+    void (*forward)(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train);
+    void (*backward)(AptBackbone *bb, AptNet *net, int n, AptAct x); // from *dfeat; no input gradient
     void (*destroy)(AptBackbone *bb, AptNet *net);
-    float **feat, **dfeat; // slots of the arena buffers holding the features and their gradient
-                           // (dfeat NULL: the backbone has no parameters, no gradient needed)
+    AptAct *feat;  // the arena buffer holding the features
+    float **dfeat; // slot of their gradient's buffer (NULL: the backbone has no parameters, no gradient)
 };
 
 // Constructors: the CREATE column of arch_names.h, one signature for all. `variant` is the row's VARIANT

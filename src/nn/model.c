@@ -35,7 +35,8 @@ struct AptModel {
     AptHead head;
     int b_max, C, H, W, D;
     float *x; // [b_max, C, H, W] input in backend memory
-    const float *last_x; // input of the last forward (backward reads it)
+    uint16_t *x16; // the input as a bf16 activation (bb->x_bf16): the first layer's stored input
+    AptAct last_x; // input of the last forward (backward reads it)
     int last_n;
     bool last_train;
 };
@@ -59,10 +60,16 @@ AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm 
     m->bb = arch->create(&m->net, mc, arch->variant, C, H, W);
     int head_first = m->ps.n;
     double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;
-    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std);
+    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std, m->bb->feat_bf16);
     for (int i = head_first; i < m->ps.n; i++)
         m->ps.p[i].is_head = true;
-    apt_acts_floats(&m->net.acts, &m->x, (size_t)b_max * C * H * W);
+    const size_t nx = (size_t)b_max * C * H * W;
+    if (m->bb->x_bf16) { // the first layer keeps the bf16 input; x is only the upload buffer
+        apt_acts_floats(&m->net.acts, &m->x, nx);
+        apt_acts_request_saved(&m->net.acts, &m->x16, nx * sizeof(uint16_t));
+    } else {
+        apt_acts_request_saved(&m->net.acts, &m->x, nx * sizeof(float));
+    }
     apt_net_finalize(&m->net);
     if (mc->pretrained[0]) {
         int n = apt_safetensors_load(&m->ps, mc->pretrained);
@@ -77,9 +84,14 @@ static void forward_core(AptModel *m, const float *x, int b, bool train) {
     m->net.bn_count_scale = 1.0;
     if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm && m->net.comm->world > 1)
         m->net.bn_count_scale = apt_comm_sum_host(m->net.comm, (double)b) / b; // global / local samples
-    m->bb->forward(m->bb, &m->net, b, x, train);
+    AptAct in = apt_act_f32(x);
+    if (m->bb->x_bf16) { // the bf16 activation chain starts here: one rounding of the input
+        m->net.be->act_from_f32_bf16(m->net.be, b, m->C, m->H * m->W, x, m->x16);
+        in = apt_act_bf16(m->x16);
+    }
+    m->bb->forward(m->bb, &m->net, b, in, train);
     apt_head_forward(&m->head, &m->net, b, *m->bb->feat);
-    m->last_x = x;
+    m->last_x = in;
     m->last_n = b;
     m->last_train = train;
 }
@@ -140,6 +152,9 @@ int apt_model_embed_dim(const AptModel *m) {
 }
 size_t apt_model_activation_bytes(const AptModel *m) {
     return m->net.acts.total;
+}
+size_t apt_model_saved_activation_bytes(const AptModel *m) {
+    return m->net.acts.saved;
 }
 
 void apt_model_destroy(AptModel *m) {

@@ -21,10 +21,12 @@ typedef struct AptModel AptModel;
 // Bad settings (unknown arch, embed_dim < 1, unreadable or mismatched weights) are user errors.
 AptModel *apt_model_create(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
                            int W, uint64_t seed);
-// The same with the compute precision: bf16 = true runs the convolutions (those without bias: all of a
-// ResNet's) on bf16-rounded inputs and weights with fp32 accumulation, keeping a bf16 copy of each conv
-// input for the weight gradient; parameters, gradients, BatchNorm, pooling, the head (fc, L2 norm) and
-// every stored layer output stay fp32 (precision: bf16, README).
+// The same with the compute precision: bf16 = true runs the conv families (small CNN, ResNet, SE-ResNet)
+// as the bf16 activation chain of backend.h: convolutions without bias on bf16 inputs and weights with
+// fp32 accumulation, and every activation kept for backward (conv, BatchNorm, pooling and residual
+// outputs, the input itself) stored in bf16, about half the fp32 arena; parameters, gradients, BatchNorm
+// statistics, the head (pool, fc, L2 norm) and E stay fp32. A ViT or an MLP is fp32 at either precision
+// (precision: bf16, README).
 AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm *comm, int b_max, int C, int H,
                               int W, uint64_t seed, bool bf16);
 // x: [b, C, H, W] -> E: [b, D] L2-normalised. b <= b_max. train: BatchNorm `local`/`sync` use batch
@@ -49,6 +51,10 @@ void apt_model_set_grad_ready_hook(AptModel *m, void (*fn)(void *ctx, size_t lo)
 void apt_model_set_rng_position(AptModel *m, uint32_t epoch, uint32_t step, uint32_t sample0);
 AptParamStore *apt_model_params(AptModel *m);
 int apt_model_embed_dim(const AptModel *m);
-// Bytes of the activation arena (all layer outputs and their gradients for b_max samples).
+// Bytes of the activation arena (all layer outputs and their gradients for b_max samples; with bf16 also
+// the bf16 copy of the convolution weights).
 size_t apt_model_activation_bytes(const AptModel *m);
+// Of those, the stored activations: the tensors kept from forward to backward (layer outputs, pool
+// indices, the input); the rest are gradient buffers (shared by liveness), statistics and scratch.
+size_t apt_model_saved_activation_bytes(const AptModel *m);
 void apt_model_destroy(AptModel *m);

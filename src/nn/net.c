@@ -39,11 +39,26 @@ int apt_net_param(AptNet *net, const char *name, int ndim, const int *shape, boo
 }
 
 void apt_net_dy(AptNet *net, float **slot, size_t floats) {
-    if (net->dy_group)
-        apt_acts_request_shared(&net->acts, slot, floats * sizeof(float),
-                                net->dy_group * 1024 + net->dy_role++);
+    int key = net->dy_next < net->dy_nkeys ? net->dy_keys[net->dy_next++] : APT_DY_OWN;
+    apt_acts_request_shared(&net->acts, slot, floats * sizeof(float), key);
+}
+
+void apt_net_dy_route(AptNet *net, int n, const int *keys) {
+    APT_CHECK(net->dy_next == net->dy_nkeys, "apt_net_dy_route: %d routed gradient keys were not taken",
+              net->dy_nkeys - net->dy_next);
+    APT_CHECK(n >= 0 && n <= (int)(sizeof net->dy_keys / sizeof net->dy_keys[0]), "apt_net_dy_route: %d keys",
+              n);
+    for (int i = 0; i < n; i++)
+        net->dy_keys[i] = keys[i];
+    net->dy_nkeys = n, net->dy_next = 0;
+}
+
+void apt_net_act(AptNet *net, AptAct *a, size_t n, bool bf16) {
+    a->f = NULL, a->h = NULL;
+    if (bf16)
+        apt_acts_request_saved(&net->acts, &a->h, n * sizeof(uint16_t));
     else
-        apt_acts_floats(&net->acts, slot, floats);
+        apt_acts_request_saved(&net->acts, &a->f, n * sizeof(float));
 }
 
 void apt_net_need_scratch(AptNet *net, size_t floats) {
@@ -78,6 +93,7 @@ static void init_tensor(AptNet *net, const AptInitSpec *s, float *w) {
 }
 
 void apt_net_finalize(AptNet *net) {
+    apt_net_dy_route(net, 0, NULL); // every routed gradient key was taken
     if (net->scratch_floats) apt_acts_floats(&net->acts, &net->scratch, net->scratch_floats);
     AptParamStore *ps = net->ps;
     apt_params_finalize_on(ps, net->be);

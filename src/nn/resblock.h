@@ -12,11 +12,12 @@ typedef struct {
     int C, H, W; // output shape
 } AptResBlock;
 
+// parity: the block's index modulo 2 (its output gradient's region, APT_DY_OUT + parity).
 void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride,
-                       int H, int W);
-void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, const float *x, bool train);
+                       int H, int W, int parity);
+void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptAct x, bool train);
 // Reads apt_resblock_dy(b); writes dx (may be NULL).
-void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, const float *x, float *dx);
-float *apt_resblock_y(AptResBlock *b);
+void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptAct x, float *dx);
+AptAct apt_resblock_y(AptResBlock *b);
 float *apt_resblock_dy(AptResBlock *b);
 void apt_resblock_release(AptResBlock *b, AptNet *net);

@@ -18,21 +18,21 @@ typedef struct {
     int n_blocks;
 } ResNet;
 
-static void resnet_forward(AptBackbone *bb, AptNet *net, int n, const float *x, bool train) {
+static void resnet_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
     ResNet *m = (ResNet *)bb;
     apt_convbn_forward(&m->stem, net, n, x, train);
     apt_maxpool_forward(&m->pool, net, n, m->stem.bn.y);
-    const float *in = m->pool.y;
+    AptAct in = m->pool.y;
     for (int i = 0; i < m->n_blocks; i++) {
         apt_resblock_forward(&m->blocks[i], net, n, in, train);
         in = apt_resblock_y(&m->blocks[i]);
     }
 }
 
-static void resnet_backward(AptBackbone *bb, AptNet *net, int n, const float *x) {
+static void resnet_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
     ResNet *m = (ResNet *)bb;
     for (int i = m->n_blocks - 1; i >= 0; i--) {
-        const float *in = i ? apt_resblock_y(&m->blocks[i - 1]) : m->pool.y;
+        AptAct in = i ? apt_resblock_y(&m->blocks[i - 1]) : m->pool.y;
         float *din = i ? apt_resblock_dy(&m->blocks[i - 1]) : m->pool.dy;
         apt_resblock_backward(&m->blocks[i], net, n, in, din);
         // a block's backward ends with its downsample branch, registered last: the whole block is done
@@ -77,20 +77,19 @@ AptBackbone *apt_resnet_create(AptNet *net, const AptModelConfig *mc, int depth,
     ResNet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];
     m->blocks = apt_calloc((size_t)m->n_blocks, sizeof *m->blocks); // fixed: the arena holds slot addresses
+    // The stem's gradients come after every block's, when the shared regions (resblock.c) are free.
+    apt_net_dy_route(net, 2, (int[]){APT_DY_CONV, APT_DY_SIDE});
     apt_convbn_init(&m->stem, net, "conv1", "bn1", C, H, W, 64, 7, 2, 3, true);
+    apt_net_dy_route(net, 1, (int[]){APT_DY_OUT + 1}); // block 0 (parity 0) writes its input gradient here
     apt_maxpool_init(&m->pool, net, 64, m->stem.conv.d.P, m->stem.conv.d.Q, 3, 2, 1);
     int inplanes = 64, h = m->pool.d.P, w = m->pool.d.Q, bi = 0;
     for (int s = 0; s < 4; s++) {
         int planes = 64 << s;
         for (int j = 0; j < layers[s]; j++) {
             snprintf(net->prefix, sizeof net->prefix, "layer%d.%d.", s + 1, j);
-            // A block's gradient buffers are live during its own backward, and its output gradient from the
-            // next block's backward until its own: alternate blocks can share them.
-            net->dy_group = 1 + bi % 2;
-            net->dy_role = 0;
-            AptResBlock *b = &m->blocks[bi++];
-            apt_resblock_init(b, net, bottleneck, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, h, w);
-            net->dy_group = 0;
+            AptResBlock *b = &m->blocks[bi];
+            apt_resblock_init(b, net, bottleneck, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, h, w, bi % 2);
+            bi++;
             inplanes = b->C;
             h = b->H;
             w = b->W;
@@ -101,6 +100,7 @@ AptBackbone *apt_resnet_create(AptNet *net, const AptModelConfig *mc, int depth,
     m->bb.C = last->C;
     m->bb.H = last->H;
     m->bb.W = last->W;
+    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
     m->bb.forward = resnet_forward;
     m->bb.backward = resnet_backward;
     m->bb.destroy = resnet_destroy;

@@ -31,7 +31,9 @@ typedef struct {
     float *pooled, *dpooled; // [b, C]   squeeze
     float *h, *dh;           // [b, Cr]  fc1 → ReLU (in place)
     float *s, *ds;           // [b, C]   fc2 → sigmoid (in place): the gate
-    float *y, *dy;           // [b, C, HW] u * s; then + id and ReLU in place: the block output
+    AptAct y;                // [b, C, HW] u * s; then + id and ReLU in place: the block output (bf16 under
+                             // precision bf16, like u; the squeeze/excite path [b, C] stays fp32)
+    float *dy;
 } SEModule;
 
 typedef struct {
@@ -65,7 +67,7 @@ static void se_init(SEModule *se, AptNet *net, int C, int HW) {
     apt_acts_floats(&net->acts, &se->pooled, b * C);
     apt_acts_floats(&net->acts, &se->h, b * Cr);
     apt_acts_floats(&net->acts, &se->s, b * C);
-    apt_acts_floats(&net->acts, &se->y, b * C * HW);
+    apt_net_act(net, &se->y, b * C * HW, net->bf16);
     // gradients live only during this block's backward, except dy (written by the next block's backward)
     apt_net_dy(net, &se->dpooled, b * C);
     apt_net_dy(net, &se->dh, b * Cr);
@@ -75,33 +77,52 @@ static void se_init(SEModule *se, AptNet *net, int C, int HW) {
 }
 
 // y = u * sigmoid(fc2(relu(fc1(gap(u)))))
-static void se_forward(SEModule *se, AptNet *net, int n, const float *u) {
+static void se_forward(SEModule *se, AptNet *net, int n, AptAct u) {
     AptBackend *be = net->be;
-    be->gap_forward(be, n, se->C, se->HW, u, se->pooled);
+    if (u.h)
+        be->gap_forward_bf16(be, n, se->C, se->HW, u.h, se->pooled);
+    else
+        be->gap_forward(be, n, se->C, se->HW, u.f, se->pooled);
     be->linear_forward(be, n, se->C, se->Cr, se->pooled, apt_net_w(net, se->w1), apt_net_w(net, se->b1),
                        se->h);
     be->relu_forward(be, (size_t)n * se->Cr, se->h, se->h);
     be->linear_forward(be, n, se->Cr, se->C, se->h, apt_net_w(net, se->w2), apt_net_w(net, se->b2), se->s);
     be->sigmoid_forward(be, (size_t)n * se->C, se->s, se->s);
-    be->chscale_forward(be, n, se->C, se->HW, u, se->s, se->y);
+    if (u.h)
+        be->chscale_forward_bf16(be, n, se->C, se->HW, u.h, se->s, se->y.h);
+    else
+        be->chscale_forward(be, n, se->C, se->HW, u.f, se->s, se->y.f);
 }
 
 // From se->dy (the gradient of u * s): du = dy * s + gap_backward(d pooled), both paths of u.
-static void se_backward(SEModule *se, AptNet *net, int n, const float *u, float *du) {
+static void se_backward(SEModule *se, AptNet *net, int n, AptAct u, float *du) {
     AptBackend *be = net->be;
-    be->chscale_backward(be, n, se->C, se->HW, u, se->s, se->dy, du, se->ds);
+    if (u.h)
+        be->chscale_backward_bf16(be, n, se->C, se->HW, u.h, se->s, se->dy, du, se->ds);
+    else
+        be->chscale_backward(be, n, se->C, se->HW, u.f, se->s, se->dy, du, se->ds);
     be->sigmoid_backward(be, (size_t)n * se->C, se->s, se->ds, se->ds);
     be->linear_backward(be, n, se->Cr, se->C, se->h, apt_net_w(net, se->w2), se->ds, se->dh,
                         apt_net_g(net, se->w2), apt_net_g(net, se->b2));
     be->relu_backward(be, (size_t)n * se->Cr, se->h, se->dh, se->dh);
     be->linear_backward(be, n, se->C, se->Cr, se->pooled, apt_net_w(net, se->w1), se->dh, se->dpooled,
                         apt_net_g(net, se->w1), apt_net_g(net, se->b1));
-    be->gap_backward(be, n, se->C, se->HW, se->dpooled, net->scratch);
+    if (u.h) // du in the bf16 chain's activation layout
+        be->gap_backward_bf16(be, n, se->C, se->HW, se->dpooled, net->scratch);
+    else
+        be->gap_backward(be, n, se->C, se->HW, se->dpooled, net->scratch);
     be->axpy(be, (size_t)n * se->C * se->HW, 1.0f, net->scratch, du);
 }
 
-static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int stride, int H, int W) {
+// Gradient buffers by liveness as in resblock.c; the SE module's output gradient is the block's (OUT),
+// and it hands its input gradient to u2's BN region (BN), so u2 is an inner unit here.
+static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int stride, int H, int W,
+                         int parity) {
     int out = 4 * planes;
+    apt_net_dy_route(net, 10,
+                     (int[]){APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN, APT_DY_CONV, APT_DY_BN,
+                             APT_DY_OWN, APT_DY_OWN, APT_DY_OWN,
+                             APT_DY_OUT + parity}); // u0, u1, u2; se: dpooled, dh, ds, dy
     b->C_in = inplanes;
     b->HW_in = H * W;
     apt_convbn_init(&b->u[0], net, "conv1", "bn1", inplanes, H, W, planes, 1, stride, 0,
@@ -115,38 +136,39 @@ static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int 
     se_init(&b->se, net, out, H1 * W1);
     b->has_ds = stride != 1 || inplanes != out;
     if (b->has_ds) {
+        apt_net_dy_route(net, 2, (int[]){APT_DY_CONV, APT_DY_SIDE});
         apt_convbn_init(&b->ds, net, "downsample.0", "downsample.1", inplanes, H, W, out, 1, stride, 0,
                         false);
         apt_net_need_scratch(net, (size_t)net->b_max * inplanes * H * W);
     }
 }
 
-static void seblock_forward(SEBlock *b, AptNet *net, int n, const float *x, bool train) {
-    const float *in = x;
+static void seblock_forward(SEBlock *b, AptNet *net, int n, AptAct x, bool train) {
+    AptAct in = x;
     for (int i = 0; i < 3; i++) {
         apt_convbn_forward(&b->u[i], net, n, in, train);
         in = b->u[i].bn.y;
     }
     se_forward(&b->se, net, n, b->u[2].bn.y);
-    const float *id = x;
+    AptAct id = x;
     if (b->has_ds) {
         apt_convbn_forward(&b->ds, net, n, x, train);
         id = b->ds.bn.y;
     }
     size_t len = (size_t)n * b->C * b->H * b->W;
-    net->be->add(net->be, len, b->se.y, id, b->se.y);
-    net->be->relu_forward(net->be, len, b->se.y, b->se.y);
+    apt_act_add(net, len, b->se.y, id, b->se.y);
+    apt_act_relu(net, len, b->se.y);
 }
 
 // Reads b->se.dy; writes dx (may be NULL).
-static void seblock_backward(SEBlock *b, AptNet *net, int n, const float *x, float *dx) {
-    float *y = b->se.y, *dy = b->se.dy;
+static void seblock_backward(SEBlock *b, AptNet *net, int n, AptAct x, float *dx) {
+    float *dy = b->se.dy;
     size_t len = (size_t)n * b->C * b->H * b->W;
-    net->be->relu_backward(net->be, len, y, dy, dy); // the gradient of u * s + id
+    apt_act_relu_backward(net, len, b->se.y, dy); // the gradient of u * s + id
     if (b->has_ds) net->be->copy(net->be, b->ds.bn.dy, dy, len * sizeof(float), APT_COPY_D2D);
     se_backward(&b->se, net, n, b->u[2].bn.y, b->u[2].bn.dy);
     for (int i = 2; i >= 0; i--) {
-        const float *in = i ? b->u[i - 1].bn.y : x;
+        AptAct in = i ? b->u[i - 1].bn.y : x;
         float *din = i ? b->u[i - 1].bn.dy : dx;
         apt_convbn_backward(&b->u[i], net, n, in, din);
     }
@@ -165,21 +187,21 @@ static void seblock_release(SEBlock *b, AptNet *net) {
     if (b->has_ds) apt_conv_release(&b->ds.conv, net);
 }
 
-static void senet_forward(AptBackbone *bb, AptNet *net, int n, const float *x, bool train) {
+static void senet_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
     SENet *m = (SENet *)bb;
     apt_convbn_forward(&m->stem, net, n, x, train);
     apt_maxpool_forward(&m->pool, net, n, m->stem.bn.y);
-    const float *in = m->pool.y;
+    AptAct in = m->pool.y;
     for (int i = 0; i < m->n_blocks; i++) {
         seblock_forward(&m->blocks[i], net, n, in, train);
         in = m->blocks[i].se.y;
     }
 }
 
-static void senet_backward(AptBackbone *bb, AptNet *net, int n, const float *x) {
+static void senet_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
     SENet *m = (SENet *)bb;
     for (int i = m->n_blocks - 1; i >= 0; i--) {
-        const float *in = i ? m->blocks[i - 1].se.y : m->pool.y;
+        AptAct in = i ? m->blocks[i - 1].se.y : m->pool.y;
         float *din = i ? m->blocks[i - 1].se.dy : m->pool.dy;
         seblock_backward(&m->blocks[i], net, n, in, din);
         // every tensor of the block is registered at or after its conv1 (SE and downsample last)
@@ -206,9 +228,9 @@ static void caffe_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W) 
     l->d.P = (H - 3 + 1) / 2 + 1;
     l->d.Q = (W - 3 + 1) / 2 + 1;
     size_t out = (size_t)net->b_max * C * l->d.P * l->d.Q;
-    apt_acts_floats(&net->acts, &l->y, out);
-    apt_acts_floats(&net->acts, &l->dy, out);
-    apt_acts_request(&net->acts, &l->idx, out * sizeof(int));
+    apt_net_act(net, &l->y, out, net->bf16);
+    apt_net_dy(net, &l->dy, out);
+    apt_acts_request_saved(&net->acts, &l->idx, out * sizeof(int));
 }
 
 AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, int C, int H, int W) {
@@ -220,17 +242,18 @@ AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, 
     SENet *m = apt_calloc(1, sizeof *m);
     m->n_blocks = layers[0] + layers[1] + layers[2] + layers[3];
     m->blocks = apt_calloc((size_t)m->n_blocks, sizeof *m->blocks); // fixed: the arena holds slot addresses
+    // the stem's gradients run after every block's: the shared regions are free (resnet.c)
+    apt_net_dy_route(net, 2, (int[]){APT_DY_CONV, APT_DY_SIDE});
     apt_convbn_init(&m->stem, net, "conv1", "bn1", C, H, W, 64, 7, 2, 3, true);
+    apt_net_dy_route(net, 1, (int[]){APT_DY_OUT + 1}); // block 0 (parity 0) writes its input gradient here
     caffe_maxpool_init(&m->pool, net, 64, m->stem.conv.d.P, m->stem.conv.d.Q);
     int inplanes = 64, h = m->pool.d.P, w = m->pool.d.Q, bi = 0;
     for (int s = 0; s < 4; s++) {
         for (int j = 0; j < layers[s]; j++) {
             snprintf(net->prefix, sizeof net->prefix, "layer%d.%d.", s + 1, j);
-            net->dy_group = 1 + bi % 2; // alternate blocks share gradient buffers (resnet.c)
-            net->dy_role = 0;
-            SEBlock *b = &m->blocks[bi++];
-            seblock_init(b, net, inplanes, 64 << s, (j == 0 && s > 0) ? 2 : 1, h, w);
-            net->dy_group = 0;
+            SEBlock *b = &m->blocks[bi];
+            seblock_init(b, net, inplanes, 64 << s, (j == 0 && s > 0) ? 2 : 1, h, w, bi % 2);
+            bi++;
             inplanes = b->C;
             h = b->H;
             w = b->W;
@@ -241,6 +264,7 @@ AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, 
     m->bb.C = last->C;
     m->bb.H = last->H;
     m->bb.W = last->W;
+    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
     m->bb.forward = senet_forward;
     m->bb.backward = senet_backward;
     m->bb.destroy = senet_destroy;

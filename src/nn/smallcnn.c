@@ -27,7 +27,7 @@ typedef struct {
     AptMaxPool p1, p2;
 } SmallCNN;
 
-static void cnn_forward(AptBackbone *bb, AptNet *net, int n, const float *x, bool train) {
+static void cnn_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
     SmallCNN *m = (SmallCNN *)bb;
     apt_convbn_forward(&m->u1, net, n, x, train);
     apt_maxpool_forward(&m->p1, net, n, m->u1.bn.y);
@@ -36,15 +36,15 @@ static void cnn_forward(AptBackbone *bb, AptNet *net, int n, const float *x, boo
     apt_convbn_forward(&m->u3, net, n, m->p2.y, train);
     if (m->flat) {
         apt_conv_forward(&m->c4, net, n, m->u3.bn.y);
-        net->be->relu_forward(net->be, (size_t)n * m->c4.d.K * m->c4.d.P * m->c4.d.Q, m->c4.y, m->c4.y);
+        apt_act_relu(net, (size_t)n * m->c4.d.K * m->c4.d.P * m->c4.d.Q, m->c4.y);
     }
 }
 
-static void cnn_backward(AptBackbone *bb, AptNet *net, int n, const float *x) {
+static void cnn_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
     SmallCNN *m = (SmallCNN *)bb;
     if (m->flat) {
         size_t count = (size_t)n * m->c4.d.K * m->c4.d.P * m->c4.d.Q;
-        net->be->relu_backward(net->be, count, m->c4.y, m->c4.dy, m->c4.dy);
+        apt_act_relu_backward(net, count, m->c4.y, m->c4.dy);
         apt_conv_backward(&m->c4, net, n, m->u3.bn.y, m->u3.bn.dy);
         apt_net_grads_ready(net, m->c4.w);
     }
@@ -82,6 +82,7 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     m->bb.C = 4 * width;
     m->bb.H = H3;
     m->bb.W = W3;
+    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
     m->bb.forward = cnn_forward;
     m->bb.backward = cnn_backward;
     m->bb.destroy = cnn_destroy;
@@ -90,6 +91,8 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     m->flat = flat;
     if (flat) {
         apt_conv_init(&m->c4, net, "conv4", 4 * width, H3, W3, 8 * width, H3 < W3 ? H3 : W3, 1, 0, true);
+        if (net->bf16) apt_conv_take_bf16_input(&m->c4, net); // conv4 has a bias: fp32 on widened features
+        m->bb.feat_bf16 = false;                              // ... and fp32 output
         m->bb.C = 8 * width;
         m->bb.H = m->c4.d.P;
         m->bb.W = m->c4.d.Q;
@@ -99,29 +102,31 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     return &m->bb;
 }
 
+// fp32 at any precision (no convolution): features fc1.y (x_bf16 false).
 typedef struct {
     AptBackbone bb;
     AptLinear fc1;
     int hidden;
-    float *x_view; // hidden == 0: the features are the input itself
+    AptAct feat; // fp32: fc1.y, or (hidden == 0) the input itself
 } Mlp;
 
-static void mlp_forward(AptBackbone *bb, AptNet *net, int n, const float *x, bool train) {
+static void mlp_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
     (void)train;
     Mlp *m = (Mlp *)bb;
     if (!m->hidden) {
-        m->x_view = (float *)x;
+        m->feat = x;
         return;
     }
-    apt_linear_forward(&m->fc1, net, n, x);
+    apt_linear_forward(&m->fc1, net, n, x.f);
     net->be->relu_forward(net->be, (size_t)n * m->hidden, m->fc1.y, m->fc1.y);
+    m->feat = apt_act_f32(m->fc1.y);
 }
 
-static void mlp_backward(AptBackbone *bb, AptNet *net, int n, const float *x) {
+static void mlp_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
     Mlp *m = (Mlp *)bb;
     if (!m->hidden) return;
     net->be->relu_backward(net->be, (size_t)n * m->hidden, m->fc1.y, m->fc1.dy, m->fc1.dy);
-    apt_linear_backward(&m->fc1, net, n, x, NULL);
+    apt_linear_backward(&m->fc1, net, n, x.f, NULL);
     apt_net_grads_ready(net, m->fc1.w);
 }
 
@@ -140,13 +145,12 @@ AptBackbone *apt_mlp_create(AptNet *net, const AptModelConfig *mc, int variant, 
     if (m->hidden) {
         apt_linear_init(&m->fc1, net, "fc1", F, m->hidden, APT_INIT_UNIFORM_FAN_IN, 0);
         m->bb.C = m->hidden;
-        m->bb.feat = &m->fc1.y;
         m->bb.dfeat = &m->fc1.dy;
     } else {
         m->bb.C = F;
-        m->bb.feat = &m->x_view;
         m->bb.dfeat = NULL; // nothing to train below the head
     }
+    m->bb.feat = &m->feat;
     m->bb.forward = mlp_forward;
     m->bb.backward = mlp_backward;
     m->bb.destroy = mlp_destroy;

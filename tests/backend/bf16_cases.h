@@ -1,8 +1,10 @@
-// bf16_cases.h — the bf16 compute ops (backend.h, "bf16 compute") on random inputs, for
-// test_bf16_ops.c (CPU bf16 vs CPU fp32) and test_bf16_ops_cuda.c (CUDA bf16 vs CPU bf16).
+// bf16_cases.h — the bf16 convolutions and GEMM (backend.h, "bf16 activation chain") on random inputs,
+// for test_bf16_ops.c (CPU bf16 vs CPU fp32) and test_bf16_ops_cuda.c (CUDA bf16 vs CPU bf16); the
+// other ops of the chain are in bf16_act_cases.h.
 //
 // Each case draws fp32 inputs, rounds them to bf16 with the backend's cast, runs the op on backend
-// `be` and returns host fp32 results; the caller compares. Shapes cover the ResNet families (7x7/2 stem,
+// `be` and returns host fp32 results in NCHW; the caller compares. Activations travel in the backend's
+// activation layout (be->act_nhwc), permuted on the host. Shapes cover the ResNet families (7x7/2 stem,
 // 3x3/1, 3x3/2, 1x1/2 projection), odd sizes, and a call with n < N (the last partial chunk).
 #pragma once
 #include "backend/backend.h"
@@ -44,9 +46,67 @@ static void bf16_down(AptBackend *be, void *h, const void *d, size_t bytes) {
     be->copy(be, h, d, bytes, APT_COPY_D2H);
 }
 
-// Host fp32 -> backend bf16 (the backend's own rounding).
+// [N, C, HW] NCHW <-> the activation layout (NHWC when nhwc), host fp32 arrays.
+static void bf16_to_layout(const float *src, float *dst, int N, int C, int HW, bool nhwc) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++) {
+                size_t i = ((size_t)n * C + c) * HW + p, o = nhwc ? ((size_t)n * HW + p) * C + c : i;
+                dst[o] = src[i];
+            }
+}
+static void bf16_from_layout(const float *src, float *dst, int N, int C, int HW, bool nhwc) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++) {
+                size_t i = ((size_t)n * C + c) * HW + p, o = nhwc ? ((size_t)n * HW + p) * C + c : i;
+                dst[i] = src[o];
+            }
+}
+
+// Host NCHW fp32 -> backend fp32 tensor in the activation layout (a gradient of the chain).
+static float *bf16_act_up_f32(AptBackend *be, const float *h, int N, int C, int HW) {
+    const size_t n = (size_t)N * C * HW;
+    float *t = malloc((n ? n : 1) * sizeof *t);
+    bf16_to_layout(h, t, N, C, HW, be->act_nhwc);
+    float *d = bf16_up(be, t, n * sizeof(float));
+    free(t);
+    return d;
+}
+// Backend fp32 tensor in the activation layout -> host NCHW.
+static void bf16_act_down_f32(AptBackend *be, float *h, const float *d, int N, int C, int HW) {
+    const size_t n = (size_t)N * C * HW;
+    float *t = malloc((n ? n : 1) * sizeof *t);
+    bf16_down(be, t, d, n * sizeof(float));
+    bf16_from_layout(t, h, N, C, HW, be->act_nhwc);
+    free(t);
+}
+// Backend bf16 tensor in the activation layout -> host NCHW fp32 (widened exactly).
+static void bf16_act_down_bf16(AptBackend *be, float *h, const uint16_t *d, int N, int C, int HW) {
+    const size_t n = (size_t)N * C * HW;
+    uint16_t *q = malloc((n ? n : 1) * sizeof *q);
+    float *t = malloc((n ? n : 1) * sizeof *t);
+    bf16_down(be, q, d, n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)q[i] << 16;
+        memcpy(&t[i], &u, 4);
+    }
+    bf16_from_layout(t, h, N, C, HW, be->act_nhwc);
+    free(q), free(t);
+}
+
+// Host fp32 -> backend bf16 (the backend's own rounding), layout as given.
 static uint16_t *bf16_to_dev(AptBackend *be, const float *h, size_t n) {
     float *d = bf16_up(be, h, n * sizeof(float));
+    uint16_t *q = be->alloc(be, (n ? n : 1) * sizeof(uint16_t));
+    be->cast_f32_bf16(be, n, d, q);
+    be->free(be, d);
+    return q;
+}
+// Host NCHW fp32 -> backend bf16 activation (the backend's rounding, its activation layout).
+static uint16_t *bf16_act_up_bf16(AptBackend *be, const float *h, int N, int C, int HW) {
+    const size_t n = (size_t)N * C * HW;
+    float *d = bf16_act_up_f32(be, h, N, C, HW);
     uint16_t *q = be->alloc(be, (n ? n : 1) * sizeof(uint16_t));
     be->cast_f32_bf16(be, n, d, q);
     be->free(be, d);
@@ -64,11 +124,12 @@ static void bf16_round_host(float *x, size_t n) {
 }
 
 typedef struct {
-    float *y, *dx, *dw; // host results: forward [n,K,P,Q], backward data [n,C,H,W], weights [K,C,k,k]
+    float *y, *dx, *dw; // host results (NCHW): forward [n,K,P,Q], backward data [n,C,H,W], weights [K,C,k,k]
     size_t ny, nx, nw;
 } Bf16ConvOut;
 
-// mode 0: the bf16 ops on bf16-rounded x, w, dy. mode 1: the fp32 ops on the same rounded values.
+// mode 0: the bf16 ops on bf16-rounded x, w, dy (y comes back rounded to bf16, x/y/dy/dx in the
+// backend's activation layout). mode 1: the fp32 ops on the same rounded values.
 // mode 2: the fp32 ops on the unrounded values. mode 3: the fp32 ops on |x|, |w|, |dy| unrounded
 // (the magnitude sums that bound the rounding error). dw starts from dw0 (accumulation checked).
 static Bf16ConvOut bf16_conv_run(AptBackend *be, const Bf16ConvCase *c, int mode, uint64_t seed) {
@@ -91,11 +152,22 @@ static Bf16ConvOut bf16_conv_run(AptBackend *be, const Bf16ConvCase *c, int mode
     float *y_d = be->alloc(be, o.ny * sizeof(float)), *dx_d = be->alloc(be, o.nx * sizeof(float));
     float *dw_d = bf16_up(be, dw0, o.nw * sizeof(float));
     if (mode == 0) {
-        uint16_t *x16 = bf16_to_dev(be, x, o.nx), *w16 = bf16_to_dev(be, w, o.nw), *dy16 = bf16_to_dev(be, dy, o.ny);
-        be->conv2d_forward_bf16(be, &d, n, x16, w16, y_d);
+        const int HW = c->H * c->W, PQ = d.P * d.Q;
+        be->conv2d_prepare_bf16(be, &d);
+        uint16_t *x16 = bf16_act_up_bf16(be, x, n, c->C, HW), *w16 = bf16_to_dev(be, w, o.nw),
+                 *dy16 = bf16_act_up_bf16(be, dy, n, c->K, PQ);
+        uint16_t *y16 = be->alloc(be, o.ny * sizeof(uint16_t));
+        be->conv2d_forward_bf16(be, &d, n, x16, w16, y16);
         be->conv2d_backward_weights_bf16(be, &d, n, x16, dy16, dw_d);
         be->conv2d_backward_data_bf16(be, &d, n, dy16, w16, dx_d);
-        be->free(be, x16), be->free(be, w16), be->free(be, dy16);
+        bf16_act_down_bf16(be, o.y, y16, n, c->K, PQ);
+        bf16_act_down_f32(be, o.dx, dx_d, n, c->C, HW);
+        bf16_down(be, o.dw, dw_d, o.nw * sizeof(float));
+        be->free(be, x16), be->free(be, w16), be->free(be, dy16), be->free(be, y16);
+        be->free(be, y_d), be->free(be, dx_d), be->free(be, dw_d);
+        be->conv2d_release(be, &d);
+        free(x), free(w), free(dy), free(dw0);
+        return o;
     } else {
         float *x_d = bf16_up(be, x, o.nx * sizeof(float)), *w_d = bf16_up(be, w, o.nw * sizeof(float));
         float *dy_d = bf16_up(be, dy, o.ny * sizeof(float));

@@ -1,19 +1,76 @@
-// test_bf16_ops_cuda.c — the CUDA bf16 compute ops (cuda_bf16.cu) against the CPU bf16 ops
-// (cpu_bf16.c, themselves checked against their fp32 twins in test_bf16_ops.c) on the same inputs,
+// test_bf16_ops_cuda.c — the CUDA bf16 activation chain (cuda_bf16.cu and the bf16 instantiations in
+// cuda_norm.cu, cuda_eltwise.cu, cuda_pool.cu, cuda_se.cu) against the CPU's (cpu_bf16.c,
+// cpu_bf16_act.c, themselves checked against their fp32 twins in test_bf16_ops.c) on the same inputs,
 // rounded to bf16 by each backend's own cast (round to nearest even on both: identical bf16 values).
+// The backends keep activations in different layouts (CUDA NCHW, CPU NHWC); the harness returns NCHW.
 // Label gpu; skips (exit 77) without a usable CUDA device.
 //
 // Tolerance, with S the sum of |terms| of each output (the fp32 op on |x|, |w|, |dy|):
-//   convolutions: cuDNN writes its output in bf16 before the op widens it to fp32 (cuda_bf16.cu), so
-//   |cuda - cpu| <= 2^-8 |cpu| (one bf16 rounding) + 1e-4 * S (two fp32 accumulation orders, K <= 1600);
-//   the weight gradient is rounded to bf16 before it is added into dw, hence the same form on the
-//   increment (bounded by 2^-8 * S) plus the fp32 addition;
-//   GEMM: fp32 output on both sides: |cuda - cpu| <= 1e-4 * S + 1e-6.
+//   convolutions: both round y to bf16 (2^-8 |y| apart at most after two roundings of values within the
+//   accumulation difference); cuDNN also writes dx and the dw increment in bf16 before they are widened
+//   (cuda_bf16.cu), so |cuda - cpu| <= 2^-8 |cpu| (one bf16 rounding) + 1e-4 * S (two fp32 accumulation
+//   orders, K <= 1600); the weight gradient's increment is bounded by 2^-8 * S, hence that form plus the
+//   fp32 addition;
+//   GEMM: fp32 output on both sides: |cuda - cpu| <= 1e-4 * S + 1e-6;
+//   the other chain ops (the same fp32 expression on both, possibly contracted differently into FMA):
+//   bf16 outputs within one bf16 step, 2^-7 |cpu| (two fp32 values a last bit apart can round to
+//   neighbouring bf16 values) + 1e-30; fp32 elementwise outputs within 1e-6 |cpu| + 1e-7; per-channel
+//   sums (float64 in both, in other orders, over products rounded in fp32 on one side, e.g.
+//   dy (x - mean)) within 1e-6 of their sum of |terms| (bf16_act_mags) + 1e-9; pool indices exactly.
 #include <cuda_runtime.h>
 
-#include "bf16_cases.h"
+#include "bf16_act_cases.h"
 
 #include <stdio.h>
+
+static double cmp_f(const float *got, const float *want, size_t n, double rel, double abs, int cs, const char *what) {
+    char l[128];
+    snprintf(l, sizeof l, "act case %d: %s, cuda bf16 vs cpu bf16", cs, what);
+    return bf16_expect(got, want, NULL, n, rel, abs, l);
+}
+
+static void act_case(AptBackend *cpu, AptBackend *gpu, const Bf16ActCase *c, int cs) {
+    const uint64_t seed = 600 + (uint64_t)cs;
+    Bf16ActOut g = bf16_act_run(gpu, c, true, seed), a = bf16_act_run(cpu, c, true, seed);
+    Bf16ActIn in = bf16_act_inputs(c, a.np, seed);
+    Bf16ActMags mg = bf16_act_mags(c, &in);
+    const size_t n = a.n, nc = (size_t)c->N * c->C, np = a.np;
+    double w = 0, t;
+#define W(e) (t = (e), w = t > w ? t : w)
+    W(cmp_f(g.bn_y, a.bn_y, n, 0x1p-7, 1e-30, cs, "bn_forward y"));
+    W(cmp_f(g.add_y, a.add_y, n, 0x1p-7, 1e-30, cs, "add y"));
+    W(cmp_f(g.cs_y, a.cs_y, n, 0x1p-7, 1e-30, cs, "chscale_forward y"));
+    W(cmp_f(g.relu_y, a.relu_y, n, 0, 1e-30, cs, "relu_forward y"));
+    W(cmp_f(g.mp_y, a.mp_y, np, 0, 1e-30, cs, "maxpool_forward y"));
+    size_t bad = 0;
+    for (size_t i = 0; i < np; i++) bad += g.mp_idx[i] != a.mp_idx[i];
+    TEST_CHECK(bad == 0, "act case %d: maxpool_forward idx: %zu of %zu differ", cs, bad, np);
+    W(cmp_f(g.bn_dx, a.bn_dx, n, 1e-6, 1e-7, cs, "bn_backward_affine dx"));
+    W(cmp_f(g.bn_dx1, a.bn_dx1, n, 1e-6, 1e-7, cs, "bn_backward_affine dx alone"));
+    W(cmp_f(g.bn_dxt, a.bn_dxt, n, 1e-6, 1e-6, cs, "bn_backward_data dx"));
+    W(cmp_f(g.relu_dx, a.relu_dx, n, 0, 1e-30, cs, "relu_backward dx"));
+    W(cmp_f(g.mp_dx, a.mp_dx, n, 1e-6, 1e-7, cs, "maxpool_backward dx"));
+    W(cmp_f(g.gap_dx, a.gap_dx, n, 1e-6, 1e-7, cs, "gap_backward dx"));
+    W(cmp_f(g.cs_dx, a.cs_dx, n, 1e-6, 1e-7, cs, "chscale_backward dx"));
+    W(bf16_expect(g.bn_dg, a.bn_dg, mg.dg, (size_t)c->C, 1e-6, 1e-9, "bn_backward_affine dgamma, cuda vs cpu"));
+    W(bf16_expect(g.bn_db, a.bn_db, mg.db, (size_t)c->C, 1e-6, 1e-9, "bn_backward_affine dbeta, cuda vs cpu"));
+    W(cmp_f(g.gap_y, a.gap_y, nc, 1e-6, 1e-7, cs, "gap_forward y"));
+    W(bf16_expect(g.cs_ds, a.cs_ds, mg.ds, nc, 1e-6, 1e-9, "chscale_backward ds, cuda vs cpu"));
+    W(cmp_f(g.in16, a.in16, n, 0, 1e-30, cs, "act_from_f32_bf16"));
+    W(cmp_f(g.to32, a.to32, n, 0, 1e-30, cs, "act_to_f32"));
+    W(cmp_f(g.from_nchw, a.from_nchw, n, 0, 1e-30, cs, "act_from_nchw_f32"));
+#undef W
+    bad = 0;
+    for (int i = 0; i < 2 * c->C; i++) {
+        bad += !(fabs(g.bn_st[i] - a.bn_st[i]) <= 1e-6 * mg.st[i] + 1e-9);
+        bad += !(fabs(g.bn_bst[i] - a.bn_bst[i]) <= 1e-6 * mg.bst[i] + 1e-9);
+    }
+    TEST_CHECK(bad == 0, "act case %d: bn_stats / bn_backward_stats: %zu of %d sums outside 1e-6 of sum |terms|", cs,
+               bad, 4 * c->C);
+    printf("act case %d worst/bound %.3f\n", cs, w);
+    bf16_act_mags_free(&mg), bf16_act_inputs_free(&in);
+    bf16_act_free(&g), bf16_act_free(&a);
+}
 
 int main(void) {
     int count = 0;
@@ -52,6 +109,7 @@ int main(void) {
         printf("gemm%d worst/bound %.3f\n", i, w);
         free(g), free(a), free(m);
     }
+    for (int i = 0; i < BF16_N_ACT_CASES; i++) act_case(cpu, gpu, &BF16_ACT_CASES[i], i);
     apt_backend_destroy(gpu), apt_backend_destroy(cpu);
     return apt_test_finish("test_bf16_ops_cuda");
 }

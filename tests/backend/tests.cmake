@@ -8,6 +8,9 @@ endif()
 # benchmark (not a test): tests/bench/bench_conv.c, figures in tests/bench/RESULTS.md
 add_executable(bench_conv ${CMAKE_SOURCE_DIR}/tests/bench/bench_conv.c)
 target_link_libraries(bench_conv PRIVATE apt)
+# benchmark (not a test): tests/bench/bench_conv_layout.c, bf16 convolutions NCHW vs NHWC, RESULTS.md
+add_executable(bench_conv_layout ${CMAKE_SOURCE_DIR}/tests/bench/bench_conv_layout.c)
+target_link_libraries(bench_conv_layout PRIVATE apt)
 # benchmark (not a test): tests/bench/bench_model.c (+ bench_model_torch.py), figures in tests/bench/RESULTS.md
 add_executable(bench_model ${CMAKE_SOURCE_DIR}/tests/bench/bench_model.c)
 target_link_libraries(bench_model PRIVATE apt)

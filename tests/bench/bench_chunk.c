@@ -3,7 +3,8 @@
 //
 //   bench_chunk [--arch resnet18] [--B 256] [--chunk 16] [--size 32] [--steps 4] [--m 16] [--precision bf16]
 //
-// Prints one line: arch, B, chunk, the model's activation arena (MiB), the peak RSS of the process
+// Prints one line: arch, B, chunk, the model's activation arena (MiB; and of it the stored activations,
+// the tensors kept from forward to backward, the rest being gradient buffers and scratch), the peak RSS of the process
 // (getrusage ru_maxrss: set-up, data, model, optimizer, loader included), and the median step time over
 // the steps after the first (which builds the oneDNN primitives). Run one configuration per process (the
 // peak RSS is the process's). Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS.
@@ -80,7 +81,7 @@ int main(int argc, char **argv) {
 
     AptTrainerOptions o = {.quiet = false, .no_eval = true};
     AptTrainer *t = apt_trainer_create(&cfg, c, &o);
-    const size_t arena = apt_model_activation_bytes(t->model);
+    const size_t arena = apt_model_activation_bytes(t->model), saved = apt_model_saved_activation_bytes(t->model);
     apt_trainer_run(t);
     apt_trainer_destroy(t);
     struct rusage ru;
@@ -101,8 +102,10 @@ int main(int argc, char **argv) {
     }
     if (f) fclose(f);
     qsort(dt, (size_t)n, sizeof *dt, cmp_d);
-    printf("arch %s  %s  size %d  B %5d  chunk %4d  arena %8.1f MiB  peak RSS %8.1f MiB  step %7.3f s (median of %d)\n",
-           arch, bf16 ? "bf16" : "fp32", size, B, chunk, arena / 1048576.0, ru.ru_maxrss / 1024.0, n ? dt[n / 2] : -1.0, n);
+    printf("arch %s  %s  size %d  B %5d  chunk %4d  arena %8.1f MiB (stored activations %8.1f MiB)  peak RSS %8.1f MiB  "
+           "step %7.3f s (median of %d)\n",
+           arch, bf16 ? "bf16" : "fp32", size, B, chunk, arena / 1048576.0, saved / 1048576.0, ru.ru_maxrss / 1024.0,
+           n ? dt[n / 2] : -1.0, n);
     apt_rm_rf(dir);
     apt_comm_finalize(c);
     return 0;

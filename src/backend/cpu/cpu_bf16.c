@@ -1,7 +1,9 @@
-// cpu_bf16.c — the bf16 compute ops (backend.h, "bf16 compute"): convolutions through oneDNN's bf16
-// primitives (bf16 src/weights/diff_dst, f32 dst/diff_src/diff_weights, f32 accumulation; native
-// AVX512-BF16 dot products where the CPU has them, emulated on plain AVX-512) and GEMM (bf16 inputs, f32
-// accumulation and output; see apt_cpu_gemm_bf16). The fp32 twins are cpu_conv.c / cpu_gemm.c.
+// cpu_bf16.c — the bf16 convolutions and GEMM of the CPU table (backend.h, "bf16 activation chain"):
+// convolutions through oneDNN's bf16 primitives on NHWC activations (bf16 src/weights/dst/diff_dst, f32
+// diff_src/diff_weights, f32 accumulation; native AVX512-BF16 dot products where the CPU has them,
+// emulated on plain AVX-512), built at set-up by conv2d_prepare_bf16; and GEMM (bf16 inputs, f32
+// accumulation and output; see apt_cpu_gemm_bf16). The fp32 twins are cpu_conv.c / cpu_gemm.c; the other
+// ops of the chain are in cpu_bf16_act.c.
 #include "cpu_conv_dnnl.h"
 #include "cpu_ops.h"
 
@@ -10,13 +12,17 @@
 #include <cblas.h>
 #include <stdlib.h>
 
+void apt_cpu_conv2d_prepare_bf16(AptBackend *be, AptConvDesc *d) {
+    apt_cpu_conv_bf16_prepare(be, d);
+}
+
 void apt_cpu_conv2d_forward_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *x,
-                                 const uint16_t *w, float *y) {
+                                 const uint16_t *w, uint16_t *y) {
     APT_CHECK(n >= 1 && n <= d->N, "conv2d_forward_bf16: batch %d outside [1, %d]", n, d->N);
 #ifdef APT_HAVE_DNNL
     // The oneDNN entry points take untyped buffers (the primitive knows they are bf16).
     apt_dnnl_conv_forward(apt_cpu_conv_bf16_plan(be, d), n, (const float *)(const void *)x,
-                          (const float *)(const void *)w, NULL, y);
+                          (const float *)(const void *)w, NULL, (float *)(void *)y);
 #else
     (void)x, (void)w, (void)y;
     apt_cpu_conv_bf16_plan(be, d); // fatal: no oneDNN

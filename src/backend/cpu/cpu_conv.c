@@ -24,7 +24,7 @@ typedef struct {
     AptConvRoute route;
     int nb;     // im2col: images per GEMM
     void *dnnl; // AptDnnlConv
-    void *dnnl_bf16; // AptDnnlConv of the bf16 ops (cpu_bf16.c), made on their first call
+    void *dnnl_bf16; // AptDnnlConv of the bf16 ops (cpu_bf16.c), made by conv2d_prepare_bf16
 } ConvPlan;
 
 static size_t crs(const AptConvDesc *d) {
@@ -71,17 +71,22 @@ void apt_cpu_conv2d_release(AptBackend *be, AptConvDesc *d) {
     d->plan = NULL;
 }
 
-void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d) {
+void apt_cpu_conv_bf16_prepare(AptBackend *be, AptConvDesc *d) {
     ConvPlan *plan = d->plan;
-    APT_CHECK(plan, "bf16 convolution on a descriptor that was not prepared");
+    APT_CHECK(plan, "conv2d_prepare_bf16 before conv2d_prepare");
 #ifdef APT_HAVE_DNNL
-    // Like the per-batch-size primitives of cpu_conv_dnnl.c, built on first use (the first step).
     if (!plan->dnnl_bf16) plan->dnnl_bf16 = apt_dnnl_conv_create_bf16(((AptCpuImpl *)be->impl)->dnnl, d);
-    return plan->dnnl_bf16;
 #else
     (void)be;
     apt_fatal(__FILE__, __LINE__, "bf16 convolutions need oneDNN (this build has none): use precision fp32");
 #endif
+}
+
+void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d) {
+    (void)be;
+    ConvPlan *plan = d->plan;
+    APT_CHECK(plan && plan->dnnl_bf16, "bf16 convolution on a descriptor without conv2d_prepare_bf16");
+    return plan->dnnl_bf16;
 }
 
 // col[(c·R + r)·S + s][i·PQ + p·Q + q] = x[i, c, p·sh − ph + r, q·sw − pw + s] (0 outside)

@@ -3,6 +3,8 @@
 //   plain:   primitives created on the plain layouts (oneDNN picks its implementation for them);
 //   blocked: primitives on oneDNN's preferred (blocked) layouts with reorders from/to our buffers around
 //            each call — what PyTorch/ideep do with plain tensors.
+// The bf16 flavour (cpu_bf16.c, the bf16 activation chain) is a third: bf16 activations in NHWC, primitives
+// created on NHWC, so only the weights are reordered.
 // tests/bench/bench_conv.c compares both with im2col + OpenBLAS (cpu_conv.c); RESULTS.md has the numbers.
 // Primitives are per batch size: the set-up size, plus up to APT_DNNL_CACHE smaller ones made on first use
 // (the last, partial evaluation batch).
@@ -155,19 +157,26 @@ static void build(AptDnnlConv *cv, Prims *p, int n) {
     AptDnnl *c = cv->ctx;
     const AptConvDesc *d = &cv->d;
     dnnl_format_tag_t any = dnnl_format_tag_any;
-    // bf16: the inputs of each direction (x, w; dy, w; x, dy) are bf16, its output (y; dx; dw) f32. So
-    // x and w have one bf16 layout, y an f32 one for forward, and dy a bf16 one for the backward passes.
+    // bf16 (the activation chain, backend.h): x, w, y and dy are bf16, dx and dw f32 (fp32 accumulation);
+    // the activations (x, y, dy, dx) are NHWC in our buffers AND in the primitives, so oneDNN reorders only
+    // the weights (OIHW to its blocked layout; small) and keeps no copy of any activation.
+    // tests/bench/bench_conv_layout.c measured NHWC against NCHW with blocked primitives (RESULTS.md).
     const dnnl_data_type_t lo = cv->bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_format_tag_t act = cv->bf16 ? dnnl_nhwc : dnnl_nchw;
     dnnl_memory_desc_t x_p, w_p, y_p, b_p, x_a, w_a, y_a, dy_p, dy_a, dx_p, dx_a, dw_p, dw_a;
-    md_t(&x_p, n, d->C, d->H, d->W, lo, dnnl_nchw);
+    md_t(&x_p, n, d->C, d->H, d->W, lo, act);
     md_t(&w_p, d->K, d->C, d->R, d->S, lo, dnnl_oihw);
-    md(&y_p, n, d->K, d->P, d->Q, dnnl_nchw);
-    md_t(&dy_p, n, d->K, d->P, d->Q, lo, dnnl_nchw);
-    md(&dx_p, n, d->C, d->H, d->W, dnnl_nchw);
+    md_t(&y_p, n, d->K, d->P, d->Q, lo, act);
+    md_t(&dy_p, n, d->K, d->P, d->Q, lo, act);
+    md(&dx_p, n, d->C, d->H, d->W, act);
     md(&dw_p, d->K, d->C, d->R, d->S, dnnl_oihw);
     dnnl_dims_t bd = {d->K};
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b_p, 1, bd, dnnl_f32, dnnl_x));
-    if (cv->blocked) {
+    if (cv->bf16) {
+        x_a = x_p, y_a = y_p, dy_a = dy_p, dx_a = dx_p;
+        md_t(&w_a, d->K, d->C, d->R, d->S, lo, any);
+        md(&dw_a, d->K, d->C, d->R, d->S, any);
+    } else if (cv->blocked) {
         md_t(&x_a, n, d->C, d->H, d->W, lo, any);
         md_t(&w_a, d->K, d->C, d->R, d->S, lo, any);
         md(&y_a, n, d->K, d->P, d->Q, any);
@@ -240,7 +249,7 @@ AptDnnlConv *apt_dnnl_conv_create(AptDnnl *ctx, const AptConvDesc *d, bool block
 }
 
 AptDnnlConv *apt_dnnl_conv_create_bf16(AptDnnl *ctx, const AptConvDesc *d) {
-    return conv_create(ctx, d, true, false, true);
+    return conv_create(ctx, d, false, false, true);
 }
 
 static Prims *prims_for(AptDnnlConv *cv, int n) {

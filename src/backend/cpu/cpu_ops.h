@@ -5,6 +5,23 @@
 #pragma once
 #include "backend/backend.h"
 
+#include <string.h>
+
+// bf16 <-> fp32 for the bf16 activation chain (cpu_bf16_act.c), the same rounding as cast_f32_bf16:
+// widening is exact; narrowing rounds to nearest even and keeps NaN a (quiet) NaN.
+static inline float apt_bf16_load(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint16_t apt_bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 // Convolution routes (tests/bench/bench_conv.c; tests/bench/RESULTS.md has the comparison).
 typedef enum { APT_CONV_IM2COL = 0, APT_CONV_DNNL, APT_CONV_DNNL_BLOCKED } AptConvRoute;
 
@@ -34,7 +51,9 @@ void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, c
 void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x,
                                      const float *dy, float *dw, float *db);
 
-// The bf16 oneDNN primitives of a prepared convolution (AptDnnlConv *), built on the first call.
+// The bf16 oneDNN primitives of a convolution (AptDnnlConv *): built at set-up by
+// apt_cpu_conv_bf16_prepare (conv2d_prepare_bf16), returned by apt_cpu_conv_bf16_plan (fatal if absent).
+void apt_cpu_conv_bf16_prepare(AptBackend *be, AptConvDesc *d);
 void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d);
 
 // cpu_norm.c

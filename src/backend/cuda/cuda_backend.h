@@ -19,10 +19,11 @@ extern "C" {
 
 // The cudaStream_t every op runs on (the compute stream the NCCL communicator orders itself after).
 void *apt_backend_cuda_stream(AptBackend *be);
-// Config `precision`: 0 = fp32 (CUDNN_FMA_MATH, no TF32; matches the CPU to 1e-5), 1 = bf16. For now bf16
-// only lets convolutions use tensor cores (TF32 products on the fp32 tensors of the op table, fp32
-// accumulation; within 1e-2 of fp32): bf16 activation storage is not implemented. Set-up time only:
-// applies to conv2d_prepare calls made after it.
+// The math of the FP32 convolutions (conv2d_forward etc.): 0 = CUDNN_FMA_MATH, no TF32 (matches the CPU
+// to 1e-5), 1 = tensor cores allowed (TF32 products on fp32 tensors, fp32 accumulation; within 1e-2 of
+// fp32; tests/bench/bench_resnet_cuda.c). Not the model's `precision: bf16`, which runs the bf16
+// activation chain ops (backend.h, cuda_bf16.cu) whatever this says. Set-up time only: applies to
+// conv2d_prepare calls made after it.
 void apt_backend_cuda_set_precision(AptBackend *be, int bf16);
 
 // Optimizer updates on flat DEVICE ranges (cuda_optim.cu), same formulas as apt_optim_sgd_update /

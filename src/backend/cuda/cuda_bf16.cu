@@ -1,116 +1,168 @@
-// cuda_bf16.cu — the bf16 compute ops (backend.h, "bf16 compute"), twins of cpu/cpu_bf16.c.
+// cuda_bf16.cu — the bf16 convolutions, GEMM and layout conversions of the CUDA table (backend.h, "bf16
+// activation chain"), twins of cpu/cpu_bf16.c and cpu/cpu_bf16_act.c; the chain's BatchNorm, ReLU, add,
+// pooling and channel-scale ops are the fp32 kernels instantiated for bf16 storage (cuda_norm.cu,
+// cuda_eltwise.cu, cuda_pool.cu, cuda_se.cu). CUDA's activation layout is NCHW (AptBackend.act_nhwc
+// false): the configuration checked on an H200; NHWC (tensor-core friendlier) needs NHWC filters and a
+// GPU to check it.
 //
 // Convolutions: cuDNN with bf16 tensors and fp32 compute (CUDNN_DATA_BFLOAT16 descriptors, convolution
-// type CUDNN_DATA_FLOAT, tensor-op math). cuDNN's legacy API has no bf16-in / fp32-out convolution, so
-// each output is written in bf16 to stream-ordered scratch (cudaMallocAsync: pooled by the driver, no
-// device synchronisation) and widened to fp32 — one more rounding than the CPU ops, which write fp32;
-// tests/backend/test_bf16_ops_cuda.c states the tolerance. Deterministic algorithms only:
-// IMPLICIT_PRECOMP_GEMM forward, ALGO_1 for both backward passes. Descriptors are made per call (host
-// work only).
+// type CUDNN_DATA_FLOAT, tensor-op math). The forward writes its bf16 output y directly. cuDNN's legacy
+// API has no bf16-in / fp32-out convolution, so the input gradient and the weight gradient are written in
+// bf16 to scratch and widened to fp32 (the weight gradient then added into dw) — one more rounding than
+// the CPU ops, which write them in fp32; tests/backend/test_bf16_ops_cuda.c states the tolerance.
+// Deterministic algorithms, fixed: IMPLICIT_PRECOMP_GEMM forward, ALGO_1 for both backward passes.
+//
+// Set-up, as the fp32 path (cuda_conv.cu): conv2d_prepare_bf16, once per layer, makes the layer's
+// descriptors (hung on its fp32 plan, freed by conv2d_release) and grows the backend's shared workspace
+// m->ws to the largest need of the three directions: the algorithm's workspace plus the bf16 scratch of
+// the output (dx in bf16; dw in bf16 and its fp32 widening). A call re-describes x/y only when its batch
+// size changes (host-side), checks that the workspace for n rows fits, and carves the scratch from m->ws
+// after the algorithm's part: no allocation, descriptor creation or synchronisation inside a step.
 // GEMM: cublasGemmEx with bf16 A/B, fp32 C and CUBLAS_COMPUTE_32F (fp32 accumulation).
 #include "cuda_backend.h"
 #include "cuda_ops.cuh"
 
 namespace {
 
-struct Bf16Conv {
+const cudnnConvolutionFwdAlgo_t kFwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+const cudnnConvolutionBwdDataAlgo_t kBwdData = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+const cudnnConvolutionBwdFilterAlgo_t kBwdFilter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+
+struct Bf16Plan {
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
+    int n_desc; // rows x/y currently describe
 };
 
-Bf16Conv describe(const AptConvDesc *d, int n) {
-    Bf16Conv c;
-    CUDNN_CHECK(cudnnCreateTensorDescriptor(&c.x));
-    CUDNN_CHECK(cudnnCreateTensorDescriptor(&c.y));
-    CUDNN_CHECK(cudnnCreateFilterDescriptor(&c.w));
-    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&c.conv));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(c.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_BFLOAT16, n, d->C, d->H, d->W));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(c.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_BFLOAT16, n, d->K, d->P, d->Q));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(c.w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NCHW, d->K, d->C, d->R, d->S));
-    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(c.conv, d->pad_h, d->pad_w, d->stride_h, d->stride_w, 1, 1,
-                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv, CUDNN_TENSOR_OP_MATH));
-    return c;
+void set_xy(const AptConvDesc *d, Bf16Plan *p, int n) {
+    if (p->n_desc == n) return;
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_BFLOAT16, n, d->C, d->H, d->W));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_BFLOAT16, n, d->K, d->P, d->Q));
+    p->n_desc = n;
 }
 
-void release(Bf16Conv &c) {
-    cudnnDestroyTensorDescriptor(c.x);
-    cudnnDestroyTensorDescriptor(c.y);
-    cudnnDestroyFilterDescriptor(c.w);
-    cudnnDestroyConvolutionDescriptor(c.conv);
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+// Bytes of m->ws each direction needs for the rows p currently describes: the algorithm's workspace
+// (*alg) then the scratch of its bf16 output.
+size_t need_fwd(AptCudaImpl *m, Bf16Plan *p, size_t *alg) {
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, p->x, p->w, p->conv, p->y, kFwd, alg));
+    return *alg;
+}
+size_t need_bwd_data(AptCudaImpl *m, Bf16Plan *p, const AptConvDesc *d, size_t *alg) {
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, p->w, p->y, p->conv, p->x, kBwdData, alg));
+    return align256(*alg) + (size_t)p->n_desc * d->C * d->H * d->W * sizeof(uint16_t); // dx in bf16
+}
+size_t need_bwd_filter(AptCudaImpl *m, Bf16Plan *p, const AptConvDesc *d, size_t *alg) {
+    CUDNN_CHECK(
+        cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, p->x, p->y, p->conv, p->w, kBwdFilter, alg));
+    const size_t nw = (size_t)d->K * d->C * d->R * d->S;
+    return align256(*alg) + align256(nw * sizeof(uint16_t)) + nw * sizeof(float); // dw in bf16, widened
 }
 
-void *scratch(cudaStream_t s, size_t bytes) {
-    void *p = NULL;
-    if (bytes) CUDA_CHECK(cudaMallocAsync(&p, bytes, s));
+Bf16Plan *plan_for(AptCudaImpl *m, const AptConvDesc *d, int n, const char *op) {
+    Bf16Plan *p = (Bf16Plan *)*apt_cuda_conv_bf16_slot(d);
+    APT_CHECK(p, "%s: the layer has no bf16 plan (conv2d_prepare_bf16 was not called)", op);
+    APT_CHECK(n >= 1 && n <= d->N, "%s: batch %d outside [1, %d]", op, n, d->N);
+    CUDNN_CHECK(cudnnSetStream(m->cudnn, m->stream));
+    set_xy(d, p, n);
     return p;
 }
 
-void drop(cudaStream_t s, void *p) {
-    if (p) CUDA_CHECK(cudaFreeAsync(p, s));
+void check_ws(AptCudaImpl *m, size_t bytes, const char *op) {
+    APT_CHECK(bytes <= m->ws_bytes, "%s: workspace %zu > %zu allocated at set-up", op, bytes, m->ws_bytes);
 }
 
 } // namespace
 
-void apt_cuda_conv2d_forward_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *x,
-                                             const uint16_t *w, float *y) {
+void apt_cuda_conv2d_prepare_bf16(AptBackend *be, AptConvDesc *d) {
     AptCudaImpl *m = apt_cuda_impl(be);
-    APT_CHECK(n >= 1 && n <= d->N, "conv2d_forward_bf16: batch %d outside [1, %d]", n, d->N);
-    Bf16Conv c = describe(d, n);
-    const cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    size_t ws_bytes = 0, ny = (size_t)n * d->K * d->P * d->Q;
-    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, c.x, c.w, c.conv, c.y, algo, &ws_bytes));
-    void *ws = scratch(m->stream, ws_bytes), *y16 = scratch(m->stream, ny * 2);
+    void **slot = apt_cuda_conv_bf16_slot(d);
+    if (*slot) return;
+    Bf16Plan *p = (Bf16Plan *)apt_calloc(1, sizeof *p);
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NCHW, d->K, d->C, d->R, d->S));
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, d->pad_h, d->pad_w, d->stride_h, d->stride_w, 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_TENSOR_OP_MATH));
+    set_xy(d, p, d->N);
+    size_t alg = 0, need = need_fwd(m, p, &alg), b = need_bwd_data(m, p, d, &alg);
+    need = b > need ? b : need;
+    b = need_bwd_filter(m, p, d, &alg);
+    need = b > need ? b : need;
+    apt_cuda_grow_workspace(m, need);
+    *slot = p;
+}
+
+void apt_cuda_conv_bf16_release(void *plan) {
+    Bf16Plan *p = (Bf16Plan *)plan;
+    cudnnDestroyTensorDescriptor(p->x);
+    cudnnDestroyTensorDescriptor(p->y);
+    cudnnDestroyFilterDescriptor(p->w);
+    cudnnDestroyConvolutionDescriptor(p->conv);
+    free(p);
+}
+
+void apt_cuda_conv2d_forward_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *w,
+                                  uint16_t *y) {
+    AptCudaImpl *m = apt_cuda_impl(be);
+    Bf16Plan *p = plan_for(m, d, n, "conv2d_forward_bf16");
+    size_t alg = 0;
+    check_ws(m, need_fwd(m, p, &alg), "conv2d_forward_bf16");
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionForward(m->cudnn, &one, c.x, x, c.w, w, c.conv, algo, ws, ws_bytes, &zero, c.y, y16));
-    apt_cuda_cast_bf16_to_f32(m->stream, (const uint16_t *)y16, y, ny);
-    drop(m->stream, ws), drop(m->stream, y16);
-    release(c);
+    CUDNN_CHECK(cudnnConvolutionForward(m->cudnn, &one, p->x, x, p->w, w, p->conv, kFwd, m->ws, alg, &zero, p->y, y));
 }
 
 void apt_cuda_conv2d_backward_data_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *dy,
-                                                   const uint16_t *w, float *dx) {
+                                        const uint16_t *w, float *dx) {
     AptCudaImpl *m = apt_cuda_impl(be);
-    APT_CHECK(n >= 1 && n <= d->N, "conv2d_backward_data_bf16: batch %d outside [1, %d]", n, d->N);
-    Bf16Conv c = describe(d, n);
-    const cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-    size_t ws_bytes = 0, nx = (size_t)n * d->C * d->H * d->W;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, c.w, c.y, c.conv, c.x, algo, &ws_bytes));
-    void *ws = scratch(m->stream, ws_bytes), *dx16 = scratch(m->stream, nx * 2);
+    Bf16Plan *p = plan_for(m, d, n, "conv2d_backward_data_bf16");
+    size_t alg = 0;
+    check_ws(m, need_bwd_data(m, p, d, &alg), "conv2d_backward_data_bf16");
+    uint16_t *dx16 = (uint16_t *)((char *)m->ws + align256(alg));
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionBackwardData(m->cudnn, &one, c.w, w, c.y, dy, c.conv, algo, ws, ws_bytes, &zero, c.x,
-                                             dx16));
-    apt_cuda_cast_bf16_to_f32(m->stream, (const uint16_t *)dx16, dx, nx);
-    drop(m->stream, ws), drop(m->stream, dx16);
-    release(c);
+    CUDNN_CHECK(cudnnConvolutionBackwardData(m->cudnn, &one, p->w, w, p->y, dy, p->conv, kBwdData, m->ws, alg, &zero,
+                                             p->x, dx16));
+    apt_cuda_cast_bf16_to_f32(m->stream, dx16, dx, (size_t)n * d->C * d->H * d->W);
 }
 
-void apt_cuda_conv2d_backward_weights_bf16(AptBackend *be, const AptConvDesc *d, int n,
-                                                      const uint16_t *x, const uint16_t *dy, float *dw) {
+void apt_cuda_conv2d_backward_weights_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *x,
+                                           const uint16_t *dy, float *dw) {
     AptCudaImpl *m = apt_cuda_impl(be);
-    APT_CHECK(n >= 1 && n <= d->N, "conv2d_backward_weights_bf16: batch %d outside [1, %d]", n, d->N);
-    Bf16Conv c = describe(d, n);
-    const cudnnConvolutionBwdFilterAlgo_t algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-    size_t ws_bytes = 0, nw = (size_t)d->K * d->C * d->R * d->S;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, c.x, c.y, c.conv, c.w, algo, &ws_bytes));
-    void *ws = scratch(m->stream, ws_bytes), *dw16 = scratch(m->stream, nw * 2),
-         *dw32 = scratch(m->stream, nw * sizeof(float));
+    Bf16Plan *p = plan_for(m, d, n, "conv2d_backward_weights_bf16");
+    size_t alg = 0;
+    check_ws(m, need_bwd_filter(m, p, d, &alg), "conv2d_backward_weights_bf16");
+    const size_t nw = (size_t)d->K * d->C * d->R * d->S;
+    uint16_t *dw16 = (uint16_t *)((char *)m->ws + align256(alg));
+    float *dw32 = (float *)((char *)dw16 + align256(nw * sizeof(uint16_t)));
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(m->cudnn, &one, c.x, x, c.y, dy, c.conv, algo, ws, ws_bytes, &zero,
-                                               c.w, dw16));
-    apt_cuda_cast_bf16_to_f32(m->stream, (const uint16_t *)dw16, (float *)dw32, nw);
-    apt_cuda_axpy(be, nw, 1.0f, (const float *)dw32, dw); // dw += (accumulate, as the fp32 op)
-    drop(m->stream, ws), drop(m->stream, dw16), drop(m->stream, dw32);
-    release(c);
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(m->cudnn, &one, p->x, x, p->y, dy, p->conv, kBwdFilter, m->ws, alg,
+                                               &zero, p->w, dw16));
+    apt_cuda_cast_bf16_to_f32(m->stream, dw16, dw32, nw);
+    apt_cuda_axpy(be, nw, 1.0f, dw32, dw); // dw += (accumulate, as the fp32 op)
 }
 
 // Row-major C = op(A) op(B) as column-major C^T = op(B)^T op(A)^T (cuda_gemm.cu).
-void apt_cuda_gemm_bf16(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha,
-                                   const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta, float *C,
-                                   int ldc) {
+void apt_cuda_gemm_bf16(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+                        const uint16_t *B, int ldb, float beta, float *C, int ldc) {
     if (M == 0 || N == 0) return;
     CUBLAS_CHECK(cublasGemmEx(apt_cuda_impl(be)->cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                               N, M, K, &alpha, B, CUDA_R_16BF, ldb, A, CUDA_R_16BF, lda, &beta, C, CUDA_R_32F, ldc,
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// ---- layout conversions: the activation layout is NCHW here, so these are casts and a copy ----
+void apt_cuda_act_from_f32_bf16(AptBackend *be, int N, int C, int HW, const float *x, uint16_t *y) {
+    apt_cuda_cast_f32_to_bf16(apt_cuda_impl(be)->stream, x, y, (size_t)N * C * HW);
+}
+void apt_cuda_act_to_f32(AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y) {
+    apt_cuda_cast_bf16_to_f32(apt_cuda_impl(be)->stream, x, y, (size_t)N * C * HW);
+}
+void apt_cuda_act_from_nchw_f32(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
+    const size_t bytes = (size_t)N * C * HW * sizeof(float);
+    if (bytes && x != y) CUDA_CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, apt_cuda_impl(be)->stream));
 }

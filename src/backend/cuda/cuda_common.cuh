@@ -61,3 +61,14 @@ template <typename T> __device__ __forceinline__ T apt_block_sum(T v, T *shared)
 
 __device__ __forceinline__ float apt_bf16_to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ __nv_bfloat16 apt_f32_to_bf16(float v) { return __float2bfloat16_rn(v); }
+
+// Element access for kernels templated on the storage type of the bf16 activation chain (backend.h):
+// fp32 tensors as they are, bf16 tensors (uint16_t bits) widened exactly on load and rounded to nearest
+// even on store. A kernel instantiated for float is the fp32 op; for uint16_t, its bf16 twin, the same
+// fp32 arithmetic on the widened values.
+__device__ __forceinline__ float apt_ld(const float *p, size_t i) { return p[i]; }
+__device__ __forceinline__ float apt_ld(const uint16_t *p, size_t i) { return __uint_as_float((unsigned)p[i] << 16); }
+__device__ __forceinline__ void apt_st(float *p, size_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void apt_st(uint16_t *p, size_t i, float v) {
+    p[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}

@@ -24,6 +24,7 @@ typedef struct {
     cudnnConvolutionDescriptor_t conv;
     int n_desc; // rows x/y currently describe
     const AptCudaAlgo *algo;
+    void *bf16; // the layer's bf16 plan (cuda_bf16.cu, conv2d_prepare_bf16), or NULL
 } ConvPlan;
 
 static void set_xy(const AptConvDesc *d, ConvPlan *pl, int n) {
@@ -61,7 +62,7 @@ static int tensor_math(cudnnMathType_t t) {
     apt_fatal(__FILE__, __LINE__, "cuDNN offers no deterministic %s algorithm for conv N%d C%d H%d W%d K%d R%d S%d", \
               what, d->N, d->C, d->H, d->W, d->K, d->R, d->S)
 
-static void grow_workspace(AptCudaImpl *m, size_t bytes) {
+void apt_cuda_grow_workspace(AptCudaImpl *m, size_t bytes) {
     if (bytes <= m->ws_bytes) return;
     CUDA_CHECK(cudaStreamSynchronize(m->stream)); // set-up time: the old workspace may still be in use
     if (m->ws) CUDA_CHECK(cudaFree(m->ws));
@@ -150,7 +151,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
                                                                pl->algo->bwd_filter, &b3));
     size_t need = b1 > b2 ? b1 : b2;
     need = need > b3 ? need : b3;
-    grow_workspace(m, need);
+    apt_cuda_grow_workspace(m, need);
     d->plan = pl;
 }
 
@@ -158,6 +159,7 @@ void apt_cuda_conv2d_release(AptBackend *be, AptConvDesc *d) {
     (void)be;
     ConvPlan *pl = (ConvPlan *)d->plan;
     if (!pl) return;
+    if (pl->bf16) apt_cuda_conv_bf16_release(pl->bf16);
     cudnnDestroyTensorDescriptor(pl->x);
     cudnnDestroyTensorDescriptor(pl->y);
     cudnnDestroyTensorDescriptor(pl->b);
@@ -165,6 +167,12 @@ void apt_cuda_conv2d_release(AptBackend *be, AptConvDesc *d) {
     cudnnDestroyConvolutionDescriptor(pl->conv);
     free(pl);
     d->plan = NULL;
+}
+
+void **apt_cuda_conv_bf16_slot(const AptConvDesc *d) {
+    ConvPlan *pl = (ConvPlan *)d->plan;
+    APT_CHECK(pl, "cuda conv: conv2d_prepare was not called for this layer");
+    return &pl->bf16;
 }
 
 static ConvPlan *plan_for(AptCudaImpl *m, const AptConvDesc *d, int n) {

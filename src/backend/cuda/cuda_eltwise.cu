@@ -5,14 +5,17 @@
 #define ELT_THREADS 256
 #define GRID_STRIDE(i, n) for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)blockDim.x * gridDim.x)
 
-__global__ void relu_fwd_kernel(size_t n, const float *x, float *y) {
-    GRID_STRIDE(i, n) { float v = x[i]; y[i] = v < 0.0f ? 0.0f : v; } // NaN propagates, as on the CPU
+// T: float, or uint16_t for the bf16 activation chain (apt_ld / apt_st, cuda_common.cuh).
+template <typename T> __global__ void relu_fwd_kernel(size_t n, const T *x, T *y) {
+    GRID_STRIDE(i, n) { float v = apt_ld(x, i); apt_st(y, i, v < 0.0f ? 0.0f : v); } // NaN propagates, as on the CPU
 }
 // The mask comes from the output (y > 0 iff x > 0), as on the CPU.
-__global__ void relu_bwd_kernel(size_t n, const float *y, const float *dy, float *dx) {
-    GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+template <typename T> __global__ void relu_bwd_kernel(size_t n, const T *y, const float *dy, float *dx) {
+    GRID_STRIDE(i, n) dx[i] = apt_ld(y, i) > 0.0f ? dy[i] : 0.0f;
 }
-__global__ void add_kernel(size_t n, const float *a, const float *b, float *y) { GRID_STRIDE(i, n) y[i] = a[i] + b[i]; }
+template <typename T> __global__ void add_kernel(size_t n, const T *a, const T *b, T *y) {
+    GRID_STRIDE(i, n) apt_st(y, i, apt_ld(a, i) + apt_ld(b, i));
+}
 __global__ void axpy_kernel(size_t n, float alpha, const float *x, float *y) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
 __global__ void scale_kernel(size_t n, float alpha, float *x) { GRID_STRIDE(i, n) x[i] *= alpha; }
 __global__ void fill_kernel(size_t n, float v, float *x) { GRID_STRIDE(i, n) x[i] = v; }
@@ -29,11 +32,24 @@ template <typename I> __global__ void bias_rows_kernel(I n, int C, int HW, const
         CUDA_CHECK_LAUNCH();                                                                                 \
     } while (0)
 
-void apt_cuda_relu_forward(AptBackend *be, size_t n, const float *x, float *y) { LAUNCH(relu_fwd_kernel, n, n, x, y); }
-void apt_cuda_relu_backward(AptBackend *be, size_t n, const float *y, const float *dy, float *dx) {
-    LAUNCH(relu_bwd_kernel, n, n, y, dy, dx);
+void apt_cuda_relu_forward(AptBackend *be, size_t n, const float *x, float *y) {
+    LAUNCH(relu_fwd_kernel<float>, n, n, x, y);
 }
-void apt_cuda_add(AptBackend *be, size_t n, const float *a, const float *b, float *y) { LAUNCH(add_kernel, n, n, a, b, y); }
+void apt_cuda_relu_backward(AptBackend *be, size_t n, const float *y, const float *dy, float *dx) {
+    LAUNCH(relu_bwd_kernel<float>, n, n, y, dy, dx);
+}
+void apt_cuda_add(AptBackend *be, size_t n, const float *a, const float *b, float *y) {
+    LAUNCH(add_kernel<float>, n, n, a, b, y);
+}
+void apt_cuda_relu_forward_bf16(AptBackend *be, size_t n, const uint16_t *x, uint16_t *y) {
+    LAUNCH(relu_fwd_kernel<uint16_t>, n, n, x, y);
+}
+void apt_cuda_relu_backward_bf16(AptBackend *be, size_t n, const uint16_t *y, const float *dy, float *dx) {
+    LAUNCH(relu_bwd_kernel<uint16_t>, n, n, y, dy, dx);
+}
+void apt_cuda_add_bf16(AptBackend *be, size_t n, const uint16_t *a, const uint16_t *b, uint16_t *y) {
+    LAUNCH(add_kernel<uint16_t>, n, n, a, b, y);
+}
 void apt_cuda_axpy(AptBackend *be, size_t n, float alpha, const float *x, float *y) {
     LAUNCH(axpy_kernel, n, n, alpha, x, y);
 }

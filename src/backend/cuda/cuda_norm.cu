@@ -19,9 +19,10 @@ static int red_chunks(int N, int HW) {
 }
 
 // part[(c * chunks + k) * 2 + v]. I: index type of the N·HW positions of one channel (uint32_t when
-// N·HW < 2^31, see cuda_common.cuh); the offset into x itself is always size_t.
-template <int MODE, typename I>
-__global__ void chan_partials_kernel(int N, int C, int HW, int chunks, const float *x, const float *dy,
+// N·HW < 2^31, see cuda_common.cuh); the offset into x itself is always size_t. TX: float, or uint16_t
+// for the bf16 activation chain (x widened on load, cuda_common.cuh).
+template <int MODE, typename I, typename TX>
+__global__ void chan_partials_kernel(int N, int C, int HW, int chunks, const TX *x, const float *dy,
                                      const float *mean, const float *var, float eps, double *part) {
     __shared__ double red[32];
     const int c = blockIdx.x, k = blockIdx.y;
@@ -42,16 +43,16 @@ __global__ void chan_partials_kernel(int N, int C, int HW, int chunks, const flo
         const I n = e / hw, p = e - n * hw; // one division per element, in I
         const size_t o = ((size_t)n * C + c) * HW + p;
         if (MODE == RED_STATS) {
-            double v = x[o];
+            double v = apt_ld(x, o);
             s0 += v;
             s1 += v * v;
         } else if (MODE == RED_BWD_STATS) {
             double g = dy[o];
             s0 += g;
-            s1 += g * ((x[o] - m) * invstd_d);
+            s1 += g * ((apt_ld(x, o) - m) * invstd_d);
         } else if (MODE == RED_AFFINE) {
             s0 += dy[o];
-            s1 += (double)dy[o] * ((x[o] - mf) * invstd_f);
+            s1 += (double)dy[o] * ((apt_ld(x, o) - mf) * invstd_f);
         } else {
             s0 += dy[o];
         }
@@ -81,8 +82,8 @@ __global__ void chan_finish_kernel(int C, int chunks, const double *part, double
     if (acc1) acc1[c] += (float)s1;
 }
 
-template <int MODE>
-static void chan_reduce(AptBackend *be, int N, int C, int HW, const float *x, const float *dy, const float *mean,
+template <int MODE, typename TX>
+static void chan_reduce(AptBackend *be, int N, int C, int HW, const TX *x, const float *dy, const float *mean,
                         const float *var, float eps, double *sums, float *acc0, float *acc1) {
     AptCudaImpl *m = apt_cuda_impl(be);
     APT_CHECK(C <= APT_CUDA_RED_CMAX, "cuda reductions: %d channels > %d", C, APT_CUDA_RED_CMAX);
@@ -101,7 +102,7 @@ static void chan_reduce(AptBackend *be, int N, int C, int HW, const float *x, co
 }
 
 void apt_cuda_channel_sum_add(AptBackend *be, int N, int C, int HW, const float *dy, float *db) {
-    chan_reduce<RED_SUM>(be, N, C, HW, NULL, dy, NULL, NULL, 0.0f, NULL, db, NULL);
+    chan_reduce<RED_SUM, float>(be, N, C, HW, NULL, dy, NULL, NULL, 0.0f, NULL, db, NULL);
 }
 
 // Per-element launch in 32-bit index arithmetic when n < 2^31 (cuda_common.cuh), else 64-bit.
@@ -115,13 +116,13 @@ void apt_cuda_channel_sum_add(AptBackend *be, int N, int C, int HW, const float 
     } while (0)
 
 // y = x * a + b with a = gamma / sqrt(var + eps), b = beta - mean * a (as the CPU, in float).
-template <typename I>
-__global__ void bn_fwd_kernel(I n, int C, int HW, const float *x, const float *mean, const float *var, float eps,
-                              const float *gamma, const float *beta, float *y) {
+template <typename I, typename TX, typename TY>
+__global__ void bn_fwd_kernel(I n, int C, int HW, const TX *x, const float *mean, const float *var, float eps,
+                              const float *gamma, const float *beta, TY *y) {
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
         const int c = (int)((i / (I)HW) % (I)C);
         const float invstd = 1.0f / sqrtf(var[c] + eps), a = gamma[c] * invstd, b = beta[c] - mean[c] * a;
-        y[i] = x[i] * a + b;
+        apt_st(y, i, apt_ld(x, i) * a + b);
     }
 }
 
@@ -134,15 +135,15 @@ __global__ void bn_dx_affine_kernel(I n, int C, int HW, const float *dy, const f
     }
 }
 
-template <typename I>
-__global__ void bn_dx_train_kernel(I n, int C, int HW, const float *x, const float *dy, const float *mean,
+template <typename I, typename TX>
+__global__ void bn_dx_train_kernel(I n, int C, int HW, const TX *x, const float *dy, const float *mean,
                                    const float *var, float eps, const float *gamma, const double *sums, double count,
                                    float *dx) {
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
         const int c = (int)((i / (I)HW) % (I)C);
         const float invstd = (float)(1.0 / sqrt((double)var[c] + eps)), a = gamma[c] * invstd, m = mean[c];
         const float mdy = (float)(sums[c] / count), mdyx = (float)(sums[C + c] / count);
-        dx[i] = a * (dy[i] - mdy - (x[i] - m) * invstd * mdyx);
+        dx[i] = a * (dy[i] - mdy - (apt_ld(x, i) - m) * invstd * mdyx);
     }
 }
 
@@ -174,7 +175,7 @@ void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, const flo
                                  float *dgamma, float *dbeta) {
     size_t n = (size_t)N * C * HW;
     if (!n) return;
-    if (dgamma || dbeta) chan_reduce<RED_AFFINE>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
+    if (dgamma || dbeta) chan_reduce<RED_AFFINE, float>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
     if (dx) {
         BN_LAUNCH(bn_dx_affine_kernel, n, C, HW, dy, var, eps, gamma, dx);
         CUDA_CHECK_LAUNCH();
@@ -182,7 +183,7 @@ void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, const flo
 }
 
 void apt_cuda_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
-    chan_reduce<RED_STATS>(be, N, C, HW, x, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
+    chan_reduce<RED_STATS, float>(be, N, C, HW, x, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
 }
 
 void apt_cuda_bn_finalize(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
@@ -195,12 +196,52 @@ void apt_cuda_bn_finalize(AptBackend *be, int C, const double *sums, double coun
 
 void apt_cuda_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
                                 const float *mean, const float *var, float eps, double *sums) {
-    chan_reduce<RED_BWD_STATS>(be, N, C, HW, x, dy, mean, var, eps, sums, NULL, NULL);
+    chan_reduce<RED_BWD_STATS, float>(be, N, C, HW, x, dy, mean, var, eps, sums, NULL, NULL);
 }
 
 void apt_cuda_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
                                const float *mean, const float *var, float eps, const float *gamma,
                                const double *sums, double count, float *dx) {
+    size_t n = (size_t)N * C * HW;
+    if (!n) return;
+    BN_LAUNCH(bn_dx_train_kernel, n, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx);
+    CUDA_CHECK_LAUNCH();
+}
+
+// ---- the bf16 activation chain (backend.h): the kernels above on bf16 x (and y), NCHW ----
+
+void apt_cuda_bn_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *mean,
+                              const float *var, float eps, const float *gamma, const float *beta, uint16_t *y) {
+    size_t n = (size_t)N * C * HW;
+    if (!n) return;
+    BN_LAUNCH(bn_fwd_kernel, n, C, HW, x, mean, var, eps, gamma, beta, y);
+    CUDA_CHECK_LAUNCH();
+}
+
+void apt_cuda_bn_backward_affine_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
+                                      const float *mean, const float *var, float eps, const float *gamma, float *dx,
+                                      float *dgamma, float *dbeta) {
+    size_t n = (size_t)N * C * HW;
+    if (!n) return;
+    if (dgamma || dbeta) chan_reduce<RED_AFFINE, uint16_t>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
+    if (dx) {
+        BN_LAUNCH(bn_dx_affine_kernel, n, C, HW, dy, var, eps, gamma, dx);
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+void apt_cuda_bn_stats_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, double *sums) {
+    chan_reduce<RED_STATS, uint16_t>(be, N, C, HW, x, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
+}
+
+void apt_cuda_bn_backward_stats_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
+                                     const float *mean, const float *var, float eps, double *sums) {
+    chan_reduce<RED_BWD_STATS, uint16_t>(be, N, C, HW, x, dy, mean, var, eps, sums, NULL, NULL);
+}
+
+void apt_cuda_bn_backward_data_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
+                                    const float *mean, const float *var, float eps, const float *gamma,
+                                    const double *sums, double count, float *dx) {
     size_t n = (size_t)N * C * HW;
     if (!n) return;
     BN_LAUNCH(bn_dx_train_kernel, n, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx);

@@ -64,6 +64,11 @@ void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, 
                                    float *dx);
 void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *dy,
                                       float *dw, float *db);
+// The shared convolution workspace m->ws grows to `bytes` (set-up time only: synchronises the stream).
+void apt_cuda_grow_workspace(AptCudaImpl *m, size_t bytes);
+// Where a layer's bf16 plan hangs (in its fp32 plan, so conv2d_release frees both), and its release.
+void **apt_cuda_conv_bf16_slot(const AptConvDesc *d);
+void apt_cuda_conv_bf16_release(void *plan);
 
 // cuda_norm.cu
 void apt_cuda_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,

@@ -19,12 +19,14 @@ static PoolK pool_k(const AptPoolDesc *d) {
     return k;
 }
 
-template <typename I>
-__global__ void maxpool_fwd_kernel(I n_out, PoolK k, const float *x, float *y, int *idx) {
+// T: float, or uint16_t for the bf16 activation chain (apt_ld / apt_st: the max is an input value, so
+// the bf16 output is exact).
+template <typename I, typename T>
+__global__ void maxpool_fwd_kernel(I n_out, PoolK k, const T *x, T *y, int *idx) {
     for (I o = blockIdx.x * (I)blockDim.x + threadIdx.x; o < n_out; o += (I)blockDim.x * gridDim.x) {
         const int q = (int)(o % k.Q), p = (int)((o / k.Q) % k.P);
         const size_t plane = o / ((I)k.P * (I)k.Q); // offsets in size_t, the division in I
-        const float *xp = x + plane * k.H * k.W;
+        const T *xp = x + plane * k.H * k.W;
         const int h0 = p * k.sh - k.ph, w0 = q * k.sw - k.pw;
         float best = -FLT_MAX;
         int bi = -1;
@@ -34,7 +36,7 @@ __global__ void maxpool_fwd_kernel(I n_out, PoolK k, const float *x, float *y, i
             for (int s = 0; s < k.kw; s++) {
                 const int w = w0 + s;
                 if (w < 0 || w >= k.W) continue;
-                const float v = xp[h * k.W + w];
+                const float v = apt_ld(xp, (size_t)(h * k.W + w));
                 if (bi < 0 || v > best || v != v) { // first maximum wins; NaN propagates (as the CPU, torch)
                     best = v;
                     bi = h * k.W + w;
@@ -43,7 +45,7 @@ __global__ void maxpool_fwd_kernel(I n_out, PoolK k, const float *x, float *y, i
             }
         }
     done:
-        y[o] = best;
+        apt_st(y, (size_t)o, best);
         idx[o] = bi;
     }
 }
@@ -104,11 +106,11 @@ __global__ void avgpool_bwd_kernel(I n_in, PoolK k, const float *dy, float *dx) 
 }
 
 // One thread per (n, c) plane, double sum in order (HW is small where GAP is used: 7x7 in ResNet).
-__global__ void gap_fwd_kernel(size_t planes, int HW, const float *x, float *y) {
+template <typename T> __global__ void gap_fwd_kernel(size_t planes, int HW, const T *x, float *y) {
     for (size_t pl = blockIdx.x * (size_t)blockDim.x + threadIdx.x; pl < planes; pl += (size_t)blockDim.x * gridDim.x) {
-        const float *xp = x + pl * HW;
+        const T *xp = x + pl * HW;
         double s = 0;
-        for (int i = 0; i < HW; i++) s += xp[i];
+        for (int i = 0; i < HW; i++) s += apt_ld(xp, (size_t)i);
         y[pl] = (float)(s / HW);
     }
 }
@@ -156,9 +158,28 @@ void apt_cuda_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, cons
 }
 void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
     size_t planes = (size_t)N * C;
-    POOL_LAUNCH(gap_fwd_kernel, planes, planes, HW, x, y);
+    POOL_LAUNCH(gap_fwd_kernel<float>, planes, planes, HW, x, y);
 }
 void apt_cuda_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
     size_t n = (size_t)N * C * HW;
     POOL_LAUNCH_I(gap_bwd_kernel, n, n, HW, dy, dx);
+}
+
+// ---- the bf16 activation chain (backend.h), NCHW on CUDA: the kernels above on bf16 activations; the
+// backward passes read and write fp32 gradients in NCHW, so they are the fp32 ops themselves ----
+void apt_cuda_maxpool_forward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const uint16_t *x, uint16_t *y,
+                                   int *idx) {
+    size_t no = (size_t)n * d->C * d->P * d->Q, ni = (size_t)n * d->C * d->H * d->W;
+    POOL_LAUNCH_I(maxpool_fwd_kernel, no, ni, pool_k(d), x, y, idx);
+}
+void apt_cuda_maxpool_backward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
+                                    float *dx) {
+    apt_cuda_maxpool_backward(be, d, n, dy, idx, dx);
+}
+void apt_cuda_gap_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y) {
+    size_t planes = (size_t)N * C;
+    POOL_LAUNCH(gap_fwd_kernel<uint16_t>, planes, planes, HW, x, y);
+}
+void apt_cuda_gap_backward_bf16(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
+    apt_cuda_gap_backward(be, N, C, HW, dy, dx);
 }
