@@ -1,14 +1,17 @@
 // bench_resnet_cuda.c — aptrain's side of the ResNet-50 GPU throughput comparison (the peer is
 // bench_resnet_torch.py; tests/gpu/run.sh runs both in one command on the same GPU, in fp32).
 //
-//   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5] [--fp32] [--step]
+//   bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5]
+//                     [--fp32 | --bf16 | --tf32] [--step]
 // One step = model forward (train mode, frozen BatchNorm) -> Smooth-AP (tau 0.01, m = 4) on the batch
 // -> model backward [--step: -> SGD update, momentum 0.9, as in training], all on the CUDA backend with x,
 // E, dE and the loss in device memory (the training step's device path: the table's loss op, no host
 // copies); inputs are random and uploaded once (the loader and the batch upload are measured separately).
 // Prints
 // images/s (median over steps of batch / step time, host wall clock after a device sync per step).
-// Default precision bf16 (today: TF32 tensor-core convolutions on fp32 tensors); --fp32 for the exact path.
+// Precision: --fp32 (default; the exact path: FMA math, no TF32), --bf16 (precision: bf16 as training runs
+// it: the model's bf16 activation chain, apt_model_create_ex), --tf32 (fp32 tensors with TF32 tensor-core
+// convolutions, the backend's older fast mode).
 // Exit 77 without a device.
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -38,18 +41,20 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *arch = "resnet50";
-    int batch = 128, size = 224, steps = 20, warmup = 5, fp32 = 0, with_step = 0;
+    int batch = 128, size = 224, steps = 20, warmup = 5, fp32 = 1, bf16 = 0, with_step = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--fp32")) fp32 = 1;
+        else if (!strcmp(argv[i], "--fp32")) fp32 = 1, bf16 = 0;
+        else if (!strcmp(argv[i], "--bf16")) bf16 = 1, fp32 = 0;
+        else if (!strcmp(argv[i], "--tf32")) fp32 = 0, bf16 = 0;
         else if (!strcmp(argv[i], "--step")) with_step = 1;
         else {
             fprintf(stderr, "usage: bench_resnet_cuda [--arch resnet50] [--batch 128] [--size 224] [--steps 20] "
-                            "[--warmup 5] [--fp32] [--step]\n");
+                            "[--warmup 5] [--fp32 | --bf16 | --tf32] [--step]\n");
             return 2;
         }
     }
@@ -63,8 +68,8 @@ int main(int argc, char **argv) {
     snprintf(cfg->model.arch, sizeof cfg->model.arch, "%s", arch);
     cfg->model.bn = APT_BN_FROZEN;
     AptBackend *be = apt_backend_create("cuda");
-    apt_backend_cuda_set_precision(be, !fp32);
-    AptModel *model = apt_model_create(&cfg->model, be, NULL, batch, 3, size, size, 1);
+    apt_backend_cuda_set_precision(be, !fp32 && !bf16);
+    AptModel *model = apt_model_create_ex(&cfg->model, be, NULL, batch, 3, size, size, 1, bf16);
     AptParamStore *ps = apt_model_params(model);
     APT_CHECK(ps->on_device, "the parameter store is not in device memory");
     const int D = apt_model_embed_dim(model), m = 4;
@@ -109,7 +114,8 @@ int main(int argc, char **argv) {
     qsort(dt, (size_t)steps, sizeof *dt, cmp_d);
     printf("| aptrain %s %dx%d batch %d %s frozen BN, Smooth-AP (%s) | %s | %.1f images/s "
            "(median step %.2f ms) |\n",
-           arch, size, size, batch, fp32 ? "fp32" : "precision bf16 (TF32 tensor-core convolutions)",
+           arch, size, size, batch,
+           fp32 ? "fp32" : bf16 ? "precision bf16 (bf16 activations, fp32 master weights)" : "fp32 with TF32 convolutions",
            with_step ? "fwd+loss+bwd+SGD" : "fwd+loss+bwd, no optimizer step", prop.name, batch / dt[steps / 2], dt[steps / 2] * 1e3);
     be->loss_free(be, lws);
     be->free(be, E), be->free(be, dE), be->free(be, loss_part);

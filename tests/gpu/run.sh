@@ -20,7 +20,8 @@
 #   racecheck/memcheck  compute-sanitizer on test_backend_ops_cuda and test_loss_cuda
 #   bench_nccl  the bucketed all-reduce machinery on 1 rank (bench_nccl)
 # Options name further steps: --train (ResNet-50 training on cuda vs cpu, and training images/s with the
-# SGD step against PyTorch in fp32); one not written yet (--bf16, --vit, ...) is reported
+# SGD step against PyTorch in fp32), --bf16 (the same training step in bf16 against PyTorch AMP bf16 +
+# channels_last); one not written yet (--vit, ...) is reported
 # "not available yet". --no-default keeps only device/unpack/libs/aptrain before the options' steps.
 # Writes LOGDIR/summary.md (PASS/FAIL/SKIP per step, figures) and one log per step; prints the summary.
 # Without a device every GPU step reports "skipped: no device" (exit 0); a missing library or a binary
@@ -376,6 +377,38 @@ step_opt_train() {
     verdict train_resnet50_torch "$g"
     t=$(grep -m1 -oE '[0-9.]+ images/s' "$g" | awk '{print $1}')
     figure "### ResNet-50 224x224 batch 128 training step, fp32 (TF32 off on both sides), fwd+loss+bwd+SGD" \
+        "$(grep -m1 '^|' "$h" || echo "| aptrain | no figure (see $(basename "$h")) |")" \
+        "$(grep -m1 '^|' "$g" || echo "| PyTorch | no figure (see $(basename "$g")) |")"
+    if [ -n "$a" ] && [ -n "$t" ]; then
+        figure "" "aptrain / PyTorch = $(awk -v a="$a" -v t="$t" 'BEGIN {printf "%.2f", a / t}') ($a vs $t images/s)"
+    fi
+}
+
+# --bf16: precision bf16 on the GPU. ResNet-50 224x224 batch 128 training step (fwd+loss+bwd+SGD) with the
+# bf16 activation chain (bench_resnet_cuda --bf16 --step) against the host's PyTorch with AMP bf16 and
+# channels_last, eager (the usual AMP recipe). test_bf16_ops_cuda (CUDA bf16 ops vs the CPU's) runs in the
+# default pass.
+step_opt_bf16() {
+    local h="$LOG/bf16_resnet50_aptrain.log" g="$LOG/bf16_resnet50_torch.log" c a t t0
+    local shape=(--batch 128 --size 224 --steps 10 --warmup 3)
+    c=$(cap 90)
+    [ "$c" -gt 0 ] || { record bf16_resnet50_aptrain SKIP "time budget spent"; return; }
+    run_capped "$c" "$h" "$BIN/bench_resnet_cuda" "${shape[@]}" --bf16 --step
+    verdict bf16_resnet50_aptrain "$h"
+    a=$(grep -m1 -oE '[0-9.]+ images/s' "$h" | awk '{print $1}')
+    if [ "$NGPU" -eq 0 ]; then record bf16_resnet50_torch SKIP "skipped: no device"; return; fi
+    if [ -z "$PY" ]; then record bf16_resnet50_torch SKIP "no python3 on this host"; return; fi
+    c=$(cap 150)
+    [ "$c" -gt 0 ] || { record bf16_resnet50_torch SKIP "time budget spent"; return; }
+    echo "\$ $PY tests/bench/bench_resnet_torch.py ${shape[*]} --precision bf16 --modes eager" >> "$g"
+    t0=$SECONDS
+    LD_LIBRARY_PATH="$HOST_LD" timeout -k 5 "$c" "$PY" tests/bench/bench_resnet_torch.py "${shape[@]}" \
+        --precision bf16 --modes eager < /dev/null >> "$g" 2>&1
+    RC=$? DUR=$((SECONDS - t0))
+    echo "[exit $RC after ${DUR} s]" >> "$g"
+    verdict bf16_resnet50_torch "$g"
+    t=$(grep -m1 -oE '[0-9.]+ images/s' "$g" | awk '{print $1}')
+    figure "### ResNet-50 224x224 batch 128 training step, bf16 (ours: bf16 activation chain; PyTorch: AMP bf16 + channels_last), fwd+loss+bwd+SGD" \
         "$(grep -m1 '^|' "$h" || echo "| aptrain | no figure (see $(basename "$h")) |")" \
         "$(grep -m1 '^|' "$g" || echo "| PyTorch | no figure (see $(basename "$g")) |")"
     if [ -n "$a" ] && [ -n "$t" ]; then
