@@ -21,7 +21,7 @@
 #   bench_nccl  the bucketed all-reduce machinery on 1 rank (bench_nccl)
 # Options name further steps: --train (ResNet-50 training on cuda vs cpu, and training images/s with the
 # SGD step against PyTorch in fp32), --bf16 (the same training step in bf16 against PyTorch AMP bf16 +
-# channels_last); one not written yet (--vit, ...) is reported
+# channels_last), --racecheck (racecheck with 240 s per test); one not written yet (--vit, ...) is reported
 # "not available yet". --no-default keeps only device/unpack/libs/aptrain before the options' steps.
 # Writes LOGDIR/summary.md (PASS/FAIL/SKIP per step, figures) and one log per step; prints the summary.
 # Without a device every GPU step reports "skipped: no device" (exit 0); a missing library or a binary
@@ -311,10 +311,10 @@ step_resnet() {
 # compute-sanitizer TOOL TEST: PASS with 0 errors; "unavailable" (SKIP) when the tool is missing or
 # cannot attach to this device; FAIL when it reports errors.
 sanitize() {
-    local tool=$1 t=$2 f="$LOG/$1_$2.log" c step="$1 $2"
+    local tool=$1 t=$2 f="$LOG/$1_$2.log" c step="$1 $2" want=${3:-60}
     if [ "$NGPU" -eq 0 ]; then record "$step" SKIP "skipped: no device"; return; fi
     if [ -z "$SANITIZER" ]; then record "$step" SKIP "compute-sanitizer unavailable (not found)"; return; fi
-    c=$(cap 60)
+    c=$(cap "$want")
     [ "$c" -gt 0 ] || { record "$step" SKIP "time budget spent"; return; }
     run_capped "$c" "$f" "$SANITIZER" --tool "$tool" --error-exitcode 99 --print-limit 20 "$BIN/$t"
     local summ
@@ -382,6 +382,16 @@ step_opt_train() {
     if [ -n "$a" ] && [ -n "$t" ]; then
         figure "" "aptrain / PyTorch = $(awk -v a="$a" -v t="$t" 'BEGIN {printf "%.2f", a / t}') ($a vs $t images/s)"
     fi
+}
+
+# --racecheck: compute-sanitizer racecheck on the op and loss tests with up to 240 s each (in the default
+# pass, 60 s each did not reach the end of either on an H200).
+step_opt_racecheck() {
+    local t
+    for t in test_loss_cuda test_backend_ops_cuda; do
+        if grep -qx "$t" "$PREFIX/gpu-tests.txt"; then sanitize racecheck "$t" 240
+        else record "racecheck $t" FAIL "$t not in the archive"; fi
+    done
 }
 
 # --bf16: precision bf16 on the GPU. ResNet-50 224x224 batch 128 training step (fwd+loss+bwd+SGD) with the
