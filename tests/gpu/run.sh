@@ -278,34 +278,43 @@ step_bench_loss() {
     figure "### fused loss (bench_loss_cuda, fp32)" '```' "$(grep -E '^(#|\|)' "$f")" '```'
 }
 
-step_resnet() {
-    local f="$LOG/resnet50_aptrain.log" g="$LOG/resnet50_torch.log" c a t
-    local shape=(--batch 128 --size 224 --steps 10 --warmup 3)
+# peer KEY TITLE "APTRAIN ARGS" "TORCH ARGS": bench_resnet_cuda with the shared shape and APTRAIN ARGS
+# (step KEY_aptrain), then the host's PyTorch with the same shape and TORCH ARGS (step KEY_torch, the
+# host's own library path, not the archive's), and both rows plus their ratio under TITLE in the figures.
+peer() {
+    local key=$1 title=$2 h="$LOG/$1_aptrain.log" g="$LOG/$1_torch.log" c a t t0
+    local shape=(--batch 128 --size 224 --steps 10 --warmup 3) aargs targs
+    read -ra aargs <<< "$3"
+    read -ra targs <<< "$4"
     c=$(cap 90)
-    [ "$c" -gt 0 ] || { record resnet50_aptrain SKIP "time budget spent"; return; }
-    run_capped "$c" "$f" "$BIN/bench_resnet_cuda" "${shape[@]}" --fp32
-    verdict resnet50_aptrain "$f"
-    a=$(grep -m1 -oE '[0-9.]+ images/s' "$f" | awk '{print $1}')
-    if [ "$NGPU" -eq 0 ]; then record resnet50_torch SKIP "skipped: no device"; return; fi
-    if [ -z "$PY" ]; then record resnet50_torch SKIP "no python3 on this host"; return; fi
+    [ "$c" -gt 0 ] || { record "${key}_aptrain" SKIP "time budget spent"; return; }
+    run_capped "$c" "$h" "$BIN/bench_resnet_cuda" "${shape[@]}" "${aargs[@]}"
+    verdict "${key}_aptrain" "$h"
+    a=$(grep -m1 -oE '[0-9.]+ images/s' "$h" | awk '{print $1}')
+    if [ "$NGPU" -eq 0 ]; then record "${key}_torch" SKIP "skipped: no device"; return; fi
+    if [ -z "$PY" ]; then record "${key}_torch" SKIP "no python3 on this host"; return; fi
     c=$(cap 150)
-    [ "$c" -gt 0 ] || { record resnet50_torch SKIP "time budget spent"; return; }
-    # The host's PyTorch with the host's own library path (not the archive's).
-    echo "\$ $PY tests/bench/bench_resnet_torch.py ${shape[*]} --precision fp32 --no-step --modes eager" >> "$g"
+    [ "$c" -gt 0 ] || { record "${key}_torch" SKIP "time budget spent"; return; }
+    echo "\$ $PY tests/bench/bench_resnet_torch.py ${shape[*]} ${targs[*]}" >> "$g"
     t0=$SECONDS
     LD_LIBRARY_PATH="$HOST_LD" timeout -k 5 "$c" "$PY" tests/bench/bench_resnet_torch.py "${shape[@]}" \
-        --precision fp32 --no-step --modes eager < /dev/null >> "$g" 2>&1
+        "${targs[@]}" < /dev/null >> "$g" 2>&1
     RC=$? DUR=$((SECONDS - t0))
     echo "[exit $RC after ${DUR} s]" >> "$g"
-    if [ "$RC" -eq 77 ] && grep -q 'no torch' "$g"; then record resnet50_torch SKIP "python3 has no torch" "$(basename "$g")"
-    else verdict resnet50_torch "$g"; fi
+    if [ "$RC" -eq 77 ] && grep -q 'no torch' "$g"; then record "${key}_torch" SKIP "python3 has no torch" "$(basename "$g")"
+    else verdict "${key}_torch" "$g"; fi
     t=$(grep -m1 -oE '[0-9.]+ images/s' "$g" | awk '{print $1}')
-    figure "### ResNet-50 224x224 batch 128, fp32 (TF32 off on both sides), fwd+loss+bwd" \
-        "$(grep -m1 '^|' "$f" || echo "| aptrain | no figure (see $(basename "$f")) |")" \
+    figure "### $title" \
+        "$(grep -m1 '^|' "$h" || echo "| aptrain | no figure (see $(basename "$h")) |")" \
         "$(grep -m1 '^|' "$g" || echo "| PyTorch | no figure (see $(basename "$g")) |")"
     if [ -n "$a" ] && [ -n "$t" ]; then
         figure "" "aptrain / PyTorch = $(awk -v a="$a" -v t="$t" 'BEGIN {printf "%.2f", a / t}') ($a vs $t images/s)"
     fi
+}
+
+step_resnet() {
+    peer resnet50 "ResNet-50 224x224 batch 128, fp32 (TF32 off on both sides), fwd+loss+bwd" \
+        "--fp32" "--precision fp32 --no-step --modes eager"
 }
 
 # compute-sanitizer TOOL TEST: PASS with 0 errors; "unavailable" (SKIP) when the tool is missing or
@@ -354,34 +363,12 @@ step_bench_nccl() {
 # (test_train_cuda; the small CNN runs in the default pass), then ResNet-50 224x224 batch 128 training
 # throughput (fwd+loss+bwd+SGD, fp32, TF32 off on both sides) against the host's PyTorch.
 step_opt_train() {
-    local f="$LOG/train_resnet50_cuda_vs_cpu.log" g="$LOG/train_resnet50_torch.log" h="$LOG/train_resnet50_aptrain.log"
-    local shape=(--batch 128 --size 224 --steps 10 --warmup 3) c a t
+    local f="$LOG/train_resnet50_cuda_vs_cpu.log" c
     c=$(cap 240)
     run_capped "$c" "$f" "$BIN/test_train_cuda" --arch resnet50 --size 64 --channels 3
     verdict "train resnet50 cuda vs cpu" "$f"
-    c=$(cap 90)
-    [ "$c" -gt 0 ] || { record train_resnet50_aptrain SKIP "time budget spent"; return; }
-    run_capped "$c" "$h" "$BIN/bench_resnet_cuda" "${shape[@]}" --fp32 --step
-    verdict train_resnet50_aptrain "$h"
-    a=$(grep -m1 -oE '[0-9.]+ images/s' "$h" | awk '{print $1}')
-    if [ "$NGPU" -eq 0 ]; then record train_resnet50_torch SKIP "skipped: no device"; return; fi
-    if [ -z "$PY" ]; then record train_resnet50_torch SKIP "no python3 on this host"; return; fi
-    c=$(cap 150)
-    [ "$c" -gt 0 ] || { record train_resnet50_torch SKIP "time budget spent"; return; }
-    echo "\$ $PY tests/bench/bench_resnet_torch.py ${shape[*]} --precision fp32 --modes eager" >> "$g"
-    local t0=$SECONDS
-    LD_LIBRARY_PATH="$HOST_LD" timeout -k 5 "$c" "$PY" tests/bench/bench_resnet_torch.py "${shape[@]}" \
-        --precision fp32 --modes eager < /dev/null >> "$g" 2>&1
-    RC=$? DUR=$((SECONDS - t0))
-    echo "[exit $RC after ${DUR} s]" >> "$g"
-    verdict train_resnet50_torch "$g"
-    t=$(grep -m1 -oE '[0-9.]+ images/s' "$g" | awk '{print $1}')
-    figure "### ResNet-50 224x224 batch 128 training step, fp32 (TF32 off on both sides), fwd+loss+bwd+SGD" \
-        "$(grep -m1 '^|' "$h" || echo "| aptrain | no figure (see $(basename "$h")) |")" \
-        "$(grep -m1 '^|' "$g" || echo "| PyTorch | no figure (see $(basename "$g")) |")"
-    if [ -n "$a" ] && [ -n "$t" ]; then
-        figure "" "aptrain / PyTorch = $(awk -v a="$a" -v t="$t" 'BEGIN {printf "%.2f", a / t}') ($a vs $t images/s)"
-    fi
+    peer train_resnet50 "ResNet-50 224x224 batch 128 training step, fp32 (TF32 off on both sides), fwd+loss+bwd+SGD" \
+        "--fp32 --step" "--precision fp32 --modes eager"
 }
 
 # --racecheck: compute-sanitizer racecheck on the op and loss tests with up to 240 s each (in the default
@@ -399,31 +386,8 @@ step_opt_racecheck() {
 # channels_last, eager (the usual AMP recipe). test_bf16_ops_cuda (CUDA bf16 ops vs the CPU's) runs in the
 # default pass.
 step_opt_bf16() {
-    local h="$LOG/bf16_resnet50_aptrain.log" g="$LOG/bf16_resnet50_torch.log" c a t t0
-    local shape=(--batch 128 --size 224 --steps 10 --warmup 3)
-    c=$(cap 90)
-    [ "$c" -gt 0 ] || { record bf16_resnet50_aptrain SKIP "time budget spent"; return; }
-    run_capped "$c" "$h" "$BIN/bench_resnet_cuda" "${shape[@]}" --bf16 --step
-    verdict bf16_resnet50_aptrain "$h"
-    a=$(grep -m1 -oE '[0-9.]+ images/s' "$h" | awk '{print $1}')
-    if [ "$NGPU" -eq 0 ]; then record bf16_resnet50_torch SKIP "skipped: no device"; return; fi
-    if [ -z "$PY" ]; then record bf16_resnet50_torch SKIP "no python3 on this host"; return; fi
-    c=$(cap 150)
-    [ "$c" -gt 0 ] || { record bf16_resnet50_torch SKIP "time budget spent"; return; }
-    echo "\$ $PY tests/bench/bench_resnet_torch.py ${shape[*]} --precision bf16 --modes eager" >> "$g"
-    t0=$SECONDS
-    LD_LIBRARY_PATH="$HOST_LD" timeout -k 5 "$c" "$PY" tests/bench/bench_resnet_torch.py "${shape[@]}" \
-        --precision bf16 --modes eager < /dev/null >> "$g" 2>&1
-    RC=$? DUR=$((SECONDS - t0))
-    echo "[exit $RC after ${DUR} s]" >> "$g"
-    verdict bf16_resnet50_torch "$g"
-    t=$(grep -m1 -oE '[0-9.]+ images/s' "$g" | awk '{print $1}')
-    figure "### ResNet-50 224x224 batch 128 training step, bf16 (ours: bf16 activation chain; PyTorch: AMP bf16 + channels_last), fwd+loss+bwd+SGD" \
-        "$(grep -m1 '^|' "$h" || echo "| aptrain | no figure (see $(basename "$h")) |")" \
-        "$(grep -m1 '^|' "$g" || echo "| PyTorch | no figure (see $(basename "$g")) |")"
-    if [ -n "$a" ] && [ -n "$t" ]; then
-        figure "" "aptrain / PyTorch = $(awk -v a="$a" -v t="$t" 'BEGIN {printf "%.2f", a / t}') ($a vs $t images/s)"
-    fi
+    peer bf16_resnet50 "ResNet-50 224x224 batch 128 training step, bf16 (ours: bf16 activation chain; PyTorch: AMP bf16 + channels_last), fwd+loss+bwd+SGD" \
+        "--bf16 --step" "--precision bf16 --modes eager"
 }
 
 if [ "$DEFAULT" -eq 1 ]; then
