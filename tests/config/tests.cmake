@@ -3,4 +3,6 @@ foreach(t test_config_roundtrip test_config_errors test_config_parse)
   apt_test(NAME ${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c LABELS config)
   target_compile_definitions(${t} PRIVATE APT_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 endforeach()
-apt_cmd_test(NAME aptrain_help_config COMMAND $<TARGET_FILE:aptrain> --help-config LABELS config)
+# --help-config documents every key of config_keys.def (row per key, choices as the loader accepts them).
+apt_cmd_test(NAME aptrain_help_config COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_help_config.sh $<TARGET_FILE:aptrain>
+  ${CMAKE_SOURCE_DIR}/src/config/config_keys.def LABELS config)

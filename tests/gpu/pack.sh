@@ -11,7 +11,9 @@
 #               the CUDA driver, cudart, cuBLAS(Lt), cuDNN, NCCL, glibc, libstdc++, libgcc_s
 #   Open MPI's dlopened components (openmpi3/) with their own libraries and its help files, when a
 #   binary links libmpi (the GPU host has no Open MPI; run.sh sets OPAL_PREFIX to the unpacked copy)
-#   gpu-tests.txt  the test names run.sh runs;  libdirs.txt  the library folders for LD_LIBRARY_PATH;
+#   gpu-tests.txt  the test names run.sh runs;  gpu-mpi-tests.txt  multi-rank gpu tests ("NAME NP"), run
+#                  under bin/mpirun (Open MPI's orterun, packed with orted and PMIx's plugins);
+#   libdirs.txt    the library folders for LD_LIBRARY_PATH;
 #   manifest.txt   commit, date, every file with its size and where it came from
 # Prints the archive size and fails when the archive plus the tracked tree exceed 64 MiB.
 # Env: APT_BUILD_DIR (default build), APT_GPU_PACK_OUT (default .gpubin), APT_GPU_PACK_LIMIT_MIB (64).
@@ -44,7 +46,12 @@ find_bin() { # name -> path in the build tree (tests and benchmarks build into b
     p=$(find "$build" -maxdepth 3 -type f -name "$1" -perm -u+x 2> /dev/null | head -1)
     [ -n "$p" ] && echo "$p"
 }
+# Multi-rank gpu-labelled tests (NP k): run by run.sh under the archive's own mpirun (the host has no
+# Open MPI); listed as "NAME k" in gpu-mpi-tests.txt.
+mapfile -t mpi_tests < <(grep -h 'apt_test(NAME' tests/*/tests.cmake | grep -E 'LABELS[^)]*\bgpu\b' \
+    | grep -E '\bNP [0-9]' | sed -E 's/.*NAME ([A-Za-z0-9_]+).*\bNP ([0-9]+).*/\1 \2/' | sort -u)
 bins=(aptrain "${tests[@]}" bench_loss_cuda bench_resnet_cuda bench_nccl)
+for t in "${mpi_tests[@]}"; do bins+=("${t%% *}"); done
 stage=$(mktemp -d) || die "mktemp failed"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
@@ -56,6 +63,18 @@ for b in "${bins[@]}"; do
     echo "bin/$b $(stat -c %s "$stage/bin/$b") $src" >> "$stage/manifest.txt"
 done
 printf '%s\n' "${tests[@]}" > "$stage/gpu-tests.txt"
+printf '%s\n' "${mpi_tests[@]}" > "$stage/gpu-mpi-tests.txt"
+# The launcher for them: Open MPI's mpirun (orterun; it starts local ranks itself, no ssh, no orted
+# needed on one node, but orted travels for completeness) — its libraries join the ldd closure below.
+if [ "${#mpi_tests[@]}" -gt 0 ]; then
+    for pair in "mpirun:$(command -v orterun || true)" "orted:$(command -v orted || true)"; do
+        src=${pair#*:}
+        [ -n "$src" ] || die "${pair%%:*}: Open MPI's orterun/orted not found (apt-get install openmpi-bin)"
+        strip --strip-unneeded -o "$stage/bin/${pair%%:*}" "$(realpath "$src")" || die "strip $src failed"
+        echo "bin/${pair%%:*} $(stat -c %s "$stage/bin/${pair%%:*}") $(realpath "$src")" >> "$stage/manifest.txt"
+        bins+=("${pair%%:*}")
+    done
+fi
 
 # ---- 2. their shared libraries (ldd: the transitive closure), less what the host has ----
 declare -A libs=() # soname -> resolved path
@@ -82,6 +101,13 @@ if [ -n "${libs[libmpi.so.40]:-}" ]; then
     [ -d "$mca_dir" ] || die "Open MPI component folder $mca_dir not found"
     extra_dirs+=("$mca_dir" /usr/share/openmpi)
     for so in "$mca_dir"/*.so; do add_ldd "$so"; done
+    # PMIx (mpirun's process-management server; external to Open MPI on Debian): its own plugins and help
+    # files, found through PMIX_INSTALL_PREFIX (run.sh) at the unpacked copy.
+    pmix_dir=$(dirname "$(dirname "$(realpath "${libs[libpmix.so.2]:-/usr/lib/x86_64-linux-gnu/pmix2/lib/libpmix.so.2}")")")
+    if [ -d "$pmix_dir/lib/pmix" ]; then
+        extra_dirs+=("$pmix_dir/lib/pmix" "$pmix_dir/share")
+        for so in "$pmix_dir"/lib/pmix/*.so; do add_ldd "$so"; done
+    fi
 fi
 
 # Copy each library to its real folder (symlinks such as /lib -> usr/lib and alternatives resolved)

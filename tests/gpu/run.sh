@@ -398,6 +398,9 @@ if [ "$DEFAULT" -eq 1 ]; then
     step_bench_nccl
 fi
 
+# Steps kept in files of their own (tests/gpu/steps/*.sh define more step_opt_NAME functions).
+for f in "$root"/tests/gpu/steps/*.sh; do . "$f"; done
+
 # ---- optional steps: --NAME runs step_opt_NAME when it exists ----
 for o in "${OPTS[@]}"; do
     fn="step_opt_${o//-/_}"

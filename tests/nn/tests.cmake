@@ -1,6 +1,5 @@
 apt_test(NAME test_model SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_model.c LABELS nn)
 apt_test(NAME test_nn_ref SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_nn_ref.c LABELS nn PYTHON TIMEOUT 120)
-apt_test(NAME test_syncbn_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_syncbn_mpi.c LABELS nn)
 apt_test(NAME test_syncbn_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_syncbn_mpi.c NP 2 LABELS nn)
 apt_test(NAME test_syncbn_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_syncbn_mpi.c NP 4 LABELS nn)
 apt_test(NAME test_safetensors SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_safetensors.c LABELS nn)

@@ -25,6 +25,13 @@ if(APT_HAVE_CUDA)
   add_test(NAME test_train_cuda_cpu_twin COMMAND test_train_cuda)
   set_tests_properties(test_train_cuda_cpu_twin PROPERTIES ENVIRONMENT "${APT_TEST_ENV};APT_TEST_CPU_TWIN=1"
     LABELS train TIMEOUT 300)
+  # Two ranks on one GPU (dist.backend mpi: E, dE, BN sums and gradient buckets staged through host memory)
+  # == one rank alone; tests/gpu/run.sh --two-ranks runs it under the archive's mpirun. Skips without a GPU.
+  apt_test(NAME test_two_ranks_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_two_ranks_cuda.c NP 2 LABELS gpu TIMEOUT 300)
+  # Its harness on the guard backend (staged like the GPU path, CPU tolerance): in CI without a GPU.
+  add_test(NAME test_two_ranks_cuda_twin COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np 2 $<TARGET_FILE:test_two_ranks_cuda>)
+  set_tests_properties(test_two_ranks_cuda_twin PROPERTIES
+    ENVIRONMENT "${APT_TEST_ENV};APT_TEST_CPU_TWIN=1;APT_GUARD_BACKEND=1" LABELS "train;guard;mpi" TIMEOUT 300)
 endif()
 # The batch pipeline (next batch fetched and uploaded during this step) == fetching at the step boundary,
 # bitwise, on cpu and guard; across an epoch boundary, evaluations, checkpoints and pre-emption + resume.
