@@ -102,7 +102,8 @@ if [ -n "${libs[libmpi.so.40]:-}" ]; then
     extra_dirs+=("$mca_dir" /usr/share/openmpi)
     for so in "$mca_dir"/*.so; do add_ldd "$so"; done
     # PMIx (mpirun's process-management server; external to Open MPI on Debian): its own plugins and help
-    # files, found through PMIX_INSTALL_PREFIX (run.sh) at the unpacked copy.
+    # files, found at the unpacked copy through PMIX_INSTALL_PREFIX and PMIX_MCA_mca_base_component_path
+    # (tests/gpu/steps/two_ranks.sh; without the latter PMIx looks at its build path and warns).
     pmix_dir=$(dirname "$(dirname "$(realpath "${libs[libpmix.so.2]:-/usr/lib/x86_64-linux-gnu/pmix2/lib/libpmix.so.2}")")")
     if [ -d "$pmix_dir/lib/pmix" ]; then
         extra_dirs+=("$pmix_dir/lib/pmix" "$pmix_dir/share")

@@ -2,7 +2,7 @@
 # verdict, record, figure and its variables BIN, PREFIX, LOG, NGPU).
 #
 # Two ranks on the one GPU, launched by the archive's own mpirun (Open MPI's orterun, relocated with
-# OPAL_PREFIX; PMIx's plugins through PMIX_INSTALL_PREFIX; the host has no Open MPI): every multi-rank
+# OPAL_PREFIX; PMIx's plugins through PMIX_MCA_mca_base_component_path; no Open MPI on the host): every multi-rank
 # gpu-labelled test of gpu-mpi-tests.txt ("NAME NP"; all ranks share the one GPU):
 #   test_two_ranks_cuda (NP 2)  the multi-rank device path: device cuda, dist.backend mpi (E all-gather,
 #                               dE reduce-scatter, sync-BN float64 sums, gradient buckets staged through
@@ -29,7 +29,7 @@ step_opt_two_ranks() {
         # so the packed launcher and the whole harness are proven before a GPU host runs them.
         local twin=()
         [ "$NGPU" -gt 0 ] || twin=(APT_TEST_CPU_TWIN=1 APT_GUARD_BACKEND=1)
-        run_capped "$c" "$f" env ${pmix:+PMIX_INSTALL_PREFIX="$pmix"} "${twin[@]}" \
+        run_capped "$c" "$f" env ${pmix:+PMIX_INSTALL_PREFIX="$pmix" PMIX_MCA_mca_base_component_path="$pmix/lib/pmix"} "${twin[@]}" \
             OMP_NUM_THREADS=$(($(nproc) / np > 0 ? $(nproc) / np : 1)) \
             "$BIN/mpirun" --oversubscribe --bind-to none -np "$np" "$BIN/$name"
         verdict "$name np$np" "$f"
