@@ -220,6 +220,7 @@ AptBackend *apt_backend_guard_create(void) {
     g->inner = apt_backend_cpu_create();
     g->page = (size_t)sysconf(_SC_PAGESIZE);
     be->name = "guard";
+    be->wrapped = g->inner;
     be->act_nhwc = g->inner->act_nhwc;
     be->impl = g;
     be->alloc = guard_alloc;
