@@ -67,6 +67,8 @@ typedef struct {
     bool collected;
     int kept;           // steps aggregated (overflowed ones left out)
     double step_s;      // mean step time of the kept steps
+    double gap_s;       // the largest span between two stamps of consecutive calls (or step begin / end)
+    int gap_after, gap_before; // the ops around it (-1: step begin / end)
     double agg_calls[PROF_NOPS], agg_s[PROF_NOPS], agg_flops[PROF_NOPS], agg_bytes[PROF_NOPS];
 } ProfImpl;
 
@@ -482,6 +484,13 @@ int apt_profile_collect(AptBackend *be, double *step_s) {
             if (p->overflow[i]) continue;
             const double *s = p->sets[i].s;
             total += s[n - 1];
+            for (int k = 0; k <= p->n_calls[i]; k++) { // host time between ops: where is the largest gap?
+                const double g = s[2 * k + 1] - s[2 * k];
+                if (g <= p->gap_s) continue;
+                p->gap_s = g;
+                p->gap_after = k ? p->calls[(size_t)i * p->max_calls + k - 1].op : -1;
+                p->gap_before = k < p->n_calls[i] ? p->calls[(size_t)i * p->max_calls + k].op : -1;
+            }
             for (int k = 0; k < p->n_calls[i]; k++) {
                 const ProfCall *c = &p->calls[(size_t)i * p->max_calls + k];
                 const double d = s[2 * k + 2] - s[2 * k + 1];
@@ -565,6 +574,10 @@ char *apt_profile_format(AptBackend *be, const char *title) {
             stream ? "CUDA events on the compute stream: stream time" : "host monotonic clock: wall time");
     fprintf(f, "ops: %.3f ms per step; ops cover %.1f%% of the step\n", ops_s * 1e3,
             step_s > 0 ? 100 * ops_s / step_s : 0.0);
+    if (p->kept > 0)
+        fprintf(f, "largest gap between ops (host work, not an op): %.3f ms, after %s, before %s\n", p->gap_s * 1e3,
+                p->gap_after >= 0 ? op_name[p->gap_after] : "the step's begin",
+                p->gap_before >= 0 ? op_name[p->gap_before] : "the step's end");
     if (p->kept < p->done)
         fprintf(f, "(%d step%s left out: more op calls than the %d stamped per step, sized from step 1)\n",
                 p->done - p->kept, p->done - p->kept == 1 ? "" : "s", p->max_calls);
