@@ -10,7 +10,8 @@
 //    3 times per step; the conv rows have a positive TFLOP/s; the ops cover >= 95 % of the step (the
 //    rest is host work between the ops: the trainer's step bookkeeping, the loader hand-over of the next
 //    batch, the comm_self exchange copies of E/dE; the share printed is what was measured); the % column
-//    sums to the footer's coverage; and the run equals the same run without profiling BITWISE (weights,
+//    sums to the footer's coverage (W = 1; under mpirun -np 2 only rank 0 profiles, and the MPI
+//    collectives, not backend ops, take the rest of its step); and the run equals the same run without profiling BITWISE (weights,
 //    optimizer state, per-step losses of metrics.jsonl): profiling must not change numerics.
 #include "backend/backend.h"
 #include "backend/profile/profile_backend.h"
@@ -190,7 +191,10 @@ int main(int argc, char **argv) {
         TEST_CHECK(p.conv_calls == 3, "%s: conv2d_forward %d calls per step, smallcnn has 3 convolutions", names[g],
                    p.conv_calls);
         TEST_CHECK(p.conv_tflops > 0, "%s: conv2d_forward TFLOP/s %g", names[g], p.conv_tflops);
-        TEST_CHECK(p.cover >= 95.0, "%s: ops cover %.1f%% of the step (want >= 95%%)", names[g], p.cover);
+        // W > 1: the communicator's collectives (MPI here, host time waiting for the other rank) are not
+        // backend ops, so the ops cover less; the check is for one process.
+        TEST_CHECK(c->world > 1 || p.cover >= 95.0, "%s: ops cover %.1f%% of the step (want >= 95%%)", names[g],
+                   p.cover);
         TEST_CHECK(fabs(p.pct_sum - p.cover) < 0.05 * p.rows + 0.1, "%s: rows sum to %.1f%%, footer says %.1f%%",
                    names[g], p.pct_sum, p.cover);
         printf("%s: %d rows, ops cover %.1f%% of the step, conv2d_forward %.4f TFLOP/s\n", names[g], p.rows,
