@@ -7,5 +7,6 @@
 
 AptComm *apt_comm_nccl_open(AptComm *host, struct AptBackend *be, const char **why) {
     if (why) *why = NULL;
-    return apt_comm_nccl_create(host, (cudaStream_t)apt_backend_cuda_stream(be));
+    // The real CUDA backend's stream, also when the trainer wraps it (train.profile_steps: profile_backend.h).
+    return apt_comm_nccl_create(host, (cudaStream_t)apt_backend_cuda_stream(apt_backend_base(be)));
 }

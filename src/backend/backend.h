@@ -377,8 +377,12 @@ typedef struct AptTimerSet {
     X(timer_read, (AptBackend * be, AptTimerSet * ts, int n_read), (be, ts, n_read))
 
 struct AptBackend {
-    const char *name; // "cpu" | "cuda" | "guard"
+    const char *name; // "cpu" | "cuda" | "guard" (a profiling wrapper keeps its inner backend's name)
     bool act_nhwc;    // layout of the bf16 activation chain (above the op list): NHWC if true, else NCHW
+    // A wrapper backend (guard, profile: src/backend/guard/, src/backend/profile/) runs every op on this
+    // inner table and owns it; NULL for a real backend. Code that needs a backend's private state (the
+    // CUDA stream, precision settings) goes through apt_backend_base(be), never be->impl of a wrapper.
+    AptBackend *wrapped;
 
     // ---- memory (set-up time for alloc/free; copy/sync any time) ----
     void *(*alloc)(AptBackend *be, size_t bytes); // 64-byte aligned; never NULL (fatal on failure)
@@ -431,6 +435,13 @@ AptBackend *apt_backend_create_on(const char *name, int local_rank);
 void apt_backend_destroy(AptBackend *be);
 // True when the backend's memory is the host's (the "cpu" table): host code may read it directly.
 bool apt_backend_is_host(const AptBackend *be);
+// The real backend under any wrappers (be itself when be->wrapped is NULL): the one whose impl holds
+// the kernels' handles (apt_backend_cuda_stream, apt_backend_cuda_set_precision, timer stamps).
+static inline AptBackend *apt_backend_base(AptBackend *be) {
+    while (be && be->wrapped)
+        be = be->wrapped;
+    return be;
+}
 
 // Implementations (backend.c is the only caller, tests aside).
 AptBackend *apt_backend_cpu_create(void);

@@ -88,6 +88,7 @@ typedef struct {
     AptNanAction on_nan;   // a step with a non-finite loss/gradient: stop the run, or skip it
     int max_nan_skips;     // skip: stop after this many skipped steps in a row
     int chunk;             // images per rank per forward in the two-pass step; 0 = one pass
+    int profile_steps;     // per-op profile of steps 2..N+1 (src/backend/profile/); 0 = off
 } AptTrainConfig;
 
 typedef struct {

@@ -27,8 +27,11 @@
 // data, forward, exchange, loss, exchange, backward, allreduce (bucket wait), optim (norm, finite flag),
 // data (next batch), allreduce (scalar read + the loss's sum over ranks), optim (clip, update). Stamps are
 // backend timer ops (cpu: host clock; cuda: events on the compute stream), never a host wait.
+// Per-op profile (train.profile_steps, rank 0): the step's begin and end are marked on the profiling
+// wrapper (t->prof, src/backend/profile/); the two-pass step of step_chunked.c runs inside these marks.
 #include "trainer_impl.h"
 
+#include "backend/profile/profile_backend.h"
 #include "core/check.h"
 #include "dist/buckets.h"
 #include "dist/exchange.h"
@@ -49,6 +52,7 @@ double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad
     // event), not on the host.
     float *x = t->x[t->step & 1];
     AptStepTimer *tm = &t->timer;
+    if (t->prof) apt_profile_step_begin(t->prof); // train.profile_steps: the step's span (chunked too)
     apt_step_timer_begin(tm);
     be->upload_wait(be);
     apt_step_timer_mark(tm, APT_PHASE_DATA); // cuda: the compute stream's wait for this batch's upload
@@ -101,12 +105,14 @@ grads_done:
         t->nan_diag = (AptNanDiag){.loss = loss, .grad_norm = norm, .bad_rank = bad};
         *grad_norm = norm;
         apt_step_timer_end(tm);
+        if (t->prof) apt_profile_step_end(t->prof);
         return NAN; // the weights are not updated; trainer.c applies train.on_nan (nan_policy.h) and reports
     }
     apt_grad_scale(ps, apt_grad_clip_coef(norm, t->cfg.optim.clip_grad_norm));
     apt_optim_step(&t->optim, lr);
     apt_step_timer_mark(tm, APT_PHASE_OPTIM);
     apt_step_timer_end(tm);
+    if (t->prof) apt_profile_step_end(t->prof);
     *grad_norm = norm;
     return loss;
 }

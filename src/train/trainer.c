@@ -9,6 +9,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "backend/profile/profile_backend.h"
 #include "data/h5check.h"
 #include "nan_policy.h"
 #include "signals.h"
@@ -169,6 +170,12 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     const char *dev = cfg->device == APT_DEVICE_CPU ? "cpu" : cfg->device == APT_DEVICE_CUDA ? "cuda" : "auto";
     // The device is chosen from the node-local rank before any CUDA call (comm exists already).
     t->be = apt_backend_create_on(dev, comm->local_rank);
+    // train.profile_steps: rank 0 wraps its backend with the per-op profiler (the other ranks run plain,
+    // as only rank 0 reports). It keeps the backend's name; the communicator reaches the real one.
+    if (cfg->train.profile_steps > 0 && comm->rank == 0) {
+        t->be = t->prof = apt_backend_profile_create(t->be, cfg->train.profile_steps);
+        t->prof_from = t->step + 2; // this process's first step is warm-up
+    }
     t->B = cfg->data.batch_size;
     t->b = t->B / comm->world;
     AptLoaderOptions lo;
@@ -250,6 +257,40 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     apt_nan_policy_init(&t->nan, &cfg->train);
     t->watchdog = apt_watchdog_start(comm, hb, cfg->dist.timeout_s, cfg->dist.timeout_io_s, cfg->dist.heartbeat_s);
     return t;
+}
+
+// train.profile_steps (rank 0): the per-op table to the log and RUN_DIR/profile.md (atomic write). Called
+// once the profiled steps are done, or at the end of a run too short for all of them.
+static void write_profile(AptTrainer *t) {
+    t->prof_written = true;
+    const int n = apt_profile_steps_done(t->prof);
+    if (n == 0) {
+        apt_warn("train.profile_steps: no step was profiled (the run ended before step %ld; the process's first "
+                 "step is warm-up)", t->prof_from);
+        return;
+    }
+    if (n < t->cfg.train.profile_steps)
+        apt_warn("train.profile_steps: the run ended after %d of %d profiled steps", n, t->cfg.train.profile_steps);
+    char title[1024];
+    snprintf(title, sizeof title,
+             "%s %dx%dx%d, %s, B %d (rank 0 of %d: b %d), device %s, steps %ld..%ld (step %ld, this process's "
+             "first, is warm-up and not profiled)",
+             t->cfg.model.arch, t->C, t->H, t->W, t->cfg.precision == APT_PREC_BF16 ? "bf16" : "fp32", t->B,
+             t->comm->world, t->b, t->be->name, t->prof_from, t->prof_from + n - 1, t->prof_from - 1);
+    char *text = apt_profile_format(t->prof, title);
+    for (char *line = text, *end; *line; line = end + (*end != 0)) {
+        end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        apt_info("profile: %.*s", (int)(end - line), line);
+    }
+    char p[4200];
+    apt_path_join(p, sizeof p, t->run_dir, "profile.md");
+    AptAtomicFile af;
+    if (apt_atomic_open(&af, p, "w") != 0 || fputs(text, af.f) < 0 || apt_atomic_commit(&af) != 0)
+        apt_warn("train.profile_steps: cannot write %s: %s", p, strerror(errno));
+    else
+        apt_info("profile written to %s", p);
+    free(text);
 }
 
 static void save_checkpoint(AptTrainer *t) {
@@ -339,6 +380,7 @@ int apt_trainer_run(AptTrainer *t) {
             apt_nan_policy_stop(&t->nan, &t->nan_diag, c, t->step, &bt_info);
         }
         if (isfinite(loss)) loss_sum += loss, loss_n++; // a skipped step (train.on_nan: skip) has no loss
+        if (t->prof && !t->prof_written && apt_profile_complete(t->prof)) write_profile(t);
         t->step++;
         t->step_in_epoch++;
         int epoch = t->epoch;
@@ -361,6 +403,7 @@ int apt_trainer_run(AptTrainer *t) {
         if (ev) evaluate(t, epoch);
         if (ck) save_checkpoint(t);
     }
+    if (t->prof && !t->prof_written) write_profile(t); // a run shorter than train.profile_steps + 1 steps
     evaluate(t, t->step_in_epoch == 0 ? t->epoch - 1 : t->epoch);
     save_checkpoint(t);
     return APT_EXIT_OK;

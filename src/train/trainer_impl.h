@@ -24,6 +24,9 @@ struct AptTrainer {
     AptComm *gcomm;        // gradient buckets: a second NCCL communicator when dcomm is NCCL, so sync-BN
                            // sums and the E/dE exchange never queue behind bucket all-reduces; else dcomm
     AptBackend *be;
+    AptBackend *prof;      // train.profile_steps on rank 0: the profiling wrapper (be itself), else NULL
+    bool prof_written;     // its table has been written (profile.md)
+    long prof_from;        // the step number (1-based, as on the progress line) of the first profiled step
     AptModel *model;
     AptParamStore *ps;     // the model's
     AptLoader *loader;     // train split, this rank's slices of the global plan

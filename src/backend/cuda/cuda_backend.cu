@@ -83,8 +83,12 @@ static void cuda_destroy(AptBackend *be) {
     free(be);
 }
 
-extern "C" void *apt_backend_cuda_stream(AptBackend *be) { return (void *)apt_cuda_impl(be)->stream; }
-extern "C" void apt_backend_cuda_set_precision(AptBackend *be, int bf16) { apt_cuda_impl(be)->bf16 = bf16 ? 1 : 0; }
+// Public entry points take any backend over a CUDA table (a profiling wrapper included): the state is
+// the real backend's.
+extern "C" void *apt_backend_cuda_stream(AptBackend *be) { return (void *)apt_cuda_impl(apt_backend_base(be))->stream; }
+extern "C" void apt_backend_cuda_set_precision(AptBackend *be, int bf16) {
+    apt_cuda_impl(apt_backend_base(be))->bf16 = bf16 ? 1 : 0;
+}
 
 // Device = node-local rank, selected before any other CUDA call of this process makes a context or a
 // stream. One visible device (the launcher bound one GPU per task): use it.
