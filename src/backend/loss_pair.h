@@ -14,7 +14,7 @@
 #include <math.h>
 #include <stdbool.h>
 
-#include "backend/loss_names.h"
+#include "core/loss_names.h"
 
 #ifdef __CUDACC__
 #define APT_HD __host__ __device__ __forceinline__

@@ -6,7 +6,7 @@
 #pragma once
 #include <stdbool.h>
 
-#include "backend/loss_names.h"
+#include "core/loss_names.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -21,7 +21,7 @@ typedef enum { APT_OPT_ADAM = 0, APT_OPT_ADAMW, APT_OPT_SGD } AptOptimName;
 typedef enum { APT_SCHED_CONSTANT = 0, APT_SCHED_STEP, APT_SCHED_COSINE } AptSchedName;
 
 typedef struct {
-    char arch[64];         // a name of src/nn/arch_names.h
+    char arch[64];         // a name of src/core/arch_names.h
     int embed_dim;         // D
     char pretrained[APT_STR]; // safetensors file with torchvision/timm names; "" = random init
     AptBNMode bn;          // frozen | frozen_affine | local | sync
@@ -50,7 +50,7 @@ typedef struct {
 } AptDataConfig;
 
 typedef struct {
-    char name[32];         // a name of src/loss/loss_names.h
+    char name[32];         // a name of src/core/loss_names.h
     double tau;            // sigmoid temperature
     struct { bool include_self; } smoothap;
     struct { double alpha, b; } pnp;

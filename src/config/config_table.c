@@ -3,8 +3,8 @@
 #include "config_table.h"
 
 #include "core/check.h"
-#include "loss/loss_names.h" // APT_LOSS_NAMES_BAR: the allowed list of loss.name
-#include "nn/arch_names.h"   // APT_ARCH_NAMES_BAR: the allowed list of model.arch
+#include "core/loss_names.h" // APT_LOSS_NAMES_BAR: the allowed list of loss.name
+#include "core/arch_names.h" // APT_ARCH_NAMES_BAR: the allowed list of model.arch
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
 // load pretrained weights, run forward/backward.
 #include "model.h"
 
-#include "arch_names.h"
+#include "core/arch_names.h"
 #include "backbone.h"
 #include "core/check.h"
 #include "core/log.h"

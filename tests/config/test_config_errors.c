@@ -5,7 +5,7 @@
 #include "config/config.h"
 #include "config_test_util.h"
 #include "harness.h"
-#include "loss/loss_names.h"
+#include "core/loss_names.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -39,7 +39,7 @@ static const ErrCase k_cases[] = {
     {"range_upper.yaml", NULL, "2:13: optim.momentum: must be < 1, got 1.0", 0},
     // bad names
     {"enum.yaml", NULL, "2:9: optim.name: must be one of adam, adamw, sgd; got 'adagrad'", 0},
-    // %s: the loss list of src/loss/loss_names.h, comma-separated (today "smoothap, pnp-o, pnp-ds, pnp-dq,
+    // %s: the loss list of src/core/loss_names.h, comma-separated (today "smoothap, pnp-o, pnp-ds, pnp-dq,
     // pnp-iu, pnp-ib, contrastive, triplet, multisim"), so a new loss does not change this case
     {"enum_str.yaml", NULL, "2:9: loss.name: must be one of %s; got 'smoothAP'", 0},
     // shapes

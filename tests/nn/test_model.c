@@ -10,7 +10,7 @@
 //   - frozen_affine leaves gamma/beta without gradient; running statistics move only in local mode.
 #include "core/rng.h"
 #include "harness.h"
-#include "nn/arch_names.h"
+#include "core/arch_names.h"
 #include "nn/model.h"
 #include "nn/safetensors.h"
 

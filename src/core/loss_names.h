@@ -1,4 +1,6 @@
 // loss_names.h — THE list of loss names: every other place that names losses derives from this table.
+// It lives in core, below config (loss.name's allowed list), the backends (kernels) and src/loss (the
+// registry), so none of them reaches up or sideways for it (DESIGN §2).
 //
 //   APT_LOSS_TABLE(X) expands X(ID, "name", ROW, COUNTS, VARIANT, CUDA) once per loss, in this order:
 //     ID       enum suffix: AptLossId APT_LOSS_<ID>

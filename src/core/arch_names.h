@@ -1,5 +1,6 @@
 // arch_names.h — THE list of backbone architecture names: every other place that names an
-// architecture derives from this table.
+// architecture derives from this table. It lives in core, below config (model.arch's allowed list) and
+// nn (the constructors), so config depends on no layer above it (DESIGN §2).
 //
 //   APT_ARCH_TABLE(X) expands X(ID, "name", CREATE, VARIANT) once per architecture, in this order:
 //     ID       enum suffix: AptArchId APT_ARCH_<ID>
