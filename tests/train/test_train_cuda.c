@@ -186,6 +186,8 @@ int main(int argc, char **argv) {
         "ratio cuda-vs-cpu difference / perturbed-cpu floor: worst %.2f over all quantities, %.2f over those "
         "above their fixed bound (must be <= %g)\n",
         worst_ratio, worst_ratio_checked, floor_mul);
+    TEST_CHECK(worst_ratio_checked <= floor_mul,
+               "a quantity above its fixed bound differs by %.2f x its perturbed floor", worst_ratio_checked);
     printf("Recall@1: cpu %g, cuda %g, perturbed cpu %g\n", recall[0], recall[1], recall[2]);
     TEST_CHECK(fabs(recall[0] - recall[1]) <= tol_r, "Recall@1: cpu %g, cuda %g (tol %g)", recall[0], recall[1],
                tol_r);
