@@ -14,6 +14,10 @@
 //      <= 2^-7 + 2^-16 of its magnitude, and the accumulation term of check 1 adds < 1e-4 S. The measured
 //      error (printed) is a fraction of the bound for random-sign terms.
 //   Weight gradients accumulate (dw starts from random values in both runs).
+//   3. forward only: the bound test_bf16_ops_cuda applies between backends (bf16_conv_cross_bound: one
+//      bf16 step, 2^-7 |y|, + 1e-4 S) against a float64 host convolution rounded to bf16 (another
+//      accumulation order, rounded as cuDNN rounds); prints how many outputs differ and how many the
+//      earlier 2^-8 |y| bound would have failed.
 // The other ops of the chain compute the twin's fp32 expression on the exactly widened bf16 input, so
 // against the twin on the same rounded inputs:
 //   - bf16 outputs (BatchNorm y, relu, residual add, pooled max, channel scale): one rounding of the
@@ -57,6 +61,25 @@ static void conv_case(AptBackend *cpu, const Bf16ConvCase *c, int idx) {
                w2, den > 0 ? num / den : 0.0);
         free(b1), free(b2);
     }
+    // The cross-backend forward bound of test_bf16_ops_cuda (bf16_conv_cross_bound), checked here with a
+    // stand-in for the other backend: the same convolution summed in float64 on the host (another
+    // accumulation order) and rounded to bf16, as cuDNN rounds its output. Neighbouring bf16 values must
+    // pass; the earlier bound (2^-8 |y| + 1e-4 S, half a bf16 step) is counted for the record.
+    float *alt = bf16_conv_forward_host(c, seed), *xb = bf16_conv_cross_bound(0, a.y, m.y, a.ny);
+    size_t differ = 0, old_bad = 0;
+    for (size_t i = 0; i < a.ny; i++) {
+        const double d = fabs((double)alt[i] - a.y[i]);
+        differ += d > 0;
+        old_bad += !(d <= 0x1p-8 * fabs((double)a.y[i]) + 1e-4 * m.y[i] + 1e-5);
+    }
+    snprintf(l, sizeof l,
+             "conv%d forward: stand-in backend (fp32 op, rounded) vs bf16 op, cross-backend bound", idx);
+    double wx = bf16_expect(alt, a.y, xb, a.ny, BF16_XB_REL[0], 1e-5, l);
+    printf(
+        "conv%d forward cross-backend stand-in: %zu of %zu outputs differ, worst/bound %.3f; the 2^-8 bound "
+        "would fail %zu\n",
+        idx, differ, a.ny, wx, old_bad);
+    free(alt), free(xb);
     bf16_conv_free(&a), bf16_conv_free(&r), bf16_conv_free(&f), bf16_conv_free(&m);
 }
 

@@ -2,21 +2,27 @@
 """PyTorch peer of bench_resnet_cuda.c: ResNet training-step throughput on the GPU host's own PyTorch.
 
     python3 tests/bench/bench_resnet_torch.py [--arch resnet50] [--batch 128] [--size 224] [--steps 20] [--warmup 5]
-                                              [--modes eager,compile] [--dim 512]
-                                              [--precision bf16|fp32] [--no-step]
+                                              [--modes eager,compile] [--dim 128]
+                                              [--precision bf16|fp32] [--no-step] [--profile]
 
-Same work as aptrain's benchmark: torchvision's --arch (resnet18/34/50/101, the same names as
-bench_resnet_cuda --arch; anything else is refused; random init; for resnet50 the same architecture is
-defined below when torchvision is not installed, other archs then refuse) with the embedding head of the official Smooth-AP code
-(fc -> 512, L2 normalise), frozen BatchNorm (eval-mode statistics, trainable affine), Smooth-AP with
-tau 0.01 on batches of 32 classes x 4, random inputs already on the GPU, cudnn.benchmark on.
+Same work as aptrain's benchmark (bench_resnet_cuda): torchvision's --arch (resnet18/34/50/101, the same
+names as bench_resnet_cuda --arch; anything else is refused; random init; for resnet50 the same
+architecture is defined below when torchvision is not installed, other archs then refuse) with the
+embedding head of aptrain and the official Smooth-AP code (global average pool, fc -> D, L2 normalise;
+D = 128, aptrain's model.embed_dim default, which bench_resnet_cuda uses), frozen BatchNorm (eval-mode
+statistics, trainable affine), Smooth-AP with tau 0.01 on batches of B/4 classes x m = 4 (any --batch
+divisible by 4: 128 and 256 in tests/gpu/run.sh), SGD with momentum 0.9 (lr 1e-3, no weight decay),
+random inputs already on the GPU, cudnn.benchmark on.
 Precision bf16 (default): AMP autocast bf16, channels_last. Precision fp32 (the peer of
 `bench_resnet_cuda --fp32`): no autocast, NCHW, TF32 off (torch.backends.cudnn.allow_tf32 and
 torch.backends.cuda.matmul.allow_tf32 False); the row states the TF32 settings either way.
 An SGD step is included unless --no-step (aptrain's figure has no optimizer step).
 Modes: eager, and torch.compile (default mode) of the model. Prints one markdown row per mode:
 images/s = batch / median step time over --steps timed steps after --warmup (compile: the warm-up
-includes compilation). Needs a CUDA device (exit 77 otherwise).
+includes compilation). --profile: after the timed steps of each mode, 3 more steps under
+torch.profiler (CUDA activity only) and a markdown table of the 15 CUDA kernels with the most total
+device time (per step, and their share of all kernel time), to set beside aptrain's own per-op profile.
+Needs a CUDA device (exit 77 otherwise).
 """
 import argparse
 import statistics
@@ -71,6 +77,33 @@ def resnet50_local(dim):
     return nn.Sequential(*layers)
 
 
+def kernel_table(step, steps, title, top=15):
+    """Top CUDA kernels by total device time over `steps` profiled steps, as a markdown table."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    rows = []
+    for e in prof.key_averages():
+        t = getattr(e, "self_device_time_total", None)  # torch >= 2.4; self_cuda_time_total before
+        if t is None:
+            t = getattr(e, "self_cuda_time_total", 0)
+        if t > 0:
+            rows.append((t, e.count, e.key))
+    total = sum(r[0] for r in rows) or 1
+    rows.sort(reverse=True)
+    print(f"#### PyTorch top {top} CUDA kernels: {title} ({steps} profiled steps; "
+          f"all kernels {total / 1e3 / steps:.2f} ms per step)")
+    print("| kernel | calls/step | ms/step | share |")
+    print("|---|---|---|---|")
+    for t, n, name in rows[:top]:
+        name = name.replace("|", "/")
+        name = name if len(name) <= 110 else name[:107] + "..."
+        print(f"| `{name}` | {n / steps:g} | {t / 1e3 / steps:.3f} | {100 * t / total:.1f}% |")
+    print(flush=True)
+
+
 def make_resnet(arch, dim):
     try:
         import torchvision
@@ -92,11 +125,17 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--dim", type=int, default=128, help="embedding size (aptrain's model.embed_dim default)")
     ap.add_argument("--modes", default="eager,compile")
     ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
-    ap.add_argument("--no-step", action="store_true", help="leave out the SGD step (as aptrain's figure does)")
+    ap.add_argument("--no-step", action="store_true", help="leave out the SGD step (bench_resnet_cuda without --step)")
+    ap.add_argument("--profile", action="store_true", help="top 15 CUDA kernels of 3 profiled steps per mode")
     a = ap.parse_args()
+    if a.batch % 4:
+        ap.error("--batch must be a multiple of m = 4")
+    modes = a.modes.split(",")
+    if any(m not in ("eager", "compile") for m in modes):
+        ap.error("--modes: eager and/or compile")
     if not torch.cuda.is_available():
         print("SKIP: no CUDA device")
         return 77
@@ -112,7 +151,7 @@ def main():
     name = torch.cuda.get_device_name(0)
     x = torch.randn(a.batch, 3, a.size, a.size, device=dev).to(memory_format=fmt)
     labels = torch.arange(a.batch, device=dev) // 4
-    for mode in a.modes.split(","):
+    for mode in modes:
         torch.manual_seed(0)
         model, arch = make_resnet(a.arch, a.dim)
         model = model.to(dev).to(memory_format=fmt)
@@ -151,6 +190,8 @@ def main():
         print(f"| PyTorch {torch.__version__} {arch} {a.size}x{a.size} batch {a.batch} {prec} ({tf32}) "
               f"frozen BN, Smooth-AP, {mode} ({work}) | {name} | {a.batch / med:.1f} images/s "
               f"(median step {med * 1e3:.2f} ms; warm-up {t_warm:.1f} s) |", flush=True)
+        if a.profile:
+            kernel_table(step, 3, f"{arch} {a.size}x{a.size} batch {a.batch} {prec}, {mode} ({work})")
     return 0
 
 

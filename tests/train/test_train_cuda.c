@@ -12,8 +12,13 @@
 // amplifies them (measured on the CPU alone: ResNet-50 at 64x64, a 1e-6 relative perturbation of the
 // initial weights moved BN biases by 1% of their update at lr 0.001, 12% at lr 0.05). So the test
 // measures that floor in the same process: a third run, on cpu, from weights scaled by 1 +- 1e-6, and
-// requires the cuda run to differ from the cpu run by no more than max(fixed bound, 10 x floor):
-// per-step loss (fixed bound 1e-5 relative) and per-tensor ||w_cuda - w_cpu|| / ||w_cpu|| (1e-4).
+// requires the cuda run to differ from the cpu run by no more than max(fixed bound, 3 x floor): per-step
+// loss (fixed bound 1e-5 relative) and per-tensor ||w_cuda - w_cpu|| / ||w_cpu|| (1e-4). The ratio
+// difference / floor is printed for every quantity (and the worst one); it must be <= 3 wherever the
+// difference exceeds the fixed bound (10 x floor, the earlier factor, let ResNet-50's BN biases differ
+// by ~10%: the floor measures the amplification, a backend that adds no more noise than a 1e-6
+// perturbation of the weights sits near 1). Below the fixed bound both runs agree to fp32 kernel noise
+// and the floor itself may be smaller than that noise, so the ratio is then reported, not required.
 // Recall@1 must be equal for the small CNN (a 64-image test split: one changed neighbour moves it by
 // 1/64) and within 2/64 for a deeper model. Deep models train at lr 0.001 (0.05 collapses ResNet-50's
 // embeddings in 2 steps: the loss becomes constant and the comparison meaningless).
@@ -80,6 +85,11 @@ static void perturb_weights(AptParamStore *s, double eps) {
     }
 }
 
+// difference / floor, with 0 / 0 = 0 (a quantity neither run moved) and x / 0 = inf.
+static double floor_ratio(double diff, double floor) {
+    return diff == 0 ? 0 : floor > 0 ? diff / floor : INFINITY;
+}
+
 int main(int argc, char **argv) {
     const char *arch = "smallcnn";
     int size = 28, channels = 1;
@@ -93,7 +103,7 @@ int main(int argc, char **argv) {
         }
     }
     const bool deep = strcmp(arch, "smallcnn") != 0;
-    const double tol_loss = 1e-5, tol_w = 1e-4, tol_r = deep ? 2.0 / 64 : 0, floor_mul = 10;
+    const double tol_loss = 1e-5, tol_w = 1e-4, tol_r = deep ? 2.0 / 64 : 0, floor_mul = 3;
     const char *why = NULL;
     const bool cpu_twin = getenv("APT_TEST_CPU_TWIN") != NULL;
     AptBackend *probe = cpu_twin ? NULL : apt_backend_cuda_create_on(0, &why);
@@ -135,12 +145,20 @@ int main(int argc, char **argv) {
     }
     TEST_CHECK(nl[0] == 5 && nl[1] == 5 && nl[2] == 5, "losses logged: cpu %d, cuda %d, perturbed %d (want 5)",
                nl[0], nl[1], nl[2]);
+    // worst ratio difference / floor, over all quantities and over those above their fixed bound
+    double worst_ratio = 0, worst_ratio_checked = 0;
     for (int i = 0; i < nl[0] && i < nl[1] && i < nl[2]; i++) {
         double r = fabs(loss[1][i] - loss[0][i]) / fabs(loss[0][i]);
         double f = fabs(loss[2][i] - loss[0][i]) / fabs(loss[0][i]), tol = cpu_twin ? 0 : fmax(tol_loss, floor_mul * f);
-        printf("step %d: loss cpu %.9g cuda %.9g (rel %.2g; perturbed cpu rel %.2g; tol %.2g)\n", i + 1, loss[0][i],
-               loss[1][i], r, f, tol);
-        TEST_CHECK(r <= tol, "step %d: loss differs by %.3g relative (tol %.3g)", i + 1, r, tol);
+        const double q = floor_ratio(r, f);
+        worst_ratio = fmax(worst_ratio, q);
+        if (r > tol_loss) worst_ratio_checked = fmax(worst_ratio_checked, q);
+        printf("step %d: loss cpu %.9g cuda %.9g (rel %.2g; perturbed cpu rel %.2g; ratio to floor %.2f; tol "
+               "%.2g)\n",
+               i + 1, loss[0][i], loss[1][i], r, f, q, tol);
+        TEST_CHECK(r <= tol,
+                   "step %d: loss differs by %.3g relative (tol %.3g; %.2f x the perturbed floor %.3g)",
+                   i + 1, r, tol, q, f);
     }
     double worst = 0, worst_floor = 0;
     for (int i = 0; i < h[0].n; i++) {
@@ -153,13 +171,23 @@ int main(int argc, char **argv) {
             for (size_t j = 0; j < p->numel; j++) d2 += pow((double)x[j] - y[j], 2), y2 += (double)y[j] * y[j];
             r[k - 1] = y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
         }
-        const double tol = cpu_twin ? 0 : fmax(tol_w, floor_mul * r[1]);
-        worst = fmax(worst, r[0]), worst_floor = fmax(worst_floor, r[1]);
-        TEST_CHECK(r[0] <= tol, "%s: ||w_cuda - w_cpu|| / ||w_cpu|| = %.3g (tol %.3g; perturbed cpu %.3g)", p->name,
-                   r[0], tol, r[1]);
+        const double tol = cpu_twin ? 0 : fmax(tol_w, floor_mul * r[1]), q = floor_ratio(r[0], r[1]);
+        worst = fmax(worst, r[0]), worst_floor = fmax(worst_floor, r[1]), worst_ratio = fmax(worst_ratio, q);
+        if (r[0] > tol_w) worst_ratio_checked = fmax(worst_ratio_checked, q);
+        if (r[0] > 0)
+            printf("  %-40s rel %.3g, perturbed cpu %.3g, ratio to floor %.2f\n", p->name, r[0], r[1], q);
+        TEST_CHECK(r[0] <= tol,
+                   "%s: ||w_cuda - w_cpu|| / ||w_cpu|| = %.3g (tol %.3g; %.2f x the perturbed floor %.3g)",
+                   p->name, r[0], tol, q, r[1]);
     }
     printf("%s %dx%dx%d, weights after 5 steps: worst per-tensor relative difference %.3g (perturbed cpu %.3g)\n",
            arch, size, size, channels, worst, worst_floor);
+    printf(
+        "ratio cuda-vs-cpu difference / perturbed-cpu floor: worst %.2f over all quantities, %.2f over those "
+        "above their fixed bound (must be <= %g)\n",
+        worst_ratio, worst_ratio_checked, floor_mul);
+    TEST_CHECK(worst_ratio_checked <= floor_mul,
+               "a quantity above its fixed bound differs by %.2f x its perturbed floor", worst_ratio_checked);
     printf("Recall@1: cpu %g, cuda %g, perturbed cpu %g\n", recall[0], recall[1], recall[2]);
     TEST_CHECK(fabs(recall[0] - recall[1]) <= tol_r, "Recall@1: cpu %g, cuda %g (tol %g)", recall[0], recall[1],
                tol_r);

@@ -10,10 +10,16 @@
 // API has no bf16-in / fp32-out convolution, so the input gradient and the weight gradient are written in
 // bf16 to scratch and widened to fp32 (the weight gradient then added into dw) — one more rounding than
 // the CPU ops, which write them in fp32; tests/backend/test_bf16_ops_cuda.c states the tolerance.
-// Deterministic algorithms, fixed: IMPLICIT_PRECOMP_GEMM forward, ALGO_1 for both backward passes.
+// Algorithms: chosen per shape at set-up by the fp32 path's chooser (apt_cuda_conv_choose, cuda_conv.cu):
+// cuDNN's heuristics for these bf16 descriptors, restricted to the deterministic GEMM-type algorithms
+// (cuda_conv_algo.h) and checked with the workspace query (CUDNN_STATUS_NOT_SUPPORTED for a shape an
+// algorithm cannot run), then the fallbacks IMPLICIT_PRECOMP_GEMM, IMPLICIT_GEMM, GEMM forward and
+// ALGO_1 backward; a shape with none is a fatal error naming it. (Until then the algorithms were fixed,
+// IMPLICIT_PRECOMP_GEMM / ALGO_1 / ALGO_1, and never checked for support.)
 //
 // Set-up, as the fp32 path (cuda_conv.cu): conv2d_prepare_bf16, once per layer, makes the layer's
-// descriptors (hung on its fp32 plan, freed by conv2d_release) and grows the backend's shared workspace
+// descriptors (hung on its fp32 plan, freed by conv2d_release), chooses the algorithms and grows the
+// backend's shared workspace
 // m->ws to the largest need of the three directions: the algorithm's workspace plus the bf16 scratch of
 // the output (dx in bf16; dw in bf16 and its fp32 widening). A call re-describes x/y only when its batch
 // size changes (host-side), checks that the workspace for n rows fits, and carves the scratch from m->ws
@@ -24,15 +30,12 @@
 
 namespace {
 
-const cudnnConvolutionFwdAlgo_t kFwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-const cudnnConvolutionBwdDataAlgo_t kBwdData = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-const cudnnConvolutionBwdFilterAlgo_t kBwdFilter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-
 struct Bf16Plan {
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
-    int n_desc; // rows x/y currently describe
+    int n_desc;              // rows x/y currently describe
+    const AptCudaAlgo *algo; // the algorithms chosen at set-up (in the backend's per-shape cache)
 };
 
 void set_xy(const AptConvDesc *d, Bf16Plan *p, int n) {
@@ -47,16 +50,18 @@ size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 // Bytes of m->ws each direction needs for the rows p currently describes: the algorithm's workspace
 // (*alg) then the scratch of its bf16 output.
 size_t need_fwd(AptCudaImpl *m, Bf16Plan *p, size_t *alg) {
-    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, p->x, p->w, p->conv, p->y, kFwd, alg));
+    CUDNN_CHECK(
+        cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, p->x, p->w, p->conv, p->y, p->algo->fwd, alg));
     return *alg;
 }
 size_t need_bwd_data(AptCudaImpl *m, Bf16Plan *p, const AptConvDesc *d, size_t *alg) {
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, p->w, p->y, p->conv, p->x, kBwdData, alg));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, p->w, p->y, p->conv, p->x,
+                                                             p->algo->bwd_data, alg));
     return align256(*alg) + (size_t)p->n_desc * d->C * d->H * d->W * sizeof(uint16_t); // dx in bf16
 }
 size_t need_bwd_filter(AptCudaImpl *m, Bf16Plan *p, const AptConvDesc *d, size_t *alg) {
-    CUDNN_CHECK(
-        cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, p->x, p->y, p->conv, p->w, kBwdFilter, alg));
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, p->x, p->y, p->conv, p->w,
+                                                               p->algo->bwd_filter, alg));
     const size_t nw = (size_t)d->K * d->C * d->R * d->S;
     return align256(*alg) + align256(nw * sizeof(uint16_t)) + nw * sizeof(float); // dw in bf16, widened
 }
@@ -90,6 +95,7 @@ void apt_cuda_conv2d_prepare_bf16(AptBackend *be, AptConvDesc *d) {
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_TENSOR_OP_MATH));
     set_xy(d, p, d->N);
+    p->algo = apt_cuda_conv_choose(m, d, APT_CONV_BF16, p->x, p->w, p->conv, p->y);
     size_t alg = 0, need = need_fwd(m, p, &alg), b = need_bwd_data(m, p, d, &alg);
     need = b > need ? b : need;
     b = need_bwd_filter(m, p, d, &alg);
@@ -114,7 +120,8 @@ void apt_cuda_conv2d_forward_bf16(AptBackend *be, const AptConvDesc *d, int n, c
     size_t alg = 0;
     check_ws(m, need_fwd(m, p, &alg), "conv2d_forward_bf16");
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionForward(m->cudnn, &one, p->x, x, p->w, w, p->conv, kFwd, m->ws, alg, &zero, p->y, y));
+    CUDNN_CHECK(cudnnConvolutionForward(m->cudnn, &one, p->x, x, p->w, w, p->conv, p->algo->fwd, m->ws, alg,
+                                        &zero, p->y, y));
 }
 
 void apt_cuda_conv2d_backward_data_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *dy,
@@ -125,8 +132,8 @@ void apt_cuda_conv2d_backward_data_bf16(AptBackend *be, const AptConvDesc *d, in
     check_ws(m, need_bwd_data(m, p, d, &alg), "conv2d_backward_data_bf16");
     uint16_t *dx16 = (uint16_t *)((char *)m->ws + align256(alg));
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionBackwardData(m->cudnn, &one, p->w, w, p->y, dy, p->conv, kBwdData, m->ws, alg, &zero,
-                                             p->x, dx16));
+    CUDNN_CHECK(cudnnConvolutionBackwardData(m->cudnn, &one, p->w, w, p->y, dy, p->conv, p->algo->bwd_data,
+                                             m->ws, alg, &zero, p->x, dx16));
     apt_cuda_cast_bf16_to_f32(m->stream, dx16, dx, (size_t)n * d->C * d->H * d->W);
 }
 
@@ -140,8 +147,8 @@ void apt_cuda_conv2d_backward_weights_bf16(AptBackend *be, const AptConvDesc *d,
     uint16_t *dw16 = (uint16_t *)((char *)m->ws + align256(alg));
     float *dw32 = (float *)((char *)dw16 + align256(nw * sizeof(uint16_t)));
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(m->cudnn, &one, p->x, x, p->y, dy, p->conv, kBwdFilter, m->ws, alg,
-                                               &zero, p->w, dw16));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(m->cudnn, &one, p->x, x, p->y, dy, p->conv,
+                                               p->algo->bwd_filter, m->ws, alg, &zero, p->w, dw16));
     apt_cuda_cast_bf16_to_f32(m->stream, dw16, dw32, nw);
     apt_cuda_axpy(be, nw, 1.0f, dw32, dw); // dw += (accumulate, as the fp32 op)
 }

@@ -2,8 +2,13 @@
 //
 // Set-up (conv2d_prepare, once per layer): descriptors, then one algorithm per direction chosen from
 // cuDNN's heuristics (the _v7 queries, ordered by expected speed): the first that succeeds, is
-// DETERMINISTIC and needs at most APT_CUDA_CONV_WS_MAX bytes of workspace. Choices are cached per shape
-// in the backend (ResNets repeat shapes), and the shared workspace grows here, never inside a step.
+// DETERMINISTIC, is allowed (below), and whose workspace query for these very descriptors succeeds
+// (cuDNN answers CUDNN_STATUS_NOT_SUPPORTED there for a shape the algorithm cannot run) within
+// APT_CUDA_CONV_WS_MAX bytes; when the heuristics offer none, the first supported algorithm of an
+// ordered fallback list; when no algorithm is supported, a fatal error naming the shape.
+// apt_cuda_conv_choose does this for the fp32 plans here and the bf16 plans (cuda_bf16.cu). Choices are
+// cached per shape and kind in the backend (ResNets repeat shapes), and the shared workspace grows
+// here, never inside a step.
 // Math: fp32 layers use CUDNN_FMA_MATH — not CUDNN_DEFAULT_MATH, which on Ampere and later lets cuDNN
 // pick TF32 tensor-core kernels for fp32 data (NVIDIA_TF32_OVERRIDE aside): fp32 results must match the
 // CPU to 1e-5 and TF32 keeps 10 mantissa bits. fp32 layers also exclude FFT and Winograd algorithms
@@ -12,6 +17,7 @@
 // lets cuDNN use tensor cores, which for fp32 tensors means TF32 products (10-bit mantissa, fp32 range,
 // fp32 accumulation) — a step towards, not yet, bf16 activations (which need bf16 tensors in the table).
 // A call with n < N re-describes x/y for n rows (host-side only) and re-checks the workspace size.
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +40,9 @@ static void set_xy(const AptConvDesc *d, ConvPlan *pl, int n) {
     pl->n_desc = n;
 }
 
-static void shape_key(const AptConvDesc *d, int bf16, int key[10]) {
-    int k[10] = {d->N, d->C, d->H, d->W, d->K, d->R, d->S, d->stride_h, d->stride_w, d->pad_h * 65536 + d->pad_w * 2 + bf16};
+static void shape_key(const AptConvDesc *d, AptConvKind kind, int key[10]) {
+    int k[10] = {d->N, d->C, d->H,        d->W,        d->K,
+                 d->R, d->S, d->stride_h, d->stride_w, d->pad_h * 65536 + d->pad_w * 4 + (int)kind};
     memcpy(key, k, sizeof k);
 }
 
@@ -44,23 +51,112 @@ static int tensor_math(cudnnMathType_t t) {
     return t == CUDNN_TENSOR_OP_MATH || t == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-// Fastest allowed deterministic algorithm within the workspace limit, from the heuristics' list (ordered
-// by expected speed). found_ = 0 leaves the fallback below to the caller.
-#define PICK(perf, n, allowed, out, found)                                                                   \
-    do {                                                                                                     \
-        (found) = 0;                                                                                         \
-        for (int i_ = 0; i_ < (n) && !(found); i_++)                                                         \
-            if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].determinism == CUDNN_DETERMINISTIC &&  \
-                (perf)[i_].memory <= APT_CUDA_CONV_WS_MAX &&                                                 \
-                (m->bf16 || (!tensor_math((perf)[i_].mathType) && allowed((int)(perf)[i_].algo)))) {         \
-                (out) = (perf)[i_].algo;                                                                     \
-                (found) = 1;                                                                                 \
-            }                                                                                                \
-    } while (0)
+static const char *kind_name(AptConvKind k) {
+    return k == APT_CONV_FP32 ? "fp32" : k == APT_CONV_TF32 ? "fp32 (TF32)" : "bf16";
+}
+
+typedef struct {
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+} Descs;
+
+// Workspace bytes algorithm a needs in one direction, or SIZE_MAX when cuDNN does not support it for
+// these descriptors (CUDNN_STATUS_NOT_SUPPORTED and any other error): the per-shape support check.
+static size_t ws_fwd(AptCudaImpl *m, const Descs *c, int a) {
+    size_t b = 0;
+    return cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, c->x, c->w, c->conv, c->y,
+                                                   (cudnnConvolutionFwdAlgo_t)a, &b) == CUDNN_STATUS_SUCCESS
+               ? b
+               : SIZE_MAX;
+}
+static size_t ws_bwd_data(AptCudaImpl *m, const Descs *c, int a) {
+    size_t b = 0;
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, c->w, c->y, c->conv, c->x,
+                                                        (cudnnConvolutionBwdDataAlgo_t)a,
+                                                        &b) == CUDNN_STATUS_SUCCESS
+               ? b
+               : SIZE_MAX;
+}
+static size_t ws_bwd_filter(AptCudaImpl *m, const Descs *c, int a) {
+    size_t b = 0;
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, c->x, c->y, c->conv, c->w,
+                                                          (cudnnConvolutionBwdFilterAlgo_t)a,
+                                                          &b) == CUDNN_STATUS_SUCCESS
+               ? b
+               : SIZE_MAX;
+}
+
+// One direction's choice: the first entry of cuDNN's heuristics list (ordered by expected speed) that
+// succeeded, is DETERMINISTIC, is allowed for the kind (fp32: a GEMM-type algorithm (cuda_conv_algo.h) in
+// FMA math; bf16: a GEMM-type algorithm, tensor cores allowed — test_bf16_ops_cuda's bound assumes each
+// output is one dot product accumulated in fp32; TF32: any) and whose workspace query succeeds within
+// APT_CUDA_CONV_WS_MAX; else the first of `fallback` (in order) whose query succeeds. -1: none.
+template <typename Perf>
+static int choose(AptCudaImpl *m, const Descs *c, AptConvKind kind, const Perf *perf, int n,
+                  int (*allowed)(int), size_t (*ws)(AptCudaImpl *, const Descs *, int), const int *fallback,
+                  int nfallback) {
+    for (int i = 0; i < n; i++) {
+        const int a = (int)perf[i].algo;
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC ||
+            perf[i].memory > APT_CUDA_CONV_WS_MAX)
+            continue;
+        if (kind != APT_CONV_TF32 && !allowed(a)) continue;
+        if (kind == APT_CONV_FP32 && tensor_math(perf[i].mathType)) continue;
+        if (ws(m, c, a) <= APT_CUDA_CONV_WS_MAX) return a;
+    }
+    for (int i = 0; i < nfallback; i++)
+        if (ws(m, c, fallback[i]) <= APT_CUDA_CONV_WS_MAX) return fallback[i];
+    return -1;
+}
 
 #define NO_ALGO(what)                                                                                        \
-    apt_fatal(__FILE__, __LINE__, "cuDNN offers no deterministic %s algorithm for conv N%d C%d H%d W%d K%d R%d S%d", \
-              what, d->N, d->C, d->H, d->W, d->K, d->R, d->S)
+    apt_fatal(                                                                                               \
+        __FILE__, __LINE__,                                                                                  \
+        "cuDNN supports no deterministic %s %s convolution algorithm for the shape N%d C%d H%d W%d -> K%d "  \
+        "R%d S%d stride %dx%d pad %dx%d (set-up of the layer; tried the heuristics' list and the "           \
+        "fallbacks)",                                                                                        \
+        kind_name(kind), what, d->N, d->C, d->H, d->W, d->K, d->R, d->S, d->stride_h, d->stride_w, d->pad_h, \
+        d->pad_w)
+
+const AptCudaAlgo *apt_cuda_conv_choose(AptCudaImpl *m, const AptConvDesc *d, AptConvKind kind,
+                                        cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                                        cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y) {
+    int key[10];
+    shape_key(d, kind, key);
+    for (int i = 0; i < m->nalgos; i++)
+        if (!memcmp(m->algos[i].key, key, sizeof key)) return &m->algos[i];
+    APT_CHECK(m->nalgos < APT_CUDA_ALGO_CACHE, "cuda conv: more than %d distinct shapes",
+              APT_CUDA_ALGO_CACHE);
+    const Descs c = {x, y, w, conv};
+    // Fallbacks, in order of preference: the GEMM-type deterministic algorithms (cuda_conv_algo.h).
+    static const int fb_fwd[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                                 CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_GEMM};
+    static const int fb_data[] = {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
+    static const int fb_filter[] = {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
+    AptCudaAlgo a;
+    memcpy(a.key, key, sizeof key);
+    int n = 0, r;
+    cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(m->cudnn, x, w, conv, y,
+                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
+    if ((r = choose(m, &c, kind, pf, n, apt_conv_fp32_fwd_ok, ws_fwd, fb_fwd, 3)) < 0) NO_ALGO("forward");
+    a.fwd = (cudnnConvolutionFwdAlgo_t)r;
+    cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(m->cudnn, w, y, conv, x,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
+    if ((r = choose(m, &c, kind, pd, n, apt_conv_fp32_bwd_data_ok, ws_bwd_data, fb_data, 1)) < 0)
+        NO_ALGO("backward-data");
+    a.bwd_data = (cudnnConvolutionBwdDataAlgo_t)r;
+    cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        m->cudnn, x, y, conv, w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
+    if ((r = choose(m, &c, kind, pw, n, apt_conv_fp32_bwd_filter_ok, ws_bwd_filter, fb_filter, 1)) < 0)
+        NO_ALGO("backward-filter");
+    a.bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)r;
+    m->algos[m->nalgos] = a;
+    return &m->algos[m->nalgos++];
+}
 
 void apt_cuda_grow_workspace(AptCudaImpl *m, size_t bytes) {
     if (bytes <= m->ws_bytes) return;
@@ -89,59 +185,8 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
     APT_CHECK(oN == d->N && oK == d->K && oP == d->P && oQ == d->Q, "cuDNN output shape %dx%dx%dx%d != %dx%dx%dx%d",
               oN, oK, oP, oQ, d->N, d->K, d->P, d->Q);
 
-    int key[10];
-    shape_key(d, m->bf16, key);
-    for (int i = 0; i < m->nalgos && !pl->algo; i++)
-        if (!memcmp(m->algos[i].key, key, sizeof key)) pl->algo = &m->algos[i];
-    if (!pl->algo) {
-        APT_CHECK(m->nalgos < APT_CUDA_ALGO_CACHE, "cuda conv: more than %d distinct shapes", APT_CUDA_ALGO_CACHE);
-        AptCudaAlgo *a = &m->algos[m->nalgos++];
-        memcpy(a->key, key, sizeof key);
-        int n = 0, found = 0;
-        cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(m->cudnn, pl->x, pl->w, pl->conv, pl->y,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
-        PICK(pf, n, apt_conv_fp32_fwd_ok, a->fwd, found);
-        if (!found) { // the heuristics ranked none of the allowed ones: take the first that cuDNN supports
-            static const cudnnConvolutionFwdAlgo_t fb[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_GEMM};
-            for (int i = 0; i < 3 && !found; i++) {
-                size_t b = 0;
-                if (cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, pl->x, pl->w, pl->conv, pl->y, fb[i], &b) ==
-                        CUDNN_STATUS_SUCCESS &&
-                    b <= APT_CUDA_CONV_WS_MAX)
-                    a->fwd = fb[i], found = 1;
-            }
-            if (!found) NO_ALGO("forward");
-        }
-        cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(m->cudnn, pl->w, pl->y, pl->conv, pl->x,
-                                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
-        PICK(pd, n, apt_conv_fp32_bwd_data_ok, a->bwd_data, found);
-        if (!found) {
-            size_t b = 0;
-            if (cudnnGetConvolutionBackwardDataWorkspaceSize(m->cudnn, pl->w, pl->y, pl->conv, pl->x,
-                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &b) != CUDNN_STATUS_SUCCESS ||
-                b > APT_CUDA_CONV_WS_MAX)
-                NO_ALGO("backward-data");
-            a->bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-        }
-        cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-        CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(m->cudnn, pl->x, pl->y, pl->conv, pl->w,
-                                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
-        PICK(pw, n, apt_conv_fp32_bwd_filter_ok, a->bwd_filter, found);
-        if (!found) {
-            size_t b = 0;
-            if (cudnnGetConvolutionBackwardFilterWorkspaceSize(m->cudnn, pl->x, pl->y, pl->conv, pl->w,
-                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &b) !=
-                    CUDNN_STATUS_SUCCESS ||
-                b > APT_CUDA_CONV_WS_MAX)
-                NO_ALGO("backward-filter");
-            a->bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-        }
-        pl->algo = a;
-    }
+    pl->algo =
+        apt_cuda_conv_choose(m, d, m->bf16 ? APT_CONV_TF32 : APT_CONV_FP32, pl->x, pl->w, pl->conv, pl->y);
     // Workspace sizes of the chosen algorithms (also right when the choice came from the cache).
     size_t b1 = 0, b2 = 0, b3 = 0;
     CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, pl->x, pl->w, pl->conv, pl->y, pl->algo->fwd, &b1));

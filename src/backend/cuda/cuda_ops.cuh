@@ -19,7 +19,7 @@
 #define APT_CUDA_CONV_WS_MAX ((size_t)1 << 30) // largest workspace an algorithm may ask for
 
 typedef struct {
-    int key[10]; // N C H W K R S stride_h stride_w pad_h ... (pad_w folded in key[9] with the precision)
+    int key[10]; // N C H W K R S stride_h stride_w, then pad_h * 65536 + pad_w * 4 + AptConvKind
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
@@ -64,6 +64,16 @@ void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, 
                                    float *dx);
 void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *dy,
                                       float *dw, float *db);
+// Which convolutions a choice is for: fp32 tensors in FMA math (exact fp32), fp32 tensors with TF32
+// tensor-core math (apt_backend_cuda_set_precision), bf16 tensors with fp32 accumulation (cuda_bf16.cu).
+typedef enum { APT_CONV_FP32 = 0, APT_CONV_TF32 = 1, APT_CONV_BF16 = 2 } AptConvKind;
+// Set-up time: one cuDNN algorithm per direction for the shape x/w/conv/y describe (d names it in
+// errors), chosen from the heuristics then an ordered fallback list, each candidate's support checked
+// with its workspace query (cuda_conv.cu); cached per shape and kind in m (the pointer stays valid). A
+// shape with no supported algorithm in some direction is a fatal error naming the shape.
+const AptCudaAlgo *apt_cuda_conv_choose(AptCudaImpl *m, const AptConvDesc *d, AptConvKind kind,
+                                        cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                                        cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y);
 // The shared convolution workspace m->ws grows to `bytes` (set-up time only: synchronises the stream).
 void apt_cuda_grow_workspace(AptCudaImpl *m, size_t bytes);
 // Where a layer's bf16 plan hangs (in its fp32 plan, so conv2d_release frees both), and its release.

@@ -1,4 +1,4 @@
-# two_ranks.sh — run.sh step --two-ranks (sourced by tests/gpu/run.sh; uses its helpers cap, run_capped,
+# two_ranks.sh — run.sh step two_ranks (option --two-ranks; sourced by tests/gpu/run.sh; uses its helpers cap, run_capped,
 # verdict, record, figure and its variables BIN, PREFIX, LOG, NGPU).
 #
 # Two ranks on the one GPU, launched by the archive's own mpirun (Open MPI's orterun, relocated with
@@ -11,7 +11,7 @@
 # Without a device (tests/gpu/rehearse.sh) they run their CPU twins (APT_TEST_CPU_TWIN=1 on the guard
 # backend): what a rehearsal can prove is the packed launcher and the harness.
 # NCCL between ranks needs one GPU per rank: test_comm_nccl at W >= 2 has never run (one GPU per host).
-step_opt_two_ranks() {
+step_two_ranks() {
     local list="$PREFIX/gpu-mpi-tests.txt" name np c f
     if [ ! -s "$list" ] || [ ! -x "$BIN/mpirun" ]; then
         record "two ranks" FAIL "the archive has no mpirun or no multi-rank gpu tests (tests/gpu/pack.sh too old?)"
