@@ -12,3 +12,8 @@ apt_test(NAME test_buckets SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_buckets.c NP 4
 apt_test(NAME test_comm_staged SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_staged.c LABELS dist guard)
 apt_test(NAME test_comm_staged SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_staged.c NP 2 LABELS dist guard)
 apt_test(NAME test_comm_staged SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_staged.c NP 4 LABELS dist guard)
+# Every rank issues the same collectives in the same order: short trainings (bn frozen/sync, train.chunk,
+# evaluation, checkpoint + resume, NaN skip, staged device buffers on the guard backend) with the test-only
+# recorder (APT_COMM_RECORD, dist/comm_record.c); the per-rank logs must be identical. W = 2 and 4.
+apt_test(NAME test_comm_record SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_record.c NP 2 LABELS dist multinode train TIMEOUT 120)
+apt_test(NAME test_comm_record SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_comm_record.c NP 4 LABELS dist multinode train TIMEOUT 120)
