@@ -31,6 +31,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# This node's cores: nproc alone would answer OMP_NUM_THREADS when that is set.
+ncores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 mpi=(mpirun)
 if [ -n "$hosts$per_node" ]; then
   [ -n "$hosts" ] && [ -n "$per_node" ] || { echo "mpirun.sh: --hosts and --per-node go together" >&2; exit 2; }
@@ -41,15 +43,15 @@ if [ -n "$hosts$per_node" ]; then
   [ -n "$spec" ] || { echo "mpirun.sh: --hosts names no host" >&2; exit 2; }
   nodes=$(( $(tr -cd , <<<"$spec" | wc -c) + 1 ))
   np=$(( nodes * per_node ))
-  cores="${APT_CORES_PER_NODE:-$(nproc)}"
+  cores="${APT_CORES_PER_NODE:-$ncores}"
   threads="${APT_THREADS_PER_RANK:-$(( cores / per_node > 0 ? cores / per_node : 1 ))}"
   mpi+=(-np "$np" --host "$spec" --map-by "ppr:$per_node:node")
 else
   [ $# -gt 0 ] || { usage >&2; exit 2; }
   np="$1"; shift
-  threads="${APT_THREADS_PER_RANK:-$(( $(nproc) / np > 0 ? $(nproc) / np : 1 ))}"
+  threads="${APT_THREADS_PER_RANK:-$(( ncores / np > 0 ? ncores / np : 1 ))}"
   mpi+=(-np "$np")
-  [ "$np" -gt "$(nproc)" ] && mpi+=(--oversubscribe)
+  [ "$np" -gt "$ncores" ] && mpi+=(--oversubscribe)
 fi
 [ $# -gt 0 ] || { usage >&2; exit 2; }
 cmd=("$@")
