@@ -91,6 +91,12 @@ void apt_comm_finalize(AptComm *c) {
     if (is_mpi && inited && !finalized) MPI_Finalize();
 }
 
+double apt_comm_test_bucket_premul(void) {
+    const char *e = getenv("APT_TEST_BUCKET_PREMUL");
+    double f = e ? atof(e) : 1.0;
+    return f > 0 ? f : 1.0;
+}
+
 double apt_comm_sum_host(AptComm *c, double v) {
     AptComm *h = c->host ? c->host : c;
     h->allreduce(h, &v, 1, APT_F64, APT_SUM);

@@ -68,6 +68,20 @@ void apt_comm_staged_reserve(AptComm *c, size_t scratch_bytes); // set-up time: 
 struct AptBackend;
 AptComm *apt_comm_nccl_open(AptComm *host, struct AptBackend *be, const char **why);
 
+// Test-only collective log (dist/comm_record.c): with APT_COMM_RECORD=DIR set, wraps `inner` in a
+// communicator that appends one line per call (role, implementation, op, count, dtype, reduction, root)
+// to DIR/comm.<rank>.log and forwards it; without it, returns inner unchanged. owns: destroying the
+// wrapper destroys inner. Wrapping a wrapper gives a second role over the same inner (never owning it).
+// apt_comm_record_end destroys c if it is such a wrapper, else does nothing (the caller's host comm).
+AptComm *apt_comm_record_wrap(AptComm *inner, const char *role, int owns);
+void apt_comm_record_end(AptComm *c);
+AptComm *apt_comm_record_inner(AptComm *c); // the wrapped communicator (c itself if not a wrapper)
+// Test-only: APT_TEST_BUCKET_PREMUL=F (else 1) multiplies the result of every non-blocking SUM all-reduce
+// (the gradient buckets) by F: nccl with ncclRedOpCreatePreMulSum after a spin kernel on its
+// communication stream, staged on its host scratch (at W = 1 too). F = 2 is exact in floating point, so a
+// GPU test can compare both paths bitwise while the all-reduce still changes the data at W = 1.
+double apt_comm_test_bucket_premul(void);
+
 // Host scalars always go through the host communicator.
 double apt_comm_sum_host(AptComm *c, double v);
 double apt_comm_max_host(AptComm *c, double v);

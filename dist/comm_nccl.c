@@ -29,6 +29,7 @@ typedef struct {
     cudaEvent_t ready; // compute stream position an async collective must follow
     cudaEvent_t drained[2]; // barrier: positions of the compute and communication streams
     AptComm *host;
+    double premul; // apt_comm_test_bucket_premul(): 1 outside tests
     NcclReq req[APT_NCCL_MAX_INFLIGHT];
     int next_req;
 } NcclImpl;
@@ -75,6 +76,23 @@ static void nccl_reduce_scatter(AptComm *c, const void *send, void *recv, size_t
     NCCL_CHECK(ncclReduceScatter(send, recv, n, nccl_type(dt), nccl_op(op), impl(c)->nccl, impl(c)->compute));
 }
 
+void apt_comm_test_spin(void *stream, long long cycles); // comm_test_spin.cu
+
+// The test hook's all-reduce: sum of premul * x over ranks (also at W = 1, where NCCL runs its one-rank
+// kernel), after a ~1 ms spin on the communication stream. Host-immediate scalar: the op may be destroyed
+// once ncclAllReduce has returned.
+static void premul_allreduce(NcclImpl *m, void *buf, size_t count, AptDType dt) {
+    APT_CHECK(dt == APT_F32 || dt == APT_F64, "APT_TEST_BUCKET_PREMUL: dtype %s", apt_dtype_name(dt));
+    float f32 = (float)m->premul;
+    double f64 = m->premul;
+    ncclRedOp_t op;
+    NCCL_CHECK(ncclRedOpCreatePreMulSum(&op, dt == APT_F32 ? (void *)&f32 : (void *)&f64, nccl_type(dt),
+                                        ncclScalarHostImmediate, m->nccl));
+    apt_comm_test_spin(m->comm_stream, 2000000); // ~1 ms at 2 GHz
+    NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dt), op, m->nccl, m->comm_stream));
+    NCCL_CHECK(ncclRedOpDestroy(op, m->nccl));
+}
+
 static AptCommReq nccl_iallreduce(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op) {
     NcclImpl *m = impl(c);
     NcclReq *r = &m->req[m->next_req];
@@ -84,7 +102,10 @@ static AptCommReq nccl_iallreduce(AptComm *c, void *buf, size_t count, AptDType 
     // The bucket's gradients are final at this point of the compute stream.
     CUDART_CHECK(cudaEventRecord(m->ready, m->compute));
     CUDART_CHECK(cudaStreamWaitEvent(m->comm_stream, m->ready, 0));
-    NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dt), nccl_op(op), m->nccl, m->comm_stream));
+    if (m->premul != 1.0 && op == APT_SUM)
+        premul_allreduce(m, buf, count, dt);
+    else
+        NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dt), nccl_op(op), m->nccl, m->comm_stream));
     CUDART_CHECK(cudaEventRecord(r->done, m->comm_stream));
     AptCommReq req = {r};
     return req;
@@ -203,6 +224,7 @@ AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
     NcclImpl *m = apt_calloc(1, sizeof *m);
     m->device = dev;
     m->host = host;
+    m->premul = apt_comm_test_bucket_premul();
     m->compute = stream;
     int prio_low = 0, prio_high = 0; // numerically lower is higher priority
     CUDART_CHECK(cudaDeviceGetStreamPriorityRange(&prio_low, &prio_high));

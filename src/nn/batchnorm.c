@@ -13,6 +13,7 @@
 #include "core/check.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void apt_bn_init(AptBatchNorm *l, AptNet *net, const char *name, int C, int HW) {
     l->C = C;
@@ -69,7 +70,7 @@ void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptAct x, bool train) {
         be->bn_stats_bf16(be, n, l->C, l->HW, x.h, l->sums);
     else
         be->bn_stats(be, n, l->C, l->HW, x.f, l->sums);
-    if (l->mode == APT_BN_SYNC && net->comm && net->comm->world > 1) {
+    if (l->mode == APT_BN_SYNC && net->comm && (net->comm->world > 1 || !strcmp(net->comm->name, "nccl"))) {
         net->comm->allreduce(net->comm, l->sums, 2 * (size_t)l->C, APT_F64, APT_SUM);
         count *= net->bn_count_scale;
     }
@@ -106,7 +107,7 @@ void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptAct x, float *dx) {
         be->bn_backward_stats_bf16(be, n, l->C, l->HW, x.h, l->dy, l->mean, l->var, l->eps, l->sums);
     else
         be->bn_backward_stats(be, n, l->C, l->HW, x.f, l->dy, l->mean, l->var, l->eps, l->sums);
-    if (l->mode == APT_BN_SYNC && net->comm && net->comm->world > 1) {
+    if (l->mode == APT_BN_SYNC && net->comm && (net->comm->world > 1 || !strcmp(net->comm->name, "nccl"))) {
         net->comm->allreduce(net->comm, l->sums, 2 * (size_t)l->C, APT_F64, APT_SUM);
         count *= net->bn_count_scale;
     }

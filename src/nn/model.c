@@ -82,7 +82,9 @@ AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm 
 static void forward_core(AptModel *m, const float *x, int b, bool train) {
     APT_CHECK(b >= 1 && b <= m->b_max, "model forward: batch %d outside [1, %d]", b, m->b_max);
     m->net.bn_count_scale = 1.0;
-    if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm && m->net.comm->world > 1)
+    // nccl at W = 1 reduces too (an identity over one rank): the one-GPU check then covers the BN sums.
+    if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm &&
+        (m->net.comm->world > 1 || !strcmp(m->net.comm->name, "nccl")))
         m->net.bn_count_scale = apt_comm_sum_host(m->net.comm, (double)b) / b; // global / local samples
     AptAct in = apt_act_f32(x);
     if (m->bb->x_bf16) { // the bf16 activation chain starts here: one rounding of the input

@@ -80,7 +80,7 @@ grads_done:
     // Buckets of the flat gradient buffer, summed over ranks: each started during backward as soon as the
     // model reported its gradients final (grad-ready hook set up in trainer.c); wait starts the rest.
     // The span is what the step still waits for once backward is done (the overlapped part is hidden).
-    if (c->world > 1) apt_buckets_wait(t->buckets);
+    if (t->buckets) apt_buckets_wait(t->buckets); // W > 1, and nccl (or the premul test hook) at W = 1
     apt_step_timer_mark(tm, APT_PHASE_ALLREDUCE);
 
     apt_grad_sumsq(ps, &t->scal[APT_SCALAR_SUMSQ]); // identical on every rank after the all-reduce

@@ -73,7 +73,7 @@ void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x
 
     // ---- pass 2: recompute each chunk's activations and back-propagate its rows of dE_local
     apt_params_zero_grad(t->ps);
-    const bool hook = t->comm->world > 1 && t->buckets;
+    const bool hook = t->buckets != NULL;
     for (int k = n_chunks - 1; k >= 0; k--) {
         const int i0 = k * c, n = b - i0 < c ? b - i0 : c;
         chunk_rng(t, bt, i0);

@@ -44,7 +44,8 @@ static AptComm *device_comm(AptTrainer *t, size_t scratch) {
         apt_info("dist.backend %s: %s communicator on host memory", want, t->comm->name);
         return t->comm;
     }
-    if (cuda && t->comm->world > 1 && (!strcmp(want, "nccl") || !strcmp(want, "auto"))) {
+    // nccl at W = 1 too: the same communicator pair and buckets as W > 1, so one GPU exercises that path.
+    if (cuda && (!strcmp(want, "nccl") || (t->comm->world > 1 && !strcmp(want, "auto")))) {
         const char *why = NULL;
         AptComm *n = apt_comm_nccl_open(t->comm, t->be, &why);
         if (!n) apt_user_error("dist.backend %s: no NCCL communicator: %s", want, why ? why : "unknown reason");
@@ -126,6 +127,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     AptTrainer *t = apt_calloc(1, sizeof *t);
     t->cfg = *cfg;
     if (opts) t->opts = *opts;
+    comm = apt_comm_record_wrap(comm, "host", 0); // test-only collective log (APT_COMM_RECORD)
     t->comm = comm;
     for (int i = 0; i < APT_LIST_MAX; i++) t->last_recall[i] = NAN;
     apt_config_validate(&t->cfg, comm->world);
@@ -187,7 +189,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     plan_epochs(t);
     // The device communicator exists before the model (sync BatchNorm reduces through it); the staged
     // path's scratch is sized below, once the gradient buffer's size is known.
-    t->dcomm = device_comm(t, 0);
+    t->dcomm = apt_comm_record_wrap(device_comm(t, 0), "device", 1);
     t->chunk = cfg->train.chunk > 0 && cfg->train.chunk < t->b ? cfg->train.chunk : 0; // step_chunked.c
     t->model = apt_model_create_ex(&t->cfg.model, t->be, t->dcomm, t->chunk ? t->chunk : t->b, t->C, t->H, t->W,
                                    cfg->seed, cfg->precision == APT_PREC_BF16);
@@ -217,7 +219,9 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     t->scal = t->be->alloc(t->be, APT_SCALAR_COUNT * sizeof(double));
     t->be->fill_f64(t->be, APT_SCALAR_COUNT, 0.0, t->scal);
     apt_optim_init(&t->optim, &t->cfg.optim, t->ps);
-    if (comm->world > 1) {
+    // NCCL builds its buckets at W = 1 as well (the path multi-GPU runs take); so does the test-only
+    // pre-multiplied bucket sum (APT_TEST_BUCKET_PREMUL), which the staged path applies too.
+    if (comm->world > 1 || !strcmp(t->dcomm->name, "nccl") || apt_comm_test_bucket_premul() != 1.0) {
         size_t elems = (size_t)(cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
         t->gcomm = t->dcomm;
         if (!strcmp(t->dcomm->name, "nccl")) { // NCCL runs one communicator's collectives in issue order
@@ -226,6 +230,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
             if (!t->gcomm) apt_user_error("dist.backend nccl: no NCCL communicator for gradient buckets: %s",
                                           why ? why : "unknown reason");
         }
+        t->gcomm = apt_comm_record_wrap(t->gcomm, "grad", t->gcomm != t->dcomm);
         t->buckets = apt_buckets_create(t->gcomm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
         // Backward reports "every gradient at offset >= lo is final"; each bucket starts its all-reduce then.
         apt_model_set_grad_ready_hook(t->model, grads_ready, t->buckets);
@@ -433,6 +438,7 @@ void apt_trainer_destroy(AptTrainer *t) {
     if (t->scal) t->be->free(t->be, t->scal);
     if (t->gcomm && t->gcomm != t->dcomm) t->gcomm->destroy(t->gcomm);
     if (t->dcomm && t->dcomm != t->comm) t->dcomm->destroy(t->dcomm);
+    apt_comm_record_end(t->comm);
     apt_backend_destroy(t->be);
     free(t->epoch_end);
     free(t->config_text);

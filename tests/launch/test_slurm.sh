@@ -6,6 +6,7 @@
 #      shell, as --signal=B:USR1@T would): the ranks checkpoint and exit 75, the script requeues the job,
 #      it starts again, resumes from latest.h5 and finishes; its final weights, BN buffers and optimizer
 #      state equal job 1's bitwise.
+# First (no cluster needed): the srun line of launch/slurm/aptrain-multinode.sbatch (test_launch_lines.sh).
 # Daemons are stopped by PID on every exit path: an EXIT trap, and a guard process (outside the test's
 # process tree, so it survives ctest killing the test on TIMEOUT) that cleans up once this shell is gone.
 # Usage: test_slurm.sh [TIME_LIMIT_S]   (environment: APT_SOURCE_DIR, APT_BINARY_DIR, as ctest sets)
@@ -13,6 +14,8 @@ set -euo pipefail
 src=${APT_SOURCE_DIR:?} bin=${APT_BINARY_DIR:?}
 limit=${1:-540}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The multi-node template's generated srun line (fake srun; a 2-node Slurm is not possible on one host here).
+"$here/test_launch_lines.sh" sbatch
 for c in sbatch slurmctld slurmd munged h5diff; do
   command -v "$c" >/dev/null || { echo "SKIP: $c not installed (launch/install-deps.sh)"; exit 77; }
 done

@@ -6,6 +6,11 @@ target_include_directories(apt_synth PRIVATE ${CMAKE_SOURCE_DIR}/tests/train)
 # to the end, then a job pre-empted with USR1, requeued and resumed to bitwise-equal final state (~50 s).
 apt_cmd_test(NAME test_slurm COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_slurm.sh 540 LABELS slurm launch TIMEOUT 600)
 set_tests_properties(test_slurm PROPERTIES RUN_SERIAL TRUE)
+# The multi-node launch lines without a cluster (~1 s): aptrain-multinode.sbatch with a fake srun (one GPU
+# per task, no --gpu-bind=closest, --cpus-per-task / SRUN_CPUS_PER_TASK, requeue on 75) and
+# launch/mpirun.sh --dry-run (--hosts/--per-node: --map-by ppr:N:node, -x NCCL_*). test_slurm runs the
+# sbatch half too.
+apt_cmd_test(NAME test_launch_lines COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_launch_lines.sh all LABELS launch multinode TIMEOUT 60)
 # A rank lost at a seeded random step (SIGKILL: dies; SIGSTOP: hangs): rank 0 exits within 60 s naming it
 # and the step, no process left, latest.h5 intact (~10 s and ~25 s).
 apt_cmd_test(NAME test_lost_rank_kill COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_lost_rank.sh kill 1 LABELS kill launch TIMEOUT 240)
