@@ -13,6 +13,13 @@
 // the abort hook, which calls ncclCommAbort on every NCCL communicator (releasing kernels blocked on a
 // peer) and then MPI_Abort. Backends whose ops have finished when they return (cpu, guard) have no poll
 // and return at once. Naps: 20 us for the first 2 ms (a step's tail is usually that short), then 200 us.
+//
+// Compiled here (no GPU on the build machine); what the GPU check must confirm: test_train_cuda (one GPU,
+// already in tests/gpu/run.sh's gpu-labelled tests) runs every step through cuda_poll, so equal results
+// there show the poll returns when the step is done; on 2+ GPUs (not yet in run.sh): a peer killed
+// mid-step ends the other ranks with status 5 and an "NCCL error on rank R: ..." line within seconds;
+// a SIGSTOPped peer within dist.heartbeat_s; two ranks with CUDA_VISIBLE_DEVICES=0 are refused by
+// agree.c's PCI bus id check.
 #include "trainer_impl.h"
 
 #include "core/check.h"
