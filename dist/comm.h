@@ -29,6 +29,10 @@ struct AptComm {
     void (*bcast)(AptComm *c, void *buf, size_t count, AptDType dt, int root);
     void (*barrier)(AptComm *c);
     void (*abort)(AptComm *c, int code); // does not return
+    // Optional (NULL: errors surface in the collectives themselves: self, mpi, staged). Non-blocking:
+    // 1 and one line of the library's own error text in `why` when the communicator has failed
+    // asynchronously (nccl: ncclCommGetAsyncError, ncclGetLastError), else 0. For host waits that poll.
+    int (*poll_error)(AptComm *c, char *why, size_t cap);
     void (*destroy)(AptComm *c);
     AptComm *host;             // communicator for host-memory buffers (itself for self/mpi; MPI under nccl)
     void *impl;

@@ -9,6 +9,7 @@
 #include "mpi_check.h"
 #include "nccl_check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -56,12 +57,23 @@ static ncclRedOp_t nccl_op(AptRedOp op) { return op == APT_MAX ? ncclMax : op ==
 
 static NcclImpl *impl(AptComm *c) { return (NcclImpl *)c->impl; }
 
-// Surface asynchronous NCCL failures (a peer died, a network error) instead of hanging forever.
+// comm.h poll_error: NCCL's asynchronous error (a peer's connection failed, a network error, a remote
+// abort) with NCCL's own text. ncclInProgress is a non-blocking communicator still initialising: no error.
+static int nccl_poll_error(AptComm *c, char *why, size_t cap) {
+    ncclResult_t async = ncclSuccess, r = ncclCommGetAsyncError(impl(c)->nccl, &async);
+    if (r != ncclSuccess) async = r;
+    if (async == ncclSuccess || async == ncclInProgress) return 0;
+    const char *last = ncclGetLastError(impl(c)->nccl);
+    snprintf(why, cap, "NCCL error on rank %d: %s%s%s", c->rank, ncclGetErrorString(async),
+             last && last[0] ? ": " : "", last ? last : "");
+    return 1;
+}
+
+// Surface asynchronous NCCL failures instead of hanging forever: a communication failure (status 5, as
+// a lost rank), through the abort hook (ncclCommAbort of every NCCL communicator, then MPI_Abort).
 static void check_async(AptComm *c) {
-    ncclResult_t async = ncclSuccess;
-    NCCL_CHECK(ncclCommGetAsyncError(impl(c)->nccl, &async));
-    if (async != ncclSuccess)
-        apt_fatal(__FILE__, __LINE__, "NCCL asynchronous error on rank %d: %s", c->rank, ncclGetErrorString(async));
+    char why[1024];
+    if (nccl_poll_error(c, why, sizeof why)) apt_exit(APT_EXIT_LOST, "%s", why);
 }
 
 static void nccl_allreduce(AptComm *c, void *buf, size_t count, AptDType dt, AptRedOp op) {
@@ -253,6 +265,7 @@ AptComm *apt_comm_nccl_create(AptComm *host, cudaStream_t stream) {
     c->bcast = nccl_bcast;
     c->barrier = nccl_barrier;
     c->abort = nccl_abort;
+    c->poll_error = nccl_poll_error;
     c->destroy = nccl_destroy;
     c->host = host;
     c->impl = m;

@@ -404,6 +404,12 @@ struct AptBackend {
     void (*upload)(AptBackend *be, void *dst, const void *src, size_t bytes);
     void (*upload_wait)(AptBackend *be);
     void (*sync)(AptBackend *be);
+    // Optional (NULL where every op has finished when it returns: cpu, guard). A host wait that can be
+    // interrupted: start != 0 records a marker after the ops enqueued so far; returns 1 once the device
+    // has passed the last marker, 0 while it has not (CUDA: cudaEventRecord / cudaEventQuery). A device
+    // fault is fatal. The trainer polls this between checks of NCCL's asynchronous errors and the
+    // watchdog's verdict (src/train/device_wait.c) instead of blocking in a stream synchronisation.
+    int (*poll)(AptBackend *be, int start);
 
 #define APT_BACKEND_OP_FIELD(name, params, args) void(*name) params;
     APT_BACKEND_OPS(APT_BACKEND_OP_FIELD)
@@ -448,6 +454,10 @@ AptBackend *apt_backend_cpu_create(void);
 AptBackend *apt_backend_cuda_create(const char **why); // NULL + reason (static string) when unusable
 AptBackend *apt_backend_cuda_create_on(int local_rank, const char **why); // selects the device first
 AptBackend *apt_backend_guard_create(void);
+// The PCI bus id ("0000:3b:00.0") of the GPU a CUDA backend runs on, for the trainer's check that no two
+// ranks on a node share a GPU: 0 and the id in out, or -1 when be is not a CUDA backend (or aptrain was
+// built without CUDA: cuda_stub.c).
+int apt_backend_cuda_pci_bus_id(const AptBackend *be, char *out, int cap);
 
 #ifdef __cplusplus
 }

@@ -12,3 +12,9 @@ AptBackend *apt_backend_cuda_create_on(int local_rank, const char **why) {
     (void)local_rank;
     return apt_backend_cuda_create(why);
 }
+
+int apt_backend_cuda_pci_bus_id(const AptBackend *be, char *out, int cap) {
+    (void)be;
+    if (out && cap > 0) out[0] = 0;
+    return -1;
+}

@@ -3,11 +3,13 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "test_hooks.h"
 
 #include <string.h>
 
 int apt_train_cmd(int argc, char **argv) {
     AptComm *comm = apt_comm_init_mpi(&argc, &argv); // a singleton without mpirun
+    apt_test_hook_after_init(comm->rank);            // APT_TEST_STOP_RANK (tests/launch/test_multinode.sh)
     AptConfig cfg;
     apt_config_defaults(&cfg);
     apt_config_load(&cfg, argv[0]);

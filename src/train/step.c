@@ -92,6 +92,9 @@ grads_done:
     // (the loader releases it on the next fetch; loss_compute consumed its labels synchronously).
     apt_train_prefetch(t);
     apt_step_timer_mark(tm, APT_PHASE_DATA); // cuda: only a stall of the stream behind the host's fetch
+    // The host wait of the step: a poll that watches NCCL's errors and the watchdog (device_wait.c), so the
+    // blocking copy below finds the stream idle.
+    apt_train_wait_device(t);
     double s[APT_SCALAR_COUNT];
     be->copy(be, s, t->scal, sizeof s, APT_COPY_D2H); // the step's one scalar read
 

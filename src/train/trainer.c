@@ -11,6 +11,7 @@
 #include "core/timer.h"
 #include "backend/profile/profile_backend.h"
 #include "data/h5check.h"
+#include "agree.h"
 #include "nan_policy.h"
 #include "signals.h"
 #include "watchdog.h"
@@ -34,18 +35,30 @@ static void stage_copy(void *be_, void *dst, const void *src, size_t bytes, int 
 // backend that is `comm` itself (MPI or self). Otherwise nccl (the default on cuda), or the host
 // communicator with every buffer staged through host scratch (`mpi`/`self`; Open MPI here is not
 // CUDA-aware) — the guard test backend always takes that path. scratch: bytes the staged path reserves.
+// device_comm_kind: the kind device_comm will build ("mpi"/"self": comm itself, "nccl", "staged"), known
+// before anything is built so that the ranks can agree on it first (agree.h).
+static const char *device_comm_kind(const AptTrainer *t) {
+    const char *want = t->cfg.dist.backend;
+    if (apt_backend_is_host(t->be)) return t->comm->name;
+    // nccl at W = 1 too when asked for: the same communicator pair and buckets as W > 1, so one GPU
+    // exercises that path; auto keeps one process on the staged path (no NCCL set-up for nothing).
+    if (!strcmp(t->be->name, "cuda") && (!strcmp(want, "nccl") || (t->comm->world > 1 && !strcmp(want, "auto"))))
+        return "nccl";
+    return "staged";
+}
+
 static AptComm *device_comm(AptTrainer *t, size_t scratch) {
     const char *want = t->cfg.dist.backend;
-    const bool host_mem = apt_backend_is_host(t->be), cuda = !strcmp(t->be->name, "cuda");
+    const bool cuda = !strcmp(t->be->name, "cuda");
     if (!strcmp(want, "nccl") && !cuda)
         apt_user_error("dist.backend: nccl needs device memory of a CUDA device, but this run uses device %s",
                        t->be->name);
-    if (host_mem) {
+    const char *kind = device_comm_kind(t);
+    if (strcmp(kind, "nccl") && strcmp(kind, "staged")) {
         apt_info("dist.backend %s: %s communicator on host memory", want, t->comm->name);
         return t->comm;
     }
-    // nccl at W = 1 too: the same communicator pair and buckets as W > 1, so one GPU exercises that path.
-    if (cuda && (!strcmp(want, "nccl") || (t->comm->world > 1 && !strcmp(want, "auto")))) {
+    if (!strcmp(kind, "nccl")) {
         const char *why = NULL;
         AptComm *n = apt_comm_nccl_open(t->comm, t->be, &why);
         if (!n) apt_user_error("dist.backend %s: no NCCL communicator: %s", want, why ? why : "unknown reason");
@@ -54,6 +67,18 @@ static AptComm *device_comm(AptTrainer *t, size_t scratch) {
     }
     apt_info("dist.backend %s: %s, device buffers staged through host memory", want, t->comm->name);
     return apt_comm_staged_create(t->comm, stage_copy, t->be, scratch);
+}
+
+// model.bn: local keeps each rank's own running statistics (train-mode batch statistics of its own
+// samples), so ranks drift apart. Before an evaluation (each rank embeds its share of the test split with
+// its own model) and before a checkpoint (which stores rank 0's), rank 0's are broadcast through the
+// communicator that holds them: every rank then evaluates with the same statistics, and a resumed run
+// (all ranks load rank 0's) continues from what the uninterrupted one holds. Training never reads running
+// statistics (train mode normalises with batch statistics), so overwriting the other ranks' changes no
+// step; only what evaluation and checkpoints see, and that is now rank 0's everywhere.
+static void share_bn_statistics(AptTrainer *t) {
+    if (t->cfg.model.bn != APT_BN_LOCAL || t->comm->world == 1 || !t->ps->buffers_numel) return;
+    t->dcomm->bcast(t->dcomm, t->ps->buffers, t->ps->buffers_numel, APT_F32, 0);
 }
 
 static void *be_zeros(AptBackend *be, size_t floats) {
@@ -150,6 +175,20 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
         if (!t->log_file) apt_user_error("cannot open %s: %s", p, strerror(errno));
         apt_log_set_mirror(t->log_file);
     }
+    // ---- the watchdog, before the first collective and before any communicator is built: start-up runs
+    // under dist.timeout_io_s (a rank that never arrives, NCCL's bootstrap blocked between nodes), then
+    // each step under dist.timeout_s from the first step boundary on.
+    char hb[4200];
+    apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
+    t->watchdog = apt_watchdog_start(comm, hb, cfg->dist.timeout_s, cfg->dist.timeout_io_s, cfg->dist.heartbeat_s);
+    // Resume (rank 0 picks the checkpoint, every rank opens it), heartbeats and checkpoints need one run
+    // directory that every node sees. 10 s: what NFS may take to show another client's new file.
+    int unshared = apt_watchdog_check_shared(t->watchdog, comm, 10.0);
+    if (unshared >= 0)
+        apt_agree_refuse(comm, "run directory %s is not shared: every node must see the same out_dir (rank %d sees no "
+                         "heartbeat of rank 0; put out_dir on a file system all nodes mount, as an absolute path, "
+                         "or set dist.heartbeat_s: 0 to run without this check and without heartbeats)",
+                         t->run_dir, unshared);
     char resume[4096];
     resume_source(t, resume, sizeof resume);
     AptCkptMeta meta = {0};
@@ -172,6 +211,11 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     const char *dev = cfg->device == APT_DEVICE_CPU ? "cpu" : cfg->device == APT_DEVICE_CUDA ? "cuda" : "auto";
     // The device is chosen from the node-local rank before any CUDA call (comm exists already).
     t->be = apt_backend_create_on(dev, comm->local_rank);
+    // Before any device communicator: the ranks agree on what they are about to build (a rank that fell
+    // back to cpu under device: auto would otherwise enter MPI's 8-byte broadcasts while the others
+    // broadcast NCCL's 128-byte id), and no two ranks on a node drive the same GPU.
+    apt_agree_setup(comm, t->be->name, device_comm_kind(t), cfg->precision == APT_PREC_BF16 ? "bf16" : "fp32");
+    apt_agree_devices(comm, t->be, !strcmp(cfg->dist.backend, "mpi"));
     // train.profile_steps: rank 0 wraps its backend with the per-op profiler (the other ranks run plain,
     // as only rank 0 reports). It keeps the backend's name; the communicator reaches the real one.
     if (cfg->train.profile_steps > 0 && comm->rank == 0) {
@@ -233,7 +277,20 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
         t->gcomm = apt_comm_record_wrap(t->gcomm, "grad", t->gcomm != t->dcomm);
         t->buckets = apt_buckets_create(t->gcomm, t->ps->g, t->ps->numel, APT_F32, elems > 0 ? elems : 1);
         // Backward reports "every gradient at offset >= lo is final"; each bucket starts its all-reduce then.
-        apt_model_set_grad_ready_hook(t->model, grads_ready, t->buckets);
+        // Except with sync BatchNorm on two NCCL communicators: its sums (dcomm, compute stream) run inside
+        // backward, and NCCL does not promise progress for two communicators' collectives in flight at
+        // once on one GPU (each kernel can hold the SMs the other waits for: a hang). Serialised, not one
+        // communicator (one communicator used from two streams needs the same ordering by hand): without
+        // the hook apt_buckets_wait starts every bucket after backward, ordered behind its last BN sum by
+        // the event nccl iallreduce records on the compute stream, and the next step's first op (its
+        // forward BN sum, the E all-gather) waits for the buckets (nccl wait). Other BN modes issue no
+        // collective during backward (the E/dE exchange precedes it), so they keep the overlap.
+        bool serialise = t->gcomm != t->dcomm && cfg->model.bn == APT_BN_SYNC;
+        if (serialise)
+            apt_info("model.bn sync on nccl: gradient all-reduces start after backward (not overlapped), so "
+                     "they never run beside the BN sums on the other communicator");
+        else
+            apt_model_set_grad_ready_hook(t->model, grads_ready, t->buckets);
     }
     if (resume[0]) {
         apt_h5_lock();
@@ -257,10 +314,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     // Stamps per step: 12 in the one-pass step; the two-pass step adds a forward and a backward per chunk.
     const int n_chunks = t->chunk ? (t->b + t->chunk - 1) / t->chunk : 0;
     apt_step_timer_init(&t->timer, t->be, 16 + 2 * n_chunks);
-    char hb[4200];
-    apt_path_join(hb, sizeof hb, t->run_dir, "heartbeat");
     apt_nan_policy_init(&t->nan, &cfg->train);
-    t->watchdog = apt_watchdog_start(comm, hb, cfg->dist.timeout_s, cfg->dist.timeout_io_s, cfg->dist.heartbeat_s);
     return t;
 }
 
@@ -300,6 +354,7 @@ static void write_profile(AptTrainer *t) {
 
 static void save_checkpoint(AptTrainer *t) {
     apt_watchdog_allow(t->watchdog, "checkpoint");
+    share_bn_statistics(t);
     if (t->comm->rank == 0) {
         AptCkptMeta meta = {.step = t->step, .epoch = t->epoch, .step_in_epoch = t->step_in_epoch,
                             .optim_t = t->optim.t, .seed = t->cfg.seed, .world_size = t->comm->world};
@@ -316,6 +371,7 @@ static void save_checkpoint(AptTrainer *t) {
 static void evaluate(AptTrainer *t, int epoch) {
     if (t->opts.no_eval) return;
     apt_watchdog_allow(t->watchdog, "evaluation");
+    share_bn_statistics(t);
     AptEvalResult r;
     apt_eval_run(t->eval, t->model, t->step, NULL, &r);
     for (int i = 0; i < t->cfg.eval.n_recall_k; i++) t->last_recall[i] = r.m.recall[i];

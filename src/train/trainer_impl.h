@@ -73,6 +73,11 @@ struct AptTrainer {
 // apt_train_prefetch once its kernels are enqueued and before its blocking scalar read.
 double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
 
+// device_wait.c: waits until the device has run every op enqueued so far, polling NCCL's asynchronous
+// errors (both communicators) and the watchdog's verdict meanwhile; an error or verdict ends the run with
+// APT_EXIT_LOST through the abort path (ncclCommAbort, MPI_Abort). Returns at once on cpu/guard.
+void apt_train_wait_device(AptTrainer *t);
+
 // trainer.c: the batch pipeline of the step loop (DESIGN §2 "Device residency").
 // apt_train_fetch_upload: the loader's next batch (the one before it is released: loader.h), its upload
 // issued into x[slot & 1]; the host copy is free again when upload returns (backend.h).

@@ -53,7 +53,10 @@ target_link_libraries(bench_chunk PRIVATE apt)
 target_include_directories(bench_chunk PRIVATE ${CMAKE_SOURCE_DIR}/tests)
 # precision bf16 trains on the CPU: loss curve within a stated band of fp32; guard backend; with train.chunk.
 apt_test(NAME test_bf16_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_train.c LABELS train guard TIMEOUT 300)
-apt_test(NAME test_watchdog SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_watchdog.c LABELS train TIMEOUT 60)
+apt_test(NAME test_watchdog SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_watchdog.c LABELS train multinode TIMEOUT 60)
+# model.bn local at W = 2: rank 0's running statistics are broadcast before evaluations and checkpoints,
+# so every rank holds equal BN buffers after an evaluation (bitwise), ~5 s.
+apt_test(NAME test_bn_local SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bn_local.c NP 2 LABELS train multinode TIMEOUT 120)
 # train.profile_steps: the per-op profile (src/backend/profile/): work formulas by hand; profile.md on cpu and
 # guard (conv calls per step, TFLOP/s > 0, ops >= 95 % of the step); the run bitwise equal to an unprofiled one.
 apt_test(NAME test_profile SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_profile.c LABELS train guard TIMEOUT 240)

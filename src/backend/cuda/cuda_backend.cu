@@ -65,10 +65,31 @@ static void cuda_upload_wait(AptBackend *be) {
 
 static void cuda_sync(AptBackend *be) { CUDA_CHECK(cudaStreamSynchronize(apt_cuda_impl(be)->stream)); }
 
+// The interruptible host wait (backend.h poll): the caller checks NCCL's asynchronous errors and the
+// watchdog between queries, which a cudaStreamSynchronize behind an NCCL kernel waiting for a lost peer
+// would never let it do.
+static int cuda_poll(AptBackend *be, int start) {
+    AptCudaImpl *m = apt_cuda_impl(be);
+    if (start) CUDA_CHECK(cudaEventRecord(m->poll_mark, m->stream));
+    cudaError_t q = cudaEventQuery(m->poll_mark);
+    if (q == cudaSuccess) return 1;
+    if (q != cudaErrorNotReady) CUDA_CHECK(q); // a kernel fault: fatal with its message
+    return 0;
+}
+
+extern "C" int apt_backend_cuda_pci_bus_id(const AptBackend *be, char *out, int cap) {
+    if (out && cap > 0) out[0] = 0;
+    if (!be || strcmp(be->name, "cuda") || !out || cap < 13) return -1;
+    AptBackend *base = apt_backend_base((AptBackend *)be); // the real table under a wrapper (profiler)
+    CUDA_CHECK(cudaDeviceGetPCIBusId(out, cap, apt_cuda_impl(base)->device));
+    return 0;
+}
+
 static void cuda_destroy(AptBackend *be) {
     AptCudaImpl *m = apt_cuda_impl(be);
     cudaStreamSynchronize(m->stream);
     cudaStreamSynchronize(m->copy_stream);
+    cudaEventDestroy(m->poll_mark);
     for (int k = 0; k < 2; k++) {
         if (m->pinned[k]) cudaFreeHost(m->pinned[k]);
         cudaEventDestroy(m->up_done[k]);
@@ -125,6 +146,7 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     CUDNN_CHECK(cudnnSetStream(m->cudnn, m->stream));
     CUDA_CHECK(cudaStreamCreateWithFlags(&m->copy_stream, cudaStreamNonBlocking));
     for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&m->up_done[k], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&m->poll_mark, cudaEventDisableTiming));
     m->up_last = -1;
     CUDA_CHECK(cudaMalloc((void **)&m->red, 2 * (size_t)APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS * sizeof(double)));
 
@@ -136,6 +158,7 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
     be->free = cuda_free;
     be->copy = cuda_copy;
     be->sync = cuda_sync;
+    be->poll = cuda_poll;
     be->upload = cuda_upload;
     be->upload_wait = cuda_upload_wait;
 #define APT_CUDA_OP_SET(name, params, args) be->name = apt_cuda_##name;

@@ -40,6 +40,7 @@ typedef struct {
     // copy finished (the compute stream waits on it in upload_wait; the next use of the slot on the host).
     cudaStream_t copy_stream;
     cudaEvent_t up_done[2];
+    cudaEvent_t poll_mark; // be->poll's marker on the compute stream (the step's interruptible host wait)
     void *pinned[2];
     size_t pinned_bytes[2];
     int up_next, up_last; // slot of the next upload; of the last one (-1: none)

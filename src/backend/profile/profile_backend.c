@@ -401,6 +401,12 @@ static void prof_free(AptBackend *be, void *ptr) {
     AptBackend *in = pimpl(be)->inner;
     in->free(in, ptr);
 }
+// The step's interruptible host wait (device_wait.c) is not an op: passed through, untimed.
+static int prof_poll(AptBackend *be, int start) {
+    AptBackend *in = pimpl(be)->inner;
+    return in->poll(in, start);
+}
+
 static void prof_sync(AptBackend *be) {
     AptBackend *in = pimpl(be)->inner;
     in->sync(in);
@@ -615,6 +621,7 @@ AptBackend *apt_backend_profile_create(AptBackend *inner, int steps) {
     be->upload = prof_upload;
     be->upload_wait = prof_upload_wait;
     be->sync = prof_sync;
+    be->poll = inner->poll ? prof_poll : NULL;
 #define PROF_SET(name, params, args) be->name = prof_##name;
     APT_BACKEND_OPS(PROF_SET)
     APT_BACKEND_TRANSFORMER_OPS(PROF_SET)
