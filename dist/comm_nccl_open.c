@@ -3,10 +3,15 @@
 #include "comm.h"
 #include "comm_nccl.h"
 
-#include "../src/backend/cuda/cuda_backend.h"
+#include "backend/backend.h"
 
 AptComm *apt_comm_nccl_open(AptComm *host, struct AptBackend *be, const char **why) {
     if (why) *why = NULL;
     // The real CUDA backend's stream, also when the trainer wraps it (train.profile_steps: profile_backend.h).
-    return apt_comm_nccl_create(host, (cudaStream_t)apt_backend_cuda_stream(apt_backend_base(be)));
+    void *stream = apt_backend_device_stream(be);
+    if (!stream) {
+        if (why) *why = "the backend has no device stream (not a CUDA backend)";
+        return NULL;
+    }
+    return apt_comm_nccl_create(host, (cudaStream_t)stream);
 }

@@ -442,7 +442,7 @@ void apt_backend_destroy(AptBackend *be);
 // True when the backend's memory is the host's (the "cpu" table): host code may read it directly.
 bool apt_backend_is_host(const AptBackend *be);
 // The real backend under any wrappers (be itself when be->wrapped is NULL): the one whose impl holds
-// the kernels' handles (apt_backend_cuda_stream, apt_backend_cuda_set_precision, timer stamps).
+// the kernels' handles (apt_backend_cuda_stream, apt_backend_cuda_set_math, timer stamps).
 static inline AptBackend *apt_backend_base(AptBackend *be) {
     while (be && be->wrapped)
         be = be->wrapped;
@@ -458,6 +458,10 @@ AptBackend *apt_backend_guard_create(void);
 // ranks on a node share a GPU: 0 and the id in out, or -1 when be is not a CUDA backend (or aptrain was
 // built without CUDA: cuda_stub.c).
 int apt_backend_cuda_pci_bus_id(const AptBackend *be, char *out, int cap);
+// The device stream every op of a CUDA backend runs on (a cudaStream_t), under any wrappers, for code
+// that must order its own device work after the ops (the NCCL communicator, dist/comm_nccl_open.c);
+// NULL for any other backend (and without CUDA: cuda_stub.c).
+void *apt_backend_device_stream(AptBackend *be);
 
 #ifdef __cplusplus
 }

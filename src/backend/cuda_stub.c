@@ -13,6 +13,11 @@ AptBackend *apt_backend_cuda_create_on(int local_rank, const char **why) {
     return apt_backend_cuda_create(why);
 }
 
+void *apt_backend_device_stream(AptBackend *be) {
+    (void)be;
+    return NULL;
+}
+
 int apt_backend_cuda_pci_bus_id(const AptBackend *be, char *out, int cap) {
     (void)be;
     if (out && cap > 0) out[0] = 0;

@@ -56,7 +56,9 @@ int apt_eval_cmd(int argc, char **argv) {
     AptModelConfig mc = cfg.model;
     mc.pretrained[0] = 0; // the checkpoint holds every weight
     const int fwd_max = cfg.eval.batch_size;
-    AptModel *model = apt_model_create(&mc, be, comm, fwd_max, C, H, W, cfg.seed);
+    // At the run's precision: a bf16 run is evaluated through the same bf16 activation chain it trained
+    // and evaluated with (the checkpoint holds fp32 masters either way).
+    AptModel *model = apt_model_create_ex(&mc, be, comm, fwd_max, C, H, W, cfg.seed, cfg.precision == APT_PREC_BF16);
     AptCkptMeta meta;
     apt_checkpoint_load(ckpt, apt_model_params(model), &meta, NULL);
     apt_info("eval: %s step %ld on %s/%s, %d rank(s)", ckpt, meta.step, cfg.data.root, cfg.data.test_split,

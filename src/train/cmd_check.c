@@ -93,7 +93,8 @@ static void check_model(const AptConfig *cfg, const void *arg) {
     int b = cfg->data.batch_size / (world > 0 ? world : 1);
     AptBackend *be = apt_backend_create("cpu");
     AptComm *comm = apt_comm_create_self();
-    AptModel *model = apt_model_create(&cfg->model, be, comm, b, C, H, W, cfg->seed);
+    // At the run's precision: bf16 halves the activation arena the estimate below reports.
+    AptModel *model = apt_model_create_ex(&cfg->model, be, comm, b, C, H, W, cfg->seed, cfg->precision == APT_PREC_BF16);
     AptParamStore *ps = apt_model_params(model);
     double mib = 1048576.0;
     // fp32 weights, gradients and two optimizer moments (Adam; SGD momentum: one), plus BN buffers.

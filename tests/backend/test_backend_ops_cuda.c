@@ -9,8 +9,8 @@
 // magnitude; the largest K here is a ResNet-size weight gradient (K = N·P·Q = 4·56·56 = 12544: ~5e-6 of
 // the typical entry, i.e. ~1e-6 of the largest). We require |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu|
 // (the second term absorbs entries that cancel to ~0); a wrong index or a missing term is O(0.1-1).
-// precision bf16 convolutions (tensor cores, TF32 products with a 10-bit mantissa, ~5e-4 relative per
-// product): 1e-2 of the same form.
+// The TF32 math mode (apt_backend_cuda_set_math: fp32 convolutions on tensor cores, TF32 products with a
+// 10-bit mantissa, ~5e-4 relative per product): 1e-2 of the same form.
 // BatchNorm sums are checked against a float64 reference computed here, not against the CPU op (whose
 // per-plane partial sums are float32): bounds in check_chan_sums below.
 // Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward)
@@ -144,11 +144,11 @@ static void test_linear(int N, int in, int out) {
     release_dev();
 }
 
-static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int n, int bf16) {
+static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int pad, int n, int tf32) {
     AptConvDesc dc, dg;
     apt_conv_desc_init(&dc, N, C, H, W, K, R, R, stride, pad);
     dg = dc;
-    apt_backend_cuda_set_precision(gpu, bf16);
+    apt_backend_cuda_set_math(gpu, tf32 ? APT_CUDA_MATH_TF32 : APT_CUDA_MATH_FP32);
     cpu->conv2d_prepare(cpu, &dc);
     gpu->conv2d_prepare(gpu, &dg);
     const size_t nx = (size_t)n * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)n * K * dc.P * dc.Q;
@@ -157,30 +157,30 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
     float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, K * 4), *gdy = up(dy, ny * 4);
     float *gdw = up(dw, nw * 4), *gdb = up(db, K * 4), *gdw2 = up(dw, nw * 4), *gdb2 = up(db, K * 4);
     float *gy = poisoned(ny * 4), *gdx = poisoned(nx * 4);
-    const double tol = bf16 ? 1e-2 : RTOL;
+    const double tol = tf32 ? 1e-2 : RTOL;
     char l[160];
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         cpu->conv2d_forward(cpu, &dc, n, x, w, with_bias ? b : NULL, y);
         gpu->conv2d_forward(gpu, &dg, n, gx, gw, with_bias ? gb : NULL, gy);
         snprintf(l, sizeof l, "conv fwd%s %s N%d/%d C%d %dx%d K%d R%d s%d p%d", with_bias ? "+bias" : "",
-                 bf16 ? "bf16" : "fp32", n, N, C, H, W, K, R, stride, pad);
+                 tf32 ? "tf32" : "fp32", n, N, C, H, W, K, R, stride, pad);
         cmp(l, gy, y, ny, tol);
     }
     cpu->conv2d_backward_data(cpu, &dc, n, dy, w, dx);
     gpu->conv2d_backward_data(gpu, &dg, n, gdy, gw, gdx);
-    snprintf(l, sizeof l, "conv bwd-data %s N%d C%d %dx%d K%d R%d s%d p%d", bf16 ? "bf16" : "fp32", n, C, H, W, K, R,
+    snprintf(l, sizeof l, "conv bwd-data %s N%d C%d %dx%d K%d R%d s%d p%d", tf32 ? "tf32" : "fp32", n, C, H, W, K, R,
              stride, pad);
     cmp(l, gdx, dx, nx, tol);
     cpu->conv2d_backward_weights(cpu, &dc, n, x, dy, dw, db);
     gpu->conv2d_backward_weights(gpu, &dg, n, gx, gdy, gdw, gdb);
     gpu->conv2d_backward_weights(gpu, &dg, n, gx, gdy, gdw2, gdb2);
-    snprintf(l, sizeof l, "conv bwd-weights dw+= %s K%d C%d R%d", bf16 ? "bf16" : "fp32", K, C, R);
+    snprintf(l, sizeof l, "conv bwd-weights dw+= %s K%d C%d R%d", tf32 ? "tf32" : "fp32", K, C, R);
     cmp(l, gdw, dw, nw, tol);
     cmp("conv bwd-weights db+=", gdb, db, K, tol);
     TEST_CHECK(same_bits(gdw, gdw2, nw * 4) && same_bits(gdb, gdb2, K * 4), "conv backward-weights: reruns differ");
     cpu->conv2d_release(cpu, &dc);
     gpu->conv2d_release(gpu, &dg);
-    apt_backend_cuda_set_precision(gpu, 0);
+    apt_backend_cuda_set_math(gpu, APT_CUDA_MATH_FP32);
     free(x), free(w), free(b), free(dy), free(dw), free(db), free(y), free(dx);
     release_dev();
 }
@@ -451,7 +451,7 @@ int main(void) {
     test_conv(6, 16, 15, 15, 24, 3, 2, 1, 4, 0); // strided, n < N
     test_conv(3, 33, 9, 11, 17, 1, 1, 0, 3, 0);  // 1x1
     test_conv(2, 3, 31, 29, 8, 7, 2, 3, 2, 0);   // ResNet stem shape, small
-    test_conv(4, 16, 15, 15, 24, 3, 1, 1, 4, 1); // bf16 tensor cores
+    test_conv(4, 16, 15, 15, 24, 3, 1, 1, 4, 1); // TF32 tensor cores (math mode)
     // ResNet-size shapes (fp32): the algorithms cuDNN picks for large tensors differ from the small ones.
     test_conv(4, 64, 56, 56, 64, 3, 1, 1, 4, 0);    // layer1 3x3
     test_conv(4, 256, 56, 56, 64, 1, 1, 0, 4, 0);   // bottleneck 1x1 reduce

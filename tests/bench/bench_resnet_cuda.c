@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     snprintf(cfg->model.arch, sizeof cfg->model.arch, "%s", arch);
     cfg->model.bn = APT_BN_FROZEN;
     AptBackend *be = apt_backend_create("cuda");
-    apt_backend_cuda_set_precision(be, !fp32 && !bf16);
+    apt_backend_cuda_set_math(be, !fp32 && !bf16 ? APT_CUDA_MATH_TF32 : APT_CUDA_MATH_FP32);
     if (profile) be = apt_backend_profile_create(be, profile); // owns the CUDA table; keeps its name
     AptModel *model = apt_model_create_ex(&cfg->model, be, NULL, batch, 3, size, size, 1, bf16);
     AptParamStore *ps = apt_model_params(model);

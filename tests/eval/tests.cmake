@@ -19,3 +19,6 @@ foreach(np 0 2 4)
 endforeach()
 apt_test(NAME test_eval_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_cli.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
          LABELS eval mpi)
+# `aptrain eval` builds the model at the run's precision: a bf16 run's final evaluation == aptrain eval of
+# its checkpoint (embeddings bitwise); precision=fp32 differs.
+apt_cmd_test(NAME test_eval_precision COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_eval_precision.sh LABELS eval TIMEOUT 120)

@@ -107,8 +107,12 @@ static void cuda_destroy(AptBackend *be) {
 // Public entry points take any backend over a CUDA table (a profiling wrapper included): the state is
 // the real backend's.
 extern "C" void *apt_backend_cuda_stream(AptBackend *be) { return (void *)apt_cuda_impl(apt_backend_base(be))->stream; }
-extern "C" void apt_backend_cuda_set_precision(AptBackend *be, int bf16) {
-    apt_cuda_impl(apt_backend_base(be))->bf16 = bf16 ? 1 : 0;
+extern "C" void *apt_backend_device_stream(AptBackend *be) {
+    AptBackend *base = apt_backend_base(be);
+    return base && !strcmp(base->name, "cuda") ? apt_backend_cuda_stream(base) : NULL;
+}
+extern "C" void apt_backend_cuda_set_math(AptBackend *be, AptCudaMath math) {
+    apt_cuda_impl(apt_backend_base(be))->tf32 = math == APT_CUDA_MATH_TF32;
 }
 
 // Device = node-local rank, selected before any other CUDA call of this process makes a context or a

@@ -19,12 +19,14 @@ extern "C" {
 
 // The cudaStream_t every op runs on (the compute stream the NCCL communicator orders itself after).
 void *apt_backend_cuda_stream(AptBackend *be);
-// The math of the FP32 convolutions (conv2d_forward etc.): 0 = CUDNN_FMA_MATH, no TF32 (matches the CPU
-// to 1e-5), 1 = tensor cores allowed (TF32 products on fp32 tensors, fp32 accumulation; within 1e-2 of
-// fp32; tests/bench/bench_resnet_cuda.c). Not the model's `precision: bf16`, which runs the bf16
-// activation chain ops (backend.h, cuda_bf16.cu) whatever this says. Set-up time only: applies to
-// conv2d_prepare calls made after it.
-void apt_backend_cuda_set_precision(AptBackend *be, int bf16);
+// The backend's math mode for FP32 convolutions (conv2d_forward etc.): APT_CUDA_MATH_FP32 (the default)
+// = CUDNN_FMA_MATH, no TF32 (matches the CPU to 1e-5); APT_CUDA_MATH_TF32 = tensor cores allowed (TF32
+// products on fp32 tensors, fp32 accumulation; within 1e-2 of fp32; bench_resnet_cuda --tf32). A property
+// of how the backend computes, not a precision of the model: `precision: bf16` (the bf16 activation chain
+// ops, backend.h, cuda_bf16.cu) is chosen when the model is built and is unaffected by it. Set-up time
+// only: applies to conv2d_prepare calls made after it.
+typedef enum { APT_CUDA_MATH_FP32 = 0, APT_CUDA_MATH_TF32 = 1 } AptCudaMath;
+void apt_backend_cuda_set_math(AptBackend *be, AptCudaMath math);
 
 // Optimizer updates on flat DEVICE ranges (cuda_optim.cu), same formulas as apt_optim_sgd_update /
 // apt_optim_adam_update in src/optim/optim.h; enqueued on `stream` (a cudaStream_t).

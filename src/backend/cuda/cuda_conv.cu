@@ -178,7 +178,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(pl->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, d->K, 1, 1));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(pl->conv, d->pad_h, d->pad_w, d->stride_h, d->stride_w, 1, 1,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CUDNN_CHECK(cudnnSetConvolutionMathType(pl->conv, m->bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(pl->conv, m->tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     set_xy(d, pl, d->N);
     int oN, oK, oP, oQ;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(pl->conv, pl->x, pl->w, &oN, &oK, &oP, &oQ));
@@ -186,7 +186,7 @@ void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
               oN, oK, oP, oQ, d->N, d->K, d->P, d->Q);
 
     pl->algo =
-        apt_cuda_conv_choose(m, d, m->bf16 ? APT_CONV_TF32 : APT_CONV_FP32, pl->x, pl->w, pl->conv, pl->y);
+        apt_cuda_conv_choose(m, d, m->tf32 ? APT_CONV_TF32 : APT_CONV_FP32, pl->x, pl->w, pl->conv, pl->y);
     // Workspace sizes of the chosen algorithms (also right when the choice came from the cache).
     size_t b1 = 0, b2 = 0, b3 = 0;
     CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(m->cudnn, pl->x, pl->w, pl->conv, pl->y, pl->algo->fwd, &b1));

@@ -8,7 +8,7 @@
 //   forward:          IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM, GEMM (explicit im2col)
 //   backward data:    ALGO_1 (ALGO_0 accumulates with atomics: non-deterministic)
 //   backward filter:  ALGO_1 (ALGO_0 and ALGO_3 use atomics: non-deterministic)
-// With TF32 math on fp32 tensors (apt_backend_cuda_set_precision; tolerance 1e-2) any deterministic
+// With TF32 math on fp32 tensors (apt_backend_cuda_set_math; tolerance 1e-2) any deterministic
 // algorithm may be chosen. bf16 tensors (the bf16 activation chain, cuda_bf16.cu) take the same GEMM-type
 // set as fp32, on tensor cores: each output one dot product of exact bf16 products in fp32, the form
 // test_bf16_ops_cuda's bound assumes (a transform-based algorithm in bf16 could round in between).

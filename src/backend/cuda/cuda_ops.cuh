@@ -30,7 +30,7 @@ typedef struct {
     cudaStream_t stream;
     cublasHandle_t cublas;
     cudnnHandle_t cudnn;
-    int bf16;              // precision bf16: convolutions on tensor cores (TF32 on fp32 tensors, for now)
+    int tf32;              // math mode (apt_backend_cuda_set_math): fp32 convolutions on TF32 tensor cores
     void *ws;              // convolution workspace shared by all layers (one stream), grown at prepare
     size_t ws_bytes;
     double *red;           // [2 * APT_CUDA_RED_CMAX * APT_CUDA_RED_CHUNKS] reduction partials
@@ -66,7 +66,7 @@ void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, 
 void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *dy,
                                       float *dw, float *db);
 // Which convolutions a choice is for: fp32 tensors in FMA math (exact fp32), fp32 tensors with TF32
-// tensor-core math (apt_backend_cuda_set_precision), bf16 tensors with fp32 accumulation (cuda_bf16.cu).
+// tensor-core math (apt_backend_cuda_set_math), bf16 tensors with fp32 accumulation (cuda_bf16.cu).
 typedef enum { APT_CONV_FP32 = 0, APT_CONV_TF32 = 1, APT_CONV_BF16 = 2 } AptConvKind;
 // Set-up time: one cuDNN algorithm per direction for the shape x/w/conv/y describe (d names it in
 // errors), chosen from the heuristics then an ordered fallback list, each candidate's support checked
