@@ -21,8 +21,8 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
-#include "data/h5strings.h"
+#include "h5/h5check.h"
+#include "h5/h5strings.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,8 +7,8 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/timer.h"
-#include "data/h5check.h"
-#include "data/h5strings.h"
+#include "h5/h5check.h"
+#include "h5/h5strings.h"
 #include "data/image.h"
 #include "data/shard_reader.h"
 

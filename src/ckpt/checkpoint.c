@@ -3,7 +3,7 @@
 
 #include "core/check.h"
 #include "core/fsutil.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 
 #include <dirent.h>
 #include <errno.h>

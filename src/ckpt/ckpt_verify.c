@@ -4,7 +4,7 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 
 #include <dirent.h>
 #include <hdf5.h>

@@ -7,7 +7,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "data/image.h"
 #include "data/input_shape.h"
 #include "data/jpeg_region.h"

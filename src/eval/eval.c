@@ -6,7 +6,7 @@
 #include "core/check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "eval/eval_io.h"
 #include "eval/leaderboard.h"
 

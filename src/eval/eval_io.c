@@ -4,7 +4,7 @@
 
 #include "core/check.h"
 #include "core/fsutil.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -105,7 +105,7 @@ static int save_per_query(const char *run_dir, const char *split, const AptKnnRe
     return commit(f, tmp, path);
 }
 
-// HDF5 here is not thread-safe (data/h5check.h): every call into it holds the process-wide lock, as a
+// HDF5 here is not thread-safe (h5/h5check.h): every call into it holds the process-wide lock, as a
 // loader may be reading shards in other threads while rank 0 writes these files.
 int apt_eval_save_embeddings(const char *run_dir, const char *split, const float *E, const int32_t *labels,
                              const int64_t *indices, int64_t N, int D) {

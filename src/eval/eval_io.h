@@ -6,7 +6,7 @@
 //                          (0 = no positive: left out of the metrics), /labels int32 [N] and, when kept,
 //                          /topk int64 [N, k] (neighbour ids best first; ties ranked by index).
 // HDF5 is not thread-safe: both functions take the process-wide HDF5 lock themselves (apt_h5_lock,
-// data/h5check.h; not recursive: do not call them with it held), so a live loader may run meanwhile.
+// h5/h5check.h; not recursive: do not call them with it held), so a live loader may run meanwhile.
 #pragma once
 #include "eval/knn.h"
 

@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "core/check.h"
 #include "core/fsutil.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "data/manifest.h"
 #include "nn/model.h"
 

@@ -11,7 +11,7 @@
 #include "ckpt/ckpt_verify.h"
 #include "core/check.h"
 #include "core/fsutil.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "nn/params.h"
 #include "nn/safetensors.h"
 

@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "backend/profile/profile_backend.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "agree.h"
 #include "nan_policy.h"
 #include "signals.h"

@@ -11,7 +11,7 @@
 #include "../train/synth_data.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "train/trainer.h"
 #include "train/trainer_impl.h" // the trainer's model (arena size)

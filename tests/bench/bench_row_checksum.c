@@ -13,7 +13,7 @@
 // Times are thread CPU time, best of 3 passes, in microseconds per row.
 #define _GNU_SOURCE
 #include "core/rng.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,8 +10,8 @@
 //   VGGFace2 with loose bounding boxes (+ margin): the stored image is the crop.
 #define _GNU_SOURCE
 #include "core/fsutil.h"
-#include "data/h5check.h"
-#include "data/h5strings.h"
+#include "h5/h5check.h"
+#include "h5/h5strings.h"
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/manifest.h"

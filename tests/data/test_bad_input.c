@@ -2,7 +2,7 @@
 // naming the file (and the row where there is one), from `aprep` and from the library API (run in a
 // forked child). And aprep never leaves OUT, nor its temp directory, after a failed run.
 #include "core/fsutil.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "data/loader.h"
 #include "data/manifest.h"
 #include "data/shard_reader.h"

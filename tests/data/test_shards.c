@@ -1,8 +1,8 @@
 // test_shards.c — shard writer -> manifest + shard reader round trip, bit-exact, across shard boundaries
 // (including a shard size that does not divide N), read in order, in random order and as row lists; both
 // read paths: direct chunk reads (aprep's one-image chunks) and hyperslab reads (a contiguous shard).
-#include "data/h5check.h"
-#include "data/h5strings.h"
+#include "h5/h5check.h"
+#include "h5/h5strings.h"
 #include "data/manifest.h"
 #include "data/shard_reader.h"
 #include "harness.h"

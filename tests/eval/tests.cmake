@@ -14,10 +14,10 @@ foreach(np 0 2 4)
   else()
     set(np_arg NP ${np})
   endif()
-  apt_test(NAME test_embed SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_embed.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
+  apt_test(NAME test_embed SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_embed.c
            ${np_arg} LABELS eval)
 endforeach()
-apt_test(NAME test_eval_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_cli.c ${CMAKE_SOURCE_DIR}/data_prep/shard_writer.c
+apt_test(NAME test_eval_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_eval_cli.c
          LABELS eval mpi)
 # `aptrain eval` builds the model at the run's precision: a bf16 run's final evaluation == aptrain eval of
 # its checkpoint (embeddings bitwise); precision=fp32 differs.

@@ -3,7 +3,7 @@
 // or end in one user error. The seed corpus is a valid checkpoint of that store, written by this
 // program when APT_FUZZ_WRITE_SEED=FILE is set (tests/fuzz/run_fuzz.sh does that).
 #include "ckpt/checkpoint.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "fuzz_common.h"
 #include "fuzz_store.h"
 

@@ -16,7 +16,7 @@
 #include "synth_data.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "train/trainer.h"
 

@@ -7,7 +7,7 @@
 #include "harness.h"
 #include "synth_data.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "train/trainer.h"
 

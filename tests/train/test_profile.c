@@ -17,7 +17,7 @@
 #include "backend/profile/profile_backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "harness.h"
 #include "run_result.h"

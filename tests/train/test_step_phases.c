@@ -11,7 +11,7 @@
 //     bookkeeping); the measured share is printed (99.9+ % on the 2-core VM).
 // The bitwise tests (test_guard_train, test_prefetch) cut timing fields, so timing never enters them.
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "harness.h"
 #include "synth_data.h"

@@ -9,7 +9,7 @@
 #include "synth_data.h"
 #include "ckpt/checkpoint.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "train/trainer.h"
 
 #include <signal.h>

@@ -27,7 +27,7 @@
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "train/trainer.h"
 

@@ -17,11 +17,11 @@
 // on the guard backend — the CPU kernels over memory host code cannot read, staged like a GPU with
 // dist.backend mpi — with the CPU tolerance, so the harness itself is proven before a GPU runs it.
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "train/trainer.h"
 
@@ -31,50 +31,18 @@
 
 enum { STEPS = 5 };
 
-static void config(AptConfig *cfg, const char *root, const char *out, const char *name, bool twin, int variant) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
+// The shared small run (train_fixture.h) on cuda (cpu: the guard twin) with dist.backend mpi (staged).
+static void config(AptConfig *cfg, const TrainDirs *d, const char *name, bool twin, int variant) {
+    train_config_base(cfg, d, name);
     snprintf(cfg->dist.backend, sizeof cfg->dist.backend, "mpi"); // staged through host memory
     cfg->seed = 13;
     cfg->device = twin ? APT_DEVICE_CPU : APT_DEVICE_CUDA;
-    cfg->model.width = 8;
-    cfg->model.embed_dim = 16;
-    cfg->data.batch_size = 32; // 8 classes x 4; 16 per rank at W = 2
-    cfg->data.samples_per_class = 4;
-    cfg->data.threads = 1;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
-    cfg->schedule.max_steps = STEPS; // crosses the epoch boundary after step 4
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->logging.every_steps = 1;
     cfg->dist.heartbeat_s = 0; // rank 0's W = 1 reference runs while rank 1 waits in a barrier
     if (variant == 0) {
         cfg->model.bn = APT_BN_SYNC;
         cfg->optim.name = APT_OPT_ADAM;
         cfg->optim.lr = 1e-3;
-    } else {
-        cfg->model.bn = APT_BN_FROZEN;
-        cfg->optim.name = APT_OPT_SGD;
-        cfg->optim.lr = 0.05;
-        cfg->optim.momentum = 0.9;
     }
-}
-
-static int read_losses(const char *out, const char *name, double *loss, int cap) {
-    char p[1024], line[4096];
-    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", out, name);
-    FILE *f = fopen(p, "r");
-    int n = 0;
-    while (f && fgets(line, sizeof line, f) && n < cap) {
-        const char *l = strstr(line, "\"type\":\"train\"") ? strstr(line, "\"loss\":") : NULL;
-        if (l) loss[n++] = strtod(l + 7, NULL);
-    }
-    if (f) fclose(f);
-    return n;
 }
 
 // Trains cfg on comm c; every rank gets a host mirror of the final weights and buffers.
@@ -124,18 +92,8 @@ int main(int argc, char **argv) {
     }
     if (c->world != 2 && c->rank == 0) printf("test_two_ranks_cuda: note: world %d (written for 2)\n", c->world);
     const double tol_w = twin ? 1e-5 : 1e-4, tol_loss = twin ? 1e-5 : 1e-4;
-    char dir[256], root[300], out[300];
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    snprintf(dir, sizeof dir, "/tmp/apt_test_two_ranks_%d", pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "two_ranks", &d, 8, 16, 8, 28, 28, 1);
     AptComm *self = apt_comm_create_self();
     const char *case_name[2] = {"bn sync + adam", "bn frozen + sgd"};
     for (int v = 0; v < 2; v++) {
@@ -143,19 +101,20 @@ int main(int argc, char **argv) {
         char name[64], what[160];
         AptParamStore w2, again, w1;
         snprintf(name, sizeof name, "w%d_case%d", c->world, v);
-        config(&cfg, root, out, name, twin, v);
+        config(&cfg, &d, name, twin, v);
         train(&cfg, c, twin, &w2);
         snprintf(cfg.run_name, sizeof cfg.run_name, "%s_again", name);
         train(&cfg, c, twin, &again);
         if (c->rank == 0) {
             AptConfig one;
             snprintf(name, sizeof name, "w1_case%d", v);
-            config(&one, root, out, name, twin, v);
+            config(&one, &d, name, twin, v);
             train(&one, self, twin, &w1);
             double l2[STEPS + 1], l1[STEPS + 1];
             char name2[64];
             snprintf(name2, sizeof name2, "w%d_case%d", c->world, v);
-            const int n2 = read_losses(out, name2, l2, STEPS + 1), n1 = read_losses(out, name, l1, STEPS + 1);
+            const int n2 = train_read_losses(d.out, name2, l2, STEPS + 1);
+            const int n1 = train_read_losses(d.out, name, l1, STEPS + 1);
             TEST_CHECK(n2 == STEPS && n1 == STEPS, "%s: losses logged: W=%d %d, W=1 %d (want %d)", case_name[v],
                        c->world, n2, n1, STEPS);
             double worst_loss = 0;
@@ -178,7 +137,7 @@ int main(int argc, char **argv) {
         c->barrier(c);
     }
     self->destroy(self);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish(twin ? "test_two_ranks_cuda (guard twin)" : "test_two_ranks_cuda");
     apt_comm_finalize(c);
     return rc;

@@ -13,7 +13,7 @@
 //     sample index, not the rank; only float summation order differs, as test_trainer's bound).
 // Usage: test_vit_train vit_s16|vit_b16 (ctest: test_vit_train_s16, _b16, _s16_np2).
 #include "core/log.h"
-#include "data/h5check.h"
+#include "h5/h5check.h"
 #include "dist/comm.h"
 #include "harness.h"
 #include "synth_data.h"

@@ -49,7 +49,7 @@ apt_test(NAME test_chunked_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_
 apt_test(NAME test_chunked_memory SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunked_memory.c LABELS train TIMEOUT 300)
 # benchmark (not a test): peak RSS and step time of train.chunk vs one pass; figures in tests/bench/RESULTS.md
 add_executable(bench_chunk ${CMAKE_SOURCE_DIR}/tests/bench/bench_chunk.c)
-target_link_libraries(bench_chunk PRIVATE apt)
+target_link_libraries(bench_chunk PRIVATE aprep_writer apt)
 target_include_directories(bench_chunk PRIVATE ${CMAKE_SOURCE_DIR}/tests)
 # precision bf16 trains on the CPU: loss curve within a stated band of fp32; guard backend; with train.chunk.
 apt_test(NAME test_bf16_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_train.c LABELS train guard TIMEOUT 300)

@@ -1,5 +1,5 @@
 // h5util.c — the process-wide HDF5 lock and error-stack silencing (see h5check.h for why).
-#include "data/h5check.h"
+#include "h5/h5check.h"
 
 #include <pthread.h>
 

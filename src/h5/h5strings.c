@@ -1,5 +1,5 @@
 // h5strings.c — string datasets/attributes and typed scalar attributes (see h5strings.h).
-#include "data/h5strings.h"
+#include "h5/h5strings.h"
 
 #include "core/check.h"
 

@@ -1,9 +1,11 @@
 // h5check.h — HDF5 error checking and the process-wide HDF5 lock.
+// src/h5/ is the small HDF5 helper layer beside core (DESIGN §2): data, ckpt, eval, train and data_prep
+// use it; it depends on core and HDF5 only, so none of them reaches into another layer for it.
 //
 // Debian's HDF5 1.10 (parallel flavour) is built WITHOUT --enable-threadsafe: two threads inside the
 // library at once corrupt its global state, even on different files. aptrain therefore serialises every
 // HDF5 call in the process with one mutex (apt_h5_lock/apt_h5_unlock). It is process-wide on purpose —
-// the library's state is process-wide — and it is the one piece of global mutable state in src/data.
+// the library's state is process-wide — and it is the one piece of global mutable state of this layer.
 // Rule: code that calls HDF5 while a loader may be running in another thread (checkpoints, eval output)
 // must hold the lock around its HDF5 calls. The lock is not recursive. A user error found while holding
 // the lock exits WITHOUT releasing it: no other thread can then be inside HDF5 while the library's
