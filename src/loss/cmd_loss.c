@@ -36,12 +36,14 @@ static int parse_list(const char *opt, const char *v, double *out) {
     int n = 0;
     const char *c = v;
     for (;;) {
-        if (n == APT_LOSS_K_MAX) apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: more than %d values", opt, APT_LOSS_K_MAX);
+        if (n == APT_LOSS_K_MAX)
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: more than %d values", opt, APT_LOSS_K_MAX);
         char *end;
         errno = 0;
         double x = strtod(c, &end);
         if (errno || end == c || (*end && *end != ',') || !isfinite(x))
-            apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: '%s' is not a comma-separated list of numbers", opt, v);
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: '%s' is not a comma-separated list of numbers", opt,
+                     v);
         out[n++] = x;
         if (!*end) return n;
         c = end + 1;
@@ -180,14 +182,17 @@ int apt_loss_cmd(int argc, char **argv) {
                 apt_exit(APT_EXIT_USAGE, "aptrain loss: --k: %g is not an integer >= 1", kv[i]);
         memcpy(p.recallk_k, kv, sizeof kv);
         if (!ntk && nk != p.recallk_n)
-            apt_exit(APT_EXIT_USAGE, "aptrain loss: --k has %d values: give --k-temperatures with as many", nk);
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: --k has %d values: give --k-temperatures with as many",
+                     nk);
         p.recallk_n = nk;
     }
     if (ntk) {
         if (ntk != p.recallk_n)
-            apt_exit(APT_EXIT_USAGE, "aptrain loss: --k-temperatures has %d values, --k %d", ntk, p.recallk_n);
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: --k-temperatures has %d values, --k %d", ntk,
+                     p.recallk_n);
         for (int i = 0; i < ntk; i++)
-            if (!(tk[i] > 0)) apt_exit(APT_EXIT_USAGE, "aptrain loss: --k-temperatures: %g is not > 0", tk[i]);
+            if (!(tk[i] > 0))
+                apt_exit(APT_EXIT_USAGE, "aptrain loss: --k-temperatures: %g is not > 0", tk[i]);
         memcpy(p.recallk_tau, tk, sizeof tk);
     }
 

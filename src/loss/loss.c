@@ -66,10 +66,12 @@ void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
     p->ms_margin = c->ms.margin;
     // recallk: apt_config_check holds the two lists to one length; checked again here for callers that
     // fill an AptLossConfig by hand
-    if (c->recallk.n_k < 1 || c->recallk.n_k > APT_LOSS_K_MAX || c->recallk.n_k != c->recallk.n_k_temperatures)
-        apt_user_error("loss.recallk.k has %d values and loss.recallk.k_temperatures %d (give the same number, "
-                       "1 to %d)",
-                       c->recallk.n_k, c->recallk.n_k_temperatures, APT_LOSS_K_MAX);
+    if (c->recallk.n_k < 1 || c->recallk.n_k > APT_LOSS_K_MAX ||
+        c->recallk.n_k != c->recallk.n_k_temperatures)
+        apt_user_error(
+            "loss.recallk.k has %d values and loss.recallk.k_temperatures %d (give the same number, "
+            "1 to %d)",
+            c->recallk.n_k, c->recallk.n_k_temperatures, APT_LOSS_K_MAX);
     p->recallk_n = c->recallk.n_k;
     for (int i = 0; i < c->recallk.n_k; i++) {
         if (c->recallk.k[i] < 1 || !(c->recallk.k_temperatures[i] > 0))
@@ -79,4 +81,3 @@ void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
         p->recallk_tau[i] = c->recallk.k_temperatures[i];
     }
 }
-

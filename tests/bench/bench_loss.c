@@ -1,6 +1,7 @@
 // bench_loss.c — forward+backward time and memory of our CPU loss (apt_loss_compute).
 //
-//   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] [--k-temp T] B [B ...]
+//   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] [--k-temp T]
+//              B [B ...]
 // For each global batch B: random L2-normalised float32 embeddings, B/m classes of m in shuffled
 // order, queries [0, b) with b = --slice (default: all B, one process). Prints one table row per B:
 // median (and best) wall time of `reps` runs after one warm-up, the median CPU time (user + system,
@@ -65,10 +66,9 @@ int main(int argc, char **argv) {
             Bs[nB++] = atoi(argv[i]);
     }
     if (!nB || reps < 1 || reps > 64) {
-        fprintf(
-            stderr,
-            "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] "
-            "[--k-temp T] B [B ...]\n");
+        fprintf(stderr,
+                "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] "
+                "[--k-temp T] B [B ...]\n");
         return 2;
     }
     AptLossParams p;

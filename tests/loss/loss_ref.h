@@ -13,7 +13,7 @@
 typedef struct {
     double tau, alpha, b, margin, ms_alpha, ms_beta, ms_lambda, ms_margin;
     int include_self, semihard;
-    int nk;                // recallk: number of k values
+    int nk;                  // recallk: number of k values
     double k[16], tau_k[16]; // recallk: k and temperature of each Recall@k term
 } RefParams;
 

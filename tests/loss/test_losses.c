@@ -393,7 +393,8 @@ static void test_recallk(void) {
         l = ours(&p, E, lab, B, D, 0, B, 1, g);
         snprintf(what, sizeof what, "recallk %s f32", sets[si].what);
         double e32 = compare(what, l, g, rl, rg, B * D, 1e-4);
-        printf("     recallk %-16s loss %.12f  grad err/max: f64 %.2e  f32 %.2e\n", sets[si].what, rl, e64, e32);
+        printf("     recallk %-16s loss %.12f  grad err/max: f64 %.2e  f32 %.2e\n", sets[si].what, rl, e64,
+               e32);
     }
     // the clip case against central differences (its gradient takes the second pass)
     {
@@ -420,7 +421,8 @@ static void test_recallk(void) {
         double worst = 0;
         for (int i = 0; i < B2 * D2; i++)
             worst = fmax(worst, fabs(g[i] - fd[i]));
-        printf("     recallk clip: finite differences max|diff|/max|fd| %.2e\n", worst / max_abs(fd, B2 * D2));
+        printf("     recallk clip: finite differences max|diff|/max|fd| %.2e\n",
+               worst / max_abs(fd, B2 * D2));
         expect_close_d(g, fd, B2 * D2, 1e-5, 1e-6 * max_abs(fd, B2 * D2), "recallk clip finite differences");
     }
     // queries without positives: rows 0 and 5 become singletons (the official code would divide by
