@@ -14,7 +14,8 @@ static void usage(FILE *out) {
             "       aptrain eval CONFIG.yaml --checkpoint FILE  evaluate a checkpoint\n"
             "       aptrain check CONFIG.yaml [key=value ...] [--world N]   find problems before a run\n"
             "       aptrain export CHECKPOINT.h5 OUT.safetensors  weights with torchvision names\n"
-            "       aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5\n"
+            "       aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] [--k K1,K2,...]\n"
+            "                    [--k-temperatures T1,T2,...] IN.h5 OUT.h5\n"
             "       aptrain --help | --help-config | --version\n");
 }
 

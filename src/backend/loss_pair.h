@@ -9,11 +9,16 @@
 //                   loss term, and acc = Σ_j c_j G'_j (what i itself receives, negated)
 //   pass 2 (grad):  gs[q, j] = Σ_k c(k, j) G'(s_qj - s_q,i_k)  -  [j in q's class] acc(rank of j)
 // where c(k, j) = c1 + c2 for same-class j and c1 otherwise (smoothap), c1 for other-class j and 0 for
-// same-class j (pnp). Header-only; C11 and CUDA C++.
+// same-class j (pnp), c1 for every j (recallk).
+// recallk (cpu/cpu_loss_recallk.c) needs every positive's rank before any coefficient (the min(., k)
+// clip), so pass 1 leaves rank_p in term and Σ_j G'_j in acc, and a per-query step between the passes
+// (apt_lp_query_finish) turns them into c1 = dL/drank_p and acc = c1 Σ_j G'_j. Header-only; C11 and
+// CUDA C++.
 #pragma once
 #include <math.h>
 #include <stdbool.h>
 
+#include "backend/loss_types.h"
 #include "core/loss_names.h"
 
 #ifdef __CUDACC__
@@ -23,7 +28,7 @@
 #endif
 
 // Kernel families: the CUDA column of loss_names.h names them (NONE: the loss has no CUDA path).
-enum { APT_LP_NONE = -1, APT_LP_SMOOTHAP = 0, APT_LP_PNP = 1 };
+enum { APT_LP_NONE = -1, APT_LP_SMOOTHAP = 0, APT_LP_PNP = 1, APT_LP_RECALLK = 2 };
 
 // Kernel family of a loss (AptLossId), from the CUDA column of loss_names.h. Host code.
 #define APT_LP_KIND_CASE_(ID, NAME, ROW, COUNTS, VARIANT, CUDA)                                              \
@@ -47,7 +52,18 @@ typedef struct {
     int self;    // smoothap include_self
     double inv_tau, alpha, b;
     double w; // 1 / global query normaliser
+    int nk;   // recallk: number of k values; k clipped to the global batch, 1 / tau_k
+    double kv[APT_LOSS_K_MAX], inv_tk[APT_LOSS_K_MAX];
 } AptLossPairK;
+
+// The recallk fields from the loss parameters and the global batch B. Host code.
+static inline void apt_lp_set_recallk(AptLossPairK *k, const AptLossParams *p, int B) {
+    k->nk = p->recallk_n;
+    for (int t = 0; t < APT_LOSS_K_MAX; t++) {
+        k->kv[t] = t < p->recallk_n ? (p->recallk_k[t] < B ? p->recallk_k[t] : (double)B) : 0.0;
+        k->inv_tk[t] = t < p->recallk_n ? 1.0 / p->recallk_tau[t] : 0.0;
+    }
+}
 
 // G(d) and G'(d) for d = s_j - s_i, DESIGN §3 (as apt_loss_sigmoid): the exponent e = -d / tau is formed
 // and clamped in double, so the clamp decision is the CPU's; exp in float. G' = exp(e) G^2 / tau is
@@ -61,8 +77,10 @@ APT_HD float apt_lp_sigmoid(float sj, float si, double inv_tau, float *dg) {
     return g;
 }
 
-// Whether pair (q, i) is scored at all (the paper's smoothap does not score q as its own positive).
+// Whether pair (q, i) is scored at all (the paper's smoothap and recallk do not score q as its own
+// positive).
 APT_HD bool apt_lp_pair_scored(const AptLossPairK *k, int q, int i) {
+    if (k->kind == APT_LP_RECALLK) return i != q;
     return !(k->kind == APT_LP_SMOOTHAP && !k->self && i == q);
 }
 
@@ -71,7 +89,7 @@ APT_HD void apt_lp_pair_accum(const AptLossPairK *k, int q, int i, int j, bool s
                               double sums[4]) {
     const bool smoothap = k->kind == APT_LP_SMOOTHAP;
     if (j == i || (smoothap && !k->self && j == q)) return;
-    if (!smoothap && same) return; // PNP counts negatives only
+    if (k->kind == APT_LP_PNP && same) return; // PNP counts negatives only
     float dg, g = apt_lp_sigmoid(sj, si, k->inv_tau, &dg);
     sums[0] += g;
     sums[2] += dg;
@@ -84,6 +102,12 @@ APT_HD void apt_lp_pair_accum(const AptLossPairK *k, int q, int i, int j, bool s
 // Pass 1, the pair's results from its sums. npos: rows of q's class, q included.
 APT_HD void apt_lp_pair_finish(const AptLossPairK *k, int npos, const double sums[4], double *c1, double *c2,
                                double *acc, double *term) {
+    if (k->kind == APT_LP_RECALLK) { // the coefficients wait for every rank (apt_lp_query_finish)
+        *c1 = *c2 = 0.0;
+        *acc = sums[2];
+        *term = 1.0 + sums[0]; // rank_i
+        return;
+    }
     if (k->kind == APT_LP_SMOOTHAP) {
         const int np = k->self ? npos : npos - 1;
         const double ra = 1.0 + sums[0], rp = 1.0 + sums[1], wq = k->w / np;
@@ -136,6 +160,54 @@ APT_HD double apt_lp_query_loss(const AptLossPairK *k, int npos, const double *t
     return k->w * (k->variant == APT_LP_PNP_DQ ? 1.0 - mean_f : mean_f);
 }
 
+// G of DESIGN §3 with temperature 1 / inv_t at d, and G'(d) (0 where the exponent is clamped), in double
+// (apt_loss_sigmoid's arithmetic): the recall sigmoids of recallk.
+APT_HD double apt_lp_sigmoid_d(double d, double inv_t, double *dg) {
+    double e = -d * inv_t;
+    double ec = e > 50.0 ? 50.0 : (e < -50.0 ? -50.0 : e);
+    double ex = exp(ec), g = 1.0 / (1.0 + ex);
+    *dg = (e > 50.0 || e < -50.0) ? 0.0 : ex * g * g * inv_t;
+    return g;
+}
+
+// Between the passes, one query: its loss_part, and for recallk the pair coefficients. pos, term, c1, acc:
+// the query's pair arrays (kk < npos, pos[kk] its row). Other kinds: apt_lp_query_loss, arrays untouched.
+// recallk (cpu/cpu_loss_recallk.c): from rank_p in term and Σ_j G'_j in acc,
+//   recall_k = min(Σ_p H_k(k - rank_p), k) / min(k, |P|),  loss = w (1 - mean_k recall_k)
+//   c1[p] = dL/drank_p = Σ_k f_k w / (K min(k, |P|)) H_k'(k - rank_p),  acc[p] = c1[p] Σ_j G'_j
+// with f_k = 1 below the clip, 1/2 at it, 0 above (torch.minimum's gradient).
+APT_HD double apt_lp_query_finish(const AptLossPairK *k, int q, int npos, const int *pos, double *term,
+                                  double *c1, double *acc) {
+    if (k->kind != APT_LP_RECALLK) return apt_lp_query_loss(k, npos, term);
+    const int np = npos - 1;
+    if (np <= 0 || k->nk <= 0) return 0.0;
+    double sum[APT_LOSS_K_MAX], recall = 0.0;
+    for (int t = 0; t < k->nk; t++) {
+        sum[t] = 0.0;
+        for (int kk = 0; kk < npos; kk++) {
+            if (pos[kk] == q) continue;
+            double dh;
+            sum[t] += apt_lp_sigmoid_d(k->kv[t] - term[kk], k->inv_tk[t], &dh);
+        }
+        const double norm = k->kv[t] < np ? k->kv[t] : (double)np;
+        recall += (sum[t] < k->kv[t] ? sum[t] : k->kv[t]) / norm;
+    }
+    for (int kk = 0; kk < npos; kk++) {
+        if (pos[kk] == q) continue;
+        double c = 0.0;
+        for (int t = 0; t < k->nk; t++) {
+            const double f = sum[t] < k->kv[t] ? 1.0 : (sum[t] == k->kv[t] ? 0.5 : 0.0);
+            const double norm = k->kv[t] < np ? k->kv[t] : (double)np;
+            double dh;
+            apt_lp_sigmoid_d(k->kv[t] - term[kk], k->inv_tk[t], &dh);
+            c += f * k->w / (k->nk * norm) * dh;
+        }
+        c1[kk] = c;
+        acc[kk] *= c;
+    }
+    return k->w * (1.0 - recall / k->nk);
+}
+
 // Pass 2, one (q, j): d loss_part / d s_qj. pos[kk] (kk < npos): the rows of q's class in the order the
 // pair arrays use; s_i, c1, c2, acc: the pair arrays of q; rank_j: j's index in pos when same.
 APT_HD double apt_lp_grad(const AptLossPairK *k, int q, int j, bool same, float sj, int npos, const int *pos,
@@ -144,10 +216,10 @@ APT_HD double apt_lp_grad(const AptLossPairK *k, int q, int j, bool same, float 
     const bool smoothap = k->kind == APT_LP_SMOOTHAP, excl_q = smoothap && !k->self;
     if (excl_q && j == q) return 0.0; // q is neither gallery nor scored positive
     double g = 0.0;
-    if (smoothap || !same) { // PNP: same-class j take part only through their own acc below
+    if (k->kind != APT_LP_PNP || !same) { // PNP: same-class j take part only through their own acc below
         for (int kk = 0; kk < npos; kk++) {
             const int i = pos[kk];
-            if (i == j || (excl_q && i == q)) continue;
+            if (i == j || !apt_lp_pair_scored(k, q, i)) continue;
             float dg;
             apt_lp_sigmoid(sj, s_i[kk], k->inv_tau, &dg);
             g += (smoothap && same ? c1[kk] + c2[kk] : c1[kk]) * (double)dg;

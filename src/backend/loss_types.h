@@ -14,6 +14,8 @@ extern "C" {
 
 typedef struct AptLossImpl AptLossImpl; // one per loss name (the registry in src/loss/loss.c)
 
+#define APT_LOSS_K_MAX 16 // recallk: most k values (the config's list capacity, APT_LIST_MAX)
+
 typedef struct AptLossParams {
     const AptLossImpl *impl; // from apt_loss_find(name)
     double tau;              // sigmoid temperature (smoothap, pnp-*)
@@ -23,6 +25,9 @@ typedef struct AptLossParams {
     double margin;           // contrastive (negatives above it are penalised), triplet
     bool semihard;           // triplet: semi-hard negative per (q, i) instead of all triplets
     double ms_alpha, ms_beta, ms_lambda, ms_margin; // multi-similarity
+    int recallk_n;                       // recallk: number of k values (1..APT_LOSS_K_MAX)
+    double recallk_k[APT_LOSS_K_MAX];    // recallk: the k of each Recall@k term (clipped to B when used)
+    double recallk_tau[APT_LOSS_K_MAX];  // recallk: temperature of each k's sigmoid
 } AptLossParams;
 
 typedef struct {

@@ -57,6 +57,10 @@ typedef struct {
     double margin;         // contrastive / triplet (cosine similarity)
     char triplet_mining[16]; // all | semihard
     struct { double alpha, beta, lambda, margin; } ms; // multi-similarity
+    struct {               // Recall@k surrogate: k values and the temperature of each k's sigmoid
+        int k[APT_LIST_MAX]; int n_k;
+        float k_temperatures[APT_LIST_MAX]; int n_k_temperatures;
+    } recallk;
 } AptLossConfig;
 
 typedef struct {
@@ -162,6 +166,7 @@ void apt_config_print_help(void);
 //   world_size > 0: data.batch_size is a multiple of world_size (each rank takes B/W rows of the
 //   global plan; a rank's slice need not hold whole classes);
 //   data.mean and data.std have the same count (>= 1); eval.recall_k non-empty and increasing;
+//   loss.recallk.k and loss.recallk.k_temperatures have the same count (>= 1);
 //   schedule.name step: milestones non-empty and increasing; data.crop <= data.resize when both set;
 //   dist.backend nccl excludes device cpu; train.chunk excludes model.bn local and sync; model.drop_path > 0,
 //   model.vit_pool mean and optim.layer_decay < 1 need a vit_* model.arch.

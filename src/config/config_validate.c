@@ -36,6 +36,12 @@ int apt_config_check(const AptConfig *c, int world_size, char *err, size_t cap) 
         return snprintf(err, cap, "data.crop (%d) must be <= data.resize (%d)", d->crop, d->resize), 1;
     if (c->eval.n_recall_k < 1 || !increasing(c->eval.recall_k, c->eval.n_recall_k))
         return snprintf(err, cap, "eval.recall_k must be a non-empty increasing list"), 1;
+    if (c->loss.recallk.n_k < 1 || c->loss.recallk.n_k != c->loss.recallk.n_k_temperatures)
+        return snprintf(err, cap,
+                        "loss.recallk.k has %d values and loss.recallk.k_temperatures %d; give the same number "
+                        "(>= 1)",
+                        c->loss.recallk.n_k, c->loss.recallk.n_k_temperatures),
+               1;
     if (c->schedule.name == APT_SCHED_STEP &&
         (c->schedule.n_milestones < 1 || !increasing(c->schedule.milestones, c->schedule.n_milestones)))
         return snprintf(err, cap,

@@ -9,7 +9,7 @@
 //              src/backend/cpu/cpu_loss_<file>.c
 //     COUNTS   whether a query counts in the global normaliser (cpu_loss.h), NULL = every query
 //     VARIANT  pnp: which f(N), APT_PNP_* of backend/loss_types.h; others 0
-//     CUDA     kernel family of the CUDA path (loss_pair.h APT_LP_<CUDA>): SMOOTHAP, PNP, or NONE
+//     CUDA     kernel family of the CUDA path (loss_pair.h APT_LP_<CUDA>): SMOOTHAP, PNP, RECALLK, or NONE
 //              (NONE: CPU only; apt_loss_cuda_supports says 0 and device training refuses the loss)
 //
 // Derived from it: the AptLossId enum and APT_LOSS_NAMES_BAR / APT_LOSS_NAMES_COMMA below; the config
@@ -35,7 +35,8 @@
     X(PNP_IB,      "pnp-ib",      apt_loss_pnp_row,         NULL,                     APT_PNP_IB, PNP)      \
     X(CONTRASTIVE, "contrastive", apt_loss_contrastive_row, NULL,                     0,          NONE)     \
     X(TRIPLET,     "triplet",     apt_loss_triplet_row,     apt_loss_triplet_counts,  0,          NONE)     \
-    X(MULTISIM,    "multisim",    apt_loss_multisim_row,    NULL,                     0,          NONE)
+    X(MULTISIM,    "multisim",    apt_loss_multisim_row,    NULL,                     0,          NONE)     \
+    X(RECALLK,     "recallk",     apt_loss_recallk_row,     apt_loss_recallk_counts,  0,          RECALLK)
 // clang-format on
 
 #define APT_LOSS_ENUM_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) APT_LOSS_##ID,

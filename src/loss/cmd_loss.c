@@ -1,6 +1,9 @@
 // cmd_loss.c — `aptrain loss` (DESIGN §3 contract): check our loss against any other implementation.
 //
-//   aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5
+//   aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self]
+//                [--k K1,K2,... --k-temperatures T1,T2,...] IN.h5 OUT.h5
+// --k and --k-temperatures set the recallk lists (loss.recallk.k / k_temperatures); given alone, --k keeps
+// the default temperatures when the counts agree.
 // IN.h5: /embeddings (float32 or float64, [N, D], used as given: no normalisation), /labels (any
 // integer type, [N]). OUT.h5: /loss (float64 scalar), /grad (float64 [N, D], d loss / d embeddings).
 // Computed in float64 on the CPU, one process, all N queries. Bad input is one line naming the file
@@ -25,6 +28,26 @@ static double parse_num(const char *opt, const char *v) {
     if (errno || end == v || *end || !isfinite(x))
         apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: '%s' is not a finite number", opt, v);
     return x;
+}
+
+// A comma-separated list of finite numbers ("1,2,4"), at most APT_LOSS_K_MAX. Returns the count.
+static int parse_list(const char *opt, const char *v, double *out) {
+    if (!v || !*v) apt_exit(APT_EXIT_USAGE, "aptrain loss: %s needs a comma-separated list", opt);
+    int n = 0;
+    const char *c = v;
+    for (;;) {
+        if (n == APT_LOSS_K_MAX)
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: more than %d values", opt, APT_LOSS_K_MAX);
+        char *end;
+        errno = 0;
+        double x = strtod(c, &end);
+        if (errno || end == c || (*end && *end != ',') || !isfinite(x))
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: %s: '%s' is not a comma-separated list of numbers", opt,
+                     v);
+        out[n++] = x;
+        if (!*end) return n;
+        c = end + 1;
+    }
 }
 
 // Reads /embeddings as float64 [N, D] and /labels as int [N]; user errors name file and dataset.
@@ -109,7 +132,8 @@ static void write_output(const char *path, double loss, const double *grad, int 
 int apt_loss_cmd(int argc, char **argv) {
     const char *name = NULL, *in = NULL, *out = NULL;
     double tau = 0, alpha = 0, b = 0;
-    int have_tau = 0, have_alpha = 0, have_b = 0, exclude_self = 0;
+    int have_tau = 0, have_alpha = 0, have_b = 0, exclude_self = 0, nk = 0, ntk = 0;
+    double kv[APT_LOSS_K_MAX] = {0}, tk[APT_LOSS_K_MAX] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--loss")) {
@@ -121,6 +145,10 @@ int apt_loss_cmd(int argc, char **argv) {
             alpha = parse_num(a, i + 1 < argc ? argv[++i] : NULL), have_alpha = 1;
         } else if (!strcmp(a, "--b")) {
             b = parse_num(a, i + 1 < argc ? argv[++i] : NULL), have_b = 1;
+        } else if (!strcmp(a, "--k")) {
+            nk = parse_list(a, i + 1 < argc ? argv[++i] : NULL, kv);
+        } else if (!strcmp(a, "--k-temperatures")) {
+            ntk = parse_list(a, i + 1 < argc ? argv[++i] : NULL, tk);
         } else if (!strcmp(a, "--exclude-self")) {
             exclude_self = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -136,7 +164,8 @@ int apt_loss_cmd(int argc, char **argv) {
     if (!name || !in || !out)
         apt_exit(
             APT_EXIT_USAGE,
-            "usage: aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] IN.h5 OUT.h5");
+            "usage: aptrain loss --loss NAME [--tau T] [--alpha A] [--b B] [--exclude-self] [--k K1,K2,...] "
+            "[--k-temperatures T1,T2,...] IN.h5 OUT.h5");
     AptLossParams p;
     if (!apt_loss_params_default(&p, name))
         apt_exit(APT_EXIT_USAGE, "aptrain loss: unknown loss '%s' (expected one of: %s)", name,
@@ -147,6 +176,25 @@ int apt_loss_cmd(int argc, char **argv) {
     if (exclude_self) p.include_self = false;
     if (!(p.tau > 0)) apt_exit(APT_EXIT_USAGE, "aptrain loss: --tau must be > 0");
     if (!(p.b > 0)) apt_exit(APT_EXIT_USAGE, "aptrain loss: --b must be > 0");
+    if (nk) {
+        for (int i = 0; i < nk; i++)
+            if (!(kv[i] >= 1) || kv[i] != (double)(int)kv[i])
+                apt_exit(APT_EXIT_USAGE, "aptrain loss: --k: %g is not an integer >= 1", kv[i]);
+        memcpy(p.recallk_k, kv, sizeof kv);
+        if (!ntk && nk != p.recallk_n)
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: --k has %d values: give --k-temperatures with as many",
+                     nk);
+        p.recallk_n = nk;
+    }
+    if (ntk) {
+        if (ntk != p.recallk_n)
+            apt_exit(APT_EXIT_USAGE, "aptrain loss: --k-temperatures has %d values, --k %d", ntk,
+                     p.recallk_n);
+        for (int i = 0; i < ntk; i++)
+            if (!(tk[i] > 0))
+                apt_exit(APT_EXIT_USAGE, "aptrain loss: --k-temperatures: %g is not > 0", tk[i]);
+        memcpy(p.recallk_tau, tk, sizeof tk);
+    }
 
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // our one-line messages replace HDF5's error stack
     double *E;

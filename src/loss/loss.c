@@ -10,6 +10,8 @@
 
 #include "core/check.h"
 
+_Static_assert(APT_LIST_MAX <= APT_LOSS_K_MAX, "every loss.recallk.k list fits AptLossParams");
+
 // The registry, one entry per row of loss_names.h, indexed by AptLossId.
 #define APT_LOSS_IMPL_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) {APT_LOSS_##ID, NAME, ROW, VARIANT, COUNTS},
 static const AptLossImpl apt_losses[] = {APT_LOSS_TABLE(APT_LOSS_IMPL_)};
@@ -62,5 +64,20 @@ void apt_loss_params_from_config(AptLossParams *p, const AptLossConfig *c) {
     p->ms_beta = c->ms.beta;
     p->ms_lambda = c->ms.lambda;
     p->ms_margin = c->ms.margin;
+    // recallk: apt_config_check holds the two lists to one length; checked again here for callers that
+    // fill an AptLossConfig by hand
+    if (c->recallk.n_k < 1 || c->recallk.n_k > APT_LOSS_K_MAX ||
+        c->recallk.n_k != c->recallk.n_k_temperatures)
+        apt_user_error(
+            "loss.recallk.k has %d values and loss.recallk.k_temperatures %d (give the same number, "
+            "1 to %d)",
+            c->recallk.n_k, c->recallk.n_k_temperatures, APT_LOSS_K_MAX);
+    p->recallk_n = c->recallk.n_k;
+    for (int i = 0; i < c->recallk.n_k; i++) {
+        if (c->recallk.k[i] < 1 || !(c->recallk.k_temperatures[i] > 0))
+            apt_user_error("loss.recallk: k %d with temperature %g (k >= 1 and temperature > 0 required)",
+                           c->recallk.k[i], c->recallk.k_temperatures[i]);
+        p->recallk_k[i] = c->recallk.k[i];
+        p->recallk_tau[i] = c->recallk.k_temperatures[i];
+    }
 }
-

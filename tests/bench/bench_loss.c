@@ -1,6 +1,7 @@
 // bench_loss.c — forward+backward time and memory of our CPU loss (apt_loss_compute).
 //
-//   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] B [B ...]
+//   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] [--k-temp T]
+//              B [B ...]
 // For each global batch B: random L2-normalised float32 embeddings, B/m classes of m in shuffled
 // order, queries [0, b) with b = --slice (default: all B, one process). Prints one table row per B:
 // median (and best) wall time of `reps` runs after one warm-up, the median CPU time (user + system,
@@ -9,6 +10,8 @@
 // peak RSS.
 // --check: also run the float64 path on the same (float32-rounded) inputs and print the float32
 // path's error: |loss32 - loss64| / loss64 and max |dE32 - dE64| / max |dE64|.
+// --k-temp T: recallk with every k's temperature T (T = 1e6 makes min(., k) clip at k = 1 in every
+// query, so the worst case of cpu_loss_recallk.c, its second pass, is what runs).
 // Threads: OMP_NUM_THREADS (our per-query loop) and OPENBLAS_NUM_THREADS (GEMMs).
 #include <math.h>
 #include <omp.h>
@@ -40,6 +43,7 @@ static int cmp_d(const void *a, const void *b) {
 int main(int argc, char **argv) {
     const char *name = "smoothap";
     int D = 512, m = 4, reps = 3, slice = 0, f64 = 0, check = 0;
+    double ktemp = 0;
     int Bs[32], nB = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--loss") && i + 1 < argc)
@@ -54,15 +58,17 @@ int main(int argc, char **argv) {
             slice = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f64"))
             f64 = 1;
+        else if (!strcmp(argv[i], "--k-temp") && i + 1 < argc)
+            ktemp = atof(argv[++i]);
         else if (!strcmp(argv[i], "--check"))
             check = 1;
         else if (nB < 32)
             Bs[nB++] = atoi(argv[i]);
     }
     if (!nB || reps < 1 || reps > 64) {
-        fprintf(
-            stderr,
-            "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] B [B ...]\n");
+        fprintf(stderr,
+                "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] "
+                "[--k-temp T] B [B ...]\n");
         return 2;
     }
     AptLossParams p;
@@ -70,6 +76,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unknown loss %s\n", name);
         return 2;
     }
+    for (int t = 0; ktemp > 0 && t < p.recallk_n; t++)
+        p.recallk_tau[t] = ktemp;
     const char *blas = getenv("OPENBLAS_NUM_THREADS");
     printf("# loss %s, D=%d, m=%d, %s, OMP threads %d, OpenBLAS threads %s, median of %d\n", name, D, m,
            f64 ? "float64" : "float32", omp_get_max_threads(), blas ? blas : "default", reps);

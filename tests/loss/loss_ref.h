@@ -13,11 +13,13 @@
 typedef struct {
     double tau, alpha, b, margin, ms_alpha, ms_beta, ms_lambda, ms_margin;
     int include_self, semihard;
+    int nk;                  // recallk: number of k values
+    double k[16], tau_k[16]; // recallk: k and temperature of each Recall@k term
 } RefParams;
 
 static inline RefParams ref_defaults(const char *name) {
     (void)name; // the defaults of config_keys.def, written out independently
-    RefParams p = {0.01, 4.0, 2.0, 0.2, 2.0, 50.0, 0.5, 0.1, 1, 0};
+    RefParams p = {0.01, 4.0, 2.0, 0.2, 2.0, 50.0, 0.5, 0.1, 1, 0, 5, {1, 2, 4, 8, 16}, {1, 2, 4, 8, 16}};
     return p;
 }
 
@@ -128,6 +130,61 @@ static inline double ref_pnp(const char *variant, const double *S, const int *la
         }
         loss += (!strcmp(variant, "pnp-dq") ? 1 - fsum / m : fsum / m) / B;
     }
+    return loss;
+}
+
+// Recall@k surrogate (official code: github yash0307/RecallatK_surrogate src/losses.py), straight from
+// its definition per query q with positives P (q's class without q): dense rank matrix
+// R[p] = 1 + sum_{j != p} G(S_qj - S_qp), recall_k = min(sum_p H_k(k - R[p]), k) / min(k, |P|), k
+// clipped to B; loss = mean over the queries with |P| >= 1 of (1 - mean_k recall_k). Backward by hand
+// through min (gradient 1 below k, 1/2 at k as torch.minimum, 0 above), H_k and G.
+static inline double ref_recallk(const double *S, const int *lab, int B, RefParams p, double *dS) {
+    double loss = 0, *R = malloc(sizeof(double) * B);
+    memset(dS, 0, sizeof(double) * B * B);
+    int Q = 0;
+    for (int q = 0; q < B; q++) {
+        int np = 0;
+        for (int j = 0; j < B; j++)
+            np += j != q && lab[j] == lab[q];
+        Q += np > 0;
+    }
+    for (int q = 0; q < B; q++) {
+        int np = 0;
+        for (int j = 0; j < B; j++)
+            np += j != q && lab[j] == lab[q];
+        if (np == 0) continue;
+        for (int i = 0; i < B; i++) {
+            R[i] = 0;
+            if (i == q || lab[i] != lab[q]) continue;
+            double dg;
+            R[i] = 1;
+            for (int j = 0; j < B; j++)
+                if (j != i) R[i] += ref_G(S[q * B + j] - S[q * B + i], p.tau, &dg);
+        }
+        double recall = 0;
+        for (int t = 0; t < p.nk; t++) {
+            double k = p.k[t] < B ? p.k[t] : B, norm = k < np ? k : np, sum = 0, dh;
+            for (int i = 0; i < B; i++)
+                if (i != q && lab[i] == lab[q]) sum += ref_G(k - R[i], p.tau_k[t], &dh);
+            recall += fmin(sum, k) / norm;
+            double dmin = sum < k ? 1.0 : (sum == k ? 0.5 : 0.0);
+            // d loss / d R[i] = -(1 / Q) (1 / K) dmin / norm * H_k'(k - R[i]) * (-1)
+            for (int i = 0; i < B; i++) {
+                if (i == q || lab[i] != lab[q]) continue;
+                ref_G(k - R[i], p.tau_k[t], &dh);
+                double dR = dmin / norm * dh / p.nk / Q;
+                for (int j = 0; j < B; j++) {
+                    if (j == i) continue;
+                    double dg;
+                    ref_G(S[q * B + j] - S[q * B + i], p.tau, &dg);
+                    dS[q * B + j] += dR * dg;
+                    dS[q * B + i] -= dR * dg;
+                }
+            }
+        }
+        loss += (1 - recall / p.nk) / Q;
+    }
+    free(R);
     return loss;
 }
 
@@ -251,6 +308,8 @@ static inline double ref_loss_grad(const char *name, RefParams p, const double *
         loss = ref_contrastive(S, lab, B, p, dS);
     else if (!strcmp(name, "triplet"))
         loss = ref_triplet(S, lab, B, p, dS);
+    else if (!strcmp(name, "recallk"))
+        loss = ref_recallk(S, lab, B, p, dS);
     else
         loss = ref_multisim(S, lab, B, p, dS);
     // S_qj = <e_q, e_j>: d/de_a = sum_j dS_aj e_j + sum_q dS_qa e_q

@@ -9,6 +9,12 @@
   formulations written from DESIGN §3, differentiated by autograd.
 - The baselines (contrastive, semi-hard triplet, multi-similarity with mining) written from the
   formulas at the top of src/loss/{contrastive,triplet,multisim}.c, with the config defaults.
+- Recall@k surrogate (recallk): (a) the values of the OFFICIAL code (github.com/yash0307/RecallatK_surrogate,
+  src/losses.py, run unchanged in float64 on the CPU by make_recallk_official.py) kept in
+  data/recallk_official.h5, on sorted equal classes as that code needs, given to `aptrain loss` shuffled;
+  (b) a dense formulation written from src/backend/cpu/cpu_loss_recallk.c's comment, differentiated by
+  autograd, on batches with uneven classes and a query without positives (which the official code
+  cannot score: it divides by min(k, m - 1) = 0).
 - Inputs written by h5py: float32 and float64 embeddings (one set not normalised, used as given),
   labels as int64, int16 and uint8.
 - Bad input files: exit status 1 and one stderr line naming the file and the dataset.
@@ -122,6 +128,23 @@ def pnp(E, labels, tau, variant, alpha, b):
     return 1 - loss if variant == "pnp-dq" else loss
 
 
+def recallk(E, labels, tau, ks, tks):
+    B = E.shape[0]
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(B, dtype=torch.bool)
+    pos = (same & ~eye).double()  # [q, p]
+    rank = 1 + (sg_tensor(E, tau) * (~eye).double()[None, :, :]).sum(-1)  # [q, p]: sum over j != p
+    npos = pos.sum(1)
+    valid = npos > 0
+    recall = torch.zeros(B)
+    for k, tk in zip(ks, tks):
+        k = min(k, B)
+        s = (sigmoid(k - rank, tk) * pos).sum(1)
+        norm = torch.clamp(torch.minimum(torch.full_like(npos, k), npos), min=1)  # rows without positives: unused
+        recall = recall + torch.minimum(s, torch.full_like(s, k)) / norm
+    return (1 - recall[valid] / len(ks)).mean()
+
+
 # ---- baselines, with the defaults of src/config/config_keys.def (what `aptrain loss` uses) ----------
 MARGIN, MS_A, MS_B, MS_L, MS_E = 0.2, 2.0, 50.0, 0.5, 0.1
 
@@ -230,6 +253,26 @@ def main():
         check("smoothap official code B=%d D=%d tau=%g %s" % (B, D, tau, np.dtype(edt).name),
               loss, grad, ref.item(), Et.grad.numpy()[perm])
 
+    # 1b. the official Recall@k surrogate's values (data/recallk_official.h5) vs ours on a shuffled copy
+    with h5py.File(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "recallk_official.h5"), "r") as f:
+        for name in sorted(f):
+            g = f[name]
+            E, labels, grad_off = g["embeddings"][()], g["labels"][()], g["grad"][()]
+            ks, tks = list(g.attrs["k"]), list(g.attrs["k_temperatures"])
+            args = ["--tau", repr(float(g.attrs["tau"])), "--k", ",".join(str(int(k)) for k in ks),
+                    "--k-temperatures", ",".join(repr(float(t)) for t in tks)]
+            perm = np.random.default_rng(len(labels)).permutation(len(labels))
+            loss, grad = run_ours("recallk", E[perm], labels[perm], args, "recallk_official_" + name, np.float64,
+                                  np.int64)
+            check("recallk official code B=%d m=%d k=%s tk=%s" % (len(labels), g.attrs["m"], ks, [float(t) for t in tks]),
+                  loss, grad, float(g["loss"][()]), grad_off[perm])
+            # the float64 dense formulation on the same batch: independent of both
+            Et = torch.tensor(E, requires_grad=True)
+            ref = recallk(Et, torch.tensor(labels), float(g.attrs["tau"]), [int(k) for k in ks], [float(t) for t in tks])
+            ref.backward()
+            check("recallk dense vs official code B=%d" % len(labels), ref.item(), Et.grad.numpy(),
+                  float(g["loss"][()]), grad_off)
+
     # 2. dense formulations on shuffled, partly non-normalised batches with uneven classes
     cases = [("smoothap", ["--exclude-self"], lambda E, l: smoothap_paper(E, l, 0.01)),
              ("pnp-o", [], lambda E, l: pnp(E, l, 0.01, "pnp-o", 4, 2)),
@@ -241,7 +284,10 @@ def main():
              ("pnp-ib", ["--b", "3"], lambda E, l: pnp(E, l, 0.01, "pnp-ib", 4, 3)),
              ("contrastive", [], contrastive),
              ("triplet", [], triplet_semihard),
-             ("multisim", [], multisim)]
+             ("multisim", [], multisim),
+             ("recallk", [], lambda E, l: recallk(E, l, 0.01, [1, 2, 4, 8, 16], [1, 2, 4, 8, 16])),
+             ("recallk", ["--tau", "0.03", "--k", "1,4,16,32", "--k-temperatures", "1,1,1,1"],
+              lambda E, l: recallk(E, l, 0.03, [1, 4, 16, 32], [1, 1, 1, 1]))]
     for k, (name, args, fn) in enumerate(cases):
         for scale, edt, ldt in [(None, np.float32, np.int16), (1.7, np.float64, np.uint8)]:
             E, labels = batch(10 + k, 7, 4, 12, scale)
@@ -286,7 +332,8 @@ def main():
     failures += not ok
     print("%s unknown loss: rc %d: %s" % ("ok  " if ok else "FAIL", r.returncode, r.stderr.strip()))
 
-    for opts in (["--alpha", "nan"], ["--tau", "0"], ["--b", "-1"], ["--tau"]):
+    for opts in (["--alpha", "nan"], ["--tau", "0"], ["--b", "-1"], ["--tau"], ["--k", "1,2"], ["--k", "0"],
+                 ["--k", "1.5"], ["--k-temperatures", "1,1"], ["--k", "1,2", "--k-temperatures", "1,-1"]):
         r = subprocess.run([APTRAIN, "loss", "--loss", "pnp-dq"] + opts + [bad, os.path.join(WORK, "o.h5")],
                            capture_output=True, text=True)
         ok = r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

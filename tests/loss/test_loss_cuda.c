@@ -1,5 +1,5 @@
-// test_loss_cuda.c — the CUDA ranking losses (smoothap both semantics, pnp-o/ds/dq/iu/ib) against the CPU
-// float32 losses of apt_loss_compute (label gpu). Skips (exit 77) when no CUDA device is usable.
+// test_loss_cuda.c — the CUDA ranking losses (smoothap both semantics, pnp-o/ds/dq/iu/ib, recallk) against
+// the CPU float32 losses of apt_loss_compute (label gpu). Skips (exit 77) when no CUDA device is usable.
 //
 // Two kinds of input:
 //  * "dyadic": entries k/256 with integer |k| <= 16 and D <= 32, so every similarity s_qj is a multiple of

@@ -7,7 +7,7 @@
 // Same inputs as test_loss_cuda: "dyadic" entries k/256 (|k| <= 16, D <= 32), so every similarity is exact
 // in float32 and both sides see the same S; the remaining differences are G in float vs double (1e-7
 // relative) and sums in another order: loss and dE within 1e-5 relative (dE: of its max). Every loss
-// (smoothap both semantics, pnp-o/ds/dq/iu/ib), unsorted labels with unequal classes and a singleton,
+// (smoothap both semantics, pnp-o/ds/dq/iu/ib, recallk), unsorted labels with unequal classes and a singleton,
 // partial query ranges. The loss list is every row of loss_names.h with a CUDA kernel family.
 #include <math.h>
 #include <stdint.h>
@@ -58,6 +58,7 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
                       .alpha = p->alpha,
                       .b = p->b,
                       .w = nvalid > 0 ? 1.0 / (double)nvalid : 0.0};
+    apt_lp_set_recallk(&k, p, B);
     float *row = malloc(B * sizeof *row), *si = malloc(B * sizeof *si);
     double *c1 = malloc(B * sizeof(double)), *c2 = malloc(B * sizeof(double)),
            *acc = malloc(B * sizeof(double));
@@ -83,7 +84,7 @@ static double pair_pipeline(const AptLossParams *p, const float *E, const int *l
                 apt_lp_pair_accum(&k, q, i, j, grp_of[j] == g, row[j], si[kk], sums);
             apt_lp_pair_finish(&k, npos, sums, &c1[kk], &c2[kk], &acc[kk], &term[kk]);
         }
-        loss += apt_lp_query_loss(&k, npos, term);
+        loss += apt_lp_query_finish(&k, q, npos, pos, term, c1, acc);
         for (int j = 0; j < B; j++) { // pass 2, then the two GEMMs' work for this query row
             const bool same = grp_of[j] == g;
             const float gs =

@@ -30,7 +30,7 @@ static const Case CASES[] = {
     {"pnp-dq", "pnp-dq", 1, 0},     {"pnp-iu", "pnp-iu", 1, 0},
     {"pnp-ib", "pnp-ib", 1, 0},     {"contrastive", "contrastive", 1, 0},
     {"triplet", "triplet", 1, 0},   {"triplet-semihard", "triplet", 1, 1},
-    {"multisim", "multisim", 1, 0},
+    {"multisim", "multisim", 1, 0}, {"recallk", "recallk", 1, 0},
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -348,6 +348,112 @@ static void test_registry(void) {
     TEST_CHECK(apt_loss_params_default(&p, "pnp-dq") && p.tau == 0.01 && p.alpha == 4 && p.b == 2 &&
                    p.include_self,
                "defaults of DESIGN §3");
+    // recallk: the official code's k_vals_train and k_temperatures defaults
+    TEST_CHECK(apt_loss_params_default(&p, "recallk") && p.recallk_n == 5 && p.recallk_k[0] == 1 &&
+                   p.recallk_k[4] == 16 && p.recallk_tau[0] == 1 && p.recallk_tau[4] == 16 && p.tau == 0.01,
+               "recallk defaults");
+}
+
+// Recall@k surrogate beyond the default case: the min(., k) clip active (the second pass of
+// cpu_loss_recallk.c), k above the batch, temperatures of 1 (the setting), and queries without
+// positives: finite, left out of the loss and of its normaliser.
+static void set_recallk(AptLossParams *p, RefParams *rp, int n, const double *k, const double *tk) {
+    p->recallk_n = rp->nk = n;
+    for (int t = 0; t < n; t++)
+        p->recallk_k[t] = rp->k[t] = k[t], p->recallk_tau[t] = rp->tau_k[t] = tk[t];
+}
+
+static void test_recallk(void) {
+    enum { C = 9, m = 4, B = C * m, D = 16 };
+    double E[B * D], g[B * D], rg[B * D], fd[B * D], tmp[B * D];
+    int lab[B];
+    ref_make_batch(11, C, m, D, 1, E, lab);
+    const Case c = {"recallk", "recallk", 1, 0};
+    struct {
+        const char *what;
+        int n;
+        double k[5], tk[5];
+        double tau;
+    } sets[] = {
+        // tau_k = 100: every H_k(k - rank) ~ 1/2, so sum_p H_1 ~ 3/2 > 1: k = 1 clipped, k = 2 not
+        {"clip k=1", 2, {1, 2}, {100, 100}, 0.05},
+        {"k above B", 3, {1, 16, 64}, {1, 1, 1}, 0.05}, // 64 -> B = 36
+        {"temperatures 1", 5, {1, 2, 4, 8, 16}, {1, 1, 1, 1, 1}, 0.01},
+    };
+    for (int si = 0; si < 3; si++) {
+        AptLossParams p;
+        RefParams rp;
+        make_params(&c, sets[si].tau, &p, &rp);
+        set_recallk(&p, &rp, sets[si].n, sets[si].k, sets[si].tk);
+        double rl = ref_loss_grad("recallk", rp, E, lab, B, D, rg);
+        double l = ours(&p, E, lab, B, D, 0, B, 0, g);
+        char what[128];
+        snprintf(what, sizeof what, "recallk %s f64", sets[si].what);
+        double e64 = compare(what, l, g, rl, rg, B * D, 1e-9);
+        l = ours(&p, E, lab, B, D, 0, B, 1, g);
+        snprintf(what, sizeof what, "recallk %s f32", sets[si].what);
+        double e32 = compare(what, l, g, rl, rg, B * D, 1e-4);
+        printf("     recallk %-16s loss %.12f  grad err/max: f64 %.2e  f32 %.2e\n", sets[si].what, rl, e64,
+               e32);
+    }
+    // the clip case against central differences (its gradient takes the second pass)
+    {
+        enum { C2 = 3, m2 = 5, B2 = C2 * m2, D2 = 5 };
+        double E2[B2 * D2];
+        int lab2[B2];
+        ref_make_batch(12, C2, m2, D2, 1, E2, lab2);
+        AptLossParams p;
+        RefParams rp;
+        make_params(&c, 0.05, &p, &rp);
+        const double k[] = {1, 2, 3}, tk[] = {100, 100, 1};
+        set_recallk(&p, &rp, 3, k, tk);
+        ours(&p, E2, lab2, B2, D2, 0, B2, 0, g);
+        const double h = 1e-6;
+        for (int i = 0; i < B2 * D2; i++) {
+            double e0 = E2[i];
+            E2[i] = e0 + h;
+            double lp = ours(&p, E2, lab2, B2, D2, 0, B2, 0, tmp);
+            E2[i] = e0 - h;
+            double lm = ours(&p, E2, lab2, B2, D2, 0, B2, 0, tmp);
+            E2[i] = e0;
+            fd[i] = (lp - lm) / (2 * h);
+        }
+        double worst = 0;
+        for (int i = 0; i < B2 * D2; i++)
+            worst = fmax(worst, fabs(g[i] - fd[i]));
+        printf("     recallk clip: finite differences max|diff|/max|fd| %.2e\n",
+               worst / max_abs(fd, B2 * D2));
+        expect_close_d(g, fd, B2 * D2, 1e-5, 1e-6 * max_abs(fd, B2 * D2), "recallk clip finite differences");
+    }
+    // queries without positives: rows 0 and 5 become singletons (the official code would divide by
+    // min(k, 0) = 0 there and return NaN)
+    lab[0] = 999, lab[5] = -998;
+    AptLossParams p;
+    RefParams rp;
+    make_params(&c, 0.01, &p, &rp);
+    double rl = ref_loss_grad("recallk", rp, E, lab, B, D, rg);
+    double l = ours(&p, E, lab, B, D, 0, B, 0, g);
+    int finite = isfinite(l);
+    for (int i = 0; i < B * D; i++)
+        finite &= isfinite(g[i]);
+    TEST_CHECK(finite, "recallk with singleton queries: loss %g, gradient finite %d", l, finite);
+    compare("recallk singletons f64", l, g, rl, rg, B * D, 1e-9);
+    // the singleton's own range contributes nothing, and the normaliser is B - 2: the per-query parts of
+    // all other queries, times B - 2, average to 1 - mean recall, i.e. the loss over [0, B) is their sum
+    double l0 = ours(&p, E, lab, B, D, 0, 1, 0, g);
+    TEST_CHECK(l0 == 0.0 && max_abs(g, B * D) == 0.0, "recallk singleton query: loss part %g, max|g| %g", l0,
+               max_abs(g, B * D));
+    double rest = ours(&p, E, lab, B, D, 1, 5, 0, g) + ours(&p, E, lab, B, D, 6, B, 0, g);
+    expect_close_d(&rest, &l, 1, 1e-12, 0, "recallk: the loss is the sum over queries with positives");
+    // Q = B - 2: one query's part times Q is its 1 - mean recall, within [0, 1]
+    double one = ours(&p, E, lab, B, D, 1, 2, 0, g) * (B - 2);
+    TEST_CHECK(one >= 0 && one <= 1, "recallk: query 1's part x (B - 2) = %g is a 1 - recall", one);
+    // every query a singleton: loss 0, gradient 0, nothing NaN
+    ref_make_batch(13, B, 1, D, 1, E, lab);
+    l = ours(&p, E, lab, B, D, 0, B, 0, g);
+    TEST_CHECK(l == 0.0 && max_abs(g, B * D) == 0.0, "recallk all singletons: loss %g max|g| %g", l,
+               max_abs(g, B * D));
+    printf("     recallk singletons: loss %.12f (ref %.12f), all-singleton batch loss %g\n", rl, rl, l);
 }
 
 int main(void) {
@@ -359,5 +465,6 @@ int main(void) {
     test_thread_determinism();
     test_identical_embeddings();
     test_all_singletons();
+    test_recallk();
     return apt_test_finish("test_losses");
 }

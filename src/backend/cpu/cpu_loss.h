@@ -77,6 +77,8 @@ double apt_loss_contrastive_row(const AptLossParams *p, const AptLossRow *r);
 double apt_loss_triplet_row(const AptLossParams *p, const AptLossRow *r);
 bool apt_loss_triplet_counts(const AptLossParams *p, int npos, int B);
 double apt_loss_multisim_row(const AptLossParams *p, const AptLossRow *r);
+double apt_loss_recallk_row(const AptLossParams *p, const AptLossRow *r);
+bool apt_loss_recallk_counts(const AptLossParams *p, int npos, int B);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
-// cuda_loss.cu — Smooth-AP and PNP on the device: the twin of src/backend/cpu/cpu_loss.c +
-// cpu_loss_smoothap.c + cpu_loss_pnp.c for float32 (interface and semantics in cuda_loss.h; the math is
-// documented in cpu_loss_smoothap.c and cpu_loss_pnp.c).
+// cuda_loss.cu — Smooth-AP, PNP and the Recall@k surrogate on the device: the twin of
+// src/backend/cpu/cpu_loss.c + cpu_loss_smoothap.c + cpu_loss_pnp.c + cpu_loss_recallk.c for float32
+// (interface and semantics in cuda_loss.h; the math is documented in the cpu_loss_<name>.c files).
 //
 // Per block of nb local queries [r0, r0 + nb):
 //   1. S[nb, B] = E[r0:r0+nb] E^T                         cuBLAS SGEMM (fp32 math; TF32 never enabled)
@@ -9,8 +9,10 @@
 //      and turns them into the per-pair coefficients of the backward pass (cpu_loss_smoothap.c: ca, cp;
 //      cpu_loss_pnp.c: c0),
 //      the pair's "acc" (what the positive i itself receives: -Σ_j c_j G'_j) and the pair's loss term.
-//   3. query_loss: per query, the loss from its pair terms; then one block sums the nb query losses in
-//      a fixed tree and adds them to the running loss (one thread, stream order: deterministic).
+//   3. query_loss: per query, the loss from its pair terms (recallk: pass 1 left the ranks there, and
+//      this step also forms the pair coefficients, which need all of a query's ranks because of the
+//      min(., k) clip); then one block sums the nb query losses in a fixed tree and adds them to the
+//      running loss (one thread, stream order: deterministic).
 //   4. grad_rows:  one thread per (t, j): gs[t, j] = Σ_k c(t, k, j) G'(s_tj - s_t,i_k) - [j positive] acc,
 //      written in place over S[t, j] (each thread reads only its own S element; s_i comes from step 2).
 //   5. dE (+)= S^T E_q ; dE[r0:r0+nb] += S E                   two SGEMMs (beta = 1 after the first block)
@@ -91,13 +93,16 @@ __global__ void pair_sums_kernel(const float *S, int B, int r0, const int *perm,
     apt_lp_pair_finish(&k, npos, sums, &pb.c1[slot], &pb.c2[slot], &pb.acc[slot], &pb.term[slot]);
 }
 
-// Step 3a. One thread per query of the block: its loss from the pair terms, in positive order.
-__global__ void query_loss_kernel(int nb, int r0, const int *grp_of, const int *start, LossK k, int m_max,
-                                  PairBuf pb, double *loss_q) {
+// Step 3a. One thread per query of the block: its loss from the pair terms, in positive order; for recallk
+// also the pair coefficients, which need every rank of the query (the clip of min(., k)).
+__global__ void query_loss_kernel(int nb, int r0, const int *perm, const int *grp_of, const int *start, LossK k,
+                                  int m_max, PairBuf pb, double *loss_q) {
     const int t = blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= nb) return;
     const int g = grp_of[r0 + t];
-    loss_q[t] = apt_lp_query_loss(&k, start[g + 1] - start[g], pb.term + (size_t)t * m_max);
+    const size_t base = (size_t)t * m_max;
+    loss_q[t] = apt_lp_query_finish(&k, r0 + t, start[g + 1] - start[g], perm + start[g], pb.term + base,
+                                    pb.c1 + base, pb.acc + base);
 }
 
 // Step 3b. One block: loss (+)= Σ_t loss_q[t], fixed tree. (A single block keeps the order fixed.)
@@ -264,6 +269,7 @@ void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *
     k.alpha = p->alpha;
     k.b = p->b;
     k.w = w;
+    apt_lp_set_recallk(&k, p, B);
 
     const float one = 1.0f, zero = 0.0f;
     if (in->q_end == in->q_begin) {
@@ -282,8 +288,8 @@ void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *
         pair_sums_kernel<<<gp, APT_LOSS_THREADS, 0, ws->stream>>>(ws->S, B, r0, perm, grp_of, start, k, ws->m_max,
                                                                   ws->pair);
         CUDA_CHECK_LAUNCH();
-        query_loss_kernel<<<APT_CEIL_DIV(nb, 256), 256, 0, ws->stream>>>(nb, r0, grp_of, start, k, ws->m_max,
-                                                                          ws->pair, ws->loss_q);
+        query_loss_kernel<<<APT_CEIL_DIV(nb, 256), 256, 0, ws->stream>>>(nb, r0, perm, grp_of, start, k,
+                                                                          ws->m_max, ws->pair, ws->loss_q);
         CUDA_CHECK_LAUNCH();
         loss_sum_kernel<<<1, 1024, 0, ws->stream>>>(nb, ws->loss_q, ws->loss, r0 == in->q_begin);
         CUDA_CHECK_LAUNCH();
