@@ -14,7 +14,7 @@
 // Asserted per family: every rank's log is non-empty and byte-identical to rank 0's (the first differing
 // line is printed), and holds the collectives the family must issue.
 #include "harness.h"
-#include "train/synth_data.h"
+#include "train/train_fixture.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "h5/h5check.h"
@@ -71,32 +71,16 @@ static int count_lines(const char *s) {
     return n;
 }
 
-static void base_config(AptConfig *cfg, const char *root, const char *out, const char *name) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
+// The shared small run (train_fixture.h), smaller still (4 steps of B 16, width 4, D 8), with several
+// gradient buckets and clipping.
+static void base_config(AptConfig *cfg, const TrainDirs *d, const char *name) {
+    train_config_base(cfg, d, name);
     cfg->seed = 11;
-    cfg->device = APT_DEVICE_CPU;
     cfg->model.width = 4;
     cfg->model.embed_dim = 8;
-    cfg->model.bn = APT_BN_FROZEN;
     cfg->data.batch_size = 16;
-    cfg->data.samples_per_class = 4;
-    cfg->data.threads = 1;
-    cfg->data.prefetch = 2;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
     cfg->schedule.max_steps = 4;
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->checkpoint.keep = 1;
-    cfg->logging.every_steps = 1;
     cfg->dist.bucket_mb = 0.002; // ~500 floats: several buckets even for this small model
-    cfg->optim.name = APT_OPT_SGD;
-    cfg->optim.lr = 0.05;
-    cfg->optim.momentum = 0.9;
     cfg->optim.clip_grad_norm = 1.0;
 }
 
@@ -115,14 +99,14 @@ static int train(const AptConfig *cfg, AptComm *c, bool no_eval, long preempt_at
     return rc;
 }
 
-static void run_family(const Family *f, AptComm *c, const char *root, const char *out, const char *logs) {
+static void run_family(const Family *f, AptComm *c, const TrainDirs *d, const char *logs) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/%s", logs, f->name);
     if (c->rank == 0) apt_mkdir_p(dir);
     c->barrier(c);
     setenv("APT_COMM_RECORD", dir, 1);
     AptConfig cfg;
-    base_config(&cfg, root, out, f->name);
+    base_config(&cfg, d, f->name);
     bool no_eval = true;
     if (!strcmp(f->name, "sync") || !strcmp(f->name, "guard")) {
         cfg.model.bn = APT_BN_SYNC;
@@ -192,19 +176,10 @@ int main(int argc, char **argv) {
         apt_comm_finalize(c);
         return 77;
     }
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    char dir[256], root[300], out[300], logs[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_comm_record_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    snprintf(logs, sizeof logs, "%s/logs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 8, 12, 12, 1, 1);
-        synth_write_split(root, "test", 8, 4, 12, 12, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "comm_record", &d, 8, 8, 4, 12, 12, 1);
+    char logs[320];
+    snprintf(logs, sizeof logs, "%.256s/logs", d.dir);
     const Family fam[] = {
         {"frozen", {"grad mpi iallreduce", "grad mpi wait", "device mpi allgather", "device mpi reduce_scatter"}, 4},
         {"sync", {"device mpi allreduce", "dtype=float64 red=sum", "grad mpi iallreduce", NULL}, 4},
@@ -214,9 +189,9 @@ int main(int argc, char **argv) {
         {"nanskip", {"grad mpi iallreduce", NULL, NULL, NULL}, 4 + 3}, // steps 2-4 skipped
         {"guard", {"device staged allgather", "device staged allreduce", "grad staged iallreduce", "host mpi iallreduce"}, 4},
     };
-    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) run_family(&fam[i], c, root, out, logs);
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) run_family(&fam[i], c, &d, logs);
     c->barrier(c);
-    if (c->rank == 0 && !getenv("APT_TEST_KEEP")) apt_rm_rf(dir); // APT_TEST_KEEP=1: keep the logs to read
+    if (c->rank == 0 && !getenv("APT_TEST_KEEP")) apt_rm_rf(d.dir); // APT_TEST_KEEP=1: keep the logs to read
     int rc = apt_test_finish("test_comm_record");
     apt_comm_finalize(c);
     return rc;

@@ -20,7 +20,7 @@
 // bitwise equal.
 #include "harness.h"
 #include "train/run_result.h"
-#include "train/synth_data.h"
+#include "train/train_fixture.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -32,34 +32,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static void config(AptConfig *cfg, const char *root, const char *out, const char *name, AptDevice dev,
-                   const char *backend) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
+// The shared small run (train_fixture.h) with sync BN on device dev and dist.backend `backend`, several
+// gradient buckets, no weight decay or clipping.
+static void config(AptConfig *cfg, const TrainDirs *d, const char *name, AptDevice dev, const char *backend) {
+    train_config_base(cfg, d, name);
     snprintf(cfg->dist.backend, sizeof cfg->dist.backend, "%s", backend);
     cfg->seed = 5;
     cfg->device = dev;
-    cfg->model.width = 8;
-    cfg->model.embed_dim = 16;
     cfg->model.bn = APT_BN_SYNC;
-    cfg->data.batch_size = 32;
-    cfg->data.samples_per_class = 4;
-    cfg->data.threads = 1;
-    cfg->data.prefetch = 2;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
-    cfg->schedule.max_steps = 5;
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->checkpoint.keep = 1;
-    cfg->logging.every_steps = 1;
     cfg->dist.bucket_mb = 0.01; // several buckets for this small model
-    cfg->optim.name = APT_OPT_SGD;
-    cfg->optim.lr = 0.05;
-    cfg->optim.momentum = 0.9;
     cfg->optim.weight_decay = 0;
     cfg->optim.clip_grad_norm = 0;
 }
@@ -92,15 +73,16 @@ static bool weights_equal(const RunResult *a, const RunResult *b) {
     return a->h.numel == b->h.numel && !memcmp(a->h.w, b->h.w, a->h.numel * sizeof(float));
 }
 
-static int cpu_twin(AptComm *c, const char *root, const char *out) {
+static int cpu_twin(AptComm *c, const TrainDirs *d) {
+    const char *out = d->out;
     AptConfig cfg;
     RunResult g = {0}, p = {0};
-    config(&cfg, root, out, "guard_premul2", APT_DEVICE_CPU, "self");
+    config(&cfg, d, "guard_premul2", APT_DEVICE_CPU, "self");
     cfg.model.bn = APT_BN_FROZEN;
     setenv("APT_GUARD_BACKEND", "1", 1);
     full_run(cfg, c, out, "2", &g);
     unsetenv("APT_GUARD_BACKEND");
-    config(&cfg, root, out, "cpu_lr2", APT_DEVICE_CPU, "self");
+    config(&cfg, d, "cpu_lr2", APT_DEVICE_CPU, "self");
     cfg.model.bn = APT_BN_FROZEN;
     cfg.optim.lr = 0.1;
     full_run(cfg, c, out, "1", &p);
@@ -128,28 +110,26 @@ int main(int argc, char **argv) {
     }
     apt_log_init(c->rank, APT_LOG_ERROR, 0);
     apt_h5_init();
-    char dir[256], root[300], out[300], logs[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_nccl_train_w1_%d", (int)getpid());
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    snprintf(logs, sizeof logs, "%s/logs", dir);
-    apt_rm_rf(dir);
-    synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-    synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
+    TrainDirs dirs;
+    train_dirs_make(c, "nccl_train_w1", &dirs, 8, 16, 8, 28, 28, 1);
+    const TrainDirs *d = &dirs;
+    const char *out = d->out;
+    char logs[320];
+    snprintf(logs, sizeof logs, "%.256s/logs", d->dir);
     apt_mkdir_p(logs);
 
     if (twin) {
-        cpu_twin(c, root, out);
+        cpu_twin(c, d);
     } else {
         AptConfig cfg;
         RunResult n = {0}, s = {0}, p = {0};
-        config(&cfg, root, out, "nccl", APT_DEVICE_CUDA, "nccl");
+        config(&cfg, d, "nccl", APT_DEVICE_CUDA, "nccl");
         setenv("APT_COMM_RECORD", logs, 1);
         full_run(cfg, c, out, "2", &n);
         unsetenv("APT_COMM_RECORD");
-        config(&cfg, root, out, "staged", APT_DEVICE_CUDA, "self");
+        config(&cfg, d, "staged", APT_DEVICE_CUDA, "self");
         full_run(cfg, c, out, "2", &s);
-        config(&cfg, root, out, "plain", APT_DEVICE_CUDA, "nccl");
+        config(&cfg, d, "plain", APT_DEVICE_CUDA, "nccl");
         full_run(cfg, c, out, "1", &p);
         int bad = run_compare(&n, &s, "W=1 nccl (PreMulSum x 2) vs staged (x 2)");
         printf("W=1 nccl buckets (PreMulSum x 2, spin) vs staged (x 2): bitwise identical (weights, BN buffers, "
@@ -171,7 +151,7 @@ int main(int argc, char **argv) {
         printf("nccl run: %d bucket all-reduces and %d float64 BN sums through NCCL\n", buckets, bn);
         run_result_free(&n), run_result_free(&s), run_result_free(&p);
     }
-    apt_rm_rf(dir);
+    train_dirs_remove(c, d);
     int rc = apt_test_finish("test_nccl_train_w1");
     apt_comm_finalize(c);
     return rc;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 // Writes DIR/<split>.h5 and DIR/<split>-00000.h5. Samples are interleaved by class (i % K).
-static void synth_write_split(const char *dir, const char *split, int K, int n_per_class, int H, int W, int C,
+static inline void synth_write_split(const char *dir, const char *split, int K, int n_per_class, int H, int W, int C,
                               uint64_t seed) {
     apt_mkdir_p(dir);
     const int N = K * n_per_class;

@@ -5,7 +5,7 @@
 // initial values (mean 0, var 1), else the check would hold trivially. Weights are equal across ranks
 // anyway (the gradient all-reduce): checked bitwise too, as a sanity check of the comparison.
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "core/log.h"
 #include "h5/h5check.h"
 #include "dist/comm.h"
@@ -33,37 +33,12 @@ int main(int argc, char **argv) {
         apt_comm_finalize(c);
         return 77;
     }
-    char dir[256], root[300], out[300];
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    snprintf(dir, sizeof dir, "/tmp/apt_test_bn_local_%d", pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
-    AptConfig cfg;
-    apt_config_defaults(&cfg);
-    snprintf(cfg.data.root, sizeof cfg.data.root, "%s", root);
-    snprintf(cfg.out_dir, sizeof cfg.out_dir, "%s", out);
-    snprintf(cfg.run_name, sizeof cfg.run_name, "bn_local");
-    snprintf(cfg.model.arch, sizeof cfg.model.arch, "smallcnn");
-    snprintf(cfg.resume, sizeof cfg.resume, "never");
-    cfg.device = APT_DEVICE_CPU;
-    cfg.model.width = 8;
-    cfg.model.embed_dim = 16;
+    TrainDirs d;
+    train_dirs_make(c, "bn_local", &d, 8, 16, 8, 28, 28, 1);
+    AptConfig cfg; // the shared small run (train_fixture.h) with local BN, evaluated every 2 steps
+    train_config_base(&cfg, &d, "bn_local");
     cfg.model.bn = APT_BN_LOCAL;
-    cfg.data.batch_size = 32;
-    cfg.data.samples_per_class = 4;
-    cfg.data.threads = 1;
-    cfg.schedule.max_steps = 5;
     cfg.eval.every_steps = 2;
-    cfg.eval.every_epochs = 0;
-    cfg.checkpoint.every_epochs = 0;
-    cfg.logging.every_steps = 1;
     AptTrainerOptions o = {.quiet = true};
     AptTrainer *t = apt_trainer_create(&cfg, c, &o);
     int rc = apt_trainer_run(t);
@@ -86,8 +61,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(buffers_same, "BN running statistics equal on every rank after evaluation (bitwise)");
     TEST_CHECK(weights_same, "weights equal on every rank (bitwise)");
     apt_trainer_destroy(t);
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int failed = apt_test_finish("test_bn_local");
     apt_comm_finalize(c);
     return failed;

@@ -16,7 +16,7 @@
 // rates, evaluation metrics; timings removed); the final Recall@K values.
 #include "harness.h"
 #include "run_result.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -30,27 +30,9 @@
 
 typedef RunResult Result;
 
-static void base_config(AptConfig *cfg, const char *root, const char *out, const char *name, int variant) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
-    cfg->seed = 7;
-    cfg->device = APT_DEVICE_CPU;
-    cfg->model.width = 8;
-    cfg->model.embed_dim = 16;
-    cfg->data.batch_size = 32;
-    cfg->data.samples_per_class = 4;
-    cfg->data.threads = 1;
-    cfg->data.prefetch = 2;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
-    cfg->schedule.max_steps = 5;
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->checkpoint.keep = 1;
-    cfg->logging.every_steps = 1;
+// The shared small run (train_fixture.h); variant 0: BN sync + Adam; 1: BN frozen + SGD momentum, clipping.
+static void base_config(AptConfig *cfg, const TrainDirs *d, const char *name, int variant) {
+    train_config_base(cfg, d, name);
     if (variant == 0) {
         cfg->model.bn = APT_BN_SYNC;
         cfg->optim.name = APT_OPT_ADAM;
@@ -117,23 +99,14 @@ int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_mpi(&argc, &argv);
     apt_log_init(c->rank, APT_LOG_ERROR, 0); // (the leaderboard's "no published figures" warning)
     apt_h5_init();
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    char dir[256], root[300], out[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_guard_train_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "guard_train", &d, 8, 16, 8, 28, 28, 1);
+    const char *out = d.out;
     const char *vname[2] = {"sync-adam", "frozen-sgd-clip"};
     for (int v = 0; v < 2; v++) {
         AptConfig cfg;
         char n[4][64], what[160];
-        base_config(&cfg, root, out, "x", v);
+        base_config(&cfg, &d, "x", v);
         snprintf(n[0], sizeof n[0], "cpu_%s", vname[v]);
         snprintf(n[1], sizeof n[1], "guard_%s", vname[v]);
         snprintf(n[2], sizeof n[2], "mixed_%s", vname[v]);
@@ -154,8 +127,7 @@ int main(int argc, char **argv) {
         compare(&m2, &a, what);
         run_result_free(&a), run_result_free(&b), run_result_free(&m), run_result_free(&m2);
     }
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_guard_train");
     apt_comm_finalize(c);
     return rc;

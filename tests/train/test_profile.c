@@ -21,7 +21,7 @@
 #include "dist/comm.h"
 #include "harness.h"
 #include "run_result.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "train/trainer.h"
 
 #include <math.h>
@@ -111,30 +111,18 @@ static int parse_profile(const char *path, Parsed *p) {
     return 0;
 }
 
-static void config(AptConfig *cfg, const char *root, const char *out, const char *name, int profile) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
-    cfg->seed = 7;
-    cfg->device = APT_DEVICE_CPU;
+// The shared small run (train_fixture.h) widened to the quickstart's width, with local BN and Adam.
+static void config(AptConfig *cfg, const TrainDirs *d, const char *name, int profile) {
+    train_config_base(cfg, d, name);
     cfg->model.width = 32; // the quickstart's width: the ops, not the host work between them, make the step
     cfg->model.embed_dim = 32;
     cfg->model.bn = APT_BN_LOCAL;
     cfg->data.batch_size = 64; // 8 classes x 8
     cfg->data.samples_per_class = 8;
-    cfg->data.threads = 1;
     cfg->data.prefetch = 4; // the loader stays ahead: its hand-over inside the step is host time, no op
     cfg->optim.name = APT_OPT_ADAM;
     cfg->optim.lr = 1e-3;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
     cfg->schedule.max_steps = 6;
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->checkpoint.keep = 1;
-    cfg->logging.every_steps = 1;
     cfg->train.profile_steps = profile;
 }
 
@@ -155,27 +143,18 @@ int main(int argc, char **argv) {
     apt_h5_init();
     if (c->rank == 0) unit_work();
 
-    char dir[256], root[300], out[300];
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    snprintf(dir, sizeof dir, "/tmp/apt_test_profile_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "profile", &d, 8, 16, 8, 28, 28, 1);
+    const char *out = d.out;
     AptConfig cfg;
     RunResult ref = {0};
-    config(&cfg, root, out, "plain", 0);
+    config(&cfg, &d, "plain", 0);
     run(&cfg, c, out, &ref);
     const char *names[2] = {"profiled_cpu", "profiled_guard"};
     for (int g = 0; g < 2; g++) {
         if (g) setenv("APT_GUARD_BACKEND", "1", 1);
         RunResult r = {0};
-        config(&cfg, root, out, names[g], 3);
+        config(&cfg, &d, names[g], 3);
         run(&cfg, c, out, &r);
         unsetenv("APT_GUARD_BACKEND");
         int bad = run_compare(&r, &ref, names[g]);
@@ -211,8 +190,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/plain/profile.md", out);
     TEST_CHECK(c->rank != 0 || !apt_path_exists(path), "profile.md written without train.profile_steps");
     run_result_free(&ref);
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_profile");
     apt_comm_finalize(c);
     return rc;

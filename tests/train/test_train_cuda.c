@@ -23,7 +23,7 @@
 // 1/64) and within 2/64 for a deeper model. Deep models train at lr 0.001 (0.05 collapses ResNet-50's
 // embeddings in 2 steps: the loss becomes constant and the comparison meaningless).
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -34,45 +34,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static void config(AptConfig *cfg, const char *root, const char *out, const char *name, AptDevice dev,
-                   const char *arch) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
+// The shared small run (train_fixture.h) with architecture arch on device dev; deep models at lr 0.001.
+static void config(AptConfig *cfg, const TrainDirs *d, const char *name, AptDevice dev, const char *arch) {
+    train_config_base(cfg, d, name);
     snprintf(cfg->model.arch, sizeof cfg->model.arch, "%s", arch);
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
     snprintf(cfg->dist.backend, sizeof cfg->dist.backend, "auto");
     cfg->seed = 11;
     cfg->device = dev;
-    cfg->model.width = 8;
-    cfg->model.embed_dim = 16;
-    cfg->model.bn = APT_BN_FROZEN;
-    cfg->data.batch_size = 32;
-    cfg->data.samples_per_class = 4;
-    cfg->data.threads = 1;
-    cfg->optim.name = APT_OPT_SGD;
     cfg->optim.lr = strcmp(arch, "smallcnn") ? 0.001 : 0.05;
-    cfg->optim.momentum = 0.9;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
-    cfg->schedule.max_steps = 5;
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->logging.every_steps = 1;
-}
-
-// Per-step losses from metrics.jsonl.
-static int read_losses(const char *out, const char *name, double *loss, int cap) {
-    char p[1024], line[4096];
-    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", out, name);
-    FILE *f = fopen(p, "r");
-    int n = 0;
-    while (f && fgets(line, sizeof line, f) && n < cap) {
-        const char *l = strstr(line, "\"type\":\"train\"") ? strstr(line, "\"loss\":") : NULL;
-        if (l) loss[n++] = strtod(l + 7, NULL);
-    }
-    if (f) fclose(f);
-    return n;
 }
 
 // Weights scaled by 1 +- eps (pseudo-random signs): a stand-in for the ulp-level differences between
@@ -115,13 +84,8 @@ int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_auto(&argc, &argv); // no MPI_Init on a bare GPU host without a launcher
     apt_log_init(c->rank, APT_LOG_ERROR, 0);
     apt_h5_init();
-    char dir[256], root[300], out[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_train_cuda_%d", (int)getpid());
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    apt_rm_rf(dir);
-    synth_write_split(root, "train", 8, 16, size, size, channels, 1);
-    synth_write_split(root, "test", 8, 8, size, size, channels, 2);
+    TrainDirs d;
+    train_dirs_make(c, "train_cuda", &d, 8, 16, 8, size, size, channels);
 
     // Runs: 0 = cpu, 1 = cuda (cpu with APT_TEST_CPU_TWIN), 2 = cpu from perturbed weights (the floor).
     AptParamStore h[3];
@@ -130,7 +94,7 @@ int main(int argc, char **argv) {
     const char *names[3] = {"cpu", "cuda", "cpu_perturbed"};
     for (int k = 0; k < 3; k++) {
         AptConfig cfg;
-        config(&cfg, root, out, names[k], k == 1 && !cpu_twin ? APT_DEVICE_CUDA : APT_DEVICE_CPU, arch);
+        config(&cfg, &d, names[k], k == 1 && !cpu_twin ? APT_DEVICE_CUDA : APT_DEVICE_CPU, arch);
         AptTrainerOptions o = {.quiet = true};
         AptTrainer *t = apt_trainer_create(&cfg, c, &o);
         if (k == 2) perturb_weights(apt_trainer_params(t), 1e-6);
@@ -141,7 +105,7 @@ int main(int argc, char **argv) {
         apt_params_host_mirror(apt_trainer_params(t), &h[k]);
         recall[k] = apt_trainer_last_recall(t, 0);
         apt_trainer_destroy(t);
-        nl[k] = read_losses(out, names[k], loss[k], 8);
+        nl[k] = train_read_losses(d.out, names[k], loss[k], 8);
     }
     TEST_CHECK(nl[0] == 5 && nl[1] == 5 && nl[2] == 5, "losses logged: cpu %d, cuda %d, perturbed %d (want 5)",
                nl[0], nl[1], nl[2]);
@@ -192,7 +156,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(fabs(recall[0] - recall[1]) <= tol_r, "Recall@1: cpu %g, cuda %g (tol %g)", recall[0], recall[1],
                tol_r);
     for (int k = 0; k < 3; k++) apt_params_host_free(&h[k]);
-    apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_train_cuda");
     apt_comm_finalize(c);
     return rc;

@@ -7,7 +7,7 @@
 //                bitwise equal to the uninterrupted run — weights, BN buffers and Adam m/v.
 // Runs under ctest with np 1, 2 and 4.
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "core/log.h"
 #include "h5/h5check.h"
 #include "dist/comm.h"
@@ -40,32 +40,15 @@ static Snapshot snap(AptParamStore *ps) {
 
 static void snap_free(Snapshot *s) { free(s->w), free(s->m), free(s->v), free(s->buffers), free(s->p); }
 
-static void base_config(AptConfig *cfg, const char *root, const char *out, const char *name, AptBNMode bn) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->run_name, sizeof cfg->run_name, "%s", name);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
+// The shared small run (train_fixture.h) with Adam (lr 1e-3, weight decay 4e-4, head lr x2) and BN mode bn.
+static void base_config(AptConfig *cfg, const TrainDirs *d, const char *name, AptBNMode bn) {
+    train_config_base(cfg, d, name);
     cfg->seed = 42;
-    cfg->device = APT_DEVICE_CPU;
-    cfg->model.width = 8;
-    cfg->model.embed_dim = 16;
     cfg->model.bn = bn;
-    cfg->data.batch_size = 32; // 8 classes x 4: 4 batches per epoch of the 128-image synthetic train split
-    cfg->data.samples_per_class = 4;
-    cfg->data.threads = 1;
-    cfg->data.prefetch = 2;
     cfg->optim.name = APT_OPT_ADAM;
     cfg->optim.lr = 1e-3;
     cfg->optim.weight_decay = 4e-4;
     cfg->optim.fc_lr_mul = 2;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
-    cfg->schedule.max_steps = 5; // crosses the epoch boundary after step 4
-    cfg->eval.every_epochs = 0;
-    cfg->checkpoint.every_epochs = 0;
-    cfg->checkpoint.keep = 1;
-    cfg->logging.every_steps = 1;
 }
 
 static Snapshot train(const AptConfig *cfg, AptComm *c, long preempt_at, int *rc) {
@@ -118,19 +101,8 @@ int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_mpi(&argc, &argv);
     apt_log_init(c->rank, APT_LOG_WARN, 0);
     apt_h5_init();
-    char dir[256], root[300], out[300];
-    // Rank 0's pid in the name: concurrent runs of the suite (other build trees) must not share the directory.
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    snprintf(dir, sizeof dir, "/tmp/apt_test_trainer_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "trainer", &d, 8, 16, 8, 28, 28, 1);
     AptComm *self = apt_comm_create_self();
     // Adam is invariant to the scale of the gradient, so a SUM/mean mix-up of the all-reduce would hide
     // behind it: the SGD case sees the gradient itself.
@@ -141,7 +113,7 @@ int main(int argc, char **argv) {
         char name[64], what[128];
         int rc;
         snprintf(name, sizeof name, "w%d_%s", c->world, mode_name[mi]);
-        base_config(&cfg, root, out, name, modes[mi]);
+        base_config(&cfg, &d, name, modes[mi]);
         if (mi == 2) cfg.optim.name = APT_OPT_SGD, cfg.optim.lr = 0.05, cfg.optim.momentum = 0.9;
         Snapshot a = train(&cfg, c, 0, &rc);
         TEST_CHECK(rc == 0, "run status %d", rc);
@@ -176,8 +148,7 @@ int main(int argc, char **argv) {
         snap_free(&a), snap_free(&b), snap_free(&p), snap_free(&q);
     }
     self->destroy(self);
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_trainer");
     apt_comm_finalize(c);
     return rc;

@@ -30,7 +30,7 @@ typedef struct {
 
 // Collective over c: rank 0 (re)creates /tmp/apt_test_<tag>_np<W>_<pid> and writes K classes of n_train
 // (train) and n_test (test) images of H x W x C (seeds 1 and 2); every rank returns after it is written.
-static void train_dirs_make(AptComm *c, const char *tag, TrainDirs *d, int K, int n_train, int n_test, int H, int W,
+static inline void train_dirs_make(AptComm *c, const char *tag, TrainDirs *d, int K, int n_train, int n_test, int H, int W,
                             int C) {
     int pid = (int)getpid();
     c->bcast(c, &pid, 1, APT_I32, 0);
@@ -46,7 +46,7 @@ static void train_dirs_make(AptComm *c, const char *tag, TrainDirs *d, int K, in
 }
 
 // Collective: every rank is done with the directory, then rank 0 removes it.
-static void train_dirs_remove(AptComm *c, const TrainDirs *d) {
+static inline void train_dirs_remove(AptComm *c, const TrainDirs *d) {
     c->barrier(c);
     if (c->rank == 0) apt_rm_rf(d->dir);
 }
@@ -55,7 +55,7 @@ static void train_dirs_remove(AptComm *c, const TrainDirs *d) {
 // (4 steps per epoch of the 8 x 16 train split, so 5 steps cross an epoch boundary), one loader thread,
 // SGD momentum 0.9 at lr 0.05, constant schedule, 5 steps logged each, no evaluation or checkpoint
 // before the end, resume never, device cpu, seed 7. Tests override what they are about.
-static void train_config_base(AptConfig *cfg, const TrainDirs *d, const char *name) {
+static inline void train_config_base(AptConfig *cfg, const TrainDirs *d, const char *name) {
     apt_config_defaults(cfg);
     snprintf(cfg->data.root, sizeof cfg->data.root, "%s", d->root);
     snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", d->out);
@@ -83,7 +83,7 @@ static void train_config_base(AptConfig *cfg, const TrainDirs *d, const char *na
 }
 
 // Per-step training losses of run `name` under out (rank 0's metrics.jsonl); returns how many (<= cap).
-static int train_read_losses(const char *out, const char *name, double *loss, int cap) {
+static inline int train_read_losses(const char *out, const char *name, double *loss, int cap) {
     char p[1024], line[4096];
     snprintf(p, sizeof p, "%s/%s/metrics.jsonl", out, name);
     FILE *f = fopen(p, "r");
