@@ -3,7 +3,8 @@
 // reference; the CUDA table (src/backend/cuda/) has the same signatures.
 //
 // Conventions, for every op:
-//   - tensors are NCHW float32 in the backend's memory (host for "cpu", device for "cuda"); sizes are
+//   - tensors are NCHW float32 in the backend's memory (host for "cpu", device for "cuda") unless the op
+//     says otherwise (the bf16 chain's ops below: bf16 in the backend's activation layout); sizes are
 //     passed explicitly (n may be smaller than the size a descriptor was prepared for);
 //   - forward ops overwrite their output; backward ops OVERWRITE the input gradient dx and ACCUMULATE (+=)
 //     into parameter gradients (dw, db, dgamma, dbeta), so a model's backward sums into the flat store;

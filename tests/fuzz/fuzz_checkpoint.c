@@ -1,7 +1,7 @@
 // fuzz_checkpoint.c — libFuzzer target for the checkpoint reader (resume, aptrain eval): peek at the
 // counters, then restore into the small store of fuzz_store.h (with Adam m/v). Any input must restore
 // or end in one user error. The seed corpus is a valid checkpoint of that store, written by this
-// program when APT_FUZZ_WRITE_SEED=FILE is set (tests/fuzz/run_fuzz.sh does that).
+// program when APT_FUZZ_WRITE_SEED=FILE is set (tests/fuzz/sanitize.sh does that before fuzzing).
 #include "ckpt/checkpoint.h"
 #include "h5/h5check.h"
 #include "fuzz_common.h"

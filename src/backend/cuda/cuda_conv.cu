@@ -12,10 +12,10 @@
 // Math: fp32 layers use CUDNN_FMA_MATH — not CUDNN_DEFAULT_MATH, which on Ampere and later lets cuDNN
 // pick TF32 tensor-core kernels for fp32 data (NVIDIA_TF32_OVERRIDE aside): fp32 results must match the
 // CPU to 1e-5 and TF32 keeps 10 mantissa bits. fp32 layers also exclude FFT and Winograd algorithms
-// (cuda_conv_algo.h). With
-// precision bf16 the tensors are still fp32 in memory (the op table is float32) and CUDNN_TENSOR_OP_MATH
-// lets cuDNN use tensor cores, which for fp32 tensors means TF32 products (10-bit mantissa, fp32 range,
-// fp32 accumulation) — a step towards, not yet, bf16 activations (which need bf16 tensors in the table).
+// (cuda_conv_algo.h). In the TF32 math mode (apt_backend_cuda_set_math, bench_resnet_cuda --tf32)
+// CUDNN_TENSOR_OP_MATH lets cuDNN use tensor cores on these fp32 tensors: TF32 products (10-bit mantissa,
+// fp32 range, fp32 accumulation). precision: bf16 is another path: the bf16 activation chain's own
+// convolutions on bf16 tensors (cuda_bf16.cu), whatever the math mode.
 // A call with n < N re-describes x/y for n rows (host-side only) and re-checks the workspace size.
 #include <stdint.h>
 #include <stdlib.h>
