@@ -1,7 +1,7 @@
-// loss.c — the loss registry and the loss parameters (DESIGN §3). The numeric work — the CPU driver,
-// the sigmoid row kernel and one row function per loss — is the backend's (src/backend/cpu/cpu_loss.h;
-// the CUDA twin is src/backend/cuda/cuda_loss.h): the registry below points each name at its row function
-// there, and `aptrain loss` (cmd_loss.c) calls the float64 driver there.
+// loss.c — the loss parameters from the config (DESIGN §3). The numeric work — the registry of losses,
+// the CPU driver, the sigmoid row kernel and one row function per loss — is the backend's (its public
+// side: backend/loss_host.h; the CUDA twin: src/backend/cuda/cuda_loss.h), and `aptrain loss`
+// (cmd_loss.c) calls the float64 driver there.
 #include "loss.h"
 
 #include <stdio.h>
@@ -11,26 +11,6 @@
 #include "core/check.h"
 
 _Static_assert(APT_LIST_MAX <= APT_LOSS_K_MAX, "every loss.recallk.k list fits AptLossParams");
-
-// The registry, one entry per row of loss_names.h, indexed by AptLossId.
-#define APT_LOSS_IMPL_(ID, NAME, ROW, COUNTS, VARIANT, CUDA) {APT_LOSS_##ID, NAME, ROW, VARIANT, COUNTS},
-static const AptLossImpl apt_losses[] = {APT_LOSS_TABLE(APT_LOSS_IMPL_)};
-#undef APT_LOSS_IMPL_
-_Static_assert(sizeof apt_losses / sizeof apt_losses[0] == APT_LOSS_COUNT, "one registry entry per loss");
-
-const AptLossImpl *apt_loss_find(const char *name) {
-    for (int i = 0; i < APT_LOSS_COUNT; i++)
-        if (!strcmp(apt_losses[i].name, name)) return &apt_losses[i];
-    return NULL;
-}
-
-const char *apt_loss_name(const AptLossImpl *impl) {
-    return impl ? impl->name : "?";
-}
-
-const char *apt_loss_names(void) {
-    return APT_LOSS_NAMES_COMMA;
-}
 
 // Defaults come from the config table (config_keys.def), the single source of truth for settings.
 int apt_loss_params_default(AptLossParams *p, const char *name) {

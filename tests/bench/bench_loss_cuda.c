@@ -17,7 +17,8 @@
 
 #include "backend/cuda/cuda_check.cuh"
 #include "loss/loss.h"
-#include "loss/loss_cuda.h"
+#include "backend/cuda/cuda_loss.h"
+#include "loss/loss.h"
 
 static int cmp_f(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;

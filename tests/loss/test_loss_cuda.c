@@ -24,7 +24,8 @@
 #include "dist/comm_nccl.h"
 #include "harness.h"
 #include "loss/loss.h"
-#include "loss/loss_cuda.h"
+#include "backend/cuda/cuda_loss.h"
+#include "loss/loss.h"
 #include "loss/loss_pair.h"
 
 // Every loss of loss_names.h with a CUDA path (CUDA column not NONE), plus smoothap with the paper's

@@ -17,7 +17,8 @@
 
 #include "harness.h"
 #include "loss/loss.h"
-#include "loss/loss_impl.h"
+#include "backend/cpu/cpu_loss.h"
+#include "loss/loss.h"
 #include "loss/loss_pair.h"
 
 static uint64_t lcg(uint64_t *s) {

@@ -16,7 +16,8 @@
 
 #include "harness.h"
 #include "loss/loss.h"
-#include "loss/loss_impl.h"
+#include "backend/cpu/cpu_loss.h"
+#include "loss/loss.h"
 #include "loss_ref.h"
 
 typedef struct {

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backend/loss_host.h"
 #include "backend/loss_types.h"
 #include "core/tensor.h"
 
@@ -27,21 +28,7 @@
 extern "C" {
 #endif
 
-typedef struct AptLossWorkspace AptLossWorkspace;
-
-// Set-up time only: sized for up to B_max global rows of dimension D_max, and the given precision
-// (APT_F32 or APT_F64). b_max (the largest local query count) bounds the similarity block.
-AptLossWorkspace *apt_loss_workspace_create(int b_max, int B_max, int D_max, AptDType dtype);
-void apt_loss_workspace_free(AptLossWorkspace *ws);
-size_t apt_loss_workspace_bytes(const AptLossWorkspace *ws);
-// Tuning/testing knob: process at most `rows` queries per similarity block (1 <= rows <= the
-// allocated block). Smaller blocks force the general 3-GEMM path that W > 1 ranks take.
-void apt_loss_workspace_set_block_rows(AptLossWorkspace *ws, int rows);
-// Wall time of the last apt_loss_compute: GEMMs (S and dE) and the per-query rows (sigmoid sums).
-void apt_loss_workspace_timing(const AptLossWorkspace *ws, double *gemm_s, double *rows_s);
-
-// Forward + backward for the local queries. Never allocates. Fatal if sizes exceed the workspace.
-void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, AptLossOut *out);
+// The driver (workspace, apt_loss_compute) and the registry: backend/loss_host.h.
 
 // ---- the kernels behind the row functions and the row functions themselves (one per loss) ----
 
