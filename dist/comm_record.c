@@ -79,6 +79,10 @@ static void rec_destroy(AptComm *c) {
     free(c);
 }
 
+static int rec_poll_error(AptComm *c, char *why, size_t cap) {
+    return rimpl(c)->inner->poll_error(rimpl(c)->inner, why, cap);
+}
+
 static int is_recorder(const AptComm *c) { return c && c->destroy == rec_destroy; }
 
 AptComm *apt_comm_record_wrap(AptComm *inner, const char *role, int owns) {
@@ -117,6 +121,7 @@ AptComm *apt_comm_record_wrap(AptComm *inner, const char *role, int owns) {
     c->barrier = rec_barrier;
     c->abort = rec_abort;
     c->destroy = rec_destroy;
+    c->poll_error = inner->poll_error ? rec_poll_error : NULL; // not a collective: passed through, unlogged
     c->host = host ? host : c;
     c->impl = r;
     return c;
