@@ -19,6 +19,7 @@
 //     (same dy pointer). Callers must not modify x between forward and backward, nor dy between the two
 //     backward calls (the nn layers never do: every buffer is written only by its producer).
 #pragma once
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +57,47 @@ struct AptLossParams; // backend/loss_types.h: which ranking loss and its hyper-
 // Scalars a step reads back (one device-to-host copy per step): slots of a small float64 block in the
 // backend's memory that ops write into.
 enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUNT };
+
+// ---- one optimizer pass over the flat parameter store (grad_sumsq, optim_update; llm.c's gpt2_update) ----
+// A segment is one trainable tensor of the store: a range of the flat w/g/m/v buffers with its own learning
+// rate and weight decay (the parameter groups: head multiplier, layer-wise decay, no-decay set). The table
+// of segments, in registration order, lives in the backend's memory: src/optim/ builds it once at set-up
+// (a reordering of the store is never needed), and ops read it there, so a step makes no host round trip.
+#define APT_SEG_PARTS 64 // per-segment partial sums a backend may keep (cuda: the 64 chunks of sumsq)
+typedef struct AptSegment {
+    size_t offset, numel; // elements into w, g, m, v
+    // This segment's learning rate for base rate lr is (float)((lr * lr_mul) * lr_scale), in float64 and
+    // rounded once, exactly as the per-tensor optimizer computed it (src/optim/optim.h apt_optim_param_lr).
+    double lr_mul;   // the head's multiplier (optim.fc_lr_mul) or 1
+    double lr_scale; // layer-wise decay (AptParam.lr_scale, widened)
+    float wd;        // weight decay (0: the no-decay set)
+    double part[APT_SEG_PARTS]; // backend scratch (cpu: part[0] = this segment's sum of squares)
+} AptSegment;
+
+typedef enum { APT_UPDATE_SGD = 0, APT_UPDATE_ADAM, APT_UPDATE_ADAMW } AptUpdateKind;
+
+// What optim_update applies, for one step (host memory; only seg points into backend memory).
+typedef struct {
+    AptUpdateKind kind;
+    AptSegment *seg; // [n_seg] backend memory, the trainable tensors in registration order
+    int n_seg;
+    size_t max_numel;   // the largest segment's numel (launch sizing)
+    size_t numel_total; // elements over all segments (work estimates)
+    double lr;       // the step's base learning rate (schedule)
+    double max_norm; // torch clip_grad_norm_: coef = max_norm / (norm + 1e-6) when norm > max_norm; <= 0: off
+    float mu;        // sgd momentum (0: no buffer)
+    bool nesterov;
+    float b1, b2, eps; // adam / adamw
+    long t;            // adam / adamw: the step count after this update (>= 1), for the bias correction
+} AptOptimPass;
+
+// The clip coefficient from the gradient sum of squares (torch.nn.utils.clip_grad_norm_): 1 = no clipping.
+// Shared by the host (src/optim/clip.c) and the cpu kernel; cuda computes the same in its kernel.
+static inline float apt_clip_coef_from_sumsq(double sumsq, double max_norm) {
+    const double norm = sqrt(sumsq);
+    if (max_norm <= 0 || !(norm > max_norm)) return 1.0f;
+    return (float)(max_norm / (norm + 1e-6));
+}
 
 // bf16 activation chain (precision: bf16; the conv families, src/nn/conv2d.c): the tensors a backward
 // keeps (convolution and BatchNorm outputs, pooled and residual outputs) are stored in bf16 (uint16_t, the
@@ -274,6 +316,19 @@ enum { APT_SCALAR_LOSS = 0, APT_SCALAR_SUMSQ, APT_SCALAR_FINITE, APT_SCALAR_COUN
       (AptBackend * be, float *w, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,  \
        float eps, float wd, bool decoupled, long t),                                                          \
       (be, w, g, m, v, n, lr, b1, b2, eps, wd, decoupled, t))                                                 \
+    /* ---- one pass over all trainable tensors (the segment table above; llm.c's gpt2_update) ---- */    \
+    /* *out = sum over the segments, in table order, of each segment's sumsq (the first written, the rest */\
+    /* accumulated), bitwise the per-tensor sumsq calls; 0 with no segment. out: backend memory */          \
+    X(grad_sumsq, (AptBackend * be, AptSegment * seg, int n_seg, const float *g, double *out),              \
+      (be, seg, n_seg, g, out))                                                                               \
+    /* The step's update of every segment: reads scal[APT_SCALAR_FINITE] and scal[APT_SCALAR_SUMSQ] from */ \
+    /* backend memory; when the flag is 0 or the sum is not finite, touches nothing (the numeric stop); */  \
+    /* else clips as clip_grad_norm_ (g *= coef in place, float32, only when coef != 1, as scale would) */  \
+    /* and applies sgd_update / adam_update to each segment with its lr and wd: bitwise the per-tensor */   \
+    /* calls. m: momentum / first moment; v: second moment (NULL for sgd). */                              \
+    X(optim_update,                                                                                           \
+      (AptBackend * be, const AptOptimPass *pass, float *w, float *g, float *m, float *v, const double *scal), \
+      (be, pass, w, g, m, v, scal))                                                                           \
     /* ---- ranking loss (DESIGN §3), forward + backward for the local queries [q_begin, q_end) ---- */     \
     /* *ws: a workspace for b_max local queries, B_max global rows of D_max, classes of at most m_max; */   \
     /* NULL when this backend has no kernel for the loss p names (the caller says so and stops). */         \

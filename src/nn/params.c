@@ -98,6 +98,9 @@ void apt_params_zero_grad(AptParamStore *s) {
 }
 
 void apt_params_free(AptParamStore *s) {
+    if (s->optim_seg) s->be->free(s->be, s->optim_seg);
+    s->optim_seg = NULL;
+    AptBackend *owned = s->owns_be ? s->be : NULL; // destroyed last: m and v may be its allocations
     if (s->on_device) { // every buffer of a device store is device memory, m and v included
         float *bufs[5] = {s->w, s->g, s->m, s->v, s->buffers};
         for (int i = 0; i < 5; i++)
@@ -111,6 +114,7 @@ void apt_params_free(AptParamStore *s) {
     free(s->buffers);
     free(s->p);
     memset(s, 0, sizeof *s);
+    if (owned) apt_backend_destroy(owned);
 }
 
 // Host mirror of a device store: same registry (shared, not owned), host copies of w, m, v and buffers.
@@ -124,6 +128,8 @@ void apt_params_host_mirror(const AptParamStore *s, AptParamStore *h) {
     if (s->n) memcpy(h->p, s->p, (size_t)s->n * sizeof(AptParam));
     h->on_device = false;
     h->g = NULL;
+    h->owns_be = false;     // the store's, not the mirror's
+    h->optim_seg = NULL;
     const size_t n = s->numel ? s->numel : 1, nb = s->buffers_numel ? s->buffers_numel : 1;
     h->w = apt_malloc(n * sizeof(float));
     h->buffers = apt_malloc(nb * sizeof(float));

@@ -30,7 +30,11 @@ typedef struct {
     float *buffers;       // BN running statistics
     bool finalized;
     bool on_device;        // w, g, buffers live in `be`'s (device) memory: host code must copy, not touch
-    struct AptBackend *be; // the backend whose memory holds them (NULL: plain host store)
+    struct AptBackend *be; // the backend whose memory holds them (NULL: plain host store until the optimizer
+                           // gives it a cpu backend of its own: owns_be)
+    bool owns_be;          // be was created for this host store (src/optim/): apt_params_free destroys it
+    void *optim_seg;       // the optimizer's segment table and scalar scratch (be's memory; src/optim/optim.c),
+                           // freed with the store like m and v
 } AptParamStore;
 
 void apt_params_init(AptParamStore *s);

@@ -1,60 +1,59 @@
-// clip.c — deterministic global gradient norm and clipping (torch.nn.utils.clip_grad_norm_ semantics),
-// through the store's op table: the sum of squares stays in backend memory until the step reads its
-// scalars, and the scaling is one op per tensor.
+// clip.c — deterministic global gradient norm and clipping (torch.nn.utils.clip_grad_norm_ semantics) for
+// tools and tests, through the store's op table. The training step does not call these: its norm and clip
+// run inside the optimizer's one pass (optim.c apt_optim_sumsq / apt_optim_update: ops grad_sumsq and
+// optim_update, the coefficient computed in backend memory), with the same order and the same bits.
 #include "optim.h"
 
 #include "backend/backend.h"
-#include "backend/cpu/cpu_ops.h"
 #include "core/check.h"
 
 #include <math.h>
-
-void apt_grad_sumsq(const AptParamStore *ps, double *out) {
-    APT_CHECK(ps->be, "gradient sum of squares: the store has no backend");
-    AptBackend *be = ps->be;
-    bool first = true;
-    for (int i = 0; i < ps->n; i++) {
-        const AptParam *p = &ps->p[i];
-        if (p->is_buffer || !p->trainable) continue;
-        be->sumsq(be, p->numel, ps->g + p->offset, out, !first); // registration order, float64
-        first = false;
-    }
-    if (first) be->fill_f64(be, 1, 0.0, out);
-}
+#include <stdlib.h>
 
 float apt_grad_clip_coef(double norm, double max_norm) {
     if (max_norm <= 0 || !(norm > max_norm)) return 1.0f;
     return (float)(max_norm / (norm + 1e-6));
 }
 
-void apt_grad_scale(AptParamStore *ps, float coef) {
-    if (coef == 1.0f) return;
-    for (int i = 0; i < ps->n; i++) {
-        const AptParam *p = &ps->p[i];
-        if (p->is_buffer || !p->trainable) continue;
-        if (ps->be)
-            ps->be->scale(ps->be, p->numel, coef, ps->g + p->offset);
-        else
-            apt_cpu_scale(NULL, p->numel, coef, ps->g + p->offset);
-    }
+// The store's backend, or a cpu backend made for the call when a plain host store has none (*made).
+static AptBackend *borrow_backend(const AptParamStore *ps, bool *made) {
+    *made = ps->be == NULL;
+    return ps->be ? ps->be : apt_backend_cpu_create();
 }
 
 double apt_grad_norm(const AptParamStore *ps) {
-    double total = 0;
-    if (ps->be && ps->on_device) { // a scratch scalar in backend memory (tests and tools; the step has its own)
-        AptBackend *be = ps->be;
-        double *dev = be->alloc(be, sizeof(double));
-        apt_grad_sumsq(ps, dev);
-        be->copy(be, &total, dev, sizeof(double), APT_COPY_D2H);
-        be->free(be, dev);
-        return sqrt(total);
-    }
+    bool made;
+    AptBackend *be = borrow_backend(ps, &made);
+    // The trainable tensors in registration order, as the optimizer's table lists them (optim.c).
+    AptSegment *h = apt_calloc((size_t)(ps->n ? ps->n : 1), sizeof *h);
+    int n = 0;
     for (int i = 0; i < ps->n; i++) {
         const AptParam *p = &ps->p[i];
         if (p->is_buffer || !p->trainable) continue;
-        apt_cpu_sumsq(NULL, p->numel, ps->g + p->offset, &total, true);
+        h[n++] = (AptSegment){.offset = p->offset, .numel = p->numel};
     }
+    AptSegment *seg = be->alloc(be, (size_t)(n ? n : 1) * sizeof *seg);
+    double *dev = be->alloc(be, sizeof(double)), total;
+    if (n) be->copy(be, seg, h, (size_t)n * sizeof *seg, APT_COPY_H2D);
+    be->grad_sumsq(be, seg, n, ps->g, dev);
+    be->copy(be, &total, dev, sizeof(double), APT_COPY_D2H);
+    be->free(be, dev);
+    be->free(be, seg);
+    free(h);
+    if (made) apt_backend_destroy(be);
     return sqrt(total);
+}
+
+void apt_grad_scale(AptParamStore *ps, float coef) {
+    if (coef == 1.0f) return;
+    bool made;
+    AptBackend *be = borrow_backend(ps, &made);
+    for (int i = 0; i < ps->n; i++) {
+        const AptParam *p = &ps->p[i];
+        if (p->is_buffer || !p->trainable) continue;
+        be->scale(be, p->numel, coef, ps->g + p->offset);
+    }
+    if (made) apt_backend_destroy(be);
 }
 
 double apt_grad_clip(AptParamStore *ps, double max_norm) {

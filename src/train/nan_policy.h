@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 // What the messages name of a step's batch, copied before the step: the step fetches the next batch
-// during its compute (trainer_impl.h, apt_train_prefetch), after which the loader may reuse bt's memory.
+// during its compute (step.c: the step fetches from the loader it is given), after which the loader may reuse bt's memory.
 #define APT_NAN_IDS_SHOWN 32
 typedef struct {
     int epoch, b;

@@ -234,7 +234,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     // The device communicator exists before the model (sync BatchNorm reduces through it); the staged
     // path's scratch is sized below, once the gradient buffer's size is known.
     t->dcomm = apt_comm_record_wrap(device_comm(t, 0), "device", 1);
-    t->chunk = cfg->train.chunk > 0 && cfg->train.chunk < t->b ? cfg->train.chunk : 0; // step_chunked.c
+    t->chunk = cfg->train.chunk > 0 && cfg->train.chunk < t->b ? cfg->train.chunk : 0; // step.c chunk loop
     t->model = apt_model_create_ex(&t->cfg.model, t->be, t->dcomm, t->chunk ? t->chunk : t->b, t->C, t->H, t->W,
                                    cfg->seed, cfg->precision == APT_PREC_BF16);
     t->ps = apt_model_params(t->model);
@@ -379,23 +379,6 @@ static void evaluate(AptTrainer *t, int epoch) {
     apt_progress_eval(&t->progress, epoch, t->step, r.n, r.names, r.values);
 }
 
-const AptBatch *apt_train_fetch_upload(AptTrainer *t, long slot) {
-    const AptBatch *bt = apt_loader_next(t->loader);
-    APT_CHECK(bt && bt->x, "loader: no float batch");
-    APT_CHECK(bt->b == t->b && bt->B == t->B && bt->offset == t->comm->rank * t->b,
-              "batch slice (b %d, B %d, offset %d) does not match rank %d of %d with b %d", bt->b, bt->B,
-              bt->offset, t->comm->rank, t->comm->world, t->b);
-    APT_CHECK(bt->C == t->C && bt->H == t->H && bt->W == t->W, "batch shape %dx%dx%d, model input %dx%dx%d",
-              bt->C, bt->H, bt->W, t->C, t->H, t->W);
-    t->be->upload(t->be, t->x[slot & 1], bt->x, (size_t)t->b * t->C * t->H * t->W * sizeof(float));
-    return bt;
-}
-
-void apt_train_prefetch(AptTrainer *t) {
-    if (t->opts.sync_upload || t->step + 1 >= t->total_steps) return;
-    t->batch = apt_train_fetch_upload(t, t->step + 1);
-}
-
 int apt_trainer_run(AptTrainer *t) {
     AptComm *c = t->comm;
     const AptConfig *cfg = &t->cfg;
@@ -417,10 +400,10 @@ int apt_trainer_run(AptTrainer *t) {
             return APT_EXIT_REQUEUE;
         }
         double t_wait = apt_time_now();
-        // Fetched and uploaded during the previous step (apt_train_prefetch), or now for the first step.
+        // Fetched and uploaded during the previous step (apt_train_step's `next`), or now for the first step.
         // The data wait below is then this boundary's fetch only; a prefetch's loader wait falls inside the
         // previous step's time (it runs while that step's kernels do).
-        const AptBatch *bt = t->batch ? t->batch : apt_train_fetch_upload(t, t->step);
+        const AptBatch *bt = t->batch ? t->batch : apt_train_fetch_upload(t, t->loader, t->step);
         t->batch = NULL;
         double t_got = apt_time_now();
         apt_step_timer_add(&t->timer, APT_PHASE_DATA, t_got - t_wait);
@@ -428,7 +411,10 @@ int apt_trainer_run(AptTrainer *t) {
         apt_nan_batch_info(&bt_info, bt);
         double lr = apt_schedule_lr(&cfg->schedule, cfg->optim.lr, t->step, t->epoch, t->total_steps);
         double gnorm;
-        double loss = apt_train_step(t, bt, lr, &gnorm);
+        // The step fetches the next batch itself during its compute, unless this is the last step (or the
+        // test option sync_upload asks for the fetch at the boundary).
+        AptLoader *next = t->opts.sync_upload || t->step + 1 >= t->total_steps ? NULL : t->loader;
+        double loss = apt_train_step(t, bt, lr, &gnorm, next);
         apt_progress_time(&t->progress, t_got - t_wait, apt_time_now() - t_got); // per-step time split
         if (!apt_nan_policy_step(&t->nan, loss, &t->nan_diag, c->rank, t->step, &bt_info)) { // train.on_nan
             // Every rank is here at the same step. Stop the loader threads before exit() runs HDF5's

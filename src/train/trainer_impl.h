@@ -35,9 +35,9 @@ struct AptTrainer {
     AptOptim optim;
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
-    AptStepTimer timer;    // per-step phases (step_timer.h): stamped by step.c / step_chunked.c
+    AptStepTimer timer;    // per-step phases (step_timer.h): stamped by step.c
     int B, b, D;           // global batch, local batch, embedding size
-    int chunk;             // train.chunk when it splits the local batch (two-pass step), else 0
+    int chunk;             // train.chunk when it splits the local batch (step.c's chunk loop), else 0
     int C, H, W;           // input sample shape
     float *E_local;        // [b, D]   backend memory, like everything numeric below
     float *E;              // [B, D] all-gathered
@@ -47,7 +47,7 @@ struct AptTrainer {
     float *x[2];           // [b, C, H, W] batch upload targets: step k's batch goes to x[k & 1], so the
                            // upload of batch k + 1 (issued during step k) never writes what step k reads
     const AptBatch *batch; // the loader's batch of step `step`, already uploaded into x[step & 1] during
-                           // the previous step (apt_train_prefetch); NULL: not fetched yet
+                           // the previous step (apt_train_step's `next`); NULL: not fetched yet
     long step;             // optimizer steps completed
     int epoch;             // epoch of the next step
     long step_in_epoch;    // steps of `epoch` completed
@@ -65,29 +65,23 @@ struct AptTrainer {
     AptNanDiag nan_diag;          // the last non-finite step (step.c), for nan_policy's messages
 };
 
-// step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain). Returns the global loss;
-// *grad_norm receives the global gradient norm (before clipping). A non-finite loss or gradient (the same
-// verdict on every rank) returns NAN without updating the weights, its diagnosis in t->nan_diag.
-// bt's upload into t->x[t->step & 1] was issued by the trainer (apt_train_fetch_upload); the step orders
-// its ops behind it with be->upload_wait, reads bt only before it calls apt_train_prefetch, and calls
-// apt_train_prefetch once its kernels are enqueued and before its blocking scalar read.
-double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm);
+// step.c: one training step on batch bt with learning rate lr (DESIGN §1 chain; train.chunk is its inner
+// loop). Returns the global loss; *grad_norm receives the global gradient norm (before clipping). A
+// non-finite loss or gradient (the same verdict on every rank) returns NAN without updating the weights,
+// its diagnosis in t->nan_diag. bt's upload into t->x[t->step & 1] was issued before the step (by the
+// previous step, or apt_train_fetch_upload at the boundary); the step orders its ops behind it with
+// be->upload_wait and reads bt only before it fetches from `next`.
+// next: the loader to fetch batch step + 1 from once the step's kernels are enqueued and before its
+// blocking scalar read (its upload into the other input buffer overlaps the step's compute; t->batch is
+// set to it), or NULL (the last step, or the test option sync_upload: the trainer fetches at the next
+// step boundary). The loader's position is not part of a checkpoint: a resumed run's loader starts at the
+// checkpoint's step, so fetching a batch ahead that a pre-emption then leaves unused changes nothing.
+double apt_train_step(AptTrainer *t, const AptBatch *bt, double lr, double *grad_norm, AptLoader *next);
+// step.c: the batch pipeline (DESIGN §2 "Device residency"): ld's next batch (the one before it is
+// released: loader.h), its upload issued into x[slot & 1]; the host copy is free again when upload returns.
+const AptBatch *apt_train_fetch_upload(AptTrainer *t, AptLoader *ld, long slot);
 
 // device_wait.c: waits until the device has run every op enqueued so far, polling NCCL's asynchronous
 // errors (both communicators) and the watchdog's verdict meanwhile; an error or verdict ends the run with
 // APT_EXIT_LOST through the abort path (ncclCommAbort, MPI_Abort). Returns at once on cpu/guard.
 void apt_train_wait_device(AptTrainer *t);
-
-// trainer.c: the batch pipeline of the step loop (DESIGN §2 "Device residency").
-// apt_train_fetch_upload: the loader's next batch (the one before it is released: loader.h), its upload
-// issued into x[slot & 1]; the host copy is free again when upload returns (backend.h).
-const AptBatch *apt_train_fetch_upload(AptTrainer *t, long slot);
-// apt_train_prefetch: called by step k with its kernels in flight: fetches batch k + 1 and issues its upload
-// into the other input buffer, so the copy overlaps step k's compute; sets t->batch. Does nothing after
-// the last step, or with the test option sync_upload (the batch is then fetched at the step boundary).
-// The loader's position is not part of a checkpoint: a resumed run's loader starts at the checkpoint's
-// step, so fetching a batch ahead that a pre-emption then leaves unused changes nothing.
-void apt_train_prefetch(AptTrainer *t);
-// step_chunked.c: the forward/loss/backward part of a step in the two-pass scheme of train.chunk (x: the
-// uploaded local batch [b, C, H, W]); leaves the gradients where apt_model_backward_dev would.
-void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x);

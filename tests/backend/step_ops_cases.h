@@ -1,5 +1,5 @@
 // step_ops_cases.h — the step-tail ops of the table (fill_f64, casts, sumsq, finite_check, sgd/adam
-// updates, ranking loss) on any backend, against float64 references and hand values written here.
+// updates, the one-pass grad_sumsq / optim_update, ranking loss) on any backend, against float64 references and hand values written here.
 // Every buffer goes through be->alloc / be->copy, so the same cases run on cpu, guard and cuda.
 //
 // Tolerances: sumsq is float64 accumulation of float32 squares (exact products): relative 1e-12 of a
@@ -29,8 +29,117 @@ static void sc_down(AptBackend *be, void *host, const void *dev, size_t bytes) {
     be->sync(be);
 }
 
+// ---- grad_sumsq and optim_update (one pass over a segment table) against the per-range ops of the same
+// backend called per segment, as the per-tensor optimizer did: sumsq (accumulating in table order), the
+// clip coefficient from its square root, scale per segment, then sgd_update / adam_update per segment with
+// lr = (float)((lr * lr_mul) * lr_scale). exact (cpu kernels): bitwise. cuda: the pass is one fused kernel
+// with the per-range kernels' formulas, so bitwise is expected too, but contraction into FMAs is the
+// compiler's choice: 1e-6 relative + 1e-7 absolute there (and the sum of squares 1e-15 relative).
+// Then the numeric stop: a finite flag of 0, or a non-finite sum, leaves w, g, m, v untouched.
+enum { PS_NSEG = 4 };
+static void check_optim_pass(AptBackend *be, bool exact) {
+    const size_t off[PS_NSEG] = {0, 1024, 1088, 3200}, num[PS_NSEG] = {1001, 7, 2101, 64};
+    const size_t N = 3264;
+    float w0[3264], g0[3264], m0[3264], v0[3264];
+    for (size_t i = 0; i < N; i++) {
+        w0[i] = (float)cos(0.37 * i), g0[i] = (float)sin(1.1 * i) * 0.5f;
+        m0[i] = (float)sin(0.2 * i) * 0.01f, v0[i] = (float)(1e-4 * (1 + i % 5));
+    }
+    AptSegment hs[PS_NSEG];
+    memset(hs, 0, sizeof hs);
+    for (int k = 0; k < PS_NSEG; k++)
+        hs[k] = (AptSegment){.offset = off[k], .numel = num[k], .lr_mul = k == PS_NSEG - 1 ? 2.0 : 1.0,
+                             .lr_scale = (double)(float)pow(0.65, PS_NSEG - k), .wd = k == 1 ? 0.0f : 1e-2f};
+    AptSegment *seg = sc_up(be, hs, sizeof hs);
+    const char *names[5] = {"sgd", "sgd nesterov", "sgd no momentum", "adam", "adamw"};
+    for (int variant = 0; variant < 5; variant++)
+        for (int clip = 0; clip < 2; clip++) {
+            const double lr = 0.03;
+            AptOptimPass pass = {.kind = variant < 3 ? APT_UPDATE_SGD : variant == 3 ? APT_UPDATE_ADAM : APT_UPDATE_ADAMW,
+                                 .seg = seg, .n_seg = PS_NSEG, .max_numel = 2101, .numel_total = 3173, .lr = lr,
+                                 .max_norm = clip ? 1.5 : 0.0, .mu = variant == 2 ? 0.0f : 0.9f,
+                                 .nesterov = variant == 1, .b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f, .t = 3};
+            float *w[2], *g[2], *m[2], *v[2];
+            double *scal[2];
+            for (int r = 0; r < 2; r++) { // r = 0: per segment (reference), 1: the pass
+                w[r] = sc_up(be, w0, sizeof w0), g[r] = sc_up(be, g0, sizeof g0);
+                m[r] = sc_up(be, m0, sizeof m0), v[r] = sc_up(be, v0, sizeof v0);
+                scal[r] = be->alloc(be, APT_SCALAR_COUNT * sizeof(double));
+                be->fill_f64(be, APT_SCALAR_COUNT, 0.0, scal[r]);
+                be->fill_f64(be, 1, 1.0, scal[r] + APT_SCALAR_FINITE);
+            }
+            for (int k = 0; k < PS_NSEG; k++)
+                be->sumsq(be, num[k], g[0] + off[k], scal[0] + APT_SCALAR_SUMSQ, k > 0);
+            double sref;
+            sc_down(be, &sref, scal[0] + APT_SCALAR_SUMSQ, sizeof sref);
+            const float coef = apt_clip_coef_from_sumsq(sref, pass.max_norm);
+            for (int k = 0; k < PS_NSEG; k++) {
+                float *wk = w[0] + off[k], *gk = g[0] + off[k], *mk = m[0] + off[k], *vk = v[0] + off[k];
+                if (coef != 1.0f) be->scale(be, num[k], coef, gk);
+                const float lk = (float)((lr * hs[k].lr_mul) * hs[k].lr_scale);
+                if (pass.kind == APT_UPDATE_SGD)
+                    be->sgd_update(be, wk, gk, mk, num[k], lk, hs[k].wd, pass.mu, pass.nesterov);
+                else
+                    be->adam_update(be, wk, gk, mk, vk, num[k], lk, pass.b1, pass.b2, pass.eps, hs[k].wd,
+                                    pass.kind == APT_UPDATE_ADAMW, pass.t);
+            }
+            be->grad_sumsq(be, seg, PS_NSEG, g[1], scal[1] + APT_SCALAR_SUMSQ);
+            be->optim_update(be, &pass, w[1], g[1], m[1], pass.kind == APT_UPDATE_SGD ? NULL : v[1], scal[1]);
+            double sgot;
+            sc_down(be, &sgot, scal[1] + APT_SCALAR_SUMSQ, sizeof sgot);
+            TEST_CHECK(clip == 0 || coef != 1.0f, "optim pass: the clip case does not clip (sum of squares %g)", sref);
+            char label[96];
+            snprintf(label, sizeof label, "optim pass %s%s", names[variant], clip ? " clipped" : "");
+            float *bufs[4][2] = {{w[0], w[1]}, {g[0], g[1]}, {m[0], m[1]}, {v[0], v[1]}};
+            const char *what[4] = {"w", "g", "m", "v"};
+            if (exact) {
+                TEST_CHECK(!memcmp(&sgot, &sref, sizeof sgot), "%s: grad_sumsq %.17g, per-segment sumsq %.17g", label,
+                           sgot, sref);
+            } else {
+                TEST_CHECK(fabs(sgot - sref) <= 1e-15 * sref, "%s: grad_sumsq %.17g vs %.17g", label, sgot, sref);
+            }
+            for (int q = 0; q < 4; q++) {
+                float a[3264], b[3264];
+                sc_down(be, a, bufs[q][0], sizeof a);
+                sc_down(be, b, bufs[q][1], sizeof b);
+                if (exact) {
+                    TEST_CHECK(!memcmp(a, b, sizeof a), "%s: %s differs from the per-segment ops", label, what[q]);
+                } else {
+                    double da[3264], db[3264];
+                    for (size_t i = 0; i < N; i++) da[i] = a[i], db[i] = b[i];
+                    char l2[128];
+                    snprintf(l2, sizeof l2, "%s %s", label, what[q]);
+                    expect_close_d(db, da, N, 1e-6, 1e-7, l2);
+                }
+            }
+            // The numeric stop: flag 0, then a finite flag with a non-finite sum: nothing moves.
+            float before[4][3264], after[3264];
+            for (int q = 0; q < 4; q++) sc_down(be, before[q], bufs[q][1], sizeof before[q]);
+            for (int stop = 0; stop < 2; stop++) {
+                be->fill_f64(be, 1, stop ? 1.0 : 0.0, scal[1] + APT_SCALAR_FINITE);
+                be->fill_f64(be, 1, stop ? INFINITY : 0.0, scal[1] + APT_SCALAR_SUMSQ);
+                be->optim_update(be, &pass, w[1], g[1], m[1], pass.kind == APT_UPDATE_SGD ? NULL : v[1], scal[1]);
+                for (int q = 0; q < 4; q++) {
+                    sc_down(be, after, bufs[q][1], sizeof after);
+                    TEST_CHECK(!memcmp(after, before[q], sizeof after), "%s: %s moved under the numeric stop (%s)",
+                               label, what[q], stop ? "sum of squares inf" : "finite flag 0");
+                }
+            }
+            for (int r = 0; r < 2; r++)
+                be->free(be, w[r]), be->free(be, g[r]), be->free(be, m[r]), be->free(be, v[r]), be->free(be, scal[r]);
+        }
+    // No segment: the sum is 0 (written, not accumulated).
+    double *one = be->alloc(be, sizeof(double)), h1;
+    be->fill_f64(be, 1, 7.0, one);
+    be->grad_sumsq(be, seg, 0, NULL, one);
+    sc_down(be, &h1, one, sizeof h1);
+    TEST_CHECK(h1 == 0.0, "grad_sumsq of no segment: %g", h1);
+    be->free(be, one), be->free(be, seg);
+}
+
 // loss_exact: the loss op must equal a direct apt_loss_compute bitwise (cpu-kernel backends).
 static void check_step_ops(AptBackend *be, bool loss_exact) {
+    check_optim_pass(be, loss_exact);
     // ---- fill_f64, finite_check
     double *flag = be->alloc(be, 2 * sizeof(double)), hf[2];
     be->fill_f64(be, 2, 1.0, flag);

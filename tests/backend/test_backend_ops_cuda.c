@@ -402,10 +402,10 @@ static void test_optim(size_t n) {
         float *gw = up(w, n * 4), *gm = up(m, n * 4), *gv = up(v, n * 4), *gg = up(g, n * 4);
         for (long t = 1; t <= 3; t++) {
             if (kind < 2) {
-                apt_optim_sgd_update(w, g, m, n, 0.1f, 1e-4f, 0.9f, kind == 1);
+                cpu->sgd_update(cpu, w, g, m, n, 0.1f, 1e-4f, 0.9f, kind == 1);
                 apt_cuda_optim_sgd_update(st, gw, gg, gm, n, 0.1f, 1e-4f, 0.9f, kind == 1);
             } else {
-                apt_optim_adam_update(w, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
+                cpu->adam_update(cpu, w, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
                 apt_cuda_optim_adam_update(st, gw, gg, gm, gv, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
             }
         }

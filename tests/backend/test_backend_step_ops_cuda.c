@@ -1,5 +1,6 @@
 // test_backend_step_ops_cuda.c — the step-tail ops of the CUDA table (fill_f64, cast_f32_bf16,
-// cast_bf16_f32, sumsq, finite_check, sgd_update, adam_update, loss_create/loss_compute/loss_free):
+// cast_bf16_f32, sumsq, finite_check, sgd_update, adam_update, grad_sumsq, optim_update (the one pass,
+// vs_cpu_optim_pass), loss_create/loss_compute/loss_free):
 //   1. against the float64 references and hand values of step_ops_cases.h (the cases the CPU table passes
 //      in test_backend_ops and the guard table in test_guard);
 //   2. against the CPU table op by op, on the same inputs (STYLE: every CUDA op is checked against its CPU
@@ -187,6 +188,64 @@ static void vs_cpu_optim(size_t n) {
     }
 }
 
+// The one pass (grad_sumsq + optim_update over a segment table, clipping active): cuda vs cpu on the same
+// inputs, 3 steps fed back; the tolerances of vs_cpu_optim (w, m, v; g after clipping) and of sumsq.
+static void vs_cpu_optim_pass(void) {
+    enum { NS = 3 };
+    const size_t off[NS] = {0, 100032, 100096}, num[NS] = {100000, 17, 70001}, n = 170097;
+    AptSegment hs[NS];
+    memset(hs, 0, sizeof hs);
+    for (int k = 0; k < NS; k++)
+        hs[k] = (AptSegment){.offset = off[k], .numel = num[k], .lr_mul = k == 2 ? 2.0 : 1.0, .lr_scale = 1.0,
+                             .wd = k == 1 ? 0.0f : 4e-4f};
+    AptSegment *sc = on_cpu(hs, sizeof hs), *sg = on_gpu(hs, sizeof hs);
+    const char *names[3] = {"sgd nesterov", "adam", "adamw"};
+    for (int kind = 0; kind < 3; kind++) {
+        float *w = rnd_f(n, -1, 1, 50 + kind), *g = rnd_f(n, -0.1f, 0.1f, 60 + kind);
+        float *m = rnd_f(n, -0.01f, 0.01f, 70 + kind), *v = rnd_f(n, 0, 1e-4f, 80 + kind);
+        float *wc = on_cpu(w, n * 4), *gc = on_cpu(g, n * 4), *mc = on_cpu(m, n * 4), *vc = on_cpu(v, n * 4);
+        float *wg = on_gpu(w, n * 4), *gg = on_gpu(g, n * 4), *mg = on_gpu(m, n * 4), *vg = on_gpu(v, n * 4);
+        double *scc = cpu->alloc(cpu, APT_SCALAR_COUNT * 8), *scg = gpu->alloc(gpu, APT_SCALAR_COUNT * 8);
+        AptOptimPass pass = {.kind = kind == 0 ? APT_UPDATE_SGD : kind == 1 ? APT_UPDATE_ADAM : APT_UPDATE_ADAMW,
+                             .n_seg = NS, .max_numel = 100000, .numel_total = 170018, .lr = 1e-2, .max_norm = 1.0,
+                             .mu = 0.9f, .nesterov = true, .b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f};
+        for (long t = 1; t <= 3; t++) {
+            pass.t = t;
+            AptBackend *bes[2] = {cpu, gpu};
+            double *scs[2] = {scc, scg};
+            AptSegment *segs[2] = {sc, sg};
+            float *ws[2] = {wc, wg}, *gs[2] = {gc, gg}, *ms[2] = {mc, mg}, *vs[2] = {vc, vg};
+            for (int r = 0; r < 2; r++) {
+                AptBackend *be = bes[r];
+                pass.seg = segs[r];
+                be->fill_f64(be, APT_SCALAR_COUNT, 1.0, scs[r]);
+                be->grad_sumsq(be, segs[r], NS, gs[r], scs[r] + APT_SCALAR_SUMSQ);
+                be->optim_update(be, &pass, ws[r], gs[r], ms[r], vs[r], scs[r]);
+            }
+        }
+        double hc[APT_SCALAR_COUNT], hg[APT_SCALAR_COUNT];
+        sc_down(cpu, hc, scc, sizeof hc);
+        sc_down(gpu, hg, scg, sizeof hg);
+        TEST_CHECK(fabs(hg[APT_SCALAR_SUMSQ] - hc[APT_SCALAR_SUMSQ]) <= 1e-11 * hc[APT_SCALAR_SUMSQ],
+                   "optim pass %s: grad_sumsq cuda %.17g vs cpu %.17g", names[kind], hg[APT_SCALAR_SUMSQ],
+                   hc[APT_SCALAR_SUMSQ]);
+        TEST_CHECK(sqrt(hc[APT_SCALAR_SUMSQ]) > 1.0, "optim pass %s: clipping inactive", names[kind]);
+        float *bc[4] = {wc, gc, mc, vc}, *bg[4] = {wg, gg, mg, vg};
+        const char *what[4] = {"w", "g (clipped)", "m", "v"};
+        for (int q = 0; q < (kind == 0 ? 3 : 4); q++) {
+            char label[96];
+            float *h = from_gpu(bg[q], n * 4);
+            snprintf(label, sizeof label, "optim pass %s %s: cuda vs cpu", names[kind], what[q]);
+            cmp_f(label, h, bc[q], n, 1e-6, 1e-7);
+            free(h);
+        }
+        for (int k = 0; k < 4; k++) cpu->free(cpu, bc[k]), gpu->free(gpu, bg[k]);
+        cpu->free(cpu, scc), gpu->free(gpu, scg);
+        free(w), free(g), free(m), free(v);
+    }
+    cpu->free(cpu, sc), gpu->free(gpu, sg);
+}
+
 // Every loss of the registry: the CUDA table either refuses it (NULL workspace) or matches the CPU table.
 static void vs_cpu_loss(void) {
     enum { B = 96, D = 24, NCLS = 12 };
@@ -306,6 +365,7 @@ int main(void) {
     vs_cpu_small_ops(37);
     vs_cpu_small_ops(1000003); // several blocks and a grid-stride tail
     vs_cpu_optim(1000003);
+    vs_cpu_optim_pass();
     vs_cpu_loss();
     timer_ops();
 

@@ -1,4 +1,4 @@
-// bench_chunk.c — memory and time of the two-pass step (train.chunk, src/train/step_chunked.c) against
+// bench_chunk.c — memory and time of the two-pass step (train.chunk, the chunk loop of src/train/step.c) against
 // the one-pass step: the real trainer (loader, model, Smooth-AP, SGD) on synthetic images, one process.
 //
 //   bench_chunk [--arch resnet18] [--B 256] [--chunk 16] [--size 32] [--steps 4] [--m 16] [--precision bf16]

@@ -1,4 +1,4 @@
-// test_chunked_train.c — train.chunk (the two-pass step, src/train/step_chunked.c) gives the gradients of
+// test_chunked_train.c — train.chunk (the chunk loop of the one step, src/train/step.c) gives the gradients of
 // the one-pass step with frozen BatchNorm, at every world size of this mpirun (W = 1 and 2 under ctest),
 // on the plain CPU backend and on the guard backend (APT_GUARD_BACKEND=1: memory host code cannot read,
 // so the chunked path is proven device-resident).

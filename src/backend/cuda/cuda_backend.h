@@ -28,8 +28,8 @@ void *apt_backend_cuda_stream(AptBackend *be);
 typedef enum { APT_CUDA_MATH_FP32 = 0, APT_CUDA_MATH_TF32 = 1 } AptCudaMath;
 void apt_backend_cuda_set_math(AptBackend *be, AptCudaMath math);
 
-// Optimizer updates on flat DEVICE ranges (cuda_optim.cu), same formulas as apt_optim_sgd_update /
-// apt_optim_adam_update in src/optim/optim.h; enqueued on `stream` (a cudaStream_t).
+// Optimizer updates on flat DEVICE ranges (cuda_optim.cu), same formulas as the cpu table's sgd_update /
+// adam_update (src/backend/cpu/cpu_optim.c, formulas in src/optim/optim.h); enqueued on `stream` (a cudaStream_t).
 void apt_cuda_optim_sgd_update(void *stream, float *w, const float *g, float *buf, size_t n, float lr, float wd,
                                float mu, bool nesterov);
 void apt_cuda_optim_adam_update(void *stream, float *w, const float *g, float *m, float *v, size_t n, float lr,

@@ -1,5 +1,5 @@
 // cuda_optim.cu — optimizer updates and precision casts on flat device ranges: the twins of
-// apt_optim_sgd_update / apt_optim_adam_update (src/optim/optim.c), same formulas and the same float64
+// the cpu table's sgd_update / adam_update (src/backend/cpu/cpu_optim.c), same formulas and the same float64
 // scalar preparation, one thread per element (no reductions, so trivially reproducible).
 #include <math.h>
 #include <stdint.h>

@@ -8,7 +8,8 @@
 // for bit (same kernels, same order), so a guarded run must equal a plain CPU run.
 //
 // Selected by APT_GUARD_BACKEND=1 with `device: cpu` (backend.c); not a user-facing device.
-// Pointers are checked: every float / double / bf16 tensor argument of an op (NULL aside) must lie in a
+// Pointers are checked: every float / double / bf16 tensor argument of an op and the optimizer's segment
+// table (AptSegment *; the AptOptimPass holding it is host memory) (NULL aside) must lie in a
 // region (a host array passed as a tensor is refused, as a GPU would fault on it); int arguments are not
 // checked (labels are host memory by contract, pooling indices are not). Copies check both sides: the
 // device side inside a region, the host side outside every region. Not thread-safe (neither is the CPU
@@ -144,6 +145,7 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
         const double *: check_tensor,                                                                        \
         uint16_t *: check_tensor,                                                                            \
         const uint16_t *: check_tensor,                                                                      \
+        AptSegment *: check_tensor,                                                                          \
         default: check_none)(g, guard_ptr_(a), op)
 // Any argument as a pointer for the call above (scalars become NULL; only pointer types reach
 // check_tensor, so the conversion of a scalar is never used).
@@ -155,6 +157,7 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
         const double *: (const void *)(uintptr_t)(a),                                                        \
         uint16_t *: (const void *)(uintptr_t)(a),                                                            \
         const uint16_t *: (const void *)(uintptr_t)(a),                                                      \
+        AptSegment *: (const void *)(uintptr_t)(a),                                                          \
         default: (const void *)0)
 // FOR_EACH over an op's argument list (the longest, gemm_batched, has 18).
 #define GUARD_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, N,  \

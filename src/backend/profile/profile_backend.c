@@ -251,6 +251,12 @@ void apt_profile_work_fill(ProfWork *wk, AptBackend *be, size_t n, float value, 
 void apt_profile_work_fill_f64(ProfWork *wk, AptBackend *be, size_t n, double value, double *x) {
     wk->bytes = 8.0 * n;
 }
+// The one-pass optimizer: per element, sgd reads w, g, m and writes w, m (20 bytes; +8 when clipping writes g
+// back, not counted: the coefficient is in backend memory); adam/adamw also read and write v (28 bytes).
+void apt_profile_work_optim_update(ProfWork *wk, AptBackend *be, const AptOptimPass *pass, float *w, float *g,
+                                   float *m, float *v, const double *scal) {
+    wk->bytes = (pass->kind == APT_UPDATE_SGD ? 20.0 : 28.0) * (double)pass->numel_total;
+}
 void apt_profile_work_cast_f32_bf16(ProfWork *wk, AptBackend *be, size_t n, const float *x, uint16_t *y) {
     wk->bytes = 6.0 * n;
 }
