@@ -65,8 +65,8 @@ void apt_train_chunked_fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x
     apt_step_timer_mark(&t->timer, APT_PHASE_FORWARD);
     apt_exchange_allgather(dc, t->E_local, t->E, t->b, t->D); // [B, D], global order
     apt_step_timer_mark(&t->timer, APT_PHASE_EXCHANGE);
-    be->loss_compute(be, t->loss_ws, &t->loss_params, t->E, bt->labels_global, t->B, t->D, bt->offset,
-                     bt->offset + t->b, t->dE, &t->scal[APT_SCALAR_LOSS]);
+    apt_xbm_loss_compute(t->xbm, be, t->loss_ws, &t->loss_params, t->E, bt->labels_global, t->B, t->D,
+                         bt->offset, bt->offset + t->b, t->dE, &t->scal[APT_SCALAR_LOSS], t->step); // xbm.h
     apt_step_timer_mark(&t->timer, APT_PHASE_LOSS);
     apt_exchange_reduce_scatter(dc, t->dE, t->dE_local, t->b, t->D); // [b, D]
     apt_step_timer_mark(&t->timer, APT_PHASE_EXCHANGE);
