@@ -483,6 +483,7 @@ int apt_trainer_run(AptTrainer *t) {
 }
 
 AptParamStore *apt_trainer_params(AptTrainer *t) { return t->ps; }
+const AptCkptMemory *apt_trainer_memory(AptTrainer *t) { return apt_xbm_stage(t->xbm); }
 long apt_trainer_steps_done(const AptTrainer *t) { return t->step; }
 long apt_trainer_total_steps(const AptTrainer *t) { return t->total_steps; }
 const char *apt_trainer_run_dir(const AptTrainer *t) { return t->run_dir; }
