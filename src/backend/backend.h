@@ -339,6 +339,8 @@ static inline float apt_clip_coef_from_sumsq(double sumsq, double max_norm) {
     /* E [B, D] backend memory; labels [B] HOST memory (the sampler's plan, identical on every rank); */   \
     /* dE [B, D] backend memory, overwritten: d loss_part / d E; *loss_part (backend memory) = this */     \
     /* rank's share of the loss, already divided by the global query count. */                             \
+    /* Cross-batch memory: E and labels carry p->memory_rows gallery-only rows after the B batch rows */   \
+    /* (B_max of loss_create counts them); dE stays [B, D]: the memory is detached. */                     \
     X(loss_compute,                                                                                           \
       (AptBackend * be, void *ws, const struct AptLossParams *p, const float *E, const int *labels, int B,     \
        int D, int q_begin, int q_end, float *dE, double *loss_part),                                          \

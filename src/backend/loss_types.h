@@ -28,33 +28,43 @@ typedef struct AptLossParams {
     int recallk_n;                       // recallk: number of k values (1..APT_LOSS_K_MAX)
     double recallk_k[APT_LOSS_K_MAX];    // recallk: the k of each Recall@k term (clipped to B when used)
     double recallk_tau[APT_LOSS_K_MAX];  // recallk: temperature of each k's sigmoid
+    // Cross-batch memory (loss.memory, src/train/xbm.c): E and labels carry memory_rows more rows after
+    // the B batch rows; they join the gallery of every query and are never queries themselves. Set per
+    // call by the trainer (the memory's valid rows); 0: no memory, the plain loss.
+    int memory_rows;
 } AptLossParams;
 
+// The gallery is the B batch rows followed by M memory rows (M = 0 without cross-batch memory): queries
+// come from the batch rows only, the global normaliser counts batch rows only, and the memory rows are
+// detached (no gradient is written for them).
 typedef struct {
-    const float *E;    // [B, D] float32 global embeddings (training path), or NULL
-    const double *E64; // [B, D] float64 (aptrain loss, references), or NULL; exactly one is set
-    const int *labels; // [B] class ids, any order, any values
+    const float *E;    // [B + M, D] float32 global embeddings (training path), or NULL
+    const double *E64; // [B + M, D] float64 (aptrain loss, references), or NULL; exactly one is set
+    const int *labels; // [B + M] class ids, any order, any values
     int B, D;
-    int q_begin, q_end; // this rank's queries: rows [q_begin, q_end) of E
+    int q_begin, q_end; // this rank's queries: rows [q_begin, q_end) of E, q_end <= B
+    int M;              // gallery-only memory rows after the batch (AptLossParams.memory_rows on the op)
 } AptLossIn;
 
 typedef struct {
     double loss_part; // this rank's share of the loss (global normaliser)
-    float *dE;        // [B, D] overwritten when E was given: d loss_part / d E
+    float *dE;        // [B, D] overwritten when E was given: d loss_part / d E (batch rows only)
     double *dE64;     // [B, D] overwritten when E64 was given
 } AptLossOut;
 
 // What a CPU loss kernel implements: the per-query row function the driver (cpu_loss.c) calls.
 // The driver computes the similarity row s_q. = <e_q, e_.> of one query in float64, hands it to the
 // row function, and turns the returned d loss / d s_q. (gs) into dE with two GEMMs. A row function
-// therefore only knows one query: its similarities, the labels, and the rows of its class.
+// therefore only knows one query: its similarities, the labels, and the rows of its class. With a
+// cross-batch memory, B here is the gallery size (batch + memory rows): a row function does not know
+// which rows are memory, they are more gallery (and more positives where the label is q's).
 typedef struct {
-    const double *s;    // [B] s_qj = <e_q, e_j>, j over the global batch (j = q included)
+    const double *s;    // [B] s_qj = <e_q, e_j>, j over the gallery (j = q included)
     double *gs;         // [B] out, zeroed by the caller: d loss_part / d s_qj
     double *tmp;        // [B] scratch owned by the calling thread
     const double *same; // [B] 1.0 where labels[j] == labels[q], else 0.0
     const int *labels;  // [B]
-    const int *pos;     // [npos] rows of q's class in ascending order, q included
+    const int *pos;     // [npos] gallery rows of q's class in ascending order, q included
     int npos, B, q;
     double w; // 1 / global query normaliser
 } AptLossRow;
@@ -68,8 +78,8 @@ struct AptLossImpl {
     const char *name;
     AptLossRowFn row;
     int variant; // pnp: which f(N); others: 0
-    // Whether a query whose class has npos rows (itself included) in a batch of B counts in the
-    // global normaliser. NULL: every query counts (the normaliser is B).
+    // Whether a query whose class has npos rows (itself included) in a gallery of B counts in the
+    // global normaliser. NULL: every (batch-row) query counts (the normaliser is the batch size).
     bool (*counts)(const AptLossParams *p, int npos, int B);
 };
 

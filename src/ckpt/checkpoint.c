@@ -110,6 +110,25 @@ static hid_t make_group(Writer *w, hid_t loc, const char *name) {
     return g;
 }
 
+// /memory: the cross-batch memory's rows (a float32 tensor as the model's, checksummed), its labels (int32,
+// their crc32 attribute over the int bytes) and the ring's counters.
+static void write_memory(Writer *w, const AptCkptMemory *m) {
+    hid_t g = make_group(w, w->f, "memory");
+    AptParam rows = {.name = "rows", .numel = (size_t)m->N * m->D, .ndim = 2, .shape = {m->N, m->D}};
+    write_tensor(w, g, &rows, m->rows);
+    hsize_t n = (hsize_t)m->N;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(g, "labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    WCHECK(w, d >= 0 && H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->labels) >= 0, "memory/labels");
+    _Static_assert(sizeof(int) == sizeof(float), "labels are checksummed as 4-byte words");
+    write_attr_u32(w, d, "crc32", crc_of((const float *)m->labels, (size_t)m->N));
+    H5Dclose(d);
+    H5Sclose(sp);
+    write_attr_i64(w, g, "count", m->count);
+    write_attr_i64(w, g, "head", m->head);
+    H5Gclose(g);
+}
+
 static void save_host(const char *path, const AptParamStore *ps, const AptCkptMeta *meta, const char *config_text);
 
 // A device store is staged through a host mirror (explicit backend copies): the file is host float32
@@ -150,6 +169,7 @@ static void save_host(const char *path, const AptParamStore *ps, const AptCkptMe
     write_string(&w, w.f, "version", APT_VERSION, 1);
 #endif
     if (config_text) write_string(&w, w.f, "config", config_text, 0);
+    if (meta->memory && meta->memory->N > 0) write_memory(&w, meta->memory);
 
     hid_t gp = make_group(&w, w.f, "params"), gb = make_group(&w, w.f, "buffers");
     hid_t go = -1, gm = -1, gv = -1;
@@ -385,6 +405,42 @@ static void load_host(const char *path, AptParamStore *ps, AptCkptMeta *meta, ch
     H5Gclose(gp);
     H5Fclose(r.f);
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+}
+
+int apt_checkpoint_load_memory(const char *path, AptCkptMemory *m) {
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    Reader r = {path, open_file_quiet(path)};
+    if (r.f < 0) RFAIL(&r, "not a readable HDF5 file (truncated or corrupt: checksum or structure error)");
+    int found = H5Lexists(r.f, "memory", H5P_DEFAULT) > 0;
+    if (found) {
+        hid_t g = open_group(&r, r.f, "memory", "memory");
+        AptParam rows = {.name = "rows", .numel = (size_t)m->N * m->D, .ndim = 2, .shape = {m->N, m->D}};
+        read_tensor(&r, g, "memory", &rows, m->rows); // shape [N, D]: a run with another loss.memory is refused
+        if (H5Lexists(g, "labels", H5P_DEFAULT) <= 0) RFAIL(&r, "memory/labels missing");
+        hid_t d = H5Dopen2(g, "labels", H5P_DEFAULT);
+        hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+        hsize_t n = 0;
+        if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, &n, NULL) != 1 ||
+            n != (hsize_t)m->N || H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->labels) < 0)
+            RFAIL(&r, "memory/labels unreadable or not %d labels", m->N);
+        long long crc = -1, count = -1, head = -1;
+        if (read_attr_i64(d, "crc32", &crc) != 0 || (uint32_t)crc != crc_of((const float *)m->labels, (size_t)m->N))
+            RFAIL(&r, "memory/labels fails its checksum (crc32; corrupt file)");
+        if (read_attr_i64(g, "count", &count) != 0 || read_attr_i64(g, "head", &head) != 0 || count < 0 ||
+            count > m->N || head < 0 || head >= m->N)
+            RFAIL(&r, "memory: count/head missing or out of range for %d rows", m->N);
+        m->count = (long)count;
+        m->head = (long)head;
+        H5Sclose(sp);
+        H5Dclose(d);
+        H5Gclose(g);
+    }
+    H5Fclose(r.f);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    return found;
 }
 
 int apt_checkpoint_peek(const char *path, AptCkptMeta *meta) {

@@ -6,6 +6,8 @@
 //   /buffers/<name>    float32 (BN running statistics)
 //   /optim/m/<name>, /optim/v/<name>   optimizer state, present when the store has m / v
 //   /config            the resolved config text (string)
+//   /memory/rows, /memory/labels   the cross-batch memory (loss.memory) when the run has one: float32 [N, D],
+//                      int32 [N], attributes count (valid rows) and head (next row written)
 //   attributes on /:   format_version, step, epoch, step_in_epoch, optim_t, seed, world_size, version
 // Files use the HDF5 1.10 format (apt_h5_create: checksummed superblock and object headers; readers refuse
 // files with an older superblock before HDF5 parses them), each tensor is one chunk with the Fletcher32
@@ -17,6 +19,14 @@
 
 #include <stdint.h>
 
+// The cross-batch memory's state (src/train/xbm.c), staged in host memory for a checkpoint.
+typedef struct {
+    int N, D;        // ring rows and embedding size
+    float *rows;     // [N, D] host
+    int *labels;     // [N] host
+    long count, head; // valid rows (rows [0, count) of the ring), next row to write
+} AptCkptMemory;
+
 typedef struct {
     long step;          // optimizer steps completed (global step counter)
     int epoch;          // epoch of the next step
@@ -24,6 +34,7 @@ typedef struct {
     long optim_t;       // optimizer step count (Adam bias correction)
     uint64_t seed;
     int world_size;     // world size that wrote the file (informational)
+    const AptCkptMemory *memory; // save: the cross-batch memory to write, or NULL (none). Never read by load
 } AptCkptMeta;
 
 // Write ps (w, buffers, m/v when allocated), meta and config_text (may be NULL) to path atomically.
@@ -36,6 +47,11 @@ void apt_checkpoint_save(const char *path, const AptParamStore *ps, const AptCkp
 // tensor, a truncated or corrupt file is a one-line user error naming the file and the tensor.
 // config_text: if non-NULL receives a malloc'd copy of /config (or NULL when absent); caller frees.
 void apt_checkpoint_load(const char *path, AptParamStore *ps, AptCkptMeta *meta, char **config_text);
+
+// Restore the cross-batch memory of the checkpoint at path into m (m->N, m->D, rows, labels set by the
+// caller). Returns 1 when restored, 0 when the file has no memory; a memory of another shape, a bad
+// checksum or an unreadable file is a one-line user error naming the file.
+int apt_checkpoint_load_memory(const char *path, AptCkptMemory *m);
 
 // Read only the counters (for `resume: auto` decisions and logs). Returns 0, or -1 if unreadable.
 int apt_checkpoint_peek(const char *path, AptCkptMeta *meta);

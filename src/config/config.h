@@ -61,6 +61,8 @@ typedef struct {
         int k[APT_LIST_MAX]; int n_k;
         float k_temperatures[APT_LIST_MAX]; int n_k_temperatures;
     } recallk;
+    int memory;            // cross-batch memory rows N (src/train/xbm.c); 0 = off
+    int memory_start_step; // the memory is filled and used from this optimizer step on
 } AptLossConfig;
 
 typedef struct {

@@ -60,6 +60,12 @@ int apt_config_check(const AptConfig *c, int world_size, char *err, size_t cap) 
                         "train.chunk needs model.bn frozen or frozen_affine (batch statistics would come from "
                         "one chunk, not the batch)"),
                1;
+    // The memory's semantics (gallery-only rows, positives by label) are defined for the ranking losses.
+    if (c->loss.memory > 0 && strcmp(c->loss.name, "smoothap") && strncmp(c->loss.name, "pnp-", 4) &&
+        strcmp(c->loss.name, "recallk"))
+        return snprintf(err, cap, "loss.memory works with smoothap, pnp-* and recallk, not loss.name %s",
+                        c->loss.name),
+               1;
     if (c->device == APT_DEVICE_CPU && !strcmp(c->dist.backend, "nccl"))
         return snprintf(err, cap, "dist.backend nccl needs device cuda (or auto on a GPU host), not cpu"), 1;
     return 0;

@@ -249,15 +249,23 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     if (!t->opts.no_eval) t->eval = apt_eval_create(&t->cfg, comm, t->run_dir, t->chunk ? t->chunk : t->b);
     apt_loss_params_from_config(&t->loss_params, &t->cfg.loss);
     // Largest class in a batch: m under the epoch sampler (distinct classes); the random sampler draws
-    // classes with replacement, so only B bounds it.
-    const int m_max = cfg->data.sampler == APT_SAMPLER_EPOCH ? cfg->data.samples_per_class : t->B;
-    t->be->loss_create(t->be, &t->loss_params, t->b, t->B, t->D, m_max, &t->loss_ws);
+    // classes with replacement, so only B bounds it. loss.memory (N rows, xbm.h) widens the gallery to
+    // B + N rows, which span at most ceil(N / B) + 2 batches (the current one, and partial ones at both
+    // ends of the ring), each with at most m rows of a class under the epoch sampler.
+    const int N = cfg->loss.memory, G = t->B + N;
+    int m_max = cfg->data.sampler == APT_SAMPLER_EPOCH ? cfg->data.samples_per_class : t->B;
+    if (N > 0) {
+        long long mm = cfg->data.sampler == APT_SAMPLER_EPOCH ? (long long)m_max * ((N + t->B - 1) / t->B + 2) : G;
+        m_max = mm < G ? (int)mm : G;
+    }
+    t->be->loss_create(t->be, &t->loss_params, t->b, G, t->D, m_max, &t->loss_ws);
     if (!t->loss_ws)
         apt_user_error("loss.name: %s has no kernel on device %s (there: smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, "
                        "pnp-ib)", cfg->loss.name, t->be->name);
     t->E_local = be_zeros(t->be, (size_t)t->b * t->D);
     t->dE_local = be_zeros(t->be, (size_t)t->b * t->D);
-    t->E = be_zeros(t->be, (size_t)t->B * t->D);
+    t->E = be_zeros(t->be, (size_t)G * t->D); // [B + N, D]: the batch, then the memory's ring
+    if (N > 0) t->xbm = apt_xbm_create(t->be, t->E, t->B, t->D, N, cfg->loss.memory_start_step);
     t->dE = be_zeros(t->be, (size_t)t->B * t->D);
     for (int k = 0; k < 2; k++) t->x[k] = be_zeros(t->be, (size_t)t->b * t->C * t->H * t->W);
     t->scal = t->be->alloc(t->be, APT_SCALAR_COUNT * sizeof(double));
@@ -295,6 +303,8 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     if (resume[0]) {
         apt_h5_lock();
         apt_checkpoint_load(resume, t->ps, &meta, NULL);
+        if (t->xbm && !apt_xbm_restore(t->xbm, resume)) // a file without a memory: it fills from empty
+            apt_warn("resume: %s has no cross-batch memory (loss.memory %d starts empty)", resume, N);
         apt_h5_unlock();
         t->optim.t = meta.optim_t;
         apt_info("resumed from %s at step %ld (epoch %d, step %ld of it; written by world size %d)", resume,
@@ -357,7 +367,8 @@ static void save_checkpoint(AptTrainer *t) {
     share_bn_statistics(t);
     if (t->comm->rank == 0) {
         AptCkptMeta meta = {.step = t->step, .epoch = t->epoch, .step_in_epoch = t->step_in_epoch,
-                            .optim_t = t->optim.t, .seed = t->cfg.seed, .world_size = t->comm->world};
+                            .optim_t = t->optim.t, .seed = t->cfg.seed, .world_size = t->comm->world,
+                            .memory = apt_xbm_stage(t->xbm)};
         apt_h5_lock(); // loader threads may be inside HDF5 (HDF5 is not thread-safe here)
         apt_checkpoint_save_run(t->ckpt_dir, t->ps, &meta, t->config_text, t->cfg.checkpoint.keep);
         apt_h5_unlock();
@@ -427,6 +438,7 @@ int apt_trainer_run(AptTrainer *t) {
             apt_nan_policy_stop(&t->nan, &t->nan_diag, c, t->step, &bt_info);
         }
         if (isfinite(loss)) loss_sum += loss, loss_n++; // a skipped step (train.on_nan: skip) has no loss
+        else apt_xbm_forget(t->xbm); // its E rows, now in the memory, may be non-finite (xbm.h)
         if (t->prof && !t->prof_written && apt_profile_complete(t->prof)) write_profile(t);
         t->step++;
         t->step_in_epoch++;
@@ -457,6 +469,7 @@ int apt_trainer_run(AptTrainer *t) {
 }
 
 AptParamStore *apt_trainer_params(AptTrainer *t) { return t->ps; }
+const AptCkptMemory *apt_trainer_memory(AptTrainer *t) { return apt_xbm_stage(t->xbm); }
 long apt_trainer_steps_done(const AptTrainer *t) { return t->step; }
 long apt_trainer_total_steps(const AptTrainer *t) { return t->total_steps; }
 const char *apt_trainer_run_dir(const AptTrainer *t) { return t->run_dir; }
@@ -472,6 +485,7 @@ void apt_trainer_destroy(AptTrainer *t) {
     if (t->loader) apt_loader_destroy(t->loader);
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     if (t->loss_ws) t->be->loss_free(t->be, t->loss_ws);
+    apt_xbm_free(t->xbm);
     apt_step_timer_free(&t->timer);
     if (t->buckets) apt_buckets_free(t->buckets);
     float *bufs[6] = {t->E_local, t->dE_local, t->E, t->dE, t->x[0], t->x[1]};

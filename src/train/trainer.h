@@ -10,6 +10,7 @@
 // apt_exit (stderr and log.txt) naming the step, a rank whose loss part was not finite and that rank's
 // sample ids; latest.h5 is left as it was (nan_policy.h; train.on_nan skip defers the stop).
 #pragma once
+#include "ckpt/checkpoint.h"
 #include "config/config.h"
 #include "dist/comm.h"
 #include "nn/params.h"
@@ -37,6 +38,9 @@ long apt_trainer_total_steps(const AptTrainer *t);
 const char *apt_trainer_run_dir(const AptTrainer *t);
 // Last evaluation's Recall@K (index into eval.recall_k); NAN before any evaluation.
 double apt_trainer_last_recall(const AptTrainer *t, int i);
+// The cross-batch memory (loss.memory) as a checkpoint would store it, copied to host memory owned by the
+// trainer (valid until the next call or destroy); NULL when the run has none. Tests and tools only.
+const AptCkptMemory *apt_trainer_memory(AptTrainer *t);
 void apt_trainer_destroy(AptTrainer *t);
 
 // `aptrain CONFIG.yaml [key=value ...]` (DESIGN §5); argv[0] is the config path. Initialises MPI (works

@@ -14,6 +14,7 @@
 #include "nan_policy.h"
 #include "progress.h"
 #include "step_timer.h"
+#include "xbm.h"
 
 struct AptTrainer {
     AptConfig cfg;
@@ -32,6 +33,7 @@ struct AptTrainer {
     AptLoader *loader;     // train split, this rank's slices of the global plan
     AptLossParams loss_params;
     void *loss_ws;         // the backend's loss workspace (be->loss_create)
+    AptXbm *xbm;           // loss.memory: the cross-batch memory (its ring is E's rows [B, B + N)); NULL: off
     AptOptim optim;
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;
@@ -40,7 +42,7 @@ struct AptTrainer {
     int chunk;             // train.chunk when it splits the local batch (step.c's chunk loop), else 0
     int C, H, W;           // input sample shape
     float *E_local;        // [b, D]   backend memory, like everything numeric below
-    float *E;              // [B, D] all-gathered
+    float *E;              // [B + N, D]: the all-gathered batch [B, D], then the cross-batch memory's N rows
     float *dE;             // [B, D] partial gradient of this rank's loss part
     float *dE_local;       // [b, D] reduced
     double *scal;          // [APT_SCALAR_COUNT] loss part, gradient sum of squares, finite flag

@@ -1,7 +1,7 @@
 // bench_loss.c — forward+backward time and memory of our CPU loss (apt_loss_compute).
 //
 //   bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] [--k-temp T]
-//              B [B ...]
+//              [--memory N] B [B ...]
 // For each global batch B: random L2-normalised float32 embeddings, B/m classes of m in shuffled
 // order, queries [0, b) with b = --slice (default: all B, one process). Prints one table row per B:
 // median (and best) wall time of `reps` runs after one warm-up, the median CPU time (user + system,
@@ -12,6 +12,10 @@
 // path's error: |loss32 - loss64| / loss64 and max |dE32 - dE64| / max |dE64|.
 // --k-temp T: recallk with every k's temperature T (T = 1e6 makes min(., k) clip at k = 1 in every
 // query, so the worst case of cpu_loss_recallk.c, its second pass, is what runs).
+// --memory N: the cross-batch memory's cost (loss.memory, src/train/xbm.c). For each B, B + N rows are drawn
+// once (B + N labels, classes of m, shuffled) and timed twice: "batch" = a batch of B + N rows of which the
+// first B are queries (the same gallery, every row differentiable), then "memory" = B batch rows (queries)
+// and N memory rows (gallery only, detached); the row "ratio" is memory / batch (the bound is 1.2).
 // Threads: OMP_NUM_THREADS (our per-query loop) and OPENBLAS_NUM_THREADS (GEMMs).
 #include <math.h>
 #include <omp.h>
@@ -42,7 +46,7 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *name = "smoothap";
-    int D = 512, m = 4, reps = 3, slice = 0, f64 = 0, check = 0;
+    int D = 512, m = 4, reps = 3, slice = 0, f64 = 0, check = 0, memory = 0;
     double ktemp = 0;
     int Bs[32], nB = 0;
     for (int i = 1; i < argc; i++) {
@@ -60,6 +64,8 @@ int main(int argc, char **argv) {
             f64 = 1;
         else if (!strcmp(argv[i], "--k-temp") && i + 1 < argc)
             ktemp = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--memory") && i + 1 < argc)
+            memory = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--check"))
             check = 1;
         else if (nB < 32)
@@ -68,7 +74,7 @@ int main(int argc, char **argv) {
     if (!nB || reps < 1 || reps > 64) {
         fprintf(stderr,
                 "usage: bench_loss [--loss NAME] [--D 512] [--m 4] [--reps 3] [--slice b] [--f64] [--check] "
-                "[--k-temp T] B [B ...]\n");
+                "[--k-temp T] [--memory N] B [B ...]\n");
         return 2;
     }
     AptLossParams p;
@@ -81,10 +87,13 @@ int main(int argc, char **argv) {
     const char *blas = getenv("OPENBLAS_NUM_THREADS");
     printf("# loss %s, D=%d, m=%d, %s, OMP threads %d, OpenBLAS threads %s, median of %d\n", name, D, m,
            f64 ? "float64" : "float32", omp_get_max_threads(), blas ? blas : "default", reps);
+    if (memory > 0) printf("# --memory %d: each B is timed as a batch of B + %d rows (B queries), then as B rows + a memory of %d\n", memory, memory, memory);
     printf("# %8s %8s %10s %9s %9s %9s %9s %9s %10s %12s %10s\n", "B", "queries", "time_ms", "best_ms",
            "cpu_ms", "gemm_ms", "rows_ms", "gemm_GF", "sigmoids", "workspace_MB", "peakRSS_MB");
-    for (int k = 0; k < nB; k++) {
-        const int B = Bs[k], b = slice > 0 && slice < B ? slice : B;
+    for (int k = 0; k < nB * (memory > 0 ? 2 : 1); k++) {
+        // --memory: even k = the batch of B + N rows, odd k = B rows + the memory of N (same rows, same labels).
+        const int mode = memory > 0 ? 1 + (k & 1) : 0, Bb = Bs[memory > 0 ? k / 2 : k];
+        const int B = Bb + (mode ? memory : 0), b = slice > 0 && slice < Bb ? slice : Bb;
         size_t n = (size_t)B * D, es = f64 ? sizeof(double) : sizeof(float);
         void *E = malloc(n * es), *dE = malloc(n * es);
         int *lab = malloc(sizeof(int) * B);
@@ -111,7 +120,8 @@ int main(int argc, char **argv) {
             }
         }
         AptLossWorkspace *ws = apt_loss_workspace_create(b, B, D, f64 ? APT_F64 : APT_F32);
-        AptLossIn in = {.labels = lab, .B = B, .D = D, .q_begin = 0, .q_end = b};
+        AptLossIn in = {.labels = lab, .B = mode == 2 ? Bb : B, .D = D, .q_begin = 0, .q_end = b,
+                        .M = mode == 2 ? memory : 0};
         AptLossOut out = {0};
         if (f64)
             in.E64 = E, out.dE64 = dE;
@@ -134,13 +144,18 @@ int main(int argc, char **argv) {
         // One process with the whole batch in one block: syrk + one GEMM (3 B^2 D flop); otherwise
         // 3 GEMMs of 2 b B D flop (see src/backend/cpu/cpu_loss.c).
         int whole = b == B && (long long)B * B <= (64ll << 20);
+        static double t_batch;
+        if (mode == 1) t_batch = t[reps / 2];
         double gflop = (whole ? 3.0 * B * (double)B * D : 6.0 * b * (double)B * D) / 1e9;
         printf("  %8d %8d %10.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.3g %12.1f %10.1f   loss %.6f\n", B, b,
                t[reps / 2] * 1e3, t[0] * 1e3, tc[reps / 2] * 1e3, tg[reps / 2] * 1e3, tr[reps / 2] * 1e3,
                gflop, (double)b * m * B, apt_loss_workspace_bytes(ws) / 1048576.0, peak_rss_mb(),
                out.loss_part);
+        if (mode == 2)
+            printf("  %8d memory %d: %.1f ms vs batch of %d: %.1f ms, ratio %.3f\n", Bb, memory, t[reps / 2] * 1e3, B,
+                   t_batch * 1e3, t[reps / 2] / t_batch);
         fflush(stdout);
-        if (check && !f64) {
+        if (check && !f64 && !mode) {
             double *E64 = malloc(n * sizeof(double)), *dE64 = malloc(n * sizeof(double));
             for (size_t i = 0; i < n; i++)
                 E64[i] = ((float *)E)[i];

@@ -34,18 +34,18 @@ static inline double ref_G(double d, double tau, double *dg) {
 }
 
 // Smooth-AP, official-code style: sg[q][i][j] = G(S_qj - S_qi) * mask, ranks by summing over j.
-static inline double ref_smoothap(const double *S, const int *lab, int B, RefParams p, double *dS) {
+static inline double ref_smoothap(const double *S, const int *lab, int NQ, int B, RefParams p, double *dS) {
     size_t n3 = (size_t)B * B * B;
     double *sg = calloc(n3, sizeof(double)), *dsg = calloc(n3, sizeof(double));
     double *ra = calloc((size_t)B * B, sizeof(double)), *rp = calloc((size_t)B * B, sizeof(double));
     int nvalid = 0;
-    for (int q = 0; q < B; q++) {
+    for (int q = 0; q < NQ; q++) {
         int m = 0;
         for (int i = 0; i < B; i++)
             m += lab[i] == lab[q] && (p.include_self || i != q);
         if (m > 0) nvalid++;
     }
-    for (int q = 0; q < B; q++)
+    for (int q = 0; q < NQ; q++)
         for (int i = 0; i < B; i++)
             for (int j = 0; j < B; j++) {
                 int in_gallery = j != i && (p.include_self || (j != q && i != q));
@@ -55,7 +55,7 @@ static inline double ref_smoothap(const double *S, const int *lab, int B, RefPar
             }
     double loss = 0;
     memset(dS, 0, sizeof(double) * B * B);
-    for (int q = 0; q < B; q++) {
+    for (int q = 0; q < NQ; q++) {
         int m = 0;
         for (int i = 0; i < B; i++)
             m += lab[i] == lab[q] && (p.include_self || i != q);
@@ -93,11 +93,11 @@ static inline double ref_smoothap(const double *S, const int *lab, int B, RefPar
 }
 
 // PNP: N(q,i) = sum over negatives of G(S_qj - S_qi), dense over (q, i, j) with a negative mask.
-static inline double ref_pnp(const char *variant, const double *S, const int *lab, int B, RefParams p,
+static inline double ref_pnp(const char *variant, const double *S, const int *lab, int NQ, int B, RefParams p,
                              double *dS) {
     double loss = 0;
     memset(dS, 0, sizeof(double) * B * B);
-    for (int q = 0; q < B; q++) {
+    for (int q = 0; q < NQ; q++) {
         int m = 0;
         for (int i = 0; i < B; i++)
             m += lab[i] == lab[q];
@@ -122,13 +122,13 @@ static inline double ref_pnp(const char *variant, const double *S, const int *la
                 f = (p.b * N - log(1 + p.b * N)) / (p.b * p.b),
                 fp = (p.b - p.b / (1 + p.b * N)) / (p.b * p.b);
             fsum += f;
-            double c = fp / m / B * (!strcmp(variant, "pnp-dq") ? -1 : 1);
+            double c = fp / m / NQ * (!strcmp(variant, "pnp-dq") ? -1 : 1);
             for (int j = 0; j < B; j++) {
                 dS[q * B + j] += c * dg[j];
                 dS[q * B + i] -= c * dg[j];
             }
         }
-        loss += (!strcmp(variant, "pnp-dq") ? 1 - fsum / m : fsum / m) / B;
+        loss += (!strcmp(variant, "pnp-dq") ? 1 - fsum / m : fsum / m) / NQ;
     }
     return loss;
 }
@@ -138,17 +138,17 @@ static inline double ref_pnp(const char *variant, const double *S, const int *la
 // R[p] = 1 + sum_{j != p} G(S_qj - S_qp), recall_k = min(sum_p H_k(k - R[p]), k) / min(k, |P|), k
 // clipped to B; loss = mean over the queries with |P| >= 1 of (1 - mean_k recall_k). Backward by hand
 // through min (gradient 1 below k, 1/2 at k as torch.minimum, 0 above), H_k and G.
-static inline double ref_recallk(const double *S, const int *lab, int B, RefParams p, double *dS) {
+static inline double ref_recallk(const double *S, const int *lab, int NQ, int B, RefParams p, double *dS) {
     double loss = 0, *R = malloc(sizeof(double) * B);
     memset(dS, 0, sizeof(double) * B * B);
     int Q = 0;
-    for (int q = 0; q < B; q++) {
+    for (int q = 0; q < NQ; q++) {
         int np = 0;
         for (int j = 0; j < B; j++)
             np += j != q && lab[j] == lab[q];
         Q += np > 0;
     }
-    for (int q = 0; q < B; q++) {
+    for (int q = 0; q < NQ; q++) {
         int np = 0;
         for (int j = 0; j < B; j++)
             np += j != q && lab[j] == lab[q];
@@ -288,9 +288,10 @@ static inline double ref_multisim(const double *S, const int *lab, int B, RefPar
     return loss;
 }
 
-// loss and grad [B, D] = d loss / d E of the loss `name` at E [B, D] (float64).
-static inline double ref_loss_grad(const char *name, RefParams p, const double *E, const int *lab, int B,
-                                   int D, double *grad) {
+// loss and grad [B, D] = d loss / d E of the loss `name` at E [B, D] (float64), queries = rows [0, NQ) of E, the
+// gallery all B rows (NQ < B: a cross-batch memory of B - NQ rows; smoothap, pnp-* and recallk only).
+static inline double ref_loss_grad_gallery(const char *name, RefParams p, const double *E, const int *lab, int NQ,
+                                           int B, int D, double *grad) {
     double *S = malloc(sizeof(double) * B * B), *dS = malloc(sizeof(double) * B * B);
     for (int q = 0; q < B; q++)
         for (int j = 0; j < B; j++) {
@@ -301,15 +302,15 @@ static inline double ref_loss_grad(const char *name, RefParams p, const double *
         }
     double loss;
     if (!strcmp(name, "smoothap"))
-        loss = ref_smoothap(S, lab, B, p, dS);
+        loss = ref_smoothap(S, lab, NQ, B, p, dS);
     else if (!strncmp(name, "pnp-", 4))
-        loss = ref_pnp(name, S, lab, B, p, dS);
+        loss = ref_pnp(name, S, lab, NQ, B, p, dS);
     else if (!strcmp(name, "contrastive"))
         loss = ref_contrastive(S, lab, B, p, dS);
     else if (!strcmp(name, "triplet"))
         loss = ref_triplet(S, lab, B, p, dS);
     else if (!strcmp(name, "recallk"))
-        loss = ref_recallk(S, lab, B, p, dS);
+        loss = ref_recallk(S, lab, NQ, B, p, dS);
     else
         loss = ref_multisim(S, lab, B, p, dS);
     // S_qj = <e_q, e_j>: d/de_a = sum_j dS_aj e_j + sum_q dS_qa e_q
@@ -322,6 +323,12 @@ static inline double ref_loss_grad(const char *name, RefParams p, const double *
         }
     free(S), free(dS);
     return loss;
+}
+
+// The loss `name` with every row a query (the batch alone is the gallery).
+static inline double ref_loss_grad(const char *name, RefParams p, const double *E, const int *lab, int B, int D,
+                                   double *grad) {
+    return ref_loss_grad_gallery(name, p, E, lab, B, B, D, grad);
 }
 
 // Test data: splitmix64 uniforms, Box-Muller normals.

@@ -13,6 +13,9 @@
 // Also: odd sizes (B not a multiple of any tile), unsorted labels with unequal classes and a singleton,
 // partial query ranges (one rank of several), several similarity blocks (rows_max smaller than b), dE
 // poisoned with NaN before each call, and bitwise equality of two identical GPU calls (determinism).
+// Cross-batch memory (loss.memory): M gallery-only rows after the B batch rows (labels shuffled over all B + M,
+// so the memory holds positives of the batch's classes); dE is compared on the B batch rows, and the memory
+// rows of dE must stay as poisoned (detached: never written).
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -78,21 +81,22 @@ static double max_abs(const float *x, size_t n) {
 }
 
 // One comparison: every loss on (E, labels, q range), CPU float32 vs CUDA.
-static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, int q1, int rows_max,
+static void run_case(const char *tag, int B, int M, int D, int m, int dyadic, int q0, int q1, int rows_max,
                      double rtol, uint64_t seed) {
-    float *E = malloc((size_t)B * D * sizeof *E), *dE_cpu = malloc((size_t)B * D * sizeof(float));
-    float *dE_gpu = malloc((size_t)B * D * sizeof(float)), *dE_gpu2 = malloc((size_t)B * D * sizeof(float));
-    int *labels = malloc((size_t)B * sizeof *labels);
-    make_inputs(E, labels, B, D, m, dyadic, seed);
+    const int G = B + M; // gallery rows: the batch, then M memory rows
+    float *E = malloc((size_t)G * D * sizeof *E), *dE_cpu = malloc((size_t)G * D * sizeof(float));
+    float *dE_gpu = malloc((size_t)G * D * sizeof(float)), *dE_gpu2 = malloc((size_t)G * D * sizeof(float));
+    int *labels = malloc((size_t)G * sizeof *labels);
+    make_inputs(E, labels, G, D, m, dyadic, seed);
     float *E_d, *dE_d;
-    CUDA_CHECK(cudaMalloc((void **)&E_d, (size_t)B * D * sizeof(float)));
-    CUDA_CHECK(cudaMalloc((void **)&dE_d, (size_t)B * D * sizeof(float)));
-    CUDA_CHECK(cudaMemcpy(E_d, E, (size_t)B * D * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc((void **)&E_d, (size_t)G * D * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&dE_d, (size_t)G * D * sizeof(float)));
+    CUDA_CHECK(cudaMemcpy(E_d, E, (size_t)G * D * sizeof(float), cudaMemcpyHostToDevice));
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
-    AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, APT_F32);
+    AptLossWorkspace *cws = apt_loss_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, G, D, APT_F32);
     AptLossCudaWorkspace *gws =
-        apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, B, D, B, rows_max, stream);
+        apt_loss_cuda_workspace_create(q1 - q0 > 0 ? q1 - q0 : 1, G, D, G, rows_max, stream);
     for (int li = 0; li < (int)(sizeof CASES / sizeof CASES[0]); li++) {
         AptLossParams p;
         const char *name = CASES[li].name;
@@ -102,9 +106,9 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
                    name, apt_loss_cuda_supports(&p), CASES[li].cuda);
         if (!CASES[li].cuda) continue;
         char label[160];
-        snprintf(label, sizeof label, "%s %s%s B%d D%d q[%d,%d) rows%d", tag, name,
-                 p.include_self ? "" : "(exclude-self)", B, D, q0, q1, rows_max);
-        AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q0, .q_end = q1};
+        snprintf(label, sizeof label, "%s %s%s B%d+M%d D%d q[%d,%d) rows%d", tag, name,
+                 p.include_self ? "" : "(exclude-self)", B, M, D, q0, q1, rows_max);
+        AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q0, .q_end = q1, .M = M};
         AptLossOut oc = {.dE = dE_cpu};
         apt_loss_compute(cws, &p, &in, &oc);
 
@@ -114,11 +118,11 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
         float *outs[2] = {dE_gpu, dE_gpu2};
         for (int rep = 0; rep < 2; rep++) {
             // NaN poison: every entry must be written. On the loss's stream, so it lands before the kernels.
-            CUDA_CHECK(cudaMemsetAsync(dE_d, 0xff, (size_t)B * D * sizeof(float), stream));
+            CUDA_CHECK(cudaMemsetAsync(dE_d, 0xff, (size_t)G * D * sizeof(float), stream));
             AptLossOut og = {.dE = dE_d};
             apt_loss_compute_cuda(gws, &p, &ig, &og);
             loss_g[rep] = og.loss_part;
-            CUDA_CHECK(cudaMemcpy(outs[rep], dE_d, (size_t)B * D * sizeof(float), cudaMemcpyDeviceToHost));
+            CUDA_CHECK(cudaMemcpy(outs[rep], dE_d, (size_t)G * D * sizeof(float), cudaMemcpyDeviceToHost));
         }
         double ref = oc.loss_part;
         double lerr = fabs(loss_g[0] - ref) / (fabs(ref) > 1e-30 ? fabs(ref) : 1.0);
@@ -132,6 +136,10 @@ static void run_case(const char *tag, int B, int D, int m, int dyadic, int q0, i
         TEST_CHECK(memcmp(&loss_g[0], &loss_g[1], sizeof(double)) == 0 &&
                        memcmp(dE_gpu, dE_gpu2, (size_t)B * D * sizeof(float)) == 0,
                    "%s: two identical calls differ (not deterministic)", label);
+        int written = 0; // memory rows of dE: detached, so still the NaN poison
+        for (size_t i = (size_t)B * D; i < (size_t)G * D; i++)
+            written += dE_gpu[i] == dE_gpu[i];
+        TEST_CHECK(written == 0, "%s: %d dE entries of memory rows written", label, written);
     }
     apt_loss_cuda_workspace_free(gws);
     apt_loss_workspace_free(cws);
@@ -151,13 +159,18 @@ int main(void) {
         return 77;
     }
     // Strict: exact similarities.
-    run_case("dyadic", 37, 24, 4, 1, 0, 37, 0, 1e-5, 1);     // whole batch, one block, classes 4,4,..,1
-    run_case("dyadic", 37, 24, 4, 1, 9, 28, 0, 1e-5, 2);     // one rank's query range
-    run_case("dyadic", 301, 32, 4, 1, 0, 301, 64, 1e-5, 3);  // five similarity blocks
-    run_case("dyadic", 130, 17, 13, 1, 3, 130, 50, 1e-5, 4); // bigger classes, partial range, blocks
-    run_case("dyadic", 1031, 32, 4, 1, 0, 1031, 0, 1e-5, 5); // more rows than one block of threads
+    run_case("dyadic", 37, 0, 24, 4, 1, 0, 37, 0, 1e-5, 1);     // whole batch, one block, classes 4,4,..,1
+    run_case("dyadic", 37, 0, 24, 4, 1, 9, 28, 0, 1e-5, 2);     // one rank's query range
+    run_case("dyadic", 301, 0, 32, 4, 1, 0, 301, 64, 1e-5, 3);  // five similarity blocks
+    run_case("dyadic", 130, 0, 17, 13, 1, 3, 130, 50, 1e-5, 4); // bigger classes, partial range, blocks
+    run_case("dyadic", 1031, 0, 32, 4, 1, 0, 1031, 0, 1e-5, 5); // more rows than one block of threads
     // Training-like: normalised rows; looser bound explained at the top.
-    run_case("random", 257, 64, 4, 0, 0, 257, 100, 1e-3, 6);
-    run_case("random", 512, 128, 8, 0, 128, 256, 0, 1e-3, 7);
+    run_case("random", 257, 0, 64, 4, 0, 0, 257, 100, 1e-3, 6);
+    run_case("random", 512, 0, 128, 8, 0, 128, 256, 0, 1e-3, 7);
+    // Cross-batch memory: a gallery larger than the query set (B batch rows + M memory rows).
+    run_case("dyadic+memory", 37, 74, 24, 4, 1, 0, 37, 0, 1e-5, 8);     // memory 2B, one block
+    run_case("dyadic+memory", 37, 74, 24, 4, 1, 9, 28, 0, 1e-5, 9);     // one rank's query range
+    run_case("dyadic+memory", 130, 301, 17, 13, 1, 3, 130, 50, 1e-5, 10); // blocks, memory not a multiple of B
+    run_case("random+memory", 256, 1024, 64, 4, 0, 64, 128, 0, 1e-3, 11);
     return apt_test_finish("test_loss_cuda");
 }

@@ -1,4 +1,5 @@
 apt_test(NAME test_losses SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_losses.c LABELS loss)
+apt_test(NAME test_loss_memory SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_memory.c LABELS loss)
 apt_test(NAME test_loss_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_mpi.c NP 2 LABELS loss)
 apt_test(NAME test_loss_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_loss_mpi.c NP 4 LABELS loss)
 apt_cmd_test(NAME loss_vs_torch PYTHON LABELS loss

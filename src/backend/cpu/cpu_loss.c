@@ -8,6 +8,9 @@
 //   dE[r0:..] += S E                               (GEMM: gradient through e_q of s_qj)
 // S is overwritten in place by its gradient, so the workspace holds one block of similarity rows.
 // One process with the whole batch in one block: S by syrk (mirrored), then dE = (G + G^T) E.
+// Cross-batch memory (in->M rows after the B batch rows): the gallery is all B + M rows, so S is
+// [nb, B + M] and dE[r0:..] += S E runs over all of them, but the gradient through e_j is formed for
+// the B batch rows only (the memory is detached: S[:, :B]^T E_q), and the normaliser counts batch rows.
 // Per-query losses go to an array summed in query order afterwards: the result does not depend on
 // the OpenMP thread count.
 #include "cpu_loss.h"
@@ -155,7 +158,7 @@ APT_DEFINE_SYM(sym_f64, double)
 // One block of queries [r0, r0 + nb): gradient of the similarity rows in place, per-query losses.
 static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, int r0, int nb,
                        double w) {
-    const int B = in->B;
+    const int B = in->B + in->M; // gallery rows: the row functions see batch and memory alike
     const bool f64 = ws->dtype == APT_F64;
     int nt = omp_get_max_threads();
     if (nt > ws->nthreads) nt = ws->nthreads;
@@ -200,23 +203,24 @@ static void block_rows(AptLossWorkspace *ws, const AptLossParams *p, const AptLo
 }
 
 void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLossIn *in, AptLossOut *out) {
-    const int B = in->B, D = in->D;
+    const int B = in->B, D = in->D, G = in->B + in->M; // batch rows, gallery rows (batch + memory)
     const bool f64 = ws->dtype == APT_F64;
     APT_CHECK(p->impl && p->impl->row, "loss: params without a loss implementation");
-    APT_CHECK(B > 0 && B <= ws->B_max && D > 0 && D <= ws->D_max, "loss: B %d D %d exceed workspace (%d, %d)",
-              B, D, ws->B_max, ws->D_max);
+    APT_CHECK(B > 0 && in->M >= 0 && G <= ws->B_max && D > 0 && D <= ws->D_max,
+              "loss: B %d + memory %d rows, D %d exceed workspace (%d, %d)", B, in->M, D, ws->B_max, ws->D_max);
     APT_CHECK(0 <= in->q_begin && in->q_begin <= in->q_end && in->q_end <= B,
               "loss: query range [%d, %d) of %d", in->q_begin, in->q_end, B);
     APT_CHECK(f64 ? (in->E64 && out->dE64) : (in->E && out->dE), "loss: inputs do not match the %s workspace",
               apt_dtype_name(ws->dtype));
     APT_CHECK(in->labels, "loss: labels missing");
 
-    // Global normaliser from the labels every rank holds: the same on every rank.
-    int ng = group_labels(ws, in->labels, B);
+    // Global normaliser from the labels every rank holds: the same on every rank. Classes are grouped
+    // over the whole gallery (a query's positives include memory rows), but only batch rows are queries.
+    group_labels(ws, in->labels, G);
     long long nvalid = 0;
-    for (int g = 0; g < ng; g++) {
-        int npos = ws->grp_start[g + 1] - ws->grp_start[g];
-        if (!p->impl->counts || p->impl->counts(p, npos, B)) nvalid += npos;
+    for (int j = 0; j < B; j++) {
+        const int g = ws->grp_of[j], npos = ws->grp_start[g + 1] - ws->grp_start[g];
+        if (!p->impl->counts || p->impl->counts(p, npos, G)) nvalid++;
     }
     const double w = nvalid > 0 ? 1.0 / (double)nvalid : 0.0;
 
@@ -231,7 +235,7 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
     // dE = G^T E + G E = (G + G^T) E is one GEMM: 3 B^2 D flops instead of 6 B^2 D.
     const double t0 = apt_time_now();
     ws->t_rows = 0.0;
-    const bool whole = in->q_begin == 0 && in->q_end == B && B <= ws->rows;
+    const bool whole = in->q_begin == 0 && in->q_end == B && B <= ws->rows && in->M == 0;
     if (whole) {
         if (f64) {
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, D, 1.0, in->E64, D, 0.0, ws->S, B);
@@ -261,26 +265,26 @@ void apt_loss_compute(AptLossWorkspace *ws, const AptLossParams *p, const AptLos
         if (f64) {
             const double *E = in->E64;
             double *S = ws->S, *dE = out->dE64;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0, E + (size_t)r0 * D, D, E, D,
-                        0.0, S, B);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, G, D, 1.0, E + (size_t)r0 * D, D, E, D,
+                        0.0, S, G);
             ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, r0, nb, w);
             ws->t_rows += apt_time_now();
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0, S, B, E + (size_t)r0 * D, D,
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0, S, G, E + (size_t)r0 * D, D,
                         beta, dE, D);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0, S, B, E, D, 1.0,
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, G, 1.0, S, G, E, D, 1.0,
                         dE + (size_t)r0 * D, D);
         } else {
             const float *E = in->E;
             float *S = ws->S, *dE = out->dE;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, B, D, 1.0f, E + (size_t)r0 * D, D, E, D,
-                        0.0f, S, B);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, G, D, 1.0f, E + (size_t)r0 * D, D, E, D,
+                        0.0f, S, G);
             ws->t_rows -= apt_time_now();
             block_rows(ws, p, in, r0, nb, w);
             ws->t_rows += apt_time_now();
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0f, S, B, E + (size_t)r0 * D, D,
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, D, nb, 1.0f, S, G, E + (size_t)r0 * D, D,
                         (float)beta, dE, D);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, B, 1.0f, S, B, E, D, 1.0f,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, G, 1.0f, S, G, E, D, 1.0f,
                         dE + (size_t)r0 * D, D);
         }
         for (int t = 0; t < nb; t++)
@@ -306,7 +310,8 @@ void apt_cpu_loss_free(AptBackend *be, void *ws) {
 void apt_cpu_loss_compute(AptBackend *be, void *ws, const struct AptLossParams *p, const float *E,
                           const int *labels, int B, int D, int q_begin, int q_end, float *dE, double *loss_part) {
     (void)be;
-    AptLossIn in = {.E = E, .labels = labels, .B = B, .D = D, .q_begin = q_begin, .q_end = q_end};
+    AptLossIn in = {
+        .E = E, .labels = labels, .B = B, .D = D, .q_begin = q_begin, .q_end = q_end, .M = p->memory_rows};
     AptLossOut out = {.dE = dE};
     apt_loss_compute(ws, p, &in, &out);
     *loss_part = out.loss_part;

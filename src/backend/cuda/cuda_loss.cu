@@ -16,6 +16,9 @@
 //   4. grad_rows:  one thread per (t, j): gs[t, j] = Σ_k c(t, k, j) G'(s_tj - s_t,i_k) - [j positive] acc,
 //      written in place over S[t, j] (each thread reads only its own S element; s_i comes from step 2).
 //   5. dE (+)= S^T E_q ; dE[r0:r0+nb] += S E                   two SGEMMs (beta = 1 after the first block)
+// Cross-batch memory (in->M rows after the B batch rows, loss.memory): the gallery is G = B + M rows. Steps 1-4
+// and the second GEMM of step 5 run over the G gallery columns (B above reads G); the first GEMM of step 5 keeps
+// the B batch columns of S only (the memory is detached), and the normaliser counts batch rows only.
 // Work is O(nb * m * B) sigmoid evaluations twice (steps 2 and 4 re-evaluate instead of storing G'),
 // memory O(rows * B). Every sum has a fixed order: results are bitwise reproducible.
 #include "backend/cuda/cuda_loss.h"
@@ -209,10 +212,11 @@ size_t apt_loss_cuda_workspace_bytes(const AptLossCudaWorkspace *ws) {
 
 const double *apt_loss_cuda_loss_dev(const AptLossCudaWorkspace *ws) { return ws->loss; }
 
-// Group rows by label (as loss.c does on the CPU) into the pinned buffer; returns the global normaliser
-// weight w and the largest class size.
-static double group_labels(AptLossCudaWorkspace *ws, const AptLossParams *p, const int *labels, int B,
+// Group the G gallery rows by label (as cpu_loss.c does on the CPU) into the pinned buffer; returns the global
+// normaliser weight w (over the B batch rows, the only queries) and the largest class size in the gallery.
+static double group_labels(AptLossCudaWorkspace *ws, const AptLossParams *p, const int *labels, int G, int Bq,
                            int *m_out) {
+    const int B = G; // the grouping below runs over the whole gallery
     int *perm = ws->grp_host, *grp_of = perm + B, *rank = grp_of + B, *start = rank + B;
     for (int j = 0; j < B; j++) ws->keys[j] = ((uint64_t)((uint32_t)labels[j] ^ 0x80000000u) << 32) | (uint32_t)j;
     qsort(ws->keys, (size_t)B, sizeof(uint64_t), cmp_u64);
@@ -233,7 +237,10 @@ static double group_labels(AptLossCudaWorkspace *ws, const AptLossParams *p, con
     for (int g = 0; g < ng; g++) {
         int npos = start[g + 1] - start[g];
         if (npos > mmax) mmax = npos;
-        if (!p->impl->counts || p->impl->counts(p, npos, B)) nvalid += npos;
+    }
+    for (int j = 0; j < Bq; j++) {
+        const int g = grp_of[j], npos = start[g + 1] - start[g];
+        if (!p->impl->counts || p->impl->counts(p, npos, G)) nvalid++;
     }
     *m_out = mmax;
     return nvalid > 0 ? 1.0 / (double)nvalid : 0.0;
@@ -241,19 +248,19 @@ static double group_labels(AptLossCudaWorkspace *ws, const AptLossParams *p, con
 
 void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *p, const AptLossIn *in,
                                  AptLossOut *out) {
-    const int B = in->B, D = in->D;
+    const int Bq = in->B, D = in->D, B = in->B + in->M; // batch rows (queries); B: gallery rows (batch + memory)
     APT_CHECK(apt_loss_cuda_supports(p), "cuda loss: '%s' has no CUDA implementation", p->impl ? p->impl->name : "?");
     APT_CHECK(in->E && !in->E64 && out->dE && in->labels, "cuda loss: float32 E, dE and labels are required");
-    APT_CHECK(B > 0 && B <= ws->B_max && D > 0 && D <= ws->D_max, "cuda loss: B %d D %d exceed workspace (%d, %d)",
-              B, D, ws->B_max, ws->D_max);
-    APT_CHECK(0 <= in->q_begin && in->q_begin <= in->q_end && in->q_end <= B && in->q_end - in->q_begin <= ws->b_max,
-              "cuda loss: query range [%d, %d) of %d (b_max %d)", in->q_begin, in->q_end, B, ws->b_max);
+    APT_CHECK(Bq > 0 && in->M >= 0 && B <= ws->B_max && D > 0 && D <= ws->D_max,
+              "cuda loss: B %d + memory %d rows, D %d exceed workspace (%d, %d)", Bq, in->M, D, ws->B_max, ws->D_max);
+    APT_CHECK(0 <= in->q_begin && in->q_begin <= in->q_end && in->q_end <= Bq && in->q_end - in->q_begin <= ws->b_max,
+              "cuda loss: query range [%d, %d) of %d (b_max %d)", in->q_begin, in->q_end, Bq, ws->b_max);
 
     // The pinned label buffers are reused: wait (host) until the previous upload has left them.
     CUDA_CHECK(cudaEventSynchronize(ws->uploaded));
     int mmax = 0;
-    const double w = group_labels(ws, p, in->labels, B, &mmax);
-    APT_CHECK(mmax <= ws->m_max, "cuda loss: a class has %d rows in the batch, workspace m_max is %d", mmax,
+    const double w = group_labels(ws, p, in->labels, B, Bq, &mmax);
+    APT_CHECK(mmax <= ws->m_max, "cuda loss: a class has %d rows in the gallery, workspace m_max is %d", mmax,
               ws->m_max);
     // Packed as [perm B | grp_of B | rank B | start ng+1]; only the used prefix of `start` matters.
     const size_t nints = 3 * (size_t)B + (size_t)B + 1;
@@ -273,7 +280,7 @@ void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *
 
     const float one = 1.0f, zero = 0.0f;
     if (in->q_end == in->q_begin) {
-        CUDA_CHECK(cudaMemsetAsync(out->dE, 0, (size_t)B * D * sizeof(float), ws->stream));
+        CUDA_CHECK(cudaMemsetAsync(out->dE, 0, (size_t)Bq * D * sizeof(float), ws->stream));
         CUDA_CHECK(cudaMemsetAsync(ws->loss, 0, sizeof(double), ws->stream));
         return;
     }
@@ -297,8 +304,9 @@ void apt_loss_compute_cuda_async(AptLossCudaWorkspace *ws, const AptLossParams *
         grad_rows_kernel<<<gg, APT_LOSS_THREADS, 0, ws->stream>>>(ws->S, B, r0, perm, grp_of, rank, start, k,
                                                                   ws->m_max, ws->pair);
         CUDA_CHECK_LAUNCH();
-        // dE^T (D x B) (beta)= Eq^T (D x nb) · S (nb x B as B x nb col-major)^T : gradient through e_j.
-        CUBLAS_CHECK(cublasSgemm(ws->cublas, CUBLAS_OP_N, CUBLAS_OP_T, D, B, nb, &one, Eq, D, ws->S, B, &beta,
+        // dE^T (D x Bq) (beta)= Eq^T (D x nb) · S[:, :Bq]^T : gradient through e_j of the batch rows only (the
+        // first Bq rows of the col-major B x nb S, leading dimension B; memory rows are detached).
+        CUBLAS_CHECK(cublasSgemm(ws->cublas, CUBLAS_OP_N, CUBLAS_OP_T, D, Bq, nb, &one, Eq, D, ws->S, B, &beta,
                                  out->dE, D));
         // dE[r0:r0+nb]^T (D x nb) += E^T (D x B) · S^T (B x nb) : gradient through e_q.
         CUBLAS_CHECK(cublasSgemm(ws->cublas, CUBLAS_OP_N, CUBLAS_OP_N, D, nb, B, &one, in->E, D, ws->S, B, &one,

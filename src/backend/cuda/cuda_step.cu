@@ -224,6 +224,7 @@ void apt_cuda_loss_compute(AptBackend *be, void *ws, const struct AptLossParams 
     AptLossCudaWorkspace *w = (AptLossCudaWorkspace *)ws;
     AptLossIn in = {};
     in.E = E, in.labels = labels, in.B = B, in.D = D, in.q_begin = q_begin, in.q_end = q_end;
+    in.M = p->memory_rows; // cross-batch memory rows after the batch (loss_types.h)
     AptLossOut out = {};
     out.dE = dE;
     apt_loss_compute_cuda_async(w, p, &in, &out);

@@ -159,13 +159,14 @@ void apt_profile_work_linear_backward(ProfWork *wk, AptBackend *be, int N, int i
                                       const float *w, const float *dy, float *dx, float *dw, float *db) {
     wk->flops = 2.0 * N * in * out * ((dx != NULL) + (dw != NULL));
 }
-// The ranking loss: its GEMMs, S = E_q E^T [b, B] and the two products back to dE (cpu_loss.c), 6 b B D;
+// The ranking loss: its GEMMs, S = E_q E^T [b, B] and the two products back to dE (cpu_loss.c), 6 b B D
+// (B: the gallery, batch plus cross-batch memory rows);
 // the b m B sigmoid terms of the row functions (forward and backward, DESIGN §3) are not counted, as an
 // exp is no fixed number of FLOPs: the figure is a lower bound of the work done.
 void apt_profile_work_loss_compute(ProfWork *wk, AptBackend *be, void *ws, const struct AptLossParams *p,
                                    const float *E, const int *labels, int B, int D, int q_begin, int q_end,
                                    float *dE, double *loss_part) {
-    wk->flops = 6.0 * (q_end - q_begin) * (double)B * D;
+    wk->flops = 6.0 * (q_end - q_begin) * (double)(B + p->memory_rows) * D; // gallery: batch + memory
 }
 // Bytes moved: every element read plus every element written once (fp32 4 bytes, bf16 2, float64 8);
 // per-channel vectors and [N, C] side inputs are left out (small beside the tensors).
