@@ -24,7 +24,9 @@ void apt_set_identity(int rank, int world) {
 static _Noreturn void vexit(int code, const char *prefix, const char *fmt, va_list ap, int quick);
 
 // The main thread is the one whose thread id is the process id (Linux), whatever called apt_set_*.
-static int on_main_thread(void) { return (pid_t)syscall(SYS_gettid) == getpid(); }
+static int on_main_thread(void) {
+    return (pid_t)syscall(SYS_gettid) == getpid();
+}
 
 // Exit hooks: set-up state of the main thread (loaders register theirs), not touched by other threads.
 enum { MAX_EXIT_HOOKS = 16 };
@@ -102,7 +104,7 @@ static _Noreturn void vexit(int code, const char *prefix, const char *fmt, va_li
         fflush(NULL);
         _exit(code);
     }
-    if (!quick) run_exit_hooks(); // stop and join worker threads before anything is torn down
+    if (!quick) run_exit_hooks();         // stop and join worker threads before anything is torn down
     if (g_abort_hook) g_abort_hook(code); // takes every rank down; may not return
     if (quick) {
         fflush(NULL); // every open output stream (logs, metrics) still gets its data

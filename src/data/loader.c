@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 typedef struct {
     AptBatch batch;
@@ -72,6 +73,7 @@ struct AptLoader {
     int bpe_epoch[8], bpe_count[8]; // small cache of batches per epoch
     int stop;
     int joined; // workers joined (exit hook or destroy)
+    pid_t pid;  // the process whose threads these are (a forked child inherits the hook, not the threads)
 };
 
 void apt_loader_options_default(AptLoaderOptions *o) {
@@ -169,9 +171,10 @@ static int decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gpo
         if (oh > rh || ow > rw) {
             int64_t row;
             int s = apt_manifest_locate(l->m, id, &row);
-            return apt_error_set(err, APT_EXIT_USER,
-                                 "%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
-                                 apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
+            return apt_error_set(
+                err, APT_EXIT_USER,
+                "%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
+                apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
         }
         const double sy = (double)H0 / rh, sx = (double)W0 / rw;
         by = rint((rh - oh) / 2.0) * sy; // torchvision center_crop offsets: round half to even
@@ -348,8 +351,10 @@ static void stop_and_join(AptLoader *l) {
 // Exit hook (core/check.h): the main thread ends the run (a user error, the numeric stop, a signal's
 // checkpoint-and-exit) while this loader's workers may still read, decode or sit inside HDF5.
 static void loader_exit_hook(void *arg) {
+    AptLoader *l = arg;
+    if (l->pid != getpid()) return;
     apt_h5_release_if_held();
-    stop_and_join(arg);
+    stop_and_join(l);
 }
 
 AptLoader *apt_loader_create(const AptLoaderOptions *o) {
@@ -469,6 +474,7 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
     for (int t = 0; t < l->T; t++)
         APT_CHECK(pthread_create(&l->workers[t].tid, NULL, worker_main, &l->workers[t]) == 0,
                   "pthread_create");
+    l->pid = getpid();
     apt_exit_hook_add(loader_exit_hook, l);
     return l;
 }

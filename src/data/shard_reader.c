@@ -194,10 +194,11 @@ static void shard_close_locked(Shard *sh) {
 // Row data against its stored CRC-32 (format 2): a damaged byte anywhere in the row is caught here.
 static int check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n, AptError *err) {
     if (sh->crc && (uint32_t)crc32(0L, data, (uInt)n) != sh->crc[row])
-        return apt_error_set(err, APT_EXIT_USER,
-                             "%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard "
-                             "or re-run aprep)",
-                             sh->path, (long long)row);
+        return apt_error_set(
+            err, APT_EXIT_USER,
+            "%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard "
+            "or re-run aprep)",
+            sh->path, (long long)row);
     return 0;
 }
 
@@ -247,8 +248,9 @@ int apt_shard_reader_try_read(AptShardReader *r, int64_t i, uint8_t *out, AptErr
     }
     apt_h5_unlock();
     if (!ok)
-        return apt_error_set(err, APT_EXIT_USER, "%s: row %lld: cannot read /images (shard truncated or corrupt?)",
-                             sh->path, (long long)row);
+        return apt_error_set(err, APT_EXIT_USER,
+                             "%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                             (long long)row);
     return check_crc(sh, row, out, r->row_bytes, err);
 }
 
@@ -283,8 +285,9 @@ int apt_shard_reader_try_read_encoded(AptShardReader *r, int64_t i, uint8_t **bu
     }
     apt_h5_unlock();
     if (!ok)
-        return apt_error_set(err, APT_EXIT_USER, "%s: row %lld: cannot read /images (shard truncated or corrupt?)",
-                             sh->path, (long long)row);
+        return apt_error_set(err, APT_EXIT_USER,
+                             "%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                             (long long)row);
     if (check_crc(sh, row, *buf, (size_t)n, err) != 0) return -1;
     *len = (size_t)n;
     *h = sh->sizes[2 * row];

@@ -153,7 +153,7 @@ typedef struct {
 #define KNN_CHECK(w, cond, ...)                                                                              \
     do {                                                                                                     \
         if (!(cond)) {                                                                                       \
-            if (!(w)->bad[0]) snprintf((w)->bad, sizeof (w)->bad, __VA_ARGS__);                              \
+            if (!(w)->bad[0]) snprintf((w)->bad, sizeof(w)->bad, __VA_ARGS__);                               \
             return;                                                                                          \
         }                                                                                                    \
     } while (0)
@@ -429,7 +429,7 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
         Scratch *w = &ws[omp_get_thread_num()];
         for (int64_t q0 = q_begin; q0 < q_end; q0 += QB) {
             const int64_t nq = q0 + QB <= N ? QB : N - q0; // fixed by the global block grid, not by q_end
-            // S[i, j] = <E[q0 + i], E[j]>, tile by tile.
+                                                           // S[i, j] = <E[q0 + i], E[j]>, tile by tile.
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < ntiles; t++) {
                 int64_t j0 = t * KNN_TILE_COLS, nj = j0 + KNN_TILE_COLS <= N ? KNN_TILE_COLS : N - j0;

@@ -3,7 +3,8 @@
 //   apt_synth DIR [K n_train_per_class n_test_per_class [raw|jpeg]]   (28x28x1 images; defaults 8 16 8 raw)
 //   apt_synth --damage SHARD.h5 ROW    invert 16 stored bytes of row ROW in place, as a bad disk or copy
 //                                      would: the row's CRC-32 no longer matches (raw or jpeg storage)
-//   apt_synth --photos ROOT N          N 32x32 RGB JPEG files in each of ROOT/a and ROOT/b (aprep folder input)
+//   apt_synth --photos ROOT N          N 32x32 RGB JPEG files in each of ROOT/a and ROOT/b (aprep folder
+//   input)
 #include "data/imgfiles.h"
 #include "synth_data.h"
 

@@ -14,8 +14,8 @@
 
 // Writes DIR/<split>.h5 and DIR/<split>-00000.h5. Samples are interleaved by class (i % K). storage:
 // APT_STORAGE_RAW, or APT_STORAGE_JPEG (the writer encodes each image).
-static void synth_write_split_storage(const char *dir, const char *split, int K, int n_per_class, int H, int W,
-                                      int C, uint64_t seed, AptStorage storage) {
+static void synth_write_split_storage(const char *dir, const char *split, int K, int n_per_class, int H,
+                                      int W, int C, uint64_t seed, AptStorage storage) {
     apt_mkdir_p(dir);
     const int N = K * n_per_class;
     char **names = malloc((size_t)K * sizeof *names);
@@ -47,7 +47,7 @@ static void synth_write_split_storage(const char *dir, const char *split, int K,
     free(names);
 }
 
-static inline void synth_write_split(const char *dir, const char *split, int K, int n_per_class, int H, int W, int C,
-                              uint64_t seed) {
+static inline void synth_write_split(const char *dir, const char *split, int K, int n_per_class, int H, int W,
+                                     int C, uint64_t seed) {
     synth_write_split_storage(dir, split, K, n_per_class, H, W, C, seed, APT_STORAGE_RAW);
 }
