@@ -95,7 +95,12 @@ int aprep_load_raw(const char *path, const float *bbox, const AprepOptions *o, i
     } else if (o->short_side) { // short side S, then center crop S x S (torchvision Resize + CenterCrop)
         int rh, rw_;
         apt_image_short_side(sh, sw, o->short_side, &rh, &rw_);
-        uint8_t *tmp = apt_malloc((size_t)rh * rw_ * C);
+        uint8_t *tmp = malloc((size_t)rh * rw_ * C); // encoder threads report, never end the run (DESIGN §5)
+        if (!tmp) {
+            snprintf(err, cap, "out of memory resizing to %dx%d", rh, rw_);
+            free(px);
+            return -1;
+        }
         apt_resize_work_init(&rw, sh, sw, rh, rw_, C);
         apt_image_resize(&rw, src, stride, sh, sw, tmp, rh, rw_);
         apt_resize_work_free(&rw);
@@ -154,7 +159,12 @@ int aprep_load_jpeg(const char *path, const float *bbox, const AprepOptions *o, 
     uint8_t *img = (uint8_t *)src;
     int ih = sh, iw = sw, istride = stride;
     if (target_size(o, sh, sw, &th, &tw)) {
-        img = apt_malloc((size_t)th * tw * C);
+        img = malloc((size_t)th * tw * C); // encoder threads report, never end the run (DESIGN §5)
+        if (!img) {
+            snprintf(err, cap, "out of memory resizing to %dx%d", th, tw);
+            free(px);
+            return -1;
+        }
         AptResizeWork rw;
         apt_resize_work_init(&rw, sh, sw, th, tw, C);
         apt_image_resize(&rw, src, stride, sh, sw, img, th, tw);
@@ -174,7 +184,11 @@ int aprep_load_jpeg(const char *path, const float *bbox, const AprepOptions *o, 
     free(px);
     if (rc != 0) return -1;
     *out = malloc(jn);
-    APT_CHECK(*out, "out of memory");
+    if (!*out) {
+        snprintf(err, cap, "out of memory (%lu encoded bytes)", jn);
+        tjFree(jpg);
+        return -1;
+    }
     memcpy(*out, jpg, jn);
     tjFree(jpg);
     *len = jn;

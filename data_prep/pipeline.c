@@ -32,6 +32,7 @@ typedef struct {
     char **err;       // [n] reason, NULL when fine
     int tid, T;
     int64_t *checked; // shared count of inputs checked (progress line)
+    int oom;          // a reason could not be stored: raised by the main thread after the join
 } CheckJob;
 
 static void *check_worker(void *arg) {
@@ -41,7 +42,7 @@ static void *check_worker(void *arg) {
         int h = 0, w = 0;
         if (aprep_check_file(j->s->paths[i], j->s->bbox ? j->s->bbox[i] : NULL, j->o->channels, &h, &w, err,
                              sizeof err) != 0)
-            j->err[i] = strdup(err);
+            if (!(j->err[i] = strdup(err))) j->oom = 1; // never dropped silently, never raised here
         j->hw[i][0] = h;
         j->hw[i][1] = w;
         __atomic_fetch_add(j->checked, 1, __ATOMIC_RELAXED);
@@ -67,7 +68,7 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
     char **err = apt_calloc((size_t)(n ? n : 1), sizeof(char *));
     int64_t checked = 0;
     for (int t = 0; t < o->threads; t++) {
-        jobs[t] = (CheckJob){s, o, hw, err, t, o->threads, &checked};
+        jobs[t] = (CheckJob){s, o, hw, err, t, o->threads, &checked, 0};
         APT_CHECK(pthread_create(&tids[t], NULL, check_worker, &jobs[t]) == 0, "pthread_create");
     }
     // A progress line every 5 s while the workers run (a check of millions of images takes minutes).
@@ -85,8 +86,10 @@ static int64_t check_split(AprepSplit *s, const AprepOptions *o, char ***skipped
             last = now;
         }
     }
-    for (int t = 0; t < o->threads; t++)
+    for (int t = 0; t < o->threads; t++) {
         pthread_join(tids[t], NULL);
+        APT_CHECK(!jobs[t].oom, "out of memory storing the check pass's reasons");
+    }
     // duplicates: every occurrence after the first
     int64_t *idx = apt_malloc((size_t)(n ? n : 1) * sizeof(int64_t));
     for (int64_t i = 0; i < n; i++)

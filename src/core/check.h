@@ -40,6 +40,28 @@ _Noreturn void apt_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 _Noreturn void apt_user_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void apt_exit(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Threads (DESIGN §5). Only the main thread ends the run through exit() and the abort hook (MPI). A
+// user error found on a worker thread (loader, aprep encoder) is handed to the thread that consumes its
+// work as an AptError, which that thread raises with apt_error_raise; any error path (apt_fatal,
+// apt_user_error, apt_exit) reached on another thread anyway writes its line and leaves with _exit:
+// no exit handler or library finaliser then runs under threads still computing, and no MPI call is made
+// off the main thread (mpirun ends the job when a rank leaves without MPI_Finalize).
+typedef struct {
+    int code;       // 0: no error; else the exit status (APT_EXIT_USER for a bad file)
+    char msg[2048]; // the message, as apt_user_error would print it after "error: "
+} AptError;
+// Formats the error into *e (any thread); returns -1 so callers can `return apt_error_set(...)`.
+int apt_error_set(AptError *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+// Main thread: ends the run through the one error path with e's line and status.
+_Noreturn void apt_error_raise(const AptError *e);
+
+// Work to finish before the main thread ends the run (stop and join worker threads): run by the error
+// paths above on the main thread, after the line is written and before the abort hook and exit(); last
+// added runs first. Not run by apt_user_error_now (a library's state is broken: nothing more may run).
+// Add/remove from the main thread; at most a handful at once.
+void apt_exit_hook_add(void (*fn)(void *), void *arg);
+void apt_exit_hook_remove(void (*fn)(void *), void *arg);
+
 // apt_user_error that ends the process with _exit (after flushing every stdio stream), skipping atexit
 // handlers: for a failure inside a library whose exit-time clean-up would crash on the state it is left
 // in (HDF5 with a file it could not flush: a full disk).

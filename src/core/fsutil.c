@@ -38,10 +38,14 @@ int apt_is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void apt_path_join(char *out, size_t cap, const char *a, const char *b) {
+int apt_path_join_try(char *out, size_t cap, const char *a, const char *b) {
     size_t la = strlen(a);
     int n = (la > 0 && a[la - 1] == '/') ? snprintf(out, cap, "%s%s", a, b) : snprintf(out, cap, "%s/%s", a, b);
-    APT_CHECK(n >= 0 && (size_t)n < cap, "path too long: %s/%s", a, b);
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
+void apt_path_join(char *out, size_t cap, const char *a, const char *b) {
+    APT_CHECK(apt_path_join_try(out, cap, a, b) == 0, "path too long: %s/%s", a, b);
 }
 
 int apt_rm_rf(const char *path) {

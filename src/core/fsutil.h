@@ -8,6 +8,9 @@ int apt_mkdir_p(const char *path);            // 0 on success (existing director
 int apt_path_exists(const char *path);        // 1 if a file or directory exists
 int apt_is_dir(const char *path);             // 1 if path is a directory
 void apt_path_join(char *out, size_t cap, const char *a, const char *b); // fatal if it does not fit
+// The same, -1 if it does not fit: for threads other than the main one (the watchdog), which must not end
+// the run through the error path.
+int apt_path_join_try(char *out, size_t cap, const char *a, const char *b);
 int apt_rm_rf(const char *path);              // remove a file or a directory tree; 0 on success
 
 // Atomic write: apt_atomic_open gives a FILE* on "<path>.tmp.<pid>"; apt_atomic_commit flushes,

@@ -3,6 +3,12 @@
 // Batch sequence number k lives in slot k % P. Workers claim k in increasing order under the mutex, and
 // only once the consumer has released batch k - P, so a slot is never overwritten while in use. Which
 // samples batch k holds (and their augmentation) depends on k alone, never on the worker that fills it.
+//
+// Errors (DESIGN §5): a worker that cannot fill batch k (a damaged row) never ends the process. It writes
+// the one-line message into slot k's AptError, publishes the slot, releases every lock and stops; the
+// consumer raises the error on the main thread when it takes batch k (apt_loader_next), so a batch that
+// is prefetched but never used ends nothing. While a loader exists its exit hook stops and joins the
+// workers before the main thread ends the run for any reason.
 #include "data/loader.h"
 
 #include "core/check.h"
@@ -19,11 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 typedef struct {
     AptBatch batch;
     int64_t seq;
     int ready;
+    AptError err; // code != 0: batch seq could not be filled; raised by the consumer
 } Slot;
 
 typedef struct {
@@ -64,6 +72,8 @@ struct AptLoader {
     int cur_epoch, cur_step;
     int bpe_epoch[8], bpe_count[8]; // small cache of batches per epoch
     int stop;
+    int joined; // workers joined (exit hook or destroy)
+    pid_t pid;  // the process whose threads these are (a forked child inherits the hook, not the threads)
 };
 
 void apt_loader_options_default(AptLoaderOptions *o) {
@@ -126,23 +136,25 @@ static void ensure_work(Worker *w, int sh, int sw) {
     apt_resize_work_init(&w->rw, w->rw_sh, w->rw_sw, l->oh, l->ow, l->C);
 }
 
-_Noreturn static void jpeg_fail(AptLoader *l, int64_t id, const char *err) {
+static int jpeg_fail(AptLoader *l, int64_t id, const char *why, AptError *err) {
     int64_t row;
     int s = apt_manifest_locate(l->m, id, &row);
-    APT_DATA_FAIL("%s: row %lld: %s", apt_shard_reader_path(l->reader, s), (long long)row, err);
+    return apt_error_set(err, APT_EXIT_USER, "%s: row %lld: %s", apt_shard_reader_path(l->reader, s),
+                         (long long)row, why);
 }
 
 // jpeg storage: decode at the DCT scale 1/d the crop allows (image.h), then resize the crop box, given in
 // original-image pixels, from the scaled image into w->cropped [oh, ow, C]. Train: torchvision's
 // RandomResizedCrop (crop, then resize: the filter sees only the box). Eval: Resize(short side) then
 // CenterCrop, computed as a resize of the centre box of the whole image (equal to resize-then-crop).
-static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gpos, int *flip) {
+static int decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gpos, int *flip, AptError *err) {
     AptLoader *l = w->l;
     const int C = l->C, oh = l->oh, ow = l->ow;
     size_t len;
     int H0, W0, hs, ws, d;
-    char err[256];
-    apt_shard_reader_read_encoded(l->reader, id, &w->enc, &w->enc_cap, &len, &H0, &W0);
+    char why[256];
+    if (apt_shard_reader_try_read_encoded(l->reader, id, &w->enc, &w->enc_cap, &len, &H0, &W0, err) != 0)
+        return -1;
     double by, bx, bh, bw; // box in original pixels
     int whole = 0;         // eval: the filter may reach outside the box (resize-then-crop)
     if (l->o.augment) {
@@ -159,8 +171,10 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
         if (oh > rh || ow > rw) {
             int64_t row;
             int s = apt_manifest_locate(l->m, id, &row);
-            APT_DATA_FAIL("%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
-                          apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
+            return apt_error_set(
+                err, APT_EXIT_USER,
+                "%s: row %lld: image %dx%d (%dx%d after resize) is smaller than the %dx%d crop",
+                apt_shard_reader_path(l->reader, s), (long long)row, H0, W0, rh, rw, oh, ow);
         }
         const double sy = (double)H0 / rh, sx = (double)W0 / rw;
         by = rint((rh - oh) / 2.0) * sy; // torchvision center_crop offsets: round half to even
@@ -184,38 +198,39 @@ static void decode_jpeg_sample(Worker *w, int64_t id, const AptBatch *bt, int gp
         const uint8_t *px;
         int stride, ox, rh, rw;
         if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, iy0, iy1, ix0, ix1, &px, &stride, &ox, &rh, &rw,
-                                   err, sizeof err) != 0)
-            jpeg_fail(l, id, err);
+                                   why, sizeof why) != 0)
+            return jpeg_fail(l, id, why, err);
         ensure_work(w, iy1 - iy0, ix1 - ix0);
         apt_image_resize_box(&w->rw, px + (size_t)(ix0 - ox) * C, stride, iy1 - iy0, ix1 - ix0, fy0 - iy0,
                              fx0 - ix0, fh, fw, w->cropped, oh, ow);
-        return;
+        return 0;
     }
     // Eval: the whole (scaled) image, through the same persistent decoder (no per-image set-up).
     hs = (H0 + d - 1) / d;
     ws = (W0 + d - 1) / d;
     const uint8_t *px;
     int stride, ox, rh, rw;
-    if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, 0, hs, 0, ws, &px, &stride, &ox, &rh, &rw, err,
-                               sizeof err) != 0)
-        jpeg_fail(l, id, err);
+    if (apt_jpeg_region_decode(w->jr, w->enc, len, C, d, 0, hs, 0, ws, &px, &stride, &ox, &rh, &rw, why,
+                               sizeof why) != 0)
+        return jpeg_fail(l, id, why, err);
     ensure_work(w, hs, ws);
     apt_image_resize_box(&w->rw, px, stride, hs, ws, fy0, fx0, fh, fw, w->cropped, oh, ow);
+    return 0;
 }
 
 // One sample: raw row -> (resize) -> (random resized crop + flip | center crop) -> out [C, oh, ow]; jpeg
-// rows go through decode_jpeg_sample.
-static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gpos) {
+// rows go through decode_jpeg_sample. Returns -1 with *err set when the row cannot be read or decoded.
+static int fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gpos, AptError *err) {
     AptLoader *l = w->l;
     const int C = l->C, oh = l->oh, ow = l->ow;
     const uint8_t *src;
     int sh = l->H, sw = l->W, stride = l->W * C, flip = 0;
     if (l->m->storage == APT_STORAGE_JPEG) {
-        decode_jpeg_sample(w, id, bt, gpos, &flip);
+        if (decode_jpeg_sample(w, id, bt, gpos, &flip, err) != 0) return -1;
         src = w->cropped;
         stride = ow * C;
     } else if (l->o.augment) {
-        apt_shard_reader_read(l->reader, id, w->raw);
+        if (apt_shard_reader_try_read(l->reader, id, w->raw, err) != 0) return -1;
         src = w->raw;
         AptCropBox box = apt_image_random_crop(l->o.seed, bt->epoch, bt->step, gpos, sh, sw);
         apt_image_resize(&w->rw, src + (size_t)box.y0 * stride + (size_t)box.x0 * C, stride, box.h, box.w,
@@ -224,7 +239,7 @@ static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gp
         stride = ow * C;
         flip = box.flip;
     } else {
-        apt_shard_reader_read(l->reader, id, w->raw);
+        if (apt_shard_reader_try_read(l->reader, id, w->raw, err) != 0) return -1;
         src = w->raw;
         if (l->rh != sh || l->rw != sw) {
             apt_image_resize(&w->rw, src, stride, sh, sw, w->resized, l->rh, l->rw);
@@ -253,6 +268,7 @@ static void fill_sample(Worker *w, int j, int64_t id, const AptBatch *bt, int gp
             }
         }
     }
+    return 0;
 }
 
 static void *worker_main(void *arg) {
@@ -275,6 +291,7 @@ static void *worker_main(void *arg) {
         AptBatch *bt = &s->batch;
         s->seq = k;
         s->ready = 0;
+        s->err.code = 0;
         if (l->o.mode == APT_LOADER_TRAIN) {
             bt->epoch = l->cur_epoch;
             bt->step = l->cur_step;
@@ -306,14 +323,38 @@ static void *worker_main(void *arg) {
                 bt->labels[j] = l->m->labels[first + j];
             }
         }
-        for (int j = 0; j < bt->b; j++)
-            fill_sample(w, j, bt->ids[j], bt, bt->offset + j);
+        int failed = 0;
+        for (int j = 0; j < bt->b && !failed && !__atomic_load_n(&l->stop, __ATOMIC_RELAXED); j++)
+            failed = fill_sample(w, j, bt->ids[j], bt, bt->offset + j, &s->err) != 0;
 
         pthread_mutex_lock(&l->mu);
-        s->ready = 1;
+        s->ready = 1; // with s->err set when failed: the consumer raises it when it takes batch k
         pthread_cond_broadcast(&l->cv_ready);
         pthread_mutex_unlock(&l->mu);
+        if (failed) return NULL; // this worker stops producing; the others fill the batches before k
     }
+}
+
+// Stop the workers and wait for them (idempotent). A worker may wait for the HDF5 lock: when the main
+// thread ends the run while holding it (an error in a checkpoint write), it is released first.
+static void stop_and_join(AptLoader *l) {
+    if (l->joined) return;
+    pthread_mutex_lock(&l->mu);
+    __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&l->cv_work);
+    pthread_mutex_unlock(&l->mu);
+    for (int t = 0; t < l->T; t++)
+        pthread_join(l->workers[t].tid, NULL);
+    l->joined = 1;
+}
+
+// Exit hook (core/check.h): the main thread ends the run (a user error, the numeric stop, a signal's
+// checkpoint-and-exit) while this loader's workers may still read, decode or sit inside HDF5.
+static void loader_exit_hook(void *arg) {
+    AptLoader *l = arg;
+    if (l->pid != getpid()) return;
+    apt_h5_release_if_held();
+    stop_and_join(l);
 }
 
 AptLoader *apt_loader_create(const AptLoaderOptions *o) {
@@ -433,6 +474,8 @@ AptLoader *apt_loader_create(const AptLoaderOptions *o) {
     for (int t = 0; t < l->T; t++)
         APT_CHECK(pthread_create(&l->workers[t].tid, NULL, worker_main, &l->workers[t]) == 0,
                   "pthread_create");
+    l->pid = getpid();
+    apt_exit_hook_add(loader_exit_hook, l);
     return l;
 }
 
@@ -453,17 +496,14 @@ const AptBatch *apt_loader_next(AptLoader *l) {
     l->consumed++;
     l->holding = 1;
     pthread_mutex_unlock(&l->mu);
+    if (s->err.code) apt_error_raise(&s->err); // a worker's error, raised here on the consumer's thread
     return &s->batch;
 }
 
 void apt_loader_destroy(AptLoader *l) {
     if (!l) return;
-    pthread_mutex_lock(&l->mu);
-    l->stop = 1;
-    pthread_cond_broadcast(&l->cv_work);
-    pthread_mutex_unlock(&l->mu);
-    for (int t = 0; t < l->T; t++)
-        pthread_join(l->workers[t].tid, NULL);
+    apt_exit_hook_remove(loader_exit_hook, l);
+    stop_and_join(l);
     for (int t = 0; t < l->T; t++) {
         free(l->workers[t].raw);
         free(l->workers[t].resized);

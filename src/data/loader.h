@@ -17,7 +17,12 @@
 // Content is a pure function of the options and (epoch, step, position): the thread count changes
 // speed only. Threads fill whole batches into `prefetch` slots allocated at creation; nothing is
 // allocated per step. The returned batch stays valid until the next apt_loader_next/destroy call.
-// One consumer thread only.
+// One consumer thread only: the main thread (DESIGN §5).
+//
+// Errors: a row that cannot be read or decoded (damaged shard, checksum mismatch) is found by a worker,
+// which hands it over and stops; apt_loader_next raises it, on the consumer's thread, when it reaches that
+// batch: one line naming shard and row, status 1. While a loader exists, any error path of the main thread
+// stops and joins its workers before the process ends (an exit hook, core/check.h).
 #pragma once
 #include <stdint.h>
 
@@ -79,7 +84,8 @@ void apt_loader_options_from_config(AptLoaderOptions *o, const AptConfig *cfg, A
                                     int world);
 
 AptLoader *apt_loader_create(const AptLoaderOptions *o); // user errors exit with a one-line message
-const AptBatch *apt_loader_next(AptLoader *l);           // NULL at the end of an eval pass
+const AptBatch *apt_loader_next(AptLoader *l);           // NULL at the end of an eval pass; raises a
+                                                         // worker's error for this batch (see above)
 void apt_loader_destroy(AptLoader *l);
 
 const AptManifest *apt_loader_manifest(const AptLoader *l);

@@ -83,12 +83,12 @@ const char *apt_shard_reader_path(const AptShardReader *r, int s) {
     return r->shards[s].path;
 }
 
-// User errors exit while still holding the HDF5 lock (h5check.h: no other thread is then inside HDF5
-// when the library's exit-time cleanup runs).
-#define OPEN_FAIL(...) apt_user_error(__VA_ARGS__)
+// Open and read failures are returned as an AptError, never raised here: loader workers call this code,
+// and they must release the HDF5 lock and the open mutex and hand the error to the main thread (DESIGN §5).
+#define OPEN_FAIL(...) return apt_error_set(err, APT_EXIT_USER, __VA_ARGS__)
 
 // jpeg storage: /offsets, /sizes into memory, checked against each other and the length of /images.
-static void open_jpeg_locked(Shard *sh, int64_t rows) {
+static int open_jpeg_locked(Shard *sh, int64_t rows, AptError *err) {
     sh->offsets = apt_malloc((size_t)(rows + 1) * sizeof(uint64_t));
     sh->sizes = apt_malloc((size_t)(rows ? rows : 1) * 2 * sizeof(int32_t));
     if (apt_h5_read_1d(sh->file, "/offsets", H5T_NATIVE_UINT64, rows + 1, sh->offsets) != 0)
@@ -124,10 +124,12 @@ static void open_jpeg_locked(Shard *sh, int64_t rows) {
             OPEN_FAIL("%s: row %lld: bad /sizes entry %dx%d", sh->path, (long long)i, sh->sizes[2 * i],
                       sh->sizes[2 * i + 1]);
     }
+    return 0;
 }
 
 // Called with open_mutex and the HDF5 lock held: open the file and check /images against the manifest.
-static void shard_open_locked(AptShardReader *r, int s) {
+// Returns 0, or -1 with *err set (the caller closes what was opened: shard_close_locked).
+static int shard_open_locked(AptShardReader *r, int s, AptError *err) {
     Shard *sh = &r->shards[s];
     const AptManifest *m = r->m;
     const int64_t rows = m->shard_sizes[s];
@@ -145,9 +147,9 @@ static void shard_open_locked(AptShardReader *r, int s) {
                       (long long)rows);
     }
     if (m->storage == APT_STORAGE_JPEG) {
-        open_jpeg_locked(sh, rows);
+        if (open_jpeg_locked(sh, rows, err) != 0) return -1;
         __atomic_store_n(&sh->state, 1, __ATOMIC_RELEASE);
-        return;
+        return 0;
     }
 
     hid_t sp = H5Dget_space(sh->images);
@@ -173,64 +175,97 @@ static void shard_open_locked(AptShardReader *r, int s) {
     H5Pclose(dcpl);
 
     __atomic_store_n(&sh->state, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+// A failed open leaves the shard closed, as before the attempt: another read may try (and report) again.
+static void shard_close_locked(Shard *sh) {
+    if (sh->images >= 0) H5Dclose(sh->images);
+    if (sh->file >= 0) H5Fclose(sh->file);
+    sh->images = sh->file = -1;
+    free(sh->crc);
+    free(sh->offsets);
+    free(sh->sizes);
+    sh->crc = NULL;
+    sh->offsets = NULL;
+    sh->sizes = NULL;
 }
 
 // Row data against its stored CRC-32 (format 2): a damaged byte anywhere in the row is caught here.
-static void check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n) {
+static int check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n, AptError *err) {
     if (sh->crc && (uint32_t)crc32(0L, data, (uInt)n) != sh->crc[row])
-        APT_DATA_FAIL("%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard or "
-                      "re-run aprep)",
-                      sh->path, (long long)row);
+        return apt_error_set(
+            err, APT_EXIT_USER,
+            "%s: row %lld: checksum mismatch (the stored image is damaged: restore the shard "
+            "or re-run aprep)",
+            sh->path, (long long)row);
+    return 0;
 }
 
-static Shard *shard_get(AptShardReader *r, int s) {
+// Shard s, opened on first use; NULL with *err set (every lock released) when it cannot be opened.
+static Shard *shard_get(AptShardReader *r, int s, AptError *err) {
     Shard *sh = &r->shards[s];
     if (__atomic_load_n(&sh->state, __ATOMIC_ACQUIRE)) return sh;
+    int rc = 0;
     pthread_mutex_lock(&r->open_mutex);
     if (!sh->state) {
         apt_h5_lock();
-        shard_open_locked(r, s);
+        rc = shard_open_locked(r, s, err);
+        if (rc != 0) shard_close_locked(sh);
         apt_h5_unlock();
     }
     pthread_mutex_unlock(&r->open_mutex);
+    return rc == 0 ? sh : NULL;
+}
+
+// Main-thread callers (verify, info): the error ends the run here.
+static Shard *shard_get_or_raise(AptShardReader *r, int s) {
+    AptError err = {0};
+    Shard *sh = shard_get(r, s, &err);
+    if (!sh) apt_error_raise(&err);
     return sh;
 }
 
-void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
+int apt_shard_reader_try_read(AptShardReader *r, int64_t i, uint8_t *out, AptError *err) {
     int64_t row;
     int s = apt_manifest_locate(r->m, i, &row);
-    Shard *sh = shard_get(r, s);
+    Shard *sh = shard_get(r, s, err);
+    if (!sh) return -1;
     hsize_t start[4] = {(hsize_t)row, 0, 0, 0};
     hsize_t count[4] = {1, (hsize_t)r->m->height, (hsize_t)r->m->width, (hsize_t)r->m->channels};
     apt_h5_lock();
+    int ok;
     if (sh->direct) { // the chunk's bytes are the row: no dataspace selection, no type conversion
         uint32_t filters = 0;
-        if (H5Dread_chunk(sh->images, H5P_DEFAULT, start, &filters, out) < 0) // exits holding the lock
-            apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
-                           (long long)row);
-        apt_h5_unlock();
-        check_crc(sh, row, out, r->row_bytes);
-        return;
-    }
-    hid_t fs = H5Dget_space(sh->images);
-    hid_t ms = H5Screate_simple(4, count, NULL);
-    int ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+        ok = H5Dread_chunk(sh->images, H5P_DEFAULT, start, &filters, out) >= 0;
+    } else {
+        hid_t fs = H5Dget_space(sh->images);
+        hid_t ms = H5Screate_simple(4, count, NULL);
+        ok = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
              H5Dread(sh->images, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, out) >= 0;
-    H5Sclose(ms);
-    H5Sclose(fs);
-    if (!ok)
-        apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
-                       (long long)row);
+        H5Sclose(ms);
+        H5Sclose(fs);
+    }
     apt_h5_unlock();
-    check_crc(sh, row, out, r->row_bytes);
+    if (!ok)
+        return apt_error_set(err, APT_EXIT_USER,
+                             "%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                             (long long)row);
+    return check_crc(sh, row, out, r->row_bytes, err);
 }
 
-void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
-                                   int *h, int *w) {
+void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out) {
+    AptError err = {0};
+    if (apt_shard_reader_try_read(r, i, out, &err) != 0) apt_error_raise(&err);
+}
+
+int apt_shard_reader_try_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                      int *h, int *w, AptError *err) {
     APT_CHECK(r->m->storage == APT_STORAGE_JPEG, "encoded rows need jpeg storage");
     int64_t row;
     int s = apt_manifest_locate(r->m, i, &row);
-    Shard *sh = shard_get(r, s);
+    Shard *sh = shard_get(r, s, err);
+    if (!sh) return -1;
     const uint64_t off = sh->offsets[row], n = sh->offsets[row + 1] - off;
     if (n + 1 > *cap) { // grows to the largest row seen, then stays
         free(*buf);
@@ -248,14 +283,22 @@ void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, 
         H5Sclose(ms);
         H5Sclose(fs);
     }
-    if (!ok)
-        apt_user_error("%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
-                       (long long)row);
     apt_h5_unlock();
-    check_crc(sh, row, *buf, (size_t)n);
+    if (!ok)
+        return apt_error_set(err, APT_EXIT_USER,
+                             "%s: row %lld: cannot read /images (shard truncated or corrupt?)", sh->path,
+                             (long long)row);
+    if (check_crc(sh, row, *buf, (size_t)n, err) != 0) return -1;
     *len = (size_t)n;
     *h = sh->sizes[2 * row];
     *w = sh->sizes[2 * row + 1];
+    return 0;
+}
+
+void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                   int *h, int *w) {
+    AptError err = {0};
+    if (apt_shard_reader_try_read_encoded(r, i, buf, cap, len, h, w, &err) != 0) apt_error_raise(&err);
 }
 
 void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w) {
@@ -265,13 +308,13 @@ void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w) {
         return;
     }
     int64_t row;
-    Shard *sh = shard_get(r, apt_manifest_locate(r->m, i, &row));
+    Shard *sh = shard_get_or_raise(r, apt_manifest_locate(r->m, i, &row));
     *h = sh->sizes[2 * row];
     *w = sh->sizes[2 * row + 1];
 }
 
 uint64_t apt_shard_reader_hash(AptShardReader *r, int s, const int32_t *labels) {
-    Shard *sh = shard_get(r, s);
+    Shard *sh = shard_get_or_raise(r, s);
     const int64_t n = r->m->shard_sizes[s];
     if (!sh->crc) return 0;
     uint64_t *rb = apt_malloc((size_t)(n ? n : 1) * sizeof(uint64_t));
@@ -283,7 +326,7 @@ uint64_t apt_shard_reader_hash(AptShardReader *r, int s, const int32_t *labels) 
 }
 
 uint64_t apt_shard_reader_bytes(AptShardReader *r, int s) {
-    Shard *sh = shard_get(r, s);
+    Shard *sh = shard_get_or_raise(r, s);
     return sh->offsets ? sh->offsets[r->m->shard_sizes[s]] : (uint64_t)r->m->shard_sizes[s] * r->row_bytes;
 }
 

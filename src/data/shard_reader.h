@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/check.h"
 #include "data/manifest.h"
 
 typedef struct AptShardReader AptShardReader;
@@ -18,17 +19,25 @@ void apt_shard_reader_destroy(AptShardReader *r);
 
 size_t apt_shard_reader_row_bytes(const AptShardReader *r); // H*W*C for raw storage, 0 for jpeg
 
-// Copy global sample i, uint8 [H, W, C], into out. Exits via apt_user_error naming shard and row on a
-// short read, an unreadable shard or a shard whose layout does not match the manifest.
+// Copy global sample i, uint8 [H, W, C], into out. On a short read, an unreadable shard, a shard whose
+// layout does not match the manifest or a checksum mismatch: returns -1 with *err set to the one-line
+// message naming shard and row, every lock released (any thread; worker threads hand *err to the main
+// thread, core/check.h).
+int apt_shard_reader_try_read(AptShardReader *r, int64_t i, uint8_t *out, AptError *err);
+// The same, ending the run with that message (main thread only).
 void apt_shard_reader_read(AptShardReader *r, int64_t i, uint8_t *out);
 // n samples: out is [n, H, W, C].
 void apt_shard_reader_read_rows(AptShardReader *r, const int64_t *idx, int n, uint8_t *out);
 
 // jpeg storage: the encoded bytes of global sample i into *buf (grown to fit; *cap bytes held), *len bytes;
-// *h, *w: its image size. Every row is checked against its CRC-32: damage exits naming shard and row.
+// *h, *w: its image size. Every row is checked against its CRC-32: damage is an error naming shard and
+// row, returned (try_) or raised on the main thread as above.
+int apt_shard_reader_try_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
+                                      int *h, int *w, AptError *err);
 void apt_shard_reader_read_encoded(AptShardReader *r, int64_t i, uint8_t **buf, size_t *cap, size_t *len,
                                    int *h, int *w);
-// Image size of sample i without reading its pixels (raw: the manifest's H x W).
+// Image size of sample i without reading its pixels (raw: the manifest's H x W). This and the two below
+// raise open errors (main thread only).
 void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w);
 // apt_shard_hash of shard s from its stored checksums and the given labels (0 for format 1 shards).
 uint64_t apt_shard_reader_hash(AptShardReader *r, int s, const int32_t *labels);

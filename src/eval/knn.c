@@ -23,6 +23,7 @@
 #include <immintrin.h>
 #endif
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,7 +145,18 @@ typedef struct {
     float *cmax;        // [N / KNN_CHUNK] chunk maxima of the row
     float *ch_s;        // [k] heap of the k largest chunk maxima
     int64_t *ch_i;      // [k]
+    char bad[256];      // first failed invariant of this thread's queries ("": none), raised after the team
 } Scratch;
+
+// A failed invariant inside the OpenMP team: recorded, not raised there (DESIGN §5: only the main thread
+// ends the run; the team's other threads must not call exit()). The first one is kept.
+#define KNN_CHECK(w, cond, ...)                                                                              \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            if (!(w)->bad[0]) snprintf((w)->bad, sizeof(w)->bad, __VA_ARGS__);                               \
+            return;                                                                                          \
+        }                                                                                                    \
+    } while (0)
 
 // Heap order: a is "worse" than b when b precedes a in the ranking; the root is the worst kept item.
 static inline int heap_worse(const float *s, const int64_t *ix, int a, int b) {
@@ -298,7 +310,7 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
             }
         }
     }
-    APT_CHECK(nh == kk, "query %lld: %d neighbours kept, want %d", (long long)q, nh, kk);
+    KNN_CHECK(w, nh == kk, "query %lld: %d neighbours kept, want %d", (long long)q, nh, kk);
 
     // 3. ranks: walk the bins from the top, positives are in non-increasing bin order.
     double ap = 0, apr = 0;
@@ -312,7 +324,7 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
         for (; b > w->pos_b[i]; b--)
             above += w->hist[b] & ~KNN_FLAG;
         int64_t rank = 1 + above + w->cnt[i];
-        APT_CHECK(rank > prev_rank && rank <= N - 1, "query %lld: positive rank %lld after %lld (N=%lld)",
+        KNN_CHECK(w, rank > prev_rank && rank <= N - 1, "query %lld: positive rank %lld after %lld (N=%lld)",
                   (long long)q, (long long)rank, (long long)prev_rank, (long long)N);
         if (i == 0) out->first_rank[q] = rank;
         double prec = (double)(i + 1) / (double)rank;
@@ -334,7 +346,7 @@ static void score_query(float *row, int64_t q, int64_t N, const ClassIndex *ci, 
     int64_t first_in_topk = 0;
     for (int i = 0; i < nh && !first_in_topk; i++)
         if (ci->class_of[hi[i]] == c) first_in_topk = i + 1;
-    APT_CHECK(first_in_topk == (out->first_rank[q] <= nh ? out->first_rank[q] : 0),
+    KNN_CHECK(w, first_in_topk == (out->first_rank[q] <= nh ? out->first_rank[q] : 0),
               "query %lld: top-k first positive %lld != rank %lld", (long long)q, (long long)first_in_topk,
               (long long)out->first_rank[q]);
     if (out->topk) memcpy(out->topk + q * (int64_t)out->k, hi, (size_t)nh * sizeof *hi);
@@ -384,31 +396,40 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
     float *S = apt_aligned_alloc((size_t)QB * (size_t)N * sizeof(float));
     const int64_t ntiles = (N + KNN_TILE_COLS - 1) / KNN_TILE_COLS;
 
+    // Every block but the one ending at N lies inside the range (checked here, before the team starts).
+    for (int64_t q0 = q_begin; q0 < q_end; q0 += QB)
+        APT_CHECK(q0 + QB <= q_end || q_end == N, "knn: range end %lld splits a block", (long long)q_end);
+    // Scratch for each thread of the team, allocated here on the calling thread: an allocation failure
+    // inside the parallel region would end the process from a team thread.
+    const int nt = omp_get_max_threads();
+    Scratch *ws = apt_calloc((size_t)nt, sizeof *ws);
+    const size_t P = (size_t)(ci.max_size > 0 ? ci.max_size : 1), K1 = (size_t)(kk > 0 ? kk : 1);
+    for (int t = 0; t < nt; t++) {
+        Scratch *w = &ws[t];
+        w->heap_s = apt_malloc(K1 * sizeof(float));
+        w->heap_i = apt_malloc(K1 * sizeof(int64_t));
+        w->pos_s = apt_malloc(P * sizeof(float));
+        w->pos_i = apt_malloc(P * sizeof(int64_t));
+        w->pos_b = apt_malloc(P * sizeof(int32_t));
+        w->cnt = apt_malloc(P * sizeof(int64_t));
+        w->hist = (uint32_t *)apt_calloc(KNN_BINS + 1, sizeof(uint32_t)) + 1;
+        w->bins = apt_malloc(KNN_CHUNK * sizeof(int32_t));
+        w->cmax = apt_malloc((size_t)(ntiles * KNN_TILE_COLS / KNN_CHUNK + 1) * sizeof(float));
+        w->ch_s = apt_malloc(K1 * sizeof(float));
+        w->ch_i = apt_malloc(K1 * sizeof(int64_t));
+        w->bin_first = apt_malloc(KNN_BINS * sizeof(int32_t));
+        for (int b = 0; b < KNN_BINS; b++)
+            w->bin_first[b] = -1;
+    }
+
     int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1); // one tile = one single-threaded call: scores independent of threads
-#pragma omp parallel
+#pragma omp parallel num_threads(nt)
     {
-        Scratch w;
-        size_t P = (size_t)(ci.max_size > 0 ? ci.max_size : 1);
-        w.heap_s = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(float));
-        w.heap_i = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(int64_t));
-        w.pos_s = apt_malloc(P * sizeof(float));
-        w.pos_i = apt_malloc(P * sizeof(int64_t));
-        w.pos_b = apt_malloc(P * sizeof(int32_t));
-        w.cnt = apt_malloc(P * sizeof(int64_t));
-        w.hist = (uint32_t *)apt_calloc(KNN_BINS + 1, sizeof(uint32_t)) + 1;
-        w.bins = apt_malloc(KNN_CHUNK * sizeof(int32_t));
-        w.cmax = apt_malloc((size_t)(ntiles * KNN_TILE_COLS / KNN_CHUNK + 1) * sizeof(float));
-        w.ch_s = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(float));
-        w.ch_i = apt_malloc((size_t)(kk > 0 ? kk : 1) * sizeof(int64_t));
-        w.bin_first = apt_malloc(KNN_BINS * sizeof(int32_t));
-        for (int b = 0; b < KNN_BINS; b++)
-            w.bin_first[b] = -1;
-
+        Scratch *w = &ws[omp_get_thread_num()];
         for (int64_t q0 = q_begin; q0 < q_end; q0 += QB) {
             const int64_t nq = q0 + QB <= N ? QB : N - q0; // fixed by the global block grid, not by q_end
-            APT_CHECK(q0 + nq <= q_end || q_end == N, "knn: range end %lld splits a block", (long long)q_end);
-            // S[i, j] = <E[q0 + i], E[j]>, tile by tile.
+                                                           // S[i, j] = <E[q0 + i], E[j]>, tile by tile.
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < ntiles; t++) {
                 int64_t j0 = t * KNN_TILE_COLS, nj = j0 + KNN_TILE_COLS <= N ? KNN_TILE_COLS : N - j0;
@@ -418,21 +439,28 @@ void apt_knn_score_range(const float *E, const int32_t *labels, int64_t N, int D
             // implicit barrier: the block's rows are complete
 #pragma omp for schedule(dynamic, 1)
             for (int64_t i = 0; i < nq; i++)
-                score_query(S + i * N, q0 + i, N, &ci, kk, &w, out);
+                score_query(S + i * N, q0 + i, N, &ci, kk, w, out);
         }
-        free(w.heap_s);
-        free(w.heap_i);
-        free(w.pos_s);
-        free(w.pos_i);
-        free(w.pos_b);
-        free(w.cnt);
-        free(w.hist - 1);
-        free(w.bins);
-        free(w.cmax);
-        free(w.ch_s);
-        free(w.ch_i);
-        free(w.bin_first);
     }
+    char bad[256] = "";
+    for (int t = 0; t < nt; t++) {
+        Scratch *w = &ws[t];
+        if (!bad[0]) memcpy(bad, w->bad, sizeof bad);
+        free(w->heap_s);
+        free(w->heap_i);
+        free(w->pos_s);
+        free(w->pos_i);
+        free(w->pos_b);
+        free(w->cnt);
+        free(w->hist - 1);
+        free(w->bins);
+        free(w->cmax);
+        free(w->ch_s);
+        free(w->ch_i);
+        free(w->bin_first);
+    }
+    free(ws);
+    if (bad[0]) apt_fatal(__FILE__, __LINE__, "knn: %s", bad); // here, on the calling thread
     openblas_set_num_threads(blas_threads);
     free(S);
     class_index_free(&ci);

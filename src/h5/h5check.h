@@ -7,9 +7,11 @@
 // HDF5 call in the process with one mutex (apt_h5_lock/apt_h5_unlock). It is process-wide on purpose —
 // the library's state is process-wide — and it is the one piece of global mutable state of this layer.
 // Rule: code that calls HDF5 while a loader may be running in another thread (checkpoints, eval output)
-// must hold the lock around its HDF5 calls. The lock is not recursive. A user error found while holding
-// the lock exits WITHOUT releasing it: no other thread can then be inside HDF5 while the library's
-// exit-time cleanup (an atexit handler) runs in the exiting thread.
+// must hold the lock around its HDF5 calls. The lock is not recursive. Worker threads never exit: they
+// release the lock and hand their error to the main thread (core/check.h). When the main thread ends the
+// run, its exit hooks join the workers first (a loader's hook releases the lock if the main thread holds
+// it, so no worker waits on it forever), then an atexit handler takes the lock for good before HDF5's own
+// exit-time cleanup runs.
 //
 // apt_h5_init() turns off HDF5's automatic error-stack printing, so users see our one-line message and
 // not a dozen lines of library internals. Call it once before the first HDF5 call (idempotent).
@@ -28,14 +30,8 @@ void apt_h5_unlock(void);
 // The caller holds the HDF5 lock where a loader may run concurrently.
 hid_t apt_h5_create(const char *path);
 
-// A user error found OUTSIDE the HDF5 lock in code that other threads may run at the same time (loader
-// workers: a checksum mismatch, an undecodable row): take the lock first, so the exiting thread is the only
-// one that can report (the others block on the lock) and none is inside HDF5 while it shuts down.
-#define APT_DATA_FAIL(...)                                                                                   \
-    do {                                                                                                     \
-        apt_h5_lock();                                                                                       \
-        apt_user_error(__VA_ARGS__);                                                                         \
-    } while (0)
+// Main thread, before joining threads that may wait for the lock: release it if this thread holds it.
+void apt_h5_release_if_held(void);
 
 // Internal invariant on an HDF5 call (a negative return is a failure): file:line plus the statement.
 #define H5_CHECK(call)                                                                                       \

@@ -9,10 +9,11 @@ static pthread_mutex_t g_h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_h5_once = PTHREAD_ONCE_INIT;
 static __thread int g_h5_held; // this thread holds g_h5_mutex
 
-// At exit (a user error in any thread, or the end of main) take the lock before HDF5's own exit-time
+// At exit (an error raised on the main thread, or the end of main) take the lock before HDF5's own exit-time
 // cleanup runs: a loader thread still inside HDF5 finishes its call first, and no thread enters HDF5 (or
 // reports the error the torn-down library would give it) afterwards. Registered after H5open, so it
-// runs before HDF5's handler. A thread that exits holding the lock already has it.
+// runs before HDF5's handler. The main thread, when it exits holding the lock, already has it (worker
+// threads never exit the process: core/check.h).
 static void h5_lock_at_exit(void) {
     if (!g_h5_held) {
         pthread_mutex_lock(&g_h5_mutex);
@@ -54,6 +55,10 @@ void apt_h5_lock(void) {
 void apt_h5_unlock(void) {
     g_h5_held = 0;
     pthread_mutex_unlock(&g_h5_mutex);
+}
+
+void apt_h5_release_if_held(void) {
+    if (g_h5_held) apt_h5_unlock();
 }
 
 hid_t apt_h5_create(const char *path) {

@@ -95,10 +95,12 @@ static int64_t wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void peer_path(const char *dir, int r, char *out, size_t cap) {
+// Runs on the watchdog thread too: a path that does not fit is reported (-1), never raised there (DESIGN
+// §5); apt_watchdog_start's own call on the main thread checks the same directory first.
+static int peer_path(const char *dir, int r, char *out, size_t cap) {
     char name[32];
     snprintf(name, sizeof name, "rank-%05d", r);
-    apt_path_join(out, cap, dir, name);
+    return apt_path_join_try(out, cap, dir, name);
 }
 
 static void write_own(AptWatchdog *w, const char *state) {
@@ -123,7 +125,7 @@ static void write_own(AptWatchdog *w, const char *state) {
 // Reads rank r's file in dir into *p; returns whether a line of this run (token) was read.
 static bool read_heartbeat(const char *dir, uint64_t token_want, int r, Peer *p) {
     char path[4200], line[LINE + 1];
-    peer_path(dir, r, path, sizeof path);
+    if (peer_path(dir, r, path, sizeof path) != 0) return false; // unreadable: as a missing file
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     ssize_t n = pread(fd, line, LINE, 0);
@@ -314,7 +316,7 @@ AptWatchdog *apt_watchdog_start(AptComm *comm, const char *dir, double timeout_s
     w->token = token;
     if (heartbeat_s > 0 && apt_mkdir_p(dir) == 0) {
         char path[4200];
-        peer_path(dir, w->rank, path, sizeof path);
+        APT_CHECK(peer_path(dir, w->rank, path, sizeof path) == 0, "path too long: %s", dir);
         w->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     }
     write_own(w, "run");

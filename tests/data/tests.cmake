@@ -21,3 +21,9 @@ apt_test(NAME test_e2e_vggface2 SOURCES ${APT_DATA_TEST_DIR}/test_e2e_vggface2.c
 # benchmark (not a test): per-row cost of CRC-32 vs Fletcher32 (tests/bench/RESULTS.md)
 add_executable(bench_row_checksum ${CMAKE_SOURCE_DIR}/tests/bench/bench_row_checksum.c)
 target_link_libraries(bench_row_checksum PRIVATE apt)
+# DESIGN §5 in forked children: the off-main-thread backstop (_exit, no atexit), exit hooks joining loaders.
+apt_test(NAME test_loader_exit SOURCES ${APT_DATA_TEST_DIR}/test_loader_exit.c LABELS data)
+# Errors found in worker threads end the run from the main thread (DESIGN §5): a damaged row (raw, jpeg)
+# trained 20 times by 1 process and 20 times by mpirun -np 2, and aprep over a truncated JPEG 20 times:
+# status 1 and one line every time (~3 min on 2 cores). Label data: sanitize.sh runs it in the ASan tree.
+apt_cmd_test(NAME test_worker_errors COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_worker_errors.sh 20 LABELS data TIMEOUT 900)

@@ -22,8 +22,9 @@ else()
   apt_cmd_test(NAME test_sanitize_build COMMAND ${CMAKE_CURRENT_LIST_DIR}/sanitize.sh build ${san}
     LABELS sanitize fuzz TIMEOUT 1500)
   set_tests_properties(test_sanitize_build PROPERTIES FIXTURES_SETUP sanitize_tree RUN_SERIAL TRUE)
+  # test_worker_errors (label data: 100 runs of the binaries, ~2 min under ASan) runs in this tree too.
   apt_cmd_test(NAME test_sanitize COMMAND ${CMAKE_CURRENT_LIST_DIR}/sanitize.sh test ${san}
-    LABELS sanitize TIMEOUT 900)
+    LABELS sanitize TIMEOUT 1200)
   set_tests_properties(test_sanitize PROPERTIES FIXTURES_REQUIRED sanitize_tree RUN_SERIAL TRUE)
   # Inputs per target sized to ~15-25 s each on 2 loaded cores (HDF5 opens make checkpoint inputs slow).
   set(runs_config 20000)

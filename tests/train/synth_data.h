@@ -12,9 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-// Writes DIR/<split>.h5 and DIR/<split>-00000.h5. Samples are interleaved by class (i % K).
-static inline void synth_write_split(const char *dir, const char *split, int K, int n_per_class, int H, int W, int C,
-                              uint64_t seed) {
+// Writes DIR/<split>.h5 and DIR/<split>-00000.h5. Samples are interleaved by class (i % K). storage:
+// APT_STORAGE_RAW, or APT_STORAGE_JPEG (the writer encodes each image).
+static inline void synth_write_split_storage(const char *dir, const char *split, int K, int n_per_class, int H,
+                                      int W, int C, uint64_t seed, AptStorage storage) {
     apt_mkdir_p(dir);
     const int N = K * n_per_class;
     char **names = malloc((size_t)K * sizeof *names);
@@ -22,7 +23,7 @@ static inline void synth_write_split(const char *dir, const char *split, int K, 
         names[k] = malloc(16);
         snprintf(names[k], 16, "class%d", k);
     }
-    AprepWriter *w = aprep_writer_create(dir, "synthetic", split, N, H, W, C, APT_STORAGE_RAW, N, K, names);
+    AprepWriter *w = aprep_writer_create(dir, "synthetic", split, N, H, W, C, storage, N, K, names);
     uint8_t *img = malloc((size_t)H * W * C);
     char path[32];
     for (int i = 0; i < N; i++) {
@@ -44,4 +45,9 @@ static inline void synth_write_split(const char *dir, const char *split, int K, 
     free(img);
     for (int k = 0; k < K; k++) free(names[k]);
     free(names);
+}
+
+static inline void synth_write_split(const char *dir, const char *split, int K, int n_per_class, int H, int W,
+                                     int C, uint64_t seed) {
+    synth_write_split_storage(dir, split, K, n_per_class, H, W, C, seed, APT_STORAGE_RAW);
 }
