@@ -18,7 +18,7 @@
 //   - at W = 2, rank 0 also trains the whole batch alone: W = 2 vs W = 1 gradients, fp32 and bf16, within
 //     the same bounds (W-invariance up to fp32 rounding in fp32, up to bf16 rounding in bf16).
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -135,18 +135,9 @@ int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_mpi(&argc, &argv);
     apt_log_init(c->rank, APT_LOG_ERROR, 0);
     apt_h5_init();
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    char dir[256], root[300], out[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_chunked_train_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 8, 32, 32, 3, 1);
-        synth_write_split(root, "test", 8, 4, 32, 32, 3, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "chunked_train", &d, 8, 8, 4, 32, 32, 3);
+    const char *root = d.root, *out = d.out;
     AptConfig cfg;
     base_config(&cfg, root, out);
     AptConfig affine = cfg, bf16 = cfg;
@@ -193,8 +184,7 @@ int main(int argc, char **argv) {
         c->barrier(c);
     }
     free(one.g), free(c5.g), free(g5.g), free(gone.g), free(a1.g), free(a5.g), free(h1.g), free(h5.g);
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_chunked_train");
     apt_comm_finalize(c);
     return rc;

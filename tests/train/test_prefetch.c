@@ -18,7 +18,7 @@
 // losses and learning rates, evaluation metrics; timings removed).
 #include "harness.h"
 #include "run_result.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "backend/backend.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -32,29 +32,16 @@
 
 typedef RunResult Result;
 
-static void base_config(AptConfig *cfg, const char *root, const char *out) {
-    apt_config_defaults(cfg);
-    snprintf(cfg->data.root, sizeof cfg->data.root, "%s", root);
-    snprintf(cfg->out_dir, sizeof cfg->out_dir, "%s", out);
-    snprintf(cfg->model.arch, sizeof cfg->model.arch, "smallcnn");
-    snprintf(cfg->resume, sizeof cfg->resume, "never");
+// The shared small run (train_fixture.h) with sync BN, Adam, two loader threads, 7 steps, an evaluation
+// every 2 steps and a checkpoint every 3.
+static void base_config(AptConfig *cfg, const TrainDirs *d) {
+    train_config_base(cfg, d, "run");
     cfg->seed = 11;
-    cfg->device = APT_DEVICE_CPU;
-    cfg->model.width = 8;
-    cfg->model.embed_dim = 16;
     cfg->model.bn = APT_BN_SYNC;
-    cfg->data.batch_size = 32; // 8 classes x 4: 16 images per class give 4 steps per epoch
-    cfg->data.samples_per_class = 4;
     cfg->data.threads = 2;
-    cfg->data.prefetch = 2;
-    cfg->schedule.name = APT_SCHED_CONSTANT;
     cfg->schedule.max_steps = 7;
-    cfg->eval.every_epochs = 0;
     cfg->eval.every_steps = 2;
-    cfg->checkpoint.every_epochs = 0;
     cfg->checkpoint.every_steps = 3;
-    cfg->checkpoint.keep = 1;
-    cfg->logging.every_steps = 1;
     cfg->optim.name = APT_OPT_ADAM;
     cfg->optim.lr = 1e-3;
     cfg->optim.weight_decay = 4e-4;
@@ -103,20 +90,11 @@ int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_mpi(&argc, &argv);
     apt_log_init(c->rank, APT_LOG_ERROR, 0);
     apt_h5_init();
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    char dir[256], root[300], out[300];
-    snprintf(dir, sizeof dir, "/tmp/apt_test_prefetch_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "prefetch", &d, 8, 16, 8, 28, 28, 1);
+    const char *out = d.out;
     AptConfig cfg;
-    base_config(&cfg, root, out);
+    base_config(&cfg, &d);
     Result ref, r[5];
     memset(&ref, 0, sizeof ref), memset(r, 0, sizeof r);
     full_run(&cfg, c, out, "ref", false, true, true, 0, &ref);
@@ -135,8 +113,7 @@ int main(int argc, char **argv) {
         run_result_free(&r[i]);
     }
     run_result_free(&ref);
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_prefetch");
     apt_comm_finalize(c);
     return rc;

@@ -14,7 +14,7 @@
 #include "h5/h5check.h"
 #include "dist/comm.h"
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "train/step_timer.h"
 #include "train/trainer.h"
 
@@ -78,18 +78,9 @@ int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_mpi(&argc, &argv);
     apt_log_init(c->rank, APT_LOG_WARN, 0);
     apt_h5_init();
-    char dir[256], root[300], out[300];
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    snprintf(dir, sizeof dir, "/tmp/apt_test_step_phases_np%d_%d", c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 8, 16, 28, 28, 1, 1);
-        synth_write_split(root, "test", 8, 8, 28, 28, 1, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    train_dirs_make(c, "step_phases", &d, 8, 16, 8, 28, 28, 1);
+    const char *root = d.root, *out = d.out;
     for (int chunked = 0; chunked < 2; chunked++) {
         AptConfig cfg;
         apt_config_defaults(&cfg);
@@ -126,8 +117,7 @@ int main(int argc, char **argv) {
         }
         apt_trainer_destroy(t);
     }
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_step_phases");
     apt_comm_finalize(c);
     return rc;

@@ -16,7 +16,7 @@
 #include "h5/h5check.h"
 #include "dist/comm.h"
 #include "harness.h"
-#include "synth_data.h"
+#include "train_fixture.h"
 #include "train/trainer.h"
 
 #include <math.h>
@@ -147,20 +147,11 @@ int main(int argc, char **argv) {
         apt_comm_finalize(c);
         return 77;
     }
-    char dir[256], root[300], out[300];
-    // Rank 0's pid in the name: concurrent runs of the suite (other build trees, the sanitizer tree) must
-    // not share the directory (one run's clean-up removed the other's data).
-    int pid = (int)getpid();
-    c->bcast(c, &pid, 1, APT_I32, 0);
-    snprintf(dir, sizeof dir, "/tmp/apt_test_vit_train_%s_np%d_%d", arch, c->world, pid);
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(out, sizeof out, "%s/runs", dir);
-    if (c->rank == 0) {
-        apt_rm_rf(dir);
-        synth_write_split(root, "train", 4, 8, 32, 32, 3, 1);
-        synth_write_split(root, "test", 4, 4, 32, 32, 3, 2);
-    }
-    c->barrier(c);
+    TrainDirs d;
+    char tag[64];
+    snprintf(tag, sizeof tag, "vit_train_%s", arch); // the two ViT sizes run concurrently under ctest
+    train_dirs_make(c, tag, &d, 4, 8, 4, 32, 32, 3);
+    const char *root = d.root, *out = d.out;
     AptConfig cfg;
     config(&cfg, arch, root, out, "a", weights);
     const bool small = !strcmp(arch, "vit_s16");
@@ -234,8 +225,7 @@ int main(int argc, char **argv) {
         self->destroy(self);
     }
     free(a.w);
-    c->barrier(c);
-    if (c->rank == 0) apt_rm_rf(dir);
+    train_dirs_remove(c, &d);
     int rc = apt_test_finish("test_vit_train");
     apt_comm_finalize(c);
     return rc;
