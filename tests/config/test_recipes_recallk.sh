@@ -26,7 +26,8 @@ run() { # NAME CONFIG OVERRIDES...
     [ -s "$d/leaderboard.md" ] && [ -s "$d/leaderboard.json" ] || { cat "$work/$name.log"; fail "$cfg: no leaderboard"; }
     grep -q 'R@32' "$d/leaderboard.md" || fail "$cfg: leaderboard without R@32 (eval.recall_k [1, 4, 16, 32])"
     grep -q 'Recall@k surrogate' "$d/leaderboard.md" || fail "$cfg: leaderboard without the published Recall@k rows"
-    grep -qi 'recallk' "$work/$name.log" || fail "$cfg: the log does not name the recallk loss"
+    grep -q 'loss recallk' "$work/$name.log" || fail "$cfg: the log does not name the recallk loss"
+    grep -q 'train.chunk: two-pass step' "$work/$name.log" || fail "$cfg: not the chunked two-pass step"
     echo "ok   $cfg${*:+ ($*)}: trained 3 steps, evaluated, leaderboard written"
 }
 run recallk_r50 inaturalist_recallk.yaml
