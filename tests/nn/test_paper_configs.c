@@ -15,18 +15,19 @@
 
 int main(void) {
     const char *src = getenv("APT_SOURCE_DIR");
-    const char *names[] = {"inaturalist_smoothap.yaml", "inaturalist_pnp.yaml", "vggface2_smoothap.yaml",
-                           "vggface2_pnp.yaml"};
+    const char *names[] = {"inaturalist_smoothap.yaml", "inaturalist_pnp.yaml", "inaturalist_recallk.yaml",
+                           "vggface2_smoothap.yaml", "vggface2_pnp.yaml"};
+    const int n_names = (int)(sizeof names / sizeof names[0]);
     AptBackend *be = apt_backend_create("cpu");
     AptComm *comm = apt_comm_create_self();
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n_names; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/configs/%s", src ? src : ".", names[i]);
         AptConfig cfg;
         apt_config_defaults(&cfg);
         apt_config_load(&cfg, path);
         apt_config_validate(&cfg, 1);
-        const bool face = i >= 2;
+        const bool face = !strncmp(names[i], "vggface2", 8);
         const char *arch = face ? "senet50" : "resnet50";
         const size_t want_backbone = face ? 26039024 : 23508032;
         TEST_CHECK(!strcmp(cfg.model.arch, arch) && cfg.model.bn == APT_BN_FROZEN && cfg.model.embed_dim == 512 &&
