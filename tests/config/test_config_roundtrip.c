@@ -219,13 +219,42 @@ static void check_vit(const AptConfig *c, const char *name) {
                "%s: eval (protocol, K, borrowed settings named)", name);
 }
 
+// The Recall@k surrogate recipes (configs/inaturalist_recallk{,_vitb16}.yaml): the official code's iNaturalist
+// settings (Patel et al., src/main.py): B = 4000 = 1000 x 4, 90 epochs, gamma 0.3, decay 4e-4, 512-d, tau 0.01,
+// k = temperatures = [1, 2, 4, 8, 16], R@1,4,16,32; ResNet-50: Adam lr 1e-4, milestones [40, 70], bs_base 200;
+// ViT-B/16: AdamW lr 5e-5, milestones [10, 40, 70], bs_base 100. No memory, shared head learning rate.
+static void check_recallk(const AptConfig *c, const char *name) {
+    const bool vit = strstr(name, "vitb16") != NULL;
+    TEST_CHECK(!strcmp(c->model.arch, vit ? "vit_b16" : "resnet50") && c->model.embed_dim == 512, "%s: model", name);
+    TEST_CHECK(c->optim.name == (vit ? APT_OPT_ADAMW : APT_OPT_ADAM) && c->optim.lr == (vit ? 5e-5 : 1e-4) &&
+                   c->optim.weight_decay == 4e-4 && c->optim.fc_lr_mul == 1,
+               "%s: optim", name);
+    TEST_CHECK(c->data.batch_size == 4000 && c->data.samples_per_class == 4 && c->data.crop == 224 &&
+                   c->data.augment && c->train.chunk == (vit ? 100 : 200),
+               "%s: data and chunk", name);
+    int k[] = {1, 2, 4, 8, 16};
+    float kt[] = {1, 2, 4, 8, 16};
+    TEST_CHECK(!strcmp(c->loss.name, "recallk") && c->loss.tau == 0.01 && c->loss.memory == 0 &&
+                   c->loss.recallk.n_k == 5 && !memcmp(c->loss.recallk.k, k, sizeof k) &&
+                   c->loss.recallk.n_k_temperatures == 5 && !memcmp(c->loss.recallk.k_temperatures, kt, sizeof kt),
+               "%s: loss", name);
+    const int n_ms = vit ? 3 : 2, ms[3] = {vit ? 10 : 40, vit ? 40 : 70, 70};
+    TEST_CHECK(c->schedule.name == APT_SCHED_STEP && c->schedule.epochs == 90 && c->schedule.n_milestones == n_ms &&
+                   !memcmp(c->schedule.milestones, ms, (size_t)n_ms * sizeof(int)) && c->schedule.gamma == 0.3,
+               "%s: schedule", name);
+    int rk[] = {1, 4, 16, 32};
+    TEST_CHECK(c->eval.n_recall_k == 4 && !memcmp(c->eval.recall_k, rk, sizeof rk) &&
+                   !strcmp(c->eval.protocol, "inaturalist"),
+               "%s: eval", name);
+}
+
 static void test_shipped(void) {
     char dir[512];
     source_path(dir, sizeof dir, "configs");
     DIR *d = opendir(dir);
     TEST_CHECK(d != NULL, "open %s", dir);
     if (!d) return;
-    int count = 0, paper = 0, vit = 0;
+    int count = 0, paper = 0, vit = 0, recallk = 0;
     for (struct dirent *e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
         if (n < 6 || strcmp(e->d_name + n - 5, ".yaml")) continue;
@@ -249,6 +278,9 @@ static void test_shipped(void) {
             // Fashion-MNIST has 10 classes: a batch must hold at most 10 distinct ones.
             TEST_CHECK(c.data.batch_size / c.data.samples_per_class <= 10,
                        "quickstart: <= 10 classes per batch");
+        } else if (strstr(e->d_name, "_recallk")) {
+            check_recallk(&c, e->d_name);
+            recallk++;
         } else if (strstr(e->d_name, "_vitb16.yaml")) {
             check_vit(&c, e->d_name);
             vit++;
@@ -261,6 +293,7 @@ static void test_shipped(void) {
     closedir(d);
     TEST_CHECK(paper == 4, "found %d paper-setting configs, want 4", paper);
     TEST_CHECK(vit == 2, "found %d ViT-B/16 configs, want 2", vit);
+    TEST_CHECK(recallk == 2, "found %d Recall@k surrogate configs, want 2", recallk);
     printf("ok   %d shipped configs load, validate for W = 1..8 and round-trip\n", count);
 }
 
