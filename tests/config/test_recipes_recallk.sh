@@ -17,7 +17,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 small=(data.root="$work/data" out_dir="$work/runs" device=cpu resume=never data.threads=1 data.prefetch=2
        data.batch_size=32 data.samples_per_class=4 data.resize=0 data.crop=0 data.augment=false
        data.mean=[0.5] data.std=[0.5] model.embed_dim=16 train.chunk=8 schedule.max_steps=3
-       checkpoint.every_epochs=0 logging.every_steps=1)
+       checkpoint.every_epochs=0 logging.every_steps=1
+       eval.published="$src/configs/published.yaml") # the published rows, whatever the working directory
 run() { # NAME CONFIG OVERRIDES...
     local name=$1 cfg=$2; shift 2
     "$bin/aptrain" "$src/configs/$cfg" "${small[@]}" run_name="$name" "$@" > "$work/$name.log" 2>&1 \
