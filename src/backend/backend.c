@@ -20,6 +20,13 @@ void apt_conv_desc_init(AptConvDesc *d, int N, int C, int H, int W, int K, int R
               pad);
 }
 
+void apt_tensor_expect(const char *op, const char *arg, AptTensor t, AptDType dtype, AptLayout layout) {
+    if (!t.p || (t.dtype == dtype && t.layout == layout)) return;
+    apt_fatal(__FILE__, __LINE__, "%s: %s is %s %s, this form of the op needs %s %s", op, arg,
+              apt_dtype_name(t.dtype), apt_layout_name(t.layout), apt_dtype_name(dtype),
+              apt_layout_name(layout));
+}
+
 void apt_pool_desc_init(AptPoolDesc *d, int N, int C, int H, int W, int k, int stride, int pad) {
     memset(d, 0, sizeof *d);
     d->N = N, d->C = C, d->H = H, d->W = W;

@@ -3,9 +3,9 @@
 // reference; the CUDA table (src/backend/cuda/) has the same signatures.
 //
 // Conventions, for every op:
-//   - tensors are NCHW float32 in the backend's memory (host for "cpu", device for "cuda") unless the op
-//     says otherwise (the bf16 chain's ops below: bf16 in the backend's activation layout); sizes are
-//     passed explicitly (n may be smaller than the size a descriptor was prepared for);
+//   - tensors live in the backend's memory (host for "cpu", device for "cuda"); a `float *` argument is
+//     fp32 (NCHW for images), an AptTensor argument is a view that carries its dtype and layout (below);
+//     sizes are passed explicitly (n may be smaller than the size a descriptor was prepared for);
 //   - forward ops overwrite their output; backward ops OVERWRITE the input gradient dx and ACCUMULATE (+=)
 //     into parameter gradients (dw, db, dgamma, dbeta), so a model's backward sums into the flat store;
 //   - dx == NULL skips the input gradient (first layer of a network);
@@ -24,15 +24,53 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/tensor.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef enum { APT_COPY_H2H = 0, APT_COPY_H2D, APT_COPY_D2H, APT_COPY_D2D } AptCopyDir;
 
+// ---- tensor views: what an op's activation arguments are (ggml's tensor type, without the graph) ----
+// A view names storage in the backend's memory with its element type and layout. Its sizes stay the
+// op's arguments: a call may cover fewer rows than the buffer was sized for at set-up (n <= N), and the
+// descriptors of convolutions and pooling hold the rest. Each backend switches on dtype and layout inside
+// the op (cpu/cpu_dispatch.c; cuda: one launcher per kernel family, templated on the storage type), so a
+// new dtype or layout is a case inside the backends, not a new op. A combination a backend does not
+// implement is a fatal error naming the op and the argument (apt_tensor_expect).
+//   APT_F32:  float32;
+//   APT_BF16: bfloat16 (uint16_t, the upper half of an fp32; rounded to nearest even, NaN stays NaN).
+// Layouts apply to image tensors [N, C, HW]: NCHW (x[(n * C + c) * HW + p]) or NHWC (x[(n * HW + p) * C
+// + c]); other tensors are row-major and say APT_NCHW.
+typedef enum { APT_NCHW = 0, APT_NHWC = 1 } AptLayout;
+typedef struct AptTensor {
+    void *p;        // NULL: the argument is absent (an optional output such as dx)
+    AptDType dtype; // core/tensor.h; the ops take APT_F32 and APT_BF16
+    AptLayout layout;
+} AptTensor;
+static inline AptTensor apt_tensor(const void *p, AptDType dtype, AptLayout layout) {
+    AptTensor t = {(void *)(uintptr_t)p, dtype, layout};
+    return t;
+}
+static inline AptTensor apt_f32(const float *p) { // fp32, NCHW / row-major
+    return apt_tensor(p, APT_F32, APT_NCHW);
+}
+static inline const char *apt_layout_name(AptLayout l) {
+    return l == APT_NHWC ? "NHWC" : "NCHW";
+}
+// An op's check of one view (absent views pass): fatal, naming op, argument and both forms, unless t has
+// dtype and layout.
+void apt_tensor_expect(const char *op, const char *arg, AptTensor t, AptDType dtype, AptLayout layout);
+
 // 2-D convolution, dilation 1, groups 1. x: [N, C, H, W]; w: [K, C, R, S]; bias: [K]; y: [N, K, P, Q].
+// dtype and layout are those of x and y, fixed at set-up (conv2d_prepare builds the plan for them):
+// APT_F32 (layout NCHW) or the bf16 chain (APT_BF16 in the backend's act_layout: w bf16 [K, C, R, S], no
+// bias, fp32 accumulation; dx and dw fp32, dx in the same layout).
 typedef struct {
     int N, C, H, W; // N: the largest batch the op will see (set-up size)
+    AptDType dtype; // apt_conv_desc_init: APT_F32 / APT_NCHW
+    AptLayout layout;
     int K, R, S;    // output channels, kernel height, width
     int stride_h, stride_w;
     int pad_h, pad_w;
@@ -40,7 +78,7 @@ typedef struct {
     void *plan; // backend-private (primitives, workspace sizes); set by conv2d_prepare
 } AptConvDesc;
 
-// Fill P, Q from the others; plan = NULL.
+// Fill P, Q from the others; dtype fp32, layout NCHW, plan = NULL.
 void apt_conv_desc_init(AptConvDesc *d, int N, int C, int H, int W, int K, int R, int S, int stride, int pad);
 
 // Max/avg pooling window. Avg pooling counts the padding (PyTorch's count_include_pad=True).
@@ -99,251 +137,187 @@ static inline float apt_clip_coef_from_sumsq(double sumsq, double max_norm) {
     return (float)(max_norm / (norm + 1e-6));
 }
 
-// bf16 activation chain (precision: bf16; the conv families, src/nn/conv2d.c): the tensors a backward
-// keeps (convolution and BatchNorm outputs, pooled and residual outputs) are stored in bf16 (uint16_t, the
-// upper half of an fp32, round to nearest even; NaN stays NaN), in the backend's ACTIVATION LAYOUT
-// (AptBackend.act_nhwc: NHWC on the CPU, where oneDNN's bf16 convolutions run fastest without reorders;
-// NCHW on CUDA), and so are the fp32 gradients flowing alongside them (dy, dx of the *_bf16 ops).
-// Every *_bf16 op is its fp32 twin above applied to the exactly widened bf16 inputs, with the same fp32
-// arithmetic (and float64 statistics), its bf16 outputs rounded once at the end; parameters, their
-// gradients, BatchNorm statistics and every [N, C] / [N, D] tensor stay fp32. Convolutions multiply
-// bf16 inputs with fp32 accumulation and round y to bf16 (CUDA also rounds dx and the dw increment to
-// bf16 before widening them: cuDNN has no bf16-in / fp32-out convolution). tests/backend/test_bf16_ops.c
-// checks every one against its fp32 twin, test_bf16_ops_cuda.c CUDA against the CPU.
+// Precision bf16 (the conv families, src/nn/conv2d.c) is a choice of views, not of ops: the tensors a
+// backward keeps (convolution and BatchNorm outputs, pooled and residual outputs, the input) are APT_BF16
+// views in the backend's ACTIVATION LAYOUT (AptBackend.act_layout: NHWC on the CPU, where oneDNN's bf16
+// convolutions run fastest without reorders; NCHW on CUDA), and so are the fp32 gradients flowing
+// alongside them (APT_F32 views in that layout). An op given bf16 views is its fp32 form applied to the
+// exactly widened bf16 inputs, with the same fp32 arithmetic (and float64 statistics), its bf16 outputs
+// rounded once at the end; parameters, their gradients, BatchNorm statistics and every [N, C] / [N, D]
+// tensor stay fp32. Convolutions multiply bf16 inputs with fp32 accumulation and round y to bf16 (CUDA
+// also rounds dx and the dw increment to bf16 before widening them: cuDNN has no bf16-in / fp32-out
+// convolution). The two forms each backend implements for the ops on views:
+//   fp32:  every view APT_F32 / APT_NCHW;
+//   chain: activations (x, y, a, b) APT_BF16, gradients (dy, dx) APT_F32, all in act_layout.
+// tests/backend/test_bf16_ops.c checks the chain against fp32 on the CPU, test_bf16_ops_cuda.c CUDA
+// against the CPU.
 // The numeric ops, as one X-macro list: X(name, (parameters), (arguments)). Every op returns void and
 // takes the backend first. The struct below, the CPU and CUDA tables and the guard backend's wrappers
 // (src/backend/guard/) are generated from this list, so an op added here is wrapped everywhere.
-#define APT_BACKEND_OPS(X)                                                                                    \
-    /* ---- GEMM, row-major: C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C ---- */                    \
-    X(gemm,                                                                                                   \
-      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda, \
-       const float *B, int ldb, float beta, float *C, int ldc),                                               \
-      (be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))                                   \
-    /* ---- convolution ---- */                                                                             \
-    /* Called once per layer at set-up: builds whatever the backend needs for this shape (d->plan). */      \
+#define APT_BACKEND_OPS(X)                                                                                   \
+    /* ---- GEMM, row-major: C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C ---- */                     \
+    /* A and B both fp32 or both bf16 (fp32 accumulation); C fp32. */                                        \
+    X(gemm,                                                                                                  \
+      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, AptTensor A, int lda,  \
+       AptTensor B, int ldb, float beta, float *C, int ldc),                                                 \
+      (be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))                                  \
+    /* ---- convolution (AptConvDesc: the forms it runs in) ---- */                                          \
+    /* Called once per layer at set-up: builds whatever the backend needs for this shape and d->dtype, */    \
+    /* d->layout (d->plan). */                                                                               \
     X(conv2d_prepare, (AptBackend * be, AptConvDesc * d), (be, d))                                           \
     X(conv2d_release, (AptBackend * be, AptConvDesc * d), (be, d))                                           \
-    /* y = conv(x, w) (+ bias if bias != NULL). n <= d->N. */                                               \
-    X(conv2d_forward,                                                                                         \
-      (AptBackend * be, const AptConvDesc *d, int n, const float *x, const float *w, const float *bias,       \
-       float *y),                                                                                             \
-      (be, d, n, x, w, bias, y))                                                                              \
-    /* dx = conv_transpose(dy, w). */                                                                       \
-    X(conv2d_backward_data,                                                                                   \
-      (AptBackend * be, const AptConvDesc *d, int n, const float *dy, const float *w, float *dx),             \
-      (be, d, n, dy, w, dx))                                                                                  \
-    /* dw += corr(x, dy); db += sum over n, p, q of dy (skipped when db == NULL). */                        \
-    X(conv2d_backward_weights,                                                                                \
-      (AptBackend * be, const AptConvDesc *d, int n, const float *x, const float *dy, float *dw, float *db),  \
-      (be, d, n, x, dy, dw, db))                                                                              \
-    /* ---- batch normalisation, x/y: [N, C, HW]; per-channel vectors [C] ---- */                           \
-    /* y = gamma * (x - mean) / sqrt(var + eps) + beta (inference, frozen, and train after the stats) */    \
-    X(bn_forward,                                                                                             \
-      (AptBackend * be, int N, int C, int HW, const float *x, const float *mean, const float *var, float eps,  \
-       const float *gamma, const float *beta, float *y),                                                      \
-      (be, N, C, HW, x, mean, var, eps, gamma, beta, y))                                                      \
-    /* Statistics held constant (frozen / eval): dx = dy * gamma / sqrt(var + eps) (dx may be NULL); */     \
-    /* dgamma += sum dy * xhat; dbeta += sum dy (either may be NULL). */                                    \
-    X(bn_backward_affine,                                                                                     \
-      (AptBackend * be, int N, int C, int HW, const float *x, const float *dy, const float *mean,             \
-       const float *var, float eps, const float *gamma, float *dx, float *dgamma, float *dbeta),              \
-      (be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dgamma, dbeta))                                        \
-    /* Train forward, step 1: partial sums over this process's samples. sums: [2C] = {Sx [C], Sx^2 [C]}. */ \
-    X(bn_stats, (AptBackend * be, int N, int C, int HW, const float *x, double *sums),                       \
-      (be, N, C, HW, x, sums))                                                                                \
-    /* Train forward, step 2 (after an optional all-reduce of sums): mean and biased var over `count` */    \
-    /* values per channel; running stats (if not NULL) move by `momentum` towards mean and unbiased var. */ \
-    X(bn_finalize,                                                                                            \
-      (AptBackend * be, int C, const double *sums, double count, float momentum, float *mean, float *var,     \
-       float *running_mean, float *running_var),                                                              \
-      (be, C, sums, count, momentum, mean, var, running_mean, running_var))                                   \
-    /* Train backward, step 1: partial sums {Sdy [C], Sdy.xhat [C]} into sums [2C]. */                      \
-    X(bn_backward_stats,                                                                                      \
-      (AptBackend * be, int N, int C, int HW, const float *x, const float *dy, const float *mean,             \
-       const float *var, float eps, double *sums),                                                            \
-      (be, N, C, HW, x, dy, mean, var, eps, sums))                                                            \
-    /* Train backward, step 2 (sums all-reduced over the batch the statistics came from, `count` values */  \
-    /* per channel): dx = gamma/sqrt(var+eps) * (dy - Sdy/count - xhat * Sdy.xhat/count). */                \
-    X(bn_backward_data,                                                                                       \
-      (AptBackend * be, int N, int C, int HW, const float *x, const float *dy, const float *mean,             \
-       const float *var, float eps, const float *gamma, const double *sums, double count, float *dx),         \
-      (be, N, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx))                                          \
-    /* ---- activations and pooling ---- */                                                                 \
-    X(relu_forward, (AptBackend * be, size_t n, const float *x, float *y), (be, n, x, y)) /* in place ok */  \
-    X(relu_backward, (AptBackend * be, size_t n, const float *y, const float *dy, float *dx),                \
-      (be, n, y, dy, dx)) /* in place ok */                                                                  \
-    /* idx: [N, C, P, Q] int32 argmax (offset within the H*W plane), written by forward, read by backward */ \
-    X(maxpool_forward, (AptBackend * be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx),   \
-      (be, d, n, x, y, idx))                                                                                  \
-    X(maxpool_backward,                                                                                       \
-      (AptBackend * be, const AptPoolDesc *d, int n, const float *dy, const int *idx, float *dx),             \
-      (be, d, n, dy, idx, dx))                                                                                \
+    /* y = conv(x, w) (+ bias if bias != NULL, fp32 only). n <= d->N. */                                     \
+    X(conv2d_forward,                                                                                        \
+      (AptBackend * be, const AptConvDesc *d, int n, AptTensor x, AptTensor w, const float *bias,            \
+       AptTensor y),                                                                                         \
+      (be, d, n, x, w, bias, y))                                                                             \
+    /* dx = conv_transpose(dy, w); dx fp32 (in d->layout). */                                                \
+    X(conv2d_backward_data,                                                                                  \
+      (AptBackend * be, const AptConvDesc *d, int n, AptTensor dy, AptTensor w, AptTensor dx),               \
+      (be, d, n, dy, w, dx))                                                                                 \
+    /* dw += corr(x, dy); db += sum over n, p, q of dy (skipped when db == NULL; fp32 only). */              \
+    X(conv2d_backward_weights,                                                                               \
+      (AptBackend * be, const AptConvDesc *d, int n, AptTensor x, AptTensor dy, float *dw, float *db),       \
+      (be, d, n, x, dy, dw, db))                                                                             \
+    /* ---- batch normalisation, x/y: [N, C, HW]; per-channel vectors [C] fp32 ---- */                       \
+    /* y = gamma * (x - mean) / sqrt(var + eps) + beta (inference, frozen, and train after the stats) */     \
+    X(bn_forward,                                                                                            \
+      (AptBackend * be, int N, int C, int HW, AptTensor x, const float *mean, const float *var, float eps,   \
+       const float *gamma, const float *beta, AptTensor y),                                                  \
+      (be, N, C, HW, x, mean, var, eps, gamma, beta, y))                                                     \
+    /* Statistics held constant (frozen / eval): dx = dy * gamma / sqrt(var + eps) (dx may be absent); */    \
+    /* dgamma += sum dy * xhat; dbeta += sum dy (either may be NULL). */                                     \
+    X(bn_backward_affine,                                                                                    \
+      (AptBackend * be, int N, int C, int HW, AptTensor x, AptTensor dy, const float *mean,                  \
+       const float *var, float eps, const float *gamma, AptTensor dx, float *dgamma, float *dbeta),          \
+      (be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dgamma, dbeta))                                       \
+    /* Train forward, step 1: partial sums over this process's samples. sums: [2C] = {Sx [C], Sx^2 [C]}. */  \
+    X(bn_stats, (AptBackend * be, int N, int C, int HW, AptTensor x, double *sums), (be, N, C, HW, x, sums)) \
+    /* Train forward, step 2 (after an optional all-reduce of sums): mean and biased var over `count` */     \
+    /* values per channel; running stats (if not NULL) move by `momentum` towards mean and unbiased var. */  \
+    X(bn_finalize,                                                                                           \
+      (AptBackend * be, int C, const double *sums, double count, float momentum, float *mean, float *var,    \
+       float *running_mean, float *running_var),                                                             \
+      (be, C, sums, count, momentum, mean, var, running_mean, running_var))                                  \
+    /* Train backward, step 1: partial sums {Sdy [C], Sdy.xhat [C]} into sums [2C]. */                       \
+    X(bn_backward_stats,                                                                                     \
+      (AptBackend * be, int N, int C, int HW, AptTensor x, AptTensor dy, const float *mean,                  \
+       const float *var, float eps, double *sums),                                                           \
+      (be, N, C, HW, x, dy, mean, var, eps, sums))                                                           \
+    /* Train backward, step 2 (sums all-reduced over the batch the statistics came from, `count` values */   \
+    /* per channel): dx = gamma/sqrt(var+eps) * (dy - Sdy/count - xhat * Sdy.xhat/count). */                 \
+    X(bn_backward_data,                                                                                      \
+      (AptBackend * be, int N, int C, int HW, AptTensor x, AptTensor dy, const float *mean,                  \
+       const float *var, float eps, const float *gamma, const double *sums, double count, AptTensor dx),     \
+      (be, N, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx))                                         \
+    /* ---- activations and pooling ---- */                                                                  \
+    /* elementwise, any layout (all views in the same one); in place ok; backward from the output y */       \
+    X(relu_forward, (AptBackend * be, size_t n, AptTensor x, AptTensor y), (be, n, x, y))                    \
+    X(relu_backward, (AptBackend * be, size_t n, AptTensor y, AptTensor dy, AptTensor dx),                   \
+      (be, n, y, dy, dx))                                                                                    \
+    /* idx: [N, C, P, Q] int32 argmax (offset within the H*W plane; in x's layout), written by forward, */   \
+    /* read by backward */                                                                                   \
+    X(maxpool_forward, (AptBackend * be, const AptPoolDesc *d, int n, AptTensor x, AptTensor y, int *idx),   \
+      (be, d, n, x, y, idx))                                                                                 \
+    X(maxpool_backward,                                                                                      \
+      (AptBackend * be, const AptPoolDesc *d, int n, AptTensor dy, const int *idx, AptTensor dx),            \
+      (be, d, n, dy, idx, dx))                                                                               \
     X(avgpool_forward, (AptBackend * be, const AptPoolDesc *d, int n, const float *x, float *y),             \
-      (be, d, n, x, y))                                                                                       \
+      (be, d, n, x, y))                                                                                      \
     X(avgpool_backward, (AptBackend * be, const AptPoolDesc *d, int n, const float *dy, float *dx),          \
-      (be, d, n, dy, dx))                                                                                     \
-    /* x: [N, C, HW] -> y: [N, C] (mean over HW) */                                                         \
-    X(gap_forward, (AptBackend * be, int N, int C, int HW, const float *x, float *y), (be, N, C, HW, x, y))  \
-    X(gap_backward, (AptBackend * be, int N, int C, int HW, const float *dy, float *dx),                     \
-      (be, N, C, HW, dy, dx))                                                                                 \
-    /* ---- linear (torch layout w: [out, in]) via GEMM: y[N,out] = x[N,in] . w^T + b ---- */               \
-    X(linear_forward,                                                                                         \
-      (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *b, float *y),    \
-      (be, N, in, out, x, w, b, y))                                                                           \
-    /* dx = dy . w (dx may be NULL); dw += dy^T . x; db += S_n dy (db may be NULL). */                      \
-    X(linear_backward,                                                                                        \
-      (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *dy, float *dx,   \
-       float *dw, float *db),                                                                                 \
-      (be, N, in, out, x, w, dy, dx, dw, db))                                                                 \
-    /* ---- squeeze-excitation (SE-ResNet): src/backend/cpu/cpu_se.c, src/backend/cuda/cuda_se.cu ---- */      \
-    /* y = 1 / (1 + exp(-x)), in place ok; dx = dy * y * (1 - y) from the output, in place ok */           \
+      (be, d, n, dy, dx))                                                                                    \
+    /* x: [N, C, HW] -> y: [N, C] fp32 (mean over HW); backward dy [N, C] -> dx (fp32, any layout) */        \
+    X(gap_forward, (AptBackend * be, int N, int C, int HW, AptTensor x, float *y), (be, N, C, HW, x, y))     \
+    X(gap_backward, (AptBackend * be, int N, int C, int HW, const float *dy, AptTensor dx),                  \
+      (be, N, C, HW, dy, dx))                                                                                \
+    /* ---- linear (torch layout w: [out, in]) via GEMM: y[N,out] = x[N,in] . w^T + b ---- */                \
+    X(linear_forward,                                                                                        \
+      (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *b, float *y),   \
+      (be, N, in, out, x, w, b, y))                                                                          \
+    /* dx = dy . w (dx may be NULL); dw += dy^T . x; db += S_n dy (db may be NULL). */                       \
+    X(linear_backward,                                                                                       \
+      (AptBackend * be, int N, int in, int out, const float *x, const float *w, const float *dy, float *dx,  \
+       float *dw, float *db),                                                                                \
+      (be, N, in, out, x, w, dy, dx, dw, db))                                                                \
+    /* ---- squeeze-excitation (SE-ResNet): src/backend/cpu/cpu_se.c, src/backend/cuda/cuda_se.cu ---- */    \
+    /* y = 1 / (1 + exp(-x)), in place ok; dx = dy * y * (1 - y) from the output, in place ok */             \
     X(sigmoid_forward, (AptBackend * be, size_t n, const float *x, float *y), (be, n, x, y))                 \
     X(sigmoid_backward, (AptBackend * be, size_t n, const float *y, const float *dy, float *dx),             \
-      (be, n, y, dy, dx))                                                                                     \
-    /* channel scale, x/y: [N, C, HW], s: [N, C]: y[n,c,:] = x[n,c,:] * s[n,c] */                           \
-    X(chscale_forward, (AptBackend * be, int N, int C, int HW, const float *x, const float *s, float *y),    \
-      (be, N, C, HW, x, s, y))                                                                                \
-    /* dx = dy * s (dx may be NULL); ds[n,c] = S_hw dy * x, OVERWRITTEN (an input gradient; may be NULL) */ \
-    X(chscale_backward,                                                                                       \
-      (AptBackend * be, int N, int C, int HW, const float *x, const float *s, const float *dy, float *dx,     \
-       float *ds),                                                                                            \
-      (be, N, C, HW, x, s, dy, dx, ds))                                                                       \
-    /* ---- L2 normalisation of rows, x/y: [N, D]; y = x / max(||x||, 1e-12) (torch F.normalize) ---- */    \
+      (be, n, y, dy, dx))                                                                                    \
+    /* channel scale, x/y: [N, C, HW], s: [N, C] fp32: y[n,c,:] = x[n,c,:] * s[n,c] */                       \
+    X(chscale_forward, (AptBackend * be, int N, int C, int HW, AptTensor x, const float *s, AptTensor y),    \
+      (be, N, C, HW, x, s, y))                                                                               \
+    /* dx = dy * s (dx may be absent); ds[n,c] = S_hw dy * x, OVERWRITTEN (an input gradient; may be NULL)   \
+     */                                                                                                      \
+    X(chscale_backward,                                                                                      \
+      (AptBackend * be, int N, int C, int HW, AptTensor x, const float *s, AptTensor dy, AptTensor dx,       \
+       float *ds),                                                                                           \
+      (be, N, C, HW, x, s, dy, dx, ds))                                                                      \
+    /* ---- L2 normalisation of rows, x/y: [N, D]; y = x / max(||x||, 1e-12) (torch F.normalize) ---- */     \
     X(l2norm_forward, (AptBackend * be, int N, int D, const float *x, float *y), (be, N, D, x, y))           \
-    /* dx = (dy - y (y.dy)) / max(||x||, 1e-12) */                                                          \
-    X(l2norm_backward,                                                                                        \
-      (AptBackend * be, int N, int D, const float *x, const float *y, const float *dy, float *dx),            \
-      (be, N, D, x, y, dy, dx))                                                                               \
-    /* ---- elementwise ---- */                                                                             \
-    X(add, (AptBackend * be, size_t n, const float *a, const float *b, float *y), (be, n, a, b, y))          \
+    /* dx = (dy - y (y.dy)) / max(||x||, 1e-12) */                                                           \
+    X(l2norm_backward,                                                                                       \
+      (AptBackend * be, int N, int D, const float *x, const float *y, const float *dy, float *dx),           \
+      (be, N, D, x, y, dy, dx))                                                                              \
+    /* ---- elementwise ---- */                                                                              \
+    /* y = a + b, any layout (all three in the same form; bf16: the sum rounded once); in place ok */        \
+    X(add, (AptBackend * be, size_t n, AptTensor a, AptTensor b, AptTensor y), (be, n, a, b, y))             \
     X(axpy, (AptBackend * be, size_t n, float alpha, const float *x, float *y), (be, n, alpha, x, y))        \
     X(scale, (AptBackend * be, size_t n, float alpha, float *x), (be, n, alpha, x)) /* x *= alpha */         \
     X(fill, (AptBackend * be, size_t n, float value, float *x), (be, n, value, x))                           \
-    /* float64 fill (scalar blocks: a flag set to 1 before the ops that may clear it) */                    \
+    /* float64 fill (scalar blocks: a flag set to 1 before the ops that may clear it) */                     \
     X(fill_f64, (AptBackend * be, size_t n, double value, double *x), (be, n, value, x))                     \
-    /* fp32 -> bf16 (round to nearest even; NaN stays NaN) and bf16 -> fp32 (exact) */                      \
-    X(cast_f32_bf16, (AptBackend * be, size_t n, const float *x, uint16_t *y), (be, n, x, y))                \
-    X(cast_bf16_f32, (AptBackend * be, size_t n, const uint16_t *x, float *y), (be, n, x, y))                \
-    /* ---- bf16 chain (precision: bf16; see "bf16 activation chain" above the list) ---- */              \
-    /* Set-up, once per layer that runs the bf16 convolutions (after conv2d_prepare): their plan. */        \
-    X(conv2d_prepare_bf16, (AptBackend * be, AptConvDesc * d), (be, d))                                      \
-    /* y = conv(x, w), no bias; x, y: activation layout, bf16; w: [K, C, R, S] bf16 */                      \
-    X(conv2d_forward_bf16,                                                                                    \
-      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *w, uint16_t *y),     \
-      (be, d, n, x, w, y))                                                                                    \
-    /* dx = conv_transpose(dy, w): dy bf16, dx fp32 (activation layout) */                                  \
-    X(conv2d_backward_data_bf16,                                                                              \
-      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *dy, const uint16_t *w, float *dx),      \
-      (be, d, n, dy, w, dx))                                                                                  \
-    /* dw += corr(x, dy): x, dy bf16 (activation layout); dw [K, C, R, S] fp32 */                           \
-    X(conv2d_backward_weights_bf16,                                                                           \
-      (AptBackend * be, const AptConvDesc *d, int n, const uint16_t *x, const uint16_t *dy, float *dw),      \
-      (be, d, n, x, dy, dw))                                                                                  \
-    /* C[M,N] = alpha * op(A) . op(B) + beta * C, row-major, A and B bf16, C fp32 */                        \
-    X(gemm_bf16,                                                                                              \
-      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const uint16_t *A,      \
-       int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc),                                   \
-      (be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))                                   \
-    /* x: [N, C, HW] NCHW fp32 (the model input) -> y: bf16 in the activation layout */                     \
-    X(act_from_f32_bf16, (AptBackend * be, int N, int C, int HW, const float *x, uint16_t *y),              \
-      (be, N, C, HW, x, y))                                                                                   \
-    /* its inverse, widening (exact): bf16 activation layout -> fp32 NCHW; and fp32 NCHW -> fp32 in the */ \
-    /* activation layout (an fp32 layer inside the chain: its input and its input gradient) */              \
-    X(act_to_f32, (AptBackend * be, int N, int C, int HW, const uint16_t *x, float *y), (be, N, C, HW, x, y)) \
-    X(act_from_nchw_f32, (AptBackend * be, int N, int C, int HW, const float *x, float *y),                 \
-      (be, N, C, HW, x, y))                                                                                   \
-    /* the BatchNorm ops above with x (and y) bf16 in the activation layout; dy, dx fp32 in it */          \
-    X(bn_forward_bf16,                                                                                        \
-      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *mean, const float *var,         \
-       float eps, const float *gamma, const float *beta, uint16_t *y),                                        \
-      (be, N, C, HW, x, mean, var, eps, gamma, beta, y))                                                      \
-    X(bn_backward_affine_bf16,                                                                                \
-      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *dy, const float *mean,          \
-       const float *var, float eps, const float *gamma, float *dx, float *dgamma, float *dbeta),              \
-      (be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dgamma, dbeta))                                        \
-    X(bn_stats_bf16, (AptBackend * be, int N, int C, int HW, const uint16_t *x, double *sums),               \
-      (be, N, C, HW, x, sums))                                                                                \
-    X(bn_backward_stats_bf16,                                                                                 \
-      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *dy, const float *mean,          \
-       const float *var, float eps, double *sums),                                                            \
-      (be, N, C, HW, x, dy, mean, var, eps, sums))                                                            \
-    X(bn_backward_data_bf16,                                                                                  \
-      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *dy, const float *mean,          \
-       const float *var, float eps, const float *gamma, const double *sums, double count, float *dx),         \
-      (be, N, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx))                                          \
-    /* elementwise (any layout): relu (in place ok); relu backward from the bf16 output, dy/dx fp32 (in */ \
-    /* place ok); y = a + b (in place ok) */                                                                \
-    X(relu_forward_bf16, (AptBackend * be, size_t n, const uint16_t *x, uint16_t *y), (be, n, x, y))         \
-    X(relu_backward_bf16, (AptBackend * be, size_t n, const uint16_t *y, const float *dy, float *dx),        \
-      (be, n, y, dy, dx))                                                                                     \
-    X(add_bf16, (AptBackend * be, size_t n, const uint16_t *a, const uint16_t *b, uint16_t *y),              \
-      (be, n, a, b, y))                                                                                       \
-    /* max pooling in the activation layout: x, y bf16, idx as maxpool_forward; backward dy, dx fp32 */    \
-    X(maxpool_forward_bf16,                                                                                   \
-      (AptBackend * be, const AptPoolDesc *d, int n, const uint16_t *x, uint16_t *y, int *idx),               \
-      (be, d, n, x, y, idx))                                                                                  \
-    X(maxpool_backward_bf16,                                                                                  \
-      (AptBackend * be, const AptPoolDesc *d, int n, const float *dy, const int *idx, float *dx),             \
-      (be, d, n, dy, idx, dx))                                                                                \
-    /* global average pool: x bf16 (activation layout) -> y [N, C] fp32; backward dy [N, C] -> dx fp32 */  \
-    X(gap_forward_bf16, (AptBackend * be, int N, int C, int HW, const uint16_t *x, float *y),               \
-      (be, N, C, HW, x, y))                                                                                   \
-    X(gap_backward_bf16, (AptBackend * be, int N, int C, int HW, const float *dy, float *dx),                \
-      (be, N, C, HW, dy, dx))                                                                                 \
-    /* channel scale (SE): x, y bf16 in the activation layout, s [N, C] fp32; backward dy, dx fp32 */      \
-    X(chscale_forward_bf16,                                                                                   \
-      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *s, uint16_t *y),                \
-      (be, N, C, HW, x, s, y))                                                                                \
-    X(chscale_backward_bf16,                                                                                  \
-      (AptBackend * be, int N, int C, int HW, const uint16_t *x, const float *s, const float *dy, float *dx,  \
-       float *ds),                                                                                            \
-      (be, N, C, HW, x, s, dy, dx, ds))                                                                       \
-    /* ---- reductions for the gradient norm and the numeric stop (results stay in backend memory) ---- */  \
-    /* *out (accumulate ? += : =) sum of x[i]^2 in float64: 8 lanes over a fixed stride combined in a */    \
+    /* y = x as [N, C, HW] in y's dtype and layout: fp32 -> bf16 rounds to nearest even (NaN stays NaN), */  \
+    /* bf16 -> fp32 is exact; NCHW <-> NHWC permutes (a flat array is N = C = 1). x and y do not overlap. */ \
+    X(cast, (AptBackend * be, int N, int C, size_t HW, AptTensor x, AptTensor y), (be, N, C, HW, x, y))      \
+    /* ---- reductions for the gradient norm and the numeric stop (results stay in backend memory) ---- */   \
+    /* *out (accumulate ? += : =) sum of x[i]^2 in float64: 8 lanes over a fixed stride combined in a */     \
     /* fixed tree (CPU), or a fixed chunking summed in index order (CUDA): same bits run to run. */          \
     X(sumsq, (AptBackend * be, size_t n, const float *x, double *out, bool accumulate),                      \
-      (be, n, x, out, accumulate))                                                                            \
-    /* *flag = 0 if any x[i] is NaN or infinite, else left as it is (set it to 1 first with fill_f64). */   \
+      (be, n, x, out, accumulate))                                                                           \
+    /* *flag = 0 if any x[i] is NaN or infinite, else left as it is (set it to 1 first with fill_f64). */    \
     X(finite_check, (AptBackend * be, size_t n, const float *x, double *flag), (be, n, x, flag))             \
-    /* ---- optimizer updates on flat ranges (the formulas of src/optim/optim.h) ---- */                    \
+    /* ---- optimizer updates on flat ranges (the formulas of src/optim/optim.h) ---- */                     \
     /* torch.optim.SGD (dampening 0): d = g + wd*w; buf = mu*buf + d; w -= lr*(nesterov ? d+mu*buf : buf) */ \
-    X(sgd_update,                                                                                             \
-      (AptBackend * be, float *w, const float *g, float *buf, size_t n, float lr, float wd, float mu,         \
-       bool nesterov),                                                                                        \
-      (be, w, g, buf, n, lr, wd, mu, nesterov))                                                               \
-    /* torch.optim.Adam (coupled wd) / AdamW (decoupled); t >= 1 is the step count after this update */     \
-    X(adam_update,                                                                                            \
-      (AptBackend * be, float *w, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,  \
-       float eps, float wd, bool decoupled, long t),                                                          \
-      (be, w, g, m, v, n, lr, b1, b2, eps, wd, decoupled, t))                                                 \
-    /* ---- one pass over all trainable tensors (the segment table above; llm.c's gpt2_update) ---- */    \
-    /* *out = sum over the segments, in table order, of each segment's sumsq (the first written, the rest */\
-    /* accumulated), bitwise the per-tensor sumsq calls; 0 with no segment. out: backend memory */          \
-    X(grad_sumsq, (AptBackend * be, AptSegment * seg, int n_seg, const float *g, double *out),              \
-      (be, seg, n_seg, g, out))                                                                               \
-    /* The step's update of every segment: reads scal[APT_SCALAR_FINITE] and scal[APT_SCALAR_SUMSQ] from */ \
-    /* backend memory; when the flag is 0 or the sum is not finite, touches nothing (the numeric stop); */  \
-    /* else clips as clip_grad_norm_ (g *= coef in place, float32, only when coef != 1, as scale would) */  \
-    /* and applies sgd_update / adam_update to each segment with its lr and wd: bitwise the per-tensor */   \
-    /* calls. m: momentum / first moment; v: second moment (NULL for sgd). */                              \
-    X(optim_update,                                                                                           \
-      (AptBackend * be, const AptOptimPass *pass, float *w, float *g, float *m, float *v, const double *scal), \
-      (be, pass, w, g, m, v, scal))                                                                           \
+    X(sgd_update,                                                                                            \
+      (AptBackend * be, float *w, const float *g, float *buf, size_t n, float lr, float wd, float mu,        \
+       bool nesterov),                                                                                       \
+      (be, w, g, buf, n, lr, wd, mu, nesterov))                                                              \
+    /* torch.optim.Adam (coupled wd) / AdamW (decoupled); t >= 1 is the step count after this update */      \
+    X(adam_update,                                                                                           \
+      (AptBackend * be, float *w, const float *g, float *m, float *v, size_t n, float lr, float b1,          \
+       float b2, float eps, float wd, bool decoupled, long t),                                               \
+      (be, w, g, m, v, n, lr, b1, b2, eps, wd, decoupled, t))                                                \
+    /* ---- one pass over all trainable tensors (the segment table above; llm.c's gpt2_update) ---- */       \
+    /* *out = sum over the segments, in table order, of each segment's sumsq (the first written, the rest */ \
+    /* accumulated), bitwise the per-tensor sumsq calls; 0 with no segment. out: backend memory */           \
+    X(grad_sumsq, (AptBackend * be, AptSegment * seg, int n_seg, const float *g, double *out),               \
+      (be, seg, n_seg, g, out))                                                                              \
+    /* The step's update of every segment: reads scal[APT_SCALAR_FINITE] and scal[APT_SCALAR_SUMSQ] from */  \
+    /* backend memory; when the flag is 0 or the sum is not finite, touches nothing (the numeric stop); */   \
+    /* else clips as clip_grad_norm_ (g *= coef in place, float32, only when coef != 1, as scale would) */   \
+    /* and applies sgd_update / adam_update to each segment with its lr and wd: bitwise the per-tensor */    \
+    /* calls. m: momentum / first moment; v: second moment (NULL for sgd). */                                \
+    X(optim_update,                                                                                          \
+      (AptBackend * be, const AptOptimPass *pass, float *w, float *g, float *m, float *v,                    \
+       const double *scal),                                                                                  \
+      (be, pass, w, g, m, v, scal))                                                                          \
     /* ---- ranking loss (DESIGN §3), forward + backward for the local queries [q_begin, q_end) ---- */     \
-    /* *ws: a workspace for b_max local queries, B_max global rows of D_max, classes of at most m_max; */   \
-    /* NULL when this backend has no kernel for the loss p names (the caller says so and stops). */         \
-    X(loss_create,                                                                                            \
-      (AptBackend * be, const struct AptLossParams *p, int b_max, int B_max, int D_max, int m_max, void **ws), \
-      (be, p, b_max, B_max, D_max, m_max, ws))                                                                \
+    /* *ws: a workspace for b_max local queries, B_max global rows of D_max, classes of at most m_max; */    \
+    /* NULL when this backend has no kernel for the loss p names (the caller says so and stops). */          \
+    X(loss_create,                                                                                           \
+      (AptBackend * be, const struct AptLossParams *p, int b_max, int B_max, int D_max, int m_max,           \
+       void **ws),                                                                                           \
+      (be, p, b_max, B_max, D_max, m_max, ws))                                                               \
     X(loss_free, (AptBackend * be, void *ws), (be, ws))                                                      \
-    /* E [B, D] backend memory; labels [B] HOST memory (the sampler's plan, identical on every rank); */   \
-    /* dE [B, D] backend memory, overwritten: d loss_part / d E; *loss_part (backend memory) = this */     \
-    /* rank's share of the loss, already divided by the global query count. */                             \
-    /* Cross-batch memory: E and labels carry p->memory_rows gallery-only rows after the B batch rows */   \
-    /* (B_max of loss_create counts them); dE stays [B, D]: the memory is detached. */                     \
-    X(loss_compute,                                                                                           \
-      (AptBackend * be, void *ws, const struct AptLossParams *p, const float *E, const int *labels, int B,     \
-       int D, int q_begin, int q_end, float *dE, double *loss_part),                                          \
+    /* E [B, D] backend memory; labels [B] HOST memory (the sampler's plan, identical on every rank); */     \
+    /* dE [B, D] backend memory, overwritten: d loss_part / d E; *loss_part (backend memory) = this */       \
+    /* rank's share of the loss, already divided by the global query count. */                               \
+    /* Cross-batch memory: E and labels carry p->memory_rows gallery-only rows after the B batch rows */     \
+    /* (B_max of loss_create counts them); dE stays [B, D]: the memory is detached. */                       \
+    X(loss_compute,                                                                                          \
+      (AptBackend * be, void *ws, const struct AptLossParams *p, const float *E, const int *labels, int B,   \
+       int D, int q_begin, int q_end, float *dE, double *loss_part),                                         \
       (be, ws, p, E, labels, B, D, q_begin, q_end, dE, loss_part))
 
 // ---- transformer ops (ViT, src/nn/vit.c), a second X-macro list of the same form (the guard backend
@@ -436,7 +410,7 @@ typedef struct AptTimerSet {
 
 struct AptBackend {
     const char *name; // "cpu" | "cuda" | "guard" (a profiling wrapper keeps its inner backend's name)
-    bool act_nhwc;    // layout of the bf16 activation chain (above the op list): NHWC if true, else NCHW
+    AptLayout act_layout; // layout of the bf16 chain's views (above the op list): NHWC on cpu, NCHW on cuda
     // A wrapper backend (guard, profile: src/backend/guard/, src/backend/profile/) runs every op on this
     // inner table and owns it; NULL for a real backend. Code that needs a backend's private state (the
     // CUDA stream, precision settings) goes through apt_backend_base(be), never be->impl of a wrapper.

@@ -6,15 +6,14 @@
 typedef struct AptBackbone AptBackbone;
 struct AptBackbone {
     int C, H, W; // feature map shape
-    // x_bf16: the backbone runs the bf16 activation chain (net->bf16 in a conv family): forward takes
-    // the input as a bf16 activation (the model casts it, act_from_f32_bf16) and the features are bf16;
-    // otherwise both are fp32 NCHW.
-    bool x_bf16;
-    bool feat_bf16; // the features (*feat) are a bf16 activation (x_bf16 and no fp32 layer at the end)
-    void (*forward)(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train);
-    void (*backward)(AptBackbone *bb, AptNet *net, int n, AptAct x); // from *dfeat; no input gradient
+    // The dtype of the input the first layer reads: net->act_dtype in the conv families (the model casts
+    // the fp32 batch into it, in the backend's activation layout, model.c), APT_F32 otherwise. The
+    // features (*feat) are a view of their own form (the head pools bf16 features into fp32).
+    AptDType x_dtype;
+    void (*forward)(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool train);
+    void (*backward)(AptBackbone *bb, AptNet *net, int n, AptTensor x); // from *dfeat; no input gradient
     void (*destroy)(AptBackbone *bb, AptNet *net);
-    AptAct *feat;  // the arena buffer holding the features
+    AptTensor *feat; // the arena buffer holding the features
     float **dfeat; // slot of their gradient's buffer (NULL: the backbone has no parameters, no gradient)
 };
 

@@ -6,7 +6,7 @@
 //   sync           batch statistics over the global batch: float64 per-channel sums all-reduced through
 //                  dist/comm.h in forward and backward (torch SyncBatchNorm), exact across world sizes.
 // Evaluation (train = false) always uses the running statistics. eps 1e-5, momentum 0.1 (torch defaults).
-// Under precision bf16 (net->bf16) input and output are bf16 activations (the *_bf16 ops: statistics,
+// Input and output are in the form of the net's activations (net->act_dtype; bf16: statistics,
 // normalisation and gradients in fp32/float64 on the widened input, the output rounded once).
 #include "layers.h"
 
@@ -35,7 +35,7 @@ void apt_bn_init(AptBatchNorm *l, AptNet *net, const char *name, int C, int HW) 
         net->ps->p[l->gamma].decay = net->ps->p[l->beta].decay = false;
     }
     size_t out = (size_t)net->b_max * C * HW;
-    apt_net_act(net, &l->y, out, net->bf16);
+    apt_net_act(net, &l->y, out, net->act_dtype);
     apt_net_dy(net, &l->dy, out);
     apt_acts_floats(&net->acts, &l->mean, C);
     apt_acts_floats(&net->acts, &l->var, C);
@@ -46,19 +46,15 @@ static bool uses_batch_stats(const AptBatchNorm *l, bool train) {
     return train && (l->mode == APT_BN_LOCAL || l->mode == APT_BN_SYNC);
 }
 
-// y = bn(x) with the given statistics, in the precision of the layer's output.
-static void normalise(AptBatchNorm *l, AptNet *net, int n, AptAct x, const float *mean, const float *var) {
+// y = bn(x) with the given statistics.
+static void normalise(AptBatchNorm *l, AptNet *net, int n, AptTensor x, const float *mean, const float *var) {
     AptBackend *be = net->be;
     const float *gamma = apt_net_w(net, l->gamma), *beta = apt_net_w(net, l->beta);
-    if (l->y.h)
-        be->bn_forward_bf16(be, n, l->C, l->HW, x.h, mean, var, l->eps, gamma, beta, l->y.h);
-    else
-        be->bn_forward(be, n, l->C, l->HW, x.f, mean, var, l->eps, gamma, beta, l->y.f);
+    be->bn_forward(be, n, l->C, l->HW, x, mean, var, l->eps, gamma, beta, l->y);
 }
 
-void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptAct x, bool train) {
+void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptTensor x, bool train) {
     AptBackend *be = net->be;
-    APT_CHECK(!l->y.h == !x.h, "batchnorm: input and output precision differ");
     float *rm = apt_net_w(net, l->rmean), *rv = apt_net_w(net, l->rvar);
     l->batch_stats = uses_batch_stats(l, train);
     if (!l->batch_stats) {
@@ -66,10 +62,7 @@ void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptAct x, bool train) {
         return;
     }
     double count = (double)n * l->HW;
-    if (x.h)
-        be->bn_stats_bf16(be, n, l->C, l->HW, x.h, l->sums);
-    else
-        be->bn_stats(be, n, l->C, l->HW, x.f, l->sums);
+    be->bn_stats(be, n, l->C, l->HW, x, l->sums);
     if (l->mode == APT_BN_SYNC && net->comm && (net->comm->world > 1 || !strcmp(net->comm->name, "nccl"))) {
         net->comm->allreduce(net->comm, l->sums, 2 * (size_t)l->C, APT_F64, APT_SUM);
         count *= net->bn_count_scale;
@@ -78,19 +71,16 @@ void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptAct x, bool train) {
     normalise(l, net, n, x, l->mean, l->var);
 }
 
-// The affine backward (dx = dy * gamma / std; dgamma, dbeta) in the precision of x.
-static void backward_affine(AptBatchNorm *l, AptNet *net, int n, AptAct x, const float *mean,
+// The affine backward (dx = dy * gamma / std; dgamma, dbeta).
+static void backward_affine(AptBatchNorm *l, AptNet *net, int n, AptTensor x, const float *mean,
                             const float *var, float *dx, float *dgamma, float *dbeta) {
     AptBackend *be = net->be;
     const float *gamma = apt_net_w(net, l->gamma);
-    if (x.h)
-        be->bn_backward_affine_bf16(be, n, l->C, l->HW, x.h, l->dy, mean, var, l->eps, gamma, dx, dgamma,
-                                    dbeta);
-    else
-        be->bn_backward_affine(be, n, l->C, l->HW, x.f, l->dy, mean, var, l->eps, gamma, dx, dgamma, dbeta);
+    be->bn_backward_affine(be, n, l->C, l->HW, x, apt_grad_of(l->y, l->dy), mean, var, l->eps, gamma,
+                           apt_grad_of(x, dx), dgamma, dbeta);
 }
 
-void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptAct x, float *dx) {
+void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptTensor x, float *dx) {
     AptBackend *be = net->be;
     const float *gamma = apt_net_w(net, l->gamma);
     float *dgamma = apt_net_g(net, l->gamma), *dbeta = apt_net_g(net, l->beta);
@@ -103,18 +93,11 @@ void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptAct x, float *dx) {
     if (dgamma || dbeta) backward_affine(l, net, n, x, l->mean, l->var, NULL, dgamma, dbeta);
     if (!dx) return;
     double count = (double)n * l->HW;
-    if (x.h)
-        be->bn_backward_stats_bf16(be, n, l->C, l->HW, x.h, l->dy, l->mean, l->var, l->eps, l->sums);
-    else
-        be->bn_backward_stats(be, n, l->C, l->HW, x.f, l->dy, l->mean, l->var, l->eps, l->sums);
+    be->bn_backward_stats(be, n, l->C, l->HW, x, apt_grad_of(l->y, l->dy), l->mean, l->var, l->eps, l->sums);
     if (l->mode == APT_BN_SYNC && net->comm && (net->comm->world > 1 || !strcmp(net->comm->name, "nccl"))) {
         net->comm->allreduce(net->comm, l->sums, 2 * (size_t)l->C, APT_F64, APT_SUM);
         count *= net->bn_count_scale;
     }
-    if (x.h)
-        be->bn_backward_data_bf16(be, n, l->C, l->HW, x.h, l->dy, l->mean, l->var, l->eps, gamma, l->sums,
-                                  count, dx);
-    else
-        be->bn_backward_data(be, n, l->C, l->HW, x.f, l->dy, l->mean, l->var, l->eps, gamma, l->sums, count,
-                             dx);
+    be->bn_backward_data(be, n, l->C, l->HW, x, apt_grad_of(l->y, l->dy), l->mean, l->var, l->eps, gamma,
+                         l->sums, count, apt_grad_of(x, dx));
 }

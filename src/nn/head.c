@@ -4,13 +4,13 @@
 // The head is fp32 throughout: a bf16 input (the bf16 activation chain) is widened by the pooling.
 #include "layers.h"
 
-void apt_head_init(AptHead *h, AptNet *net, int C, int HW, int D, double init_std, bool x_bf16) {
+void apt_head_init(AptHead *h, AptNet *net, int C, int HW, int D, double init_std, AptDType x_dtype) {
     h->C = C;
     h->HW = HW;
     h->D = D;
-    h->x_bf16 = x_bf16;
+    h->pool = HW > 1 || x_dtype != APT_F32; // the linear layer reads fp32 [n, C]
     apt_linear_init(&h->fc, net, "fc", C, D, APT_INIT_NORMAL, init_std);
-    if (HW > 1 || x_bf16) {
+    if (h->pool) {
         apt_acts_floats(&net->acts, &h->pooled, (size_t)net->b_max * C);
         apt_acts_floats(&net->acts, &h->dpooled, (size_t)net->b_max * C);
     }
@@ -18,29 +18,22 @@ void apt_head_init(AptHead *h, AptNet *net, int C, int HW, int D, double init_st
     apt_acts_floats(&net->acts, &h->de, (size_t)net->b_max * D);
 }
 
-void apt_head_forward(AptHead *h, AptNet *net, int n, AptAct x) {
-    const float *in = x.f;
-    if (h->x_bf16) {
-        net->be->gap_forward_bf16(net->be, n, h->C, h->HW, x.h, h->pooled);
-        in = h->pooled;
-    } else if (h->HW > 1) {
-        net->be->gap_forward(net->be, n, h->C, h->HW, x.f, h->pooled);
+void apt_head_forward(AptHead *h, AptNet *net, int n, AptTensor x) {
+    const float *in = x.p; // without pooling: fp32 [n, C] (apt_head_init)
+    if (h->pool) {
+        net->be->gap_forward(net->be, n, h->C, h->HW, x, h->pooled);
         in = h->pooled;
     }
     apt_linear_forward(&h->fc, net, n, in);
     net->be->l2norm_forward(net->be, n, h->D, h->fc.y, h->e);
 }
 
-void apt_head_backward(AptHead *h, AptNet *net, int n, AptAct x, float *dx) {
+void apt_head_backward(AptHead *h, AptNet *net, int n, AptTensor x, float *dx) {
     net->be->l2norm_backward(net->be, n, h->D, h->fc.y, h->e, h->de, h->fc.dy);
-    if (h->HW > 1 || h->x_bf16) {
-        apt_linear_backward(&h->fc, net, n, h->pooled, dx ? h->dpooled : NULL);
-        if (!dx) return;
-        if (h->x_bf16) // dx in the bf16 chain's activation layout
-            net->be->gap_backward_bf16(net->be, n, h->C, h->HW, h->dpooled, dx);
-        else
-            net->be->gap_backward(net->be, n, h->C, h->HW, h->dpooled, dx);
-    } else {
-        apt_linear_backward(&h->fc, net, n, x.f, dx);
+    if (!h->pool) {
+        apt_linear_backward(&h->fc, net, n, x.p, dx);
+        return;
     }
+    apt_linear_backward(&h->fc, net, n, h->pooled, dx ? h->dpooled : NULL);
+    if (dx) net->be->gap_backward(net->be, n, h->C, h->HW, h->dpooled, apt_grad_of(x, dx));
 }

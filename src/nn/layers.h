@@ -26,18 +26,12 @@ typedef struct {
     double arg; // fan (kaiming, uniform) or std (normal)
 } AptInitSpec;
 
-// A stored activation (an arena buffer a later backward reads): fp32 NCHW, or, in the bf16 activation
-// chain (AptNet.bf16: precision bf16 in the conv families), bf16 in the backend's activation layout
-// (backend.h, "bf16 activation chain"). Exactly one of f, h is set once the arena is allocated.
-typedef struct {
-    float *f;
-    uint16_t *h;
-} AptAct;
-static inline AptAct apt_act_f32(const float *p) {
-    return (AptAct){(float *)p, NULL};
-}
-static inline AptAct apt_act_bf16(const uint16_t *p) {
-    return (AptAct){NULL, (uint16_t *)p};
+// A stored activation (an arena buffer a later backward reads) is a view (backend.h, AptTensor): fp32
+// NCHW, or, in the bf16 chain (AptNet.act_dtype APT_BF16: precision bf16 in the conv families), bf16 in
+// the backend's activation layout. Its gradient is fp32 in the same layout (apt_grad_of). Layers pass
+// views to the ops and never look at their dtype: the backend runs the form the views say.
+static inline AptTensor apt_grad_of(AptTensor y, const float *dy) {
+    return apt_tensor(dy, APT_F32, y.layout);
 }
 
 // Build-time context shared by the layers of one model.
@@ -61,8 +55,12 @@ typedef struct {
     void *grad_ready_ctx;
     uint32_t rng_epoch, rng_step, rng_sample0; // draw position of the next train forward (drop-path):
                                                // apt_model_set_rng_position; sample0 = global index of row 0
-    bool bf16; // precision bf16: convolutions without bias, BatchNorm, max pooling and the residual adds
-               // run the bf16 activation chain (conv2d.c); every other layer stays fp32
+    // The precision, decided once when the model is built (apt_model_create_ex) and read nowhere else
+    // but at layer set-up: the dtype and layout of the conv families' stored activations. fp32: APT_F32 /
+    // APT_NCHW; bf16: APT_BF16 in the backend's act_layout (convolutions without bias, BatchNorm, max
+    // pooling, the residual adds and SE's channel scale; every other layer stays fp32).
+    AptDType act_dtype;
+    AptLayout act_layout;
 } AptNet;
 
 void apt_net_init(AptNet *net, AptBackend *be, AptParamStore *ps, AptComm *comm, AptBNMode bn, int b_max,
@@ -82,27 +80,18 @@ enum { APT_DY_OWN = 0, APT_DY_CONV = 1, APT_DY_BN = 2, APT_DY_SIDE = 3, APT_DY_O
 // The next n apt_net_dy requests take keys[0..n) (APT_DY_OWN: a buffer of its own); every routed key
 // must be taken before the next route (checked).
 void apt_net_dy_route(AptNet *net, int n, const int *keys);
-// Request a stored activation of n elements: bf16 (a->h) when `bf16`, else fp32 (a->f).
-void apt_net_act(AptNet *net, AptAct *a, size_t n, bool bf16);
+// Request a stored activation of n elements of `dtype`: APT_BF16 in net->act_layout, or APT_F32 NCHW.
+void apt_net_act(AptNet *net, AptTensor *a, size_t n, AptDType dtype);
 
-// The elementwise steps on stored activations, in whichever precision they are (in place allowed).
-static inline void apt_act_relu(AptNet *net, size_t n, AptAct y) {
-    if (y.h)
-        net->be->relu_forward_bf16(net->be, n, y.h, y.h);
-    else
-        net->be->relu_forward(net->be, n, y.f, y.f);
+// The elementwise steps on stored activations, in whichever form they are (in place).
+static inline void apt_act_relu(AptNet *net, size_t n, AptTensor y) {
+    net->be->relu_forward(net->be, n, y, y);
 }
-static inline void apt_act_relu_backward(AptNet *net, size_t n, AptAct y, float *dy) { // dy in place
-    if (y.h)
-        net->be->relu_backward_bf16(net->be, n, y.h, dy, dy);
-    else
-        net->be->relu_backward(net->be, n, y.f, dy, dy);
+static inline void apt_act_relu_backward(AptNet *net, size_t n, AptTensor y, float *dy) { // dy in place
+    net->be->relu_backward(net->be, n, y, apt_grad_of(y, dy), apt_grad_of(y, dy));
 }
-static inline void apt_act_add(AptNet *net, size_t n, AptAct a, AptAct b, AptAct y) { // y = a + b
-    if (y.h)
-        net->be->add_bf16(net->be, n, a.h, b.h, y.h);
-    else
-        net->be->add(net->be, n, a.f, b.f, y.f);
+static inline void apt_act_add(AptNet *net, size_t n, AptTensor a, AptTensor b, AptTensor y) { // y = a + b
+    net->be->add(net->be, n, a, b, y);
 }
 // Finalize the store, allocate the arena and draw every initial value from rng(seed, APT_RNG_INIT, index).
 void apt_net_finalize(AptNet *net);
@@ -124,22 +113,23 @@ static inline float *apt_net_g(AptNet *net, int idx) {
 typedef struct {
     AptConvDesc d;
     int w, b;     // parameter indices (b = -1: no bias)
-    bool bf16;    // the bf16 chain (net->bf16, no bias): x and y bf16 in the activation layout
-    bool widen_x; // an fp32 conv (with bias) reading a bf16 input: apt_conv_take_bf16_input
-    AptAct y;
-    float *dy; // fp32; in the activation layout when bf16
-    // bf16 only: the weights rounded at forward [K, C, R, S] (kept for backward), and dy rounded at
-    // backward (one region shared by every layer).
-    uint16_t *w16, *dy16;
+    // d.dtype, d.layout: the form the conv runs in, net->act_dtype unless it has a bias (then fp32)
+    bool widen_x; // an fp32 conv (with bias) reading a bf16 input: apt_conv_input_form
+    AptTensor y;
+    float *dy; // fp32, in y's layout
+    // The weights and dy in the conv's dtype when it is not fp32: w rounded at forward [K, C, R, S] (kept
+    // for backward), dy rounded at backward (one region shared by every layer); unused (p NULL) in fp32.
+    AptTensor wq, dyq;
 } AptConv;
 void apt_conv_init(AptConv *l, AptNet *net, const char *name, int C, int H, int W, int K, int k, int stride,
                    int pad, bool bias);
-// A conv with bias whose input is a bf16 activation (the flat small CNN's conv4 under precision bf16):
-// it widens the input to fp32 NCHW in net->scratch and hands its input gradient back in the activation
+// The form of the conv's input (a view whose pointer may not be set yet), when it is not the net's
+// activations' form: a conv with bias whose input is a bf16 activation (the flat small CNN's conv4 under
+// precision bf16) widens it to fp32 NCHW in net->scratch and hands its input gradient back in the input's
 // layout. Call right after apt_conv_init.
-void apt_conv_take_bf16_input(AptConv *l, AptNet *net);
-void apt_conv_forward(AptConv *l, AptNet *net, int n, AptAct x);
-void apt_conv_backward(AptConv *l, AptNet *net, int n, AptAct x, float *dx);
+void apt_conv_input_form(AptConv *l, AptNet *net, AptTensor x);
+void apt_conv_forward(AptConv *l, AptNet *net, int n, AptTensor x);
+void apt_conv_backward(AptConv *l, AptNet *net, int n, AptTensor x, float *dx);
 void apt_conv_release(AptConv *l, AptNet *net);
 
 // ---- batchnorm.c ----
@@ -151,12 +141,12 @@ typedef struct {
     bool batch_stats;  // the last forward normalised with batch statistics (train mode, local/sync)
     float *mean, *var; // statistics of the last train forward [C]
     double *sums;      // [2C] partial / reduced sums
-    AptAct y;          // bf16 under net->bf16 (then x must be bf16 too)
+    AptTensor y;       // in the form of its input (net->act_dtype)
     float *dy;
 } AptBatchNorm;
 void apt_bn_init(AptBatchNorm *l, AptNet *net, const char *name, int C, int HW);
-void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptAct x, bool train);
-void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptAct x, float *dx);
+void apt_bn_forward(AptBatchNorm *l, AptNet *net, int n, AptTensor x, bool train);
+void apt_bn_backward(AptBatchNorm *l, AptNet *net, int n, AptTensor x, float *dx);
 
 // conv → BN → optional ReLU (in place on the BN output); y/dy of the unit are the BN's.
 typedef struct {
@@ -166,8 +156,8 @@ typedef struct {
 } AptConvBN;
 void apt_convbn_init(AptConvBN *u, AptNet *net, const char *conv_name, const char *bn_name, int C, int H,
                      int W, int K, int k, int stride, int pad, bool relu);
-void apt_convbn_forward(AptConvBN *u, AptNet *net, int n, AptAct x, bool train);
-void apt_convbn_backward(AptConvBN *u, AptNet *net, int n, AptAct x, float *dx); // uses u->bn.dy
+void apt_convbn_forward(AptConvBN *u, AptNet *net, int n, AptTensor x, bool train);
+void apt_convbn_backward(AptConvBN *u, AptNet *net, int n, AptTensor x, float *dx); // uses u->bn.dy
 
 // ---- linear.c ----
 typedef struct {
@@ -184,22 +174,22 @@ void apt_linear_backward(AptLinear *l, AptNet *net, int n, const float *x, float
 // ---- pool.c ----
 typedef struct {
     AptPoolDesc d;
-    AptAct y; // bf16 under net->bf16 (then x must be bf16 too)
+    AptTensor y; // in the form of its input (net->act_dtype)
     float *dy;
     int *idx;
 } AptMaxPool;
 void apt_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W, int k, int stride, int pad);
-void apt_maxpool_forward(AptMaxPool *l, AptNet *net, int n, AptAct x);
+void apt_maxpool_forward(AptMaxPool *l, AptNet *net, int n, AptTensor x);
 void apt_maxpool_backward(AptMaxPool *l, AptNet *net, int n, float *dx);
 
 // ---- head.c: [global average pool] → linear (`fc`, to D) → L2 normalise, all fp32 ----
 typedef struct {
     int C, HW, D;
-    bool x_bf16; // the input is a bf16 activation: pooled (widened) even when HW == 1
+    bool pool; // the input is pooled into `pooled`: HW > 1, or a bf16 input (widened) even when HW == 1
     AptLinear fc;
     float *pooled, *dpooled; // [b, C] (unused when HW == 1 and the input is fp32: the input itself)
     float *e, *de;           // [b, D] normalised embeddings and their gradient
 } AptHead;
-void apt_head_init(AptHead *h, AptNet *net, int C, int HW, int D, double init_std, bool x_bf16);
-void apt_head_forward(AptHead *h, AptNet *net, int n, AptAct x);
-void apt_head_backward(AptHead *h, AptNet *net, int n, AptAct x, float *dx); // reads h->de
+void apt_head_init(AptHead *h, AptNet *net, int C, int HW, int D, double init_std, AptDType x_dtype);
+void apt_head_forward(AptHead *h, AptNet *net, int n, AptTensor x);
+void apt_head_backward(AptHead *h, AptNet *net, int n, AptTensor x, float *dx); // reads h->de

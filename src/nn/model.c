@@ -35,8 +35,9 @@ struct AptModel {
     AptHead head;
     int b_max, C, H, W, D;
     float *x; // [b_max, C, H, W] input in backend memory
-    uint16_t *x16; // the input as a bf16 activation (bb->x_bf16): the first layer's stored input
-    AptAct last_x; // input of the last forward (backward reads it)
+    AptTensor
+        in; // the input in the backbone's form (bb->x_dtype): x itself, or its cast, stored for backward
+    AptTensor last_x; // input of the last forward (backward reads it)
     int last_n;
     bool last_train;
 };
@@ -54,19 +55,21 @@ AptModel *apt_model_create_ex(const AptModelConfig *mc, AptBackend *be, AptComm 
     m->b_max = b_max, m->C = C, m->H = H, m->W = W, m->D = mc->embed_dim;
     apt_params_init(&m->ps);
     apt_net_init(&m->net, be, &m->ps, comm, mc->bn, b_max, seed);
-    m->net.bf16 = bf16;
+    // The precision, decided here once (layers.h AptNet.act_dtype).
+    m->net.act_dtype = bf16 ? APT_BF16 : APT_F32;
+    m->net.act_layout = bf16 ? be->act_layout : APT_NCHW;
     const AptArch *arch = apt_arch_find(mc->arch);
     if (!arch) apt_user_error("model.arch: unknown '%s' (%s)", mc->arch, APT_ARCH_NAMES_COMMA);
     m->bb = arch->create(&m->net, mc, arch->variant, C, H, W);
     int head_first = m->ps.n;
     double std = mc->head_init_std > 0 ? mc->head_init_std : 0.01;
-    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std, m->bb->feat_bf16);
+    apt_head_init(&m->head, &m->net, m->bb->C, m->bb->H * m->bb->W, m->D, std, m->bb->feat->dtype);
     for (int i = head_first; i < m->ps.n; i++)
         m->ps.p[i].is_head = true;
     const size_t nx = (size_t)b_max * C * H * W;
-    if (m->bb->x_bf16) { // the first layer keeps the bf16 input; x is only the upload buffer
+    if (m->bb->x_dtype != APT_F32) { // the first layer keeps the cast input; x is only the upload buffer
         apt_acts_floats(&m->net.acts, &m->x, nx);
-        apt_acts_request_saved(&m->net.acts, &m->x16, nx * sizeof(uint16_t));
+        apt_net_act(&m->net, &m->in, nx, m->bb->x_dtype);
     } else {
         apt_acts_request_saved(&m->net.acts, &m->x, nx * sizeof(float));
     }
@@ -86,10 +89,10 @@ static void forward_core(AptModel *m, const float *x, int b, bool train) {
     if (train && m->net.bn_mode == APT_BN_SYNC && m->net.comm &&
         (m->net.comm->world > 1 || !strcmp(m->net.comm->name, "nccl")))
         m->net.bn_count_scale = apt_comm_sum_host(m->net.comm, (double)b) / b; // global / local samples
-    AptAct in = apt_act_f32(x);
-    if (m->bb->x_bf16) { // the bf16 activation chain starts here: one rounding of the input
-        m->net.be->act_from_f32_bf16(m->net.be, b, m->C, m->H * m->W, x, m->x16);
-        in = apt_act_bf16(m->x16);
+    AptTensor in = apt_f32(x);
+    if (m->bb->x_dtype != APT_F32) { // the bf16 chain starts here: one rounding of the input
+        m->net.be->cast(m->net.be, b, m->C, (size_t)m->H * m->W, in, m->in);
+        in = m->in;
     }
     m->bb->forward(m->bb, &m->net, b, in, train);
     apt_head_forward(&m->head, &m->net, b, *m->bb->feat);

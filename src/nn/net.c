@@ -53,12 +53,9 @@ void apt_net_dy_route(AptNet *net, int n, const int *keys) {
     net->dy_nkeys = n, net->dy_next = 0;
 }
 
-void apt_net_act(AptNet *net, AptAct *a, size_t n, bool bf16) {
-    a->f = NULL, a->h = NULL;
-    if (bf16)
-        apt_acts_request_saved(&net->acts, &a->h, n * sizeof(uint16_t));
-    else
-        apt_acts_request_saved(&net->acts, &a->f, n * sizeof(float));
+void apt_net_act(AptNet *net, AptTensor *a, size_t n, AptDType dtype) {
+    *a = apt_tensor(NULL, dtype, dtype == APT_F32 ? APT_NCHW : net->act_layout);
+    apt_acts_request_saved(&net->acts, &a->p, n * apt_dtype_size(dtype));
 }
 
 void apt_net_need_scratch(AptNet *net, size_t floats) {

@@ -7,23 +7,16 @@
 void apt_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W, int k, int stride, int pad) {
     apt_pool_desc_init(&l->d, net->b_max, C, H, W, k, stride, pad);
     size_t out = (size_t)net->b_max * C * l->d.P * l->d.Q;
-    apt_net_act(net, &l->y, out, net->bf16);
+    apt_net_act(net, &l->y, out, net->act_dtype);
     apt_net_dy(net, &l->dy, out);
     apt_acts_request_saved(&net->acts, &l->idx, out * sizeof(int)); // the argmax, kept for backward
 }
 
-void apt_maxpool_forward(AptMaxPool *l, AptNet *net, int n, AptAct x) {
-    APT_CHECK(!l->y.h == !x.h, "maxpool: input and output precision differ");
-    if (x.h)
-        net->be->maxpool_forward_bf16(net->be, &l->d, n, x.h, l->y.h, l->idx);
-    else
-        net->be->maxpool_forward(net->be, &l->d, n, x.f, l->y.f, l->idx);
+void apt_maxpool_forward(AptMaxPool *l, AptNet *net, int n, AptTensor x) {
+    net->be->maxpool_forward(net->be, &l->d, n, x, l->y, l->idx);
 }
 
 void apt_maxpool_backward(AptMaxPool *l, AptNet *net, int n, float *dx) {
     if (!dx) return;
-    if (l->y.h) // the gradients are in the bf16 chain's activation layout
-        net->be->maxpool_backward_bf16(net->be, &l->d, n, l->dy, l->idx, dx);
-    else
-        net->be->maxpool_backward(net->be, &l->d, n, l->dy, l->idx, dx);
+    net->be->maxpool_backward(net->be, &l->d, n, apt_grad_of(l->y, l->dy), l->idx, apt_grad_of(l->y, dx));
 }

@@ -50,32 +50,32 @@ void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplane
     }
 }
 
-AptAct apt_resblock_y(AptResBlock *b) {
+AptTensor apt_resblock_y(AptResBlock *b) {
     return b->u[b->n_units - 1].bn.y;
 }
 float *apt_resblock_dy(AptResBlock *b) {
     return b->u[b->n_units - 1].bn.dy;
 }
 
-void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptAct x, bool train) {
-    AptAct in = x;
+void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptTensor x, bool train) {
+    AptTensor in = x;
     for (int i = 0; i < b->n_units; i++) {
         apt_convbn_forward(&b->u[i], net, n, in, train);
         in = b->u[i].bn.y;
     }
-    AptAct id = x;
+    AptTensor id = x;
     if (b->has_ds) {
         apt_convbn_forward(&b->ds, net, n, x, train);
         id = b->ds.bn.y;
     }
-    AptAct y = apt_resblock_y(b);
+    AptTensor y = apt_resblock_y(b);
     size_t len = (size_t)n * b->C * b->H * b->W;
     apt_act_add(net, len, y, id, y); // bf16 chain: the sum of two bf16 values, rounded once
     apt_act_relu(net, len, y);
 }
 
-void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptAct x, float *dx) {
-    AptAct y = apt_resblock_y(b);
+void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptTensor x, float *dx) {
+    AptTensor y = apt_resblock_y(b);
     float *dy = apt_resblock_dy(b);
     size_t len = (size_t)n * b->C * b->H * b->W;
     apt_act_relu_backward(net, len, y, dy); // dy is now the gradient of both branches' sum
@@ -84,7 +84,7 @@ void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptAct x, float *
     }
     // Main branch, last unit first (its ReLU flag is off, so dy is used as is).
     for (int i = b->n_units - 1; i >= 0; i--) {
-        AptAct in = i ? b->u[i - 1].bn.y : x;
+        AptTensor in = i ? b->u[i - 1].bn.y : x;
         float *din = i ? b->u[i - 1].bn.dy : dx;
         apt_convbn_backward(&b->u[i], net, n, in, din);
     }

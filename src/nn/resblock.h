@@ -15,9 +15,9 @@ typedef struct {
 // parity: the block's index modulo 2 (its output gradient's region, APT_DY_OUT + parity).
 void apt_resblock_init(AptResBlock *b, AptNet *net, bool bottleneck, int inplanes, int planes, int stride,
                        int H, int W, int parity);
-void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptAct x, bool train);
+void apt_resblock_forward(AptResBlock *b, AptNet *net, int n, AptTensor x, bool train);
 // Reads apt_resblock_dy(b); writes dx (may be NULL).
-void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptAct x, float *dx);
-AptAct apt_resblock_y(AptResBlock *b);
+void apt_resblock_backward(AptResBlock *b, AptNet *net, int n, AptTensor x, float *dx);
+AptTensor apt_resblock_y(AptResBlock *b);
 float *apt_resblock_dy(AptResBlock *b);
 void apt_resblock_release(AptResBlock *b, AptNet *net);

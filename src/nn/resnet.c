@@ -18,21 +18,21 @@ typedef struct {
     int n_blocks;
 } ResNet;
 
-static void resnet_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
+static void resnet_forward(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool train) {
     ResNet *m = (ResNet *)bb;
     apt_convbn_forward(&m->stem, net, n, x, train);
     apt_maxpool_forward(&m->pool, net, n, m->stem.bn.y);
-    AptAct in = m->pool.y;
+    AptTensor in = m->pool.y;
     for (int i = 0; i < m->n_blocks; i++) {
         apt_resblock_forward(&m->blocks[i], net, n, in, train);
         in = apt_resblock_y(&m->blocks[i]);
     }
 }
 
-static void resnet_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
+static void resnet_backward(AptBackbone *bb, AptNet *net, int n, AptTensor x) {
     ResNet *m = (ResNet *)bb;
     for (int i = m->n_blocks - 1; i >= 0; i--) {
-        AptAct in = i ? apt_resblock_y(&m->blocks[i - 1]) : m->pool.y;
+        AptTensor in = i ? apt_resblock_y(&m->blocks[i - 1]) : m->pool.y;
         float *din = i ? apt_resblock_dy(&m->blocks[i - 1]) : m->pool.dy;
         apt_resblock_backward(&m->blocks[i], net, n, in, din);
         // a block's backward ends with its downsample branch, registered last: the whole block is done
@@ -100,7 +100,7 @@ AptBackbone *apt_resnet_create(AptNet *net, const AptModelConfig *mc, int depth,
     m->bb.C = last->C;
     m->bb.H = last->H;
     m->bb.W = last->W;
-    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
+    m->bb.x_dtype = net->act_dtype; // the chain from the input on
     m->bb.forward = resnet_forward;
     m->bb.backward = resnet_backward;
     m->bb.destroy = resnet_destroy;

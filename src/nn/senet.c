@@ -31,7 +31,7 @@ typedef struct {
     float *pooled, *dpooled; // [b, C]   squeeze
     float *h, *dh;           // [b, Cr]  fc1 → ReLU (in place)
     float *s, *ds;           // [b, C]   fc2 → sigmoid (in place): the gate
-    AptAct y;                // [b, C, HW] u * s; then + id and ReLU in place: the block output (bf16 under
+    AptTensor y;             // [b, C, HW] u * s; then + id and ReLU in place: the block output (bf16 under
                              // precision bf16, like u; the squeeze/excite path [b, C] stays fp32)
     float *dy;
 } SEModule;
@@ -67,7 +67,7 @@ static void se_init(SEModule *se, AptNet *net, int C, int HW) {
     apt_acts_floats(&net->acts, &se->pooled, b * C);
     apt_acts_floats(&net->acts, &se->h, b * Cr);
     apt_acts_floats(&net->acts, &se->s, b * C);
-    apt_net_act(net, &se->y, b * C * HW, net->bf16);
+    apt_net_act(net, &se->y, b * C * HW, net->act_dtype);
     // gradients live only during this block's backward, except dy (written by the next block's backward)
     apt_net_dy(net, &se->dpooled, b * C);
     apt_net_dy(net, &se->dh, b * Cr);
@@ -77,40 +77,29 @@ static void se_init(SEModule *se, AptNet *net, int C, int HW) {
 }
 
 // y = u * sigmoid(fc2(relu(fc1(gap(u)))))
-static void se_forward(SEModule *se, AptNet *net, int n, AptAct u) {
+static void se_forward(SEModule *se, AptNet *net, int n, AptTensor u) {
     AptBackend *be = net->be;
-    if (u.h)
-        be->gap_forward_bf16(be, n, se->C, se->HW, u.h, se->pooled);
-    else
-        be->gap_forward(be, n, se->C, se->HW, u.f, se->pooled);
+    be->gap_forward(be, n, se->C, se->HW, u, se->pooled);
     be->linear_forward(be, n, se->C, se->Cr, se->pooled, apt_net_w(net, se->w1), apt_net_w(net, se->b1),
                        se->h);
-    be->relu_forward(be, (size_t)n * se->Cr, se->h, se->h);
+    be->relu_forward(be, (size_t)n * se->Cr, apt_f32(se->h), apt_f32(se->h));
     be->linear_forward(be, n, se->Cr, se->C, se->h, apt_net_w(net, se->w2), apt_net_w(net, se->b2), se->s);
     be->sigmoid_forward(be, (size_t)n * se->C, se->s, se->s);
-    if (u.h)
-        be->chscale_forward_bf16(be, n, se->C, se->HW, u.h, se->s, se->y.h);
-    else
-        be->chscale_forward(be, n, se->C, se->HW, u.f, se->s, se->y.f);
+    be->chscale_forward(be, n, se->C, se->HW, u, se->s, se->y);
 }
 
 // From se->dy (the gradient of u * s): du = dy * s + gap_backward(d pooled), both paths of u.
-static void se_backward(SEModule *se, AptNet *net, int n, AptAct u, float *du) {
+static void se_backward(SEModule *se, AptNet *net, int n, AptTensor u, float *du) {
     AptBackend *be = net->be;
-    if (u.h)
-        be->chscale_backward_bf16(be, n, se->C, se->HW, u.h, se->s, se->dy, du, se->ds);
-    else
-        be->chscale_backward(be, n, se->C, se->HW, u.f, se->s, se->dy, du, se->ds);
+    be->chscale_backward(be, n, se->C, se->HW, u, se->s, apt_grad_of(se->y, se->dy), apt_grad_of(u, du),
+                         se->ds);
     be->sigmoid_backward(be, (size_t)n * se->C, se->s, se->ds, se->ds);
     be->linear_backward(be, n, se->Cr, se->C, se->h, apt_net_w(net, se->w2), se->ds, se->dh,
                         apt_net_g(net, se->w2), apt_net_g(net, se->b2));
-    be->relu_backward(be, (size_t)n * se->Cr, se->h, se->dh, se->dh);
+    be->relu_backward(be, (size_t)n * se->Cr, apt_f32(se->h), apt_f32(se->dh), apt_f32(se->dh));
     be->linear_backward(be, n, se->C, se->Cr, se->pooled, apt_net_w(net, se->w1), se->dh, se->dpooled,
                         apt_net_g(net, se->w1), apt_net_g(net, se->b1));
-    if (u.h) // du in the bf16 chain's activation layout
-        be->gap_backward_bf16(be, n, se->C, se->HW, se->dpooled, net->scratch);
-    else
-        be->gap_backward(be, n, se->C, se->HW, se->dpooled, net->scratch);
+    be->gap_backward(be, n, se->C, se->HW, se->dpooled, apt_grad_of(u, net->scratch)); // in du's layout
     be->axpy(be, (size_t)n * se->C * se->HW, 1.0f, net->scratch, du);
 }
 
@@ -143,14 +132,14 @@ static void seblock_init(SEBlock *b, AptNet *net, int inplanes, int planes, int 
     }
 }
 
-static void seblock_forward(SEBlock *b, AptNet *net, int n, AptAct x, bool train) {
-    AptAct in = x;
+static void seblock_forward(SEBlock *b, AptNet *net, int n, AptTensor x, bool train) {
+    AptTensor in = x;
     for (int i = 0; i < 3; i++) {
         apt_convbn_forward(&b->u[i], net, n, in, train);
         in = b->u[i].bn.y;
     }
     se_forward(&b->se, net, n, b->u[2].bn.y);
-    AptAct id = x;
+    AptTensor id = x;
     if (b->has_ds) {
         apt_convbn_forward(&b->ds, net, n, x, train);
         id = b->ds.bn.y;
@@ -161,14 +150,14 @@ static void seblock_forward(SEBlock *b, AptNet *net, int n, AptAct x, bool train
 }
 
 // Reads b->se.dy; writes dx (may be NULL).
-static void seblock_backward(SEBlock *b, AptNet *net, int n, AptAct x, float *dx) {
+static void seblock_backward(SEBlock *b, AptNet *net, int n, AptTensor x, float *dx) {
     float *dy = b->se.dy;
     size_t len = (size_t)n * b->C * b->H * b->W;
     apt_act_relu_backward(net, len, b->se.y, dy); // the gradient of u * s + id
     if (b->has_ds) net->be->copy(net->be, b->ds.bn.dy, dy, len * sizeof(float), APT_COPY_D2D);
     se_backward(&b->se, net, n, b->u[2].bn.y, b->u[2].bn.dy);
     for (int i = 2; i >= 0; i--) {
-        AptAct in = i ? b->u[i - 1].bn.y : x;
+        AptTensor in = i ? b->u[i - 1].bn.y : x;
         float *din = i ? b->u[i - 1].bn.dy : dx;
         apt_convbn_backward(&b->u[i], net, n, in, din);
     }
@@ -187,21 +176,21 @@ static void seblock_release(SEBlock *b, AptNet *net) {
     if (b->has_ds) apt_conv_release(&b->ds.conv, net);
 }
 
-static void senet_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
+static void senet_forward(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool train) {
     SENet *m = (SENet *)bb;
     apt_convbn_forward(&m->stem, net, n, x, train);
     apt_maxpool_forward(&m->pool, net, n, m->stem.bn.y);
-    AptAct in = m->pool.y;
+    AptTensor in = m->pool.y;
     for (int i = 0; i < m->n_blocks; i++) {
         seblock_forward(&m->blocks[i], net, n, in, train);
         in = m->blocks[i].se.y;
     }
 }
 
-static void senet_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
+static void senet_backward(AptBackbone *bb, AptNet *net, int n, AptTensor x) {
     SENet *m = (SENet *)bb;
     for (int i = m->n_blocks - 1; i >= 0; i--) {
-        AptAct in = i ? m->blocks[i - 1].se.y : m->pool.y;
+        AptTensor in = i ? m->blocks[i - 1].se.y : m->pool.y;
         float *din = i ? m->blocks[i - 1].se.dy : m->pool.dy;
         seblock_backward(&m->blocks[i], net, n, in, din);
         // every tensor of the block is registered at or after its conv1 (SE and downsample last)
@@ -228,7 +217,7 @@ static void caffe_maxpool_init(AptMaxPool *l, AptNet *net, int C, int H, int W) 
     l->d.P = (H - 3 + 1) / 2 + 1;
     l->d.Q = (W - 3 + 1) / 2 + 1;
     size_t out = (size_t)net->b_max * C * l->d.P * l->d.Q;
-    apt_net_act(net, &l->y, out, net->bf16);
+    apt_net_act(net, &l->y, out, net->act_dtype);
     apt_net_dy(net, &l->dy, out);
     apt_acts_request_saved(&net->acts, &l->idx, out * sizeof(int));
 }
@@ -264,7 +253,7 @@ AptBackbone *apt_senet_create(AptNet *net, const AptModelConfig *mc, int depth, 
     m->bb.C = last->C;
     m->bb.H = last->H;
     m->bb.W = last->W;
-    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
+    m->bb.x_dtype = net->act_dtype; // the chain from the input on
     m->bb.forward = senet_forward;
     m->bb.backward = senet_backward;
     m->bb.destroy = senet_destroy;

@@ -27,7 +27,7 @@ typedef struct {
     AptMaxPool p1, p2;
 } SmallCNN;
 
-static void cnn_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
+static void cnn_forward(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool train) {
     SmallCNN *m = (SmallCNN *)bb;
     apt_convbn_forward(&m->u1, net, n, x, train);
     apt_maxpool_forward(&m->p1, net, n, m->u1.bn.y);
@@ -40,7 +40,7 @@ static void cnn_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool trai
     }
 }
 
-static void cnn_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
+static void cnn_backward(AptBackbone *bb, AptNet *net, int n, AptTensor x) {
     SmallCNN *m = (SmallCNN *)bb;
     if (m->flat) {
         size_t count = (size_t)n * m->c4.d.K * m->c4.d.P * m->c4.d.Q;
@@ -82,7 +82,7 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     m->bb.C = 4 * width;
     m->bb.H = H3;
     m->bb.W = W3;
-    m->bb.x_bf16 = m->bb.feat_bf16 = net->bf16; // the bf16 activation chain from the input on
+    m->bb.x_dtype = net->act_dtype; // the chain from the input on
     m->bb.forward = cnn_forward;
     m->bb.backward = cnn_backward;
     m->bb.destroy = cnn_destroy;
@@ -91,8 +91,8 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     m->flat = flat;
     if (flat) {
         apt_conv_init(&m->c4, net, "conv4", 4 * width, H3, W3, 8 * width, H3 < W3 ? H3 : W3, 1, 0, true);
-        if (net->bf16) apt_conv_take_bf16_input(&m->c4, net); // conv4 has a bias: fp32 on widened features
-        m->bb.feat_bf16 = false;                              // ... and fp32 output
+        // conv4 has a bias: fp32 (on widened features in the bf16 chain), and so is its output
+        apt_conv_input_form(&m->c4, net, m->u3.bn.y);
         m->bb.C = 8 * width;
         m->bb.H = m->c4.d.P;
         m->bb.W = m->c4.d.Q;
@@ -102,31 +102,32 @@ AptBackbone *apt_smallcnn_create(AptNet *net, const AptModelConfig *mc, int vari
     return &m->bb;
 }
 
-// fp32 at any precision (no convolution): features fc1.y (x_bf16 false).
+// fp32 at any precision (no convolution): features fc1.y (x_dtype APT_F32).
 typedef struct {
     AptBackbone bb;
     AptLinear fc1;
     int hidden;
-    AptAct feat; // fp32: fc1.y, or (hidden == 0) the input itself
+    AptTensor feat; // fp32: fc1.y, or (hidden == 0) the input itself
 } Mlp;
 
-static void mlp_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
+static void mlp_forward(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool train) {
     (void)train;
     Mlp *m = (Mlp *)bb;
     if (!m->hidden) {
         m->feat = x;
         return;
     }
-    apt_linear_forward(&m->fc1, net, n, x.f);
-    net->be->relu_forward(net->be, (size_t)n * m->hidden, m->fc1.y, m->fc1.y);
-    m->feat = apt_act_f32(m->fc1.y);
+    apt_linear_forward(&m->fc1, net, n, x.p);
+    net->be->relu_forward(net->be, (size_t)n * m->hidden, apt_f32(m->fc1.y), apt_f32(m->fc1.y));
+    m->feat = apt_f32(m->fc1.y);
 }
 
-static void mlp_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
+static void mlp_backward(AptBackbone *bb, AptNet *net, int n, AptTensor x) {
     Mlp *m = (Mlp *)bb;
     if (!m->hidden) return;
-    net->be->relu_backward(net->be, (size_t)n * m->hidden, m->fc1.y, m->fc1.dy, m->fc1.dy);
-    apt_linear_backward(&m->fc1, net, n, x.f, NULL);
+    net->be->relu_backward(net->be, (size_t)n * m->hidden, apt_f32(m->fc1.y), apt_f32(m->fc1.dy),
+                           apt_f32(m->fc1.dy));
+    apt_linear_backward(&m->fc1, net, n, x.p, NULL);
     apt_net_grads_ready(net, m->fc1.w);
 }
 

@@ -44,7 +44,7 @@ typedef struct {
     float *x0;       // [R, D] embedded tokens
     VitBlock *blocks;
     AptLayerNorm norm;
-    AptAct feat;  // [n, D] fp32 (a ViT is fp32 at any precision: its one conv has a bias)
+    AptTensor feat; // [n, D] fp32 (a ViT is fp32 at any precision: its one conv has a bias)
     float *dfeat; // [n, D]
     // gradient buffers shared by all blocks: the residual stream (two, alternating), and per-block scratch
     float *g_stream[2], *g_mid, *g_t, *g_h, *g_branch;
@@ -60,7 +60,7 @@ static const float *branch_drop(Vit *m, AptNet *net, int n, int layer, float p, 
     return y;
 }
 
-static void vit_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool train) {
+static void vit_forward(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool train) {
     Vit *m = (Vit *)bb;
     AptBackend *be = net->be;
     const int D = m->D, R = n * m->T;
@@ -68,7 +68,8 @@ static void vit_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool trai
     m->train = train;
     m->epoch = net->rng_epoch, m->step = net->rng_step, m->sample0 = net->rng_sample0;
     apt_conv_forward(&m->patch, net, n, x);
-    be->vit_embed_forward(be, n, m->P, D, m->patch.y.f, apt_net_w(net, m->cls), apt_net_w(net, m->pos), m->x0);
+    be->vit_embed_forward(be, n, m->P, D, m->patch.y.p, apt_net_w(net, m->cls), apt_net_w(net, m->pos),
+                          m->x0);
     const float *in = m->x0;
     for (int i = 0; i < m->depth; i++) {
         VitBlock *b = &m->blocks[i];
@@ -85,10 +86,10 @@ static void vit_forward(AptBackbone *bb, AptNet *net, int n, AptAct x, bool trai
         in = b->out;
     }
     apt_layernorm_forward(&m->norm, net, R, in);
-    be->token_pool_forward(be, n, m->T, D, m->mean_pool, m->norm.y, m->feat.f);
+    be->token_pool_forward(be, n, m->T, D, m->mean_pool, m->norm.y, m->feat.p);
 }
 
-static void vit_backward(AptBackbone *bb, AptNet *net, int n, AptAct x) {
+static void vit_backward(AptBackbone *bb, AptNet *net, int n, AptTensor x) {
     Vit *m = (Vit *)bb;
     AptBackend *be = net->be;
     const int D = m->D, R = n * m->T;
@@ -176,7 +177,7 @@ AptBackbone *apt_vit_create(AptNet *net, const AptModelConfig *mc, int variant, 
     }
     net->prefix[0] = '\0';
     apt_layernorm_init(&m->norm, net, "norm", D, R, VIT_LN_EPS);
-    apt_net_act(net, &m->feat, (size_t)net->b_max * D, false);
+    apt_net_act(net, &m->feat, (size_t)net->b_max * D, APT_F32);
     apt_acts_floats(&net->acts, &m->dfeat, (size_t)net->b_max * D);
     for (int k = 0; k < 2; k++)
         apt_acts_floats(&net->acts, &m->g_stream[k], RD);

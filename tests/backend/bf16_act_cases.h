@@ -35,7 +35,8 @@ typedef struct {
     int *mp_idx;                    // NCHW order
     float *gap_y, *gap_dx;          // [N, C]; [N, C, H, W]
     float *cs_y, *cs_dx, *cs_ds;    // chscale forward; backward dx, ds [N, C]
-    float *in16, *to32, *from_nchw; // bf16 only: act_from_f32_bf16, act_to_f32, act_from_nchw_f32
+    float *in16, *to32,
+        *from_nchw; // bf16 only: the casts fp32 NCHW -> bf16, bf16 -> fp32 NCHW, fp32 NCHW -> fp32 chain
 } Bf16ActOut;
 
 // The inputs of one case (host, NCHW; rounded where a bf16 op reads bf16).
@@ -152,25 +153,26 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
         float *dx = be->alloc(be, n * sizeof(float));
         uint16_t *y = be->alloc(be, n * sizeof(uint16_t)),
                  *yp = be->alloc(be, (np ? np : 1) * sizeof(uint16_t));
-        be->bn_forward_bf16(be, N, C, HW, x, mean, var, eps, gamma, beta, y);
+        be->bn_forward(be, N, C, HW, V_BF(x), mean, var, eps, gamma, beta, V_BF(y));
         bf16_act_down_bf16(be, o.bn_y, y, N, C, HW);
-        be->bn_backward_affine_bf16(be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dg, db);
+        be->bn_backward_affine(be, N, C, HW, V_BF(x), V_GF(dy), mean, var, eps, gamma, V_GF(dx), dg, db);
         bf16_act_down_f32(be, o.bn_dx, dx, N, C, HW);
-        be->bn_backward_affine_bf16(be, N, C, HW, x, dy, mean, var, eps, gamma, dx, NULL, NULL);
+        be->bn_backward_affine(be, N, C, HW, V_BF(x), V_GF(dy), mean, var, eps, gamma, V_GF(dx), NULL, NULL);
         bf16_act_down_f32(be, o.bn_dx1, dx, N, C, HW);
-        be->bn_stats_bf16(be, N, C, HW, x, st);
-        be->bn_backward_stats_bf16(be, N, C, HW, x, dy, mean, var, eps, bst);
-        be->bn_backward_data_bf16(be, N, C, HW, x, dy, mean, var, eps, gamma, sums_in, (double)N * HW, dx);
+        be->bn_stats(be, N, C, HW, V_BF(x), st);
+        be->bn_backward_stats(be, N, C, HW, V_BF(x), V_GF(dy), mean, var, eps, bst);
+        be->bn_backward_data(be, N, C, HW, V_BF(x), V_GF(dy), mean, var, eps, gamma, sums_in, (double)N * HW,
+                             V_GF(dx));
         bf16_act_down_f32(be, o.bn_dxt, dx, N, C, HW);
-        be->relu_forward_bf16(be, n, x, y);
+        be->relu_forward(be, n, V_BF(x), V_BF(y));
         bf16_act_down_bf16(be, o.relu_y, y, N, C, HW);
-        be->relu_backward_bf16(be, n, y, dy, dx);
+        be->relu_backward(be, n, V_BF(y), V_GF(dy), V_GF(dx));
         bf16_act_down_f32(be, o.relu_dx, dx, N, C, HW);
-        be->add_bf16(be, n, x, b, y);
+        be->add(be, n, V_BF(x), V_BF(b), V_BF(y));
         bf16_act_down_bf16(be, o.add_y, y, N, C, HW);
-        be->maxpool_forward_bf16(be, &pd, N, x, yp, idx);
+        be->maxpool_forward(be, &pd, N, V_BF(x), V_BF(yp), idx);
         bf16_act_down_bf16(be, o.mp_y, yp, N, C, PQ);
-        be->maxpool_backward_bf16(be, &pd, N, dyp, idx, dx);
+        be->maxpool_backward(be, &pd, N, V_GF(dyp), idx, V_GF(dx));
         bf16_act_down_f32(be, o.mp_dx, dx, N, C, HW);
         // idx is in the layout too: bring it to NCHW order through float (values < 2^24)
         {
@@ -179,28 +181,28 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
             bf16_down(be, hi, idx, np * sizeof(int));
             for (size_t i = 0; i < np; i++)
                 t[i] = (float)hi[i];
-            bf16_from_layout(t, u, N, C, PQ, be->act_nhwc);
+            bf16_from_layout(t, u, N, C, PQ, be->act_layout == APT_NHWC);
             for (size_t i = 0; i < np; i++)
                 o.mp_idx[i] = (int)u[i];
             free(hi), free(t), free(u);
         }
-        be->gap_forward_bf16(be, N, C, HW, x, gap_y);
-        be->gap_backward_bf16(be, N, C, HW, dy_nc, dx);
+        be->gap_forward(be, N, C, HW, V_BF(x), gap_y);
+        be->gap_backward(be, N, C, HW, dy_nc, V_GF(dx));
         bf16_act_down_f32(be, o.gap_dx, dx, N, C, HW);
-        be->chscale_forward_bf16(be, N, C, HW, x, s, y);
+        be->chscale_forward(be, N, C, HW, V_BF(x), s, V_BF(y));
         bf16_act_down_bf16(be, o.cs_y, y, N, C, HW);
-        be->chscale_backward_bf16(be, N, C, HW, x, s, dy, dx, ds);
+        be->chscale_backward(be, N, C, HW, V_BF(x), s, V_GF(dy), V_GF(dx), ds);
         bf16_act_down_f32(be, o.cs_dx, dx, N, C, HW);
         // the layout conversions: the model input (unrounded), its inverse, an fp32 gradient
         o.in16 = malloc(n * sizeof(float)), o.to32 = malloc(n * sizeof(float)),
         o.from_nchw = malloc(n * sizeof(float));
         float *xr = bf16_up(be, in.x_raw, n * sizeof(float)), *t32 = be->alloc(be, n * sizeof(float));
-        be->act_from_f32_bf16(be, N, C, HW, xr, y);
+        be->cast(be, N, C, HW, V_F(xr), V_BF(y));
         bf16_act_down_bf16(be, o.in16, y, N, C, HW);
-        be->act_to_f32(be, N, C, HW, x, t32);
+        be->cast(be, N, C, HW, V_BF(x), V_F(t32));
         bf16_down(be, o.to32, t32, n * sizeof(float));
         float *dyn = bf16_up(be, in.dy, n * sizeof(float));
-        be->act_from_nchw_f32(be, N, C, HW, dyn, t32);
+        be->cast(be, N, C, HW, V_F(dyn), V_GF(t32));
         bf16_act_down_f32(be, o.from_nchw, t32, N, C, HW);
         be->free(be, xr), be->free(be, t32), be->free(be, dyn);
         be->free(be, x), be->free(be, b), be->free(be, dy), be->free(be, dyp), be->free(be, dx),
@@ -212,33 +214,34 @@ static Bf16ActOut bf16_act_run(AptBackend *be, const Bf16ActCase *c, bool bf16, 
         float *dy = bf16_up(be, in.dy, n * sizeof(float)), *dyp = bf16_up(be, in.dy_pool, np * sizeof(float));
         float *dx = be->alloc(be, n * sizeof(float)), *y = be->alloc(be, n * sizeof(float));
         float *yp = be->alloc(be, (np ? np : 1) * sizeof(float));
-        be->bn_forward(be, N, C, HW, x, mean, var, eps, gamma, beta, y);
+        be->bn_forward(be, N, C, HW, V_F(x), mean, var, eps, gamma, beta, V_F(y));
         bf16_down(be, o.bn_y, y, n * sizeof(float));
-        be->bn_backward_affine(be, N, C, HW, x, dy, mean, var, eps, gamma, dx, dg, db);
+        be->bn_backward_affine(be, N, C, HW, V_F(x), V_F(dy), mean, var, eps, gamma, V_F(dx), dg, db);
         bf16_down(be, o.bn_dx, dx, n * sizeof(float));
-        be->bn_backward_affine(be, N, C, HW, x, dy, mean, var, eps, gamma, dx, NULL, NULL);
+        be->bn_backward_affine(be, N, C, HW, V_F(x), V_F(dy), mean, var, eps, gamma, V_F(dx), NULL, NULL);
         bf16_down(be, o.bn_dx1, dx, n * sizeof(float));
-        be->bn_stats(be, N, C, HW, x, st);
-        be->bn_backward_stats(be, N, C, HW, x, dy, mean, var, eps, bst);
-        be->bn_backward_data(be, N, C, HW, x, dy, mean, var, eps, gamma, sums_in, (double)N * HW, dx);
+        be->bn_stats(be, N, C, HW, V_F(x), st);
+        be->bn_backward_stats(be, N, C, HW, V_F(x), V_F(dy), mean, var, eps, bst);
+        be->bn_backward_data(be, N, C, HW, V_F(x), V_F(dy), mean, var, eps, gamma, sums_in, (double)N * HW,
+                             V_F(dx));
         bf16_down(be, o.bn_dxt, dx, n * sizeof(float));
-        be->relu_forward(be, n, x, y);
+        be->relu_forward(be, n, V_F(x), V_F(y));
         bf16_down(be, o.relu_y, y, n * sizeof(float));
-        be->relu_backward(be, n, y, dy, dx);
+        be->relu_backward(be, n, V_F(y), V_F(dy), V_F(dx));
         bf16_down(be, o.relu_dx, dx, n * sizeof(float));
-        be->add(be, n, x, b, y);
+        be->add(be, n, V_F(x), V_F(b), V_F(y));
         bf16_down(be, o.add_y, y, n * sizeof(float));
-        be->maxpool_forward(be, &pd, N, x, yp, idx);
+        be->maxpool_forward(be, &pd, N, V_F(x), V_F(yp), idx);
         bf16_down(be, o.mp_y, yp, np * sizeof(float));
         bf16_down(be, o.mp_idx, idx, np * sizeof(int));
-        be->maxpool_backward(be, &pd, N, dyp, idx, dx);
+        be->maxpool_backward(be, &pd, N, V_F(dyp), idx, V_F(dx));
         bf16_down(be, o.mp_dx, dx, n * sizeof(float));
-        be->gap_forward(be, N, C, HW, x, gap_y);
-        be->gap_backward(be, N, C, HW, dy_nc, dx);
+        be->gap_forward(be, N, C, HW, V_F(x), gap_y);
+        be->gap_backward(be, N, C, HW, dy_nc, V_F(dx));
         bf16_down(be, o.gap_dx, dx, n * sizeof(float));
-        be->chscale_forward(be, N, C, HW, x, s, y);
+        be->chscale_forward(be, N, C, HW, V_F(x), s, V_F(y));
         bf16_down(be, o.cs_y, y, n * sizeof(float));
-        be->chscale_backward(be, N, C, HW, x, s, dy, dx, ds);
+        be->chscale_backward(be, N, C, HW, V_F(x), s, V_F(dy), V_F(dx), ds);
         bf16_down(be, o.cs_dx, dx, n * sizeof(float));
         be->free(be, x), be->free(be, b), be->free(be, dy), be->free(be, dyp), be->free(be, dx),
             be->free(be, y);

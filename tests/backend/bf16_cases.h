@@ -4,9 +4,9 @@
 //
 // Each case draws fp32 inputs, rounds them to bf16 with the backend's cast, runs the op on backend
 // `be` and returns host fp32 results in NCHW; the caller compares. Activations travel in the backend's
-// activation layout (be->act_nhwc), permuted on the host. Shapes cover the ResNet families (7x7/2 stem,
-// 3x3/1, 3x3/2, 1x1/1, 1x1/2 projection) at ResNet-50's channel patterns, odd sizes, and calls with
-// n < N (the last partial chunk). The largest sum has 1152 terms (3x3, C 128), within the 1600 the
+// activation layout (be->act_layout == APT_NHWC), permuted on the host. Shapes cover the ResNet families
+// (7x7/2 stem, 3x3/1, 3x3/2, 1x1/1, 1x1/2 projection) at ResNet-50's channel patterns, odd sizes, and calls
+// with n < N (the last partial chunk). The largest sum has 1152 terms (3x3, C 128), within the 1600 the
 // accumulation bound 1e-4 * S is stated for.
 #pragma once
 #include "backend/backend.h"
@@ -17,6 +17,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+// Views of test buffers (backend.h): bf16 and fp32 in the backend's activation layout (the chain's
+// activations and gradients), fp32 NCHW, bf16 row-major (weights, GEMM operands).
+#define V_BF(p) apt_tensor((p), APT_BF16, be->act_layout)
+#define V_GF(p) apt_tensor((p), APT_F32, be->act_layout)
+#define V_F(p) apt_f32(p)
+#define V_WB(p) apt_tensor((p), APT_BF16, APT_NCHW)
 
 typedef struct {
     int N, n, C, H, W, K, k, stride, pad;
@@ -79,7 +86,7 @@ static void bf16_from_layout(const float *src, float *dst, int N, int C, int HW,
 static float *bf16_act_up_f32(AptBackend *be, const float *h, int N, int C, int HW) {
     const size_t n = (size_t)N * C * HW;
     float *t = malloc((n ? n : 1) * sizeof *t);
-    bf16_to_layout(h, t, N, C, HW, be->act_nhwc);
+    bf16_to_layout(h, t, N, C, HW, be->act_layout == APT_NHWC);
     float *d = bf16_up(be, t, n * sizeof(float));
     free(t);
     return d;
@@ -89,7 +96,7 @@ static void bf16_act_down_f32(AptBackend *be, float *h, const float *d, int N, i
     const size_t n = (size_t)N * C * HW;
     float *t = malloc((n ? n : 1) * sizeof *t);
     bf16_down(be, t, d, n * sizeof(float));
-    bf16_from_layout(t, h, N, C, HW, be->act_nhwc);
+    bf16_from_layout(t, h, N, C, HW, be->act_layout == APT_NHWC);
     free(t);
 }
 // Backend bf16 tensor in the activation layout -> host NCHW fp32 (widened exactly).
@@ -102,7 +109,7 @@ static void bf16_act_down_bf16(AptBackend *be, float *h, const uint16_t *d, int 
         uint32_t u = (uint32_t)q[i] << 16;
         memcpy(&t[i], &u, 4);
     }
-    bf16_from_layout(t, h, N, C, HW, be->act_nhwc);
+    bf16_from_layout(t, h, N, C, HW, be->act_layout == APT_NHWC);
     free(q), free(t);
 }
 
@@ -110,7 +117,7 @@ static void bf16_act_down_bf16(AptBackend *be, float *h, const uint16_t *d, int 
 static uint16_t *bf16_to_dev(AptBackend *be, const float *h, size_t n) {
     float *d = bf16_up(be, h, n * sizeof(float));
     uint16_t *q = be->alloc(be, (n ? n : 1) * sizeof(uint16_t));
-    be->cast_f32_bf16(be, n, d, q);
+    be->cast(be, 1, 1, n, V_F(d), V_WB(q));
     be->free(be, d);
     return q;
 }
@@ -119,7 +126,7 @@ static uint16_t *bf16_act_up_bf16(AptBackend *be, const float *h, int N, int C, 
     const size_t n = (size_t)N * C * HW;
     float *d = bf16_act_up_f32(be, h, N, C, HW);
     uint16_t *q = be->alloc(be, (n ? n : 1) * sizeof(uint16_t));
-    be->cast_f32_bf16(be, n, d, q);
+    be->cast(be, 1, 1, n, V_GF(d), V_BF(q));
     be->free(be, d);
     return q;
 }
@@ -146,6 +153,7 @@ typedef struct {
 static Bf16ConvOut bf16_conv_run(AptBackend *be, const Bf16ConvCase *c, int mode, uint64_t seed) {
     AptConvDesc d;
     apt_conv_desc_init(&d, c->N, c->C, c->H, c->W, c->K, c->k, c->k, c->stride, c->pad);
+    if (mode == 0) d.dtype = APT_BF16, d.layout = be->act_layout; // the bf16 chain's form
     be->conv2d_prepare(be, &d);
     Bf16ConvOut o;
     const int n = c->n;
@@ -164,13 +172,12 @@ static Bf16ConvOut bf16_conv_run(AptBackend *be, const Bf16ConvCase *c, int mode
     float *dw_d = bf16_up(be, dw0, o.nw * sizeof(float));
     if (mode == 0) {
         const int HW = c->H * c->W, PQ = d.P * d.Q;
-        be->conv2d_prepare_bf16(be, &d);
         uint16_t *x16 = bf16_act_up_bf16(be, x, n, c->C, HW), *w16 = bf16_to_dev(be, w, o.nw),
                  *dy16 = bf16_act_up_bf16(be, dy, n, c->K, PQ);
         uint16_t *y16 = be->alloc(be, o.ny * sizeof(uint16_t));
-        be->conv2d_forward_bf16(be, &d, n, x16, w16, y16);
-        be->conv2d_backward_weights_bf16(be, &d, n, x16, dy16, dw_d);
-        be->conv2d_backward_data_bf16(be, &d, n, dy16, w16, dx_d);
+        be->conv2d_forward(be, &d, n, V_BF(x16), V_WB(w16), NULL, V_BF(y16));
+        be->conv2d_backward_weights(be, &d, n, V_BF(x16), V_BF(dy16), dw_d, NULL);
+        be->conv2d_backward_data(be, &d, n, V_BF(dy16), V_WB(w16), V_GF(dx_d));
         bf16_act_down_bf16(be, o.y, y16, n, c->K, PQ);
         bf16_act_down_f32(be, o.dx, dx_d, n, c->C, HW);
         bf16_down(be, o.dw, dw_d, o.nw * sizeof(float));
@@ -182,9 +189,9 @@ static Bf16ConvOut bf16_conv_run(AptBackend *be, const Bf16ConvCase *c, int mode
     } else {
         float *x_d = bf16_up(be, x, o.nx * sizeof(float)), *w_d = bf16_up(be, w, o.nw * sizeof(float));
         float *dy_d = bf16_up(be, dy, o.ny * sizeof(float));
-        be->conv2d_forward(be, &d, n, x_d, w_d, NULL, y_d);
-        be->conv2d_backward_weights(be, &d, n, x_d, dy_d, dw_d, NULL);
-        be->conv2d_backward_data(be, &d, n, dy_d, w_d, dx_d);
+        be->conv2d_forward(be, &d, n, V_F(x_d), V_F(w_d), NULL, V_F(y_d));
+        be->conv2d_backward_weights(be, &d, n, V_F(x_d), V_F(dy_d), dw_d, NULL);
+        be->conv2d_backward_data(be, &d, n, V_F(dy_d), V_F(w_d), V_F(dx_d));
         be->free(be, x_d), be->free(be, w_d), be->free(be, dy_d);
     }
     bf16_down(be, o.y, y_d, o.ny * sizeof(float));
@@ -270,11 +277,11 @@ static float *bf16_gemm_run(AptBackend *be, const Bf16GemmCase *g, int mode, uin
     float *C_d = bf16_up(be, C0, nc * sizeof(float)), *C = malloc(nc * sizeof(float));
     if (mode == 0) {
         uint16_t *a16 = bf16_to_dev(be, A, na), *b16 = bf16_to_dev(be, B, nb);
-        be->gemm_bf16(be, g->ta, g->tb, g->M, g->N, g->K, 1.5f, a16, lda, b16, ldb, 0.5f, C_d, g->N);
+        be->gemm(be, g->ta, g->tb, g->M, g->N, g->K, 1.5f, V_WB(a16), lda, V_WB(b16), ldb, 0.5f, C_d, g->N);
         be->free(be, a16), be->free(be, b16);
     } else {
         float *a_d = bf16_up(be, A, na * sizeof(float)), *b_d = bf16_up(be, B, nb * sizeof(float));
-        be->gemm(be, g->ta, g->tb, g->M, g->N, g->K, 1.5f, a_d, lda, b_d, ldb, 0.5f, C_d, g->N);
+        be->gemm(be, g->ta, g->tb, g->M, g->N, g->K, 1.5f, V_F(a_d), lda, V_F(b_d), ldb, 0.5f, C_d, g->N);
         be->free(be, a_d), be->free(be, b_d);
     }
     bf16_down(be, C, C_d, nc * sizeof(float));

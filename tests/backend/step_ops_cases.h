@@ -186,12 +186,12 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
     uint16_t want[5] = {0x3f80, 0xc020, 0x3f80, 0x3f82, 0x7f62};
     float *dcv = sc_up(be, cv, sizeof cv);
     uint16_t *dh = be->alloc(be, sizeof(uint16_t) * 6), hh[6];
-    be->cast_f32_bf16(be, 6, dcv, dh);
+    be->cast(be, 1, 1, 6, apt_f32(dcv), apt_tensor(dh, APT_BF16, APT_NCHW));
     sc_down(be, hh, dh, sizeof hh);
     for (int i = 0; i < 5; i++) TEST_CHECK(hh[i] == want[i], "cast f32->bf16 of %g: 0x%04x, want 0x%04x", cv[i], hh[i], want[i]);
     TEST_CHECK((hh[5] & 0x7f80) == 0x7f80 && (hh[5] & 0x7f), "cast f32->bf16 of NaN: 0x%04x is not a NaN", hh[5]);
     float back[6];
-    be->cast_bf16_f32(be, 6, dh, dcv);
+    be->cast(be, 1, 1, 6, apt_tensor(dh, APT_BF16, APT_NCHW), apt_f32(dcv));
     sc_down(be, back, dcv, sizeof back);
     TEST_CHECK(back[0] == 1.0f && back[1] == -2.5f && back[3] == 1.015625f && isnan(back[5]),
                "cast bf16->f32: %g %g %g %g", back[0], back[1], back[3], back[5]);

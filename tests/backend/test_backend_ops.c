@@ -92,7 +92,8 @@ static void test_gemm(AptBackend *be) {
                         s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
                     want[i * N + j] = alpha * s + beta * C[i * N + j];
                 }
-            be->gemm(be, ta, tb, M, N, K, (float)alpha, Af, lda, Bf, ldb, (float)beta, Cf, N);
+            be->gemm(be, ta, tb, M, N, K, (float)alpha, apt_f32(Af), lda, apt_f32(Bf), ldb, (float)beta, Cf,
+                     N);
             char label[64];
             snprintf(label, sizeof label, "gemm ta=%d tb=%d", ta, tb);
             check_fd(Cf, want, (size_t)M * N, label);
@@ -153,9 +154,9 @@ static void test_conv(AptBackend *be, int N, int C, int H, int W, int K, int k, 
         dwf[i] = 0.5f; // backward weights accumulates: start from 0.5
     for (size_t i = 0; i < nb; i++)
         dbf[i] = 0.5f;
-    be->conv2d_forward(be, &d, N, xf, wf, bias ? bf : NULL, yf);
-    be->conv2d_backward_data(be, &d, N, dyf, wf, dxf);
-    be->conv2d_backward_weights(be, &d, N, xf, dyf, dwf, bias ? dbf : NULL);
+    be->conv2d_forward(be, &d, N, apt_f32(xf), apt_f32(wf), bias ? bf : NULL, apt_f32(yf));
+    be->conv2d_backward_data(be, &d, N, apt_f32(dyf), apt_f32(wf), apt_f32(dxf));
+    be->conv2d_backward_weights(be, &d, N, apt_f32(xf), apt_f32(dyf), dwf, bias ? dbf : NULL);
     for (size_t i = 0; i < nw; i++)
         dwf[i] -= 0.5f;
     for (size_t i = 0; i < nb; i++)
@@ -240,16 +241,17 @@ static void test_bn(AptBackend *be, bool train) {
     const char *mode = train ? "bn train" : "bn affine (frozen/eval)";
     char l[128];
     if (!train) {
-        be->bn_forward(be, N, C, HW, xf, meanf, varf, eps, gf, bf, yf);
-        be->bn_backward_affine(be, N, C, HW, xf, dyf, meanf, varf, eps, gf, dxf, dg, db);
+        be->bn_forward(be, N, C, HW, apt_f32(xf), meanf, varf, eps, gf, bf, apt_f32(yf));
+        be->bn_backward_affine(be, N, C, HW, apt_f32(xf), apt_f32(dyf), meanf, varf, eps, gf, apt_f32(dxf),
+                               dg, db);
     } else {
         double sums[2 * C], bsums[2 * C];
         float bm[C], bv[C], rm[C], rv[C];
         for (int i = 0; i < C; i++)
             rm[i] = 0.25f, rv[i] = 1.5f;
-        be->bn_stats(be, N, C, HW, xf, sums);
+        be->bn_stats(be, N, C, HW, apt_f32(xf), sums);
         be->bn_finalize(be, C, sums, (double)N * HW, 0.1f, bm, bv, rm, rv);
-        be->bn_forward(be, N, C, HW, xf, bm, bv, eps, gf, bf, yf);
+        be->bn_forward(be, N, C, HW, apt_f32(xf), bm, bv, eps, gf, bf, apt_f32(yf));
         // running statistics: torch's update with the unbiased variance
         double want_rm[C], want_rv[C], got_rm[C], got_rv[C];
         for (int ch = 0; ch < C; ch++) {
@@ -266,9 +268,11 @@ static void test_bn(AptBackend *be, bool train) {
         }
         expect_close_d(got_rm, want_rm, C, 1e-5, 1e-6, "bn running_mean update");
         expect_close_d(got_rv, want_rv, C, 1e-5, 1e-6, "bn running_var update (unbiased)");
-        be->bn_backward_stats(be, N, C, HW, xf, dyf, bm, bv, eps, bsums);
-        be->bn_backward_data(be, N, C, HW, xf, dyf, bm, bv, eps, gf, bsums, (double)N * HW, dxf);
-        be->bn_backward_affine(be, N, C, HW, xf, dyf, bm, bv, eps, gf, NULL, dg, db);
+        be->bn_backward_stats(be, N, C, HW, apt_f32(xf), apt_f32(dyf), bm, bv, eps, bsums);
+        be->bn_backward_data(be, N, C, HW, apt_f32(xf), apt_f32(dyf), bm, bv, eps, gf, bsums, (double)N * HW,
+                             apt_f32(dxf));
+        be->bn_backward_affine(be, N, C, HW, apt_f32(xf), apt_f32(dyf), bm, bv, eps, gf, apt_f32(NULL), dg,
+                               db);
     }
     snprintf(l, sizeof l, "%s forward", mode);
     check_fd(yf, y, nx, l);
@@ -330,8 +334,8 @@ static void test_pool(AptBackend *be, bool max, int k, int st, int pad) {
           *dxf = malloc(nx * sizeof *dxf);
     int *idx = malloc(ny * sizeof *idx);
     if (max) {
-        be->maxpool_forward(be, &c.d, N, xf, yf, idx);
-        be->maxpool_backward(be, &c.d, N, dyf, idx, dxf);
+        be->maxpool_forward(be, &c.d, N, apt_f32(xf), apt_f32(yf), idx);
+        be->maxpool_backward(be, &c.d, N, apt_f32(dyf), idx, apt_f32(dxf));
     } else {
         be->avgpool_forward(be, &c.d, N, xf, yf);
         be->avgpool_backward(be, &c.d, N, dyf, dxf);
@@ -395,8 +399,8 @@ static void test_gap_relu_linear_l2(AptBackend *be) {
         gap_ref(&c, x, y);
         fd_grad(gap_ref, &c, x, nx, ny, r, grad);
         float *xf = to_f(x, nx), *dyf = to_f(r, ny), yf[15], *dxf = malloc(nx * sizeof *dxf);
-        be->gap_forward(be, 3, 5, 11, xf, yf);
-        be->gap_backward(be, 3, 5, 11, dyf, dxf);
+        be->gap_forward(be, 3, 5, 11, apt_f32(xf), yf);
+        be->gap_backward(be, 3, 5, 11, dyf, apt_f32(dxf));
         check_fd(yf, y, ny, "global avg pool forward");
         check_fd(dxf, grad, nx, "global avg pool backward vs FD");
         free(x), free(r), free(grad), free(xf), free(dyf), free(dxf);
@@ -410,8 +414,8 @@ static void test_gap_relu_linear_l2(AptBackend *be) {
         relu_ref(&c, x, y);
         fd_grad(relu_ref, &c, x, 37, 37, r, grad);
         float *xf = to_f(x, 37), *dyf = to_f(r, 37), yf[37], dxf[37];
-        be->relu_forward(be, 37, xf, yf);
-        be->relu_backward(be, 37, yf, dyf, dxf);
+        be->relu_forward(be, 37, apt_f32(xf), apt_f32(yf));
+        be->relu_backward(be, 37, apt_f32(yf), apt_f32(dyf), apt_f32(dxf));
         check_fd(yf, y, 37, "relu forward");
         check_fd(dxf, grad, 37, "relu backward vs FD");
         free(x), free(r), free(xf), free(dyf);
@@ -490,15 +494,15 @@ static void test_se(AptBackend *be) {
         fd_grad(chscale_ref, &c, in, nin, nx, r, grad);
         float *xf = to_f(in, nx), *sf = to_f(in + nx, ns), *dyf = to_f(r, nx), *yf = malloc(nx * sizeof *yf),
               *dxf = malloc(nx * sizeof *dxf), dsf[15], ds2[15];
-        be->chscale_forward(be, 3, 5, 11, xf, sf, yf);
-        be->chscale_backward(be, 3, 5, 11, xf, sf, dyf, dxf, dsf);
+        be->chscale_forward(be, 3, 5, 11, apt_f32(xf), sf, apt_f32(yf));
+        be->chscale_backward(be, 3, 5, 11, apt_f32(xf), sf, apt_f32(dyf), apt_f32(dxf), dsf);
         check_fd(yf, y, nx, "chscale forward");
         check_fd(dxf, grad, nx, "chscale dx vs FD");
         check_fd(dsf, grad + nx, ns, "chscale ds vs FD");
-        be->chscale_backward(be, 3, 5, 11, xf, sf, dyf, NULL, ds2);
+        be->chscale_backward(be, 3, 5, 11, apt_f32(xf), sf, apt_f32(dyf), apt_f32(NULL), ds2);
         TEST_CHECK(!memcmp(ds2, dsf, sizeof dsf), "chscale ds alone equals ds with dx");
         float *dx2 = malloc(nx * sizeof *dx2);
-        be->chscale_backward(be, 3, 5, 11, xf, sf, dyf, dx2, NULL);
+        be->chscale_backward(be, 3, 5, 11, apt_f32(xf), sf, apt_f32(dyf), apt_f32(dx2), NULL);
         TEST_CHECK(!memcmp(dx2, dxf, nx * sizeof *dx2), "chscale dx alone equals dx with ds");
         free(in), free(r), free(y), free(grad), free(xf), free(sf), free(dyf), free(yf), free(dxf), free(dx2);
     }
@@ -509,7 +513,7 @@ static void test_eltwise(AptBackend *be) {
     double *a = drand_vec(n, -1, 1), *b = drand_vec(n, -1, 1), want[77];
     round_f(a, n), round_f(b, n);
     float *af = to_f(a, n), *bf = to_f(b, n), y[77];
-    be->add(be, n, af, bf, y);
+    be->add(be, n, apt_f32(af), apt_f32(bf), apt_f32(y));
     for (size_t i = 0; i < n; i++)
         want[i] = a[i] + b[i];
     check_fd(y, want, n, "add");

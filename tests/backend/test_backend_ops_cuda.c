@@ -111,8 +111,8 @@ static void test_gemm(int M, int N, int K) {
             float *A = rnd(na, -1, 1), *B = rnd(nb, -1, 1), *C = rnd(nc, -1, 1);
             float *dA = up(A, na * 4), *dB = up(B, nb * 4), *dC = up(C, nc * 4);
             int lda = ta ? M : K, ldb = tb ? K : N;
-            cpu->gemm(cpu, ta, tb, M, N, K, 0.7f, A, lda, B, ldb, 0.3f, C, N);
-            gpu->gemm(gpu, ta, tb, M, N, K, 0.7f, dA, lda, dB, ldb, 0.3f, dC, N);
+            cpu->gemm(cpu, ta, tb, M, N, K, 0.7f, apt_f32(A), lda, apt_f32(B), ldb, 0.3f, C, N);
+            gpu->gemm(gpu, ta, tb, M, N, K, 0.7f, apt_f32(dA), lda, apt_f32(dB), ldb, 0.3f, dC, N);
             char l[80];
             snprintf(l, sizeof l, "gemm ta%d tb%d %dx%dx%d", ta, tb, M, N, K);
             cmp(l, dC, C, nc, RTOL);
@@ -160,20 +160,20 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
     const double tol = tf32 ? 1e-2 : RTOL;
     char l[160];
     for (int with_bias = 0; with_bias < 2; with_bias++) {
-        cpu->conv2d_forward(cpu, &dc, n, x, w, with_bias ? b : NULL, y);
-        gpu->conv2d_forward(gpu, &dg, n, gx, gw, with_bias ? gb : NULL, gy);
+        cpu->conv2d_forward(cpu, &dc, n, apt_f32(x), apt_f32(w), with_bias ? b : NULL, apt_f32(y));
+        gpu->conv2d_forward(gpu, &dg, n, apt_f32(gx), apt_f32(gw), with_bias ? gb : NULL, apt_f32(gy));
         snprintf(l, sizeof l, "conv fwd%s %s N%d/%d C%d %dx%d K%d R%d s%d p%d", with_bias ? "+bias" : "",
                  tf32 ? "tf32" : "fp32", n, N, C, H, W, K, R, stride, pad);
         cmp(l, gy, y, ny, tol);
     }
-    cpu->conv2d_backward_data(cpu, &dc, n, dy, w, dx);
-    gpu->conv2d_backward_data(gpu, &dg, n, gdy, gw, gdx);
+    cpu->conv2d_backward_data(cpu, &dc, n, apt_f32(dy), apt_f32(w), apt_f32(dx));
+    gpu->conv2d_backward_data(gpu, &dg, n, apt_f32(gdy), apt_f32(gw), apt_f32(gdx));
     snprintf(l, sizeof l, "conv bwd-data %s N%d C%d %dx%d K%d R%d s%d p%d", tf32 ? "tf32" : "fp32", n, C, H, W, K, R,
              stride, pad);
     cmp(l, gdx, dx, nx, tol);
-    cpu->conv2d_backward_weights(cpu, &dc, n, x, dy, dw, db);
-    gpu->conv2d_backward_weights(gpu, &dg, n, gx, gdy, gdw, gdb);
-    gpu->conv2d_backward_weights(gpu, &dg, n, gx, gdy, gdw2, gdb2);
+    cpu->conv2d_backward_weights(cpu, &dc, n, apt_f32(x), apt_f32(dy), dw, db);
+    gpu->conv2d_backward_weights(gpu, &dg, n, apt_f32(gx), apt_f32(gdy), gdw, gdb);
+    gpu->conv2d_backward_weights(gpu, &dg, n, apt_f32(gx), apt_f32(gdy), gdw2, gdb2);
     snprintf(l, sizeof l, "conv bwd-weights dw+= %s K%d C%d R%d", tf32 ? "tf32" : "fp32", K, C, R);
     cmp(l, gdw, dw, nw, tol);
     cmp("conv bwd-weights db+=", gdb, db, K, tol);
@@ -265,11 +265,13 @@ static void test_bn(int N, int C, int HW) {
     const float eps = 1e-5f;
     char l[120];
     printf("     bn N%d C%d HW%d (%zu positions per channel)\n", N, C, HW, K);
-    cpu->bn_forward(cpu, N, C, HW, x, mean, var, eps, gam, bet, y);
-    gpu->bn_forward(gpu, N, C, HW, gx, gm, gv, eps, gg, gbt, gy);
+    cpu->bn_forward(cpu, N, C, HW, apt_f32(x), mean, var, eps, gam, bet, apt_f32(y));
+    gpu->bn_forward(gpu, N, C, HW, apt_f32(gx), gm, gv, eps, gg, gbt, apt_f32(gy));
     cmp("bn_forward", gy, y, n, RTOL); // elementwise: a few float roundings on either side
-    cpu->bn_backward_affine(cpu, N, C, HW, x, dy, mean, var, eps, gam, dx, NULL, NULL);
-    gpu->bn_backward_affine(gpu, N, C, HW, gx, gdy, gm, gv, eps, gg, gdx, gdg, gdbt);
+    cpu->bn_backward_affine(cpu, N, C, HW, apt_f32(x), apt_f32(dy), mean, var, eps, gam, apt_f32(dx), NULL,
+                            NULL);
+    gpu->bn_backward_affine(gpu, N, C, HW, apt_f32(gx), apt_f32(gdy), gm, gv, eps, gg, apt_f32(gdx), gdg,
+                            gdbt);
     cmp("bn_backward_affine dx", gdx, dx, n, RTOL);
     ref_chan_sums(REF_BWD_STATS, N, C, HW, x, dy, mean, var, eps, ref, abs_s);
     check_float_accum("bn_backward_affine dbeta+=", gdbt, dbet, ref, abs_s, C, K, 0);
@@ -277,8 +279,8 @@ static void test_bn(int N, int C, int HW) {
     // Train path: statistics, finalize (with running stats), backward statistics, backward data.
     double *gs = poisoned(2 * C * sizeof(double)), *gs2 = poisoned(2 * C * sizeof(double));
     double *gbs = poisoned(2 * C * sizeof(double));
-    gpu->bn_stats(gpu, N, C, HW, gx, gs);
-    gpu->bn_stats(gpu, N, C, HW, gx, gs2);
+    gpu->bn_stats(gpu, N, C, HW, apt_f32(gx), gs);
+    gpu->bn_stats(gpu, N, C, HW, apt_f32(gx), gs2);
     ref_chan_sums(REF_STATS, N, C, HW, x, NULL, NULL, NULL, 0, ref, abs_s);
     check_double_sums("bn_stats sums", gs, ref, abs_s, C, K);
     TEST_CHECK(same_bits(gs, gs2, 2 * C * sizeof(double)), "bn_stats: reruns differ");
@@ -295,13 +297,15 @@ static void test_bn(int N, int C, int HW) {
     cmp("bn_finalize running_var", grv, rv, C, RTOL);
     // From here on both sides use the device's mean/var, so the inputs are identical.
     float *hm2 = down(gm2, C), *hv2 = down(gv2, C);
-    gpu->bn_backward_stats(gpu, N, C, HW, gx, gdy, gm2, gv2, eps, gbs);
+    gpu->bn_backward_stats(gpu, N, C, HW, apt_f32(gx), apt_f32(gdy), gm2, gv2, eps, gbs);
     ref_chan_sums(REF_BWD_STATS, N, C, HW, x, dy, hm2, hv2, eps, ref, abs_s);
     check_double_sums("bn_backward_stats sums", gbs, ref, abs_s, C, K);
     double *hbs = malloc(2 * (size_t)C * sizeof *hbs);
     gpu->copy(gpu, hbs, gbs, 2 * (size_t)C * sizeof *hbs, APT_COPY_D2H);
-    cpu->bn_backward_data(cpu, N, C, HW, x, dy, hm2, hv2, eps, gam, hbs, count, dx);
-    gpu->bn_backward_data(gpu, N, C, HW, gx, gdy, gm2, gv2, eps, gg, gbs, count, gdx);
+    cpu->bn_backward_data(cpu, N, C, HW, apt_f32(x), apt_f32(dy), hm2, hv2, eps, gam, hbs, count,
+                          apt_f32(dx));
+    gpu->bn_backward_data(gpu, N, C, HW, apt_f32(gx), apt_f32(gdy), gm2, gv2, eps, gg, gbs, count,
+                          apt_f32(gdx));
     snprintf(l, sizeof l, "bn_backward_data dx N%d C%d HW%d", N, C, HW);
     cmp(l, gdx, dx, n, RTOL); // elementwise from identical inputs
     free(x), free(dy), free(mean), free(var), free(gam), free(bet), free(dgam), free(dbet), free(y), free(dx);
@@ -318,15 +322,15 @@ static void test_pool(int N, int C, int H, int W, int k, int stride, int pad) {
     float *gx = up(x, nx * 4), *gdy = up(dy, ny * 4), *gy = poisoned(ny * 4), *gdx = poisoned(nx * 4);
     int *gidx = poisoned(ny * sizeof(int));
     char l[120];
-    cpu->maxpool_forward(cpu, &d, N, x, y, idx);
-    gpu->maxpool_forward(gpu, &d, N, gx, gy, gidx);
+    cpu->maxpool_forward(cpu, &d, N, apt_f32(x), apt_f32(y), idx);
+    gpu->maxpool_forward(gpu, &d, N, apt_f32(gx), apt_f32(gy), gidx);
     snprintf(l, sizeof l, "maxpool fwd %dx%d k%d s%d p%d", H, W, k, stride, pad);
     cmp(l, gy, y, ny, 0.0);
     int *hidx = malloc(ny * sizeof *hidx);
     gpu->copy(gpu, hidx, gidx, ny * sizeof(int), APT_COPY_D2H);
     TEST_CHECK(memcmp(hidx, idx, ny * sizeof(int)) == 0, "maxpool argmax indices differ from the CPU's");
-    cpu->maxpool_backward(cpu, &d, N, dy, idx, dx);
-    gpu->maxpool_backward(gpu, &d, N, gdy, gidx, gdx);
+    cpu->maxpool_backward(cpu, &d, N, apt_f32(dy), idx, apt_f32(dx));
+    gpu->maxpool_backward(gpu, &d, N, apt_f32(gdy), gidx, apt_f32(gdx));
     snprintf(l, sizeof l, "maxpool bwd (overlapping windows) k%d s%d", k, stride);
     cmp(l, gdx, dx, nx, RTOL);
     cpu->avgpool_forward(cpu, &d, N, x, y);
@@ -337,11 +341,11 @@ static void test_pool(int N, int C, int H, int W, int k, int stride, int pad) {
     cmp("avgpool bwd", gdx, dx, nx, RTOL);
     const int HW = H * W;
     float *g = malloc((size_t)N * C * 4), *gg = poisoned((size_t)N * C * 4);
-    cpu->gap_forward(cpu, N, C, HW, x, g);
-    gpu->gap_forward(gpu, N, C, HW, gx, gg);
+    cpu->gap_forward(cpu, N, C, HW, apt_f32(x), g);
+    gpu->gap_forward(gpu, N, C, HW, apt_f32(gx), gg);
     cmp("gap fwd", gg, g, (size_t)N * C, RTOL);
-    cpu->gap_backward(cpu, N, C, HW, dy, dx); // dy has >= N*C entries
-    gpu->gap_backward(gpu, N, C, HW, gdy, gdx);
+    cpu->gap_backward(cpu, N, C, HW, dy, apt_f32(dx)); // dy has >= N*C entries
+    gpu->gap_backward(gpu, N, C, HW, gdy, apt_f32(gdx));
     cmp("gap bwd", gdx, dx, nx, RTOL);
     free(x), free(dy), free(y), free(dx), free(idx), free(hidx), free(g);
     release_dev();
@@ -363,14 +367,14 @@ static void test_l2_eltwise(int N, int D) {
     TEST_CHECK(same_bits(gdx, gdx2, n * 4), "l2norm_backward: reruns differ");
     // Elementwise ops are exact: tolerance 0.
     float *a = rnd(n, -2, 2), *ga = up(a, n * 4), *h = copyf(a, n);
-    cpu->relu_forward(cpu, n, a, y);
-    gpu->relu_forward(gpu, n, ga, gy);
+    cpu->relu_forward(cpu, n, apt_f32(a), apt_f32(y));
+    gpu->relu_forward(gpu, n, apt_f32(ga), apt_f32(gy));
     cmp("relu fwd", gy, y, n, 0.0);
-    cpu->relu_backward(cpu, n, y, dy, dx);
-    gpu->relu_backward(gpu, n, gy, gdy, gdx);
+    cpu->relu_backward(cpu, n, apt_f32(y), apt_f32(dy), apt_f32(dx));
+    gpu->relu_backward(gpu, n, apt_f32(gy), apt_f32(gdy), apt_f32(gdx));
     cmp("relu bwd", gdx, dx, n, 0.0);
-    cpu->add(cpu, n, a, dy, y);
-    gpu->add(gpu, n, ga, gdy, gy);
+    cpu->add(cpu, n, apt_f32(a), apt_f32(dy), apt_f32(y));
+    gpu->add(gpu, n, apt_f32(ga), apt_f32(gdy), apt_f32(gy));
     cmp("add", gy, y, n, 0.0);
     cpu->axpy(cpu, n, 0.37f, dy, h);
     gpu->axpy(gpu, n, 0.37f, gdy, ga);

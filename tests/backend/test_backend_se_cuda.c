@@ -78,20 +78,20 @@ static void test_chscale(int N, int C, int HW) {
     size_t n = (size_t)N * C * HW, ns = (size_t)N * C;
     float *x = rnd(n, 1.0f), *s = rnd(ns, 1.0f), *dy = rnd(n, 1.0f), *y = malloc(n * 4), *dx = malloc(n * 4),
           *ds = malloc(ns * 4);
-    cpu->chscale_forward(cpu, N, C, HW, x, s, y);
-    cpu->chscale_backward(cpu, N, C, HW, x, s, dy, dx, ds);
+    cpu->chscale_forward(cpu, N, C, HW, apt_f32(x), s, apt_f32(y));
+    cpu->chscale_backward(cpu, N, C, HW, apt_f32(x), s, apt_f32(dy), apt_f32(dx), ds);
     float *gx = up(x, n * 4), *gs = up(s, ns * 4), *gdy = up(dy, n * 4), *gy = poisoned(n * 4),
           *gdx = poisoned(n * 4), *gds = poisoned(ns * 4), *gds2 = poisoned(ns * 4);
     char label[96];
-    gpu->chscale_forward(gpu, N, C, HW, gx, gs, gy);
+    gpu->chscale_forward(gpu, N, C, HW, apt_f32(gx), gs, apt_f32(gy));
     snprintf(label, sizeof label, "chscale fwd %dx%dx%d", N, C, HW);
     cmp(label, gy, y, n, 1e-6);
-    gpu->chscale_backward(gpu, N, C, HW, gx, gs, gdy, gdx, gds);
+    gpu->chscale_backward(gpu, N, C, HW, apt_f32(gx), gs, apt_f32(gdy), apt_f32(gdx), gds);
     snprintf(label, sizeof label, "chscale dx %dx%dx%d", N, C, HW);
     cmp(label, gdx, dx, n, 1e-6);
     snprintf(label, sizeof label, "chscale ds %dx%dx%d", N, C, HW);
     cmp(label, gds, ds, ns, 1e-6);
-    gpu->chscale_backward(gpu, N, C, HW, gx, gs, gdy, NULL, gds2);
+    gpu->chscale_backward(gpu, N, C, HW, apt_f32(gx), gs, apt_f32(gdy), apt_f32(NULL), gds2);
     TEST_CHECK(same_bits(gds, gds2, ns), "chscale ds repeats bitwise (%dx%dx%d)", N, C, HW);
     gpu->free(gpu, gx), gpu->free(gpu, gs), gpu->free(gpu, gdy), gpu->free(gpu, gy);
     gpu->free(gpu, gdx), gpu->free(gpu, gds), gpu->free(gpu, gds2);

@@ -1,5 +1,5 @@
-// test_backend_step_ops_cuda.c — the step-tail ops of the CUDA table (fill_f64, cast_f32_bf16,
-// cast_bf16_f32, sumsq, finite_check, sgd_update, adam_update, grad_sumsq, optim_update (the one pass,
+// test_backend_step_ops_cuda.c — the step-tail ops of the CUDA table (fill_f64, cast fp32 -> bf16 and
+// bf16 -> fp32, sumsq, finite_check, sgd_update, adam_update, grad_sumsq, optim_update (the one pass,
 // vs_cpu_optim_pass), loss_create/loss_compute/loss_free):
 //   1. against the float64 references and hand values of step_ops_cases.h (the cases the CPU table passes
 //      in test_backend_ops and the guard table in test_guard);
@@ -95,15 +95,15 @@ static void vs_cpu_small_ops(size_t n) {
     for (size_t i = 0; i < sizeof special / sizeof *special && i < n; i++) x[(i * 7919) % n] = special[i];
     float *xc = on_cpu(x, n * 4), *xg = on_gpu(x, n * 4);
     uint16_t *bc = cpu->alloc(cpu, n * 2), *bg = gpu->alloc(gpu, n * 2);
-    cpu->cast_f32_bf16(cpu, n, xc, bc);
-    gpu->cast_f32_bf16(gpu, n, xg, bg);
+    cpu->cast(cpu, 1, 1, n, apt_f32(xc), apt_tensor(bc, APT_BF16, APT_NCHW));
+    gpu->cast(gpu, 1, 1, n, apt_f32(xg), apt_tensor(bg, APT_BF16, APT_NCHW));
     uint16_t *bh = from_gpu(bg, n * 2);
-    TEST_CHECK(same_bf16(bh, bc, n), "cast_f32_bf16 (n %zu): cuda differs from cpu", n);
+    TEST_CHECK(same_bf16(bh, bc, n), "cast fp32 -> bf16 (n %zu): cuda differs from cpu", n);
     float *yc = cpu->alloc(cpu, n * 4), *yg = gpu->alloc(gpu, n * 4);
-    cpu->cast_bf16_f32(cpu, n, bc, yc);
-    gpu->cast_bf16_f32(gpu, n, bg, yg);
+    cpu->cast(cpu, 1, 1, n, apt_tensor(bc, APT_BF16, APT_NCHW), apt_f32(yc));
+    gpu->cast(gpu, 1, 1, n, apt_tensor(bg, APT_BF16, APT_NCHW), apt_f32(yg));
     float *yh = from_gpu(yg, n * 4);
-    TEST_CHECK(same_f32(yh, yc, n), "cast_bf16_f32 (n %zu): cuda differs from cpu", n);
+    TEST_CHECK(same_f32(yh, yc, n), "cast bf16 -> fp32 (n %zu): cuda differs from cpu", n);
     free(bh), free(yh), cpu->free(cpu, bc), gpu->free(gpu, bg), cpu->free(cpu, yc), gpu->free(gpu, yg);
     cpu->free(cpu, xc), gpu->free(gpu, xg);
 

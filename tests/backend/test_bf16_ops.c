@@ -165,9 +165,9 @@ static void act_case(AptBackend *cpu, const Bf16ActCase *c, int cs) {
     W(act_expect(a.cs_ds, t.cs_ds, mg.ds, nc, ULP_F32, 1e-12, cs, "chscale_backward ds"));
     bf16_act_mags_free(&mg);
     // layout conversions: exact
-    W(act_expect(a.in16, in.x, NULL, n, 0, 1e-30, cs, "act_from_f32_bf16 (= host rounding)"));
-    W(act_expect(a.to32, in.x, NULL, n, 0, 1e-30, cs, "act_to_f32 (exact)"));
-    W(act_expect(a.from_nchw, in.dy, NULL, n, 0, 1e-30, cs, "act_from_nchw_f32 (exact)"));
+    W(act_expect(a.in16, in.x, NULL, n, 0, 1e-30, cs, "cast fp32 NCHW -> bf16 chain (= host rounding)"));
+    W(act_expect(a.to32, in.x, NULL, n, 0, 1e-30, cs, "cast bf16 chain -> fp32 NCHW (exact)"));
+    W(act_expect(a.from_nchw, in.dy, NULL, n, 0, 1e-30, cs, "cast fp32 NCHW -> fp32 chain layout (exact)"));
 #undef W
     size_t same = 0;
     for (size_t i = 0; i < n; i++) {
@@ -188,7 +188,7 @@ static void act_case(AptBackend *cpu, const Bf16ActCase *c, int cs) {
 
 int main(void) {
     AptBackend *cpu = apt_backend_create("cpu");
-    TEST_CHECK(cpu->act_nhwc, "the CPU's bf16 activation layout is NHWC (backend.h)");
+    TEST_CHECK(cpu->act_layout == APT_NHWC, "the CPU's bf16 activation layout is NHWC (backend.h)");
     for (int i = 0; i < BF16_N_CONV_CASES; i++) conv_case(cpu, &BF16_CONV_CASES[i], i);
     for (int i = 0; i < BF16_N_GEMM_CASES; i++) gemm_case(cpu, &BF16_GEMM_CASES[i], i);
     for (int i = 0; i < BF16_N_ACT_CASES; i++) act_case(cpu, &BF16_ACT_CASES[i], i);

@@ -60,9 +60,9 @@ static void act_case(AptBackend *cpu, AptBackend *gpu, const Bf16ActCase *c, int
     W(bf16_expect(g.bn_db, a.bn_db, mg.db, (size_t)c->C, 1e-6, 1e-9, "bn_backward_affine dbeta, cuda vs cpu"));
     W(cmp_f(g.gap_y, a.gap_y, nc, 1e-6, 1e-7, cs, "gap_forward y"));
     W(bf16_expect(g.cs_ds, a.cs_ds, mg.ds, nc, 1e-6, 1e-9, "chscale_backward ds, cuda vs cpu"));
-    W(cmp_f(g.in16, a.in16, n, 0, 1e-30, cs, "act_from_f32_bf16"));
-    W(cmp_f(g.to32, a.to32, n, 0, 1e-30, cs, "act_to_f32"));
-    W(cmp_f(g.from_nchw, a.from_nchw, n, 0, 1e-30, cs, "act_from_nchw_f32"));
+    W(cmp_f(g.in16, a.in16, n, 0, 1e-30, cs, "cast fp32 -> bf16 chain"));
+    W(cmp_f(g.to32, a.to32, n, 0, 1e-30, cs, "cast bf16 chain -> fp32"));
+    W(cmp_f(g.from_nchw, a.from_nchw, n, 0, 1e-30, cs, "cast fp32 -> fp32 chain layout"));
 #undef W
     bad = 0;
     for (int i = 0; i < 2 * c->C; i++) {

@@ -111,9 +111,12 @@ int main(int argc, char **argv) {
                     memset(dw[r], 0, nw * sizeof(float));
                     double t0 = apt_time_now();
                     if (r == 0) {
-                        if (o == 0) be->conv2d_forward(be, &d, N, x, w, NULL, y[r]);
-                        if (o == 1) be->conv2d_backward_data(be, &d, N, dy, w, dx[r]);
-                        if (o == 2) be->conv2d_backward_weights(be, &d, N, x, dy, dw[r], NULL);
+                        if (o == 0)
+                            be->conv2d_forward(be, &d, N, apt_f32(x), apt_f32(w), NULL, apt_f32(y[r]));
+                        if (o == 1)
+                            be->conv2d_backward_data(be, &d, N, apt_f32(dy), apt_f32(w), apt_f32(dx[r]));
+                        if (o == 2)
+                            be->conv2d_backward_weights(be, &d, N, apt_f32(x), apt_f32(dy), dw[r], NULL);
                     }
 #ifdef APT_HAVE_DNNL
                     else {

@@ -1,7 +1,7 @@
 // test_bf16_models.c — precision bf16 (the bf16 activation chain, README "Precision") on every conv family
 // through the model façade: small CNN, the flat small CNN (its conv4 has a bias: fp32 on widened bf16
 // features), ResNet-18 with a 1x1 final map (the head widens a bf16 input with HW = 1), ResNet-50 and
-// SE-ResNet-50; BatchNorm local (batch statistics: the *_bf16 statistics ops) and frozen.
+// SE-ResNet-50; BatchNorm local (batch statistics: the statistics ops on bf16 views) and frozen.
 // For each, an fp32 and a bf16 model from the same seed (identical fp32 weights) run one training
 // forward on the same input and one backward from the same dE:
 //   1. embeddings: every row's cosine with the fp32 row >= 0.999 (bf16 keeps 8 significant bits, relative

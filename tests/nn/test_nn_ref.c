@@ -122,12 +122,12 @@ static void test_layers(AptBackend *be, hid_t f) {
             b = RD("b"), rdb = RD("db");
             set_w(&c, conv.b, b);
         }
-        apt_conv_forward(&conv, &c.net, N, apt_act_f32(x));
+        apt_conv_forward(&conv, &c.net, N, apt_f32(x));
         size_t ny = (size_t)N * K * conv.d.P * conv.d.Q;
         memcpy(conv.dy, dy, ny * sizeof(float));
-        apt_conv_backward(&conv, &c.net, N, apt_act_f32(x), dx);
+        apt_conv_backward(&conv, &c.net, N, apt_f32(x), dx);
         snprintf(l, sizeof l, "%s (N%d C%d %dx%d K%d k%d s%d p%d) y", g, N, C, H, W, K, k, st, pad);
-        cmp(conv.y.f, y, ny, l);
+        cmp(conv.y.p, y, ny, l);
         snprintf(l, sizeof l, "%s dx", g);
         cmp(dx, rdx, (size_t)N * C * H * W, l);
         snprintf(l, sizeof l, "%s dw", g);
@@ -159,10 +159,10 @@ static void test_layers(AptBackend *be, hid_t f) {
               *rm = RD("rm"), *rv = RD("rv"), *y = RD("y"), *dy = RD("dy"), *rdx = RD("dx"),
               *rdg = RD("dgamma"), *rdb = RD("dbeta");
         set_w(&c, bn.gamma, gm), set_w(&c, bn.beta, bt), set_w(&c, bn.rmean, rm0), set_w(&c, bn.rvar, rv0);
-        apt_bn_forward(&bn, &c.net, N, apt_act_f32(x), true);
+        apt_bn_forward(&bn, &c.net, N, apt_f32(x), true);
         memcpy(bn.dy, dy, nx * sizeof(float));
-        apt_bn_backward(&bn, &c.net, N, apt_act_f32(x), dx);
-        snprintf(l, sizeof l, "%s y", g), cmp(bn.y.f, y, nx, l);
+        apt_bn_backward(&bn, &c.net, N, apt_f32(x), dx);
+        snprintf(l, sizeof l, "%s y", g), cmp(bn.y.p, y, nx, l);
         snprintf(l, sizeof l, "%s running_mean", g), cmp(apt_params_w(&c.ps, bn.rmean), rm, C, l);
         snprintf(l, sizeof l, "%s running_var", g), cmp(apt_params_w(&c.ps, bn.rvar), rv, C, l);
         snprintf(l, sizeof l, "%s dx", g), cmp(dx, rdx, nx, l);
@@ -176,9 +176,9 @@ static void test_layers(AptBackend *be, hid_t f) {
             apt_net_finalize(&c.net);
             set_w(&c, bn.gamma, gm), set_w(&c, bn.beta, bt), set_w(&c, bn.rmean, rm0),
                 set_w(&c, bn.rvar, rv0);
-            apt_bn_forward(&bn, &c.net, N, apt_act_f32(x), true);
+            apt_bn_forward(&bn, &c.net, N, apt_f32(x), true);
             memcpy(bn.dy, dy, nx * sizeof(float));
-            apt_bn_backward(&bn, &c.net, N, apt_act_f32(x), dx);
+            apt_bn_backward(&bn, &c.net, N, apt_f32(x), dx);
             cmp(dx, rdx, nx, "bn frozen_affine dx");
             TEST_CHECK(maxabs(c.ps.g, c.ps.numel) == 0, "frozen_affine: gamma/beta received a gradient");
             TEST_CHECK(!c.ps.p[bn.gamma].trainable && !c.ps.p[bn.beta].trainable,
@@ -202,10 +202,10 @@ static void test_layers(AptBackend *be, hid_t f) {
         apt_net_finalize(&c.net);
         char p[96];
         float *x = RD("x"), *y = RD("y"), *dy = RD("dy"), *rdx = RD("dx");
-        apt_maxpool_forward(&mp, &c.net, s[0], apt_act_f32(x));
+        apt_maxpool_forward(&mp, &c.net, s[0], apt_f32(x));
         memcpy(mp.dy, dy, ny * sizeof(float));
         apt_maxpool_backward(&mp, &c.net, s[0], dx);
-        snprintf(l, sizeof l, "%s (k%d s%d p%d) y", g, s[4], s[5], s[6]), cmp(mp.y.f, y, ny, l);
+        snprintf(l, sizeof l, "%s (k%d s%d p%d) y", g, s[4], s[5], s[6]), cmp(mp.y.p, y, ny, l);
         snprintf(l, sizeof l, "%s dx", g), cmp(dx, rdx, nx, l);
         ctx_close(&c);
         free(x), free(y), free(dy), free(rdx);
@@ -238,7 +238,7 @@ static void test_layers(AptBackend *be, hid_t f) {
         Ctx c;
         ctx_open(&c, be, APT_BN_FROZEN, 3);
         AptHead h;
-        apt_head_init(&h, &c.net, 11, 15, 6, 0.01, false);
+        apt_head_init(&h, &c.net, 11, 15, 6, 0.01, APT_F32);
         float *dx;
         apt_acts_floats(&c.net.acts, &dx, 3 * 11 * 15);
         apt_net_finalize(&c.net);
@@ -246,9 +246,9 @@ static void test_layers(AptBackend *be, hid_t f) {
         float *x = RD("x"), *w = RD("w"), *b = RD("b"), *y = RD("y"), *dy = RD("dy"), *rdx = RD("dx"),
               *rdw = RD("dw"), *rdb = RD("db");
         set_w(&c, h.fc.w, w), set_w(&c, h.fc.b, b);
-        apt_head_forward(&h, &c.net, 3, apt_act_f32(x));
+        apt_head_forward(&h, &c.net, 3, apt_f32(x));
         memcpy(h.de, dy, 18 * sizeof(float));
-        apt_head_backward(&h, &c.net, 3, apt_act_f32(x), dx);
+        apt_head_backward(&h, &c.net, 3, apt_f32(x), dx);
         cmp(h.e, y, 18, "head (gap, fc, normalize) E");
         cmp(dx, rdx, 3 * 11 * 15, "head dx");
         cmp(apt_params_g(&c.ps, h.fc.w), rdw, 66, "head dw");

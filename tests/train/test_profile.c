@@ -55,12 +55,13 @@ static void unit_work(void) {
     char host[64];
     for (int s = 0; s < 3; s++) { // step 1: warm-up (counts calls); step 2: profiled; step 3: after
         apt_profile_step_begin(be);
-        be->conv2d_forward(be, &d, 2, x, w, NULL, y);
-        be->gemm(be, false, false, 5, 6, 7, 1.0f, A, 7, B, 6, 0.0f, C, 6);
-        be->relu_forward(be, 100, r, r);
+        be->conv2d_forward(be, &d, 2, apt_f32(x), apt_f32(w), NULL, apt_f32(y));
+        be->gemm(be, false, false, 5, 6, 7, 1.0f, apt_f32(A), 7, apt_f32(B), 6, 0.0f, C, 6);
+        be->relu_forward(be, 100, apt_f32(r), apt_f32(r));
         be->copy(be, host, y, sizeof host, APT_COPY_D2H);
         apt_profile_step_end(be);
-        be->gemm(be, false, false, 5, 6, 7, 1.0f, A, 7, B, 6, 0.0f, C, 6); // outside a step: not counted
+        be->gemm(be, false, false, 5, 6, 7, 1.0f, apt_f32(A), 7, apt_f32(B), 6, 0.0f, C,
+                 6); // outside a step: not counted
         TEST_CHECK(apt_profile_complete(be) == (s >= 1), "unit: complete after step %d", s + 1);
     }
     double step_s = 0;

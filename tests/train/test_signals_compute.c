@@ -98,7 +98,7 @@ int main(void) {
         w[i] = (float)((i * 104729) % 97) / 970.0f - 0.05f;
     for (size_t i = 0; i < ny; i++)
         dy[i] = (float)(i % 13) / 13.0f - 0.5f;
-    be->conv2d_forward(be, &d, N, x, w, NULL, y);
+    be->conv2d_forward(be, &d, N, apt_f32(x), apt_f32(w), NULL, apt_f32(y));
     float y_ref = y[ny / 2];
 
     atomic_store(&g_stop, false);
@@ -108,9 +108,9 @@ int main(void) {
     long iters = 0;
     bool same = true;
     while (now_s() - t0 < 1.5) {
-        be->conv2d_forward(be, &d, N, x, w, NULL, y);
-        be->conv2d_backward_data(be, &d, N, dy, w, dx);
-        be->conv2d_backward_weights(be, &d, N, x, dy, dw, NULL);
+        be->conv2d_forward(be, &d, N, apt_f32(x), apt_f32(w), NULL, apt_f32(y));
+        be->conv2d_backward_data(be, &d, N, apt_f32(dy), apt_f32(w), apt_f32(dx));
+        be->conv2d_backward_weights(be, &d, N, apt_f32(x), apt_f32(dy), dw, NULL);
         same = same && y[ny / 2] == y_ref;
         // Heap traffic next to oneDNN's workspace: a corrupted chunk header aborts in malloc/free.
         void *churn[8];

@@ -41,7 +41,7 @@ AptBackend *apt_backend_cpu_create(void) {
     AptBackend *be = apt_calloc(1, sizeof *be);
     AptCpuImpl *impl = apt_calloc(1, sizeof *impl);
     be->name = "cpu";
-    be->act_nhwc = true; // bf16 activation chain in NHWC: oneDNN's bf16 convolutions need no reorders
+    be->act_layout = APT_NHWC; // bf16 chain in NHWC: oneDNN's bf16 convolutions need no reorders
     be->impl = impl;
 #ifdef APT_HAVE_DNNL
     impl->dnnl = apt_dnnl_create();

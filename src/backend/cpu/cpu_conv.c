@@ -24,7 +24,7 @@ typedef struct {
     AptConvRoute route;
     int nb;     // im2col: images per GEMM
     void *dnnl; // AptDnnlConv
-    void *dnnl_bf16; // AptDnnlConv of the bf16 ops (cpu_bf16.c), made by conv2d_prepare_bf16
+    void *dnnl_bf16; // AptDnnlConv of the bf16 ops (cpu_bf16.c), made by conv2d_prepare of a bf16 descriptor
 } ConvPlan;
 
 static size_t crs(const AptConvDesc *d) {
@@ -34,7 +34,7 @@ static size_t pq(const AptConvDesc *d) {
     return (size_t)d->P * d->Q;
 }
 
-void apt_cpu_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
+void apt_cpu_conv2d_prepare_f32(AptBackend *be, AptConvDesc *d) {
     AptCpuImpl *impl = be->impl;
     ConvPlan *plan = apt_calloc(1, sizeof *plan);
     plan->route = impl->conv_route;
@@ -73,7 +73,7 @@ void apt_cpu_conv2d_release(AptBackend *be, AptConvDesc *d) {
 
 void apt_cpu_conv_bf16_prepare(AptBackend *be, AptConvDesc *d) {
     ConvPlan *plan = d->plan;
-    APT_CHECK(plan, "conv2d_prepare_bf16 before conv2d_prepare");
+    APT_CHECK(plan, "the bf16 plan before the fp32 one (conv2d_prepare)");
 #ifdef APT_HAVE_DNNL
     if (!plan->dnnl_bf16) plan->dnnl_bf16 = apt_dnnl_conv_create_bf16(((AptCpuImpl *)be->impl)->dnnl, d);
 #else
@@ -85,7 +85,7 @@ void apt_cpu_conv_bf16_prepare(AptBackend *be, AptConvDesc *d) {
 void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d) {
     (void)be;
     ConvPlan *plan = d->plan;
-    APT_CHECK(plan && plan->dnnl_bf16, "bf16 convolution on a descriptor without conv2d_prepare_bf16");
+    APT_CHECK(plan && plan->dnnl_bf16, "bf16 convolution on a descriptor not prepared for bf16 (d->dtype)");
     return plan->dnnl_bf16;
 }
 
@@ -182,8 +182,8 @@ static void add_bias(int n, int K, size_t PQ, const float *bias, float *y) {
         }
 }
 
-void apt_cpu_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
-                            const float *bias, float *y) {
+void apt_cpu_conv2d_forward_f32(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
+                                const float *bias, float *y) {
     AptCpuImpl *impl = be->impl;
     APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
     const size_t CRS = crs(d), PQ = pq(d), K = (size_t)d->K;
@@ -206,8 +206,8 @@ void apt_cpu_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const f
     }
 }
 
-void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
-                                  const float *w, float *dx) {
+void apt_cpu_conv2d_backward_data_f32(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
+                                      const float *w, float *dx) {
     AptCpuImpl *impl = be->impl;
     if (!dx) return;
     APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
@@ -230,8 +230,8 @@ void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, c
     }
 }
 
-void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x,
-                                     const float *dy, float *dw, float *db) {
+void apt_cpu_conv2d_backward_weights_f32(AptBackend *be, const AptConvDesc *d, int n, const float *x,
+                                         const float *dy, float *dw, float *db) {
     AptCpuImpl *impl = be->impl;
     APT_CHECK(n >= 1 && n <= d->N, "conv2d: batch %d outside [1, %d]", n, d->N);
     const size_t CRS = crs(d), PQ = pq(d), K = (size_t)d->K;

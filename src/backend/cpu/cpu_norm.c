@@ -6,8 +6,8 @@
 
 #include <math.h>
 
-void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
-                        const float *var, float eps, const float *gamma, const float *beta, float *y) {
+void apt_cpu_bn_forward_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
+                            const float *var, float eps, const float *gamma, const float *beta, float *y) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -23,9 +23,9 @@ void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, co
     }
 }
 
-void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                                const float *mean, const float *var, float eps, const float *gamma, float *dx,
-                                float *dgamma, float *dbeta) {
+void apt_cpu_bn_backward_affine_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                    const float *mean, const float *var, float eps, const float *gamma,
+                                    float *dx, float *dgamma, float *dbeta) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -58,7 +58,7 @@ void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const floa
     }
 }
 
-void apt_cpu_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
+void apt_cpu_bn_stats_f32(AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -98,8 +98,8 @@ void apt_cpu_bn_finalize(AptBackend *be, int C, const double *sums, double count
     }
 }
 
-void apt_cpu_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                               const float *mean, const float *var, float eps, double *sums) {
+void apt_cpu_bn_backward_stats_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                   const float *mean, const float *var, float eps, double *sums) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -123,9 +123,9 @@ void apt_cpu_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float
     }
 }
 
-void apt_cpu_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                              const float *mean, const float *var, float eps, const float *gamma,
-                              const double *sums, double count, float *dx) {
+void apt_cpu_bn_backward_data_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                  const float *mean, const float *var, float eps, const float *gamma,
+                                  const double *sums, double count, float *dx) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {

@@ -33,66 +33,111 @@ typedef struct {
     size_t ws_cap; // floats the chunking aims at (tests lower it to exercise several chunks)
 } AptCpuImpl;
 
+// The typed kernels behind the ops on views (cpu_dispatch.c chooses one by dtype and layout). fp32 ones
+// (apt_cpu_<op>_f32) take NCHW tensors; the bf16 chain's (apt_cpu_<op>_bf16, cpu_bf16.c and
+// cpu_bf16_act.c) take NHWC tensors: bf16 activations, fp32 gradients.
+
 // cpu_gemm.c
-void apt_cpu_gemm(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *C, int ldc);
+void apt_cpu_gemm_f32(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void apt_cpu_linear_forward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
                             const float *b, float *y);
 void apt_cpu_linear_backward(AptBackend *be, int N, int in, int out, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *db);
 
 // cpu_conv.c
-void apt_cpu_conv2d_prepare(AptBackend *be, AptConvDesc *d);
-void apt_cpu_conv2d_release(AptBackend *be, AptConvDesc *d);
-void apt_cpu_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
-                            const float *bias, float *y);
-void apt_cpu_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
-                                  const float *w, float *dx);
-void apt_cpu_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x,
-                                     const float *dy, float *dw, float *db);
+void apt_cpu_conv2d_prepare_f32(AptBackend *be, AptConvDesc *d);
+void apt_cpu_conv2d_forward_f32(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
+                                const float *bias, float *y);
+void apt_cpu_conv2d_backward_data_f32(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
+                                      const float *w, float *dx);
+void apt_cpu_conv2d_backward_weights_f32(AptBackend *be, const AptConvDesc *d, int n, const float *x,
+                                         const float *dy, float *dw, float *db);
 
 // The bf16 oneDNN primitives of a convolution (AptDnnlConv *): built at set-up by
-// apt_cpu_conv_bf16_prepare (conv2d_prepare_bf16), returned by apt_cpu_conv_bf16_plan (fatal if absent).
+// apt_cpu_conv_bf16_prepare (conv2d_prepare of a bf16 descriptor, after the fp32 plan), returned by
+// apt_cpu_conv_bf16_plan (fatal if absent).
 void apt_cpu_conv_bf16_prepare(AptBackend *be, AptConvDesc *d);
 void *apt_cpu_conv_bf16_plan(AptBackend *be, const AptConvDesc *d);
 
+// cpu_bf16.c: x, y, dy, w bf16 (activations NHWC, w [K, C, R, S]); dx, dw fp32
+void apt_cpu_conv2d_forward_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *x,
+                                 const uint16_t *w, uint16_t *y);
+void apt_cpu_conv2d_backward_data_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *dy,
+                                       const uint16_t *w, float *dx);
+void apt_cpu_conv2d_backward_weights_bf16(AptBackend *be, const AptConvDesc *d, int n, const uint16_t *x,
+                                          const uint16_t *dy, float *dw);
+void apt_cpu_gemm_bf16(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t *A,
+                       int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc);
+
 // cpu_norm.c
-void apt_cpu_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
-                        const float *var, float eps, const float *gamma, const float *beta, float *y);
-void apt_cpu_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                                const float *mean, const float *var, float eps, const float *gamma, float *dx,
-                                float *dgamma, float *dbeta);
-void apt_cpu_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums);
-void apt_cpu_bn_finalize(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
-                         float *var, float *running_mean, float *running_var);
-void apt_cpu_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                               const float *mean, const float *var, float eps, double *sums);
-void apt_cpu_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                              const float *mean, const float *var, float eps, const float *gamma,
-                              const double *sums, double count, float *dx);
-void apt_cpu_l2norm_forward(AptBackend *be, int N, int D, const float *x, float *y);
-void apt_cpu_l2norm_backward(AptBackend *be, int N, int D, const float *x, const float *y, const float *dy,
-                             float *dx);
+void apt_cpu_bn_forward_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *mean,
+                            const float *var, float eps, const float *gamma, const float *beta, float *y);
+void apt_cpu_bn_backward_affine_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                    const float *mean, const float *var, float eps, const float *gamma,
+                                    float *dx, float *dgamma, float *dbeta);
+void apt_cpu_bn_stats_f32(AptBackend *be, int N, int C, int HW, const float *x, double *sums);
+void apt_cpu_bn_backward_stats_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                   const float *mean, const float *var, float eps, double *sums);
+void apt_cpu_bn_backward_data_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+                                  const float *mean, const float *var, float eps, const float *gamma,
+                                  const double *sums, double count, float *dx);
 
 // cpu_pool.c
-void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx);
-void apt_cpu_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
-                              float *dx);
-void apt_cpu_avgpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y);
-void apt_cpu_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, float *dx);
-void apt_cpu_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y);
-void apt_cpu_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx);
+void apt_cpu_maxpool_forward_f32(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y,
+                                 int *idx);
+void apt_cpu_maxpool_backward_f32(AptBackend *be, const AptPoolDesc *d, int n, const float *dy,
+                                  const int *idx, float *dx);
+void apt_cpu_gap_forward_f32(AptBackend *be, int N, int C, int HW, const float *x, float *y);
+void apt_cpu_gap_backward_f32(AptBackend *be, int N, int C, int HW, const float *dy, float *dx);
+
+// cpu_se.c
+void apt_cpu_chscale_forward_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *s,
+                                 float *y);
+void apt_cpu_chscale_backward_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *s,
+                                  const float *dy, float *dx, float *ds);
 
 // cpu_eltwise.c
-void apt_cpu_relu_forward(AptBackend *be, size_t n, const float *x, float *y);
-void apt_cpu_relu_backward(AptBackend *be, size_t n, const float *y, const float *dy, float *dx);
-void apt_cpu_add(AptBackend *be, size_t n, const float *a, const float *b, float *y);
-void apt_cpu_axpy(AptBackend *be, size_t n, float alpha, const float *x, float *y);
-void apt_cpu_scale(AptBackend *be, size_t n, float alpha, float *x);
-void apt_cpu_fill(AptBackend *be, size_t n, float value, float *x);
+void apt_cpu_relu_forward_f32(AptBackend *be, size_t n, const float *x, float *y);
+void apt_cpu_relu_backward_f32(AptBackend *be, size_t n, const float *y, const float *dy, float *dx);
+void apt_cpu_add_f32(AptBackend *be, size_t n, const float *a, const float *b, float *y);
 
-// Every op of backend.h's list, as apt_cpu_<op> (the explicit declarations above document the older
-// ones; this covers the rest: cpu_step.c, cpu_optim.c, cpu_loss.c).
+// cpu_step.c: flat casts (fp32 -> bf16 rounds as apt_bf16_round; bf16 -> fp32 exact)
+void apt_cpu_cast_f32_bf16(AptBackend *be, size_t n, const float *x, uint16_t *y);
+void apt_cpu_cast_bf16_f32(AptBackend *be, size_t n, const uint16_t *x, float *y);
+
+// cpu_bf16_act.c: the chain's other ops, NHWC; and the layout changes of cast ([N, C, HW])
+void apt_cpu_act_from_f32_bf16(AptBackend *be, int N, int C, int HW, const float *x,
+                               uint16_t *y);                                                    // NCHW->NHWC
+void apt_cpu_act_to_f32(AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y);     // NHWC->NCHW
+void apt_cpu_act_from_nchw_f32(AptBackend *be, int N, int C, int HW, const float *x, float *y); // NCHW->NHWC
+void apt_cpu_bn_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *mean,
+                             const float *var, float eps, const float *gamma, const float *beta, uint16_t *y);
+void apt_cpu_bn_backward_affine_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
+                                     const float *mean, const float *var, float eps, const float *gamma,
+                                     float *dx, float *dgamma, float *dbeta);
+void apt_cpu_bn_stats_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, double *sums);
+void apt_cpu_bn_backward_stats_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
+                                    const float *mean, const float *var, float eps, double *sums);
+void apt_cpu_bn_backward_data_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
+                                   const float *mean, const float *var, float eps, const float *gamma,
+                                   const double *sums, double count, float *dx);
+void apt_cpu_relu_forward_bf16(AptBackend *be, size_t n, const uint16_t *x, uint16_t *y);
+void apt_cpu_relu_backward_bf16(AptBackend *be, size_t n, const uint16_t *y, const float *dy, float *dx);
+void apt_cpu_add_bf16(AptBackend *be, size_t n, const uint16_t *a, const uint16_t *b, uint16_t *y);
+void apt_cpu_maxpool_forward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const uint16_t *x, uint16_t *y,
+                                  int *idx);
+void apt_cpu_maxpool_backward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const float *dy,
+                                   const int *idx, float *dx);
+void apt_cpu_gap_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y);
+void apt_cpu_gap_backward_bf16(AptBackend *be, int N, int C, int HW, const float *dy, float *dx);
+void apt_cpu_chscale_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *s,
+                                  uint16_t *y);
+void apt_cpu_chscale_backward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *s,
+                                   const float *dy, float *dx, float *ds);
+
+// Every op of backend.h's lists, as apt_cpu_<op> (the ops on views are cpu_dispatch.c's; the rest are
+// the kernels themselves: cpu_norm.c, cpu_pool.c, cpu_eltwise.c, cpu_step.c, cpu_optim.c, cpu_loss.c).
 #define APT_CPU_OP_DECL(name, params, args) void apt_cpu_##name params;
 APT_BACKEND_OPS(APT_CPU_OP_DECL)
 APT_BACKEND_TIMER_OPS(APT_CPU_OP_DECL) // cpu_timer.c

@@ -12,8 +12,8 @@ static inline void window(int o, int stride, int pad, int k, int size, int *lo, 
     *hi = b > size ? size : b;
 }
 
-void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y,
-                             int *idx) {
+void apt_cpu_maxpool_forward_f32(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y,
+                                 int *idx) {
     (void)be;
     const int H = d->H, W = d->W, P = d->P, Q = d->Q;
 #pragma omp parallel for schedule(static)
@@ -70,8 +70,8 @@ void apt_cpu_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const 
     }
 }
 
-void apt_cpu_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
-                              float *dx) {
+void apt_cpu_maxpool_backward_f32(AptBackend *be, const AptPoolDesc *d, int n, const float *dy,
+                                  const int *idx, float *dx) {
     (void)be;
     const int HW = d->H * d->W, PQ = d->P * d->Q;
 #pragma omp parallel for schedule(static)
@@ -135,7 +135,7 @@ void apt_cpu_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const
     }
 }
 
-void apt_cpu_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
+void apt_cpu_gap_forward_f32(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (long plane = 0; plane < (long)N * C; plane++) {
@@ -147,7 +147,7 @@ void apt_cpu_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, f
     }
 }
 
-void apt_cpu_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
+void apt_cpu_gap_backward_f32(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
     (void)be;
     const float inv = 1.0f / (float)HW;
 #pragma omp parallel for schedule(static)

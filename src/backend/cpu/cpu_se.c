@@ -22,7 +22,8 @@ void apt_cpu_sigmoid_backward(AptBackend *be, size_t n, const float *y, const fl
         dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
-void apt_cpu_chscale_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *s, float *y) {
+void apt_cpu_chscale_forward_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *s,
+                                 float *y) {
     (void)be;
     const long planes = (long)N * C;
 #pragma omp parallel for schedule(static) if ((size_t)planes * HW > 65536)
@@ -35,8 +36,8 @@ void apt_cpu_chscale_forward(AptBackend *be, int N, int C, int HW, const float *
 }
 
 // ds is summed in float64 in index order (the same bits for any thread count: one plane per thread).
-void apt_cpu_chscale_backward(AptBackend *be, int N, int C, int HW, const float *x, const float *s,
-                              const float *dy, float *dx, float *ds) {
+void apt_cpu_chscale_backward_f32(AptBackend *be, int N, int C, int HW, const float *x, const float *s,
+                                  const float *dy, float *dx, float *ds) {
     (void)be;
     const long planes = (long)N * C;
 #pragma omp parallel for schedule(static) if ((size_t)planes * HW > 65536)

@@ -156,7 +156,7 @@ extern "C" AptBackend *apt_backend_cuda_create(const char **why) {
 
     AptBackend *be = (AptBackend *)apt_calloc(1, sizeof *be);
     be->name = "cuda";
-    be->act_nhwc = false; // bf16 activation chain in NCHW (cuda_bf16.cu: the cuDNN configuration checked on a GPU)
+    be->act_layout = APT_NCHW; // bf16 chain in NCHW (cuda_bf16.cu: the cuDNN configuration checked on a GPU)
     be->impl = m;
     be->alloc = cuda_alloc;
     be->free = cuda_free;

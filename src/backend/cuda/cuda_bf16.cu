@@ -1,7 +1,7 @@
 // cuda_bf16.cu — the bf16 convolutions, GEMM and layout conversions of the CUDA table (backend.h, "bf16
 // activation chain"), twins of cpu/cpu_bf16.c and cpu/cpu_bf16_act.c; the chain's BatchNorm, ReLU, add,
 // pooling and channel-scale ops are the fp32 kernels instantiated for bf16 storage (cuda_norm.cu,
-// cuda_eltwise.cu, cuda_pool.cu, cuda_se.cu). CUDA's activation layout is NCHW (AptBackend.act_nhwc
+// cuda_eltwise.cu, cuda_pool.cu, cuda_se.cu). CUDA's activation layout is NCHW (AptBackend.act_layout
 // false): the configuration checked on an H200; NHWC (tensor-core friendlier) needs NHWC filters and a
 // GPU to check it.
 //
@@ -17,8 +17,8 @@
 // ALGO_1 backward; a shape with none is a fatal error naming it. (Until then the algorithms were fixed,
 // IMPLICIT_PRECOMP_GEMM / ALGO_1 / ALGO_1, and never checked for support.)
 //
-// Set-up, as the fp32 path (cuda_conv.cu): conv2d_prepare_bf16, once per layer, makes the layer's
-// descriptors (hung on its fp32 plan, freed by conv2d_release), chooses the algorithms and grows the
+// Set-up, as the fp32 path (cuda_conv.cu): conv2d_prepare of a bf16 descriptor, once per layer, makes the
+// layer's descriptors (hung on its fp32 plan, freed by conv2d_release), chooses the algorithms and grows the
 // backend's shared workspace
 // m->ws to the largest need of the three directions: the algorithm's workspace plus the bf16 scratch of
 // the output (dx in bf16; dw in bf16 and its fp32 widening). A call re-describes x/y only when its batch
@@ -68,7 +68,7 @@ size_t need_bwd_filter(AptCudaImpl *m, Bf16Plan *p, const AptConvDesc *d, size_t
 
 Bf16Plan *plan_for(AptCudaImpl *m, const AptConvDesc *d, int n, const char *op) {
     Bf16Plan *p = (Bf16Plan *)*apt_cuda_conv_bf16_slot(d);
-    APT_CHECK(p, "%s: the layer has no bf16 plan (conv2d_prepare_bf16 was not called)", op);
+    APT_CHECK(p, "%s: the layer has no bf16 plan (not prepared with d->dtype bf16)", op);
     APT_CHECK(n >= 1 && n <= d->N, "%s: batch %d outside [1, %d]", op, n, d->N);
     CUDNN_CHECK(cudnnSetStream(m->cudnn, m->stream));
     set_xy(d, p, n);
@@ -160,16 +160,4 @@ void apt_cuda_gemm_bf16(AptBackend *be, bool ta, bool tb, int M, int N, int K, f
     CUBLAS_CHECK(cublasGemmEx(apt_cuda_impl(be)->cublas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                               N, M, K, &alpha, B, CUDA_R_16BF, ldb, A, CUDA_R_16BF, lda, &beta, C, CUDA_R_32F, ldc,
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-}
-
-// ---- layout conversions: the activation layout is NCHW here, so these are casts and a copy ----
-void apt_cuda_act_from_f32_bf16(AptBackend *be, int N, int C, int HW, const float *x, uint16_t *y) {
-    apt_cuda_cast_f32_to_bf16(apt_cuda_impl(be)->stream, x, y, (size_t)N * C * HW);
-}
-void apt_cuda_act_to_f32(AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y) {
-    apt_cuda_cast_bf16_to_f32(apt_cuda_impl(be)->stream, x, y, (size_t)N * C * HW);
-}
-void apt_cuda_act_from_nchw_f32(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
-    const size_t bytes = (size_t)N * C * HW * sizeof(float);
-    if (bytes && x != y) CUDA_CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, apt_cuda_impl(be)->stream));
 }

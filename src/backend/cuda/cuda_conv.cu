@@ -30,7 +30,7 @@ typedef struct {
     cudnnConvolutionDescriptor_t conv;
     int n_desc; // rows x/y currently describe
     const AptCudaAlgo *algo;
-    void *bf16; // the layer's bf16 plan (cuda_bf16.cu, conv2d_prepare_bf16), or NULL
+    void *bf16; // the layer's bf16 plan (cuda_bf16.cu, conv2d_prepare of a bf16 descriptor), or NULL
 } ConvPlan;
 
 static void set_xy(const AptConvDesc *d, ConvPlan *pl, int n) {
@@ -166,7 +166,7 @@ void apt_cuda_grow_workspace(AptCudaImpl *m, size_t bytes) {
     m->ws_bytes = bytes;
 }
 
-void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
+void apt_cuda_conv2d_prepare_f32(AptBackend *be, AptConvDesc *d) {
     AptCudaImpl *m = apt_cuda_impl(be);
     ConvPlan *pl = (ConvPlan *)apt_calloc(1, sizeof *pl);
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&pl->x));
@@ -234,8 +234,8 @@ static void check_ws(AptCudaImpl *m, size_t bytes) {
     APT_CHECK(bytes <= m->ws_bytes, "cuda conv: workspace %zu > %zu allocated at set-up", bytes, m->ws_bytes);
 }
 
-void apt_cuda_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
-                             const float *bias, float *y) {
+void apt_cuda_conv2d_forward_f32(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *w,
+                                 const float *bias, float *y) {
     AptCudaImpl *m = apt_cuda_impl(be);
     ConvPlan *pl = plan_for(m, d, n);
     size_t bytes = 0;
@@ -247,8 +247,8 @@ void apt_cuda_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, const 
     if (bias) CUDNN_CHECK(cudnnAddTensor(m->cudnn, &one, pl->b, bias, &one, pl->y, y)); // broadcast over n, p, q
 }
 
-void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, const float *dy, const float *w,
-                                   float *dx) {
+void apt_cuda_conv2d_backward_data_f32(AptBackend *be, const AptConvDesc *d, int n, const float *dy,
+                                       const float *w, float *dx) {
     AptCudaImpl *m = apt_cuda_impl(be);
     ConvPlan *pl = plan_for(m, d, n);
     size_t bytes = 0;
@@ -260,8 +260,8 @@ void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, 
                                              bytes, &zero, pl->x, dx));
 }
 
-void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, const float *x, const float *dy,
-                                      float *dw, float *db) {
+void apt_cuda_conv2d_backward_weights_f32(AptBackend *be, const AptConvDesc *d, int n, const float *x,
+                                          const float *dy, float *dw, float *db) {
     AptCudaImpl *m = apt_cuda_impl(be);
     ConvPlan *pl = plan_for(m, d, n);
     size_t bytes = 0;
@@ -273,4 +273,57 @@ void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int 
     CUDNN_CHECK(cudnnConvolutionBackwardFilter(m->cudnn, &one, pl->x, x, pl->y, dy, pl->conv, pl->algo->bwd_filter,
                                                m->ws, bytes, &one, pl->w, dw));
     if (db) apt_cuda_channel_sum_add(be, n, d->K, d->P * d->Q, dy, db);
+}
+
+// ---- the ops on views: the descriptor's form, fp32 here or the bf16 chain (cuda_bf16.cu), in NCHW ----
+static bool conv_bf16(const AptConvDesc *d) {
+    APT_CHECK(d->layout == APT_NCHW, "conv2d: cuda runs convolutions in NCHW, not %s",
+              apt_layout_name(d->layout));
+    return d->dtype == APT_BF16;
+}
+
+void apt_cuda_conv2d_prepare(AptBackend *be, AptConvDesc *d) {
+    const bool bf16 = conv_bf16(d);
+    apt_cuda_conv2d_prepare_f32(be, d); // the plan the bf16 descriptors hang on
+    if (bf16) apt_cuda_conv2d_prepare_bf16(be, d);
+}
+
+void apt_cuda_conv2d_forward(AptBackend *be, const AptConvDesc *d, int n, AptTensor x, AptTensor w,
+                             const float *bias, AptTensor y) {
+    const AptDType dt = conv_bf16(d) ? APT_BF16 : APT_F32;
+    apt_cuda_act("conv2d_forward", "x", x, dt);
+    apt_cuda_act("conv2d_forward", "w", w, dt);
+    apt_cuda_act("conv2d_forward", "y", y, dt);
+    if (dt == APT_BF16) {
+        APT_CHECK(!bias, "conv2d_forward: a bf16 convolution has no bias");
+        apt_cuda_conv2d_forward_bf16(be, d, n, (const uint16_t *)x.p, (const uint16_t *)w.p, (uint16_t *)y.p);
+    } else {
+        apt_cuda_conv2d_forward_f32(be, d, n, (const float *)x.p, (const float *)w.p, bias, (float *)y.p);
+    }
+}
+
+void apt_cuda_conv2d_backward_data(AptBackend *be, const AptConvDesc *d, int n, AptTensor dy, AptTensor w,
+                                   AptTensor dx) {
+    const AptDType dt = conv_bf16(d) ? APT_BF16 : APT_F32;
+    apt_cuda_act("conv2d_backward_data", "dy", dy, dt);
+    apt_cuda_act("conv2d_backward_data", "w", w, dt);
+    apt_cuda_grad("conv2d_backward_data", "dx", dx);
+    if (dt == APT_BF16)
+        apt_cuda_conv2d_backward_data_bf16(be, d, n, (const uint16_t *)dy.p, (const uint16_t *)w.p,
+                                           (float *)dx.p);
+    else
+        apt_cuda_conv2d_backward_data_f32(be, d, n, (const float *)dy.p, (const float *)w.p, (float *)dx.p);
+}
+
+void apt_cuda_conv2d_backward_weights(AptBackend *be, const AptConvDesc *d, int n, AptTensor x, AptTensor dy,
+                                      float *dw, float *db) {
+    const AptDType dt = conv_bf16(d) ? APT_BF16 : APT_F32;
+    apt_cuda_act("conv2d_backward_weights", "x", x, dt);
+    apt_cuda_act("conv2d_backward_weights", "dy", dy, dt);
+    if (dt == APT_BF16) {
+        APT_CHECK(!db, "conv2d_backward_weights: a bf16 convolution has no bias");
+        apt_cuda_conv2d_backward_weights_bf16(be, d, n, (const uint16_t *)x.p, (const uint16_t *)dy.p, dw);
+    } else {
+        apt_cuda_conv2d_backward_weights_f32(be, d, n, (const float *)x.p, (const float *)dy.p, dw, db);
+    }
 }

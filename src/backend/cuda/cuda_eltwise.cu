@@ -25,30 +25,31 @@ template <typename I> __global__ void bias_rows_kernel(I n, int C, int HW, const
         y[i] = b[(i / (I)HW) % (I)C];
 }
 
-#define LAUNCH(kernel, n, ...)                                                                               \
-    do {                                                                                                     \
-        if ((n) == 0) return;                                                                                \
-        kernel<<<apt_cuda_grid_1d((n), ELT_THREADS), ELT_THREADS, 0, apt_cuda_impl(be)->stream>>>(__VA_ARGS__); \
-        CUDA_CHECK_LAUNCH();                                                                                 \
-    } while (0)
+#define LAUNCH(kernel, n, ...) APT_CUDA_LAUNCH(ELT_THREADS, kernel, n, __VA_ARGS__)
 
-void apt_cuda_relu_forward(AptBackend *be, size_t n, const float *x, float *y) {
-    LAUNCH(relu_fwd_kernel<float>, n, n, x, y);
+// The ops on views: any layout, all operands in one; T the storage type of the activation (x, y, a, b).
+void apt_cuda_relu_forward(AptBackend *be, size_t n, AptTensor x, AptTensor y) {
+    apt_tensor_expect("relu_forward", "y", y, x.dtype, x.layout);
+    apt_cuda_typed(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        LAUNCH(relu_fwd_kernel<T>, n, n, (const T *)x.p, (T *)y.p);
+    });
 }
-void apt_cuda_relu_backward(AptBackend *be, size_t n, const float *y, const float *dy, float *dx) {
-    LAUNCH(relu_bwd_kernel<float>, n, n, y, dy, dx);
+void apt_cuda_relu_backward(AptBackend *be, size_t n, AptTensor y, AptTensor dy, AptTensor dx) {
+    apt_tensor_expect("relu_backward", "dy", dy, APT_F32, y.layout);
+    apt_tensor_expect("relu_backward", "dx", dx, APT_F32, y.layout);
+    apt_cuda_typed(y.dtype, [&](auto t) {
+        using T = decltype(t);
+        LAUNCH(relu_bwd_kernel<T>, n, n, (const T *)y.p, (const float *)dy.p, (float *)dx.p);
+    });
 }
-void apt_cuda_add(AptBackend *be, size_t n, const float *a, const float *b, float *y) {
-    LAUNCH(add_kernel<float>, n, n, a, b, y);
-}
-void apt_cuda_relu_forward_bf16(AptBackend *be, size_t n, const uint16_t *x, uint16_t *y) {
-    LAUNCH(relu_fwd_kernel<uint16_t>, n, n, x, y);
-}
-void apt_cuda_relu_backward_bf16(AptBackend *be, size_t n, const uint16_t *y, const float *dy, float *dx) {
-    LAUNCH(relu_bwd_kernel<uint16_t>, n, n, y, dy, dx);
-}
-void apt_cuda_add_bf16(AptBackend *be, size_t n, const uint16_t *a, const uint16_t *b, uint16_t *y) {
-    LAUNCH(add_kernel<uint16_t>, n, n, a, b, y);
+void apt_cuda_add(AptBackend *be, size_t n, AptTensor a, AptTensor b, AptTensor y) {
+    apt_tensor_expect("add", "b", b, a.dtype, a.layout);
+    apt_tensor_expect("add", "y", y, a.dtype, a.layout);
+    apt_cuda_typed(a.dtype, [&](auto t) {
+        using T = decltype(t);
+        LAUNCH(add_kernel<T>, n, n, (const T *)a.p, (const T *)b.p, (T *)y.p);
+    });
 }
 void apt_cuda_axpy(AptBackend *be, size_t n, float alpha, const float *x, float *y) {
     LAUNCH(axpy_kernel, n, n, alpha, x, y);

@@ -105,15 +105,7 @@ void apt_cuda_channel_sum_add(AptBackend *be, int N, int C, int HW, const float 
     chan_reduce<RED_SUM, float>(be, N, C, HW, NULL, dy, NULL, NULL, 0.0f, NULL, db, NULL);
 }
 
-// Per-element launch in 32-bit index arithmetic when n < 2^31 (cuda_common.cuh), else 64-bit.
-#define BN_LAUNCH(kernel, n, ...)                                                                            \
-    do {                                                                                                     \
-        cudaStream_t st_ = apt_cuda_impl(be)->stream;                                                        \
-        if (apt_cuda_idx32(n))                                                                               \
-            kernel<uint32_t><<<apt_cuda_grid_1d((n), 256), 256, 0, st_>>>((uint32_t)(n), __VA_ARGS__);       \
-        else                                                                                                 \
-            kernel<size_t><<<apt_cuda_grid_1d((n), 256), 256, 0, st_>>>((n), __VA_ARGS__);                  \
-    } while (0)
+#define BN_THREADS 256
 
 // y = x * a + b with a = gamma / sqrt(var + eps), b = beta - mean * a (as the CPU, in float).
 template <typename I, typename TX, typename TY>
@@ -162,28 +154,44 @@ __global__ void bn_finalize_kernel(int C, const double *sums, double count, floa
     }
 }
 
-void apt_cuda_bn_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *mean, const float *var,
-                         float eps, const float *gamma, const float *beta, float *y) {
-    size_t n = (size_t)N * C * HW;
-    if (!n) return;
-    BN_LAUNCH(bn_fwd_kernel, n, C, HW, x, mean, var, eps, gamma, beta, y);
-    CUDA_CHECK_LAUNCH();
+// ---- the ops on views: one launcher per kernel family, T the storage type of x (and y): float, or
+// uint16_t for the bf16 chain; statistics, gradients and per-channel vectors fp32 / float64 either way.
+void apt_cuda_bn_forward(AptBackend *be, int N, int C, int HW, AptTensor x, const float *mean,
+                         const float *var, float eps, const float *gamma, const float *beta, AptTensor y) {
+    const AptDType dt = apt_cuda_form("bn_forward", "x", x);
+    apt_cuda_act("bn_forward", "y", y, dt);
+    const size_t n = (size_t)N * C * HW;
+    apt_cuda_typed(dt, [&](auto t) {
+        using T = decltype(t);
+        APT_CUDA_LAUNCH_I(BN_THREADS, bn_fwd_kernel, n, n, C, HW, (const T *)x.p, mean, var, eps, gamma, beta,
+                          (T *)y.p);
+    });
 }
 
-void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
-                                 const float *mean, const float *var, float eps, const float *gamma, float *dx,
-                                 float *dgamma, float *dbeta) {
-    size_t n = (size_t)N * C * HW;
+void apt_cuda_bn_backward_affine(AptBackend *be, int N, int C, int HW, AptTensor x, AptTensor dy,
+                                 const float *mean, const float *var, float eps, const float *gamma,
+                                 AptTensor dx, float *dgamma, float *dbeta) {
+    const AptDType dt = apt_cuda_form("bn_backward_affine", "x", x);
+    apt_cuda_grad("bn_backward_affine", "dy", dy);
+    apt_cuda_grad("bn_backward_affine", "dx", dx);
+    const size_t n = (size_t)N * C * HW;
     if (!n) return;
-    if (dgamma || dbeta) chan_reduce<RED_AFFINE, float>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
-    if (dx) {
-        BN_LAUNCH(bn_dx_affine_kernel, n, C, HW, dy, var, eps, gamma, dx);
-        CUDA_CHECK_LAUNCH();
-    }
+    apt_cuda_typed(dt, [&](auto t) {
+        using T = decltype(t);
+        if (dgamma || dbeta)
+            chan_reduce<RED_AFFINE, T>(be, N, C, HW, (const T *)x.p, (const float *)dy.p, mean, var, eps,
+                                       NULL, dbeta, dgamma);
+    });
+    if (dx.p)
+        APT_CUDA_LAUNCH_I(BN_THREADS, bn_dx_affine_kernel, n, n, C, HW, (const float *)dy.p, var, eps, gamma,
+                          (float *)dx.p);
 }
 
-void apt_cuda_bn_stats(AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
-    chan_reduce<RED_STATS, float>(be, N, C, HW, x, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
+void apt_cuda_bn_stats(AptBackend *be, int N, int C, int HW, AptTensor x, double *sums) {
+    apt_cuda_typed(apt_cuda_form("bn_stats", "x", x), [&](auto t) {
+        using T = decltype(t);
+        chan_reduce<RED_STATS, T>(be, N, C, HW, (const T *)x.p, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
+    });
 }
 
 void apt_cuda_bn_finalize(AptBackend *be, int C, const double *sums, double count, float momentum, float *mean,
@@ -194,58 +202,29 @@ void apt_cuda_bn_finalize(AptBackend *be, int C, const double *sums, double coun
     CUDA_CHECK_LAUNCH();
 }
 
-void apt_cuda_bn_backward_stats(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+void apt_cuda_bn_backward_stats(AptBackend *be, int N, int C, int HW, AptTensor x, AptTensor dy,
                                 const float *mean, const float *var, float eps, double *sums) {
-    chan_reduce<RED_BWD_STATS, float>(be, N, C, HW, x, dy, mean, var, eps, sums, NULL, NULL);
+    const AptDType dt = apt_cuda_form("bn_backward_stats", "x", x);
+    apt_cuda_grad("bn_backward_stats", "dy", dy);
+    apt_cuda_typed(dt, [&](auto t) {
+        using T = decltype(t);
+        chan_reduce<RED_BWD_STATS, T>(be, N, C, HW, (const T *)x.p, (const float *)dy.p, mean, var, eps, sums,
+                                      NULL, NULL);
+    });
 }
 
-void apt_cuda_bn_backward_data(AptBackend *be, int N, int C, int HW, const float *x, const float *dy,
+void apt_cuda_bn_backward_data(AptBackend *be, int N, int C, int HW, AptTensor x, AptTensor dy,
                                const float *mean, const float *var, float eps, const float *gamma,
-                               const double *sums, double count, float *dx) {
-    size_t n = (size_t)N * C * HW;
-    if (!n) return;
-    BN_LAUNCH(bn_dx_train_kernel, n, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx);
-    CUDA_CHECK_LAUNCH();
-}
-
-// ---- the bf16 activation chain (backend.h): the kernels above on bf16 x (and y), NCHW ----
-
-void apt_cuda_bn_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *mean,
-                              const float *var, float eps, const float *gamma, const float *beta, uint16_t *y) {
-    size_t n = (size_t)N * C * HW;
-    if (!n) return;
-    BN_LAUNCH(bn_fwd_kernel, n, C, HW, x, mean, var, eps, gamma, beta, y);
-    CUDA_CHECK_LAUNCH();
-}
-
-void apt_cuda_bn_backward_affine_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
-                                      const float *mean, const float *var, float eps, const float *gamma, float *dx,
-                                      float *dgamma, float *dbeta) {
-    size_t n = (size_t)N * C * HW;
-    if (!n) return;
-    if (dgamma || dbeta) chan_reduce<RED_AFFINE, uint16_t>(be, N, C, HW, x, dy, mean, var, eps, NULL, dbeta, dgamma);
-    if (dx) {
-        BN_LAUNCH(bn_dx_affine_kernel, n, C, HW, dy, var, eps, gamma, dx);
-        CUDA_CHECK_LAUNCH();
-    }
-}
-
-void apt_cuda_bn_stats_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, double *sums) {
-    chan_reduce<RED_STATS, uint16_t>(be, N, C, HW, x, NULL, NULL, NULL, 0.0f, sums, NULL, NULL);
-}
-
-void apt_cuda_bn_backward_stats_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
-                                     const float *mean, const float *var, float eps, double *sums) {
-    chan_reduce<RED_BWD_STATS, uint16_t>(be, N, C, HW, x, dy, mean, var, eps, sums, NULL, NULL);
-}
-
-void apt_cuda_bn_backward_data_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *dy,
-                                    const float *mean, const float *var, float eps, const float *gamma,
-                                    const double *sums, double count, float *dx) {
-    size_t n = (size_t)N * C * HW;
-    if (!n) return;
-    BN_LAUNCH(bn_dx_train_kernel, n, C, HW, x, dy, mean, var, eps, gamma, sums, count, dx);
-    CUDA_CHECK_LAUNCH();
+                               const double *sums, double count, AptTensor dx) {
+    const AptDType dt = apt_cuda_form("bn_backward_data", "x", x);
+    apt_cuda_grad("bn_backward_data", "dy", dy);
+    apt_cuda_grad("bn_backward_data", "dx", dx);
+    const size_t n = (size_t)N * C * HW;
+    apt_cuda_typed(dt, [&](auto t) {
+        using T = decltype(t);
+        APT_CUDA_LAUNCH_I(BN_THREADS, bn_dx_train_kernel, n, n, C, HW, (const T *)x.p, (const float *)dy.p,
+                          mean, var, eps, gamma, sums, count, (float *)dx.p);
+    });
 }
 
 // ---- L2 normalisation: one block per row, sums in double (fixed tree) ----

@@ -122,31 +122,29 @@ __global__ void gap_bwd_kernel(I n, int HW, const float *dy, float *dx) {
         dx[i] = dy[i / (I)HW] * inv;
 }
 
-#define POOL_LAUNCH(kernel, n, ...)                                                                          \
-    do {                                                                                                     \
-        if ((n) == 0) return;                                                                                \
-        kernel<<<apt_cuda_grid_1d((n), POOL_THREADS), POOL_THREADS, 0, apt_cuda_impl(be)->stream>>>(__VA_ARGS__); \
-        CUDA_CHECK_LAUNCH();                                                                                 \
-    } while (0)
-
-// Per-element kernels index in uint32_t when both the input and the output have < 2^31 elements
-// (cuda_common.cuh: 32-bit division and remainder are several times cheaper), else in size_t.
+#define POOL_LAUNCH(kernel, n, ...) APT_CUDA_LAUNCH(POOL_THREADS, kernel, n, __VA_ARGS__)
+// Per-element kernels index in uint32_t when both the input and the output have < 2^31 elements.
 #define POOL_LAUNCH_I(kernel, n, n_other, ...)                                                               \
-    do {                                                                                                     \
-        if (apt_cuda_idx32(n) && apt_cuda_idx32(n_other))                                                   \
-            POOL_LAUNCH(kernel<uint32_t>, n, (uint32_t)(n), __VA_ARGS__);                                    \
-        else                                                                                                 \
-            POOL_LAUNCH(kernel<size_t>, n, (n), __VA_ARGS__);                                                \
-    } while (0)
+    APT_CUDA_LAUNCH_I(POOL_THREADS, kernel, n, n_other, __VA_ARGS__)
 
-void apt_cuda_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y, int *idx) {
+// The ops on views: T the storage type of the activation (x, y: float, or uint16_t for the bf16 chain);
+// the gradients are fp32 in either form, so the backward passes have one instance.
+void apt_cuda_maxpool_forward(AptBackend *be, const AptPoolDesc *d, int n, AptTensor x, AptTensor y,
+                              int *idx) {
+    const AptDType dt = apt_cuda_form("maxpool_forward", "x", x);
+    apt_cuda_act("maxpool_forward", "y", y, dt);
     size_t no = (size_t)n * d->C * d->P * d->Q, ni = (size_t)n * d->C * d->H * d->W;
-    POOL_LAUNCH_I(maxpool_fwd_kernel, no, ni, pool_k(d), x, y, idx);
+    apt_cuda_typed(dt, [&](auto t) {
+        using T = decltype(t);
+        POOL_LAUNCH_I(maxpool_fwd_kernel, no, ni, pool_k(d), (const T *)x.p, (T *)y.p, idx);
+    });
 }
-void apt_cuda_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
-                               float *dx) {
+void apt_cuda_maxpool_backward(AptBackend *be, const AptPoolDesc *d, int n, AptTensor dy, const int *idx,
+                               AptTensor dx) {
+    apt_cuda_grad("maxpool_backward", "dy", dy);
+    apt_cuda_grad("maxpool_backward", "dx", dx);
     size_t ni = (size_t)n * d->C * d->H * d->W, no = (size_t)n * d->C * d->P * d->Q;
-    POOL_LAUNCH_I(maxpool_bwd_kernel, ni, no, pool_k(d), dy, idx, dx);
+    POOL_LAUNCH_I(maxpool_bwd_kernel, ni, no, pool_k(d), (const float *)dy.p, idx, (float *)dx.p);
 }
 void apt_cuda_avgpool_forward(AptBackend *be, const AptPoolDesc *d, int n, const float *x, float *y) {
     size_t no = (size_t)n * d->C * d->P * d->Q, ni = (size_t)n * d->C * d->H * d->W;
@@ -156,30 +154,15 @@ void apt_cuda_avgpool_backward(AptBackend *be, const AptPoolDesc *d, int n, cons
     size_t ni = (size_t)n * d->C * d->H * d->W, no = (size_t)n * d->C * d->P * d->Q;
     POOL_LAUNCH_I(avgpool_bwd_kernel, ni, no, pool_k(d), dy, dx);
 }
-void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, const float *x, float *y) {
+void apt_cuda_gap_forward(AptBackend *be, int N, int C, int HW, AptTensor x, float *y) {
     size_t planes = (size_t)N * C;
-    POOL_LAUNCH(gap_fwd_kernel<float>, planes, planes, HW, x, y);
+    apt_cuda_typed(apt_cuda_form("gap_forward", "x", x), [&](auto t) {
+        using T = decltype(t);
+        POOL_LAUNCH(gap_fwd_kernel<T>, planes, planes, HW, (const T *)x.p, y);
+    });
 }
-void apt_cuda_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
+void apt_cuda_gap_backward(AptBackend *be, int N, int C, int HW, const float *dy, AptTensor dx) {
+    apt_cuda_grad("gap_backward", "dx", dx);
     size_t n = (size_t)N * C * HW;
-    POOL_LAUNCH_I(gap_bwd_kernel, n, n, HW, dy, dx);
-}
-
-// ---- the bf16 activation chain (backend.h), NCHW on CUDA: the kernels above on bf16 activations; the
-// backward passes read and write fp32 gradients in NCHW, so they are the fp32 ops themselves ----
-void apt_cuda_maxpool_forward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const uint16_t *x, uint16_t *y,
-                                   int *idx) {
-    size_t no = (size_t)n * d->C * d->P * d->Q, ni = (size_t)n * d->C * d->H * d->W;
-    POOL_LAUNCH_I(maxpool_fwd_kernel, no, ni, pool_k(d), x, y, idx);
-}
-void apt_cuda_maxpool_backward_bf16(AptBackend *be, const AptPoolDesc *d, int n, const float *dy, const int *idx,
-                                    float *dx) {
-    apt_cuda_maxpool_backward(be, d, n, dy, idx, dx);
-}
-void apt_cuda_gap_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y) {
-    size_t planes = (size_t)N * C;
-    POOL_LAUNCH(gap_fwd_kernel<uint16_t>, planes, planes, HW, x, y);
-}
-void apt_cuda_gap_backward_bf16(AptBackend *be, int N, int C, int HW, const float *dy, float *dx) {
-    apt_cuda_gap_backward(be, N, C, HW, dy, dx);
+    POOL_LAUNCH_I(gap_bwd_kernel, n, n, HW, dy, (float *)dx.p);
 }

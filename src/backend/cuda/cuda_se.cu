@@ -36,12 +36,7 @@ template <typename T> __global__ void chscale_ds_kernel(size_t planes, int HW, c
     }
 }
 
-#define SE_LAUNCH(kernel, n, ...)                                                                            \
-    do {                                                                                                     \
-        if ((n) == 0) return;                                                                                \
-        kernel<<<apt_cuda_grid_1d((n), SE_THREADS), SE_THREADS, 0, apt_cuda_impl(be)->stream>>>(__VA_ARGS__); \
-        CUDA_CHECK_LAUNCH();                                                                                 \
-    } while (0)
+#define SE_LAUNCH(kernel, n, ...) APT_CUDA_LAUNCH(SE_THREADS, kernel, n, __VA_ARGS__)
 
 void apt_cuda_sigmoid_forward(AptBackend *be, size_t n, const float *x, float *y) {
     SE_LAUNCH(sigmoid_fwd_kernel, n, n, x, y);
@@ -49,42 +44,32 @@ void apt_cuda_sigmoid_forward(AptBackend *be, size_t n, const float *x, float *y
 void apt_cuda_sigmoid_backward(AptBackend *be, size_t n, const float *y, const float *dy, float *dx) {
     SE_LAUNCH(sigmoid_bwd_kernel, n, n, y, dy, dx);
 }
-void apt_cuda_chscale_forward(AptBackend *be, int N, int C, int HW, const float *x, const float *s, float *y) {
+// The ops on views: T the storage type of x (and y): float, or uint16_t for the bf16 chain; s, ds, dy and
+// dx fp32 in either form.
+void apt_cuda_chscale_forward(AptBackend *be, int N, int C, int HW, AptTensor x, const float *s,
+                              AptTensor y) {
+    const AptDType dt = apt_cuda_form("chscale_forward", "x", x);
+    apt_cuda_act("chscale_forward", "y", y, dt);
     size_t n = (size_t)N * C * HW;
-    if (apt_cuda_idx32(n)) SE_LAUNCH(chscale_fwd_kernel<uint32_t>, n, (uint32_t)n, HW, x, s, y);
-    else SE_LAUNCH(chscale_fwd_kernel<size_t>, n, n, HW, x, s, y);
+    apt_cuda_typed(dt, [&](auto t) {
+        using T = decltype(t);
+        APT_CUDA_LAUNCH_I(SE_THREADS, chscale_fwd_kernel, n, n, HW, (const T *)x.p, s, (T *)y.p);
+    });
 }
-void apt_cuda_chscale_backward(AptBackend *be, int N, int C, int HW, const float *x, const float *s,
-                               const float *dy, float *dx, float *ds) {
+void apt_cuda_chscale_backward(AptBackend *be, int N, int C, int HW, AptTensor x, const float *s,
+                               AptTensor dy, AptTensor dx, float *ds) {
+    const AptDType dt = apt_cuda_form("chscale_backward", "x", x);
+    apt_cuda_grad("chscale_backward", "dy", dy);
+    apt_cuda_grad("chscale_backward", "dx", dx);
     size_t n = (size_t)N * C * HW, planes = (size_t)N * C;
     if (n == 0) return;
     if (ds) { // before dx: dx may alias dy
         size_t threads = planes * 32;
-        SE_LAUNCH(chscale_ds_kernel<float>, threads, planes, HW, x, dy, ds);
+        apt_cuda_typed(dt, [&](auto t) {
+            using T = decltype(t);
+            SE_LAUNCH(chscale_ds_kernel<T>, threads, planes, HW, (const T *)x.p, (const float *)dy.p, ds);
+        });
     }
-    if (dx) {
-        if (apt_cuda_idx32(n)) SE_LAUNCH(chscale_dx_kernel<uint32_t>, n, (uint32_t)n, HW, dy, s, dx);
-        else SE_LAUNCH(chscale_dx_kernel<size_t>, n, n, HW, dy, s, dx);
-    }
-}
-
-// ---- the bf16 activation chain (backend.h), NCHW on CUDA: x (and y) bf16, gradients fp32 ----
-void apt_cuda_chscale_forward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *s,
-                                   uint16_t *y) {
-    size_t n = (size_t)N * C * HW;
-    if (apt_cuda_idx32(n)) SE_LAUNCH(chscale_fwd_kernel<uint32_t>, n, (uint32_t)n, HW, x, s, y);
-    else SE_LAUNCH(chscale_fwd_kernel<size_t>, n, n, HW, x, s, y);
-}
-void apt_cuda_chscale_backward_bf16(AptBackend *be, int N, int C, int HW, const uint16_t *x, const float *s,
-                                    const float *dy, float *dx, float *ds) {
-    size_t n = (size_t)N * C * HW, planes = (size_t)N * C;
-    if (n == 0) return;
-    if (ds) { // before dx: dx may alias dy
-        size_t threads = planes * 32;
-        SE_LAUNCH(chscale_ds_kernel<uint16_t>, threads, planes, HW, x, dy, ds);
-    }
-    if (dx) {
-        if (apt_cuda_idx32(n)) SE_LAUNCH(chscale_dx_kernel<uint32_t>, n, (uint32_t)n, HW, dy, s, dx);
-        else SE_LAUNCH(chscale_dx_kernel<size_t>, n, n, HW, dy, s, dx);
-    }
+    if (dx.p)
+        APT_CUDA_LAUNCH_I(SE_THREADS, chscale_dx_kernel, n, n, HW, (const float *)dy.p, s, (float *)dx.p);
 }

@@ -42,12 +42,25 @@ void apt_cuda_fill_f64(AptBackend *be, size_t n, double value, double *x) {
     CUDA_CHECK_LAUNCH();
 }
 
-void apt_cuda_cast_f32_bf16(AptBackend *be, size_t n, const float *x, uint16_t *y) {
-    apt_cuda_cast_f32_to_bf16(apt_cuda_impl(be)->stream, x, y, n);
-}
-
-void apt_cuda_cast_bf16_f32(AptBackend *be, size_t n, const uint16_t *x, float *y) {
-    apt_cuda_cast_bf16_to_f32(apt_cuda_impl(be)->stream, x, y, n);
+// The cast op: dtype conversions in place of layout; CUDA keeps every view NCHW, so a permutation (NHWC on
+// either side of a plane with C > 1 and HW > 1) is refused, naming the op.
+void apt_cuda_cast(AptBackend *be, int N, int C, size_t HW, AptTensor x, AptTensor y) {
+    const size_t n = (size_t)N * (size_t)C * HW;
+    APT_CHECK(x.layout == y.layout || C == 1 || HW == 1, "cast: %s -> %s: cuda keeps every view NCHW",
+              apt_layout_name(x.layout), apt_layout_name(y.layout));
+    cudaStream_t st = apt_cuda_impl(be)->stream;
+    if (!n) return;
+    if (x.dtype == y.dtype) {
+        if (x.p != y.p)
+            CUDA_CHECK(cudaMemcpyAsync(y.p, x.p, n * apt_dtype_size(x.dtype), cudaMemcpyDeviceToDevice, st));
+    } else if (x.dtype == APT_F32 && y.dtype == APT_BF16) {
+        apt_cuda_cast_f32_to_bf16(st, (const float *)x.p, (uint16_t *)y.p, n);
+    } else if (x.dtype == APT_BF16 && y.dtype == APT_F32) {
+        apt_cuda_cast_bf16_to_f32(st, (const uint16_t *)x.p, (float *)y.p, n);
+    } else {
+        APT_CHECK(0, "cast: %s -> %s is not a cast of the op table", apt_dtype_name(x.dtype),
+                  apt_dtype_name(y.dtype));
+    }
 }
 
 void apt_cuda_sumsq(AptBackend *be, size_t n, const float *x, double *out, bool accumulate) {

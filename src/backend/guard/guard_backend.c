@@ -8,12 +8,12 @@
 // for bit (same kernels, same order), so a guarded run must equal a plain CPU run.
 //
 // Selected by APT_GUARD_BACKEND=1 with `device: cpu` (backend.c); not a user-facing device.
-// Pointers are checked: every float / double / bf16 tensor argument of an op and the optimizer's segment
-// table (AptSegment *; the AptOptimPass holding it is host memory) (NULL aside) must lie in a
-// region (a host array passed as a tensor is refused, as a GPU would fault on it); int arguments are not
-// checked (labels are host memory by contract, pooling indices are not). Copies check both sides: the
-// device side inside a region, the host side outside every region. Not thread-safe (neither is the CPU
-// table's use by one model).
+// Pointers are checked: every float / double / bf16 tensor argument and view of an op and the optimizer's
+// segment table (AptSegment *; the AptOptimPass holding it is host memory) (NULL aside) must lie in a region
+// (a host array passed as a tensor is refused, as a GPU would fault on it); int arguments are not checked
+// (labels are host memory by contract, pooling indices are not). Copies check both sides: the device side
+// inside a region, the host side outside every region. Not thread-safe (neither is the CPU table's use by one
+// model).
 #define _GNU_SOURCE
 #include "backend/backend.h"
 
@@ -130,14 +130,17 @@ static void guard_sync(AptBackend *be) {
     (void)be;
 }
 
-// Tensor arguments (float, double, bf16 pointers) must be backend memory; other arguments pass.
-static void check_tensor(GuardImpl *g, const void *p, const char *op) {
+// Tensor arguments (float, double, bf16 pointers, views) must be backend memory; other arguments pass.
+static void check_tensor(GuardImpl *g, const char *op, const void *p) {
     if (p && !region_of(g, p, 1)) apt_fatal(__FILE__, __LINE__, "guard: %s got %p, which is not backend memory", op, p);
 }
-static void check_none(GuardImpl *g, const void *p, const char *op) {
-    (void)g, (void)p, (void)op;
+static void check_view(GuardImpl *g, const char *op, AptTensor t) {
+    check_tensor(g, op, t.p);
 }
-#define GUARD_ARG(g, op, a)                                                                                   \
+static void check_none(GuardImpl *g, const char *op, ...) {
+    (void)g, (void)op;
+}
+#define GUARD_ARG(g, op, a)                                                                                  \
     _Generic((a),                                                                                            \
         float *: check_tensor,                                                                               \
         const float *: check_tensor,                                                                         \
@@ -146,19 +149,8 @@ static void check_none(GuardImpl *g, const void *p, const char *op) {
         uint16_t *: check_tensor,                                                                            \
         const uint16_t *: check_tensor,                                                                      \
         AptSegment *: check_tensor,                                                                          \
-        default: check_none)(g, guard_ptr_(a), op)
-// Any argument as a pointer for the call above (scalars become NULL; only pointer types reach
-// check_tensor, so the conversion of a scalar is never used).
-#define guard_ptr_(a)                                                                                        \
-    _Generic((a),                                                                                            \
-        float *: (const void *)(uintptr_t)(a),                                                               \
-        const float *: (const void *)(uintptr_t)(a),                                                         \
-        double *: (const void *)(uintptr_t)(a),                                                              \
-        const double *: (const void *)(uintptr_t)(a),                                                        \
-        uint16_t *: (const void *)(uintptr_t)(a),                                                            \
-        const uint16_t *: (const void *)(uintptr_t)(a),                                                      \
-        AptSegment *: (const void *)(uintptr_t)(a),                                                          \
-        default: (const void *)0)
+        AptTensor: check_view,                                                                               \
+        default: check_none)(g, op, a)
 // FOR_EACH over an op's argument list (the longest, gemm_batched, has 18).
 #define GUARD_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, N,  \
                  ...)                                                                                        \
@@ -234,7 +226,7 @@ AptBackend *apt_backend_guard_create(void) {
     g->page = (size_t)sysconf(_SC_PAGESIZE);
     be->name = "guard";
     be->wrapped = g->inner;
-    be->act_nhwc = g->inner->act_nhwc;
+    be->act_layout = g->inner->act_layout;
     be->impl = g;
     be->alloc = guard_alloc;
     be->free = guard_free;

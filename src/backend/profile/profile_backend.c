@@ -11,12 +11,10 @@
 // profiled call. A step that calls more ops than that stops stamping ops at the limit and is left out
 // of the aggregate (the report says so) rather than timed in part.
 //
-// Work per call (FLOPs or bytes) comes from a small function per op, apt_profile_work_<op>, with the
-// op's own parameter list (generated declarations, so a definition with the wrong signature does not
-// compile). Every op gets a WEAK declaration; an op whose work is not counted simply has no definition,
-// its address is NULL and the wrapper skips it ("–" in the table).
+// Work per call (FLOPs or bytes): profile_work.h.
 #define _POSIX_C_SOURCE 200809L
 #include "profile_backend.h"
+#include "profile_work.h"
 
 #include "backend/loss_types.h"
 #include "core/check.h"
@@ -38,10 +36,6 @@ enum {
 static const char *const op_name[PROF_NOPS] = {
     APT_BACKEND_OPS(PROF_NAME) APT_BACKEND_TRANSFORMER_OPS(PROF_NAME) "copy", "upload", "upload_wait"};
 #undef PROF_NAME
-
-typedef struct {
-    double flops, bytes;
-} ProfWork;
 
 typedef struct {
     int op;
@@ -94,278 +88,6 @@ static int prof_enter(ProfImpl *p, int op, const ProfWork *w) {
 static void prof_leave(ProfImpl *p, int k) {
     if (k >= 0) p->clock->timer_record(p->clock, &p->sets[p->done], 2 * k + 2);
 }
-
-// ---- work per call: a weak declaration for every op, definitions below for the ops that know theirs
-#define PROF_PREPEND_PARAM(...) (ProfWork * work_, __VA_ARGS__)
-#define PROF_PREPEND_ARG(...) (&work_, __VA_ARGS__)
-#define PROF_WORK_DECL(name, params, args) __attribute__((weak)) void apt_profile_work_##name PROF_PREPEND_PARAM params;
-APT_BACKEND_OPS(PROF_WORK_DECL)
-APT_BACKEND_TRANSFORMER_OPS(PROF_WORK_DECL)
-#undef PROF_WORK_DECL
-
-// The definitions: each takes the op's full parameter list (its declaration above is generated from
-// the op list, so a wrong signature does not compile); most parameters are unused by design.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-// FLOPs: multiply-adds count 2. Convolutions (fwd, bwd-data, bwd-weights alike): 2 n K C R S P Q, the
-// direct convolution's count whatever algorithm runs (Winograd/FFT do fewer); GEMMs 2 M N K.
-static double conv_flops(const AptConvDesc *d, int n) {
-    return 2.0 * n * d->K * d->C * d->R * d->S * d->P * d->Q;
-}
-void apt_profile_work_gemm(ProfWork *wk, AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha,
-                           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    wk->flops = 2.0 * M * N * K;
-}
-void apt_profile_work_gemm_bf16(ProfWork *wk, AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha,
-                                const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta, float *C,
-                                int ldc) {
-    wk->flops = 2.0 * M * N * K;
-}
-void apt_profile_work_gemm_batched(ProfWork *wk, AptBackend *be, bool ta, bool tb, int M, int N, int K,
-                                   float alpha, const float *A, int lda, long long sA, const float *B, int ldb,
-                                   long long sB, float beta, float *C, int ldc, long long sC, int batch) {
-    wk->flops = 2.0 * M * N * K * batch;
-}
-void apt_profile_work_conv2d_forward(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n, const float *x,
-                                     const float *w, const float *bias, float *y) {
-    wk->flops = conv_flops(d, n);
-}
-void apt_profile_work_conv2d_backward_data(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n,
-                                           const float *dy, const float *w, float *dx) {
-    wk->flops = conv_flops(d, n);
-}
-void apt_profile_work_conv2d_backward_weights(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n,
-                                              const float *x, const float *dy, float *dw, float *db) {
-    wk->flops = conv_flops(d, n);
-}
-void apt_profile_work_conv2d_forward_bf16(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n,
-                                          const uint16_t *x, const uint16_t *w, uint16_t *y) {
-    wk->flops = conv_flops(d, n);
-}
-void apt_profile_work_conv2d_backward_data_bf16(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n,
-                                                const uint16_t *dy, const uint16_t *w, float *dx) {
-    wk->flops = conv_flops(d, n);
-}
-void apt_profile_work_conv2d_backward_weights_bf16(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n,
-                                                   const uint16_t *x, const uint16_t *dy, float *dw) {
-    wk->flops = conv_flops(d, n);
-}
-// linear: y = x w^T is one N x out x in GEMM; backward one more for dw and one for dx (when asked).
-void apt_profile_work_linear_forward(ProfWork *wk, AptBackend *be, int N, int in, int out, const float *x,
-                                     const float *w, const float *b, float *y) {
-    wk->flops = 2.0 * N * in * out;
-}
-void apt_profile_work_linear_backward(ProfWork *wk, AptBackend *be, int N, int in, int out, const float *x,
-                                      const float *w, const float *dy, float *dx, float *dw, float *db) {
-    wk->flops = 2.0 * N * in * out * ((dx != NULL) + (dw != NULL));
-}
-// The ranking loss: its GEMMs, S = E_q E^T [b, B] and the two products back to dE (cpu_loss.c), 6 b B D
-// (B: the gallery, batch plus cross-batch memory rows);
-// the b m B sigmoid terms of the row functions (forward and backward, DESIGN §3) are not counted, as an
-// exp is no fixed number of FLOPs: the figure is a lower bound of the work done.
-void apt_profile_work_loss_compute(ProfWork *wk, AptBackend *be, void *ws, const struct AptLossParams *p,
-                                   const float *E, const int *labels, int B, int D, int q_begin, int q_end,
-                                   float *dE, double *loss_part) {
-    wk->flops = 6.0 * (q_end - q_begin) * (double)(B + p->memory_rows) * D; // gallery: batch + memory
-}
-// Bytes moved: every element read plus every element written once (fp32 4 bytes, bf16 2, float64 8);
-// per-channel vectors and [N, C] side inputs are left out (small beside the tensors).
-void apt_profile_work_bn_forward(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x,
-                                 const float *mean, const float *var, float eps, const float *gamma,
-                                 const float *beta, float *y) {
-    wk->bytes = 8.0 * N * C * HW;
-}
-void apt_profile_work_bn_backward_affine(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x,
-                                         const float *dy, const float *mean, const float *var, float eps,
-                                         const float *gamma, float *dx, float *dgamma, float *dbeta) {
-    wk->bytes = (8.0 + (dx ? 4 : 0)) * N * C * HW;
-}
-void apt_profile_work_bn_stats(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x, double *sums) {
-    wk->bytes = 4.0 * N * C * HW;
-}
-void apt_profile_work_bn_backward_stats(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x,
-                                        const float *dy, const float *mean, const float *var, float eps,
-                                        double *sums) {
-    wk->bytes = 8.0 * N * C * HW;
-}
-void apt_profile_work_bn_backward_data(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x,
-                                       const float *dy, const float *mean, const float *var, float eps,
-                                       const float *gamma, const double *sums, double count, float *dx) {
-    wk->bytes = 12.0 * N * C * HW;
-}
-void apt_profile_work_bn_forward_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW, const uint16_t *x,
-                                      const float *mean, const float *var, float eps, const float *gamma,
-                                      const float *beta, uint16_t *y) {
-    wk->bytes = 4.0 * N * C * HW;
-}
-void apt_profile_work_bn_backward_affine_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW,
-                                              const uint16_t *x, const float *dy, const float *mean,
-                                              const float *var, float eps, const float *gamma, float *dx,
-                                              float *dgamma, float *dbeta) {
-    wk->bytes = (6.0 + (dx ? 4 : 0)) * N * C * HW;
-}
-void apt_profile_work_bn_stats_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW, const uint16_t *x,
-                                    double *sums) {
-    wk->bytes = 2.0 * N * C * HW;
-}
-void apt_profile_work_bn_backward_stats_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW,
-                                             const uint16_t *x, const float *dy, const float *mean,
-                                             const float *var, float eps, double *sums) {
-    wk->bytes = 6.0 * N * C * HW;
-}
-void apt_profile_work_bn_backward_data_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW,
-                                            const uint16_t *x, const float *dy, const float *mean,
-                                            const float *var, float eps, const float *gamma,
-                                            const double *sums, double count, float *dx) {
-    wk->bytes = 10.0 * N * C * HW;
-}
-void apt_profile_work_relu_forward(ProfWork *wk, AptBackend *be, size_t n, const float *x, float *y) {
-    wk->bytes = 8.0 * n;
-}
-void apt_profile_work_relu_backward(ProfWork *wk, AptBackend *be, size_t n, const float *y, const float *dy,
-                                    float *dx) {
-    wk->bytes = 12.0 * n;
-}
-void apt_profile_work_relu_forward_bf16(ProfWork *wk, AptBackend *be, size_t n, const uint16_t *x, uint16_t *y) {
-    wk->bytes = 4.0 * n;
-}
-void apt_profile_work_relu_backward_bf16(ProfWork *wk, AptBackend *be, size_t n, const uint16_t *y,
-                                         const float *dy, float *dx) {
-    wk->bytes = 10.0 * n;
-}
-void apt_profile_work_add(ProfWork *wk, AptBackend *be, size_t n, const float *a, const float *b, float *y) {
-    wk->bytes = 12.0 * n;
-}
-void apt_profile_work_add_bf16(ProfWork *wk, AptBackend *be, size_t n, const uint16_t *a, const uint16_t *b,
-                               uint16_t *y) {
-    wk->bytes = 6.0 * n;
-}
-void apt_profile_work_axpy(ProfWork *wk, AptBackend *be, size_t n, float alpha, const float *x, float *y) {
-    wk->bytes = 12.0 * n;
-}
-void apt_profile_work_scale(ProfWork *wk, AptBackend *be, size_t n, float alpha, float *x) {
-    wk->bytes = 8.0 * n;
-}
-void apt_profile_work_fill(ProfWork *wk, AptBackend *be, size_t n, float value, float *x) {
-    wk->bytes = 4.0 * n;
-}
-void apt_profile_work_fill_f64(ProfWork *wk, AptBackend *be, size_t n, double value, double *x) {
-    wk->bytes = 8.0 * n;
-}
-// The one-pass optimizer: per element, sgd reads w, g, m and writes w, m (20 bytes; +8 when clipping writes g
-// back, not counted: the coefficient is in backend memory); adam/adamw also read and write v (28 bytes).
-void apt_profile_work_optim_update(ProfWork *wk, AptBackend *be, const AptOptimPass *pass, float *w, float *g,
-                                   float *m, float *v, const double *scal) {
-    wk->bytes = (pass->kind == APT_UPDATE_SGD ? 20.0 : 28.0) * (double)pass->numel_total;
-}
-void apt_profile_work_cast_f32_bf16(ProfWork *wk, AptBackend *be, size_t n, const float *x, uint16_t *y) {
-    wk->bytes = 6.0 * n;
-}
-void apt_profile_work_cast_bf16_f32(ProfWork *wk, AptBackend *be, size_t n, const uint16_t *x, float *y) {
-    wk->bytes = 6.0 * n;
-}
-void apt_profile_work_act_from_f32_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x,
-                                        uint16_t *y) {
-    wk->bytes = 6.0 * N * C * HW;
-}
-void apt_profile_work_act_to_f32(ProfWork *wk, AptBackend *be, int N, int C, int HW, const uint16_t *x, float *y) {
-    wk->bytes = 6.0 * N * C * HW;
-}
-void apt_profile_work_act_from_nchw_f32(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x,
-                                        float *y) {
-    wk->bytes = 8.0 * N * C * HW;
-}
-// Pooling: the input plane read (or written, backward) and the output (+ int32 argmax indices).
-void apt_profile_work_maxpool_forward(ProfWork *wk, AptBackend *be, const AptPoolDesc *d, int n, const float *x,
-                                      float *y, int *idx) {
-    wk->bytes = 4.0 * n * d->C * ((double)d->H * d->W + 2.0 * d->P * d->Q);
-}
-void apt_profile_work_maxpool_backward(ProfWork *wk, AptBackend *be, const AptPoolDesc *d, int n,
-                                       const float *dy, const int *idx, float *dx) {
-    wk->bytes = 4.0 * n * d->C * ((double)d->H * d->W + 2.0 * d->P * d->Q);
-}
-void apt_profile_work_maxpool_forward_bf16(ProfWork *wk, AptBackend *be, const AptPoolDesc *d, int n,
-                                           const uint16_t *x, uint16_t *y, int *idx) {
-    wk->bytes = (double)n * d->C * (2.0 * d->H * d->W + 6.0 * d->P * d->Q);
-}
-void apt_profile_work_maxpool_backward_bf16(ProfWork *wk, AptBackend *be, const AptPoolDesc *d, int n,
-                                            const float *dy, const int *idx, float *dx) {
-    wk->bytes = 4.0 * n * d->C * ((double)d->H * d->W + 2.0 * d->P * d->Q);
-}
-void apt_profile_work_avgpool_forward(ProfWork *wk, AptBackend *be, const AptPoolDesc *d, int n, const float *x,
-                                      float *y) {
-    wk->bytes = 4.0 * n * d->C * ((double)d->H * d->W + d->P * d->Q);
-}
-void apt_profile_work_avgpool_backward(ProfWork *wk, AptBackend *be, const AptPoolDesc *d, int n,
-                                       const float *dy, float *dx) {
-    wk->bytes = 4.0 * n * d->C * ((double)d->H * d->W + d->P * d->Q);
-}
-void apt_profile_work_gap_forward(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *x, float *y) {
-    wk->bytes = 4.0 * N * C * HW;
-}
-void apt_profile_work_gap_backward(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *dy,
-                                   float *dx) {
-    wk->bytes = 4.0 * N * C * HW;
-}
-void apt_profile_work_gap_forward_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW, const uint16_t *x,
-                                       float *y) {
-    wk->bytes = 2.0 * N * C * HW;
-}
-void apt_profile_work_gap_backward_bf16(ProfWork *wk, AptBackend *be, int N, int C, int HW, const float *dy,
-                                        float *dx) {
-    wk->bytes = 4.0 * N * C * HW;
-}
-void apt_profile_work_l2norm_forward(ProfWork *wk, AptBackend *be, int N, int D, const float *x, float *y) {
-    wk->bytes = 8.0 * N * D;
-}
-void apt_profile_work_l2norm_backward(ProfWork *wk, AptBackend *be, int N, int D, const float *x, const float *y,
-                                      const float *dy, float *dx) {
-    wk->bytes = 16.0 * N * D;
-}
-// Reductions and optimizer updates over the flat buffers.
-void apt_profile_work_sumsq(ProfWork *wk, AptBackend *be, size_t n, const float *x, double *out, bool accumulate) {
-    wk->bytes = 4.0 * n;
-}
-void apt_profile_work_finite_check(ProfWork *wk, AptBackend *be, size_t n, const float *x, double *flag) {
-    wk->bytes = 4.0 * n;
-}
-// SGD: w read + written, g read, and with momentum buf read + written.
-void apt_profile_work_sgd_update(ProfWork *wk, AptBackend *be, float *w, const float *g, float *buf, size_t n,
-                                 float lr, float wd, float mu, bool nesterov) {
-    wk->bytes = (mu != 0.0f ? 20.0 : 12.0) * n;
-}
-// Adam: w, m, v read + written, g read.
-void apt_profile_work_adam_update(ProfWork *wk, AptBackend *be, float *w, const float *g, float *m, float *v,
-                                  size_t n, float lr, float b1, float b2, float eps, float wd, bool decoupled,
-                                  long t) {
-    wk->bytes = 28.0 * n;
-}
-// Transformer elementwise and row ops (ViT).
-void apt_profile_work_layernorm_forward(ProfWork *wk, AptBackend *be, int R, int D, const float *x,
-                                        const float *gamma, const float *beta, float eps, float *y, float *mean,
-                                        float *rstd) {
-    wk->bytes = 8.0 * R * D;
-}
-void apt_profile_work_layernorm_backward(ProfWork *wk, AptBackend *be, int R, int D, const float *x,
-                                         const float *dy, const float *gamma, const float *mean,
-                                         const float *rstd, float *dx, float *dgamma, float *dbeta) {
-    wk->bytes = (8.0 + (dx ? 4 : 0)) * R * D;
-}
-void apt_profile_work_gelu_forward(ProfWork *wk, AptBackend *be, size_t n, const float *x, float *y) {
-    wk->bytes = 8.0 * n;
-}
-void apt_profile_work_gelu_backward(ProfWork *wk, AptBackend *be, size_t n, const float *x, const float *dy,
-                                    float *dx) {
-    wk->bytes = 12.0 * n;
-}
-void apt_profile_work_softmax_forward(ProfWork *wk, AptBackend *be, int R, int L, const float *x, float *y) {
-    wk->bytes = 8.0 * R * L;
-}
-void apt_profile_work_softmax_backward(ProfWork *wk, AptBackend *be, int R, int L, const float *y,
-                                       const float *dy, float *dx) {
-    wk->bytes = 12.0 * R * L;
-}
-#pragma GCC diagnostic pop
 
 // One wrapper per op: outside a profiled step one branch and the inner call; inside, the work, a stamp,
 // the inner call, a stamp.
@@ -611,6 +333,7 @@ static void prof_destroy(AptBackend *be) {
 
 AptBackend *apt_backend_profile_create(AptBackend *inner, int steps) {
     APT_CHECK(inner && steps > 0, "profile: %d steps over backend %p", steps, (void *)inner);
+    APT_CHECK(apt_profile_work_linked, "profile: the work table is missing"); // links profile_work.o
     AptBackend *be = apt_calloc(1, sizeof *be);
     ProfImpl *p = apt_calloc(1, sizeof *p);
     p->inner = inner;
@@ -619,7 +342,7 @@ AptBackend *apt_backend_profile_create(AptBackend *inner, int steps) {
     p->n_calls = apt_calloc((size_t)steps, sizeof *p->n_calls);
     p->overflow = apt_calloc((size_t)steps, sizeof *p->overflow);
     be->name = inner->name;
-    be->act_nhwc = inner->act_nhwc;
+    be->act_layout = inner->act_layout;
     be->wrapped = inner;
     be->impl = p;
     be->alloc = prof_alloc;

@@ -15,7 +15,7 @@
 // Step time is the span from the step's begin stamp to its end stamp on the same timeline (cpu: wall
 // clock; cuda: the compute stream's time), so on cuda "ops cover X %" is the stream's busy share.
 //
-// The wrapper keeps the inner backend's name and act_nhwc (so apt_backend_is_host and name checks still
+// The wrapper keeps the inner backend's name and act_layout (so apt_backend_is_host and name checks still
 // hold), sets be->wrapped = inner (apt_backend_base reaches the real backend), and owns inner: destroying
 // the wrapper destroys it. Results are the inner backend's, bit for bit (the same calls in the same
 // order). Not thread-safe (neither is one model's use of a table).

@@ -1,12 +1,14 @@
 #!/bin/bash
-# optim_pass_evidence.sh BIN_DIR TAG — the bitwise evidence of the one-pass optimizer (RESULTS.md "One step, one
-# optimizer pass"): quickstart 2 ranks 600 steps; SGD (Nesterov, wd, head lr x2) with clipping and train.chunk 32 at
+# bitwise_evidence.sh BIN_DIR TAG — the evidence that a refactor moved no number (RESULTS.md "One step, one
+# optimizer pass" and "Tensor views"): run on the binaries before and after, compare the printed hashes. Quickstart
+# 2 ranks 600 steps; SGD (Nesterov, wd, head lr x2) with clipping and train.chunk 32 at
 # 2 ranks, 60 steps; bf16 ResNet-18 1 rank 10 steps on apt_synth data; then SHA-256 of /params, /buffers, /optim of
 # each run's latest.h5 and its losses. Needs /tmp/optim_fm (aprep fashion-mnist) and /tmp/optim_syn (apt_synth DIR 8 32 8).
 set -e
-BIN=$1; TAG=$2; OUT=/tmp/optim_runs
+BIN=$(realpath "$1"); TAG=$2; OUT=/tmp/optim_runs
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cd /work/wt-optim
+cd "$(dirname "$0")/../.."
+mkdir -p /tmp/optim_ev
 rm -rf $OUT/qs_$TAG $OUT/clip_$TAG $OUT/r18_$TAG
 mpirun -np 2 --oversubscribe $BIN/aptrain configs/quickstart.yaml data.root=/tmp/optim_fm out_dir=$OUT run_name=qs_$TAG schedule.max_steps=600 resume=never > /tmp/optim_ev/qs_$TAG.log 2>&1
 rm -rf $OUT/clip_$TAG
