@@ -8,9 +8,13 @@
 #include "core/check.h"
 #include "core/rng.h"
 
-int apt_simix_pair_count(int m) { return m > 1 ? m * (m - 1) / 2 : 0; }
+int apt_simix_pair_count(int m) {
+    return m > 1 ? m * (m - 1) / 2 : 0;
+}
 
-int apt_simix_rows(int B, int m) { return m > 0 ? (B / m) * apt_simix_pair_count(m) : 0; }
+int apt_simix_rows(int B, int m) {
+    return m > 0 ? (B / m) * apt_simix_pair_count(m) : 0;
+}
 
 // The official pos_mixup (src/mixup.py) spells out m = 3, 4, 6 pair by pair; m = 4 is the one whose
 // order after the consecutive pairs is not lexicographic: fake_4 (0, 3), fake_5 (0, 2), fake_6 (1, 3).
@@ -73,16 +77,8 @@ static int cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// qsort has no context argument: classes are ordered by their first row, which is perm[gstart[g]].
-static const AptSimixPlan *sort_plan_;
-static int cmp_class(const void *a, const void *b) {
-    const int x = sort_plan_->perm[sort_plan_->gstart[*(const int *)a]];
-    const int y = sort_plan_->perm[sort_plan_->gstart[*(const int *)b]];
-    return (x > y) - (x < y);
-}
-
-void apt_simix_plan_build(AptSimixPlan *pl, const int *labels, const double *alpha_in, uint64_t seed, uint32_t epoch,
-                          uint32_t step) {
+void apt_simix_plan_build(AptSimixPlan *pl, const int *labels, const double *alpha_in, uint64_t seed,
+                          uint32_t epoch, uint32_t step) {
     const int B = pl->B, W = pl->W, b = B / W;
     // Classes: rows sorted by (label, row), then the classes ordered by their first row.
     for (int j = 0; j < B; j++)
@@ -94,18 +90,19 @@ void apt_simix_plan_build(AptSimixPlan *pl, const int *labels, const double *alp
         if (k == 0 || (pl->keys[k] >> 32) != (pl->keys[k - 1] >> 32)) pl->gstart[ng++] = k;
     }
     pl->gstart[ng] = B;
+    // Classes by their first row: keys (no longer needed for the rows) become (first row, class) pairs.
     for (int g = 0; g < ng; g++)
-        pl->gorder[g] = g;
-    sort_plan_ = pl; // not thread-safe: one plan is built at a time (the step's, or a test's)
-    qsort(pl->gorder, (size_t)ng, sizeof(int), cmp_class);
-    sort_plan_ = NULL;
+        pl->keys[g] = ((uint64_t)(uint32_t)pl->perm[pl->gstart[g]] << 32) | (uint32_t)g;
+    qsort(pl->keys, (size_t)ng, sizeof(uint64_t), cmp_u64);
+    for (int c = 0; c < ng; c++)
+        pl->gorder[c] = (int)(uint32_t)pl->keys[c];
     // Pairs in pair order: class by class, the class's pairs in apt_simix_pair's order.
     int V = 0;
     for (int c = 0; c < ng; c++) {
         const int g = pl->gorder[c], m = pl->gstart[g + 1] - pl->gstart[g];
         const int np = apt_simix_pair_count(m);
-        APT_CHECK(V + np <= pl->V_max, "simix: the batch needs more than %d virtual rows (a class of %d rows)",
-                  pl->V_max, m);
+        APT_CHECK(V + np <= pl->V_max,
+                  "simix: the batch needs more than %d virtual rows (a class of %d rows)", pl->V_max, m);
         for (int p = 0; p < np; p++) {
             int i, j;
             apt_simix_pair(m, p, &i, &j);
@@ -150,7 +147,7 @@ void apt_simix_plan_build(AptSimixPlan *pl, const int *labels, const double *alp
         pl->start[pl->pi[v] + 1]++, pl->start[pl->pj[v] + 1]++;
     for (int t = 0; t < B; t++)
         pl->start[t + 1] += pl->start[t] + 1; // + 1: the copy
-    int *fill = pl->gorder; // reused as the per-row write position
+    int *fill = pl->gorder;                   // reused as the per-row write position
     for (int t = 0; t < B; t++) {
         const int r = t / b, x = t + (int)((long long)r * V / W);
         pl->ent[pl->start[t]] = 2 * x;
@@ -188,16 +185,17 @@ void apt_simix_fold_f64(const AptSimixPlan *pl, int D, const double *dEx, double
     }
 }
 
-double apt_simix_loss_f64(AptLossWorkspace *ws, const AptLossParams *p, const AptSimixPlan *pl, const double *E,
-                          int D, double *Ex, double *dEx, double *dE) {
+double apt_simix_loss_f64(AptLossWorkspace *ws, const AptLossParams *p, const AptSimixPlan *pl,
+                          const double *E, int D, double *Ex, double *dEx, double *dE) {
     APT_CHECK(pl->W == 1, "simix: the float64 path runs one process (plan for %d ranks)", pl->W);
     AptLossParams px = *p;
     px.recallk_k_rows = pl->B; // k clipped to the real batch, as the official min(bs, k)
     apt_simix_mix_f64(pl, D, E, Ex);
     AptLossOut out = {.dE64 = dEx};
-    apt_loss_compute(ws, &px,
-                     &(AptLossIn){.E64 = Ex, .labels = pl->labels, .B = pl->n, .D = D, .q_begin = 0, .q_end = pl->n},
-                     &out);
+    apt_loss_compute(
+        ws, &px,
+        &(AptLossIn){.E64 = Ex, .labels = pl->labels, .B = pl->n, .D = D, .q_begin = 0, .q_end = pl->n},
+        &out);
     apt_simix_fold_f64(pl, D, dEx, dE);
     return out.loss_part;
 }
@@ -207,15 +205,17 @@ struct AptSimix {
     AptBackend *be;
     AptSimixPlan *pl;
     int B, D;
-    float *Ex, *dEx;    // [B + V_max, D] backend memory
-    int *src_d;         // [2 (B + V_max)] backend memory
-    int *start_d;       // [B + 1]
-    int *ent_d;         // [B + 2 V_max]
-    float *alpha_d;     // [B + V_max]
-    float *alpha_h;     // host staging of alpha in float32
+    float *Ex, *dEx; // [B + V_max, D] backend memory
+    int *src_d;      // [2 (B + V_max)] backend memory
+    int *start_d;    // [B + 1]
+    int *ent_d;      // [B + 2 V_max]
+    float *alpha_d;  // [B + V_max]
+    float *alpha_h;  // host staging of alpha in float32
 };
 
-int apt_simix_b_max(int B, int W, int V_max) { return B / W + (V_max + W - 1) / W; }
+int apt_simix_b_max(int B, int W, int V_max) {
+    return B / W + (V_max + W - 1) / W;
+}
 
 AptSimix *apt_simix_create(AptBackend *be, int B, int W, int D, int V_max) {
     AptSimix *s = apt_calloc(1, sizeof *s);
@@ -245,10 +245,13 @@ void apt_simix_free(AptSimix *s) {
     free(s);
 }
 
-const AptSimixPlan *apt_simix_plan(const AptSimix *s) { return s->pl; }
+const AptSimixPlan *apt_simix_plan(const AptSimix *s) {
+    return s->pl;
+}
 
 void apt_simix_loss_compute(AptSimix *s, void *ws, const AptLossParams *p, const float *E, const int *labels,
-                            int rank, uint64_t seed, uint32_t epoch, uint32_t step, float *dE, double *loss_part) {
+                            int rank, uint64_t seed, uint32_t epoch, uint32_t step, float *dE,
+                            double *loss_part) {
     AptBackend *be = s->be;
     AptSimixPlan *pl = s->pl;
     const int D = s->D;
@@ -264,6 +267,7 @@ void apt_simix_loss_compute(AptSimix *s, void *ws, const AptLossParams *p, const
     be->mix_rows(be, n, D, s->src_d, s->alpha_d, E, s->Ex);
     AptLossParams px = *p;
     px.recallk_k_rows = s->B; // k clipped to the real batch, as the official min(bs, k)
-    be->loss_compute(be, ws, &px, s->Ex, pl->labels, n, D, pl->q_begin[rank], pl->q_end[rank], s->dEx, loss_part);
+    be->loss_compute(be, ws, &px, s->Ex, pl->labels, n, D, pl->q_begin[rank], pl->q_end[rank], s->dEx,
+                     loss_part);
     be->mix_rows_backward(be, s->B, D, s->start_d, s->ent_d, s->alpha_d, s->dEx, dE);
 }

@@ -36,18 +36,19 @@ void apt_simix_pair(int m, int p, int *i, int *j);
 
 // The plan of one step: host memory, sized at creation, rebuilt per batch.
 typedef struct {
-    int B, W, V, n;       // real rows, ranks, virtual rows, n = B + V extended rows
+    int B, W, V, n; // real rows, ranks, virtual rows, n = B + V extended rows
     int V_max;
-    int *labels;          // [n] labels of the extended rows (the gallery's, for the loss)
-    int *src;             // [2n] rows of E that extended row r mixes (a real row: itself twice)
-    double *alpha;        // [n] the weight on src[2r] (a real row: 1)
-    int *start;           // [B + 1] entries of real row t in ent: [start[t], start[t + 1])
-    int *ent;             // [B + 2V] 2 * extended row + (0: weight alpha, 1: weight 1 - alpha); the copy first,
-                          // then the pairs in pair order (the fold's summation order, the same for every W)
+    int *labels;   // [n] labels of the extended rows (the gallery's, for the loss)
+    int *src;      // [2n] rows of E that extended row r mixes (a real row: itself twice)
+    double *alpha; // [n] the weight on src[2r] (a real row: 1)
+    int *start;    // [B + 1] entries of real row t in ent: [start[t], start[t + 1])
+    int *ent;      // [B + 2V] 2 * extended row + (0: weight alpha, 1: weight 1 - alpha); the copy first,
+                   // then the pairs in pair order (the fold's summation order, the same for every W)
     int *q_begin, *q_end; // [W] each rank's queries: extended rows [q_begin[r], q_end[r])
     int *pi, *pj;         // [V_max] scratch: the pairs' rows in pair order
     uint64_t *keys;       // [B] scratch: (label, row) sort keys
-    int *perm, *gstart, *gorder; // [B], [B + 1], [B] scratch: rows grouped by class, class starts, class order
+    int *perm, *gstart,
+        *gorder; // [B], [B + 1], [B] scratch: rows grouped by class, class starts, class order
 } AptSimixPlan;
 
 // Sized for B real rows on W ranks (B % W == 0) and at most V_max virtual rows.
@@ -55,8 +56,8 @@ AptSimixPlan *apt_simix_plan_create(int B, int W, int V_max);
 void apt_simix_plan_free(AptSimixPlan *pl);
 // The virtual rows of a batch with these labels: alpha_in [V] (in pair order) when given (references,
 // tests), else drawn from (seed, epoch, step). Fatal if V exceeds V_max.
-void apt_simix_plan_build(AptSimixPlan *pl, const int *labels, const double *alpha_in, uint64_t seed, uint32_t epoch,
-                          uint32_t step);
+void apt_simix_plan_build(AptSimixPlan *pl, const int *labels, const double *alpha_in, uint64_t seed,
+                          uint32_t epoch, uint32_t step);
 // Virtual rows for B rows in classes of m: C m (m - 1) / 2 with C = B / m.
 int apt_simix_rows(int B, int m);
 
@@ -66,8 +67,8 @@ void apt_simix_mix_f64(const AptSimixPlan *pl, int D, const double *E, double *E
 void apt_simix_fold_f64(const AptSimixPlan *pl, int D, const double *dEx, double *dE);
 // One process, float64: loss of recallk with SiMix on E [B, D] (the plan built for these labels, W = 1),
 // and dE [B, D]. ws: a float64 workspace for n rows; Ex, dEx: [n, D] scratch.
-double apt_simix_loss_f64(AptLossWorkspace *ws, const AptLossParams *p, const AptSimixPlan *pl, const double *E,
-                          int D, double *Ex, double *dEx, double *dE);
+double apt_simix_loss_f64(AptLossWorkspace *ws, const AptLossParams *p, const AptSimixPlan *pl,
+                          const double *E, int D, double *Ex, double *dEx, double *dE);
 
 // ---- the training path: the plan uploaded and applied with the backend's ops ----
 typedef struct AptSimix AptSimix;
@@ -80,7 +81,8 @@ void apt_simix_free(AptSimix *s);
 // the all-gathered batch (backend memory); labels [B] host. *loss_part: backend memory, as loss_compute.
 // Host traffic: the plan (about 5 (B + V) ints and floats) is copied to the backend each call.
 void apt_simix_loss_compute(AptSimix *s, void *ws, const AptLossParams *p, const float *E, const int *labels,
-                            int rank, uint64_t seed, uint32_t epoch, uint32_t step, float *dE, double *loss_part);
+                            int rank, uint64_t seed, uint32_t epoch, uint32_t step, float *dE,
+                            double *loss_part);
 // The sizes loss_create needs for rank queries with SiMix: largest local query count, gallery rows.
 int apt_simix_b_max(int B, int W, int V_max);
 const AptSimixPlan *apt_simix_plan(const AptSimix *s); // the last call's plan (tests)

@@ -126,7 +126,8 @@ static void test_official(void) {
         double gerr = 0;
         for (size_t i = 0; i < B * D; i++)
             gerr = fmax(gerr, fabs(dE[i] - want_g[i]));
-        printf("     official %s (B %zu, V %zu, D %d): loss %.15f vs %.15f, rel err %.2e; grad max err / max|grad| "
+        printf("     official %s (B %zu, V %zu, D %d): loss %.15f vs %.15f, rel err %.2e; grad max err / "
+               "max|grad| "
                "%.2e\n",
                name, B, V, D, l, *want_l, fabs(l - *want_l) / fabs(*want_l), gerr / gmax);
         char what[96];

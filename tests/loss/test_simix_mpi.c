@@ -54,13 +54,15 @@ static void run(AptComm *c, AptBackend *be, int C, int m, int D) {
             err = fmax(err, fabs(got[i] - want[i]));
         }
         char what[128];
-        snprintf(what, sizeof what, "W=%d rank %d simix C=%d m=%d B=%d V=%d step %d loss", W, r, C, m, B, V, step);
-        expect_close_d(&loss, &lp1, 1, 1e-6, 0, what);
-        snprintf(what, sizeof what, "W=%d rank %d simix C=%d m=%d B=%d V=%d step %d grad rows", W, r, C, m, B, V,
+        snprintf(what, sizeof what, "W=%d rank %d simix C=%d m=%d B=%d V=%d step %d loss", W, r, C, m, B, V,
                  step);
+        expect_close_d(&loss, &lp1, 1, 1e-6, 0, what);
+        snprintf(what, sizeof what, "W=%d rank %d simix C=%d m=%d B=%d V=%d step %d grad rows", W, r, C, m, B,
+                 V, step);
         expect_close_d(got, want, (size_t)b * D, 1e-5, 1e-5 * gmax, what);
         if (r == 0)
-            printf("     W=%d C=%d m=%d step %d: loss %.9f vs 1-rank %.9f (rel %.2e), grad max err / max|grad| %.2e\n",
+            printf("     W=%d C=%d m=%d step %d: loss %.9f vs 1-rank %.9f (rel %.2e), grad max err / "
+                   "max|grad| %.2e\n",
                    W, C, m, step, loss, lp1, fabs(loss - lp1) / fabs(lp1), err / gmax);
         free(got), free(want);
     }

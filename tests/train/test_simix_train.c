@@ -8,12 +8,12 @@
 //   resume:     pre-empted at step 3 and resumed (resume=auto) == the uninterrupted run, bitwise (weights and
 //               momentum): the alphas are a function of the step, not of state carried in memory.
 // Runs under ctest with np 1, 2 and 4.
-#include "harness.h"
-#include "train_fixture.h"
 #include "core/log.h"
-#include "h5/h5check.h"
 #include "dist/comm.h"
+#include "h5/h5check.h"
+#include "harness.h"
 #include "train/trainer.h"
+#include "train_fixture.h"
 
 #include <string.h>
 
@@ -39,7 +39,9 @@ static Snapshot train(const AptConfig *cfg, AptComm *c, long preempt_at, int *rc
     return s;
 }
 
-static void snap_free(Snapshot *s) { free(s->w), free(s->m), free(s->p); }
+static void snap_free(Snapshot *s) {
+    free(s->w), free(s->m), free(s->p);
+}
 
 static double rel(const float *x, const float *y, size_t n) {
     double d2 = 0, y2 = 0;

@@ -4,7 +4,8 @@
 // does not depend on the thread count.
 #include "cpu_ops.h"
 
-void apt_cpu_mix_rows(AptBackend *be, int n, int D, const int *src, const float *alpha, const float *x, float *y) {
+void apt_cpu_mix_rows(AptBackend *be, int n, int D, const int *src, const float *alpha, const float *x,
+                      float *y) {
     (void)be;
 #pragma omp parallel for schedule(static) if ((long long)n * D > (1ll << 18))
     for (int r = 0; r < n; r++) {
@@ -16,8 +17,8 @@ void apt_cpu_mix_rows(AptBackend *be, int n, int D, const int *src, const float 
     }
 }
 
-void apt_cpu_mix_rows_backward(AptBackend *be, int n_x, int D, const int *start, const int *ent, const float *alpha,
-                               const float *dy, float *dx) {
+void apt_cpu_mix_rows_backward(AptBackend *be, int n_x, int D, const int *start, const int *ent,
+                               const float *alpha, const float *dy, float *dx) {
     (void)be;
 #pragma omp parallel for schedule(static) if ((long long)n_x * D > (1ll << 18))
     for (int t = 0; t < n_x; t++) {
