@@ -318,7 +318,21 @@ static inline float apt_clip_coef_from_sumsq(double sumsq, double max_norm) {
     X(loss_compute,                                                                                          \
       (AptBackend * be, void *ws, const struct AptLossParams *p, const float *E, const int *labels, int B,   \
        int D, int q_begin, int q_end, float *dE, double *loss_part),                                         \
-      (be, ws, p, E, labels, B, D, q_begin, q_end, dE, loss_part))
+      (be, ws, p, E, labels, B, D, q_begin, q_end, dE, loss_part))                                           \
+    /* ---- SiMix (loss.simix, src/loss/simix.h): rows mixed pairwise, and the transpose ---- */             \
+    /* y [n, D] (overwritten): y[r] = alpha[r] x[src[2r]] + (1 - alpha[r]) x[src[2r+1]], float32. */         \
+    /* src [2n] int, alpha [n]: backend memory. alpha 1 with src[2r] == src[2r+1] copies the row exactly. */ \
+    X(mix_rows,                                                                                              \
+      (AptBackend * be, int n, int D, const int *src, const float *alpha, const float *x, float *y),         \
+      (be, n, D, src, alpha, x, y))                                                                          \
+    /* dx [n_x, D] (overwritten): dx[t] = sum over e in [start[t], start[t+1]), in that order, of */         \
+    /* c_e dy[ent[e] / 2], c_e = alpha[ent[e] / 2] for even ent[e], 1 - alpha[ent[e] / 2] for odd: */        \
+    /* mix_rows transposed, each x row's contributions in a fixed order (no atomics). start [n_x + 1], */    \
+    /* ent, alpha: backend memory. */                                                                        \
+    X(mix_rows_backward,                                                                                     \
+      (AptBackend * be, int n_x, int D, const int *start, const int *ent, const float *alpha,                \
+       const float *dy, float *dx),                                                                          \
+      (be, n_x, D, start, ent, alpha, dy, dx))
 
 // ---- transformer ops (ViT, src/nn/vit.c), a second X-macro list of the same form (the guard backend
 // wraps every op of both lists): CPU in cpu/cpu_transformer.c, CUDA in cuda/cuda_transformer.cu (each

@@ -59,8 +59,9 @@ typedef struct {
 // The recallk fields from the loss parameters and the global batch B. Host code.
 static inline void apt_lp_set_recallk(AptLossPairK *k, const AptLossParams *p, int B) {
     k->nk = p->recallk_n;
+    const double Bk = p->recallk_k_rows > 0 ? (double)p->recallk_k_rows : (double)B; // SiMix: the real batch
     for (int t = 0; t < APT_LOSS_K_MAX; t++) {
-        k->kv[t] = t < p->recallk_n ? (p->recallk_k[t] < B ? p->recallk_k[t] : (double)B) : 0.0;
+        k->kv[t] = t < p->recallk_n ? (p->recallk_k[t] < Bk ? p->recallk_k[t] : Bk) : 0.0;
         k->inv_tk[t] = t < p->recallk_n ? 1.0 / p->recallk_tau[t] : 0.0;
     }
 }

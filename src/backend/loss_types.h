@@ -28,6 +28,9 @@ typedef struct AptLossParams {
     int recallk_n;                       // recallk: number of k values (1..APT_LOSS_K_MAX)
     double recallk_k[APT_LOSS_K_MAX];    // recallk: the k of each Recall@k term (clipped to B when used)
     double recallk_tau[APT_LOSS_K_MAX];  // recallk: temperature of each k's sigmoid
+    // recallk: k is clipped to this many rows when > 0 (SiMix, src/loss/simix.h: the real batch B, while the
+    // gallery also holds the virtual rows); 0: to the gallery size, as the official code's min(bs, k).
+    int recallk_k_rows;
     // Cross-batch memory (loss.memory, src/train/xbm.c): E and labels carry memory_rows more rows after
     // the B batch rows; they join the gallery of every query and are never queries themselves. Set per
     // call by the trainer (the memory's valid rows); 0: no memory, the plain loss.

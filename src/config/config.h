@@ -62,6 +62,7 @@ typedef struct {
         float k_temperatures[APT_LIST_MAX]; int n_k_temperatures;
     } recallk;
     int memory;            // cross-batch memory rows N (src/train/xbm.c); 0 = off
+    bool simix;            // recallk: SiMix virtual rows (src/loss/simix.h)
     int memory_start_step; // the memory is filled and used from this optimizer step on
 } AptLossConfig;
 

@@ -66,6 +66,18 @@ int apt_config_check(const AptConfig *c, int world_size, char *err, size_t cap) 
         return snprintf(err, cap, "loss.memory works with smoothap, pnp-* and recallk, not loss.name %s",
                         c->loss.name),
                1;
+    // SiMix (src/loss/simix.h) is the Recall@k surrogate's regulariser in its paper and official code. The
+    // memory would need virtual rows of its own (not defined there), and the random sampler's repeated
+    // classes would make the virtual row count unbounded by m: both refused.
+    if (c->loss.simix && strcmp(c->loss.name, "recallk"))
+        return snprintf(err, cap, "loss.simix works with loss.name recallk only, not %s", c->loss.name), 1;
+    if (c->loss.simix && c->loss.memory > 0)
+        return snprintf(err, cap, "loss.simix does not combine with loss.memory (%d): set one of them off",
+                        c->loss.memory),
+               1;
+    if (c->loss.simix && d->sampler != APT_SAMPLER_EPOCH)
+        return snprintf(err, cap, "loss.simix needs data.sampler epoch (distinct classes of m samples per batch)"),
+               1;
     if (c->device == APT_DEVICE_CPU && !strcmp(c->dist.backend, "nccl"))
         return snprintf(err, cap, "dist.backend nccl needs device cuda (or auto on a GPU host), not cpu"), 1;
     return 0;

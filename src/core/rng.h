@@ -23,6 +23,7 @@ enum {
     APT_RNG_INIT = 4,          // initial weights (sample = parameter index)
     APT_RNG_TEST = 5,          // tests and benchmarks
     APT_RNG_DROP_PATH = 6,     // stochastic depth keep/drop of one sample in one residual branch
+    APT_RNG_SIMIX = 7,         // SiMix mixing weight of one virtual row (sample = its pair index in the batch)
 };
 
 typedef struct { uint32_t v[4]; } AptRng4;

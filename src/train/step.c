@@ -104,8 +104,13 @@ static void fwd_bwd(AptTrainer *t, const AptBatch *bt, const float *x) {
     apt_step_timer_mark(tm, APT_PHASE_EXCHANGE);
     // Local queries, global normaliser; labels are the sampler's plan (host, identical on every rank).
     // loss.memory: the cross-batch memory joins the gallery, then takes this step's E (xbm.h).
-    apt_xbm_loss_compute(t->xbm, be, t->loss_ws, &t->loss_params, t->E, bt->labels_global, t->B, D, bt->offset,
-                         bt->offset + b, t->dE, &t->scal[APT_SCALAR_LOSS], t->step);
+    // loss.simix: virtual rows built from E on every rank alike, their gradient folded back into dE (simix.h).
+    if (t->simix)
+        apt_simix_loss_compute(t->simix, t->loss_ws, &t->loss_params, t->E, bt->labels_global, t->comm->rank,
+                               t->cfg.seed, (uint32_t)t->epoch, (uint32_t)t->step, t->dE, &t->scal[APT_SCALAR_LOSS]);
+    else
+        apt_xbm_loss_compute(t->xbm, be, t->loss_ws, &t->loss_params, t->E, bt->labels_global, t->B, D,
+                             bt->offset, bt->offset + b, t->dE, &t->scal[APT_SCALAR_LOSS], t->step);
     apt_step_timer_mark(tm, APT_PHASE_LOSS);
     apt_exchange_reduce_scatter(dc, t->dE, t->dE_local, b, D); // [b, D]
     apt_step_timer_mark(tm, APT_PHASE_EXCHANGE);

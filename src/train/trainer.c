@@ -258,7 +258,14 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
         long long mm = cfg->data.sampler == APT_SAMPLER_EPOCH ? (long long)m_max * ((N + t->B - 1) / t->B + 2) : G;
         m_max = mm < G ? (int)mm : G;
     }
-    t->be->loss_create(t->be, &t->loss_params, t->b, G, t->D, m_max, &t->loss_ws);
+    // loss.simix (src/loss/simix.h, epoch sampler only): C m (m - 1) / 2 virtual rows join the gallery, each
+    // rank queries its b real rows and its share of the virtual ones, and a class holds m + m (m - 1) / 2.
+    const int simix_V = cfg->loss.simix ? apt_simix_rows(t->B, cfg->data.samples_per_class) : 0;
+    if (cfg->loss.simix)
+        t->be->loss_create(t->be, &t->loss_params, apt_simix_b_max(t->B, comm->world, simix_V), t->B + simix_V,
+                           t->D, m_max + apt_simix_pair_count(m_max), &t->loss_ws);
+    else
+        t->be->loss_create(t->be, &t->loss_params, t->b, G, t->D, m_max, &t->loss_ws);
     if (!t->loss_ws)
         apt_user_error("loss.name: %s has no kernel on device %s (there: smoothap, pnp-o, pnp-ds, pnp-dq, pnp-iu, "
                        "pnp-ib)", cfg->loss.name, t->be->name);
@@ -267,6 +274,7 @@ AptTrainer *apt_trainer_create(const AptConfig *cfg, AptComm *comm, const AptTra
     t->E = be_zeros(t->be, (size_t)G * t->D); // [B + N, D]: the batch, then the memory's ring
     if (N > 0) t->xbm = apt_xbm_create(t->be, t->E, t->B, t->D, N, cfg->loss.memory_start_step);
     t->dE = be_zeros(t->be, (size_t)t->B * t->D);
+    if (cfg->loss.simix) t->simix = apt_simix_create(t->be, t->B, comm->world, t->D, simix_V);
     for (int k = 0; k < 2; k++) t->x[k] = be_zeros(t->be, (size_t)t->b * t->C * t->H * t->W);
     t->scal = t->be->alloc(t->be, APT_SCALAR_COUNT * sizeof(double));
     t->be->fill_f64(t->be, APT_SCALAR_COUNT, 0.0, t->scal);
@@ -486,6 +494,7 @@ void apt_trainer_destroy(AptTrainer *t) {
     apt_model_destroy(t->model); // owns the parameter store (and m/v allocated into it)
     if (t->loss_ws) t->be->loss_free(t->be, t->loss_ws);
     apt_xbm_free(t->xbm);
+    apt_simix_free(t->simix);
     apt_step_timer_free(&t->timer);
     if (t->buckets) apt_buckets_free(t->buckets);
     float *bufs[6] = {t->E_local, t->dE_local, t->E, t->dE, t->x[0], t->x[1]};

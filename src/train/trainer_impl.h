@@ -9,6 +9,7 @@
 #include "eval/eval.h"
 #include "eval/metrics.h"
 #include "loss/loss.h"
+#include "loss/simix.h"
 #include "nn/model.h"
 #include "optim/optim.h"
 #include "nan_policy.h"
@@ -34,6 +35,7 @@ struct AptTrainer {
     AptLossParams loss_params;
     void *loss_ws;         // the backend's loss workspace (be->loss_create)
     AptXbm *xbm;           // loss.memory: the cross-batch memory (its ring is E's rows [B, B + N)); NULL: off
+    AptSimix *simix;       // loss.simix: the virtual rows' plan and buffers (src/loss/simix.h); NULL: off
     AptOptim optim;
     AptBuckets *buckets;   // gradient all-reduce over the flat gradient buffer (world > 1)
     AptProgress progress;

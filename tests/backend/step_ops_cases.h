@@ -138,8 +138,54 @@ static void check_optim_pass(AptBackend *be, bool exact) {
 }
 
 // loss_exact: the loss op must equal a direct apt_loss_compute bitwise (cpu-kernel backends).
+// ---- mix_rows / mix_rows_backward (SiMix, src/loss/simix.h) against float64 loops written here: a few
+// float32 operations per element, 1e-6 relative + 1e-7 absolute (exact on cpu and guard up to FMA
+// contraction; cuda's contraction may differ). Includes a copy row (alpha 1, the same source twice).
+static void check_mix_rows(AptBackend *be) {
+    enum { NX = 5, NY = 7, MD = 19 };
+    const int src[2 * NY] = {0, 0, 1, 2, 2, 1, 4, 0, 3, 4, 0, 3, 2, 2};
+    const float alpha[NY] = {1.0f, 0.25f, 0.625f, 0.0f, 0.9375f, 0.5f, 0.3f};
+    float x[NX * MD], dy[NY * MD], y[NY * MD], dx[NX * MD];
+    for (int i = 0; i < NX * MD; i++) x[i] = (float)sin(0.31 * i + 0.2);
+    for (int i = 0; i < NY * MD; i++) dy[i] = (float)cos(0.17 * i - 0.4);
+    // the transpose as CSR over x rows: every use of row t, in output row order
+    int start[NX + 1] = {0}, ent[2 * NY], nent = 0;
+    for (int t = 0; t < NX; t++) {
+        for (int r = 0; r < NY; r++)
+            for (int side = 0; side < 2; side++)
+                if (src[2 * r + side] == t && !(side == 1 && src[2 * r] == t && alpha[r] == 1.0f))
+                    ent[nent++] = 2 * r + side;
+        start[t + 1] = nent;
+    }
+    int *dsrc = sc_up(be, src, sizeof src), *dstart = sc_up(be, start, sizeof start), *dent = sc_up(be, ent, sizeof ent);
+    float *dal = sc_up(be, alpha, sizeof alpha), *dx_in = sc_up(be, x, sizeof x), *ddy = sc_up(be, dy, sizeof dy);
+    float *dyo = be->alloc(be, sizeof y), *dxo = be->alloc(be, sizeof dx);
+    be->mix_rows(be, NY, MD, dsrc, dal, dx_in, dyo);
+    be->mix_rows_backward(be, NX, MD, dstart, dent, dal, ddy, dxo);
+    sc_down(be, y, dyo, sizeof y);
+    sc_down(be, dx, dxo, sizeof dx);
+    double yg[NY * MD], yw[NY * MD], xg[NX * MD], xw[NX * MD] = {0};
+    for (int r = 0; r < NY; r++)
+        for (int d = 0; d < MD; d++) {
+            const double a = alpha[r];
+            yg[r * MD + d] = y[r * MD + d];
+            yw[r * MD + d] = a * x[src[2 * r] * MD + d] + (1 - a) * x[src[2 * r + 1] * MD + d];
+            if (src[2 * r] == src[2 * r + 1]) // a copy row: one use of the row, weight a + (1 - a)
+                xw[src[2 * r] * MD + d] += dy[r * MD + d];
+            else
+                xw[src[2 * r] * MD + d] += a * dy[r * MD + d], xw[src[2 * r + 1] * MD + d] += (1 - a) * dy[r * MD + d];
+        }
+    for (int i = 0; i < NX * MD; i++) xg[i] = dx[i];
+    expect_close_d(yg, yw, NY * MD, 1e-6, 1e-7, "mix_rows");
+    expect_close_d(xg, xw, NX * MD, 1e-6, 1e-7, "mix_rows_backward");
+    TEST_CHECK(!memcmp(y, x, MD * sizeof(float)), "mix_rows: a copy row (alpha 1) is not bitwise the source");
+    void *bufs[] = {dsrc, dstart, dent, dal, dx_in, ddy, dyo, dxo};
+    for (int i = 0; i < 8; i++) be->free(be, bufs[i]);
+}
+
 static void check_step_ops(AptBackend *be, bool loss_exact) {
     check_optim_pass(be, loss_exact);
+    check_mix_rows(be);
     // ---- fill_f64, finite_check
     double *flag = be->alloc(be, 2 * sizeof(double)), hf[2];
     be->fill_f64(be, 2, 1.0, flag);

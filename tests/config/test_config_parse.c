@@ -141,7 +141,7 @@ static void test_suggest(void) {
 // Each rule of apt_config_check fails on a hand-made violation and names its keys.
 static void test_validate(void) {
     static const struct {
-        const char *ov[2];
+        const char *ov[3];
         int world;
         const char *want; // substring of the message
     } cases[] = {
@@ -167,12 +167,17 @@ static void test_validate(void) {
         {{"optim.layer_decay=0.65", "model.arch=resnet50"}, 1, "apply to the vit_* archs, not model.arch resnet50"},
         {{"train.chunk=8", "model.bn=sync"}, 1, "train.chunk needs model.bn frozen or frozen_affine"},
         {{"train.chunk=8", "model.bn=local"}, 1, "train.chunk needs model.bn frozen or frozen_affine"},
+        {{"loss.simix=true", "loss.name=pnp-dq"}, 1, "loss.simix works with loss.name recallk only, not pnp-dq"},
+        {{"loss.simix=true", "loss.name=recallk", "loss.memory=64"},
+         1,
+         "loss.simix does not combine with loss.memory (64)"},
+        {{"loss.simix=true", "loss.name=recallk", "data.sampler=random"}, 1, "loss.simix needs data.sampler epoch"},
     };
     char err[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         AptConfig c;
         apt_config_defaults(&c);
-        for (int j = 0; j < 2 && cases[i].ov[j]; j++)
+        for (int j = 0; j < 3 && cases[i].ov[j]; j++)
             apt_config_override(&c, cases[i].ov[j]);
         err[0] = 0;
         int rc = apt_config_check(&c, cases[i].world, err, sizeof err);
@@ -189,6 +194,10 @@ static void test_validate(void) {
         TEST_CHECK(apt_config_check(&c, w, err, sizeof err) == 0, "B=384 at world %d: %s", w, err);
     TEST_CHECK(apt_config_check(&c, 256, err, sizeof err) == 1, "B=384 at world 256 must fail");
     TEST_CHECK(apt_config_check(&c, 0, err, sizeof err) == 0, "world 0 skips the world rule");
+    apt_config_override(&c, "loss.name=recallk");
+    apt_config_override(&c, "loss.simix=true");
+    TEST_CHECK(apt_config_check(&c, 4, err, sizeof err) == 0, "recallk + loss.simix: %s", err);
+    apt_config_override(&c, "loss.simix=false");
     apt_config_override(&c, "model.arch=vit_s16");
     apt_config_override(&c, "model.drop_path=0.1");
     apt_config_override(&c, "model.vit_pool=mean");

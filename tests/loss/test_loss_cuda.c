@@ -28,6 +28,8 @@
 #include "harness.h"
 #include "loss/loss.h"
 #include "backend/cuda/cuda_loss.h"
+#include "backend/backend.h"
+#include "loss/simix.h"
 #include "loss/loss.h"
 #include "loss/loss_pair.h"
 
@@ -153,6 +155,45 @@ static void run_case(const char *tag, int B, int M, int D, int m, int dyadic, in
     free(labels);
 }
 
+// SiMix (loss.simix, src/loss/simix.h) through the op tables: mix_rows, recallk on the extended gallery with k
+// clipped to the real batch (recallk_k_rows), mix_rows_backward; the cuda table vs the cpu table, rank `rank`
+// of W (its partial dE, folded), normalised random rows: the "random" bound above (1e-3).
+static void simix_case(int C, int m, int D, int W, int rank) {
+    const int B = C * m, V = apt_simix_rows(B, m);
+    float *E = malloc(sizeof(float) * B * D), *g[2];
+    int *labels = malloc(sizeof(int) * B);
+    make_inputs(E, labels, B, D, m, 0, 99);
+    AptLossParams p;
+    apt_loss_params_default(&p, "recallk");
+    p.recallk_k[4] = 4.0 * B; // above the real B: clipped to B, not to B + V
+    double loss[2];
+    AptBackend *bes[2] = {apt_backend_create("cpu"), apt_backend_create("cuda")};
+    for (int k = 0; k < 2; k++) {
+        AptBackend *be = bes[k];
+        void *ws = NULL;
+        be->loss_create(be, &p, apt_simix_b_max(B, W, V), B + V, D, m + apt_simix_pair_count(m), &ws);
+        AptSimix *sx = apt_simix_create(be, B, W, D, V);
+        float *dE_d = be->alloc(be, sizeof(float) * B * D), *E_d = be->alloc(be, sizeof(float) * B * D);
+        double *l_d = be->alloc(be, sizeof(double));
+        be->copy(be, E_d, E, sizeof(float) * B * D, APT_COPY_H2D);
+        apt_simix_loss_compute(sx, ws, &p, E_d, labels, rank, 5, 1, 2, dE_d, l_d);
+        g[k] = malloc(sizeof(float) * B * D);
+        be->copy(be, g[k], dE_d, sizeof(float) * B * D, APT_COPY_D2H);
+        be->copy(be, &loss[k], l_d, sizeof(double), APT_COPY_D2H);
+        be->sync(be);
+        apt_simix_free(sx);
+        be->loss_free(be, ws);
+        be->free(be, dE_d), be->free(be, E_d), be->free(be, l_d);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "simix C=%d m=%d W=%d rank %d loss", C, m, W, rank);
+    expect_close_d(&loss[1], &loss[0], 1, 1e-3, 0, what);
+    snprintf(what, sizeof what, "simix C=%d m=%d W=%d rank %d dE", C, m, W, rank);
+    expect_close_f(g[1], g[0], (size_t)B * D, 1e-3, 1e-3 * max_abs(g[0], (size_t)B * D), what);
+    apt_backend_destroy(bes[0]), apt_backend_destroy(bes[1]);
+    free(E), free(labels), free(g[0]), free(g[1]);
+}
+
 int main(void) {
     if (apt_cuda_device_count() == 0) {
         printf("SKIP: no CUDA device (test_loss_cuda needs one; nothing was checked)\n");
@@ -172,5 +213,8 @@ int main(void) {
     run_case("dyadic+memory", 37, 74, 24, 4, 1, 9, 28, 0, 1e-5, 9);     // one rank's query range
     run_case("dyadic+memory", 130, 301, 17, 13, 1, 3, 130, 50, 1e-5, 10); // blocks, memory not a multiple of B
     run_case("random+memory", 256, 1024, 64, 4, 0, 64, 128, 0, 1e-3, 11);
+    simix_case(64, 4, 64, 1, 0); // B 256 + V 384, one process
+    simix_case(64, 4, 64, 2, 1); // rank 1 of 2: its real rows and its share of the virtual ones
+    simix_case(30, 6, 32, 4, 2); // m 6: 15 virtual rows per class
     return apt_test_finish("test_loss_cuda");
 }

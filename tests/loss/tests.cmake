@@ -11,3 +11,7 @@ endif()
 # benchmark (not a test): tests/bench/bench_loss.c (+ bench_loss_torch.py), figures in tests/bench/RESULTS.md
 add_executable(bench_loss ${CMAKE_SOURCE_DIR}/tests/bench/bench_loss.c)
 target_link_libraries(bench_loss PRIVATE apt)
+apt_test(NAME test_simix SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_simix.c LABELS loss)
+target_compile_definitions(test_simix PRIVATE APT_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+apt_test(NAME test_simix_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_simix_mpi.c NP 2 LABELS loss)
+apt_test(NAME test_simix_mpi SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_simix_mpi.c NP 4 LABELS loss)

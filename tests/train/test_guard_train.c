@@ -5,7 +5,8 @@
 // optimizer, clip, loss, BN, checkpoint, evaluator, communicator) kills the guarded run with SIGSEGV;
 // any staging mistake (a wrong copy direction or size) changes the bits.
 //
-// Per case (BN sync + Adam; BN frozen + SGD momentum with gradient clipping active), every rank count of
+// Per case (BN sync + Adam; BN frozen + SGD momentum with gradient clipping active; the latter with recallk +
+// SiMix, loss.simix), every rank count of
 // this mpirun (W = 1 and 2 under ctest; the device communicator stages through host scratch under the
 // guard, as a GPU run with dist.backend mpi must):
 //   cpu:   3 steps, pre-empted (checkpoint), resume=auto to 5 steps, final evaluation;
@@ -39,12 +40,16 @@ static void base_config(AptConfig *cfg, const TrainDirs *d, const char *name, in
         cfg->optim.lr = 1e-3;
         cfg->optim.weight_decay = 4e-4;
         cfg->optim.fc_lr_mul = 2;
-    } else {
+    } else { // 1, and 2: the same with recallk + SiMix (its plan uploads and mix ops)
         cfg->model.bn = APT_BN_FROZEN;
         cfg->optim.name = APT_OPT_SGD;
         cfg->optim.lr = 0.05;
         cfg->optim.momentum = 0.9;
         cfg->optim.clip_grad_norm = 1e-3; // far below the gradient norm: clipping scales every step
+    }
+    if (variant == 2) {
+        snprintf(cfg->loss.name, sizeof cfg->loss.name, "recallk");
+        cfg->loss.simix = true;
     }
 }
 
@@ -102,8 +107,8 @@ int main(int argc, char **argv) {
     TrainDirs d;
     train_dirs_make(c, "guard_train", &d, 8, 16, 8, 28, 28, 1);
     const char *out = d.out;
-    const char *vname[2] = {"sync-adam", "frozen-sgd-clip"};
-    for (int v = 0; v < 2; v++) {
+    const char *vname[3] = {"sync-adam", "frozen-sgd-clip", "recallk-simix"};
+    for (int v = 0; v < 3; v++) {
         AptConfig cfg;
         char n[4][64], what[160];
         base_config(&cfg, &d, "x", v);

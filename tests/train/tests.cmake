@@ -12,6 +12,10 @@ apt_test(NAME test_trainer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_trainer.c NP 4
 apt_test(NAME test_xbm_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_xbm_train.c LABELS train TIMEOUT 240)
 apt_test(NAME test_xbm_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_xbm_train.c NP 2 LABELS train TIMEOUT 240)
 apt_test(NAME test_xbm_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_xbm_train.c NP 4 LABELS train TIMEOUT 240)
+# SiMix (loss.simix, recallk): trains, W ranks == 1 process, bitwise resume, changes the run.
+apt_test(NAME test_simix_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_simix_train.c LABELS train loss TIMEOUT 240)
+apt_test(NAME test_simix_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_simix_train.c NP 2 LABELS train loss TIMEOUT 240)
+apt_test(NAME test_simix_train SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_simix_train.c NP 4 LABELS train loss TIMEOUT 240)
 apt_test(NAME test_stop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stop.c LABELS train TIMEOUT 120)
 # Pre-emption signals are blocked in every computing thread: a SIGUSR1 storm during oneDNN's JIT GEMM
 # convolution (RSP in a heap workspace) leaves the heap intact and is still recorded (~2 s; src/train/signals.c).

@@ -4,7 +4,8 @@
 //
 // G(d) = 1 / (1 + exp(-d / tau)) with the exponent clamped to [-50, 50] (DESIGN §3), and
 // H_k(d) = G(d) with temperature tau_k instead of tau. For query q with positives P (q's class without q,
-// |P| = m_q - 1) and k_n = min(k_n, B) for each of the K configured k:
+// |P| = m_q - 1) and k_n = min(k_n, B) for each of the K configured k (B: the gallery, or the real batch
+// with SiMix, AptLossParams.recallk_k_rows, as the official code's min(bs, k) after pos_mixup):
 //   rank_p     = 1 + sum_{j != p} G(s_qj - s_qp)        j over the whole batch, q itself included
 //   recall_k   = min(sum_{p in P} H_k(k - rank_p), k) / min(k, |P|)
 //   loss       = (1 / Q) sum_q (1 - (1 / K) sum_k recall_k)
@@ -55,8 +56,9 @@ double apt_loss_recallk_row(const AptLossParams *p, const AptLossRow *r) {
     double *dg = r->tmp;
     const double inv_tau = 1.0 / p->tau;
     double kv[APT_LOSS_K_MAX], inv_tk[APT_LOSS_K_MAX], a[APT_LOSS_K_MAX], sum[APT_LOSS_K_MAX];
+    const double Bk = p->recallk_k_rows > 0 ? (double)p->recallk_k_rows : (double)B; // SiMix: the real batch
     for (int t = 0; t < nk; t++) {
-        kv[t] = p->recallk_k[t] < B ? p->recallk_k[t] : (double)B;
+        kv[t] = p->recallk_k[t] < Bk ? p->recallk_k[t] : Bk;
         inv_tk[t] = 1.0 / p->recallk_tau[t];
         a[t] = r->w / (nk * (kv[t] < np ? kv[t] : (double)np));
         sum[t] = 0.0;
