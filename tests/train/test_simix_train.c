@@ -43,32 +43,11 @@ static void snap_free(Snapshot *s) {
     free(s->w), free(s->m), free(s->p);
 }
 
-static double rel(const float *x, const float *y, size_t n) {
-    double d2 = 0, y2 = 0;
-    for (size_t k = 0; k < n; k++) {
-        double d = (double)x[k] - y[k];
-        d2 += d * d, y2 += (double)y[k] * y[k];
-    }
-    return y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
-}
-
 // Per tensor: within tol, or (tol 0) weights and momentum bitwise.
 static void compare(const Snapshot *a, const Snapshot *b, double tol, const char *what) {
-    int bad = 0;
     double worst = 0;
     TEST_CHECK(a->np == b->np && a->n == b->n, "%s: different models", what);
-    for (int i = 0; i < a->np && a->np == b->np; i++) {
-        const AptParam *p = &a->p[i];
-        if (p->is_buffer) continue;
-        if (tol == 0) {
-            bad += memcmp(a->w + p->offset, b->w + p->offset, p->numel * 4) != 0;
-            bad += memcmp(a->m + p->offset, b->m + p->offset, p->numel * 4) != 0;
-            continue;
-        }
-        double r = rel(a->w + p->offset, b->w + p->offset, p->numel);
-        worst = r > worst ? r : worst;
-        if (!(r <= tol) && bad++ < 5) fprintf(stderr, "  %s: %s ||diff||/||w|| = %.3g\n", what, p->name, r);
-    }
+    int bad = a->np == b->np ? train_params_differ(a->p, a->np, a->w, a->m, b->w, b->m, tol, what, &worst) : 1;
     TEST_CHECK(bad == 0, "%s: %d tensors differ (tol %g)", what, bad, tol);
     if (tol > 0)
         printf("%s: worst per-tensor ||diff||/||w|| = %.3g (tol %g)\n", what, worst, tol);
@@ -126,7 +105,7 @@ int main(int argc, char **argv) {
     Snapshot o = train(&off, c, 0, &rc);
     if (c->rank == 0) {
         TEST_CHECK(memcmp(a.w, o.w, a.n * 4) != 0, "simix does not change the run");
-        printf("simix vs none: ||diff||/||w|| of the weights %.3g (SiMix matters)\n", rel(a.w, o.w, a.n));
+        printf("simix vs none: ||diff||/||w|| of the weights %.3g (SiMix matters)\n", train_rel(a.w, o.w, a.n));
     }
     snap_free(&o), snap_free(&a);
     self->destroy(self);

@@ -61,33 +61,11 @@ static Snapshot train(const AptConfig *cfg, AptComm *c, long preempt_at, int *rc
     return s;
 }
 
-// ||x - y||_2 / ||y||_2
-static double rel(const float *x, const float *y, size_t n) {
-    double d2 = 0, y2 = 0;
-    for (size_t k = 0; k < n; k++) {
-        double d = (double)x[k] - y[k];
-        d2 += d * d, y2 += (double)y[k] * y[k];
-    }
-    return y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
-}
-
 // Weights per tensor (tol 0: weights and momentum bitwise), then the memory (rows within tol, the rest exact).
 static void compare(const Snapshot *a, const Snapshot *b, double tol, const char *what) {
-    int bad = 0;
     double worst = 0;
     TEST_CHECK(a->np == b->np && a->n == b->n, "%s: different models", what);
-    for (int i = 0; i < a->np && a->np == b->np; i++) {
-        const AptParam *p = &a->p[i];
-        if (p->is_buffer) continue;
-        if (tol == 0) {
-            bad += memcmp(a->w + p->offset, b->w + p->offset, p->numel * 4) != 0;
-            bad += memcmp(a->m + p->offset, b->m + p->offset, p->numel * 4) != 0;
-            continue;
-        }
-        double r = rel(a->w + p->offset, b->w + p->offset, p->numel);
-        worst = r > worst ? r : worst;
-        if (!(r <= tol) && bad++ < 5) fprintf(stderr, "  %s: %s ||diff||/||w|| = %.3g\n", what, p->name, r);
-    }
+    int bad = a->np == b->np ? train_params_differ(a->p, a->np, a->w, a->m, b->w, b->m, tol, what, &worst) : 1;
     TEST_CHECK(bad == 0, "%s: %d tensors differ (tol %g)", what, bad, tol);
     const AptCkptMemory *x = &a->mem, *y = &b->mem;
     TEST_CHECK(x->N == y->N && x->D == y->D && x->count == y->count && x->head == y->head,
@@ -98,7 +76,7 @@ static void compare(const Snapshot *a, const Snapshot *b, double tol, const char
         if (tol == 0)
             TEST_CHECK(!memcmp(x->rows, y->rows, (size_t)x->N * x->D * 4), "%s: memory rows differ bitwise", what);
         else {
-            rm = rel(x->rows, y->rows, (size_t)x->N * x->D);
+            rm = train_rel(x->rows, y->rows, (size_t)x->N * x->D);
             TEST_CHECK(rm <= tol, "%s: memory rows ||diff||/||rows|| = %.3g > %g", what, rm, tol);
         }
     }
@@ -197,7 +175,7 @@ int main(int argc, char **argv) {
                 compare(&n, &o, 0, "loss.memory 64 never started vs loss.memory 0");
                 TEST_CHECK(memcmp(a.w, o.w, a.n * 4) != 0, "the memory changes the run");
                 printf("memory 2B vs none: worst ||diff||/||w|| of the weights %.3g (the memory matters)\n",
-                       rel(a.w, o.w, a.n));
+                       train_rel(a.w, o.w, a.n));
             }
             snap_free(&o), snap_free(&n);
         }

@@ -16,6 +16,9 @@
 #include "config/config.h"
 #include "core/fsutil.h"
 #include "dist/comm.h"
+#include "nn/params.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,4 +97,37 @@ static inline int train_read_losses(const char *out, const char *name, double *l
     }
     if (f) fclose(f);
     return n;
+}
+
+// ||x - y||_2 / ||y||_2 (||x - y||_2 when y is zero), in float64.
+static inline double train_rel(const float *x, const float *y, size_t n) {
+    double d2 = 0, y2 = 0;
+    for (size_t k = 0; k < n; k++) {
+        double d = (double)x[k] - y[k];
+        d2 += d * d, y2 += (double)y[k] * y[k];
+    }
+    return y2 > 0 ? sqrt(d2 / y2) : sqrt(d2);
+}
+
+// The trainable tensors of two runs (the parameter table p of np tensors; weights w*, momentum m*): with
+// tol 0 weights and momentum bitwise, else each tensor's weights within train_rel tol (the first few
+// outliers printed). Returns how many differ; *worst: the largest per-tensor difference (tol > 0).
+static inline int train_params_differ(const AptParam *p, int np, const float *wa, const float *ma,
+                                      const float *wb, const float *mb, double tol, const char *what,
+                                      double *worst) {
+    int bad = 0;
+    *worst = 0;
+    for (int i = 0; i < np; i++) {
+        if (p[i].is_buffer) continue;
+        const size_t o = p[i].offset, n = p[i].numel;
+        if (tol == 0) {
+            bad += memcmp(wa + o, wb + o, n * 4) != 0;
+            bad += memcmp(ma + o, mb + o, n * 4) != 0;
+            continue;
+        }
+        double r = train_rel(wa + o, wb + o, n);
+        *worst = r > *worst ? r : *worst;
+        if (!(r <= tol) && bad++ < 5) fprintf(stderr, "  %s: %s ||diff||/||w|| = %.3g\n", what, p[i].name, r);
+    }
+    return bad;
 }
