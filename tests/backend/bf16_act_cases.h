@@ -1,6 +1,6 @@
 // bf16_act_cases.h — the non-convolution ops of the bf16 activation chain (backend.h) and their fp32
-// twins on the same inputs, for test_bf16_ops.c (CPU bf16 vs CPU fp32 twins) and test_bf16_ops_cuda.c
-// (CUDA bf16 vs CPU bf16).
+// twins on the same inputs, for test_backend_ops.c (op_cases_chain.h: twins on the cpu kernels, and
+// another backend vs the cpu chain).
 //
 // bf16_act_run draws one set of inputs per case and seed, rounds every one that the bf16 ops read as
 // bf16 (x, the second addend, the relu output) on the host, and runs either the bf16 ops (bf16 = true:

@@ -1,5 +1,5 @@
 // bf16_cases.h — the bf16 convolutions and GEMM (backend.h, "bf16 activation chain") on random inputs,
-// for test_bf16_ops.c (CPU bf16 vs CPU fp32) and test_bf16_ops_cuda.c (CUDA bf16 vs CPU bf16); the
+// for test_backend_ops.c (op_cases_chain.h: the chain vs its fp32 twin, and vs the CPU chain); the
 // other ops of the chain are in bf16_act_cases.h.
 //
 // Each case draws fp32 inputs, rounds them to bf16 with the backend's cast, runs the op on backend
@@ -209,7 +209,7 @@ static void bf16_conv_free(Bf16ConvOut *o) {
 
 // The forward convolution of case c on the host in float64 from the bf16-rounded inputs of seed (those
 // of bf16_conv_run), rounded to fp32 then bf16: a backend with a third accumulation order that rounds
-// its output as the bf16 op does (test_bf16_ops's stand-in for the cross-backend bound). NCHW [n,K,P,Q].
+// its output as the bf16 op does (the twin checks' stand-in for the cross-backend bound). NCHW [n,K,P,Q].
 static inline float *bf16_conv_forward_host(const Bf16ConvCase *c, uint64_t seed) {
     const int P = (c->H + 2 * c->pad - c->k) / c->stride + 1, Q = (c->W + 2 * c->pad - c->k) / c->stride + 1;
     const size_t nx = (size_t)c->n * c->C * c->H * c->W, nw = (size_t)c->K * c->C * c->k * c->k;
@@ -236,13 +236,13 @@ static inline float *bf16_conv_forward_host(const Bf16ConvCase *c, uint64_t seed
     return y;
 }
 
-// The bound between two backends' bf16 convolutions on the same bf16 inputs (test_bf16_ops_cuda: CUDA
+// The bound between two backends' bf16 convolutions on the same bf16 inputs (op_cases_chain.h: CUDA
 // vs CPU), direction k (0 forward y, 1 backward data dx, 2 backward weights dw), as bf16_expect takes it:
 // |got - want| <= BF16_XB_REL[k] * bound[i] + abs, with S = mag[i] the sum of |terms| of the output.
 //   y: both backends round their own fp32 sum to bf16. The two sums differ by the accumulation term
 //      (two fp32 orders, <= 1600 terms: 1e-4 S); when they straddle a rounding boundary the results are
 //      one bf16 step apart, and a step is 2^-7 of the value at the bottom of a binade (8 significant
-//      bits), not 2^-8 (that is half a step, one rounding): bound 2^-7 |want| + 1e-4 S. test_bf16_ops
+//      bits), not 2^-8 (that is half a step, one rounding): bound 2^-7 |want| + 1e-4 S. the twin checks
 //      checks it with a stand-in (bf16_conv_forward_host), where 2^-8 failed 2 of 15 such neighbours.
 //   dx: the CPU writes fp32, cuDNN rounds once to bf16 before widening: 2^-8 |want| + 1e-4 S.
 //   dw: the increment is rounded once by cuDNN (<= 2^-8 S), then added in fp32: 2^-8 |want| + 2^-7 S.

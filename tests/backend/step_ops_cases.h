@@ -1,6 +1,8 @@
 // step_ops_cases.h — the step-tail ops of the table (fill_f64, casts, sumsq, finite_check, sgd/adam
-// updates, the one-pass grad_sumsq / optim_update, ranking loss) on any backend, against float64 references and hand values written here.
-// Every buffer goes through be->alloc / be->copy, so the same cases run on cpu, guard and cuda.
+// updates, the one-pass grad_sumsq / optim_update, ranking loss, SiMix mix_rows) on any backend, against
+// float64 references and hand values written here: one function per op (or pair), called by the op's case
+// in test_backend_ops.c. Every buffer goes through be->alloc / be->copy, so the same cases run on cpu,
+// guard and cuda.
 //
 // Tolerances: sumsq is float64 accumulation of float32 squares (exact products): relative 1e-12 of a
 // long double reference (different association only). The optimizer updates are a few float32
@@ -183,10 +185,8 @@ static void check_mix_rows(AptBackend *be) {
     for (int i = 0; i < 8; i++) be->free(be, bufs[i]);
 }
 
-static void check_step_ops(AptBackend *be, bool loss_exact) {
-    check_optim_pass(be, loss_exact);
-    check_mix_rows(be);
-    // ---- fill_f64, finite_check
+// ---- fill_f64 and finite_check
+static void check_fill_finite(AptBackend *be) {
     double *flag = be->alloc(be, 2 * sizeof(double)), hf[2];
     be->fill_f64(be, 2, 1.0, flag);
     float fin[37];
@@ -204,6 +204,12 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
     be->finite_check(be, 37, dnan, flag);
     sc_down(be, hf, flag, sizeof(double));
     TEST_CHECK(hf[0] == 0.0, "finite_check: +inf not flagged");
+    be->free(be, flag), be->free(be, dfin), be->free(be, dnan);
+}
+
+// ---- sumsq: hand value, then a long double reference on 1003 values, accumulate
+static void check_sumsq(AptBackend *be) {
+    double *flag = be->alloc(be, 2 * sizeof(double)), hf[2];
 
     // ---- sumsq: hand value, then float64 reference on 1000 values, accumulate
     float sq[10];
@@ -225,6 +231,11 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
     be->sumsq(be, NS, dbig, flag + 1, false);
     sc_down(be, hf, flag, sizeof hf);
     TEST_CHECK(fabs(hf[1] - ref) <= 1e-12 * ref, "sumsq of %d: %.17g, float64 reference %.17g", NS, hf[1], ref);
+    be->free(be, flag), be->free(be, dsq), be->free(be, dbig);
+}
+
+// ---- casts (flat, row-major): hand values (exact, rounding to nearest even, NaN)
+static void check_cast_flat(AptBackend *be) {
 
     // ---- casts: hand values (exact, rounding to nearest even, NaN)
     float cv[6] = {1.0f, -2.5f, 1.00390625f /* 1 + 2^-8: a tie, rounds to even (1.0) */,
@@ -241,6 +252,11 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
     sc_down(be, back, dcv, sizeof back);
     TEST_CHECK(back[0] == 1.0f && back[1] == -2.5f && back[3] == 1.015625f && isnan(back[5]),
                "cast bf16->f32: %g %g %g %g", back[0], back[1], back[3], back[5]);
+    be->free(be, dcv), be->free(be, dh);
+}
+
+// ---- sgd (momentum, nesterov) and adam/adamw, against the float64 formulas (sgd: variants 0, 1; adam: 2, 3)
+static void check_updates(AptBackend *be, bool adam) {
 
     // ---- sgd (momentum, nesterov) and adam/adamw, against the float64 formulas
     enum { NO = 67 };
@@ -249,7 +265,7 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
         w0[i] = (float)cos(0.9 * i), g0[i] = (float)sin(1.3 * i) * 0.1f;
         m0[i] = (float)sin(0.2 * i) * 0.01f, v0[i] = (float)(1e-4 * (1 + i % 5));
     }
-    for (int variant = 0; variant < 4; variant++) { // sgd, sgd nesterov, adam, adamw
+    for (int variant = adam ? 2 : 0; variant < (adam ? 4 : 2); variant++) { // sgd, sgd nesterov, adam, adamw
         float *dw = sc_up(be, w0, sizeof w0), *dg = sc_up(be, g0, sizeof g0);
         float *dm = sc_up(be, m0, sizeof m0), *dv = sc_up(be, v0, sizeof v0);
         const double lr = 0.03, wd = 1e-2, mu = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8;
@@ -289,8 +305,12 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
         be->free(be, dw), be->free(be, dg), be->free(be, dm), be->free(be, dv);
     }
 
-    // ---- ranking loss: the op against the loss driver called directly (host arrays), local queries
-    // [4, 12) of a batch of 16 (4 classes x 4, labels unsorted)
+}
+
+// ---- ranking loss: the op against the loss driver called directly (host arrays), local queries
+// [4, 12) of a batch of 16 (4 classes x 4, labels unsorted). loss_exact: bitwise (cpu-kernel backends).
+static void check_loss_op(AptBackend *be, bool loss_exact) {
+    double *flag = be->alloc(be, sizeof(double)), hf[1];
     enum { LB = 16, LD = 8 };
     float E[LB * LD];
     int labels[LB];
@@ -330,6 +350,5 @@ static void check_step_ops(AptBackend *be, bool loss_exact) {
         be->loss_free(be, bws);
         be->free(be, dE), be->free(be, ddE);
     }
-    be->free(be, flag), be->free(be, dfin), be->free(be, dnan), be->free(be, dsq), be->free(be, dbig);
-    be->free(be, dcv), be->free(be, dh);
+    be->free(be, flag);
 }

@@ -1,8 +1,10 @@
-apt_test(NAME test_backend_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops.c LABELS backend)
+# The op test (cases generated from APT_BACKEND_OPS): one source, two programs by the backends they run
+# without arguments: cpu + guard (label backend), cuda (label gpu; exits 77 without a device or without CUDA,
+# compiled in every build so CI keeps it building).
+apt_test(NAME test_backend_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops.c LABELS backend guard)
+apt_test(NAME test_backend_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops.c LABELS gpu TIMEOUT 600)
+target_compile_definitions(test_backend_ops_cuda PRIVATE APT_OP_TEST_BACKENDS="cuda")
 if(APT_HAVE_CUDA)
-  apt_test(NAME test_backend_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops_cuda.c LABELS gpu)
-  apt_test(NAME test_backend_se_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_se_cuda.c LABELS gpu)
-  apt_test(NAME test_backend_step_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backend_step_ops_cuda.c LABELS gpu)
   apt_test(NAME test_conv_algo SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_conv_algo.c LABELS backend gpu)
 endif()
 # benchmark (not a test): tests/bench/bench_conv.c, figures in tests/bench/RESULTS.md
@@ -20,9 +22,4 @@ apt_test(NAME test_guard SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guard.c LABELS b
 apt_test(NAME test_transformer_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer_ops.c LABELS backend vit)
 if(APT_HAVE_CUDA)
   apt_test(NAME test_transformer_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer_ops_cuda.c LABELS gpu vit)
-endif()
-# bf16 compute ops: CPU bf16 vs fp32 twins (stated bounds); CUDA bf16 vs CPU bf16 (gpu, skips without a device).
-apt_test(NAME test_bf16_ops SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_ops.c LABELS backend)
-if(APT_HAVE_CUDA)
-  apt_test(NAME test_bf16_ops_cuda SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_ops_cuda.c LABELS gpu)
 endif()

@@ -6,7 +6,7 @@
 // forward on the same input and one backward from the same dE:
 //   1. embeddings: every row's cosine with the fp32 row >= 0.999 (bf16 keeps 8 significant bits, relative
 //      rounding <= 2^-8 per stored value; measured >= 0.9994 through 5-50 layers);
-//   2. parameter gradients, a coarse check (each op is checked precisely in tests/backend/test_bf16_ops.c):
+//   2. parameter gradients, a coarse check (each op is checked precisely in tests/backend/test_backend_ops.c, chain form):
 //      ||g_bf16 - g_fp32|| <= 0.5 ||g_fp32||, and every trainable tensor's gradient has cosine >= 0.75
 //      with its fp32 gradient. At random init the gradients differ far more than the embeddings: a value
 //      within rounding of zero flips its ReLU mask and passes (or blocks) its whole gradient, so the norm

@@ -1,37 +1,35 @@
-// test_backend_ops_cuda.c — every op of the CUDA table against the same op of the CPU table (the
-// reference, itself checked against float64 loops and finite differences in test_backend_ops.c), on
-// random inputs with odd sizes (not multiples of any tile), outputs poisoned with NaN beforehand so an
-// unwritten element fails, accumulating outputs pre-filled with random values. Label gpu; skips (exit 77)
-// without a usable CUDA device.
+// op_cases_cross.h — the cross-backend part of the op test (test_backend_ops.c): an op of another table
+// (cuda; guard with the small shapes) against the same op of the CPU table on the same random inputs,
+// with odd sizes (not multiples of any tile) and, on CUDA, ResNet-size shapes; outputs poisoned (NaN)
+// beforehand so an unwritten element fails, accumulating outputs pre-filled with random values.
 //
 // Tolerance (fp32): both sides compute in float32 with sums of K terms in different (blocked) orders.
-// The expected error of an fp32 sum of K random-sign O(1) terms is ~2^-24·sqrt(K) relative to its typical
-// magnitude; the largest K here is a ResNet-size weight gradient (K = N·P·Q = 4·56·56 = 12544: ~5e-6 of
+// The expected error of an fp32 sum of K random-sign O(1) terms is ~2^-24 sqrt(K) relative to its typical
+// magnitude; the largest K here is a ResNet-size weight gradient (K = N P Q = 4 56 56 = 12544: ~5e-6 of
 // the typical entry, i.e. ~1e-6 of the largest). We require |gpu - cpu| <= 1e-5 |cpu| + 1e-5 max|cpu|
 // (the second term absorbs entries that cancel to ~0); a wrong index or a missing term is O(0.1-1).
 // The TF32 math mode (apt_backend_cuda_set_math: fp32 convolutions on tensor cores, TF32 products with a
-// 10-bit mantissa, ~5e-4 relative per product): 1e-2 of the same form.
+// 10-bit mantissa, ~5e-4 relative per product): 1e-2 of the same form (cuda only).
 // BatchNorm sums are checked against a float64 reference computed here, not against the CPU op (whose
-// per-plane partial sums are float32): bounds in check_chan_sums below.
-// Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward)
+// per-plane partial sums are float32): bounds in check_double_sums / check_float_accum below.
+// Determinism: the ops with reductions (conv backward-weights, BN statistics, linear db, L2 backward, SE ds)
 // run twice from identical inputs and must agree bitwise.
-// Every device buffer is poisoned (NaN) with cudaMemsetAsync on the backend's own stream: the backend's
-// stream is non-blocking, so a legacy-stream cudaMemset could land after the kernel under test.
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "backend/backend.h"
-#include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/cuda_check.cuh"
-#include "harness.h"
+// Squeeze-excitation: sigmoid and the scale are one or two float32 operations per element (expf may
+// differ by an ulp or two between libm and CUDA): rtol 1e-6 + 1e-6 max|cpu|; ds sums HW products in float64
+// on both sides (different orders) and rounds once: rtol 1e-6.
+#pragma once
+#include "op_test.h"
 #include "optim/optim.h"
+#ifdef APT_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
+// cpu: the CPU table (host memory); gpu: the backend under test (cuda, or guard with the small shapes).
 static AptBackend *cpu, *gpu;
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_state;
+// The device sums BatchNorm statistics in float64 (check_double_sums' bound); the CPU kernels (guard) sum
+// float partials per plane, checked against float64 in op_cases_fp32.h and op_cases_chain.h instead.
+static bool cross_f64_sums;
 
 static float frand(void) {
     rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
@@ -47,19 +45,9 @@ static float *copyf(const float *x, size_t n) {
     memcpy(v, x, n * sizeof *v);
     return v;
 }
-// Device buffers of the current test case, freed together by release_dev().
-static void *dev_bufs[256];
-static int n_dev_bufs;
-static void *dev_alloc(size_t bytes) {
-    if (n_dev_bufs == (int)(sizeof dev_bufs / sizeof dev_bufs[0])) {
-        fprintf(stderr, "test_backend_ops_cuda: too many device buffers in one case\n");
-        exit(1);
-    }
-    return dev_bufs[n_dev_bufs++] = gpu->alloc(gpu, bytes);
-}
-static void release_dev(void) {
-    while (n_dev_bufs > 0) gpu->free(gpu, dev_bufs[--n_dev_bufs]);
-}
+// Buffers of the current case on the backend under test, freed together by release_dev().
+static void *dev_alloc(size_t bytes) { return op_alloc(gpu, bytes); }
+static void release_dev(void) { op_release(); }
 static void *up(const void *h, size_t bytes) {
     void *d = dev_alloc(bytes);
     gpu->copy(gpu, d, h, bytes, APT_COPY_H2D);
@@ -68,9 +56,7 @@ static void *up(const void *h, size_t bytes) {
 // All-ones bits: NaN as float, -1 as int, NaN as double. On the backend's stream, so the fill is ordered
 // before every op the test then enqueues there.
 static void *poisoned(size_t bytes) {
-    void *d = dev_alloc(bytes);
-    CUDA_CHECK(cudaMemsetAsync(d, 0xff, bytes, (cudaStream_t)apt_backend_cuda_stream(gpu)));
-    return d;
+    return op_poisoned(gpu, bytes); // freed by release_dev (op_release)
 }
 static float *down(const float *d, size_t n) {
     float *h = malloc((n ? n : 1) * sizeof *h);
@@ -85,14 +71,6 @@ static int cmp(const char *label, const float *d_got, const float *want, size_t 
     free(got);
     return ok;
 }
-static int cmp_d(const char *label, const double *d_got, const double *want, size_t n, double rtol) {
-    double *got = malloc(n * sizeof *got), scale = 0;
-    gpu->copy(gpu, got, d_got, n * sizeof *got, APT_COPY_D2H);
-    for (size_t i = 0; i < n; i++) scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
-    int ok = expect_close_d(got, want, n, rtol, rtol * (scale > 0 ? scale : 1.0) + 1e-300, label);
-    free(got);
-    return ok;
-}
 static int same_bits(const void *d_a, const void *d_b, size_t bytes) {
     void *a = malloc(bytes), *b = malloc(bytes);
     gpu->copy(gpu, a, d_a, bytes, APT_COPY_D2H);
@@ -103,6 +81,15 @@ static int same_bits(const void *d_a, const void *d_b, size_t bytes) {
     return eq;
 }
 #define RTOL 1e-5
+
+// TF32 math for the fp32 convolutions: a CUDA setting only (cross_conv runs its tf32 shape on cuda only).
+static void cross_set_tf32(int on) {
+#ifdef APT_HAVE_CUDA
+    if (!strcmp(gpu->name, "cuda")) apt_backend_cuda_set_math(gpu, on ? APT_CUDA_MATH_TF32 : APT_CUDA_MATH_FP32);
+#else
+    (void)on;
+#endif
+}
 
 static void test_gemm(int M, int N, int K) {
     for (int ta = 0; ta < 2; ta++)
@@ -148,7 +135,7 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
     AptConvDesc dc, dg;
     apt_conv_desc_init(&dc, N, C, H, W, K, R, R, stride, pad);
     dg = dc;
-    apt_backend_cuda_set_math(gpu, tf32 ? APT_CUDA_MATH_TF32 : APT_CUDA_MATH_FP32);
+    cross_set_tf32(tf32);
     cpu->conv2d_prepare(cpu, &dc);
     gpu->conv2d_prepare(gpu, &dg);
     const size_t nx = (size_t)n * C * H * W, nw = (size_t)K * C * R * R, ny = (size_t)n * K * dc.P * dc.Q;
@@ -180,7 +167,7 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
     TEST_CHECK(same_bits(gdw, gdw2, nw * 4) && same_bits(gdb, gdb2, K * 4), "conv backward-weights: reruns differ");
     cpu->conv2d_release(cpu, &dc);
     gpu->conv2d_release(gpu, &dg);
-    apt_backend_cuda_set_math(gpu, APT_CUDA_MATH_FP32);
+    cross_set_tf32(0);
     free(x), free(w), free(b), free(dy), free(dw), free(db), free(y), free(dx);
     release_dev();
 }
@@ -282,7 +269,7 @@ static void test_bn(int N, int C, int HW) {
     gpu->bn_stats(gpu, N, C, HW, apt_f32(gx), gs);
     gpu->bn_stats(gpu, N, C, HW, apt_f32(gx), gs2);
     ref_chan_sums(REF_STATS, N, C, HW, x, NULL, NULL, NULL, 0, ref, abs_s);
-    check_double_sums("bn_stats sums", gs, ref, abs_s, C, K);
+    if (cross_f64_sums) check_double_sums("bn_stats sums", gs, ref, abs_s, C, K);
     TEST_CHECK(same_bits(gs, gs2, 2 * C * sizeof(double)), "bn_stats: reruns differ");
     // Finalize: the CPU from the float64 reference sums, the device from its own (within ~1e-12 of them);
     // the outputs are float, so they agree to a float rounding or two.
@@ -299,7 +286,7 @@ static void test_bn(int N, int C, int HW) {
     float *hm2 = down(gm2, C), *hv2 = down(gv2, C);
     gpu->bn_backward_stats(gpu, N, C, HW, apt_f32(gx), apt_f32(gdy), gm2, gv2, eps, gbs);
     ref_chan_sums(REF_BWD_STATS, N, C, HW, x, dy, hm2, hv2, eps, ref, abs_s);
-    check_double_sums("bn_backward_stats sums", gbs, ref, abs_s, C, K);
+    if (cross_f64_sums) check_double_sums("bn_backward_stats sums", gbs, ref, abs_s, C, K);
     double *hbs = malloc(2 * (size_t)C * sizeof *hbs);
     gpu->copy(gpu, hbs, gbs, 2 * (size_t)C * sizeof *hbs, APT_COPY_D2H);
     cpu->bn_backward_data(cpu, N, C, HW, apt_f32(x), apt_f32(dy), hm2, hv2, eps, gam, hbs, count,
@@ -400,17 +387,16 @@ static uint16_t bf16_rne(float f) {
 }
 
 static void test_optim(size_t n) {
-    void *st = apt_backend_cuda_stream(gpu);
     for (int kind = 0; kind < 4; kind++) { // sgd momentum, sgd nesterov, adam (coupled L2), adamw
         float *w = rnd(n, -1, 1), *m = rnd(n, 0, 0), *v = rnd(n, 0, 0), *g = rnd(n, -1, 1);
         float *gw = up(w, n * 4), *gm = up(m, n * 4), *gv = up(v, n * 4), *gg = up(g, n * 4);
         for (long t = 1; t <= 3; t++) {
             if (kind < 2) {
                 cpu->sgd_update(cpu, w, g, m, n, 0.1f, 1e-4f, 0.9f, kind == 1);
-                apt_cuda_optim_sgd_update(st, gw, gg, gm, n, 0.1f, 1e-4f, 0.9f, kind == 1);
+                gpu->sgd_update(gpu, gw, gg, gm, n, 0.1f, 1e-4f, 0.9f, kind == 1);
             } else {
                 cpu->adam_update(cpu, w, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
-                apt_cuda_optim_adam_update(st, gw, gg, gm, gv, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
+                gpu->adam_update(gpu, gw, gg, gm, gv, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 4e-4f, kind == 3, t);
             }
         }
         const char *names[] = {"sgd momentum w", "sgd nesterov w", "adam w", "adamw w"};
@@ -423,10 +409,10 @@ static void test_optim(size_t n) {
     uint16_t *want = malloc(n * 2), *got = malloc(n * 2), *gb = poisoned(n * 2);
     for (size_t i = 0; i < n; i++) want[i] = bf16_rne(x[i]);
     float *gx = up(x, n * 4), *gback = poisoned(n * 4);
-    apt_cuda_cast_f32_to_bf16(st, gx, gb, n);
+    gpu->cast(gpu, 1, 1, n, apt_f32(gx), apt_tensor(gb, APT_BF16, APT_NCHW));
     gpu->copy(gpu, got, gb, n * 2, APT_COPY_D2H);
     TEST_CHECK(memcmp(got, want, n * 2) == 0, "f32 -> bf16 cast is not round-to-nearest-even");
-    apt_cuda_cast_bf16_to_f32(st, gb, gback, n);
+    gpu->cast(gpu, 1, 1, n, apt_tensor(gb, APT_BF16, APT_NCHW), apt_f32(gback));
     float *back = down(gback, n);
     int ok = 1;
     for (size_t i = 0; i < n; i++) {
@@ -440,43 +426,47 @@ static void test_optim(size_t n) {
     release_dev();
 }
 
-int main(void) {
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-        printf("SKIP: no CUDA device (test_backend_ops_cuda needs one; nothing was checked)\n");
-        return 77;
-    }
-    cpu = apt_backend_create("cpu");
-    gpu = apt_backend_create("cuda");
-    test_gemm(37, 29, 53);
-    test_gemm(1, 130, 7);
-    test_linear(13, 67, 33);
-    test_conv(5, 3, 17, 19, 7, 3, 1, 1, 5, 0);   // odd everything
-    test_conv(6, 16, 15, 15, 24, 3, 2, 1, 4, 0); // strided, n < N
-    test_conv(3, 33, 9, 11, 17, 1, 1, 0, 3, 0);  // 1x1
-    test_conv(2, 3, 31, 29, 8, 7, 2, 3, 2, 0);   // ResNet stem shape, small
-    test_conv(4, 16, 15, 15, 24, 3, 1, 1, 4, 1); // TF32 tensor cores (math mode)
-    // ResNet-size shapes (fp32): the algorithms cuDNN picks for large tensors differ from the small ones.
-    test_conv(4, 64, 56, 56, 64, 3, 1, 1, 4, 0);    // layer1 3x3
-    test_conv(4, 256, 56, 56, 64, 1, 1, 0, 4, 0);   // bottleneck 1x1 reduce
-    test_conv(2, 256, 56, 56, 512, 1, 2, 0, 2, 0);  // strided 1x1 downsample 56 -> 28
-    test_conv(4, 128, 28, 28, 128, 3, 2, 1, 3, 0);  // strided 3x3, n < N
-    test_conv(2, 512, 7, 7, 512, 3, 1, 1, 2, 0);    // layer4 3x3 (4608-term dot products)
-    test_conv(8, 512, 7, 7, 2048, 1, 1, 0, 8, 0);   // layer4 1x1 expand to 2048
-    test_conv(1, 3, 224, 224, 64, 7, 2, 3, 1, 0);   // the stem at full resolution (K = 112·112)
-    test_bn(3, 7, 29);
-    test_bn(2, 65, 1);
-    test_bn(8, 256, 56 * 56);  // 25088 positions per channel: 7 chunks in the two-pass reduction
-    test_bn(64, 3, 4099);      // 262336 positions: the chunk count hits its cap (32), uneven chunk ends
-    test_bn(4, 2048, 7 * 7);   // many channels, one chunk
-    test_pool(2, 3, 17, 15, 3, 2, 1);            // ResNet max pool: overlapping windows
-    test_pool(3, 2, 9, 9, 2, 2, 0);
-    test_pool(8, 64, 112, 112, 3, 2, 1);         // the ResNet max pool at full size (6.4M inputs)
-    test_pool(4, 2048, 7, 7, 2, 2, 0);           // 2048 channels (GAP of the ResNet-50 head)
-    test_l2_eltwise(11, 131);
-    test_optim(1000003);
-    int rc = apt_test_finish("test_backend_ops_cuda");
-    apt_backend_destroy(gpu);
-    apt_backend_destroy(cpu);
-    return rc;
+
+// ---------------------------------------------------------------- squeeze-excitation
+static float *se_rnd(size_t n, float scale) {
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = scale * frand();
+    return v;
 }
+static void cross_sigmoid(size_t n) {
+    float *x = se_rnd(n, 8.0f), *dy = se_rnd(n, 1.0f), *y = malloc(n * sizeof *y), *dx = malloc(n * sizeof *dx);
+    cpu->sigmoid_forward(cpu, n, x, y);
+    cpu->sigmoid_backward(cpu, n, y, dy, dx);
+    float *gx = up(x, n * 4), *gdy = up(dy, n * 4), *gy = poisoned(n * 4), *gdx = poisoned(n * 4);
+    gpu->sigmoid_forward(gpu, n, gx, gy);
+    cmp("sigmoid fwd", gy, y, n, 1e-6);
+    gpu->copy(gpu, gy, y, n * 4, APT_COPY_H2D); // the backward from the same y on both sides
+    gpu->sigmoid_backward(gpu, n, gy, gdy, gdx);
+    cmp("sigmoid bwd", gdx, dx, n, 1e-6);
+    free(x), free(dy), free(y), free(dx);
+    release_dev();
+}
+
+static void cross_chscale(int N, int C, int HW) {
+    size_t n = (size_t)N * C * HW, ns = (size_t)N * C;
+    float *x = se_rnd(n, 1.0f), *s = se_rnd(ns, 1.0f), *dy = se_rnd(n, 1.0f), *y = malloc(n * 4), *dx = malloc(n * 4),
+          *ds = malloc(ns * 4);
+    cpu->chscale_forward(cpu, N, C, HW, apt_f32(x), s, apt_f32(y));
+    cpu->chscale_backward(cpu, N, C, HW, apt_f32(x), s, apt_f32(dy), apt_f32(dx), ds);
+    float *gx = up(x, n * 4), *gs = up(s, ns * 4), *gdy = up(dy, n * 4), *gy = poisoned(n * 4),
+          *gdx = poisoned(n * 4), *gds = poisoned(ns * 4), *gds2 = poisoned(ns * 4);
+    char label[96];
+    gpu->chscale_forward(gpu, N, C, HW, apt_f32(gx), gs, apt_f32(gy));
+    snprintf(label, sizeof label, "chscale fwd %dx%dx%d", N, C, HW);
+    cmp(label, gy, y, n, 1e-6);
+    gpu->chscale_backward(gpu, N, C, HW, apt_f32(gx), gs, apt_f32(gdy), apt_f32(gdx), gds);
+    snprintf(label, sizeof label, "chscale dx %dx%dx%d", N, C, HW);
+    cmp(label, gdx, dx, n, 1e-6);
+    snprintf(label, sizeof label, "chscale ds %dx%dx%d", N, C, HW);
+    cmp(label, gds, ds, ns, 1e-6);
+    gpu->chscale_backward(gpu, N, C, HW, apt_f32(gx), gs, apt_f32(gdy), apt_f32(NULL), gds2);
+    TEST_CHECK(same_bits(gds, gds2, ns * sizeof(float)), "chscale ds repeats bitwise (%dx%dx%d)", N, C, HW);
+    free(x), free(s), free(dy), free(y), free(dx), free(ds);
+    release_dev();
+}
+
