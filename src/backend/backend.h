@@ -149,8 +149,8 @@ static inline float apt_clip_coef_from_sumsq(double sumsq, double max_norm) {
 // convolution). The two forms each backend implements for the ops on views:
 //   fp32:  every view APT_F32 / APT_NCHW;
 //   chain: activations (x, y, a, b) APT_BF16, gradients (dy, dx) APT_F32, all in act_layout.
-// tests/backend/test_bf16_ops.c checks the chain against fp32 on the CPU, test_bf16_ops_cuda.c CUDA
-// against the CPU.
+// tests/backend/test_backend_ops.c, the op test generated from this list, checks every op in each form a
+// backend supports (the chain against fp32 and float64 references; CUDA also against the CPU).
 // The numeric ops, as one X-macro list: X(name, (parameters), (arguments)). Every op returns void and
 // takes the backend first. The struct below, the CPU and CUDA tables and the guard backend's wrappers
 // (src/backend/guard/) are generated from this list, so an op added here is wrapped everywhere.

@@ -8,7 +8,7 @@
 // run over rows in index order with float64 accumulators (vector lanes are channels, so no sum is
 // reassociated); threads split channel blocks or images, never a sum, so results do not depend on the
 // thread count. The twins sum a plane in float SIMD partials and planes in float64: the two agree to
-// ~1e-7 relative (tests/backend/test_bf16_ops.c).
+// ~1e-7 relative (tests/backend/test_backend_ops.c, op_cases_chain.h).
 #include "cpu_ops.h"
 
 #include <math.h>

@@ -9,7 +9,7 @@
 // type CUDNN_DATA_FLOAT, tensor-op math). The forward writes its bf16 output y directly. cuDNN's legacy
 // API has no bf16-in / fp32-out convolution, so the input gradient and the weight gradient are written in
 // bf16 to scratch and widened to fp32 (the weight gradient then added into dw) — one more rounding than
-// the CPU ops, which write them in fp32; tests/backend/test_bf16_ops_cuda.c states the tolerance.
+// the CPU ops, which write them in fp32; tests/backend/op_cases_chain.h states the tolerance.
 // Algorithms: chosen per shape at set-up by the fp32 path's chooser (apt_cuda_conv_choose, cuda_conv.cu):
 // cuDNN's heuristics for these bf16 descriptors, restricted to the deterministic GEMM-type algorithms
 // (cuda_conv_algo.h) and checked with the workspace query (CUDNN_STATUS_NOT_SUPPORTED for a shape an

@@ -89,9 +89,9 @@ static size_t ws_bwd_filter(AptCudaImpl *m, const Descs *c, int a) {
 
 // One direction's choice: the first entry of cuDNN's heuristics list (ordered by expected speed) that
 // succeeded, is DETERMINISTIC, is allowed for the kind (fp32: a GEMM-type algorithm (cuda_conv_algo.h) in
-// FMA math; bf16: a GEMM-type algorithm, tensor cores allowed — test_bf16_ops_cuda's bound assumes each
-// output is one dot product accumulated in fp32; TF32: any) and whose workspace query succeeds within
-// APT_CUDA_CONV_WS_MAX; else the first of `fallback` (in order) whose query succeeds. -1: none.
+// FMA math; bf16: a GEMM-type algorithm, tensor cores allowed — the op test's bf16 bound (op_cases_chain.h)
+// assumes each output is one dot product accumulated in fp32; TF32: any) and whose workspace query
+// succeeds within APT_CUDA_CONV_WS_MAX; else the first of `fallback` (in order) whose query succeeds. -1: none.
 template <typename Perf>
 static int choose(AptCudaImpl *m, const Descs *c, AptConvKind kind, const Perf *perf, int n,
                   int (*allowed)(int), size_t (*ws)(AptCudaImpl *, const Descs *, int), const int *fallback,

@@ -11,7 +11,8 @@
 // With TF32 math on fp32 tensors (apt_backend_cuda_set_math; tolerance 1e-2) any deterministic
 // algorithm may be chosen. bf16 tensors (the bf16 activation chain, cuda_bf16.cu) take the same GEMM-type
 // set as fp32, on tensor cores: each output one dot product of exact bf16 products in fp32, the form
-// test_bf16_ops_cuda's bound assumes (a transform-based algorithm in bf16 could round in between).
+// the op test's bf16 bound (tests/backend/op_cases_chain.h) assumes (a transform-based algorithm in bf16
+// could round in between).
 #pragma once
 #include <cudnn.h>
 
