@@ -337,63 +337,73 @@ static inline float apt_clip_coef_from_sumsq(double sumsq, double max_norm) {
 // ---- transformer ops (ViT, src/nn/vit.c), a second X-macro list of the same form (the guard backend
 // wraps every op of both lists): CPU in cpu/cpu_transformer.c, CUDA in cuda/cuda_transformer.cu (each
 // fills them in its *_transformer_register), tests in tests/backend/test_transformer_ops.c (float64 +
-// finite differences) and test_transformer_ops_cuda.c (CUDA vs CPU). Rows are the last dimension; [R, D]
-// row-major.
-//   gemm_batched: row-major, for i < batch: C_i = alpha op(A_i) op(B_i) + beta C_i with A_i = A + i*sA,
-//     B_i = B + i*sB, C_i = C + i*sC (strides in elements). Attention runs heads as the batch with the
-//     heads' columns of the fused qkv buffer as strided views. The C_i must not overlap.
+// finite differences; bf16 views against fp32) and test_transformer_ops_cuda.c (CUDA vs CPU). Rows are
+// the last dimension; [R, D] row-major.
+// Views: the activations (the tensors a backward reads: token rows, attention probabilities, the GEMM
+// operands and outputs) are AptTensor views of dtype APT_F32 or APT_BF16, each argument independently;
+// gradients (dy, dx) and parameters (gamma, beta, cls, pos, bias, their gradients) and the LayerNorm
+// statistics stay fp32 float *. A token tensor [n, T, D] is row-major whatever its view's layout says
+// (it is the image [n, D, T] in NHWC, and a flat array in NCHW): these ops do not read the layout. An op
+// on bf16 views is its fp32 form on the exactly widened inputs, with the same fp32 arithmetic (float64
+// sums where fp32 has them), each bf16 output rounded once (round to nearest even) when stored.
+//   gemm_batched: row-major, for i < batch: C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias) with A_i = A +
+//     i*sA, B_i = B + i*sB, C_i = C + i*sC (strides in elements). Attention runs heads as the batch with the
+//     heads' columns of the fused qkv buffer as strided views. The C_i must not overlap. A, B, C each fp32
+//     or bf16 (fp32 accumulation: a bf16 C is rounded once from the fp32 result; a bf16 C read with beta
+//     != 0 is widened). bias: NULL, or [N] fp32 added to every row of C_i (then beta must be 0): the
+//     token linears (y = x wᵀ + b) are batch-1 calls.
 //   layernorm_forward: over rows of x [R, D] (torch.nn.LayerNorm, biased variance):
 //     y = (x - mean) * rstd * gamma + beta, rstd = 1 / sqrt(var + eps); mean, rstd: [R] kept for backward.
 //   layernorm_backward: g = dy * gamma: dx = rstd * (g - mean_row(g) - xhat * mean_row(g * xhat))
 //     (overwritten; may be NULL); dgamma += sum_rows dy * xhat; dbeta += sum_rows dy (either may be NULL).
 //   gelu_forward/backward: erf form (torch nn.GELU(), timm's default): y = x/2 (1 + erf(x/sqrt 2));
-//     dx = dy (Phi(x) + x phi(x)). In place allowed.
-//   softmax_forward: over each row of x [R, L] (max-subtracted); in place allowed.
+//     dx = dy (Phi(x) + x phi(x)). In place allowed (same storage and dtype; dx == dy).
+//   softmax_forward: over each row of x [R, L] (max-subtracted); in place allowed (same dtype).
 //   softmax_backward: dx = y * (dy - sum_row y dy), from the forward's output y; dx == dy allowed.
-//   vit_embed_forward: patch [n, D, P] (the patch conv's NCHW output, P = gh*gw), cls [D], pos [1+P, D]
-//     -> y [n, 1+P, D]: y[s,0] = cls + pos[0], y[s,1+p,d] = patch[s,d,p] + pos[1+p,d].
+//   vit_embed_forward: patch [n, D, P] fp32 (the patch conv's NCHW output, P = gh*gw), cls [D], pos
+//     [1+P, D] -> y [n, 1+P, D]: y[s,0] = cls + pos[0], y[s,1+p,d] = patch[s,d,p] + pos[1+p,d].
 //   vit_embed_backward: dpatch (overwritten; may be NULL) from dy [n, 1+P, D]; dcls += sum_s dy[s,0];
 //     dpos += sum_s dy[s].
-//   token_pool_forward: x [n, T, D] -> y [n, D]: mean = false: token 0 (class token); true: mean of
+//   token_pool_forward: x [n, T, D] -> y [n, D] fp32: mean = false: token 0 (class token); true: mean of
 //     tokens 1..T-1. token_pool_backward: dx [n, T, D] overwritten (zero where the pool does not read).
 //   drop_path: stochastic depth on rows of len elements: y[s] = x[s] * keep_s / (1 - p) with
 //     keep_s = (uniform of apt_rng_block(seed, APT_RNG_DROP_PATH, epoch, step, sample0 + s, layer) >= p)
 //     (src/core/rng.h): the same draw on every backend, rank and thread. Linear in x, so the backward is
-//     the same call on dy. In place allowed.
+//     the same call on dy (fp32 views). In place allowed (same dtype).
 #define APT_BACKEND_TRANSFORMER_OPS(X)                                                                        \
     X(gemm_batched,                                                                                           \
-      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,  \
-       long long sA, const float *B, int ldb, long long sB, float beta, float *C, int ldc, long long sC,       \
-       int batch),                                                                                            \
-      (be, trans_a, trans_b, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch))                \
+      (AptBackend * be, bool trans_a, bool trans_b, int M, int N, int K, float alpha, AptTensor A, int lda,   \
+       long long sA, AptTensor B, int ldb, long long sB, float beta, AptTensor C, int ldc, long long sC,      \
+       int batch, const float *bias),                                                                         \
+      (be, trans_a, trans_b, M, N, K, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, bias))          \
     X(layernorm_forward,                                                                                      \
-      (AptBackend * be, int R, int D, const float *x, const float *gamma, const float *beta, float eps,       \
-       float *y, float *mean, float *rstd),                                                                   \
+      (AptBackend * be, int R, int D, AptTensor x, const float *gamma, const float *beta, float eps,          \
+       AptTensor y, float *mean, float *rstd),                                                                \
       (be, R, D, x, gamma, beta, eps, y, mean, rstd))                                                         \
     X(layernorm_backward,                                                                                     \
-      (AptBackend * be, int R, int D, const float *x, const float *dy, const float *gamma, const float *mean, \
+      (AptBackend * be, int R, int D, AptTensor x, const float *dy, const float *gamma, const float *mean,    \
        const float *rstd, float *dx, float *dgamma, float *dbeta),                                            \
       (be, R, D, x, dy, gamma, mean, rstd, dx, dgamma, dbeta))                                                \
-    X(gelu_forward, (AptBackend * be, size_t n, const float *x, float *y), (be, n, x, y))                    \
-    X(gelu_backward, (AptBackend * be, size_t n, const float *x, const float *dy, float *dx),                \
+    X(gelu_forward, (AptBackend * be, size_t n, AptTensor x, AptTensor y), (be, n, x, y))                    \
+    X(gelu_backward, (AptBackend * be, size_t n, AptTensor x, const float *dy, float *dx),                   \
       (be, n, x, dy, dx))                                                                                     \
-    X(softmax_forward, (AptBackend * be, int R, int L, const float *x, float *y), (be, R, L, x, y))          \
-    X(softmax_backward, (AptBackend * be, int R, int L, const float *y, const float *dy, float *dx),         \
+    X(softmax_forward, (AptBackend * be, int R, int L, AptTensor x, AptTensor y), (be, R, L, x, y))          \
+    X(softmax_backward, (AptBackend * be, int R, int L, AptTensor y, const float *dy, float *dx),            \
       (be, R, L, y, dy, dx))                                                                                  \
     X(vit_embed_forward,                                                                                      \
       (AptBackend * be, int n, int P, int D, const float *patch, const float *cls, const float *pos,          \
-       float *y),                                                                                             \
+       AptTensor y),                                                                                          \
       (be, n, P, D, patch, cls, pos, y))                                                                      \
     X(vit_embed_backward,                                                                                     \
       (AptBackend * be, int n, int P, int D, const float *dy, float *dpatch, float *dcls, float *dpos),       \
       (be, n, P, D, dy, dpatch, dcls, dpos))                                                                  \
-    X(token_pool_forward, (AptBackend * be, int n, int T, int D, bool mean, const float *x, float *y),       \
+    X(token_pool_forward, (AptBackend * be, int n, int T, int D, bool mean, AptTensor x, float *y),          \
       (be, n, T, D, mean, x, y))                                                                              \
     X(token_pool_backward, (AptBackend * be, int n, int T, int D, bool mean, const float *dy, float *dx),    \
       (be, n, T, D, mean, dy, dx))                                                                            \
     X(drop_path,                                                                                              \
       (AptBackend * be, int n, size_t len, float p, uint64_t seed, uint32_t epoch, uint32_t step,             \
-       uint32_t sample0, uint32_t layer, const float *x, float *y),                                           \
+       uint32_t sample0, uint32_t layer, AptTensor x, AptTensor y),                                           \
       (be, n, len, p, seed, epoch, step, sample0, layer, x, y))
 
 // ---- step timers (src/train/step_timer.c), a third X-macro list of the same form (the guard backend

@@ -18,57 +18,63 @@ void apt_attention_init(AptAttention *a, AptNet *net, int T, int D, int H) {
     size_t rows = (size_t)net->b_max * T, att = (size_t)net->b_max * H * T * T;
     apt_tlinear_init(&a->qkv, net, "attn.qkv", D, 3 * D, rows, true);
     apt_tlinear_init(&a->proj, net, "attn.proj", D, D, rows, false);
-    apt_acts_floats(&net->acts, &a->att, att);
-    apt_acts_floats(&net->acts, &a->ao, rows * D);
+    apt_vit_act(net, &a->att, att);
+    apt_vit_act(net, &a->ao, rows * D);
     // gradient scratch shared by every block's attention (keys private to the ViT: 0x7A00 + role)
     apt_acts_request_shared(&net->acts, &a->g_qkv, rows * 3 * D * sizeof(float), 0x7A01);
     apt_acts_request_shared(&net->acts, &a->g_att, att * sizeof(float), 0x7A02);
     apt_acts_request_shared(&net->acts, &a->g_ao, rows * D * sizeof(float), 0x7A03);
 }
 
-void apt_attention_forward(AptAttention *a, AptNet *net, int n, const float *x, float *y) {
+void apt_attention_forward(AptAttention *a, AptNet *net, int n, AptTensor x, AptTensor y) {
     AptBackend *be = net->be;
     const int T = a->T, D = a->D, H = a->H, hd = a->hd, R = n * T;
     const float scale = 1.0f / sqrtf((float)hd);
     const long long TT = (long long)T * T;
     apt_tlinear_forward_to(&a->qkv, net, R, x, a->qkv.y);
+    // The scores go to the (fp32) gradient scratch g_att, free during forward; the softmax stores the
+    // probabilities in the activation dtype.
     for (int s = 0; s < n; s++) {
-        const float *q = a->qkv.y + (size_t)s * T * 3 * D;
-        float *S = a->att + (size_t)s * H * TT;
+        const AptTensor q = apt_view_at(a->qkv.y, (size_t)s * T * 3 * D);
         // S_h = q_h k_hᵀ / √hd   [T, T] per head
-        be->gemm_batched(be, false, true, T, T, hd, scale, q, 3 * D, hd, q + D, 3 * D, hd, 0.0f, S, T, TT, H);
+        be->gemm_batched(be, false, true, T, T, hd, scale, q, 3 * D, hd, apt_view_at(q, D), 3 * D, hd, 0.0f,
+                         apt_f32(a->g_att + (size_t)s * H * TT), T, TT, H, NULL);
     }
-    be->softmax_forward(be, n * H * T, T, a->att, a->att);
+    be->softmax_forward(be, n * H * T, T, apt_f32(a->g_att), a->att);
     for (int s = 0; s < n; s++) {
-        const float *v = a->qkv.y + (size_t)s * T * 3 * D + 2 * D;
+        const AptTensor v = apt_view_at(a->qkv.y, (size_t)s * T * 3 * D + 2 * D);
         // O_h = P_h v_h -> columns h·hd.. of o [T, D]
-        be->gemm_batched(be, false, false, T, hd, T, 1.0f, a->att + (size_t)s * H * TT, T, TT, v, 3 * D, hd, 0.0f,
-                         a->ao + (size_t)s * T * D, D, hd, H);
+        be->gemm_batched(be, false, false, T, hd, T, 1.0f, apt_view_at(a->att, (size_t)s * H * TT), T, TT, v, 3 * D,
+                         hd, 0.0f, apt_view_at(a->ao, (size_t)s * T * D), D, hd, H, NULL);
     }
     apt_tlinear_forward_to(&a->proj, net, R, a->ao, y);
 }
 
-void apt_attention_backward(AptAttention *a, AptNet *net, int n, const float *x, const float *dy, float *dx) {
+void apt_attention_backward(AptAttention *a, AptNet *net, int n, AptTensor x, const float *dy, float *dx) {
     AptBackend *be = net->be;
     const int T = a->T, D = a->D, H = a->H, hd = a->hd, R = n * T;
     const float scale = 1.0f / sqrtf((float)hd);
     const long long TT = (long long)T * T;
     apt_tlinear_backward(&a->proj, net, R, a->ao, dy, a->g_ao);
     for (int s = 0; s < n; s++) {
-        const float *q = a->qkv.y + (size_t)s * T * 3 * D, *dO = a->g_ao + (size_t)s * T * D;
-        const float *P = a->att + (size_t)s * H * TT;
+        const AptTensor q = apt_view_at(a->qkv.y, (size_t)s * T * 3 * D), P = apt_view_at(a->att, (size_t)s * H * TT);
+        const AptTensor dO = apt_f32(a->g_ao + (size_t)s * T * D);
         float *dP = a->g_att + (size_t)s * H * TT, *dqkv = a->g_qkv + (size_t)s * T * 3 * D;
         // dP_h = dO_h v_hᵀ; dv_h = P_hᵀ dO_h
-        be->gemm_batched(be, false, true, T, T, hd, 1.0f, dO, D, hd, q + 2 * D, 3 * D, hd, 0.0f, dP, T, TT, H);
-        be->gemm_batched(be, true, false, T, hd, T, 1.0f, P, T, TT, dO, D, hd, 0.0f, dqkv + 2 * D, 3 * D, hd, H);
+        be->gemm_batched(be, false, true, T, T, hd, 1.0f, dO, D, hd, apt_view_at(q, 2 * D), 3 * D, hd, 0.0f,
+                         apt_f32(dP), T, TT, H, NULL);
+        be->gemm_batched(be, true, false, T, hd, T, 1.0f, P, T, TT, dO, D, hd, 0.0f, apt_f32(dqkv + 2 * D), 3 * D, hd,
+                         H, NULL);
     }
     be->softmax_backward(be, n * H * T, T, a->att, a->g_att, a->g_att);
     for (int s = 0; s < n; s++) {
-        const float *q = a->qkv.y + (size_t)s * T * 3 * D, *dS = a->g_att + (size_t)s * H * TT;
+        const AptTensor q = apt_view_at(a->qkv.y, (size_t)s * T * 3 * D), dS = apt_f32(a->g_att + (size_t)s * H * TT);
         float *dqkv = a->g_qkv + (size_t)s * T * 3 * D;
         // dq_h = dS_h k_h / √hd; dk_h = dS_hᵀ q_h / √hd
-        be->gemm_batched(be, false, false, T, hd, T, scale, dS, T, TT, q + D, 3 * D, hd, 0.0f, dqkv, 3 * D, hd, H);
-        be->gemm_batched(be, true, false, T, hd, T, scale, dS, T, TT, q, 3 * D, hd, 0.0f, dqkv + D, 3 * D, hd, H);
+        be->gemm_batched(be, false, false, T, hd, T, scale, dS, T, TT, apt_view_at(q, D), 3 * D, hd, 0.0f,
+                         apt_f32(dqkv), 3 * D, hd, H, NULL);
+        be->gemm_batched(be, true, false, T, hd, T, scale, dS, T, TT, q, 3 * D, hd, 0.0f, apt_f32(dqkv + D), 3 * D, hd,
+                         H, NULL);
     }
     apt_tlinear_backward(&a->qkv, net, R, x, a->g_qkv, dx);
 }

@@ -13,15 +13,27 @@ void apt_tlinear_init(AptTLinear *l, AptNet *net, const char *name, int in, int 
     l->w = apt_net_param(net, pn, 2, (int[]){out, in}, false, APT_INIT_NORMAL, APT_VIT_INIT_STD);
     snprintf(pn, sizeof pn, "%s.bias", name);
     l->b = apt_net_param(net, pn, 1, &out, false, APT_INIT_ZERO, 0);
-    l->y = NULL;
-    if (own_output) apt_acts_floats(&net->acts, &l->y, rows_max * out);
+    l->y = apt_tensor(NULL, net->act_dtype, APT_NCHW);
+    if (own_output) apt_vit_act(net, &l->y, rows_max * out);
 }
 
-void apt_tlinear_forward_to(AptTLinear *l, AptNet *net, int rows, const float *x, float *y) {
-    net->be->linear_forward(net->be, rows, l->in, l->out, x, apt_net_w(net, l->w), apt_net_w(net, l->b), y);
+// y [rows, out] = x [rows, in] · wᵀ + b
+void apt_tlinear_forward_to(AptTLinear *l, AptNet *net, int rows, AptTensor x, AptTensor y) {
+    AptBackend *be = net->be;
+    be->gemm_batched(be, false, true, rows, l->out, l->in, 1.0f, x, l->in, 0, apt_f32(apt_net_w(net, l->w)), l->in, 0,
+                     0.0f, y, l->out, 0, 1, apt_net_w(net, l->b));
 }
 
-void apt_tlinear_backward(AptTLinear *l, AptNet *net, int rows, const float *x, const float *dy, float *dx) {
-    net->be->linear_backward(net->be, rows, l->in, l->out, x, apt_net_w(net, l->w), dy, dx, apt_net_g(net, l->w),
-                             apt_net_g(net, l->b));
+// dx = dy · w (overwritten); dw += dyᵀ · x; db += Σ_rows dy (linear_backward with only db: its fixed-order
+// column sums).
+void apt_tlinear_backward(AptTLinear *l, AptNet *net, int rows, AptTensor x, const float *dy, float *dx) {
+    AptBackend *be = net->be;
+    float *dw = apt_net_g(net, l->w), *db = apt_net_g(net, l->b);
+    if (dx)
+        be->gemm_batched(be, false, false, rows, l->in, l->out, 1.0f, apt_f32(dy), l->out, 0,
+                         apt_f32(apt_net_w(net, l->w)), l->in, 0, 0.0f, apt_f32(dx), l->in, 0, 1, NULL);
+    if (dw)
+        be->gemm_batched(be, true, false, l->out, l->in, rows, 1.0f, apt_f32(dy), l->out, 0, x, l->in, 0, 1.0f,
+                         apt_f32(dw), l->in, 0, 1, NULL);
+    if (db) be->linear_backward(be, rows, l->in, l->out, NULL, NULL, dy, NULL, NULL, db);
 }

@@ -12,6 +12,12 @@
 // Drop-path (model.drop_path = rate of the last block, linearly 0 .. rate over blocks as timm) draws
 // per (seed, epoch, step, global sample, branch = 2·block + {0 attn, 1 mlp}) (backend.h drop_path).
 // Memory: see attention.c (H·T² per block and image) and the buffers below (~16·T·D per block and image).
+// Precision bf16 (net->act_dtype; README "Precision"): every stored token tensor (the embedded tokens,
+// LayerNorm outputs, qkv, attention probabilities, head outputs, the residual stream, fc1 and GELU
+// outputs) is a bf16 view, as the conv families' activations; what the conv chain keeps fp32 stays fp32
+// here: the patch convolution (it has a bias) and its input, parameters and their gradients, LayerNorm
+// statistics, the attention scores before the softmax (transient), every gradient buffer, the pooled
+// features and the head.
 #include "backbone.h"
 #include "vit_layers.h"
 
@@ -28,9 +34,9 @@ typedef struct {
     AptLayerNorm norm1, norm2;
     AptAttention attn;
     AptTLinear fc1, fc2;
-    float *x_mid;  // [R, D] x + attention branch
-    float *h;      // [R, 4D] gelu(fc1) (fc1.y keeps the pre-activation)
-    float *out;    // [R, D] block output
+    AptTensor x_mid; // [R, D] x + attention branch
+    AptTensor h;     // [R, 4D] gelu(fc1) (fc1.y keeps the pre-activation)
+    AptTensor out;   // [R, D] block output
     float dpr;     // drop-path rate of this block
     int first;     // index of its first parameter (grad-ready hook)
 } VitBlock;
@@ -41,10 +47,10 @@ typedef struct {
     bool mean_pool;
     AptConv patch;   // patch_embed.proj
     int cls, pos;    // cls_token [1, 1, D], pos_embed [1, T, D]
-    float *x0;       // [R, D] embedded tokens
+    AptTensor x0;    // [R, D] embedded tokens
     VitBlock *blocks;
     AptLayerNorm norm;
-    AptTensor feat; // [n, D] fp32 (a ViT is fp32 at any precision: its one conv has a bias)
+    AptTensor feat; // [n, D] fp32 (the pooled features, at either precision)
     float *dfeat; // [n, D]
     // gradient buffers shared by all blocks: the residual stream (two, alternating), and per-block scratch
     float *g_stream[2], *g_mid, *g_t, *g_h, *g_branch;
@@ -53,7 +59,7 @@ typedef struct {
     uint64_t seed;
 } Vit;
 
-static const float *branch_drop(Vit *m, AptNet *net, int n, int layer, float p, const float *x, float *y) {
+static AptTensor branch_drop(Vit *m, AptNet *net, int n, int layer, float p, AptTensor x, AptTensor y) {
     if (!m->train || p <= 0.0f) return x;
     net->be->drop_path(net->be, n, (size_t)m->T * m->D, p, m->seed, m->epoch, m->step, m->sample0, (uint32_t)layer,
                        x, y);
@@ -70,19 +76,19 @@ static void vit_forward(AptBackbone *bb, AptNet *net, int n, AptTensor x, bool t
     apt_conv_forward(&m->patch, net, n, x);
     be->vit_embed_forward(be, n, m->P, D, m->patch.y.p, apt_net_w(net, m->cls), apt_net_w(net, m->pos),
                           m->x0);
-    const float *in = m->x0;
+    AptTensor in = m->x0;
     for (int i = 0; i < m->depth; i++) {
         VitBlock *b = &m->blocks[i];
         apt_layernorm_forward(&b->norm1, net, R, in);
         apt_attention_forward(&b->attn, net, n, b->norm1.y, b->x_mid);
         branch_drop(m, net, n, 2 * i, b->dpr, b->x_mid, b->x_mid);
-        be->axpy(be, RD, 1.0f, in, b->x_mid);
+        apt_act_add(net, RD, in, b->x_mid, b->x_mid); // the residual (bf16: the sum rounded once)
         apt_layernorm_forward(&b->norm2, net, R, b->x_mid);
         apt_tlinear_forward_to(&b->fc1, net, R, b->norm2.y, b->fc1.y);
         be->gelu_forward(be, RD * 4, b->fc1.y, b->h);
         apt_tlinear_forward_to(&b->fc2, net, R, b->h, b->out);
         branch_drop(m, net, n, 2 * i + 1, b->dpr, b->out, b->out);
-        be->axpy(be, RD, 1.0f, b->x_mid, b->out);
+        apt_act_add(net, RD, b->x_mid, b->out, b->out);
         in = b->out;
     }
     apt_layernorm_forward(&m->norm, net, R, in);
@@ -94,23 +100,23 @@ static void vit_backward(AptBackbone *bb, AptNet *net, int n, AptTensor x) {
     AptBackend *be = net->be;
     const int D = m->D, R = n * m->T;
     const size_t RD = (size_t)R * D;
-    const float *last = m->depth ? m->blocks[m->depth - 1].out : m->x0;
+    const AptTensor last = m->depth ? m->blocks[m->depth - 1].out : m->x0;
     be->token_pool_backward(be, n, m->T, D, m->mean_pool, m->dfeat, m->g_t);
     float *dout = m->g_stream[0], *din = m->g_stream[1];
     apt_layernorm_backward(&m->norm, net, R, last, m->g_t, dout);
     apt_net_grads_ready(net, m->norm.gamma);
     for (int i = m->depth - 1; i >= 0; i--) {
         VitBlock *b = &m->blocks[i];
-        const float *in = i ? m->blocks[i - 1].out : m->x0;
+        const AptTensor in = i ? m->blocks[i - 1].out : m->x0;
         // MLP branch: out = x_mid + drop(fc2(gelu(fc1(norm2(x_mid)))))
-        const float *g = branch_drop(m, net, n, 2 * i + 1, b->dpr, dout, m->g_branch);
+        const float *g = branch_drop(m, net, n, 2 * i + 1, b->dpr, apt_f32(dout), apt_f32(m->g_branch)).p;
         apt_tlinear_backward(&b->fc2, net, R, b->h, g, m->g_h);
         be->gelu_backward(be, RD * 4, b->fc1.y, m->g_h, m->g_h);
         apt_tlinear_backward(&b->fc1, net, R, b->norm2.y, m->g_h, m->g_t);
         apt_layernorm_backward(&b->norm2, net, R, b->x_mid, m->g_t, m->g_mid);
         be->axpy(be, RD, 1.0f, dout, m->g_mid); // + the residual path
         // attention branch: x_mid = in + drop(attn(norm1(in)))
-        g = branch_drop(m, net, n, 2 * i, b->dpr, m->g_mid, m->g_branch);
+        g = branch_drop(m, net, n, 2 * i, b->dpr, apt_f32(m->g_mid), apt_f32(m->g_branch)).p;
         apt_attention_backward(&b->attn, net, n, b->norm1.y, g, m->g_t);
         apt_layernorm_backward(&b->norm1, net, R, in, m->g_t, din);
         be->axpy(be, RD, 1.0f, m->g_mid, din);
@@ -158,7 +164,7 @@ AptBackbone *apt_vit_create(AptNet *net, const AptModelConfig *mc, int variant, 
     apt_conv_init(&m->patch, net, "patch_embed.proj", C, H, W, D, VIT_PATCH, VIT_PATCH, 0, true);
     APT_CHECK(m->patch.d.P * m->patch.d.Q == m->P, "vit: patch grid %dx%d", m->patch.d.P, m->patch.d.Q);
     const size_t R = (size_t)net->b_max * m->T, RD = R * D;
-    apt_acts_floats(&net->acts, &m->x0, RD);
+    apt_vit_act(net, &m->x0, RD);
     m->blocks = apt_calloc((size_t)m->depth, sizeof *m->blocks); // fixed: the arena holds slot addresses
     const double rate = mc->drop_path;
     for (int i = 0; i < m->depth; i++) {
@@ -171,9 +177,9 @@ AptBackbone *apt_vit_create(AptNet *net, const AptModelConfig *mc, int variant, 
         apt_layernorm_init(&b->norm2, net, "norm2", D, R, VIT_LN_EPS);
         apt_tlinear_init(&b->fc1, net, "mlp.fc1", D, 4 * D, R, true);
         apt_tlinear_init(&b->fc2, net, "mlp.fc2", 4 * D, D, R, false);
-        apt_acts_floats(&net->acts, &b->x_mid, RD);
-        apt_acts_floats(&net->acts, &b->h, RD * 4);
-        apt_acts_floats(&net->acts, &b->out, RD);
+        apt_vit_act(net, &b->x_mid, RD);
+        apt_vit_act(net, &b->h, RD * 4);
+        apt_vit_act(net, &b->out, RD);
     }
     net->prefix[0] = '\0';
     apt_layernorm_init(&m->norm, net, "norm", D, R, VIT_LN_EPS);

@@ -93,8 +93,8 @@ static void test_gemm_batched(AptBackend *be, int M, int N, int K, int batch) {
                         size_t o = (size_t)i * ldc + h * N + j;
                         want[o] = alpha * s + beta * C[o];
                     }
-            be->gemm_batched(be, ta, tb, M, N, K, (float)alpha, Af, lda, acols, Bf, ldb, bcols, (float)beta, Cf, ldc,
-                             N, batch);
+            be->gemm_batched(be, ta, tb, M, N, K, (float)alpha, apt_f32(Af), lda, acols, apt_f32(Bf), ldb, bcols,
+                             (float)beta, apt_f32(Cf), ldc, N, batch, NULL);
             char label[64];
             snprintf(label, sizeof label, "gemm_batched ta=%d tb=%d %dx%dx%d x%d", ta, tb, M, N, K, batch);
             check(Cf, want, nc, label); // untouched padding columns must keep C's values too
@@ -136,14 +136,14 @@ static void test_layernorm(AptBackend *be, int R, int D) {
     float *xf = to_f(in, nx), *gf = to_f(in + nx, D), *bf = to_f(in + nx + D, D), *dyf = to_f(r, nx);
     float *yf = malloc(nx * 4), *mean = malloc(R * 4), *rstd = malloc(R * 4), *dxf = malloc(nx * 4);
     float *dg = calloc(D, 4), *db = calloc(D, 4);
-    be->layernorm_forward(be, R, D, xf, gf, bf, 1e-6f, yf, mean, rstd);
-    be->layernorm_backward(be, R, D, xf, dyf, gf, mean, rstd, dxf, dg, db);
+    be->layernorm_forward(be, R, D, apt_f32(xf), gf, bf, 1e-6f, apt_f32(yf), mean, rstd);
+    be->layernorm_backward(be, R, D, apt_f32(xf), dyf, gf, mean, rstd, dxf, dg, db);
     check(yf, y, nx, "layernorm forward");
     check(dxf, grad, nx, "layernorm dx vs FD");
     check(dg, grad + nx, D, "layernorm dgamma vs FD");
     check(db, grad + nx + D, D, "layernorm dbeta vs FD");
     // accumulation: a second backward adds the same again
-    be->layernorm_backward(be, R, D, xf, dyf, gf, mean, rstd, NULL, dg, db);
+    be->layernorm_backward(be, R, D, apt_f32(xf), dyf, gf, mean, rstd, NULL, dg, db);
     for (int d = 0; d < D; d++)
         grad[nx + d] *= 2, grad[nx + D + d] *= 2;
     check(dg, grad + nx, D, "layernorm dgamma accumulates (+=)");
@@ -165,8 +165,8 @@ static void test_gelu(AptBackend *be) {
     gelu_ref(&n, x, y);
     fd_grad(gelu_ref, &n, x, n, n, r, grad);
     float *xf = to_f(x, n), *dyf = to_f(r, n), yf[101], dxf[101];
-    be->gelu_forward(be, n, xf, yf);
-    be->gelu_backward(be, n, xf, dyf, dxf);
+    be->gelu_forward(be, n, apt_f32(xf), apt_f32(yf));
+    be->gelu_backward(be, n, apt_f32(xf), dyf, dxf);
     check(yf, y, n, "gelu forward (erf)");
     check(dxf, grad, n, "gelu backward vs FD");
     free(x), free(r), free(xf), free(dyf);
@@ -195,12 +195,12 @@ static void test_softmax(AptBackend *be) {
     softmax_ref(&c, x, y);
     fd_grad(softmax_ref, &c, x, n, n, r, grad);
     float *xf = to_f(x, n), *dyf = to_f(r, n), yf[65], dxf[65];
-    be->softmax_forward(be, c.R, c.L, xf, yf);
-    be->softmax_backward(be, c.R, c.L, yf, dyf, dxf);
+    be->softmax_forward(be, c.R, c.L, apt_f32(xf), apt_f32(yf));
+    be->softmax_backward(be, c.R, c.L, apt_f32(yf), dyf, dxf);
     check(yf, y, n, "softmax forward");
     check(dxf, grad, n, "softmax backward vs FD");
-    be->softmax_forward(be, c.R, c.L, xf, xf); // in place
-    be->softmax_backward(be, c.R, c.L, xf, dyf, dyf);
+    be->softmax_forward(be, c.R, c.L, apt_f32(xf), apt_f32(xf)); // in place
+    be->softmax_backward(be, c.R, c.L, apt_f32(xf), dyf, dyf);
     check(xf, y, n, "softmax forward in place");
     check(dyf, grad, n, "softmax backward in place");
     free(x), free(r), free(xf), free(dyf);
@@ -229,7 +229,7 @@ static void test_embed(AptBackend *be) {
     fd_grad(embed_ref, &c, in, nin, ny, r, grad);
     float *pf = to_f(in, np), *cf = to_f(in + np, 5), *posf = to_f(in + np + 5, 25), *dyf = to_f(r, ny);
     float *yf = malloc(ny * 4), *dpf = malloc(np * 4), dcls[5] = {0}, dpos[25] = {0};
-    be->vit_embed_forward(be, 3, 4, 5, pf, cf, posf, yf);
+    be->vit_embed_forward(be, 3, 4, 5, pf, cf, posf, apt_f32(yf));
     be->vit_embed_backward(be, 3, 4, 5, dyf, dpf, dcls, dpos);
     check(yf, y, ny, "vit_embed forward");
     check(dpf, grad, np, "vit_embed dpatch vs FD");
@@ -265,7 +265,7 @@ static void test_pool(AptBackend *be, bool mean) {
     pool_ref(&c, x, y);
     fd_grad(pool_ref, &c, x, nx, ny, r, grad);
     float *xf = to_f(x, nx), *dyf = to_f(r, ny), yf[21], *dxf = malloc(nx * 4);
-    be->token_pool_forward(be, 3, 6, 7, mean, xf, yf);
+    be->token_pool_forward(be, 3, 6, 7, mean, apt_f32(xf), yf);
     be->token_pool_backward(be, 3, 6, 7, mean, dyf, dxf);
     check(yf, y, ny, mean ? "token_pool mean forward" : "token_pool cls forward");
     check(dxf, grad, nx, mean ? "token_pool mean backward vs FD" : "token_pool cls backward vs FD");
@@ -282,7 +282,7 @@ static void test_drop_path(AptBackend *be) {
     float *x = malloc(n * len * 4), *y = malloc(n * len * 4), *y2 = malloc(n * len * 4);
     for (size_t i = 0; i < n * len; i++)
         x[i] = 1.0f + (float)(i % 7);
-    be->drop_path(be, n, len, p, 42, 1, 7, 100, 3, x, y);
+    be->drop_path(be, n, len, p, 42, 1, 7, 100, 3, apt_f32(x), apt_f32(y));
     int kept = 0, bad = 0;
     for (int s = 0; s < n; s++) {
         float f = apt_drop_path_factor(p, 42, 1, 7, 100 + (uint32_t)s, 3);
@@ -297,14 +297,14 @@ static void test_drop_path(AptBackend *be) {
     float *xb = malloc((n + 100) * len * 4), *yb = malloc((n + 100) * len * 4);
     for (size_t i = 0; i < (size_t)(n + 100) * len; i++)
         xb[i] = 1.0f;
-    be->drop_path(be, n + 100, len, p, 42, 1, 7, 0, 3, xb, yb);
+    be->drop_path(be, n + 100, len, p, 42, 1, 7, 0, 3, apt_f32(xb), apt_f32(yb));
     int shifted = 0;
     for (int s = 0; s < n; s++)
         shifted += (yb[(s + 100) * len] != 0) != (y[s * len] != 0);
     TEST_CHECK(shifted == 0, "drop_path: the mask depends on the global sample index only (%d rows differ)", shifted);
-    be->drop_path(be, n, len, p, 42, 1, 8, 100, 3, x, y2);
+    be->drop_path(be, n, len, p, 42, 1, 8, 100, 3, apt_f32(x), apt_f32(y2));
     TEST_CHECK(memcmp(y, y2, n * len * 4) != 0, "drop_path: another step gives another mask");
-    be->drop_path(be, n, len, 0.0f, 42, 1, 7, 100, 3, x, y2);
+    be->drop_path(be, n, len, 0.0f, 42, 1, 7, 100, 3, apt_f32(x), apt_f32(y2));
     TEST_CHECK(memcmp(x, y2, n * len * 4) == 0, "drop_path: p = 0 is the identity");
     free(x), free(y), free(y2), free(xb), free(yb);
 }

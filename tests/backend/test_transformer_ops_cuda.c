@@ -74,6 +74,7 @@ static int same_bits(const float *d_a, const float *d_b, size_t n) {
     return eq;
 }
 #define RTOL 1e-5
+#define F(p) apt_f32(p)
 
 // Attention shapes: per sample, heads batched with strided views of a fused qkv row [T, 3D].
 static void test_attention_gemms(int T, int H, int hd) {
@@ -88,12 +89,17 @@ static void test_attention_gemms(int T, int H, int hd) {
         const float *q = pass ? d_qkv : qkv;
         float *s = pass ? d_S : S, *o = pass ? d_O : O, *dq = pass ? d_dqkv : dqkv;
         const float *go = pass ? d_dO : dO;
-        be->gemm_batched(be, false, true, T, T, hd, sc, q, 3 * D, hd, q + D, 3 * D, hd, 0.0f, s, T, (long long)T * T, H);
-        be->softmax_forward(be, H * T, T, s, s);
-        be->gemm_batched(be, false, false, T, hd, T, 1.0f, s, T, (long long)T * T, q + 2 * D, 3 * D, hd, 0.0f, o, D, hd, H);
-        be->gemm_batched(be, true, false, T, hd, T, 1.0f, s, T, (long long)T * T, go, D, hd, 0.0f, dq + 2 * D, 3 * D, hd, H);
-        be->gemm_batched(be, false, true, T, hd, T, sc, s, T, (long long)T * T, q + D, 3 * D, hd, 0.0f, dq, 3 * D, hd, H);
-        be->gemm_batched(be, true, false, T, hd, T, sc, s, T, (long long)T * T, q, 3 * D, hd, 0.0f, dq + D, 3 * D, hd, H);
+        be->gemm_batched(be, false, true, T, T, hd, sc, F(q), 3 * D, hd, F(q + D), 3 * D, hd, 0.0f, F(s), T,
+                         (long long)T * T, H, NULL);
+        be->softmax_forward(be, H * T, T, F(s), F(s));
+        be->gemm_batched(be, false, false, T, hd, T, 1.0f, F(s), T, (long long)T * T, F(q + 2 * D), 3 * D, hd, 0.0f,
+                         F(o), D, hd, H, NULL);
+        be->gemm_batched(be, true, false, T, hd, T, 1.0f, F(s), T, (long long)T * T, F(go), D, hd, 0.0f,
+                         F(dq + 2 * D), 3 * D, hd, H, NULL);
+        be->gemm_batched(be, false, true, T, hd, T, sc, F(s), T, (long long)T * T, F(q + D), 3 * D, hd, 0.0f, F(dq),
+                         3 * D, hd, H, NULL);
+        be->gemm_batched(be, true, false, T, hd, T, sc, F(s), T, (long long)T * T, F(q), 3 * D, hd, 0.0f,
+                         F(dq + D), 3 * D, hd, H, NULL);
     }
     char l[96];
     snprintf(l, sizeof l, "attention probabilities T%d H%d hd%d", T, H, hd);
@@ -114,11 +120,11 @@ static void test_layernorm(int R, int D) {
     float *d_dg2 = up(dg, D), *d_db2 = up(db, D), *d_dx2 = poisoned(n);
     float *y = malloc(n * 4), *mean = malloc(R * 4), *rstd = malloc(R * 4), *dx = malloc(n * 4);
     float *d_y = poisoned(n), *d_mean = poisoned(R), *d_rstd = poisoned(R), *d_dx = poisoned(n);
-    cpu->layernorm_forward(cpu, R, D, x, g, b, 1e-6f, y, mean, rstd);
-    cpu->layernorm_backward(cpu, R, D, x, dy, g, mean, rstd, dx, dg, db);
-    gpu->layernorm_forward(gpu, R, D, d_x, d_g, d_b, 1e-6f, d_y, d_mean, d_rstd);
-    gpu->layernorm_backward(gpu, R, D, d_x, d_dy, d_g, d_mean, d_rstd, d_dx, d_dg, d_db);
-    gpu->layernorm_backward(gpu, R, D, d_x, d_dy, d_g, d_mean, d_rstd, d_dx2, d_dg2, d_db2);
+    cpu->layernorm_forward(cpu, R, D, F(x), g, b, 1e-6f, F(y), mean, rstd);
+    cpu->layernorm_backward(cpu, R, D, F(x), dy, g, mean, rstd, dx, dg, db);
+    gpu->layernorm_forward(gpu, R, D, F(d_x), d_g, d_b, 1e-6f, F(d_y), d_mean, d_rstd);
+    gpu->layernorm_backward(gpu, R, D, F(d_x), d_dy, d_g, d_mean, d_rstd, d_dx, d_dg, d_db);
+    gpu->layernorm_backward(gpu, R, D, F(d_x), d_dy, d_g, d_mean, d_rstd, d_dx2, d_dg2, d_db2);
     char l[80];
     snprintf(l, sizeof l, "layernorm forward R%d D%d", R, D);
     cmp(l, d_y, y, n, RTOL);
@@ -136,19 +142,19 @@ static void test_layernorm(int R, int D) {
 static void test_gelu_softmax(size_t n, int R, int L) {
     float *x = rnd(n, -5, 5), *dy = rnd(n, -1, 1), *y = malloc(n * 4), *dx = malloc(n * 4);
     float *d_x = up(x, n), *d_dy = up(dy, n), *d_y = poisoned(n), *d_dx = poisoned(n);
-    cpu->gelu_forward(cpu, n, x, y);
-    cpu->gelu_backward(cpu, n, x, dy, dx);
-    gpu->gelu_forward(gpu, n, d_x, d_y);
-    gpu->gelu_backward(gpu, n, d_x, d_dy, d_dx);
+    cpu->gelu_forward(cpu, n, F(x), F(y));
+    cpu->gelu_backward(cpu, n, F(x), dy, dx);
+    gpu->gelu_forward(gpu, n, F(d_x), F(d_y));
+    gpu->gelu_backward(gpu, n, F(d_x), d_dy, d_dx);
     cmp("gelu forward", d_y, y, n, RTOL);
     cmp("gelu backward", d_dx, dx, n, RTOL);
     size_t m = (size_t)R * L;
     float *s = rnd(m, -8, 8), *ds = rnd(m, -1, 1), *p = malloc(m * 4), *dp = malloc(m * 4);
     float *d_s = up(s, m), *d_ds = up(ds, m), *d_p = poisoned(m), *d_dp = poisoned(m);
-    cpu->softmax_forward(cpu, R, L, s, p);
-    cpu->softmax_backward(cpu, R, L, p, ds, dp);
-    gpu->softmax_forward(gpu, R, L, d_s, d_p);
-    gpu->softmax_backward(gpu, R, L, d_p, d_ds, d_dp);
+    cpu->softmax_forward(cpu, R, L, F(s), F(p));
+    cpu->softmax_backward(cpu, R, L, F(p), ds, dp);
+    gpu->softmax_forward(gpu, R, L, F(d_s), F(d_p));
+    gpu->softmax_backward(gpu, R, L, F(d_p), d_ds, d_dp);
     char l[80];
     snprintf(l, sizeof l, "softmax forward R%d L%d", R, L);
     cmp(l, d_p, p, m, RTOL);
@@ -165,9 +171,9 @@ static void test_embed_pool(int n, int P, int D) {
     float *dcls = rnd(D, -1, 1), *dpos = rnd(npos, -1, 1), *y = malloc(ny * 4), *dpatch = malloc(np * 4);
     float *d_patch = up(patch, np), *d_cls = up(cls, D), *d_pos = up(pos, npos), *d_dy = up(dy, ny);
     float *d_dcls = up(dcls, D), *d_dpos = up(dpos, npos), *d_y = poisoned(ny), *d_dpatch = poisoned(np);
-    cpu->vit_embed_forward(cpu, n, P, D, patch, cls, pos, y);
+    cpu->vit_embed_forward(cpu, n, P, D, patch, cls, pos, F(y));
     cpu->vit_embed_backward(cpu, n, P, D, dy, dpatch, dcls, dpos);
-    gpu->vit_embed_forward(gpu, n, P, D, d_patch, d_cls, d_pos, d_y);
+    gpu->vit_embed_forward(gpu, n, P, D, d_patch, d_cls, d_pos, F(d_y));
     gpu->vit_embed_backward(gpu, n, P, D, d_dy, d_dpatch, d_dcls, d_dpos);
     cmp("vit_embed forward", d_y, y, ny, RTOL);
     cmp("vit_embed dpatch", d_dpatch, dpatch, np, RTOL);
@@ -176,9 +182,9 @@ static void test_embed_pool(int n, int P, int D) {
     for (int mean = 0; mean < 2; mean++) {
         float *pd = rnd((size_t)n * D, -1, 1), *py = malloc((size_t)n * D * 4), *pdx = malloc(ny * 4);
         float *d_pd = up(pd, (size_t)n * D), *d_py = poisoned((size_t)n * D), *d_pdx = poisoned(ny);
-        cpu->token_pool_forward(cpu, n, T, D, mean, y, py);
+        cpu->token_pool_forward(cpu, n, T, D, mean, F(y), py);
         cpu->token_pool_backward(cpu, n, T, D, mean, pd, pdx);
-        gpu->token_pool_forward(gpu, n, T, D, mean, d_y, d_py);
+        gpu->token_pool_forward(gpu, n, T, D, mean, F(d_y), d_py);
         gpu->token_pool_backward(gpu, n, T, D, mean, d_pd, d_pdx);
         cmp(mean ? "token_pool mean forward" : "token_pool cls forward", d_py, py, (size_t)n * D, RTOL);
         cmp(mean ? "token_pool mean backward" : "token_pool cls backward", d_pdx, pdx, ny, RTOL);
@@ -191,8 +197,8 @@ static void test_embed_pool(int n, int P, int D) {
 static void test_drop_path(int n, size_t len) {
     size_t m = (size_t)n * len;
     float *x = rnd(m, -1, 1), *y = malloc(m * 4), *d_x = up(x, m), *d_y = poisoned(m);
-    cpu->drop_path(cpu, n, len, 0.3f, 77, 2, 11, 5, 9, x, y);
-    gpu->drop_path(gpu, n, len, 0.3f, 77, 2, 11, 5, 9, d_x, d_y);
+    cpu->drop_path(cpu, n, len, 0.3f, 77, 2, 11, 5, 9, F(x), F(y));
+    gpu->drop_path(gpu, n, len, 0.3f, 77, 2, 11, 5, 9, F(d_x), F(d_y));
     cmp("drop_path (bitwise)", d_y, y, m, 0.0);
     free(x), free(y);
     release_dev();

@@ -7,7 +7,9 @@
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_model --arch resnet18 --size 112 [--bn frozen]
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_model --arch smallcnn --size 28 --channels 1 --bn local
 // Options: --batch B, --reps R (timed steps after one warm-up), --dim D, --conv im2col|dnnl|dnnl-blk,
-// --step 1 (loss + optimizer).
+// --step 1 (loss + optimizer), --precision fp32|bf16 (the model's activation dtype, README "Precision"; the
+// line then also gives the stored activations and the whole activation arena per image).
+//   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./bench_model --arch vit_b16 --size 224 --batch 4 --precision bf16
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
 #include "core/rng.h"
@@ -31,7 +33,7 @@ int main(int argc, char **argv) {
     strcpy(mc.arch, "resnet18");
     mc.embed_dim = 128;
     mc.bn = APT_BN_FROZEN;
-    int B = 64, size = 112, C = 3, reps = 5, full_step = 0;
+    int B = 64, size = 112, C = 3, reps = 5, full_step = 0, bf16 = 0;
     const char *conv = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -51,6 +53,8 @@ int main(int argc, char **argv) {
             conv = v;
         else if (!strcmp(k, "--step"))
             full_step = atoi(v);
+        else if (!strcmp(k, "--precision"))
+            bf16 = !strcmp(v, "bf16");
         else if (!strcmp(k, "--bn")) {
             mc.bn = !strcmp(v, "local")           ? APT_BN_LOCAL
                     : !strcmp(v, "sync")          ? APT_BN_SYNC
@@ -68,7 +72,7 @@ int main(int argc, char **argv) {
                            : !strcmp(conv, "dnnl-blk") ? APT_CONV_DNNL_BLOCKED
                                                        : APT_CONV_DNNL;
     AptComm *comm = apt_comm_create_self();
-    AptModel *m = apt_model_create(&mc, be, comm, B, C, size, size, 1);
+    AptModel *m = apt_model_create_ex(&mc, be, comm, B, C, size, size, 1, bf16);
     int D = apt_model_embed_dim(m);
     size_t nx = (size_t)B * C * size * size;
     float *x = malloc(nx * sizeof *x), *E = malloc((size_t)B * D * sizeof *E),
@@ -115,9 +119,12 @@ int main(int argc, char **argv) {
     qsort(tb, (size_t)reps, sizeof *tb, cmp_d);
     qsort(ts, (size_t)reps, sizeof *ts, cmp_d);
     const char *route[] = {"im2col", "dnnl", "dnnl-blk"};
-    printf("aptrain %s %dx%dx%d batch %d bn %d conv %s%s: median fwd%s %.1f ms, bwd%s %.1f ms, step %.1f ms "
-           "(min %.1f) -> %.0f img/s; %zu params%s",
-           mc.arch, C, size, size, B, (int)mc.bn, route[impl->conv_route], full_step ? " full step" : "",
+    printf("aptrain %s %s %dx%dx%d batch %d bn %d conv %s%s: stored activations %.1f MiB/image, arena %.1f "
+           "MiB/image; median fwd%s %.1f ms, bwd%s %.1f ms, step %.1f ms "
+           "(min %.1f) -> %.1f img/s; %zu params%s",
+           mc.arch, bf16 ? "bf16" : "fp32", C, size, size, B, (int)mc.bn, route[impl->conv_route],
+           full_step ? " full step" : "", apt_model_saved_activation_bytes(m) / 1048576.0 / B,
+           apt_model_activation_bytes(m) / 1048576.0 / B,
            full_step ? "+loss" : "", 1e3 * tf[reps / 2], full_step ? "+adam" : "", 1e3 * tb[reps / 2],
            1e3 * ts[reps / 2], 1e3 * ts[0], B / ts[reps / 2], ps->numel, full_step ? "" : "\n");
     if (full_step) printf("; last loss %.5f\n", loss);

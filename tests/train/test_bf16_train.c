@@ -12,6 +12,14 @@
 //   3. device residency of the bf16 path: 3 steps on the guard backend (APT_GUARD_BACKEND=1) give the
 //      plain CPU bf16 losses exactly — the bf16 buffers and casts go through the op table;
 //   4. bf16 with train.chunk 8: step 1's loss equals the one-pass bf16 loss within 1e-5 relative.
+//
+// With the argument vit_s16 (issue 20 §4): ViT-S/16 from scratch (every block at full width and depth;
+// drop-path 0.1), 32x32x3 images (2x2 patches + the class token: a 224 ViT-S/16 step costs ~60x more, too
+// much for a 2-core test), the same data and B = 32, AdamW (lr 1e-4, wd 0.05). Check 1 is the issue's: the
+// run's loss (the mean over the 30 steps) in bf16 within 2% of fp32's; per step |bf16 - fp32| <= 0.02 fp32
+// + 0.01 (single steps cannot meet 2% alone: on this easy synthetic data some batches have loss ~4e-4,
+// where any difference is tens of percent, and single batches differed by up to 6.6% = 0.006 when
+// measured); both fall (last 5 steps' mean below the first 5's); checks 2-4 as above.
 #include "harness.h"
 #include "synth_data.h"
 #include "core/fsutil.h"
@@ -89,6 +97,7 @@ static double mean(const double *v, int n) {
 
 int main(int argc, char **argv) {
     AptComm *c = apt_comm_init_mpi(&argc, &argv);
+    const bool vit = argc > 1 && !strcmp(argv[1], "vit_s16");
     apt_log_init(c->rank, APT_LOG_ERROR, 0);
     apt_h5_init();
     char dir[256], root[300], out[300];
@@ -100,19 +109,44 @@ int main(int argc, char **argv) {
     synth_write_split(root, "test", 8, 4, 32, 32, 3, 2);
     AptConfig cfg;
     base_config(&cfg, root, out);
+    if (vit) {
+        snprintf(cfg.model.arch, sizeof cfg.model.arch, "vit_s16");
+        cfg.model.drop_path = 0.1;
+        cfg.optim.name = APT_OPT_ADAMW;
+        cfg.optim.lr = 1e-4;
+        cfg.optim.weight_decay = 0.05;
+    }
 
     double f32[STEPS], b16[STEPS], b16b[STEPS], g16[STEPS], c16[STEPS];
     run(cfg, c, out, "fp32", false, false, STEPS, 0, f32);
     run(cfg, c, out, "bf16", true, false, STEPS, 0, b16);
+    if (vit) { // the issue's check: the run's loss within 2% of fp32's
+        double worst_abs = 0;
+        for (int i = 0; i < STEPS; i++) {
+            const double d = fabs(b16[i] - f32[i]);
+            TEST_CHECK(d <= 0.02 * fabs(f32[i]) + 0.01, "vit step %d: bf16 loss %.6f vs fp32 %.6f", i + 1, b16[i],
+                       f32[i]);
+            if (d > worst_abs) worst_abs = d;
+        }
+        const double mf = mean(f32, STEPS), mb = mean(b16, STEPS), rel = fabs(mb - mf) / mf;
+        TEST_CHECK(rel <= 0.02, "vit: mean loss over %d steps bf16 %.6f vs fp32 %.6f (%.2f%% > 2%%)", STEPS, mb, mf,
+                   100 * rel);
+        printf("vit_s16 32x32 B32: mean loss over %d steps fp32 %.5f bf16 %.5f (%.2f%%); steps 1-5 -> 26-30 fp32 "
+               "%.5f -> %.5f, bf16 %.5f -> %.5f; max per-step |bf16 - fp32| %.4f\n",
+               STEPS, mf, mb, 100 * rel, mean(f32, 5), mean(f32 + STEPS - 5, 5), mean(b16, 5),
+               mean(b16 + STEPS - 5, 5), worst_abs);
+        TEST_CHECK(mean(f32 + STEPS - 5, 5) < mean(f32, 5), "vit fp32 loss did not fall");
+        TEST_CHECK(mean(b16 + STEPS - 5, 5) < mean(b16, 5), "vit bf16 loss did not fall");
+    }
     // Per step (batches differ, so single steps are noisy) and over windows of 5 steps.
     double worst = 0, worst_w = 0;
-    for (int i = 0; i < STEPS; i++) {
+    for (int i = 0; i < STEPS && !vit; i++) {
         double d = fabs(b16[i] - f32[i]);
         TEST_CHECK(d <= 0.05, "step %d: bf16 loss %.6f vs fp32 %.6f, outside the per-step band 0.05", i + 1, b16[i],
                    f32[i]);
         if (d > worst) worst = d;
     }
-    for (int w = 0; w + 5 <= STEPS; w += 5) {
+    for (int w = 0; w + 5 <= STEPS && !vit; w += 5) {
         double mf = mean(f32 + w, 5), mb = mean(b16 + w, 5), band = 0.01 + 0.1 * mf;
         TEST_CHECK(fabs(mb - mf) <= band, "steps %d-%d: mean loss bf16 %.6f vs fp32 %.6f, outside the band %.4f",
                    w + 1, w + 5, mb, mf, band);
@@ -121,9 +155,9 @@ int main(int argc, char **argv) {
                fabs(mb - mf), band);
     }
     printf("max |loss_bf16 - loss_fp32|: %.3e per step, %.3e over 5-step windows\n", worst, worst_w);
-    TEST_CHECK(mean(f32 + STEPS - 5, 5) < 0.5 * mean(f32, 5), "fp32 loss did not fall (%.5f -> %.5f)", mean(f32, 5),
+    TEST_CHECK(vit || mean(f32 + STEPS - 5, 5) < 0.5 * mean(f32, 5), "fp32 loss did not fall (%.5f -> %.5f)", mean(f32, 5),
                mean(f32 + STEPS - 5, 5));
-    TEST_CHECK(mean(b16 + STEPS - 5, 5) < 0.5 * mean(b16, 5), "bf16 loss did not fall (%.5f -> %.5f)", mean(b16, 5),
+    TEST_CHECK(vit || mean(b16 + STEPS - 5, 5) < 0.5 * mean(b16, 5), "bf16 loss did not fall (%.5f -> %.5f)", mean(b16, 5),
                mean(b16 + STEPS - 5, 5));
 
     run(cfg, c, out, "bf16_again", true, false, 3, 0, b16b);

@@ -33,6 +33,7 @@ static void cpu_destroy(AptBackend *be) {
     apt_dnnl_destroy(impl->dnnl);
 #endif
     free(impl->ws);
+    free(impl->tws);
     free(impl);
     free(be);
 }

@@ -31,6 +31,10 @@ typedef struct {
     float *ws; // convolution workspace (im2col columns + transposed output), grown at prepare time
     size_t ws_floats;
     size_t ws_cap; // floats the chunking aims at (tests lower it to exercise several chunks)
+    // The transformer GEMMs' widening workspace (cpu_transformer.c: bf16 operands as fp32), grown on the
+    // first call that needs more (the first step), then reused.
+    float *tws;
+    size_t tws_floats;
 } AptCpuImpl;
 
 // The typed kernels behind the ops on views (cpu_dispatch.c chooses one by dtype and layout). fp32 ones

@@ -2,14 +2,57 @@
 // batched GEMM (OpenBLAS per batch entry), LayerNorm, GELU, row softmax, ViT token embedding and
 // pooling, drop-path. OpenMP over independent rows/columns; every reduction runs in a fixed order inside
 // one thread (float64 accumulators), so results do not depend on the thread count (GEMM aside).
+//
+// Views (backend.h): each activation argument is fp32 or bf16. A kernel reads a row (or chunk) of a bf16
+// view widened exactly into an fp32 buffer, runs the fp32 code on it, and rounds a bf16 output once when
+// it stores it (as cpu_bf16_act.c does for the conv chain); an fp32 view is read and written in place, so
+// the fp32 forms are the very same arithmetic as before views (bitwise). GEMMs widen bf16 operands into
+// a workspace and run sgemm (as cpu_bf16.c's bf16 GEMM).
 #include "cpu_transformer.h"
 
 #include "backend/drop_path.h"
+#include "core/check.h"
+#include "cpu_ops.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define F32P(t) ((float *)(t).p)
+#define BF16P(t) ((uint16_t *)(t).p)
+
+// The dtypes the transformer ops take (absent views pass).
+static void want(const char *op, const char *arg, AptTensor t) {
+    APT_CHECK(!t.p || t.dtype == APT_F32 || t.dtype == APT_BF16, "%s: %s is %s; the transformer ops take fp32 or bf16",
+              op, arg, apt_dtype_name(t.dtype));
+}
+static inline bool is_bf16(AptTensor t) {
+    return t.dtype == APT_BF16;
+}
+// Element i of a view, as fp32 (exact).
+static inline float ldv(AptTensor t, size_t i) {
+    return is_bf16(t) ? apt_bf16_load(BF16P(t)[i]) : F32P(t)[i];
+}
+// n values of t from element off, as fp32: t's own storage when fp32, else widened into buf.
+static inline const float *in_f32(AptTensor t, size_t off, size_t n, float *buf) {
+    if (!is_bf16(t)) return F32P(t) + off;
+    const uint16_t *src = BF16P(t) + off;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = apt_bf16_load(src[i]);
+    return buf;
+}
+// Where n fp32 results for t at element off are written: t itself when fp32, else buf (then out_done).
+static inline float *out_f32(AptTensor t, size_t off, float *buf) {
+    return is_bf16(t) ? buf : F32P(t) + off;
+}
+static inline void out_done(AptTensor t, size_t off, size_t n, const float *v) {
+    if (!is_bf16(t)) return;
+    uint16_t *dst = BF16P(t) + off;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = apt_bf16_round(v[i]);
+}
 
 // Small products (attention heads: 197×197×64 is 2.5 MFLOP) gain nothing from OpenBLAS's own threads,
 // whose wake-up and spinning cost more than the product: those run as single-threaded GEMMs in parallel
@@ -17,31 +60,100 @@
 // result does not depend on the thread count.
 #define APT_GEMM_SMALL_FLOPS (16.0 * 1024 * 1024)
 
-static void cpu_gemm_batched(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
-                             int lda, long long sA, const float *B, int ldb, long long sB, float beta, float *C,
-                             int ldc, long long sC, int batch) {
-    (void)be;
-    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
-    if (batch > 1 && 2.0 * M * N * K <= APT_GEMM_SMALL_FLOPS) {
+// The workspace of at least `floats` (AptCpuImpl.tws), grown when a call needs more.
+static float *tws(AptBackend *be, size_t floats) {
+    AptCpuImpl *m = be->impl;
+    if (floats > m->tws_floats) {
+        free(m->tws);
+        m->tws = apt_aligned_alloc(floats * sizeof(float));
+        m->tws_floats = floats;
+    }
+    return m->tws;
+}
+
+// rows × cols of a bf16 matrix with leading dimension ld, widened into d (leading dimension cols).
+static void widen_mat(const uint16_t *s, int rows, int cols, int ld, float *d) {
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > 262144)
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            d[(size_t)r * cols + c] = apt_bf16_load(s[(size_t)r * ld + c]);
+}
+
+// Workspace floats of one batch entry: its bf16 operands and a bf16 C, as fp32.
+static size_t entry_floats(int M, int N, int K, AptTensor A, AptTensor B, AptTensor C) {
+    return (is_bf16(A) ? (size_t)M * K : 0) + (is_bf16(B) ? (size_t)K * N : 0) + (is_bf16(C) ? (size_t)M * N : 0);
+}
+
+// One entry C_i = alpha op(A_i) op(B_i) + beta C_i (+ bias): bf16 operands widened into ws, fp32 sgemm, a
+// bf16 C rounded once. A bias is broadcast into C first and the product added with beta 1 (as
+// linear_forward).
+static void gemm_entry(bool ta, bool tb, int M, int N, int K, float alpha, AptTensor A, size_t oa, int lda,
+                       AptTensor B, size_t ob, int ldb, float beta, AptTensor C, size_t oc, int ldc, const float *bias,
+                       float *ws) {
+    const float *a = F32P(A) + oa, *b = F32P(B) + ob;
+    int la = lda, lb = ldb, lc = ldc;
+    if (is_bf16(A)) {
+        const int rows = ta ? K : M, cols = ta ? M : K;
+        widen_mat(BF16P(A) + oa, rows, cols, lda, ws);
+        a = ws, la = cols, ws += (size_t)rows * cols;
+    }
+    if (is_bf16(B)) {
+        const int rows = tb ? N : K, cols = tb ? K : N;
+        widen_mat(BF16P(B) + ob, rows, cols, ldb, ws);
+        b = ws, lb = cols, ws += (size_t)rows * cols;
+    }
+    float *c = F32P(C) + oc;
+    if (is_bf16(C)) {
+        c = ws, lc = N;
+        if (beta != 0.0f) widen_mat(BF16P(C) + oc, M, N, ldc, c);
+    }
+    if (bias) {
+        for (int i = 0; i < M; i++)
+            memcpy(c + (size_t)i * lc, bias, (size_t)N * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, la,
+                b, lb, beta, c, lc);
+    if (is_bf16(C)) {
+#pragma omp parallel for schedule(static) if ((size_t)M * N > 262144)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                BF16P(C)[oc + (size_t)i * ldc + j] = apt_bf16_round(c[(size_t)i * N + j]);
+    }
+}
+
+static void cpu_gemm_batched(AptBackend *be, bool ta, bool tb, int M, int N, int K, float alpha, AptTensor A, int lda,
+                             long long sA, AptTensor B, int ldb, long long sB, float beta, AptTensor C, int ldc,
+                             long long sC, int batch, const float *bias) {
+    want("gemm_batched", "A", A), want("gemm_batched", "B", B), want("gemm_batched", "C", C);
+    APT_CHECK(!bias || beta == 0.0f, "gemm_batched: a bias needs beta 0 (got %g)", beta);
+    if (M == 0 || N == 0 || batch == 0) return;
+    const size_t per = entry_floats(M, N, K, A, B, C);
+    const bool small = batch > 1 && 2.0 * M * N * K <= APT_GEMM_SMALL_FLOPS;
+    float *ws = per ? tws(be, per * (small ? (size_t)batch : 1)) : NULL;
+    if (small) {
         const int blas_threads = openblas_get_num_threads();
         openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < batch; i++)
-            cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC,
-                        ldc);
+            gemm_entry(ta, tb, M, N, K, alpha, A, (size_t)(i * sA), lda, B, (size_t)(i * sB), ldb, beta, C,
+                       (size_t)(i * sC), ldc, bias, ws ? ws + (size_t)i * per : NULL);
         openblas_set_num_threads(blas_threads);
         return;
     }
     for (int i = 0; i < batch; i++)
-        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC, ldc);
+        gemm_entry(ta, tb, M, N, K, alpha, A, (size_t)(i * sA), lda, B, (size_t)(i * sB), ldb, beta, C, (size_t)(i * sC),
+                   ldc, bias, ws);
 }
 
-static void cpu_layernorm_forward(AptBackend *be, int R, int D, const float *x, const float *gamma,
-                                  const float *beta, float eps, float *y, float *mean, float *rstd) {
+static void cpu_layernorm_forward(AptBackend *be, int R, int D, AptTensor x, const float *gamma,
+                                  const float *beta, float eps, AptTensor y, float *mean, float *rstd) {
     (void)be;
+    want("layernorm_forward", "x", x), want("layernorm_forward", "y", y);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < R; r++) {
-        const float *xr = x + (size_t)r * D;
+        float bx[D], by[D];
+        const float *xr = in_f32(x, (size_t)r * D, (size_t)D, bx);
         double s = 0, ss = 0;
         for (int d = 0; d < D; d++)
             s += xr[d];
@@ -51,22 +163,25 @@ static void cpu_layernorm_forward(AptBackend *be, int R, int D, const float *x, 
             ss += c * c;
         }
         const float m = (float)mu, rs = (float)(1.0 / sqrt(ss / D + (double)eps));
-        float *yr = y + (size_t)r * D;
+        float *yr = out_f32(y, (size_t)r * D, by);
         for (int d = 0; d < D; d++)
             yr[d] = (xr[d] - m) * rs * gamma[d] + beta[d];
+        out_done(y, (size_t)r * D, (size_t)D, yr);
         mean[r] = m;
         rstd[r] = rs;
     }
 }
 
-static void cpu_layernorm_backward(AptBackend *be, int R, int D, const float *x, const float *dy,
+static void cpu_layernorm_backward(AptBackend *be, int R, int D, AptTensor x, const float *dy,
                                    const float *gamma, const float *mean, const float *rstd, float *dx,
                                    float *dgamma, float *dbeta) {
     (void)be;
+    want("layernorm_backward", "x", x);
     if (dx) {
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++) {
-            const float *xr = x + (size_t)r * D, *gr = dy + (size_t)r * D;
+            float bx[D];
+            const float *xr = in_f32(x, (size_t)r * D, (size_t)D, bx), *gr = dy + (size_t)r * D;
             const float m = mean[r], rs = rstd[r];
             double sg = 0, sgx = 0;
             for (int d = 0; d < D; d++) {
@@ -89,10 +204,11 @@ static void cpu_layernorm_backward(AptBackend *be, int R, int D, const float *x,
         const int d0 = b * CB, d1 = d0 + CB < D ? d0 + CB : D;
         double sg[CB] = {0}, sb[CB] = {0};
         for (int r = 0; r < R; r++) {
-            const float *xr = x + (size_t)r * D, *gr = dy + (size_t)r * D;
+            const float *gr = dy + (size_t)r * D;
+            const size_t xo = (size_t)r * D;
             const float m = mean[r], rs = rstd[r];
             for (int d = d0; d < d1; d++) {
-                sg[d - d0] += (double)gr[d] * ((xr[d] - m) * rs);
+                sg[d - d0] += (double)gr[d] * ((ldv(x, xo + d) - m) * rs);
                 sb[d - d0] += gr[d];
             }
         }
@@ -144,30 +260,54 @@ static inline float fast_erff(float x) {
 #define APT_INV_SQRT2 0.70710678118654752440f
 #define APT_INV_SQRT_2PI 0.39894228040143267794f
 
-static void cpu_gelu_forward(AptBackend *be, size_t n, const float *x, float *y) {
-    (void)be;
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * APT_INV_SQRT2));
-}
+// Elementwise ops run over chunks of CHUNK elements (a bf16 chunk widened into a stack buffer).
+#define CHUNK 2048
 
-static void cpu_gelu_backward(AptBackend *be, size_t n, const float *x, const float *dy, float *dx) {
+static void cpu_gelu_forward(AptBackend *be, size_t n, AptTensor x, AptTensor y) {
     (void)be;
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        const float v = x[i];
-        const float cdf = 0.5f * (1.0f + fast_erff(v * APT_INV_SQRT2)),
-                    pdf = APT_INV_SQRT_2PI * fast_expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+    want("gelu_forward", "x", x), want("gelu_forward", "y", y);
+    const size_t nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nc; c++) {
+        const size_t o = c * CHUNK, m = n - o < CHUNK ? n - o : CHUNK;
+        float bx[CHUNK], by[CHUNK];
+        const float *xs = in_f32(x, o, m, bx);
+        float *ys = out_f32(y, o, by);
+#pragma omp simd
+        for (size_t i = 0; i < m; i++)
+            ys[i] = 0.5f * xs[i] * (1.0f + fast_erff(xs[i] * APT_INV_SQRT2));
+        out_done(y, o, m, ys);
     }
 }
 
-static void cpu_softmax_forward(AptBackend *be, int R, int L, const float *x, float *y) {
+static void cpu_gelu_backward(AptBackend *be, size_t n, AptTensor x, const float *dy, float *dx) {
     (void)be;
+    want("gelu_backward", "x", x);
+    const size_t nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nc; c++) {
+        const size_t o = c * CHUNK, m = n - o < CHUNK ? n - o : CHUNK;
+        float bx[CHUNK];
+        const float *xs = in_f32(x, o, m, bx), *gs = dy + o;
+        float *ds = dx + o;
+#pragma omp simd
+        for (size_t i = 0; i < m; i++) {
+            const float v = xs[i];
+            const float cdf = 0.5f * (1.0f + fast_erff(v * APT_INV_SQRT2)),
+                        pdf = APT_INV_SQRT_2PI * fast_expf(-0.5f * v * v);
+            ds[i] = gs[i] * (cdf + v * pdf);
+        }
+    }
+}
+
+static void cpu_softmax_forward(AptBackend *be, int R, int L, AptTensor x, AptTensor y) {
+    (void)be;
+    want("softmax_forward", "x", x), want("softmax_forward", "y", y);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < R; r++) {
-        const float *xr = x + (size_t)r * L;
-        float *yr = y + (size_t)r * L;
+        float bx[L], by[L];
+        const float *xr = in_f32(x, (size_t)r * L, (size_t)L, bx);
+        float *yr = out_f32(y, (size_t)r * L, by);
         float mx = xr[0];
         for (int j = 1; j < L; j++)
             mx = xr[j] > mx ? xr[j] : mx;
@@ -179,14 +319,17 @@ static void cpu_softmax_forward(AptBackend *be, int R, int L, const float *x, fl
         const float inv = (float)(1.0 / s);
         for (int j = 0; j < L; j++)
             yr[j] *= inv;
+        out_done(y, (size_t)r * L, (size_t)L, yr);
     }
 }
 
-static void cpu_softmax_backward(AptBackend *be, int R, int L, const float *y, const float *dy, float *dx) {
+static void cpu_softmax_backward(AptBackend *be, int R, int L, AptTensor y, const float *dy, float *dx) {
     (void)be;
+    want("softmax_backward", "y", y);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < R; r++) {
-        const float *yr = y + (size_t)r * L, *gr = dy + (size_t)r * L;
+        float by[L];
+        const float *yr = in_f32(y, (size_t)r * L, (size_t)L, by), *gr = dy + (size_t)r * L;
         float *dr = dx + (size_t)r * L;
         double s = 0;
         for (int j = 0; j < L; j++)
@@ -198,18 +341,25 @@ static void cpu_softmax_backward(AptBackend *be, int R, int L, const float *y, c
 }
 
 static void cpu_vit_embed_forward(AptBackend *be, int n, int P, int D, const float *patch, const float *cls,
-                                  const float *pos, float *y) {
+                                  const float *pos, AptTensor y) {
     (void)be;
+    want("vit_embed_forward", "y", y);
     const int T = P + 1;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
-        float *ys = y + (size_t)s * T * D;
+        float by[D];
         const float *ps = patch + (size_t)s * D * P;
-        for (int d = 0; d < D; d++)
-            ys[d] = cls[d] + pos[d];
-        for (int t = 1; t < T; t++)
-            for (int d = 0; d < D; d++)
-                ys[(size_t)t * D + d] = ps[(size_t)d * P + (t - 1)] + pos[(size_t)t * D + d];
+        for (int t = 0; t < T; t++) {
+            const size_t o = ((size_t)s * T + t) * D;
+            float *yr = out_f32(y, o, by);
+            if (t == 0)
+                for (int d = 0; d < D; d++)
+                    yr[d] = cls[d] + pos[d];
+            else
+                for (int d = 0; d < D; d++)
+                    yr[d] = ps[(size_t)d * P + (t - 1)] + pos[(size_t)t * D + d];
+            out_done(y, o, (size_t)D, yr);
+        }
     }
 }
 
@@ -237,20 +387,22 @@ static void cpu_vit_embed_backward(AptBackend *be, int n, int P, int D, const fl
     }
 }
 
-static void cpu_token_pool_forward(AptBackend *be, int n, int T, int D, bool mean, const float *x, float *y) {
+static void cpu_token_pool_forward(AptBackend *be, int n, int T, int D, bool mean, AptTensor x, float *y) {
     (void)be;
+    want("token_pool_forward", "x", x);
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
-        const float *xs = x + (size_t)s * T * D;
+        const size_t xs = (size_t)s * T * D;
         float *ys = y + (size_t)s * D;
         if (!mean) {
-            memcpy(ys, xs, (size_t)D * sizeof(float));
+            for (int d = 0; d < D; d++)
+                ys[d] = ldv(x, xs + d);
             continue;
         }
         for (int d = 0; d < D; d++) {
             double acc = 0;
             for (int t = 1; t < T; t++)
-                acc += xs[(size_t)t * D + d];
+                acc += ldv(x, xs + (size_t)t * D + d);
             ys[d] = (float)(acc / (T - 1));
         }
     }
@@ -272,15 +424,21 @@ static void cpu_token_pool_backward(AptBackend *be, int n, int T, int D, bool me
 }
 
 static void cpu_drop_path(AptBackend *be, int n, size_t len, float p, uint64_t seed, uint32_t epoch,
-                          uint32_t step, uint32_t sample0, uint32_t layer, const float *x, float *y) {
+                          uint32_t step, uint32_t sample0, uint32_t layer, AptTensor x, AptTensor y) {
     (void)be;
+    want("drop_path", "x", x), want("drop_path", "y", y);
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
         const float f = apt_drop_path_factor(p, seed, epoch, step, sample0 + (uint32_t)s, layer);
-        const float *xs = x + (size_t)s * len;
-        float *ys = y + (size_t)s * len;
-        for (size_t i = 0; i < len; i++)
-            ys[i] = xs[i] * f;
+        for (size_t o = (size_t)s * len, end = o + len; o < end; o += CHUNK) {
+            const size_t m = end - o < CHUNK ? end - o : CHUNK;
+            float bx[CHUNK], by[CHUNK];
+            const float *xs = in_f32(x, o, m, bx);
+            float *ys = out_f32(y, o, by);
+            for (size_t i = 0; i < m; i++)
+                ys[i] = xs[i] * f;
+            out_done(y, o, m, ys);
+        }
     }
 }
 

@@ -19,9 +19,9 @@ void apt_profile_work_gemm(ProfWork *wk, AptBackend *be, bool ta, bool tb, int M
     wk->flops = 2.0 * M * N * K;
 }
 void apt_profile_work_gemm_batched(ProfWork *wk, AptBackend *be, bool ta, bool tb, int M, int N, int K,
-                                   float alpha, const float *A, int lda, long long sA, const float *B,
-                                   int ldb, long long sB, float beta, float *C, int ldc, long long sC,
-                                   int batch) {
+                                   float alpha, AptTensor A, int lda, long long sA, AptTensor B, int ldb,
+                                   long long sB, float beta, AptTensor C, int ldc, long long sC, int batch,
+                                   const float *bias) {
     wk->flops = 2.0 * M * N * K * batch;
 }
 void apt_profile_work_conv2d_forward(ProfWork *wk, AptBackend *be, const AptConvDesc *d, int n, AptTensor x,
@@ -165,28 +165,28 @@ void apt_profile_work_adam_update(ProfWork *wk, AptBackend *be, float *w, const 
     wk->bytes = 28.0 * n;
 }
 // Transformer elementwise and row ops (ViT).
-void apt_profile_work_layernorm_forward(ProfWork *wk, AptBackend *be, int R, int D, const float *x,
-                                        const float *gamma, const float *beta, float eps, float *y,
+void apt_profile_work_layernorm_forward(ProfWork *wk, AptBackend *be, int R, int D, AptTensor x,
+                                        const float *gamma, const float *beta, float eps, AptTensor y,
                                         float *mean, float *rstd) {
-    wk->bytes = 8.0 * R * D;
+    wk->bytes = (sz(x) + sz(y)) * R * D;
 }
-void apt_profile_work_layernorm_backward(ProfWork *wk, AptBackend *be, int R, int D, const float *x,
+void apt_profile_work_layernorm_backward(ProfWork *wk, AptBackend *be, int R, int D, AptTensor x,
                                          const float *dy, const float *gamma, const float *mean,
                                          const float *rstd, float *dx, float *dgamma, float *dbeta) {
-    wk->bytes = (8.0 + (dx ? 4 : 0)) * R * D;
+    wk->bytes = (sz(x) + 4.0 + (dx ? 4 : 0)) * R * D;
 }
-void apt_profile_work_gelu_forward(ProfWork *wk, AptBackend *be, size_t n, const float *x, float *y) {
-    wk->bytes = 8.0 * n;
+void apt_profile_work_gelu_forward(ProfWork *wk, AptBackend *be, size_t n, AptTensor x, AptTensor y) {
+    wk->bytes = (sz(x) + sz(y)) * n;
 }
-void apt_profile_work_gelu_backward(ProfWork *wk, AptBackend *be, size_t n, const float *x, const float *dy,
+void apt_profile_work_gelu_backward(ProfWork *wk, AptBackend *be, size_t n, AptTensor x, const float *dy,
                                     float *dx) {
-    wk->bytes = 12.0 * n;
+    wk->bytes = (sz(x) + 8.0) * n;
 }
-void apt_profile_work_softmax_forward(ProfWork *wk, AptBackend *be, int R, int L, const float *x, float *y) {
-    wk->bytes = 8.0 * R * L;
+void apt_profile_work_softmax_forward(ProfWork *wk, AptBackend *be, int R, int L, AptTensor x, AptTensor y) {
+    wk->bytes = (sz(x) + sz(y)) * R * L;
 }
-void apt_profile_work_softmax_backward(ProfWork *wk, AptBackend *be, int R, int L, const float *y,
+void apt_profile_work_softmax_backward(ProfWork *wk, AptBackend *be, int R, int L, AptTensor y,
                                        const float *dy, float *dx) {
-    wk->bytes = 12.0 * R * L;
+    wk->bytes = (sz(y) + 8.0) * R * L;
 }
 #pragma GCC diagnostic pop
