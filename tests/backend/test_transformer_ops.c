@@ -6,6 +6,12 @@
 // Tolerances: rtol 1e-5 + atol 1e-5·max(1, max|ref|), the bound of test_backend_ops.c: float32 results
 // of sums of at most a few dozen O(1) terms are within ~1e-6; a wrong index or a missing term is O(0.1-1).
 // GELU uses erff/expf (float32, ~1 ulp); LayerNorm's rstd for unit-variance rows is O(1).
+//
+// bf16 views (test_bf16_views): every op with an activation view run with bf16 views against the same op
+// with fp32 views on the same (bf16-representable) values. Each bf16 case is the fp32 arithmetic on the
+// exactly widened inputs with its bf16 outputs rounded once (backend.h), so: a bf16 output is within one
+// bf16 step (2^-8 |y|, round to nearest: 2^-9 plus the fp32 rounding) of the fp32 op's output, an fp32
+// output (gradients, statistics, C of a bf16 x bf16 product) within 1e-6 relative + 1e-7 of it.
 #include "backend/backend.h"
 #include "backend/drop_path.h"
 #include "core/rng.h"
@@ -309,6 +315,132 @@ static void test_drop_path(AptBackend *be) {
     free(x), free(y), free(y2), free(xb), free(yb);
 }
 
+// ---------------------------------------------------------------- bf16 views vs fp32 views
+static uint16_t bf16_bits(float f) { // round to nearest even (finite inputs)
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static float bf16_val(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+// n values in [lo, hi) that bf16 represents exactly, as fp32 (*f) and as bf16 bits (*h).
+static void bf16_inputs(size_t n, double lo, double hi, float **f, uint16_t **h) {
+    double *d = drand_vec(n, lo, hi);
+    *f = malloc((n ? n : 1) * 4), *h = malloc((n ? n : 1) * 2);
+    for (size_t i = 0; i < n; i++)
+        (*h)[i] = bf16_bits((float)d[i]), (*f)[i] = bf16_val((*h)[i]);
+    free(d);
+}
+static AptTensor vbf(const uint16_t *p) {
+    return apt_tensor(p, APT_BF16, APT_NCHW);
+}
+// A bf16 output against the fp32 op's: within one bf16 step of it.
+static void expect_bf16(const uint16_t *got, const float *want, size_t n, const char *label) {
+    size_t bad = 0, worst = 0;
+    double wr = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double g = bf16_val(got[i]), w = want[i], r = fabs(g - w) / fmax(fabs(w), 1e-30);
+        if (fabs(g - w) > 0x1p-8 * fabs(w) + 1e-30) bad++;
+        if (r > wr) wr = r, worst = i;
+    }
+    TEST_CHECK(bad == 0, "%s: %zu of %zu bf16 outputs beyond one bf16 step of fp32's (worst [%zu] %.3g rel)", label,
+               bad, n, worst, wr);
+}
+// An fp32 output of a bf16 run against the fp32 run's.
+static void expect_f32(const float *got, const float *want, size_t n, const char *label) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += !(fabs((double)got[i] - want[i]) <= 1e-6 * fabs(want[i]) + 1e-7);
+    TEST_CHECK(bad == 0, "%s: %zu of %zu fp32 outputs beyond 1e-6 rel + 1e-7 of the fp32 run's", label, bad, n);
+}
+
+static void test_bf16_views(AptBackend *be) {
+    const int R = 7, D = 37, n = 3, P = 4, T = 1 + P, heads = 2, M = 6, N = 5, K = 9;
+    float *xf, *af, *bf, *dyf, *df;
+    uint16_t *xh, *ah, *bh, *dyh, *dh;
+    const size_t rd = (size_t)R * D;
+    bf16_inputs(rd, -2.0, 2.0, &xf, &xh);
+    bf16_inputs(rd, -1.0, 1.0, &dyf, &dyh);
+    float *g = to_f(drand_vec(D, 0.5, 1.5), D), *b = to_f(drand_vec(D, -0.5, 0.5), D);
+    float *y32 = malloc(rd * 4), *m32 = malloc(R * 4), *s32 = malloc(R * 4), *dx32 = malloc(rd * 4);
+    float *m16 = malloc(R * 4), *s16 = malloc(R * 4), *dx16 = malloc(rd * 4);
+    float *dg32 = calloc(D, 4), *db32 = calloc(D, 4), *dg16 = calloc(D, 4), *db16 = calloc(D, 4);
+    uint16_t *y16 = malloc(rd * 2);
+    // LayerNorm: x and y bf16; mean, rstd and every gradient fp32
+    be->layernorm_forward(be, R, D, apt_f32(xf), g, b, 1e-6f, apt_f32(y32), m32, s32);
+    be->layernorm_forward(be, R, D, vbf(xh), g, b, 1e-6f, vbf(y16), m16, s16);
+    expect_bf16(y16, y32, rd, "layernorm_forward bf16 y");
+    expect_f32(m16, m32, R, "layernorm_forward bf16 mean"), expect_f32(s16, s32, R, "layernorm_forward bf16 rstd");
+    be->layernorm_backward(be, R, D, apt_f32(xf), dyf, g, m32, s32, dx32, dg32, db32);
+    be->layernorm_backward(be, R, D, vbf(xh), dyf, g, m32, s32, dx16, dg16, db16);
+    expect_f32(dx16, dx32, rd, "layernorm_backward bf16 x: dx");
+    expect_f32(dg16, dg32, D, "layernorm_backward bf16 x: dgamma"), expect_f32(db16, db32, D, "... dbeta");
+    // GELU and softmax (rows of D), forward bf16 -> bf16, backward from the bf16 input / output
+    be->gelu_forward(be, rd, apt_f32(xf), apt_f32(y32));
+    be->gelu_forward(be, rd, vbf(xh), vbf(y16));
+    expect_bf16(y16, y32, rd, "gelu_forward bf16");
+    be->gelu_backward(be, rd, apt_f32(xf), dyf, dx32);
+    be->gelu_backward(be, rd, vbf(xh), dyf, dx16);
+    expect_f32(dx16, dx32, rd, "gelu_backward bf16 x");
+    be->softmax_forward(be, R, D, apt_f32(xf), apt_f32(y32));
+    be->softmax_forward(be, R, D, vbf(xh), vbf(y16));
+    expect_bf16(y16, y32, rd, "softmax_forward bf16");
+    float *yw = malloc(rd * 4); // the backward reads the stored (bf16) output: both runs from the same values
+    for (size_t i = 0; i < rd; i++)
+        yw[i] = bf16_val(y16[i]);
+    be->softmax_backward(be, R, D, apt_f32(yw), dyf, dx32);
+    be->softmax_backward(be, R, D, vbf(y16), dyf, dx16);
+    expect_f32(dx16, dx32, rd, "softmax_backward bf16 y");
+    // drop-path on bf16 rows; token pooling and the embedding's output
+    be->drop_path(be, R, D, 0.3f, 7, 1, 2, 0, 1, apt_f32(xf), apt_f32(y32));
+    be->drop_path(be, R, D, 0.3f, 7, 1, 2, 0, 1, vbf(xh), vbf(y16));
+    expect_bf16(y16, y32, rd, "drop_path bf16");
+    float *pool32 = malloc((size_t)n * D * 4), *pool16 = malloc((size_t)n * D * 4);
+    for (int mean = 0; mean < 2; mean++) { // x [n, T, D] = the first n*T rows of x (n*T <= R)
+        be->token_pool_forward(be, n, T - 3, D, mean, apt_f32(xf), pool32);
+        be->token_pool_forward(be, n, T - 3, D, mean, vbf(xh), pool16);
+        expect_f32(pool16, pool32, (size_t)n * D, mean ? "token_pool mean bf16 x" : "token_pool cls bf16 x");
+    }
+    float *patch = to_f(drand_vec((size_t)n * D * P, -1, 1), (size_t)n * D * P);
+    float *cls = to_f(drand_vec(D, -1, 1), D), *pos = to_f(drand_vec((size_t)T * D, -1, 1), (size_t)T * D);
+    float *e32 = malloc((size_t)n * T * D * 4);
+    uint16_t *e16 = malloc((size_t)n * T * D * 2);
+    be->vit_embed_forward(be, n, P, D, patch, cls, pos, apt_f32(e32));
+    be->vit_embed_forward(be, n, P, D, patch, cls, pos, vbf(e16));
+    expect_bf16(e16, e32, (size_t)n * T * D, "vit_embed_forward bf16 y");
+    // gemm_batched: bf16 x bf16 -> fp32 and -> bf16, bf16 x fp32 -> bf16, with the bias of the token linears
+    bf16_inputs((size_t)heads * M * K, -1, 1, &af, &ah);
+    bf16_inputs((size_t)heads * K * N, -1, 1, &bf, &bh);
+    bf16_inputs((size_t)heads * M * N, -1, 1, &df, &dh);
+    const size_t nc = (size_t)heads * M * N;
+    float *c32 = malloc(nc * 4), *c16f = malloc(nc * 4);
+    uint16_t *c16 = malloc(nc * 2);
+    for (int beta = 0; beta < 2; beta++) {
+        memcpy(c32, df, nc * 4), memcpy(c16f, df, nc * 4), memcpy(c16, dh, nc * 2);
+        be->gemm_batched(be, false, false, M, N, K, 0.75f, apt_f32(af), K, (long long)M * K, apt_f32(bf), N,
+                         (long long)K * N, (float)beta, apt_f32(c32), N, (long long)M * N, heads, NULL);
+        be->gemm_batched(be, false, false, M, N, K, 0.75f, vbf(ah), K, (long long)M * K, vbf(bh), N,
+                         (long long)K * N, (float)beta, apt_f32(c16f), N, (long long)M * N, heads, NULL);
+        expect_f32(c16f, c32, nc, "gemm_batched bf16 x bf16 -> fp32");
+        be->gemm_batched(be, false, false, M, N, K, 0.75f, apt_f32(af), K, (long long)M * K, vbf(bh), N,
+                         (long long)K * N, (float)beta, vbf(c16), N, (long long)M * N, heads, NULL);
+        expect_bf16(c16, c32, nc, beta ? "gemm_batched fp32 x bf16 + beta C -> bf16" : "gemm_batched fp32 x bf16 -> bf16");
+    }
+    float *bias = to_f(drand_vec(N, -1, 1), N);
+    be->gemm_batched(be, false, true, M, N, K, 1.0f, apt_f32(af), K, 0, apt_f32(bf), K, 0, 0.0f, apt_f32(c32), N, 0,
+                     1, bias);
+    be->gemm_batched(be, false, true, M, N, K, 1.0f, vbf(ah), K, 0, vbf(bh), K, 0, 0.0f, vbf(c16), N, 0, 1, bias);
+    expect_bf16(c16, c32, (size_t)M * N, "gemm_batched (token linear, bias) bf16 -> bf16");
+    free(xf), free(xh), free(dyf), free(dyh), free(g), free(b), free(y32), free(m32), free(s32), free(dx32);
+    free(m16), free(s16), free(dx16), free(dg32), free(db32), free(dg16), free(db16), free(y16), free(yw);
+    free(pool32), free(pool16), free(patch), free(cls), free(pos), free(e32), free(e16);
+    free(af), free(ah), free(bf), free(bh), free(df), free(dh), free(c32), free(c16f), free(c16), free(bias);
+}
+
 int main(void) {
     g_rng = apt_rng_stream(4321, APT_RNG_TEST, 0, 0, 0);
     AptBackend *be = apt_backend_create("cpu");
@@ -322,6 +454,7 @@ int main(void) {
     test_pool(be, false);
     test_pool(be, true);
     test_drop_path(be);
+    test_bf16_views(be);
     apt_backend_destroy(be);
     return apt_test_finish("test_transformer_ops");
 }

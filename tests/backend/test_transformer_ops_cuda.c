@@ -8,6 +8,10 @@
 // in different orders; the largest here is a LayerNorm dgamma over R = 2·197·... rows, ~1e-6 relative
 // with float64 accumulators on both sides). drop_path must match bitwise (same mask, one product).
 // Determinism: LayerNorm backward and the embedding backward run twice and must agree bitwise.
+// bf16 views (test_bf16_views): the ops with activation views run with bf16 views on both backends (the
+// CPU's are checked against its fp32 ops in test_transformer_ops.c): bf16 outputs within one bf16 step
+// (2^-8 relative: each side rounds its fp32 result once, and the fp32 results differ by ~1e-6), fp32
+// outputs within the fp32 bound above.
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -204,6 +208,100 @@ static void test_drop_path(int n, size_t len) {
     release_dev();
 }
 
+// ---- bf16 views: CUDA's bf16 cases against the CPU's ----
+static uint16_t *bf16_host(const float *f, size_t n) { // round to nearest even
+    uint16_t *h = malloc((n ? n : 1) * 2);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &f[i], 4);
+        h[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+    return h;
+}
+static uint16_t *up16(const uint16_t *h, size_t n) {
+    uint16_t *d = dev_alloc(n * 2);
+    gpu->copy(gpu, d, h, n * 2, APT_COPY_H2D);
+    return d;
+}
+static AptTensor B16(const void *p) {
+    return apt_tensor(p, APT_BF16, APT_NCHW);
+}
+static int cmp16(const char *label, const uint16_t *d_got, const uint16_t *want, size_t n) {
+    uint16_t *got = malloc((n ? n : 1) * 2);
+    gpu->copy(gpu, got, d_got, n * 2, APT_COPY_D2H);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ug = (uint32_t)got[i] << 16, uw = (uint32_t)want[i] << 16;
+        float g, w;
+        memcpy(&g, &ug, 4), memcpy(&w, &uw, 4);
+        bad += !(fabsf(g - w) <= 0x1p-8f * fabsf(w) + 1e-30f);
+    }
+    free(got);
+    TEST_CHECK(bad == 0, "%s: %zu of %zu bf16 outputs more than one bf16 step from the cpu's", label, bad, n);
+    return bad == 0;
+}
+
+static void test_bf16_views(int R, int D, int T, int H, int hd) {
+    const size_t rd = (size_t)R * D;
+    float *xf = rnd(rd, -2, 2), *dy = rnd(rd, -1, 1), *g = rnd(D, 0.5f, 1.5f), *b = rnd(D, -0.5f, 0.5f);
+    uint16_t *xh = bf16_host(xf, rd), *yc = malloc(rd * 2);
+    float *m = malloc(R * 4), *rs = malloc(R * 4), *dx = malloc(rd * 4), *dg = calloc(D, 4), *db = calloc(D, 4);
+    uint16_t *x_d = up16(xh, rd), *y_d = dev_alloc(rd * 2);
+    float *g_d = up(g, D), *b_d = up(b, D), *dy_d = up(dy, rd), *m_d = poisoned(R), *rs_d = poisoned(R);
+    float *dx_d = poisoned(rd), *dg_d = up(dg, D), *db_d = up(db, D);
+    cpu->layernorm_forward(cpu, R, D, B16(xh), g, b, 1e-6f, B16(yc), m, rs);
+    gpu->layernorm_forward(gpu, R, D, B16(x_d), g_d, b_d, 1e-6f, B16(y_d), m_d, rs_d);
+    cmp16("layernorm_forward bf16 y", y_d, yc, rd);
+    cmp("layernorm_forward bf16 mean", m_d, m, R, RTOL), cmp("layernorm_forward bf16 rstd", rs_d, rs, R, RTOL);
+    cpu->layernorm_backward(cpu, R, D, B16(xh), dy, g, m, rs, dx, dg, db);
+    gpu->layernorm_backward(gpu, R, D, B16(x_d), dy_d, g_d, m_d, rs_d, dx_d, dg_d, db_d);
+    cmp("layernorm_backward bf16 x: dx", dx_d, dx, rd, RTOL);
+    cmp("layernorm_backward bf16 x: dgamma", dg_d, dg, D, RTOL), cmp("... dbeta", db_d, db, D, RTOL);
+    cpu->gelu_forward(cpu, rd, B16(xh), B16(yc));
+    gpu->gelu_forward(gpu, rd, B16(x_d), B16(y_d));
+    cmp16("gelu_forward bf16", y_d, yc, rd);
+    cpu->gelu_backward(cpu, rd, B16(xh), dy, dx);
+    gpu->gelu_backward(gpu, rd, B16(x_d), dy_d, dx_d);
+    cmp("gelu_backward bf16 x", dx_d, dx, rd, RTOL);
+    cpu->softmax_forward(cpu, R, D, B16(xh), B16(yc));
+    gpu->softmax_forward(gpu, R, D, B16(x_d), B16(y_d));
+    cmp16("softmax_forward bf16", y_d, yc, rd);
+    uint16_t *yc_d = up16(yc, rd); // the backward from the same stored output on both sides
+    cpu->softmax_backward(cpu, R, D, B16(yc), dy, dx);
+    gpu->softmax_backward(gpu, R, D, B16(yc_d), dy_d, dx_d);
+    cmp("softmax_backward bf16 y", dx_d, dx, rd, RTOL);
+    cpu->drop_path(cpu, R, D, 0.3f, 9, 1, 2, 0, 4, B16(xh), B16(yc));
+    gpu->drop_path(gpu, R, D, 0.3f, 9, 1, 2, 0, 4, B16(x_d), B16(y_d));
+    cmp16("drop_path bf16", y_d, yc, rd);
+    // attention-shaped bf16 products (the tiled kernel): scores S = q k^T and P v, per head, from a bf16 qkv
+    const int D3 = 3 * H * hd, TT = T * T;
+    float *qkv = rnd((size_t)T * D3, -1, 1), *pf = rnd((size_t)H * TT, 0, 1);
+    uint16_t *qkvh = bf16_host(qkv, (size_t)T * D3), *ph = bf16_host(pf, (size_t)H * TT);
+    uint16_t *qkv_d = up16(qkvh, (size_t)T * D3), *p_d = up16(ph, (size_t)H * TT);
+    float *S = malloc((size_t)H * TT * 4), *S_d = poisoned((size_t)H * TT);
+    cpu->gemm_batched(cpu, false, true, T, T, hd, 0.125f, B16(qkvh), D3, hd, B16(qkvh + H * hd), D3, hd, 0.0f,
+                      F(S), T, TT, H, NULL);
+    gpu->gemm_batched(gpu, false, true, T, T, hd, 0.125f, B16(qkv_d), D3, hd, B16(qkv_d + H * hd), D3, hd, 0.0f,
+                      F(S_d), T, TT, H, NULL);
+    cmp("gemm_batched bf16 q k^T -> fp32", S_d, S, (size_t)H * TT, RTOL);
+    uint16_t *O = malloc((size_t)T * H * hd * 2), *O_d = dev_alloc((size_t)T * H * hd * 2);
+    cpu->gemm_batched(cpu, false, false, T, hd, T, 1.0f, B16(ph), T, TT, B16(qkvh + 2 * H * hd), D3, hd, 0.0f,
+                      B16(O), H * hd, hd, H, NULL);
+    gpu->gemm_batched(gpu, false, false, T, hd, T, 1.0f, B16(p_d), T, TT, B16(qkv_d + 2 * H * hd), D3, hd, 0.0f,
+                      B16(O_d), H * hd, hd, H, NULL);
+    cmp16("gemm_batched bf16 P v -> bf16", O_d, O, (size_t)T * H * hd);
+    // a token linear: bf16 x [T, D3] times fp32 w [hd, D3]^T plus bias -> bf16
+    float *w = rnd((size_t)hd * D3, -0.1f, 0.1f), *bias = rnd(hd, -1, 1), *w_d = up(w, (size_t)hd * D3);
+    float *bias_d = up(bias, hd);
+    cpu->gemm_batched(cpu, false, true, T, hd, D3, 1.0f, B16(qkvh), D3, 0, F(w), D3, 0, 0.0f, B16(O), hd, 0, 1, bias);
+    gpu->gemm_batched(gpu, false, true, T, hd, D3, 1.0f, B16(qkv_d), D3, 0, F(w_d), D3, 0, 0.0f, B16(O_d), hd, 0, 1,
+                      bias_d);
+    cmp16("gemm_batched token linear bf16 x fp32 w + bias -> bf16", O_d, O, (size_t)T * hd);
+    release_dev();
+    free(xf), free(dy), free(g), free(b), free(xh), free(yc), free(m), free(rs), free(dx), free(dg), free(db);
+    free(qkv), free(pf), free(qkvh), free(ph), free(S), free(O), free(w), free(bias);
+}
+
 int main(void) {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
@@ -222,6 +320,8 @@ int main(void) {
     test_embed_pool(3, 5, 7);
     test_embed_pool(2, 196, 384);
     test_drop_path(33, 197 * 5);
+    test_bf16_views(7, 33, 17, 3, 8);
+    test_bf16_views(2 * 197, 384, 197, 6, 64); // ViT-S/16 sizes
     int rc = apt_test_finish("test_transformer_ops_cuda");
     apt_backend_destroy(gpu);
     apt_backend_destroy(cpu);
