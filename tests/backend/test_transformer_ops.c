@@ -18,6 +18,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -441,7 +442,27 @@ static void test_bf16_views(AptBackend *be) {
     free(af), free(ah), free(bf), free(bh), free(df), free(dh), free(c32), free(c16f), free(c16), free(bias);
 }
 
+// Every op of the transformer list names the tests that check it, generated from the list: an op added to
+// APT_BACKEND_TRANSFORMER_OPS without a COVERED_BY_<op> line here does not compile.
+#define COVERED_BY_gemm_batched "test_gemm_batched, test_bf16_views"
+#define COVERED_BY_layernorm_forward "test_layernorm, test_bf16_views"
+#define COVERED_BY_layernorm_backward "test_layernorm (vs FD), test_bf16_views"
+#define COVERED_BY_gelu_forward "test_gelu, test_bf16_views"
+#define COVERED_BY_gelu_backward "test_gelu (vs FD), test_bf16_views"
+#define COVERED_BY_softmax_forward "test_softmax, test_bf16_views"
+#define COVERED_BY_softmax_backward "test_softmax (vs FD), test_bf16_views"
+#define COVERED_BY_vit_embed_forward "test_embed, test_bf16_views"
+#define COVERED_BY_vit_embed_backward "test_embed (vs FD)"
+#define COVERED_BY_token_pool_forward "test_pool, test_bf16_views"
+#define COVERED_BY_token_pool_backward "test_pool (vs FD)"
+#define COVERED_BY_drop_path "test_drop_path, test_bf16_views"
+#define COVERED_ROW(name, params, args) {#name, COVERED_BY_##name},
+static const char *const covered[][2] = {APT_BACKEND_TRANSFORMER_OPS(COVERED_ROW)};
+#undef COVERED_ROW
+
 int main(void) {
+    for (size_t i = 0; i < sizeof covered / sizeof covered[0]; i++)
+        printf("op %-20s checked by %s\n", covered[i][0], covered[i][1]);
     g_rng = apt_rng_stream(4321, APT_RNG_TEST, 0, 0, 0);
     AptBackend *be = apt_backend_create("cpu");
     test_gemm_batched(be, 7, 5, 6, 3);
