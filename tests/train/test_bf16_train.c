@@ -16,10 +16,11 @@
 // With the argument vit_s16 (issue 20 §4): ViT-S/16 from scratch (every block at full width and depth;
 // drop-path 0.1), 32x32x3 images (2x2 patches + the class token: a 224 ViT-S/16 step costs ~60x more, too
 // much for a 2-core test), the same data and B = 32, AdamW (lr 3e-5, wd 0.05). Check 1 is the issue's: the
-// run's loss (the mean over the 30 steps) in bf16 within 2% of fp32's; per step |bf16 - fp32| <= 0.02 fp32
-// + 0.01 (single steps cannot meet 2% alone: on this easy synthetic data some batches have loss ~4e-4,
-// where any difference is tens of percent); both fall (last 5 steps' mean below the first 5's); checks
-// 2-4 as above. The rate: a ViT trained from scratch on 32 tiny classes is chaotic at higher rates, any
+// run's loss (the mean over the 30 steps) in bf16 within 2% of fp32's; per step |bf16 - fp32| <= 0.15 fp32
+// + 0.01, a band against gross breakage only (single steps cannot meet 2%: on this easy synthetic data
+// some batches have loss ~4e-4, and the runs' small differences move from step to step: measured worst
+// step 0.0073 with 2 threads, 0.0150 = 11% at step 23 with 1 thread, the test's setting; mean 0.25% and
+// 0.59%); both fall (last 5 steps' mean below the first 5's); checks 2-4 as above. The rate: a ViT trained from scratch on 32 tiny classes is chaotic at higher rates, any
 // perturbation of the first steps grows until single steps differ by tens of percent (measured bf16 vs
 // fp32: lr 1e-4, mean over 30 steps 2.7% apart, step 30 0.133 vs 0.079; lr 5e-5 (the ViT recipe's),
 // steps 18-19 14-28% apart); at 3e-5 the runs stay together (mean 0.25% apart, worst step 0.0073).
@@ -127,7 +128,7 @@ int main(int argc, char **argv) {
         double worst_abs = 0;
         for (int i = 0; i < STEPS; i++) {
             const double d = fabs(b16[i] - f32[i]);
-            TEST_CHECK(d <= 0.02 * fabs(f32[i]) + 0.01, "vit step %d: bf16 loss %.6f vs fp32 %.6f", i + 1, b16[i],
+            TEST_CHECK(d <= 0.15 * fabs(f32[i]) + 0.01, "vit step %d: bf16 loss %.6f vs fp32 %.6f", i + 1, b16[i],
                        f32[i]);
             if (d > worst_abs) worst_abs = d;
         }
