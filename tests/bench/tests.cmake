@@ -13,3 +13,8 @@ if(APT_HAVE_CUDA)
   add_executable(bench_resnet_cuda ${CMAKE_CURRENT_LIST_DIR}/bench_resnet_cuda.c)
   target_link_libraries(bench_resnet_cuda PRIVATE apt)
 endif()
+# Scale rehearsal (issue 21): a synthetic iNaturalist / VGGFace2 download at the real layout and counts
+# (tests/bench/gen_scale_dataset.c), then aprep, verify, check, training, resume and evaluation timed per
+# stage by tests/bench/scale_rehearsal.sh; figures in RESULTS.md. CI runs a tiny fraction (label scale).
+add_executable(gen_scale_dataset ${CMAKE_CURRENT_LIST_DIR}/gen_scale_dataset.c)
+target_link_libraries(gen_scale_dataset PRIVATE PkgConfig::TURBOJPEG pthread m)
