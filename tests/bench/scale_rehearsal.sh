@@ -201,8 +201,16 @@ ls "$work/runs/scale"/*.h5 "$work/runs/scale"/eval* > "$work/eval_files.txt" 2> 
     awk -F'\t' '{cpu=$3+$4; r=($6>0 && cpu>0)? sprintf("%.0f", $6/cpu) : "–"; printf "| %s | %.1f | %.1f | %s | %s | %s | %s |\n", $1, $2, cpu, $5, $6, r, $7}' "$res"
     echo
     sed 's/^# /- /' "$work/notes.txt"
+    echo
+    echo "Logs (check's estimates; loader; last training progress lines; evaluations):"
+    echo
+    grep -h "estimated" "$work/check.log" | sed 's/^/    /'
     grep -h "images/CPU-second" -A2 "$work/loader.log" | sed 's/^/    /'
-    grep -h -i "evaluat\|embed\|knn\|scored" "$work/eval.log" | tail -6 | sed 's/^/    /'
+    for f in train train_preempted train_resume; do
+        grep -h "step .*img/s" "$work/$f.log" | tail -1 | sed "s/^/    $f: /"
+        grep -h "^eval step" "$work/$f.log" | tail -1 | sed "s/^/    $f: /"
+    done
+    grep -h "^eval step" "$work/eval.log" | tail -1 | sed 's/^/    eval: /'
 } > "$work/results.md"
 cat "$work/results.md"
 if [ "$keep" = 0 ] && [ "$fail" = 0 ]; then rm -rf "$work/src" "$work/data" "$work/runs"; fi
