@@ -253,6 +253,10 @@ int main(int argc, char **argv) {
         pool[j] = t;
     }
     int64_t bytes = 0, files = 0;
+    char summary[4096];
+    snprintf(summary, sizeof summary, "%s/GENERATED.txt", out); // the counts, for scale_rehearsal.sh --src
+    FILE *sf = fopen(summary, "w");
+    if (!sf) die("cannot write %s", summary);
     for (int s = 0; s < 2; s++) {
         int *cat = pool + (s ? Ks[0] : 0);
         // the list files are written in category order, as the release's are
@@ -301,6 +305,8 @@ int main(int argc, char **argv) {
             files += nk[k];
         printf("gen_scale_dataset: %s %s: %lld images in %d classes\n", pos[0], sc[s].split,
                (long long)Ns[s], Ks[s]);
+        fprintf(sf, "gen_scale_dataset: %s %s: %lld images in %d classes (fraction %g, seed %llu)\n", pos[0],
+                sc[s].split, (long long)Ns[s], Ks[s], fraction, (unsigned long long)seed);
         free(nk);
         free(wk);
         free(th);
@@ -308,6 +314,7 @@ int main(int argc, char **argv) {
         free(csv);
     }
     printf("gen_scale_dataset: %lld files, %.1f MB of JPEG\n", (long long)files, bytes / 1e6);
+    if (fclose(sf) != 0) die("cannot write %s", summary);
     free(pool);
     return 0;
 }

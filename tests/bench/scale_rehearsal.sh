@@ -9,16 +9,17 @@
 # split) with the leaderboard and saved embeddings.
 #
 #   tests/bench/scale_rehearsal.sh [--dataset inaturalist|vggface2] [--fraction F] [--steps S]
-#                                  [--work DIR] [--embed-dim D] [--keep]
+#                                  [--work DIR] [--embed-dim D] [--src DIR] [--keep]
 #
 # --fraction F scales images and classes (1 = the real counts); --steps S training steps (default 300;
 # the resume test stops at S/2); --work DIR where everything goes (default /tmp/apt_scale_<dataset>_<F>,
-# removed at the end unless --keep); binaries from $APT_BINARY_DIR (default ./build). Writes
+# removed at the end unless --keep); --src DIR: use a download gen_scale_dataset wrote earlier (same
+# dataset and fraction; kept), instead of generating one into DIR/src; binaries from $APT_BINARY_DIR (default ./build). Writes
 # DIR/results.md (one table row per stage: wall, CPU, peak RSS, rows/CPU-s) and prints it. Exit 0 when
 # every stage ran and every check held (resume equal, leaderboard written), else 1.
 # Timing: /usr/bin/time -v; under mpirun, CPU is all ranks' and the peak RSS is the largest process's.
 set -euo pipefail
-dataset=inaturalist fraction=0.01 steps=300 work="" keep=0 embed=512
+dataset=inaturalist fraction=0.01 steps=300 work="" keep=0 embed=512 given_src=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --dataset) dataset="$2"; shift 2 ;;
@@ -27,12 +28,13 @@ while [ $# -gt 0 ]; do
     --work) work="$2"; shift 2 ;;
     --embed-dim) embed="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
+    --src) given_src="$(cd "$2" && pwd)"; shift 2 ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "scale_rehearsal: unknown option $1" >&2; exit 2 ;;
     esac
 done
 case "$dataset" in inaturalist | vggface2) ;; *) echo "scale_rehearsal: --dataset inaturalist|vggface2" >&2; exit 2 ;; esac
-src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+src="${APT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin="$(cd "${APT_BINARY_DIR:-$src/build}" && pwd)"
 work="${work:-/tmp/apt_scale_${dataset}_${fraction}}"
 for b in gen_scale_dataset aprep aptrain bench_loader; do
@@ -70,8 +72,17 @@ need_ok() { if [ "$rc" -ne 0 ]; then fail=1; note "FAIL: $1 (exit $rc)"; fi; }
 
 t_start=$(date +%s)
 # ---- 1. the synthetic download ----
-stage generate 0 nice -n 19 "$gen" "$dataset" "$work/src" --fraction "$fraction" --threads 2
-need_ok "gen_scale_dataset"
+srcdir="$work/src"
+if [ -n "$given_src" ]; then
+    srcdir="$given_src"
+    grep -q "$dataset .*fraction $fraction," "$srcdir/GENERATED.txt" ||
+        { echo "scale_rehearsal: $srcdir is not a $dataset download at fraction $fraction" >&2; exit 2; }
+    cp "$srcdir/GENERATED.txt" "$work/generate.log"
+    note "download generated earlier: $srcdir"
+else
+    stage generate 0 nice -n 19 "$gen" "$dataset" "$srcdir" --fraction "$fraction" --threads 2
+    need_ok "gen_scale_dataset"
+fi
 cat "$work/generate.log"
 ntrain=$(awk '/ train: / {print $4}' "$work/generate.log")
 ntest=$(awk '/ test: / {print $4}' "$work/generate.log")
@@ -82,13 +93,13 @@ shard=10000
 [ "$total" -lt 20000 ] && shard=200
 
 # ---- 2. aprep: uninterrupted; then killed mid-write and resumed (same bytes) ----
-stage aprep "$total" "$bin/aprep" "$dataset" --shard-size "$shard" "$work/src" "$work/data"
+stage aprep "$total" "$bin/aprep" "$dataset" --shard-size "$shard" "$srcdir" "$work/data"
 need_ok "aprep"
 # killed run: SIGKILL once about half of the train shards are complete, then --resume
 ntr_shards=$(( (ntrain + shard - 1) / shard ))
 half=$(( ntr_shards / 2 )); [ "$half" -lt 1 ] && half=1
 # (--threads 1: the output does not depend on it, and a small fraction then runs long enough to be killed)
-"$bin/aprep" "$dataset" --threads 1 --shard-size "$shard" "$work/src" "$work/data2" > "$work/aprep_killed.log" 2>&1 &
+"$bin/aprep" "$dataset" --threads 1 --shard-size "$shard" "$srcdir" "$work/data2" > "$work/aprep_killed.log" 2>&1 &
 pid=$!
 killed=0
 shopt -s nullglob
@@ -101,7 +112,7 @@ shopt -u nullglob
 wait "$pid" 2> /dev/null || true
 if [ "$killed" = 1 ]; then
     note "aprep killed (SIGKILL) with $(find "$work/data2.partial" -maxdepth 1 -name 'train-*.h5' | wc -l) of $ntr_shards train shards complete"
-    stage aprep_resume "$total" "$bin/aprep" "$dataset" --resume --shard-size "$shard" "$work/src" "$work/data2"
+    stage aprep_resume "$total" "$bin/aprep" "$dataset" --resume --shard-size "$shard" "$srcdir" "$work/data2"
     need_ok "aprep --resume"
     kept=$(awk '/already in complete shards/ {print $0; exit}' "$work/aprep_resume.log")
     note "resume: ${kept:-no samples reused}"
