@@ -9,17 +9,19 @@
 # split) with the leaderboard and saved embeddings.
 #
 #   tests/bench/scale_rehearsal.sh [--dataset inaturalist|vggface2] [--fraction F] [--steps S]
-#                                  [--work DIR] [--embed-dim D] [--src DIR] [--keep]
+#                                  [--work DIR] [--embed-dim D] [--src DIR] [--aprep-once] [--keep]
 #
 # --fraction F scales images and classes (1 = the real counts); --steps S training steps (default 300;
 # the resume test stops at S/2); --work DIR where everything goes (default /tmp/apt_scale_<dataset>_<F>,
 # removed at the end unless --keep); --src DIR: use a download gen_scale_dataset wrote earlier (same
-# dataset and fraction; kept), instead of generating one into DIR/src; binaries from $APT_BINARY_DIR (default ./build). Writes
+# dataset and fraction; kept), instead of generating one into DIR/src; --aprep-once: no uninterrupted
+# reference run (at 3.3M images it costs as much as the other two together): aprep is killed half-way and
+# resumed, both timed (stages aprep_killed, aprep_resume), and verify checks the result; binaries from $APT_BINARY_DIR (default ./build). Writes
 # DIR/results.md (one table row per stage: wall, CPU, peak RSS, rows/CPU-s) and prints it. Exit 0 when
 # every stage ran and every check held (resume equal, leaderboard written), else 1.
 # Timing: /usr/bin/time -v; under mpirun, CPU is all ranks' and the peak RSS is the largest process's.
 set -euo pipefail
-dataset=inaturalist fraction=0.01 steps=300 work="" keep=0 embed=512 given_src=""
+dataset=inaturalist fraction=0.01 steps=300 work="" keep=0 embed=512 given_src="" once=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --dataset) dataset="$2"; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --work) work="$2"; shift 2 ;;
     --embed-dim) embed="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
+    --aprep-once) once=1; shift ;;
     --src) given_src="$(cd "$2" && pwd)"; shift 2 ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "scale_rehearsal: unknown option $1" >&2; exit 2 ;;
@@ -93,30 +96,45 @@ shard=10000
 [ "$total" -lt 20000 ] && shard=200
 
 # ---- 2. aprep: uninterrupted; then killed mid-write and resumed (same bytes) ----
-stage aprep "$total" "$bin/aprep" "$dataset" --shard-size "$shard" "$srcdir" "$work/data"
-need_ok "aprep"
+out2="$work/data2" threads_killed=1
+if [ "$once" = 0 ]; then
+    stage aprep "$total" "$bin/aprep" "$dataset" --shard-size "$shard" "$srcdir" "$work/data"
+    need_ok "aprep"
+else
+    out2="$work/data" threads_killed=2
+fi
 # killed run: SIGKILL once about half of the train shards are complete, then --resume
 ntr_shards=$(( (ntrain + shard - 1) / shard ))
 half=$(( ntr_shards / 2 )); [ "$half" -lt 1 ] && half=1
-# (--threads 1: the output does not depend on it, and a small fraction then runs long enough to be killed)
-"$bin/aprep" "$dataset" --threads 1 --shard-size "$shard" "$srcdir" "$work/data2" > "$work/aprep_killed.log" 2>&1 &
-pid=$!
+# (--threads 1 beside a reference run: the output does not depend on it, and a small fraction then runs
+# long enough to be killed)
+/usr/bin/time -v -o "$work/aprep_killed.time" "$bin/aprep" "$dataset" --threads "$threads_killed" --shard-size "$shard" \
+    "$srcdir" "$out2" > "$work/aprep_killed.log" 2>&1 &
+tpid=$!
 killed=0
 shopt -s nullglob
-while kill -0 "$pid" 2> /dev/null; do
-    done_shards=("$work"/data2.partial/train-*.h5) # complete shards only: a shard being written is *.part
-    if [ "${#done_shards[@]}" -ge "$half" ]; then kill -KILL "$pid"; killed=1; break; fi
+while kill -0 "$tpid" 2> /dev/null; do
+    done_shards=("$out2".partial/train-*.h5) # complete shards only: a shard being written is *.part
+    if [ "${#done_shards[@]}" -ge "$half" ]; then
+        kill -KILL $(pgrep -P "$tpid") 2> /dev/null; killed=1; break # aprep: the child of /usr/bin/time
+    fi
     sleep 0.01
 done
 shopt -u nullglob
-wait "$pid" 2> /dev/null || true
+wait "$tpid" 2> /dev/null || true
 if [ "$killed" = 1 ]; then
-    note "aprep killed (SIGKILL) with $(find "$work/data2.partial" -maxdepth 1 -name 'train-*.h5' | wc -l) of $ntr_shards train shards complete"
-    stage aprep_resume "$total" "$bin/aprep" "$dataset" --resume --shard-size "$shard" "$srcdir" "$work/data2"
+    printf 'aprep_killed\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/aprep_killed.time")" \
+        "$(awk -F': ' '/User time/ {print $2}' "$work/aprep_killed.time")" "$(awk -F': ' '/System time/ {print $2}' "$work/aprep_killed.time")" \
+        "$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$work/aprep_killed.time")" 0 killed >> "$res"
+    note "aprep killed (SIGKILL) with $(find "$out2.partial" -maxdepth 1 -name 'train-*.h5' | wc -l) of $ntr_shards train shards complete"
+    stage aprep_resume "$total" "$bin/aprep" "$dataset" --resume --shard-size "$shard" "$srcdir" "$out2"
     need_ok "aprep --resume"
     kept=$(awk '/already in complete shards/ {print $0; exit}' "$work/aprep_resume.log")
     note "resume: ${kept:-no samples reused}"
-    if diff -r -q "$work/data" "$work/data2" > "$work/resume_diff.txt" 2>&1; then
+    if [ "$once" = 1 ]; then
+        note "no uninterrupted reference run (--aprep-once): aprep verify checks the resumed output"
+    elif diff -r -q "$work/data" "$work/data2" > "$work/resume_diff.txt" 2>&1; then
         note "aprep --resume output equals the uninterrupted run's byte for byte ($(ls "$work/data" | wc -l) files)"
     else
         fail=1; note "FAIL: aprep --resume output differs: $(head -3 "$work/resume_diff.txt")"
@@ -141,6 +159,7 @@ need_ok "bench_loader"
 protocol="$dataset"; rk="[1, 4, 16, 32]"; pre="mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]"
 if [ "$dataset" = vggface2 ]; then rk="[1, 5, 10]"; pre="preprocess: vggface2"; fi
 half_steps=$((steps / 2))
+log_every=$((half_steps / 2)); [ "$log_every" -gt 10 ] && log_every=10; [ "$log_every" -lt 1 ] && log_every=1
 cat > "$work/scale.yaml" << EOF
 # scale rehearsal: small CNN at 64x64, the recipe's global batch ($B = $((B / m)) classes x $m), train.chunk
 run_name: scale
@@ -158,7 +177,7 @@ train: {chunk: $((B / 4))}
 eval: {every_epochs: 0, recall_k: $rk, batch_size: 256, protocol: $protocol,
        published: $src/configs/published.yaml, save_embeddings: true}
 checkpoint: {every_steps: $half_steps, keep: 2}
-logging: {every_steps: 10}
+logging: {every_steps: $log_every}
 dist: {timeout_io_s: 3600}
 EOF
 stage check 0 "$bin/aptrain" check "$work/scale.yaml" --world 2
