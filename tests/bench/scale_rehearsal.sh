@@ -234,13 +234,13 @@ ls "$work/runs/scale"/*.h5 "$work/runs/scale"/eval* > "$work/eval_files.txt" 2> 
     echo
     echo "Logs (check's estimates; loader; last training progress lines; evaluations):"
     echo
-    grep -h "estimated" "$work/check.log" | sed 's/^/    /'
-    grep -h "images/CPU-second" -A2 "$work/loader.log" | sed 's/^/    /'
+    { grep -h "estimated" "$work/check.log" || true; } | sed 's/^/    /'
+    { grep -h "images/CPU-second" -A2 "$work/loader.log" || true; } | sed 's/^/    /'
     for f in train train_preempted train_resume; do
-        grep -h "step .*img/s" "$work/$f.log" | tail -1 | sed "s/^/    $f: /"
-        grep -h "^eval step" "$work/$f.log" | tail -1 | sed "s/^/    $f: /"
+        { grep -h "step .*img/s" "$work/$f.log" || true; } | tail -1 | sed "s/^/    $f: /"
+        { grep -h "^eval step" "$work/$f.log" || true; } | tail -1 | sed "s/^/    $f: /"
     done
-    grep -h "^eval step" "$work/eval.log" | tail -1 | sed 's/^/    eval: /'
+    { grep -h "^eval step" "$work/eval.log" || true; } | tail -1 | sed 's/^/    eval: /'
 } > "$work/results.md"
 cat "$work/results.md"
 if [ "$keep" = 0 ] && [ "$fail" = 0 ]; then rm -rf "$work/src" "$work/data" "$work/runs"; fi
