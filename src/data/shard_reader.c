@@ -199,6 +199,17 @@ static void shard_close_locked(Shard *sh) {
     sh->sizes = NULL;
 }
 
+void apt_shard_reader_close(AptShardReader *r, int s) {
+    APT_CHECK(s >= 0 && s < r->m->num_shards, "shard %d outside [0, %d)", s, r->m->num_shards);
+    Shard *sh = &r->shards[s];
+    pthread_mutex_lock(&r->open_mutex);
+    apt_h5_lock();
+    shard_close_locked(sh);
+    __atomic_store_n(&sh->state, 0, __ATOMIC_RELEASE);
+    apt_h5_unlock();
+    pthread_mutex_unlock(&r->open_mutex);
+}
+
 // Row data against its stored CRC-32 (format 2): a damaged byte anywhere in the row is caught here.
 static int check_crc(const Shard *sh, int64_t row, const uint8_t *data, size_t n, AptError *err) {
     if (sh->crc && (uint32_t)crc32(0L, data, (uInt)n) != sh->crc[row])
