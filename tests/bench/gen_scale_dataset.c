@@ -35,9 +35,9 @@ typedef struct {
 
 static const SplitCount INAT[2] = {{"train", 325846, 5690}, {"test", 136093, 2452}};
 static const SplitCount VGG[2] = {{"train", 3141890, 8631}, {"test", 169396, 500}};
-static const char *KINGDOMS[] = {"Plantae", "Insecta", "Aves", "Reptilia", "Mammalia", "Fungi",
-                                 "Amphibia", "Mollusca", "Animalia", "Arachnida", "Actinopterygii", "Chromista",
-                                 "Protozoa"};
+static const char *KINGDOMS[] = {"Plantae",        "Insecta",   "Aves",     "Reptilia", "Mammalia",
+                                 "Fungi",          "Amphibia",  "Mollusca", "Animalia", "Arachnida",
+                                 "Actinopterygii", "Chromista", "Protozoa"};
 
 // splitmix64: a counter-based generator, so any (split, class, image) is drawn independently.
 static uint64_t mix(uint64_t x) {
@@ -100,17 +100,17 @@ static int64_t *class_sizes(int64_t total, int K, int64_t lo, uint64_t seed, int
 }
 
 typedef struct {
-    int vgg;            // 0 inaturalist, 1 vggface2
-    const char *out;    // OUT
-    int split;          // 0 train, 1 test
-    int K;              // classes of the split
-    const int *cat;     // [K] category number / identity number of class k
-    const int64_t *nk;  // [K] images of class k
+    int vgg;           // 0 inaturalist, 1 vggface2
+    const char *out;   // OUT
+    int split;         // 0 train, 1 test
+    int K;             // classes of the split
+    const int *cat;    // [K] category number / identity number of class k
+    const int64_t *nk; // [K] images of class k
     uint64_t seed;
     int tid, T;
-    char **list;        // [K] list lines of class k (malloc'd, filled by the worker)
-    char **csv;         // [K] csv lines of class k (vggface2)
-    int64_t bytes;      // JPEG bytes written by this worker
+    char **list;   // [K] list lines of class k (malloc'd, filled by the worker)
+    char **csv;    // [K] csv lines of class k (vggface2)
+    int64_t bytes; // JPEG bytes written by this worker
 } Work;
 
 // The file of image i of class k: a class-coloured gradient plus noise, h x w, quality 85, 4:2:0.
@@ -197,7 +197,8 @@ static void *worker(void *arg) {
                          KINGDOMS[wk->cat[k] % (int)(sizeof KINGDOMS / sizeof *KINGDOMS)], wk->cat[k], rel);
                 append(&lines, &len, &cap, line);
             }
-            if (write_image(tj, px, path, h, w, wk->cat[k], kk, &wk->bytes) != 0) die("cannot write %s", path);
+            if (write_image(tj, px, path, h, w, wk->cat[k], kk, &wk->bytes) != 0)
+                die("cannot write %s", path);
         }
         wk->list[k] = lines;
         if (wk->vgg) wk->csv[k] = csv;
@@ -227,7 +228,8 @@ int main(int argc, char **argv) {
                 "");
     }
     if (npos != 2 || fraction <= 0 || fraction > 1 || T < 1)
-        die("usage: gen_scale_dataset inaturalist|vggface2 OUT [--fraction F (0, 1]] [--seed S] [--threads T]%s",
+        die("usage: gen_scale_dataset inaturalist|vggface2 OUT [--fraction F (0, 1]] [--seed S] [--threads "
+            "T]%s",
             "");
     const int vgg = !strcmp(pos[0], "vggface2");
     if (!vgg && strcmp(pos[0], "inaturalist")) die("unknown dataset %s", pos[0]);
@@ -303,8 +305,8 @@ int main(int argc, char **argv) {
         }
         for (int k = 0; k < Ks[s]; k++)
             files += nk[k];
-        printf("gen_scale_dataset: %s %s: %lld images in %d classes\n", pos[0], sc[s].split,
-               (long long)Ns[s], Ks[s]);
+        printf("gen_scale_dataset: %s %s: %lld images in %d classes\n", pos[0], sc[s].split, (long long)Ns[s],
+               Ks[s]);
         fprintf(sf, "gen_scale_dataset: %s %s: %lld images in %d classes (fraction %g, seed %llu)\n", pos[0],
                 sc[s].split, (long long)Ns[s], Ks[s], fraction, (unsigned long long)seed);
         free(nk);

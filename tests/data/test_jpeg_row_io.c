@@ -53,15 +53,15 @@ int main(void) {
         total += len;
     }
     const long long bytes = rchar() - before;
-    printf("%d random rows: %zu bytes of rows (%zu per row), %lld bytes read from the file (%lld per row)\n", R,
-           total, total / R, bytes, bytes / R);
+    printf("%d random rows: %zu bytes of rows (%zu per row), %lld bytes read from the file (%lld per row)\n",
+           R, total, total / R, bytes, bytes / R);
     TEST_CHECK(before >= 0, "no /proc/self/io");
     TEST_CHECK(total / R > 2000 && (size_t)n * (total / R) > (3u << 20),
                "the rows must span several 1 MiB chunks (%zu bytes per row)", total / R);
     // Bound: 128 KiB per row, an eighth of a chunk (HDF5's sieve buffer may round a direct read up to
     // 64 KiB); the defect read 1 MiB per row.
-    TEST_CHECK(bytes < (long long)R * (128 << 10), "%lld bytes read for %d rows: %lld per row (a chunk is %d)",
-               bytes, R, bytes / R, 1 << 20);
+    TEST_CHECK(bytes < (long long)R * (128 << 10),
+               "%lld bytes read for %d rows: %lld per row (a chunk is %d)", bytes, R, bytes / R, 1 << 20);
     // apt_shard_reader_close (aprep verify's one-shard-at-a-time walk): a closed shard reopens on the next
     // read and gives the same bytes.
     uint8_t *again = NULL;
