@@ -121,6 +121,7 @@ int aprep_verify(const char *dir) {
                     "manifest damaged: re-run aprep)",
                     apt_shard_reader_path(r, s), s);
             free(lab);
+            apt_shard_reader_close(r, s); // one shard's tables at a time (3.3M rows: 263 -> ~40 MiB)
         }
         tjDestroy(tj);
         free(enc);

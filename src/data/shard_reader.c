@@ -138,7 +138,15 @@ static int shard_open_locked(AptShardReader *r, int s, AptError *err) {
     if (sh->file < 0) OPEN_FAIL("%s: cannot open shard as HDF5 (truncated or not an HDF5 file)", sh->path);
     if (H5Lexists(sh->file, "images", H5P_DEFAULT) <= 0)
         OPEN_FAIL("%s: shard has no dataset /images", sh->path);
-    sh->images = H5Dopen2(sh->file, "images", H5P_DEFAULT);
+    // jpeg storage: rows of a few KB packed into 1 MiB chunks. HDF5's default chunk cache (1 MiB per
+    // dataset) would pull a row's whole chunk into the cache on every miss, and random training reads miss
+    // almost always once a shard spans several chunks: ~1 MiB read and copied per image (the scale
+    // rehearsal, tests/bench/RESULTS.md). Without the cache an unfiltered chunk is read in place, the row's
+    // bytes only (tests/data/test_jpeg_row_io.c). Raw storage reads whole chunks with H5Dread_chunk anyway.
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (m->storage == APT_STORAGE_JPEG) H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0, 1.0);
+    sh->images = H5Dopen2(sh->file, "images", dapl);
+    H5Pclose(dapl);
     if (sh->images < 0) OPEN_FAIL("%s: cannot open /images", sh->path);
     if (m->format_version >= 2) {
         sh->crc = apt_malloc((size_t)(rows ? rows : 1) * sizeof(uint32_t));
@@ -189,6 +197,17 @@ static void shard_close_locked(Shard *sh) {
     sh->crc = NULL;
     sh->offsets = NULL;
     sh->sizes = NULL;
+}
+
+void apt_shard_reader_close(AptShardReader *r, int s) {
+    APT_CHECK(s >= 0 && s < r->m->num_shards, "shard %d outside [0, %d)", s, r->m->num_shards);
+    Shard *sh = &r->shards[s];
+    pthread_mutex_lock(&r->open_mutex);
+    apt_h5_lock();
+    shard_close_locked(sh);
+    __atomic_store_n(&sh->state, 0, __ATOMIC_RELEASE);
+    apt_h5_unlock();
+    pthread_mutex_unlock(&r->open_mutex);
 }
 
 // Row data against its stored CRC-32 (format 2): a damaged byte anywhere in the row is caught here.

@@ -43,5 +43,11 @@ void apt_shard_reader_size(AptShardReader *r, int64_t i, int *h, int *w);
 uint64_t apt_shard_reader_hash(AptShardReader *r, int s, const int32_t *labels);
 uint64_t apt_shard_reader_bytes(AptShardReader *r, int s); // stored image bytes of shard s
 
+// Close shard s and free its tables (offsets, sizes, CRCs: ~20 bytes per row, plus HDF5's per-file
+// caches); the next read of one of its rows opens it again. For a reader that walks the shards in order
+// (aprep verify), so its memory stays that of one shard, not of the whole split. Not thread-safe: no
+// other thread may be reading from this reader.
+void apt_shard_reader_close(AptShardReader *r, int s);
+
 // Path of shard s (for messages): DIR/<file>.
 const char *apt_shard_reader_path(const AptShardReader *r, int s);

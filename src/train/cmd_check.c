@@ -83,7 +83,9 @@ static void check_split(const AptConfig *cfg, const void *arg) {
     apt_manifest_free(m);
 }
 
-// Build the model (deterministic init, then model.pretrained if set) and report its memory.
+// Build the model (deterministic init, then model.pretrained if set) and report its memory: training
+// (the model planned for the images of one forward: train.chunk when set, as trainer.c does) and the
+// evaluation of the test split (eval.c: gallery, score block, per-query results; knn.h, embed.c).
 static void check_model(const AptConfig *cfg, const void *arg) {
     int world = *(const int *)arg;
     AptManifest *m = apt_manifest_load(cfg->data.root, cfg->data.train_split);
@@ -91,10 +93,11 @@ static void check_model(const AptConfig *cfg, const void *arg) {
     input_shape(cfg, m, &C, &H, &W);
     apt_manifest_free(m);
     int b = cfg->data.batch_size / (world > 0 ? world : 1);
+    const int fwd = cfg->train.chunk > 0 && cfg->train.chunk < b ? cfg->train.chunk : b; // trainer.c t->chunk
     AptBackend *be = apt_backend_create("cpu");
     AptComm *comm = apt_comm_create_self();
     // At the run's precision: bf16 halves the activation arena the estimate below reports.
-    AptModel *model = apt_model_create_ex(&cfg->model, be, comm, b, C, H, W, cfg->seed, cfg->precision == APT_PREC_BF16);
+    AptModel *model = apt_model_create_ex(&cfg->model, be, comm, fwd, C, H, W, cfg->seed, cfg->precision == APT_PREC_BF16);
     AptParamStore *ps = apt_model_params(model);
     double mib = 1048576.0;
     // fp32 weights, gradients and two optimizer moments (Adam; SGD momentum: one), plus BN buffers.
@@ -103,11 +106,33 @@ static void check_model(const AptConfig *cfg, const void *arg) {
     double acts = (double)apt_model_activation_bytes(model);
     int B = cfg->data.batch_size, D = apt_model_embed_dim(model);
     double loss = 4.0 * ((double)B * D * 2 + (double)b * B * 4); // E, dE [B, D]; similarities/sigmoids [b, B]
+    double input = 4.0 * (double)b * C * H * W; // the rank's uploaded slice [b, C, H, W] (both passes read it)
     if (cfg->model.pretrained[0]) printf("check: ok: model.pretrained %s matches %s\n", cfg->model.pretrained, cfg->model.arch);
-    printf("check: ok: estimated memory per rank (b = %d of B = %d, %dx%dx%d inputs): %.0f MiB = parameters, "
-           "gradients, optimizer state %.0f MiB (%zu parameters) + activations %.0f MiB + loss %.0f MiB, plus the "
-           "loader's batches in flight\n",
-           b, B, C, H, W, (params + acts + loss) / mib, params / mib, ps->numel, acts / mib, loss / mib);
+    char fwd_note[64] = "";
+    if (fwd < b) snprintf(fwd_note, sizeof fwd_note, ", train.chunk %d", fwd);
+    printf("check: ok: estimated memory per rank (b = %d of B = %d%s, %dx%dx%d inputs): %.0f MiB = parameters, "
+           "gradients, optimizer state %.0f MiB (%zu parameters) + activations %.0f MiB + input slice %.0f MiB + loss "
+           "%.0f MiB, plus the loader's batches in flight\n",
+           b, B, fwd_note, C, H, W, (params + acts + input + loss) / mib, params / mib, ps->numel, acts / mib,
+           input / mib, loss / mib);
+    // Evaluation: every rank holds the whole gallery E [N, D] fp32, plus, while embed.c all-gathers it, its
+    // padded share and the gather buffer (another N x D); one score block [eval.block, N] fp32 (knn.h);
+    // per query AP, AP@R, first rank and positive count (32 bytes), and the top-k ids with
+    // eval.save_per_query. The model forwards the same fwd images per call as in training.
+    if (strcmp(cfg->data.test_split, cfg->data.train_split) != 0 && apt_path_exists(cfg->data.root)) {
+        AptManifest *t = apt_manifest_load(cfg->data.root, cfg->data.test_split);
+        const double N = (double)t->num_samples, share = N / (world > 0 ? world : 1);
+        apt_manifest_free(t);
+        int kmax = 1;
+        for (int i = 0; i < cfg->eval.n_recall_k; i++) kmax = cfg->eval.recall_k[i] > kmax ? cfg->eval.recall_k[i] : kmax;
+        const int block = cfg->eval.block > 0 ? cfg->eval.block : 128; // knn.c knn_block
+        const double gallery = 4.0 * N * D * 2 + 4.0 * share * D, scores = 4.0 * block * N,
+                     perq = N * (32.0 + (cfg->eval.save_per_query ? 8.0 * kmax : 0));
+        printf("check: ok: estimated evaluation memory per rank (test split N = %.0f, D = %d): %.0f MiB = "
+               "embeddings %.0f MiB (gallery N x D, and its all-gather copy while gathering) + score block %.0f MiB "
+               "(eval.block %d x N) + per-query results %.0f MiB, besides the parameters and activations above\n",
+               N, D, (gallery + scores + perq) / mib, gallery / mib, scores / mib, block, perq / mib);
+    }
     apt_model_destroy(model);
 }
 

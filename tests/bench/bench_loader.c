@@ -27,9 +27,11 @@ static double cpu_seconds(void) {
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static double run(const AptLoaderOptions *o, long images, double *checksum, double *per_cpu) {
+static double run(const AptLoaderOptions *o, long images, double *checksum, double *per_cpu, double *first) {
+    const double tc = apt_time_now();
     AptLoader *l = apt_loader_create(o);
     const AptBatch *b = apt_loader_next(l); // warm-up: threads started, first shards opened
+    *first = apt_time_now() - tc; // start to first batch: manifest, sampler plan, first shards
     long done = 0;
     double sum = 0, t0 = apt_time_now(), c0 = cpu_seconds();
     while (done < images) {
@@ -82,7 +84,7 @@ int main(int argc, char **argv) {
     printf("bench_loader: %s, batch %d, %ld images per run, float output%s%s%s\n", dir, batch, images,
            resize || crop ? " with resize+crop" : "", augment ? ", train: RandomResizedCrop + flip" : "",
            exact ? ", full-size JPEG decode" : "");
-    printf("%-8s %-6s %14s %18s\n", "threads", "mode", "images/s", "images/CPU-second");
+    printf("%-8s %-6s %14s %18s %16s\n", "threads", "mode", "images/s", "images/CPU-second", "first batch (s)");
     char buf[64];
     snprintf(buf, sizeof buf, "%s", threads);
     for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
@@ -102,9 +104,9 @@ int main(int argc, char **argv) {
             o.exact_decode = exact;
             for (int c = 0; c < 4; c++)
                 o.mean[c] = o.std[c] = 0.5f;
-            double cs, pc;
-            double ips = run(&o, images, &cs, &pc);
-            printf("%-8s %-6s %14.0f %18.0f\n", t, mode ? "eval" : "train", ips, pc);
+            double cs, pc, first;
+            double ips = run(&o, images, &cs, &pc, &first);
+            printf("%-8s %-6s %14.0f %18.0f %16.3f\n", t, mode ? "eval" : "train", ips, pc, first);
         }
     }
     return 0;

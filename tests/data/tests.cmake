@@ -14,6 +14,7 @@ apt_test(NAME test_augment SOURCES ${APT_DATA_TEST_DIR}/test_augment.c LABELS da
 apt_test(NAME test_loader_mpi SOURCES ${APT_DATA_TEST_DIR}/test_loader_mpi.c NP 2 LABELS data)
 apt_test(NAME test_loader_mpi SOURCES ${APT_DATA_TEST_DIR}/test_loader_mpi.c NP 4 LABELS data)
 apt_test(NAME test_aprep_jpeg SOURCES ${APT_DATA_TEST_DIR}/test_aprep_jpeg.c LABELS data)
+apt_test(NAME test_jpeg_row_io SOURCES ${APT_DATA_TEST_DIR}/test_jpeg_row_io.c LABELS data)
 apt_test(NAME test_loader_jpeg SOURCES ${APT_DATA_TEST_DIR}/test_loader_jpeg.c LABELS data PYTHON)
 apt_test(NAME test_fuzz_data SOURCES ${APT_DATA_TEST_DIR}/test_fuzz_data.c LABELS data fuzz TIMEOUT 120)
 apt_test(NAME test_e2e_inaturalist SOURCES ${APT_DATA_TEST_DIR}/test_e2e_inaturalist.c LABELS data e2e TIMEOUT 300)
