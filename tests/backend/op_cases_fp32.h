@@ -51,25 +51,7 @@ static int check_fd(OpRun *r, const float *got_dev, const double *want, size_t n
 #define UPF(h, n) ((float *)op_up(be, (h), (size_t)(n) * sizeof(float)))
 #define NEWF(n) ((float *)op_poisoned(be, (size_t)(n) * sizeof(float)))
 
-// Finite differences of L(in) = sum r . f(in) over all of `in` (packed inputs of one op).
-typedef void (*RefFn)(const void *ctx, const double *in, double *out);
-static void fd_grad(RefFn f, const void *ctx, double *in, size_t nin, size_t nout, const double *r, double *grad) {
-    double *out = malloc(nout * sizeof *out);
-    for (size_t i = 0; i < nin; i++) {
-        double keep = in[i], lp = 0, lm = 0;
-        in[i] = keep + FD_H;
-        f(ctx, in, out);
-        for (size_t j = 0; j < nout; j++)
-            lp += r[j] * out[j];
-        in[i] = keep - FD_H;
-        f(ctx, in, out);
-        for (size_t j = 0; j < nout; j++)
-            lm += r[j] * out[j];
-        in[i] = keep;
-        grad[i] = (lp - lm) / (2 * FD_H);
-    }
-    free(out);
-}
+#include "fd_grad.h"
 
 // ---------------------------------------------------------------- GEMM
 static void fp32_gemm(OpRun *r) {

@@ -51,25 +51,7 @@ static int check(const float *got, const double *want, size_t n, const char *lab
     return ok;
 }
 
-typedef void (*RefFn)(const void *ctx, const double *in, double *out);
-// Gradient of L(in) = Σ r · f(in) by central differences.
-static void fd_grad(RefFn f, const void *ctx, double *in, size_t nin, size_t nout, const double *r, double *grad) {
-    double *out = malloc(nout * sizeof *out);
-    for (size_t i = 0; i < nin; i++) {
-        double keep = in[i], lp = 0, lm = 0;
-        in[i] = keep + FD_H;
-        f(ctx, in, out);
-        for (size_t j = 0; j < nout; j++)
-            lp += r[j] * out[j];
-        in[i] = keep - FD_H;
-        f(ctx, in, out);
-        for (size_t j = 0; j < nout; j++)
-            lm += r[j] * out[j];
-        in[i] = keep;
-        grad[i] = (lp - lm) / (2 * FD_H);
-    }
-    free(out);
-}
+#include "fd_grad.h"
 
 // ---------------------------------------------------------------- batched strided GEMM
 // The attention pattern: heads as the batch, operands as column views of a wider row (lda > K).
