@@ -5,7 +5,8 @@
 #                                       -fsanitize), the fuzz targets; warnings are not errors here (clang
 #                                       warns on gcc pragmas; the gcc tree is the -Werror one)
 #   sanitize.sh test DIR                DIR's unit tests, sanitizer reports fatal (slurm/kill/fuzz/sanitize/
-#                                       launch labels excluded: they run in the main tree)
+#                                       launch/scale/slow labels excluded: they run in the main tree; slow:
+#                                       whole-model runs of minutes, whose ops run here in the op tests)
 #   sanitize.sh fuzz DIR TARGET RUNS    every regression input of tests/fuzz/regressions/TARGET once, then
 #                                       RUNS inputs (seed 1, deterministic) mutated from the seed corpus
 # Environment: APT_SOURCE_DIR (ctest sets it).
@@ -37,7 +38,7 @@ test)
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   # test_guard asserts that host reads of guard memory die with SIGSEGV; ASan turns that SEGV into an
   # abort by design, so it runs in the plain tree only (the guard's positive tests still run here).
-  ctest -j 2 --output-on-failure -LE '^(slurm|kill|fuzz|sanitize|launch)$' -E '^test_guard$'
+  ctest -j 2 --output-on-failure -LE '^(slurm|kill|fuzz|sanitize|launch|scale|slow)$' -E '^test_guard$'
   ;;
 fuzz)
   t=${3:?TARGET} runs=${4:?RUNS}

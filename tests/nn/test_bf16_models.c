@@ -87,9 +87,12 @@ static Run run(const Case *k, bool bf16, bool guard, const float *x, const float
     return r;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    // "vit": the ViT case alone (a test of its own, label slow: it is most of this program's time)
+    const bool vit_only = argc > 1 && !strcmp(argv[1], "vit");
     for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
         const Case *k = &CASES[ci];
+        if (vit_only != !strncmp(k->arch, "vit", 3)) continue;
         const size_t nx = (size_t)k->b * k->C * k->H * k->W, nE = (size_t)k->b * 16;
         float *x = malloc(nx * sizeof(float)), *dE = malloc(nE * sizeof(float));
         AptRngStream rs = apt_rng_stream(11, APT_RNG_TEST, 0, (uint32_t)ci, 0);

@@ -16,4 +16,7 @@ set_tests_properties(test_vit_ref_s16 test_vit_ref_b16 PROPERTIES FIXTURES_REQUI
 apt_test(NAME test_senet SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_senet.c LABELS nn PYTHON TIMEOUT 300)
 # precision bf16 on every conv family: embeddings and gradients near fp32, stored activations <= 55% of
 # fp32's, the guard backend bitwise equal to the CPU.
-apt_test(NAME test_bf16_models SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_models.c LABELS nn guard TIMEOUT 900)
+apt_test(NAME test_bf16_models SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_models.c LABELS nn guard TIMEOUT 600)
+# The ViT case alone (label slow: minutes on 2 cores; the sanitizer tree leaves it out)
+apt_test(NAME test_bf16_models_vit SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bf16_models.c ARGS vit LABELS nn guard vit slow
+         TIMEOUT 900)
