@@ -318,6 +318,13 @@ static void bf16_inputs(size_t n, double lo, double hi, float **f, uint16_t **h)
         (*h)[i] = bf16_bits((float)d[i]), (*f)[i] = bf16_val((*h)[i]);
     free(d);
 }
+// n floats in [lo, hi) (the double draws freed).
+static float *frand_vec(size_t n, double lo, double hi) {
+    double *d = drand_vec(n, lo, hi);
+    float *f = to_f(d, n);
+    free(d);
+    return f;
+}
 static AptTensor vbf(const uint16_t *p) {
     return apt_tensor(p, APT_BF16, APT_NCHW);
 }
@@ -348,7 +355,7 @@ static void test_bf16_views(AptBackend *be) {
     const size_t rd = (size_t)R * D;
     bf16_inputs(rd, -2.0, 2.0, &xf, &xh);
     bf16_inputs(rd, -1.0, 1.0, &dyf, &dyh);
-    float *g = to_f(drand_vec(D, 0.5, 1.5), D), *b = to_f(drand_vec(D, -0.5, 0.5), D);
+    float *g = frand_vec(D, 0.5, 1.5), *b = frand_vec(D, -0.5, 0.5);
     float *y32 = malloc(rd * 4), *m32 = malloc(R * 4), *s32 = malloc(R * 4), *dx32 = malloc(rd * 4);
     float *m16 = malloc(R * 4), *s16 = malloc(R * 4), *dx16 = malloc(rd * 4);
     float *dg32 = calloc(D, 4), *db32 = calloc(D, 4), *dg16 = calloc(D, 4), *db16 = calloc(D, 4);
@@ -388,8 +395,8 @@ static void test_bf16_views(AptBackend *be) {
         be->token_pool_forward(be, n, T - 3, D, mean, vbf(xh), pool16);
         expect_f32(pool16, pool32, (size_t)n * D, mean ? "token_pool mean bf16 x" : "token_pool cls bf16 x");
     }
-    float *patch = to_f(drand_vec((size_t)n * D * P, -1, 1), (size_t)n * D * P);
-    float *cls = to_f(drand_vec(D, -1, 1), D), *pos = to_f(drand_vec((size_t)T * D, -1, 1), (size_t)T * D);
+    float *patch = frand_vec((size_t)n * D * P, -1, 1);
+    float *cls = frand_vec(D, -1, 1), *pos = frand_vec((size_t)T * D, -1, 1);
     float *e32 = malloc((size_t)n * T * D * 4);
     uint16_t *e16 = malloc((size_t)n * T * D * 2);
     be->vit_embed_forward(be, n, P, D, patch, cls, pos, apt_f32(e32));
@@ -413,7 +420,7 @@ static void test_bf16_views(AptBackend *be) {
                          (long long)K * N, (float)beta, vbf(c16), N, (long long)M * N, heads, NULL);
         expect_bf16(c16, c32, nc, beta ? "gemm_batched fp32 x bf16 + beta C -> bf16" : "gemm_batched fp32 x bf16 -> bf16");
     }
-    float *bias = to_f(drand_vec(N, -1, 1), N);
+    float *bias = frand_vec(N, -1, 1);
     be->gemm_batched(be, false, true, M, N, K, 1.0f, apt_f32(af), K, 0, apt_f32(bf), K, 0, 0.0f, apt_f32(c32), N, 0,
                      1, bias);
     be->gemm_batched(be, false, true, M, N, K, 1.0f, vbf(ah), K, 0, vbf(bh), K, 0, 0.0f, vbf(c16), N, 0, 1, bias);
