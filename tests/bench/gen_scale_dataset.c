@@ -65,16 +65,25 @@ static void die(const char *fmt, const char *arg) {
     exit(1);
 }
 
-static void mkdir_p(const char *path) {
+// 0, or -1 with the directory that failed in `failed` (workers hand that to the main thread, DESIGN §5).
+static int try_mkdir_p(const char *path, char *failed, size_t cap) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die("mkdir %s failed", tmp);
-            *p = '/';
+    for (char *p = tmp + 1;; p++) {
+        if (*p && *p != '/') continue;
+        const char c = *p;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            snprintf(failed, cap, "%s", tmp);
+            return -1;
         }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) die("mkdir %s failed", tmp);
+        if (!c) return 0;
+        *p = c;
+    }
+}
+static void mkdir_p(const char *path) { // main thread
+    char failed[4096];
+    if (try_mkdir_p(path, failed, sizeof failed) != 0) die("mkdir %s failed", failed);
 }
 
 // Images per class: total split into K shares ∝ 1 + 3u^3 (largest remainder), each >= lo.
@@ -111,6 +120,7 @@ typedef struct {
     char **list;   // [K] list lines of class k (malloc'd, filled by the worker)
     char **csv;    // [K] csv lines of class k (vggface2)
     int64_t bytes; // JPEG bytes written by this worker
+    char err[4900]; // the worker's error ("" if none): the main thread dies with it after the join
 } Work;
 
 // The file of image i of class k: a class-coloured gradient plus noise, h x w, quality 85, 4:2:0.
@@ -139,15 +149,17 @@ static int write_image(tjhandle tj, uint8_t *px, const char *path, int h, int w,
     return rc;
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *s) {
+// 0, or -1 when out of memory (*buf is then unchanged).
+static int append(char **buf, size_t *len, size_t *cap, const char *s) {
     size_t l = strlen(s);
     if (*len + l + 1 > *cap) {
-        *cap = (*len + l + 1) * 2;
-        *buf = realloc(*buf, *cap);
-        if (!*buf) die("%s", "out of memory");
+        char *grown = realloc(*buf, (*len + l + 1) * 2);
+        if (!grown) return -1;
+        *buf = grown, *cap = (*len + l + 1) * 2;
     }
     memcpy(*buf + *len, s, l + 1);
     *len += l;
+    return 0;
 }
 
 static void *worker(void *arg) {
@@ -155,19 +167,21 @@ static void *worker(void *arg) {
     tjhandle tj = tjInitCompress();
     uint8_t *px = malloc(80 * 80 * 3);
     char dir[4096], path[4800], rel[512], line[640];
-    for (int k = wk->tid; k < wk->K; k += wk->T) {
+    int oom = !px || !tj;
+    for (int k = wk->tid; k < wk->K && !wk->err[0] && !oom; k += wk->T) {
         size_t len = 0, cap = 0, clen = 0, ccap = 0;
         char *lines = NULL, *csv = NULL;
-        append(&lines, &len, &cap, "");
+        oom |= append(&lines, &len, &cap, "");
         if (wk->vgg) {
-            append(&csv, &clen, &ccap, "");
+            oom |= append(&csv, &clen, &ccap, "");
             snprintf(dir, sizeof dir, "%s/%s/n%06d", wk->out, wk->split ? "test" : "train", wk->cat[k]);
         } else {
             snprintf(dir, sizeof dir, "%s/train_val2018/%s/%d", wk->out,
                      KINGDOMS[wk->cat[k] % (int)(sizeof KINGDOMS / sizeof *KINGDOMS)], wk->cat[k]);
         }
-        mkdir_p(dir);
-        for (int64_t i = 0; i < wk->nk[k]; i++) {
+        char failed[4096];
+        if (try_mkdir_p(dir, failed, sizeof failed) != 0) snprintf(wk->err, sizeof wk->err, "mkdir %s failed", failed);
+        for (int64_t i = 0; i < wk->nk[k] && !wk->err[0] && !oom; i++) {
             const uint64_t kk = key(wk->seed, 2 + (uint64_t)wk->split, (uint64_t)k, (uint64_t)i);
             const double u = unif(kk), v = unif(kk + 1);
             int h, w;
@@ -183,28 +197,29 @@ static void *worker(void *arg) {
                          (int)(i % 3) + 1);
                 snprintf(path, sizeof path, "%s/%s/%s.jpg", wk->out, wk->split ? "test" : "train", rel);
                 snprintf(line, sizeof line, "%s.jpg\n", rel);
-                append(&lines, &len, &cap, line);
+                oom |= append(&lines, &len, &cap, line);
                 // loose box: most of the image, offset a little (x, y, w, h; inside the image)
                 const int bx = 2 + (int)(4 * u), by = 3 + (int)(5 * v);
                 snprintf(line, sizeof line, "\"%s\",%d,%d,%d,%d\n", rel, bx, by, w - bx - 2 - (int)(3 * v),
                          h - by - 2 - (int)(4 * u));
-                append(&csv, &clen, &ccap, line);
+                oom |= append(&csv, &clen, &ccap, line);
             } else {
                 snprintf(rel, sizeof rel, "%016llx%016llx.jpg", (unsigned long long)mix(kk ^ 7),
                          (unsigned long long)mix(kk ^ 11));
                 snprintf(path, sizeof path, "%s/%s", dir, rel);
                 snprintf(line, sizeof line, "train_val2018/%s/%d/%s\n",
                          KINGDOMS[wk->cat[k] % (int)(sizeof KINGDOMS / sizeof *KINGDOMS)], wk->cat[k], rel);
-                append(&lines, &len, &cap, line);
+                oom |= append(&lines, &len, &cap, line);
             }
-            if (write_image(tj, px, path, h, w, wk->cat[k], kk, &wk->bytes) != 0)
-                die("cannot write %s", path);
+            if (!oom && write_image(tj, px, path, h, w, wk->cat[k], kk, &wk->bytes) != 0)
+                snprintf(wk->err, sizeof wk->err, "cannot write %s", path);
         }
         wk->list[k] = lines;
         if (wk->vgg) wk->csv[k] = csv;
     }
+    if (oom && !wk->err[0]) snprintf(wk->err, sizeof wk->err, "out of memory");
     free(px);
-    tjDestroy(tj);
+    if (tj) tjDestroy(tj);
     return NULL;
 }
 
@@ -268,13 +283,15 @@ int main(int argc, char **argv) {
         pthread_t *th = calloc((size_t)T, sizeof *th);
         char **list = calloc((size_t)Ks[s], sizeof(char *)), **csv = calloc((size_t)Ks[s], sizeof(char *));
         for (int t = 0; t < T; t++) {
-            wk[t] = (Work){vgg, out, s, Ks[s], cat, nk, seed, t, T, list, csv, 0};
+            wk[t] = (Work){vgg, out, s, Ks[s], cat, nk, seed, t, T, list, csv, 0, ""};
             if (pthread_create(&th[t], NULL, worker, &wk[t]) != 0) die("%s", "pthread_create");
         }
         for (int t = 0; t < T; t++) {
             pthread_join(th[t], NULL);
             bytes += wk[t].bytes;
         }
+        for (int t = 0; t < T; t++) // a worker's error, raised here (DESIGN §5: only the main thread exits)
+            if (wk[t].err[0]) die("%s", wk[t].err);
         char p[4096];
         if (vgg) {
             snprintf(p, sizeof p, "%s/%s_list.txt", out, sc[s].split);
